@@ -1,0 +1,380 @@
+"""The vocabulary every stage shares: small frozen dataclasses and nothing else.
+
+Readers produce facts (``Listener``, ``KernelSetting``, ``NetnsDecl``, ``InvalidPort``,
+``ParseError``, ``Unresolved``); the hosts stage fills in the derived fields (``host``,
+``namespace``, ``privilege``) so that rules only compare fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Union
+
+MIN_PORT = 1
+MAX_PORT = 65535
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """A place in a scanned file: path relative to the working directory, 1-based line/column."""
+
+    path: str
+    line: int = 1
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, order=True)
+class PortRange:
+    """An inclusive range of port numbers; a single port has ``start == end``."""
+
+    start: int
+    end: int
+
+    @classmethod
+    def single(cls, port: int) -> PortRange:
+        return cls(port, port)
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start + 1
+
+    def contains(self, port: int) -> bool:
+        return self.start <= port <= self.end
+
+    def overlaps(self, other: PortRange | PortSet) -> bool:
+        if isinstance(other, PortSet):
+            return other.overlaps(self)
+        return self.start <= other.end and other.start <= self.end
+
+    def inside(self, other: PortRange | PortSet) -> bool:
+        """True when every port of this range is also in ``other``."""
+        if isinstance(other, PortSet):
+            return other.covers(self)
+        return other.start <= self.start and self.end <= other.end
+
+    def intersection(self, other: PortRange) -> PortRange | None:
+        start, end = max(self.start, other.start), min(self.end, other.end)
+        return PortRange(start, end) if start <= end else None
+
+    def __str__(self) -> str:
+        return str(self.start) if self.start == self.end else f"{self.start}-{self.end}"
+
+
+@dataclass(frozen=True)
+class PortSet:
+    """A normalised list of port ranges (sorted, merged), as in ``ip_local_reserved_ports``."""
+
+    ranges: tuple[PortRange, ...] = ()
+
+    @classmethod
+    def of(cls, ranges: Iterable[PortRange]) -> PortSet:
+        merged: list[PortRange] = []
+        for r in sorted(ranges):
+            if merged and r.start <= merged[-1].end + 1:
+                last = merged[-1]
+                merged[-1] = PortRange(last.start, max(last.end, r.end))
+            else:
+                merged.append(r)
+        return cls(tuple(merged))
+
+    def __iter__(self) -> Iterator[PortRange]:
+        return iter(self.ranges)
+
+    def __bool__(self) -> bool:
+        return bool(self.ranges)
+
+    def contains(self, port: int) -> bool:
+        return any(r.contains(port) for r in self.ranges)
+
+    def overlaps(self, other: PortRange | PortSet) -> bool:
+        others = other.ranges if isinstance(other, PortSet) else (other,)
+        return any(a.overlaps(b) for a in self.ranges for b in others)
+
+    def covers(self, other: PortRange) -> bool:
+        return any(other.inside(r) for r in self.ranges)
+
+    def inside(self, other: PortRange | PortSet) -> bool:
+        return all(r.inside(other) for r in self.ranges)
+
+    def union(self, other: PortRange | PortSet) -> PortSet:
+        others = other.ranges if isinstance(other, PortSet) else (other,)
+        return PortSet.of((*self.ranges, *others))
+
+    def minus(self, other: PortSet) -> PortSet:
+        """The ports of this set that ``other`` does not contain."""
+        left: list[PortRange] = []
+        for r in self.ranges:
+            pieces = [r]
+            for cut in other.ranges:
+                next_pieces: list[PortRange] = []
+                for p in pieces:
+                    if not p.overlaps(cut):
+                        next_pieces.append(p)
+                        continue
+                    if p.start < cut.start:
+                        next_pieces.append(PortRange(p.start, cut.start - 1))
+                    if p.end > cut.end:
+                        next_pieces.append(PortRange(cut.end + 1, p.end))
+                pieces = next_pieces
+            left.extend(pieces)
+        return PortSet.of(left)
+
+    def __str__(self) -> str:
+        return ",".join(str(r) for r in self.ranges)
+
+
+WILDCARDS = {"", "*", "0.0.0.0", "::", "[::]"}
+
+
+@dataclass(frozen=True)
+class BindAddress:
+    """Where a socket binds: ``host`` None is the wildcard; ``family`` ipv4, ipv6 or dual.
+
+    Linux refuses a second bind of the same port when the families meet and either side is
+    a wildcard or both name the same address, so that is what ``overlaps`` answers.
+    """
+
+    host: str | None = None
+    family: str = "dual"
+
+    @classmethod
+    def wildcard(cls, family: str = "dual") -> BindAddress:
+        return cls(None, family)
+
+    @property
+    def is_loopback(self) -> bool:
+        h = (self.host or "").strip("[]").lower()
+        return h.startswith("127.") or h in {"::1", "localhost"}
+
+    def overlaps(self, other: BindAddress) -> bool:
+        if "dual" not in (self.family, other.family) and self.family != other.family:
+            return False
+        if self.host is None or other.host is None:
+            return True
+        return self.host.strip("[]").lower() == other.host.strip("[]").lower()
+
+    def __str__(self) -> str:
+        if self.host is None:
+            return {"ipv4": "0.0.0.0", "ipv6": "[::]"}.get(self.family, "*")
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+
+@dataclass(frozen=True)
+class RunAs:
+    """Who a listening process runs as, and which capabilities it may hold.
+
+    ``user`` None means unknown (no verdict is drawn from it). Capability names are
+    upper case without the ``CAP_`` prefix; ``ALL`` stands for every capability.
+    """
+
+    user: str | None = None
+    location: Location | None = None
+    ambient: frozenset[str] = frozenset()
+    added: frozenset[str] = frozenset()
+    dropped: frozenset[str] = frozenset()
+    bounding: frozenset[str] | None = None
+    no_new_privileges: bool = False
+    private_users: bool = False
+    capability_location: Location | None = None
+
+    @property
+    def is_root(self) -> bool | None:
+        if self.user is None:
+            return None
+        name = self.user.split(":", 1)[0].strip()
+        return name in {"root", "0"}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A further location that helps prove a fact or a finding."""
+
+    location: Location
+    message: str
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A derived kernel setting with where it came from (a file line, or a default)."""
+
+    value: object
+    source: str
+    location: Location | None = None
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """A network namespace on a host: the scope of port conflicts and kernel port settings."""
+
+    id: str
+    host: str
+    kind: str  # "host" or "container"
+    platform: str
+    runtime: str | None
+    unprivileged_port_start: Setting
+    ephemeral_range: Setting
+    reserved_ports: Setting
+
+
+@dataclass(frozen=True)
+class Privilege:
+    """The hosts stage's verdict on whether a listener may bind below the unprivileged start."""
+
+    known: bool
+    granted: bool
+    reason: str
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A socket some process binds: the central fact of most rules.
+
+    ``netns`` is the namespace key within the file's host as the reader sees it
+    (``"host"`` or ``"container:<name>"``); ``bound_by`` says who calls ``bind()``:
+    ``process``, ``systemd`` (PID 1), ``systemd-user``, ``runtime`` (a root container
+    daemon), ``rootless-runtime`` or ``root-master`` (a master process that starts as root).
+    """
+
+    service: str
+    protocol: str
+    ports: PortRange
+    address: BindAddress
+    location: Location
+    run_as: RunAs = RunAs()
+    bound_by: str = "process"
+    netns: str = "host"
+    source: str = ""
+    evidence: tuple[Evidence, ...] = ()
+    # Filled in by the hosts stage.
+    host: str = ""
+    namespace: Namespace | None = None
+    privilege: Privilege | None = None
+    seq: int = 0
+    kind: str = field(default="listener", init=False)
+
+    @property
+    def reserved_ports_if_added(self) -> PortSet:
+        """The reserved-ports list that would also cover this listener (writes replace the list)."""
+        current = self.namespace.reserved_ports.value if self.namespace else PortSet()
+        assert isinstance(current, PortSet)
+        return current.union(self.ports)
+
+
+@dataclass(frozen=True)
+class KernelSetting:
+    """One write of a kernel port setting, exactly as found (value unparsed).
+
+    ``order`` sorts writes of one host the way the boot applies them; ``file_id``
+    (basename, directory priority) lets a file in ``/etc/sysctl.d`` mask one of the same
+    name in ``/usr/lib/sysctl.d``.
+    """
+
+    key: str
+    value: str
+    location: Location
+    netns: str = "host"
+    ignore_errors: bool = False
+    order: tuple[object, ...] = ()
+    file_id: tuple[str, int] | None = None
+    # Filled in by the hosts stage.
+    host: str = ""
+    namespace: Namespace | None = None
+    accepted: bool = True
+    reject_reason: str = ""
+    range: PortRange | None = None
+    ports: PortSet | None = None
+    number: int | None = None
+    seq: int = 0
+    kind: str = field(default="kernel_setting", init=False)
+
+    @property
+    def short_key(self) -> str:
+        return self.key.rsplit(".", 1)[-1]
+
+    @property
+    def same_parity(self) -> bool | None:
+        if self.range is None:
+            return None
+        return self.range.start % 2 == self.range.end % 2
+
+
+@dataclass(frozen=True)
+class NetnsDecl:
+    """A reader's declaration of a network namespace other than the host's (a container)."""
+
+    netns: str
+    kind: str
+    location: Location
+    runtime_sets_unprivileged_start: bool = True
+    kind_: str = field(default="netns", init=False)
+
+
+@dataclass(frozen=True)
+class InvalidPort:
+    """A value where a real port is required that is no valid port (0 excepted when it means 'auto')."""
+
+    value: str
+    reason: str
+    location: Location
+    context: str = ""
+    host: str = ""
+    kind: str = field(default="invalid_port", init=False)
+
+
+@dataclass(frozen=True)
+class ParseError:
+    """A file in scope that could not be read or parsed."""
+
+    message: str
+    location: Location
+    host: str = ""
+    kind: str = field(default="parse_error", init=False)
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """A port value the reader could not resolve statically (a variable, a template): no verdict."""
+
+    value: str
+    reason: str
+    location: Location
+    host: str = ""
+    kind: str = field(default="unresolved", init=False)
+
+
+Fact = Union[Listener, KernelSetting, NetnsDecl, InvalidPort, ParseError, Unresolved]
+
+
+@dataclass(frozen=True)
+class Related:
+    location: Location
+    message: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    name: str
+    severity: str
+    message: str
+    location: Location
+    host: str = ""
+    related: tuple[Related, ...] = ()
+
+
+@dataclass(frozen=True)
+class Host:
+    """A machine (or compose project, or root-filesystem tree) and the namespaces on it."""
+
+    name: str
+    reason: str
+    platform: str
+    runtime: str
+    namespaces: tuple[Namespace, ...] = ()

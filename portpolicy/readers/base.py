@@ -1,0 +1,79 @@
+"""What every reader shares: the source handed to it and small tolerant helpers.
+
+A reader is a module with ``NAME``, ``matches(path) -> bool`` (by path alone) and
+``read(source) -> Iterable[Fact]``; a YAML content reader instead has ``claims(docs)`` and
+``read_yaml(source, docs)``. A reader may also have ``assemble(facts) -> list[Fact]``,
+called once per host with that reader's facts, to join facts across files (systemd
+drop-ins and socket/service pairs). Readers never decide policy and never raise on bad
+input: they yield ``ParseError`` / ``InvalidPort`` / ``Unresolved`` facts instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from portpolicy.model import InvalidPort, Location, PortRange, Unresolved
+
+PROTOCOLS = {"tcp", "udp", "sctp", "dccp"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file to read: ``path`` as shown to the user (relative, forward slashes) and its text."""
+
+    path: str
+    text: str
+
+    def at(self, line: int, column: int = 1) -> Location:
+        return Location(self.path, line, column)
+
+
+TEMPLATE_MARK = re.compile(r"\{\{|\{%|\$\{|\$[A-Za-z_]|%[a-zA-Z]")
+JINJA_STATEMENT_LINE = re.compile(r"^\s*\{%.*%\}\s*$")
+JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.S)
+
+
+def is_templated(value: str) -> bool:
+    """True when a value still holds a template or variable placeholder (never guessed)."""
+    return "{{" in value or "{%" in value or "${" in value
+
+
+def mask_jinja(text: str) -> str:
+    """Blank Jinja statement lines and comments, keeping every line number in place.
+
+    Used for raw ``.j2`` files: ``{% if %}`` lines would break the format's parser, and a
+    tolerant read of the remaining lines is what a reviewer sees anyway.
+    """
+    text = JINJA_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    return "\n".join("" if JINJA_STATEMENT_LINE.match(line) else line for line in text.split("\n"))
+
+
+def parse_port_range(
+    text: str, location: Location, context: str, sep: str = "-", allow_zero: bool = False
+) -> PortRange | InvalidPort | Unresolved | None:
+    """Parse ``N`` or ``A<sep>B`` into a range, or a fact saying why it is not one.
+
+    Returns None for port 0 when ``allow_zero`` (0 means disabled or automatic, never a
+    privileged port). Values outside 1..65535 and inverted ranges become ``InvalidPort``;
+    placeholders become ``Unresolved``.
+    """
+    value = text.strip()
+    if is_templated(value):
+        return Unresolved(value, f"{context}: value is a template or variable", location)
+    parts = value.split(sep, 1) if sep in value[1:] else [value]
+    numbers: list[int] = []
+    for part in parts:
+        part = part.strip()
+        if not part.isdigit():
+            return InvalidPort(value, f"{context}: {value!r} is not a port number", location, context)
+        numbers.append(int(part))
+    start, end = numbers[0], numbers[-1]
+    if len(numbers) == 1 and start == 0 and allow_zero:
+        return None
+    for n in numbers:
+        if not 1 <= n <= 65535:
+            return InvalidPort(value, f"{context}: port {n} is outside 1-65535", location, context)
+    if start > end:
+        return InvalidPort(value, f"{context}: range {value} starts after it ends", location, context)
+    return PortRange(start, end)

@@ -1,0 +1,161 @@
+"""Fast, safe YAML for readers: libyaml composition into nodes, never construction.
+
+Composing (not loading) is the cheapest correct parse: no Python objects are built, any
+tag (Ansible's ``!vault``, ``!unsafe``) is tolerated, and every node keeps its line and
+column. YAML 1.1 resolution quirks (``22:22`` read as a base-60 integer) cannot bite,
+because readers use the scalar text as written, as Docker's YAML 1.2 parser does.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import yaml
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - libyaml missing
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+from portpolicy.model import Location
+
+Node = yaml.Node
+MappingNode = yaml.MappingNode
+SequenceNode = yaml.SequenceNode
+ScalarNode = yaml.ScalarNode
+
+MAX_NODES = 2_000_000
+MAX_DEPTH = 200
+FLOW_CHECK_THRESHOLD = 2_000
+
+
+class YamlError(Exception):
+    """A YAML file that cannot be composed; carries the 1-based position of the problem."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+
+def compose_documents(text: str) -> list[Node]:
+    """All documents of a YAML stream as node trees; raises YamlError on any problem."""
+    if text.count("[") + text.count("{") > FLOW_CHECK_THRESHOLD:
+        _check_flow_depth(text)
+    loader = _Loader(text)
+    docs: list[Node] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                docs.append(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        column = mark.column + 1 if mark else 1
+        raise YamlError(f"{exc.problem or exc.context or 'invalid YAML'}", line, column) from None
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        raise YamlError(f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    _check_bounds(docs)
+    return docs
+
+
+def _check_flow_depth(text: str) -> None:
+    """Measure nesting with libyaml's iterative event parser before composing.
+
+    libyaml's composer recurses in C and crashes the interpreter on some tens of thousands
+    of nested flow collections; the event parser keeps an explicit stack and does not.
+    """
+    loader = _Loader(text)
+    depth = 0
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise YamlError(f"{exc.problem or 'invalid YAML'}", mark.line + 1 if mark else 1, mark.column + 1 if mark else 1) from None
+    finally:
+        loader.dispose()
+
+
+def _check_bounds(docs: list[Node]) -> None:
+    """Refuse alias bombs and absurd nesting before any reader walks the tree."""
+    seen = 0
+    stack: list[tuple[Node, int]] = [(d, 1) for d in docs]
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise YamlError(f"more than {MAX_NODES} nodes after alias expansion (alias bomb?)")
+        if depth > MAX_DEPTH:
+            mark = node.start_mark
+            raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
+        if isinstance(node, MappingNode):
+            for k, v in node.value:
+                stack.append((k, depth + 1))
+                stack.append((v, depth + 1))
+        elif isinstance(node, SequenceNode):
+            stack.extend((v, depth + 1) for v in node.value)
+
+
+def location(path: str, node: Node) -> Location:
+    mark = node.start_mark
+    return Location(path, mark.line + 1, mark.column + 1)
+
+
+def scalar(node: Node | None) -> str | None:
+    """The text of a scalar node as written, or None for anything else."""
+    if isinstance(node, ScalarNode):
+        return str(node.value)
+    return None
+
+
+def is_null(node: Node | None) -> bool:
+    return node is None or (isinstance(node, ScalarNode) and node.tag.endswith(":null"))
+
+
+def items(node: Node | None) -> Iterator[tuple[str, Node, Node]]:
+    """(key text, key node, value node) of a mapping, with ``<<`` merge keys applied.
+
+    Explicit keys win over merged ones, and earlier merge sources over later ones, as in
+    YAML's merge-key type (compose files use it for shared service settings).
+    """
+    if not isinstance(node, MappingNode):
+        return
+    explicit: list[tuple[str, Node, Node]] = []
+    merged: list[tuple[str, Node, Node]] = []
+    for k, v in node.value:
+        key = scalar(k)
+        if key == "<<" and k.tag.endswith(":merge") or (key == "<<" and k.style is None):
+            sources = v.value if isinstance(v, SequenceNode) else [v]
+            for src in sources:
+                if src is not node:
+                    merged.extend(items(src))
+        elif key is not None:
+            explicit.append((key, k, v))
+    seen = {key for key, _, _ in explicit}
+    yield from explicit
+    for key, k, v in merged:
+        if key not in seen:
+            seen.add(key)
+            yield key, k, v
+
+
+def get(node: Node | None, key: str) -> Node | None:
+    for k, _, v in items(node):
+        if k == key:
+            return v
+    return None
+
+
+def seq(node: Node | None) -> list[Node]:
+    return list(node.value) if isinstance(node, SequenceNode) else []
