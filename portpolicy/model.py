@@ -237,7 +237,8 @@ class Listener:
     """A socket some process binds: the central fact of most rules.
 
     ``netns`` is the namespace key within the file's host as the reader sees it
-    (``"host"`` or ``"container:<name>"``); ``bound_by`` says who calls ``bind()``:
+    (``"host"`` or ``"container:<name>"``); ``source`` is the reader that produced it (set by
+    the pipeline); ``bound_by`` says who calls ``bind()``:
     ``process``, ``systemd`` (PID 1), ``systemd-user``, ``runtime`` (a root container
     daemon), ``rootless-runtime`` or ``root-master`` (a master process that starts as root).
     """
@@ -258,6 +259,18 @@ class Listener:
     privilege: Privilege | None = None
     seq: int = 0
     kind: str = field(default="listener", init=False)
+
+    @property
+    def ephemeral_move_hint(self) -> str:
+        """Where the listener could move to leave the ephemeral range, if anywhere sensible."""
+        rng = self.namespace.ephemeral_range.value if self.namespace else None
+        if not isinstance(rng, PortRange):
+            return ""
+        if rng.start > 1024:
+            return f" or move it below {rng.start}"
+        if rng.end < MAX_PORT:
+            return f" or move it above {rng.end}"
+        return ""
 
     @property
     def reserved_ports_if_added(self) -> PortSet:
@@ -291,6 +304,8 @@ class KernelSetting:
     range: PortRange | None = None
     ports: PortSet | None = None
     number: int | None = None
+    effective: bool = False
+    dropped: PortSet | None = None
     seq: int = 0
     kind: str = field(default="kernel_setting", init=False)
 
@@ -304,16 +319,29 @@ class KernelSetting:
             return None
         return self.range.start % 2 == self.range.end % 2
 
+    @property
+    def parity_fixed(self) -> str | None:
+        """The nearest range with start and end of different parity, written as sysctl wants it."""
+        if self.range is None:
+            return None
+        end = self.range.end - 1 if self.range.end > self.range.start else self.range.end + 1
+        return f"{self.range.start} {end}"
+
+    @property
+    def reserved_union(self) -> PortSet | None:
+        """This write's ports plus the ones it dropped: the list that keeps every reservation."""
+        if self.ports is None:
+            return None
+        return self.ports.union(self.dropped) if self.dropped else self.ports
+
 
 @dataclass(frozen=True)
 class NetnsDecl:
-    """A reader's declaration of a network namespace other than the host's (a container)."""
+    """A reader's declaration of a network namespace other than the host's (``kind`` container)."""
 
     netns: str
     kind: str
     location: Location
-    runtime_sets_unprivileged_start: bool = True
-    kind_: str = field(default="netns", init=False)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,279 @@
+"""Groups facts into hosts and network namespaces, and derives what rules compare.
+
+A conflict or clash exists only inside one network namespace, so scoping decides
+correctness: each compose project, each root-filesystem-like tree (``…/etc/…``) and
+otherwise each directory is its own host, unless the config maps paths to named hosts.
+Kernel settings are replayed per namespace (``kernel.py``) and every listener gets a
+``Privilege`` verdict here, so rules never reason about capabilities themselves.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from typing import Iterable
+
+from portpolicy import kernel
+from portpolicy.config import Config, HostConfig
+from portpolicy.model import (
+    Fact,
+    Host,
+    InvalidPort,
+    KernelSetting,
+    Listener,
+    Namespace,
+    NetnsDecl,
+    ParseError,
+    PortRange,
+    PortSet,
+    Privilege,
+    Setting,
+    Unresolved,
+)
+from portpolicy.platforms import Platform, Runtime, platforms, runtimes
+
+COMPOSE_PROJECT_FILES = {
+    f"{stem}{ext}"
+    for stem in ("compose", "compose.override", "docker-compose", "docker-compose.override")
+    for ext in (".yml", ".yaml", ".yml.j2", ".yaml.j2")
+}
+# Capabilities a container's root user has by default (moby oci/caps/defaults.go).
+CONTAINER_SOURCES = {"compose"}
+BIND_CAP = "NET_BIND_SERVICE"
+
+
+@dataclass
+class HostBucket:
+    """Facts gathered for one host before derivation."""
+
+    name: str
+    reason: str
+    config: HostConfig | None
+    facts: list[Fact] = field(default_factory=list)
+
+
+def scope_of(path: str, reader: str, config: Config) -> tuple[str, str, HostConfig | None]:
+    """The host a file's facts land on, and why (shown by ``portpolicy facts``)."""
+    if config.hosts:
+        rel = posixpath.normpath(os.path.relpath(os.path.abspath(path), os.path.abspath(config.root)).replace(os.sep, "/"))
+        for host in config.hosts:
+            for pattern in host.paths:
+                if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel, pattern.rstrip("/") + "/*"):
+                    return host.name, f"config maps {pattern!r} to host {host.name!r}", host
+    directory = posixpath.dirname(path) or "."
+    if reader == "compose":
+        if posixpath.basename(path) in COMPOSE_PROJECT_FILES:
+            return directory, f"compose project in {directory}", None
+        return path, f"compose file {path} (not a default project file, so its own project)", None
+    root = rootfs_of(path)
+    if root is not None:
+        return root, f"root-filesystem tree {root}", None
+    return directory, f"files in directory {directory}", None
+
+
+def rootfs_of(path: str) -> str | None:
+    """The directory that plays ``/`` when a path looks like ``…/etc/…`` or ``…/usr/lib/…``."""
+    parts = path.split("/")
+    for i, part in enumerate(parts[:-1]):
+        nxt = parts[i + 1] if i + 1 < len(parts) - 1 else ""
+        if (
+            part == "etc"
+            or (part == "usr" and nxt in {"lib", "local"})
+            or (part in {"lib", "run"} and nxt in {"systemd", "sysctl.d"})
+        ):
+            return "/".join(parts[:i]) or "."
+        if part == ".config" and nxt == "systemd":
+            return "/".join(parts[:i]) or "."
+    return None
+
+
+def build(buckets: Iterable[HostBucket], config: Config) -> tuple[list[Host], list[Fact]]:
+    """Derive namespaces, kernel verdicts and privileges; return hosts and annotated facts."""
+    hosts: list[Host] = []
+    out: list[Fact] = []
+    for bucket in buckets:
+        host, facts = _derive(bucket, config)
+        hosts.append(host)
+        out.extend(facts)
+    out.sort(key=_fact_order)
+    numbered: list[Fact] = []
+    for i, fact in enumerate(out, 1):
+        numbered.append(replace(fact, seq=i) if isinstance(fact, Listener) else fact)
+    return sorted(hosts, key=lambda h: h.name), numbered
+
+
+def _fact_order(fact: Fact) -> tuple[str, int, int, str]:
+    loc = fact.location
+    return (loc.path, loc.line, loc.column, type(fact).__name__)
+
+
+def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
+    hc = bucket.config
+    platform = _lookup(platforms(), (hc.platform if hc and hc.platform else None) or config.platform, "platform")
+    runtime = _lookup(runtimes(), (hc.runtime if hc and hc.runtime else None) or config.runtime, "runtime")
+    writes: dict[str, list[KernelSetting]] = defaultdict(list)
+    decls: dict[str, NetnsDecl] = {}
+    listeners: list[Listener] = []
+    others: list[Fact] = []
+    for fact in bucket.facts:
+        if isinstance(fact, KernelSetting):
+            writes[fact.netns].append(fact)
+        elif isinstance(fact, NetnsDecl):
+            decls.setdefault(fact.netns, fact)
+        elif isinstance(fact, Listener):
+            listeners.append(fact)
+        elif isinstance(fact, (InvalidPort, ParseError, Unresolved)):
+            others.append(replace(fact, host=bucket.name))
+    kernel_overrides = {**config.kernel, **(hc.kernel if hc else {})}
+    namespaces: dict[str, Namespace] = {}
+    annotated: list[Fact] = []
+    host_writes = _unmasked(writes.pop("host", []))
+    ns, done = _namespace(bucket.name, "host", platform, runtime, host_writes, kernel_overrides, config)
+    namespaces["host"] = ns
+    annotated.extend(done)
+    container_ids = set(decls) | set(writes) | {ln.netns for ln in listeners if ln.netns != "host"}
+    for netns in sorted(container_ids):
+        ns, done = _namespace(bucket.name, netns, platform, runtime, writes.get(netns, []), {}, config)
+        namespaces[netns] = ns
+        annotated.extend(done)
+    for listener in listeners:
+        ns = namespaces[listener.netns]
+        annotated.append(
+            replace(listener, host=bucket.name, namespace=ns, privilege=privilege(listener, ns, runtime))
+        )
+    order = sorted(namespaces, key=lambda k: (k != "host", k))
+    host = Host(bucket.name, bucket.reason, platform.name, runtime.name, tuple(namespaces[k] for k in order))
+    return host, annotated + others
+
+
+def _lookup(table: dict[str, Platform] | dict[str, Runtime], name: str, what: str):  # type: ignore[no-untyped-def]
+    try:
+        return table[name]
+    except KeyError:
+        from portpolicy.config import ConfigError
+
+        raise ConfigError(f"unknown {what} {name!r}; choose one of {', '.join(sorted(table))}") from None
+
+
+def _unmasked(writes: list[KernelSetting]) -> list[KernelSetting]:
+    """Drop writes from sysctl.d files masked by a same-named file in a higher-priority directory."""
+    best: dict[str, int] = {}
+    for w in writes:
+        if w.file_id is not None:
+            name, prio = w.file_id
+            best[name] = min(prio, best.get(name, prio))
+    return [w for w in writes if w.file_id is None or w.file_id[1] == best[w.file_id[0]]]
+
+
+def _namespace(
+    host: str,
+    netns: str,
+    platform: Platform,
+    runtime: Runtime,
+    writes: list[KernelSetting],
+    overrides: dict[str, str],
+    config: Config,
+) -> tuple[Namespace, list[KernelSetting]]:
+    """Replay one namespace's writes over its defaults; config overrides have the last word."""
+    is_host = netns == "host"
+    base = platform if is_host else platforms()["linux"]
+    default = f"default for platform {base.name}"
+    unpriv = Setting(base.unprivileged_port_start, default)
+    if not is_host:
+        if not runtime.start_known:
+            unpriv = Setting(None, f"runtime {runtime.name}: not known whether it lowers it")
+        elif runtime.container_unprivileged_port_start is not None:
+            unpriv = Setting(
+                runtime.container_unprivileged_port_start,
+                f"runtime {runtime.name} sets it in the container's network namespace",
+            )
+        else:
+            unpriv = Setting(1024, f"kernel default in a new network namespace (runtime {runtime.name} keeps it)")
+    state = kernel.State(Setting(base.ephemeral, default), Setting(PortSet(), "default: none reserved"), unpriv)
+    ordered = sorted(writes, key=lambda w: (w.order, w.location))
+    done = kernel.replay(state, ordered)
+    if is_host and not platform.kernel_sysctl:
+        state = kernel.State(Setting(base.ephemeral, default), Setting(PortSet(), "default: none reserved"), unpriv)
+    source = f"config {config.path}" if config.path else "command line"
+    for key, value in overrides.items():
+        full = f"net.ipv4.{key}"
+        if full == kernel.RANGE:
+            a, _, b = value.replace("-", " ").partition(" ")
+            state.ephemeral = Setting(PortRange(int(a), int(b.strip() or a)), source)
+        elif full == kernel.RESERVED:
+            parsed = kernel.parse_reserved(value)
+            if isinstance(parsed, PortSet):
+                state.reserved = Setting(parsed, source)
+        elif full == kernel.UNPRIV:
+            state.unprivileged = Setting(int(value), source)
+    ns_id = host if is_host else f"{host}#{netns}"
+    ns = Namespace(
+        id=ns_id,
+        host=host,
+        kind="host" if is_host else "container",
+        platform=base.name,
+        runtime=runtime.name,
+        unprivileged_port_start=state.unprivileged,
+        ephemeral_range=state.ephemeral,
+        reserved_ports=state.reserved,
+    )
+    return ns, [replace(w, host=host, namespace=ns) for w in done]
+
+
+def privilege(listener: Listener, ns: Namespace, runtime: Runtime) -> Privilege:
+    """May this listener bind below its namespace's unprivileged start, and why (or why not)."""
+    run_as = listener.run_as
+    if listener.bound_by == "systemd":
+        return Privilege(True, True, "the socket is created by systemd (PID 1, root) and handed to the service")
+    if listener.bound_by == "root-master":
+        return Privilege(True, True, "the master process starts as root and binds before dropping privileges")
+    if listener.bound_by == "systemd-user":
+        return Privilege(True, False, "the socket is created by the per-user systemd manager, which runs unprivileged")
+    if listener.bound_by == "runtime":
+        if runtime.publishes_as_root:
+            return Privilege(True, True, f"the published port is bound by the root container daemon ({runtime.name})")
+        return Privilege(
+            True, False, f"the published port is bound by {runtime.name}'s port forwarder, running as the unprivileged user"
+        )
+    is_root = run_as.is_root
+    if is_root is None:
+        return Privilege(False, False, "the user it runs as is not known")
+    container = listener.source in CONTAINER_SOURCES
+    if container:
+        caps = {BIND_CAP} if is_root else set()
+        caps |= set(run_as.added)
+        if "ALL" in run_as.added:
+            caps.add(BIND_CAP)
+        if BIND_CAP in run_as.dropped or "ALL" in run_as.dropped:
+            caps.discard(BIND_CAP)
+        if is_root:
+            if BIND_CAP in caps:
+                return Privilege(True, True, "runs as root with the runtime's default CAP_NET_BIND_SERVICE")
+            return Privilege(
+                True, False, "runs as root but cap_drop removes CAP_NET_BIND_SERVICE", run_as.capability_location
+            )
+        if BIND_CAP in caps:
+            return Privilege(
+                False,
+                False,
+                "cap_add NET_BIND_SERVICE reaches a non-root process only through file capabilities on its binary",
+                run_as.capability_location,
+            )
+        return Privilege(True, False, f"runs as non-root user {run_as.user!r} with no capability to bind", run_as.location)
+    if run_as.private_users:
+        return Privilege(True, False, "PrivateUsers=yes leaves it no capability in the host's user namespace", run_as.location)
+    if is_root:
+        if run_as.bounding is not None and BIND_CAP not in run_as.bounding:
+            return Privilege(
+                True, False, "runs as root but CapabilityBoundingSet= lacks CAP_NET_BIND_SERVICE", run_as.capability_location
+            )
+        return Privilege(True, True, "runs as root")
+    bounded_out = run_as.bounding is not None and BIND_CAP not in run_as.bounding
+    if BIND_CAP in run_as.ambient and not bounded_out:
+        return Privilege(True, True, "AmbientCapabilities= grants CAP_NET_BIND_SERVICE", run_as.capability_location)
+    return Privilege(
+        True, False, f"runs as non-root user {run_as.user!r} and no AmbientCapabilities=CAP_NET_BIND_SERVICE", run_as.location
+    )

@@ -1,0 +1,179 @@
+"""discover -> readers -> hosts -> engine -> report: the one path every entry point takes.
+
+``scan`` is the public API (``portpolicy.scan``); the CLI, the Ansible action plugin and
+the ansible-lint plugin only wrap it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import posixpath
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from types import ModuleType
+from typing import Iterable, Sequence
+
+from portpolicy import engine, hosts
+from portpolicy.config import Config
+from portpolicy.discover import Candidate, Skipped, discover
+from portpolicy.model import Fact, Finding, Host, Listener, Location, ParseError, Unresolved
+from portpolicy.readers.base import Source
+from portpolicy.registry import PATH_READERS, YAML_READERS
+from portpolicy.yamlsrc import YamlError, compose_documents
+
+MAX_BYTES = 8 * 1024 * 1024
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass
+class Report:
+    """What a scan found, and enough about how it got there to explain any verdict."""
+
+    findings: list[Finding]
+    facts: list[Fact]
+    hosts: list[Host]
+    files: list[str]
+    skipped: list[Skipped]
+    rules: list[engine.Rule]
+    config: Config
+    readers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def unresolved(self) -> list[Unresolved]:
+        return [f for f in self.facts if isinstance(f, Unresolved)]
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(SEVERITIES, 0)
+        for f in self.findings:
+            counts[f.severity] += 1
+        return counts
+
+    def summary(self) -> dict[str, object]:
+        by_rule: dict[str, int] = defaultdict(int)
+        for f in self.findings:
+            by_rule[f.rule] += 1
+        return {
+            "files": len(self.files),
+            "skipped": len(self.skipped),
+            "findings": len(self.findings),
+            "by_severity": self.counts(),
+            "by_rule": dict(sorted(by_rule.items())),
+            "hosts": len(self.hosts),
+            "unresolved": len(self.unresolved),
+        }
+
+
+def scan(paths: Sequence[str] = (".",), config: Config | None = None) -> Report:
+    """Read ``paths``, build the model and evaluate the selected rules on it."""
+    config = config or Config()
+    rules = engine.select(engine.load_rules(config.rule_directories()), config)
+    candidates, skipped = discover(list(paths) or ["."], config)
+    per_file: list[tuple[str, str, list[Fact]]] = []
+    readers: dict[str, str] = {}
+    for candidate in candidates:
+        name, facts, reason = read_candidate(candidate)
+        if name is None:
+            skipped.append(Skipped(candidate.path, reason))
+            continue
+        readers[candidate.path] = name
+        per_file.append((candidate.path, name, facts))
+    host_list, facts = _model(per_file, config)
+    findings = _filter(engine.evaluate(rules, facts, config.severity), config)
+    findings.sort(key=lambda f: (f.location.path, f.location.line, f.location.column, f.rule))
+    return Report(findings, facts, host_list, sorted(readers), skipped, rules, config, readers)
+
+
+def read_candidate(candidate: Candidate) -> tuple[str | None, list[Fact], str]:
+    """(reader name, facts, skip reason): never raises, whatever the file holds."""
+    path = candidate.path
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_BYTES:
+            if candidate.reader is None:
+                return None, [], f"YAML file larger than {MAX_BYTES // 1048576} MiB, not sniffed"
+            return candidate.reader.NAME, [_error(path, f"file is {size // 1048576} MiB, over the {MAX_BYTES // 1048576} MiB limit")], ""
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return "file", [_error(path, f"cannot read: {exc.strerror or exc}")], ""
+    if b"\0" in data[:8192]:
+        if candidate.reader is None:
+            return None, [], "binary content"
+        return candidate.reader.NAME, [_error(path, "binary content, not a text file")], ""
+    text, bad_utf8 = _decode(data)
+    facts: list[Fact] = []
+    if bad_utf8 is not None:
+        facts.append(_error(path, f"not valid UTF-8 (first bad byte at offset {bad_utf8}); read with replacement characters"))
+    source = Source(path, text)
+    try:
+        if candidate.reader is not None:
+            facts.extend(candidate.reader.read(source))
+            return candidate.reader.NAME, facts, ""
+        return _sniff_yaml(source, facts)
+    except Exception as exc:  # a reader bug must not cost the user the rest of the run
+        name = candidate.reader.NAME if candidate.reader is not None else "yaml"
+        return name, [_error(path, f"internal error in the {name} reader ({type(exc).__name__}: {exc}); please report it")], ""
+
+
+def _sniff_yaml(source: Source, facts: list[Fact]) -> tuple[str | None, list[Fact], str]:
+    try:
+        docs = compose_documents(source.text)
+    except YamlError:
+        return None, [], "YAML that does not parse, and no reader claims it by name"
+    for reader in YAML_READERS:
+        if reader.claims(docs):
+            facts.extend(reader.read_yaml(source, docs))
+            return reader.NAME, facts, ""
+    return None, [], "YAML that no reader recognises"
+
+
+def _decode(data: bytes) -> tuple[str, int | None]:
+    try:
+        return data.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        return data.decode("utf-8-sig", errors="replace"), exc.start
+
+
+def _error(path: str, message: str, line: int = 1, column: int = 1) -> ParseError:
+    return ParseError(message, Location(path, line, column))
+
+
+def _model(per_file: Iterable[tuple[str, str, list[Fact]]], config: Config) -> tuple[list[Host], list[Fact]]:
+    """Group facts per host, let readers join across files, then derive."""
+    buckets: dict[str, hosts.HostBucket] = {}
+    by_reader: dict[str, dict[str, list[Fact]]] = defaultdict(lambda: defaultdict(list))
+    for path, reader, facts in per_file:
+        name, reason, host_config = hosts.scope_of(path, reader, config)
+        if name not in buckets:
+            buckets[name] = hosts.HostBucket(name, reason, host_config)
+        by_reader[name][reader].extend(facts)
+    modules: dict[str, ModuleType] = {m.NAME: m for m in PATH_READERS}
+    for name, bucket in buckets.items():
+        for reader, facts in by_reader[name].items():
+            module = modules.get(reader)
+            assemble = getattr(module, "assemble", None)
+            assembled = assemble(facts) if assemble else facts
+            bucket.facts.extend(
+                replace(f, source=reader) if isinstance(f, Listener) else f for f in assembled
+            )
+    return hosts.build(buckets.values(), config)
+
+
+def _filter(findings: list[Finding], config: Config) -> list[Finding]:
+    """Apply per-file ignores (globs relative to the config file's directory)."""
+    if not config.per_file_ignores:
+        return findings
+    kept = []
+    for f in findings:
+        rel = posixpath.normpath(
+            os.path.relpath(os.path.abspath(f.location.path), os.path.abspath(config.root)).replace(os.sep, "/")
+        )
+        ignored = any(
+            (fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(f.location.path, pattern))
+            and any(f.rule.startswith(r) for r in rules)
+            for pattern, rules in config.per_file_ignores.items()
+        )
+        if not ignored:
+            kept.append(f)
+    return kept

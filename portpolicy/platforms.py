@@ -1,0 +1,55 @@
+"""Platform and container-runtime tables, loaded once from ``portpolicy/data``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from portpolicy.model import PortRange
+
+
+@dataclass(frozen=True)
+class Platform:
+    name: str
+    description: str
+    ephemeral: PortRange
+    unprivileged_port_start: int
+    kernel_sysctl: bool
+
+
+@dataclass(frozen=True)
+class Runtime:
+    name: str
+    description: str
+    container_unprivileged_port_start: int | None
+    start_known: bool
+    publishes_as_root: bool
+
+
+def _table(name: str) -> dict[str, Any]:
+    text = resources.files("portpolicy.data").joinpath(name).read_text(encoding="utf-8")
+    data: dict[str, Any] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return data
+
+
+@cache
+def platforms() -> dict[str, Platform]:
+    return {
+        name: Platform(name, d["description"], PortRange(*d["ephemeral"]), d["unprivileged_port_start"], d["kernel_sysctl"])
+        for name, d in _table("platforms.yml").items()
+    }
+
+
+@cache
+def runtimes() -> dict[str, Runtime]:
+    result = {}
+    for name, d in _table("runtimes.yml").items():
+        start = d["container_unprivileged_port_start"]
+        result[name] = Runtime(
+            name, d["description"], start if isinstance(start, int) else None, start != "unknown", d["publishes_as_root"]
+        )
+    return result

@@ -1,0 +1,217 @@
+"""Read ``sysctl.conf`` and ``sysctl.d`` drop-ins for the three kernel port settings.
+
+The syntax is the one systemd-sysctl and procps ``sysctl --system`` share: ``key = value``
+lines, ``#``/``;`` comment lines, ``.`` or ``/`` separators, a leading ``-`` that makes a
+failed write harmless. Only ``net.ipv4.ip_local_port_range``, ``ip_local_reserved_ports``
+and ``ip_unprivileged_port_start`` become facts; values stay verbatim because the kernel
+simulation (not this reader) decides what the kernel would accept.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from fnmatch import fnmatchcase
+
+from portpolicy.model import Fact, KernelSetting, Location, ParseError, Unresolved
+from portpolicy.readers.base import Source, is_templated, mask_jinja
+
+NAME = "sysctl"
+
+PORT_KEYS: tuple[str, ...] = (
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.ip_unprivileged_port_start",
+)
+# /proc/sys path (relative, "/"-separated) -> the dotted name facts carry.
+_BY_PROC_PATH = {key.replace(".", "/"): key for key in PORT_KEYS}
+
+# systemd-sysctl strips exactly these around keys and values (strstrip's WHITESPACE).
+_WS = " \t\r\n"
+_GLOB_CHARS = "*?["
+_SWAP_SEPARATORS = str.maketrans("./", "/.")
+# A placeholder in a key; an unclosed one runs to the end of the text.
+_PLACEHOLDER = re.compile(r"\{\{.*?(?:\}\}|$)|\{%.*?(?:%\}|$)|\$\{[^}]*(?:\}|$)")
+_SHOWN_CHARS = 80
+
+# Directory (the components just above "sysctl.d") -> masking priority, lower wins.
+# Longer suffixes first: "usr/local/lib" and "usr/lib" both end in "lib".
+_DIR_PRIORITY: tuple[tuple[tuple[str, ...], int], ...] = (
+    (("usr", "local", "lib"), 2),
+    (("usr", "lib"), 3),
+    (("lib",), 4),
+    (("run",), 1),
+    (("etc",), 0),
+)
+
+
+def matches(path: str) -> bool:
+    """True for ``sysctl.conf`` anywhere and ``*.conf`` directly inside a ``sysctl.d`` dir.
+
+    ``.j2`` variants count too: Ansible roles keep these files as templates.
+    """
+    parts = path.split("/")
+    name = parts[-1]
+    if name in ("sysctl.conf", "sysctl.conf.j2"):
+        return True
+    if len(parts) < 2 or parts[-2] != "sysctl.d":
+        return False
+    stem = name[: -len(".j2")] if name.endswith(".j2") else name
+    return stem.endswith(".conf") and len(stem) > len(".conf")
+
+
+def read(source: Source) -> Iterator[Fact]:
+    """Yield one ``KernelSetting`` per assignment of a port key, in file order.
+
+    Lines sysctl would refuse become ``ParseError`` and reading goes on, as sysctl does;
+    template placeholders become ``Unresolved`` because their value is unknown here.
+    """
+    text = source.text
+    has_bom = text.startswith("\ufeff")
+    if has_bom:
+        text = text[1:]
+    if _is_template(source.path, text):
+        text = mask_jinja(text)
+    dropin, basename, priority = _placement(source.path)
+    file_id = (basename, priority) if dropin else None
+
+    for number, line in enumerate(text.split("\n"), start=1):
+        body = line.strip(_WS)
+        if not body or body[0] in "#;":
+            continue
+        indent = len(line) - len(line.lstrip(_WS))
+        equals = body.find("=")
+        if equals < 0:
+            # "-key" without "=" only excludes the key from glob assignments (sysctl.d(5));
+            # a placeholder line such as "{{ ansible_managed | comment }}" is template markup.
+            if not body.startswith("-") and not is_templated(body):
+                shown = body if len(body) <= _SHOWN_CHARS else body[:_SHOWN_CHARS] + "..."
+                yield ParseError(
+                    f"line is not an assignment, sysctl ignores it: {shown!r}", source.at(number, indent + 1)
+                )
+            continue
+
+        head, tail = body[:equals], body[equals + 1 :]
+        ignore_errors = head.startswith("-")
+        if ignore_errors:
+            head = head[1:]
+        key_text = head.strip(_WS)
+        key_column = indent + (1 if ignore_errors else 0) + (len(head) - len(head.lstrip(_WS))) + 1
+        value = tail.strip(_WS)
+        value_column = indent + equals + 1 + (len(tail) - len(tail.lstrip(_WS))) + 1
+        value_at = source.at(number, value_column)
+
+        if not key_text:
+            yield ParseError(
+                "assignment without a key name, sysctl cannot apply it",
+                source.at(number, indent + 1),
+            )
+            continue
+        if is_templated(key_text):
+            if _template_may_name_port_key(key_text):
+                yield Unresolved(
+                    f"{key_text} = {value}",
+                    "sysctl key is a template and may name a port setting",
+                    source.at(number, key_column),
+                )
+            continue
+        proc_path = _proc_path(key_text)
+        if any(c in key_text for c in _GLOB_CHARS):
+            hit = [key for key in PORT_KEYS if _glob_matches(proc_path, key)]
+            if hit:
+                yield Unresolved(
+                    value,
+                    f"glob {key_text!r} also sets {', '.join(hit)} unless a file sets it explicitly",
+                    value_at,
+                )
+            continue
+        key = _BY_PROC_PATH.get(proc_path)
+        if key is None:
+            continue
+        if has_bom and number == 1:
+            yield ParseError(
+                f"a UTF-8 byte order mark precedes {key}: sysctl reads it as part of the key name, "
+                "so this line is never applied",
+                source.at(number, indent + 1),
+            )
+            continue
+        if is_templated(value):
+            yield Unresolved(value, f"{key}: value is a template or variable", value_at)
+            continue
+        yield KernelSetting(
+            key=key,
+            value=value,
+            location=value_at,
+            netns="host",
+            ignore_errors=ignore_errors,
+            order=_order(dropin, basename, value_at),
+            file_id=file_id,
+        )
+
+
+def _is_template(path: str, text: str) -> bool:
+    """``.j2`` files, and files with Jinja blocks (Ansible templates need no suffix)."""
+    return path.endswith(".j2") or "{%" in text or "{#" in text
+
+
+def _placement(path: str) -> tuple[bool, str, int]:
+    """(is a sysctl.d drop-in, basename without ``.j2``, directory priority) for ordering."""
+    parts = path.split("/")
+    name = parts[-1]
+    basename = name[: -len(".j2")] if name.endswith(".j2") else name
+    if len(parts) < 2 or parts[-2] != "sysctl.d":
+        return False, basename, 0
+    above = tuple(parts[:-2])
+    for suffix, priority in _DIR_PRIORITY:
+        if above[-len(suffix) :] == suffix:
+            return True, basename, priority
+    return True, basename, 0
+
+
+def _order(dropin: bool, basename: str, at: Location) -> tuple[object, ...]:
+    """Boot order: drop-ins by basename across all dirs, then ``sysctl.conf`` (procps ``--system``)."""
+    return (0, basename, at.line) if dropin else (1, "", at.line)
+
+
+def _proc_path(key: str) -> str:
+    """The ``/proc/sys`` path a key names, as systemd's ``sysctl_normalize`` computes it.
+
+    If the first separator is a dot, dots and slashes swap; otherwise the key is already
+    a path. Empty and ``.`` components vanish like in any path lookup, so ``net//ipv4``
+    and a leading ``/`` still name the same file.
+    """
+    first = next((c for c in key if c in "./"), "")
+    if first == ".":
+        key = key.translate(_SWAP_SEPARATORS)
+    return "/".join(part for part in key.split("/") if part not in ("", "."))
+
+
+def _glob_matches(pattern_path: str, key: str) -> bool:
+    """glob(3) semantics: each path component matched on its own, ``*`` never crosses ``/``."""
+    pattern = pattern_path.split("/")
+    target = key.split(".")
+    if len(pattern) != len(target):
+        return False
+    return all(fnmatchcase(t, p) for t, p in zip(target, pattern, strict=True))
+
+
+def _template_may_name_port_key(key_text: str) -> bool:
+    """Could some rendering of this templated key be one of the port keys?
+
+    Placeholders match anything; literal separators match either ``.`` or ``/``. So
+    ``{{ item.key }}`` may, ``net.ipv4.conf.{{ iface }}.rp_filter`` may not.
+    """
+    pieces: list[str] = []
+    last = 0
+    for m in _PLACEHOLDER.finditer(key_text):
+        pieces.append(_literal(key_text[last : m.start()]))
+        pieces.append(".*")
+        last = m.end()
+    pieces.append(_literal(key_text[last:]))
+    regex = re.compile("".join(pieces), re.S)
+    return any(regex.fullmatch(key) for key in PORT_KEYS)
+
+
+def _literal(text: str) -> str:
+    """Regex for literal key text where ``.`` and ``/`` are interchangeable."""
+    return "".join("[./]" if c in "./" else re.escape(c) for c in text)

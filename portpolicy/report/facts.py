@@ -1,0 +1,179 @@
+"""``portpolicy facts``: the model as read, the first thing to look at when a verdict surprises.
+
+Shows every host (and why files landed on it), its namespaces with each kernel setting and
+where it came from, every listener with its privilege verdict, every kernel-setting write
+with the kernel's verdict, and the values that could not be resolved.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from portpolicy.model import (
+    InvalidPort,
+    KernelSetting,
+    Listener,
+    Location,
+    Namespace,
+    ParseError,
+    Setting,
+    Unresolved,
+)
+from portpolicy.pipeline import Report
+
+
+def _loc(loc: Location | None) -> str | None:
+    return f"{loc.path}:{loc.line}:{loc.column}" if loc else None
+
+
+def _setting(s: Setting) -> dict[str, Any]:
+    return {"value": None if s.value is None else str(s.value), "source": s.source, "location": _loc(s.location)}
+
+
+def _namespace(ns: Namespace) -> dict[str, Any]:
+    return {
+        "id": ns.id,
+        "kind": ns.kind,
+        "platform": ns.platform,
+        "runtime": ns.runtime,
+        "ip_unprivileged_port_start": _setting(ns.unprivileged_port_start),
+        "ip_local_port_range": _setting(ns.ephemeral_range),
+        "ip_local_reserved_ports": _setting(ns.reserved_ports),
+    }
+
+
+def _listener(ln: Listener) -> dict[str, Any]:
+    return {
+        "service": ln.service,
+        "protocol": ln.protocol,
+        "ports": str(ln.ports),
+        "address": str(ln.address),
+        "location": _loc(ln.location),
+        "host": ln.host,
+        "namespace": ln.namespace.id if ln.namespace else None,
+        "user": ln.run_as.user,
+        "user_location": _loc(ln.run_as.location),
+        "bound_by": ln.bound_by,
+        "privilege": None
+        if ln.privilege is None
+        else {"known": ln.privilege.known, "granted": ln.privilege.granted, "reason": ln.privilege.reason},
+        "source": ln.source,
+    }
+
+
+def _setting_write(k: KernelSetting) -> dict[str, Any]:
+    return {
+        "key": k.key,
+        "value": k.value,
+        "location": _loc(k.location),
+        "host": k.host,
+        "namespace": k.namespace.id if k.namespace else None,
+        "accepted": k.accepted,
+        "effective": k.effective,
+        "reject_reason": k.reject_reason or None,
+    }
+
+
+def as_dict(report: Report) -> dict[str, Any]:
+    facts = report.facts
+    return {
+        "version": 1,
+        "hosts": [
+            {
+                "name": h.name,
+                "reason": h.reason,
+                "platform": h.platform,
+                "runtime": h.runtime,
+                "namespaces": [_namespace(ns) for ns in h.namespaces],
+            }
+            for h in report.hosts
+        ],
+        "listeners": [_listener(f) for f in facts if isinstance(f, Listener)],
+        "kernel_settings": [_setting_write(f) for f in facts if isinstance(f, KernelSetting)],
+        "invalid_ports": [
+            {"value": f.value, "reason": f.reason, "location": _loc(f.location)} for f in facts if isinstance(f, InvalidPort)
+        ],
+        "unresolved": [
+            {"value": f.value, "reason": f.reason, "location": _loc(f.location)} for f in facts if isinstance(f, Unresolved)
+        ],
+        "parse_errors": [{"message": f.message, "location": _loc(f.location)} for f in facts if isinstance(f, ParseError)],
+        "files": [{"path": p, "reader": report.readers[p]} for p in report.files],
+        "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
+    }
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(as_dict(report), indent=2) + "\n"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    if not rows:
+        return ["  (none)"]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    out = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    return out
+
+
+def render_text(report: Report) -> str:
+    d = as_dict(report)
+    lines: list[str] = []
+    for h in d["hosts"]:
+        lines.append(f"host {h['name']}  ({h['reason']}; platform {h['platform']}, runtime {h['runtime']})")
+        for ns in h["namespaces"]:
+            lines.append(f"  namespace {ns['id']} [{ns['kind']}]")
+            for key in ("ip_unprivileged_port_start", "ip_local_port_range", "ip_local_reserved_ports"):
+                s = ns[key]
+                where = f" at {s['location']}" if s["location"] and not s["location"].startswith(s["source"]) else ""
+                value = s["value"] if s["value"] not in (None, "") else "(none)" if s["value"] == "" else "unknown"
+                lines.append(f"    {key} = {value}  ({s['source']}{where})")
+    lines.append("")
+    lines.append("listeners:")
+    lines += _table(
+        ["location", "namespace", "service", "proto", "address", "ports", "user", "bound by", "privilege"],
+        [
+            [
+                ln["location"],
+                ln["namespace"] or "",
+                ln["service"],
+                ln["protocol"],
+                ln["address"],
+                ln["ports"],
+                ln["user"] or "?",
+                ln["bound_by"],
+                ("granted: " if ln["privilege"]["granted"] else "not granted: " if ln["privilege"]["known"] else "unknown: ")
+                + ln["privilege"]["reason"],
+            ]
+            for ln in d["listeners"]
+        ],
+    )
+    lines.append("")
+    lines.append("kernel settings (in the order the kernel applies them per namespace):")
+    lines += _table(
+        ["location", "namespace", "key", "value", "verdict"],
+        [
+            [
+                k["location"],
+                k["namespace"] or "",
+                k["key"],
+                k["value"],
+                ("in force" if k["effective"] else "applied, later replaced")
+                if k["accepted"]
+                else f"refused: {k['reject_reason']}",
+            ]
+            for k in d["kernel_settings"]
+        ],
+    )
+    for title, key in (("invalid ports", "invalid_ports"), ("unresolved values", "unresolved")):
+        if d[key]:
+            lines.append("")
+            lines.append(f"{title}:")
+            lines += _table(["location", "value", "reason"], [[u["location"], u["value"], u["reason"]] for u in d[key]])
+    if d["parse_errors"]:
+        lines.append("")
+        lines.append("unreadable files:")
+        lines += _table(["location", "problem"], [[p["location"], p["message"]] for p in d["parse_errors"]])
+    lines.append("")
+    lines.append(f"{len(d['files'])} files read, {len(d['skipped'])} skipped (--verbose lists them)")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,148 @@
+"""The condition language: operators, joins, templates, loading and validation of rule files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from portpolicy import engine
+from portpolicy.config import Config, ConfigError
+from portpolicy.model import (
+    BindAddress,
+    Listener,
+    Location,
+    Namespace,
+    PortRange,
+    PortSet,
+    Privilege,
+    RunAs,
+    Setting,
+)
+
+NS = Namespace(
+    "h", "h", "host", "linux", "docker",
+    Setting(1024, "default"), Setting(PortRange(32768, 60999), "default"), Setting(PortSet(), "none"),
+)
+
+
+def listener(port: int, service: str, seq: int, address: BindAddress | None = None, line: int = 1) -> Listener:
+    return Listener(
+        service=service, protocol="tcp", ports=PortRange(port, port), address=address or BindAddress(),
+        location=Location("a.conf", line, 1), run_as=RunAs("app"), host="h", namespace=NS,
+        privilege=Privilege(True, False, "no grant"), seq=seq,
+    )
+
+
+def rule(where: Any, message: str = "{service} {ports}", fact: str = "listener", **extra: Any) -> engine.Rule:
+    data = {
+        "id": "T001", "name": "test-rule", "severity": "warning", "summary": "s", "rationale": "r",
+        "remediation": "m", "match": {"fact": fact, "where": where}, "report": {"message": message, **extra},
+    }
+    return engine.compile_rule(data, "test")
+
+
+def hits(r: engine.Rule, facts: list[Any]) -> list[str]:
+    return [f.message for f in engine.evaluate([r], facts)]
+
+
+def test_comparisons_and_refs() -> None:
+    facts = [listener(80, "web", 1), listener(8080, "app", 2, line=2)]
+    r = rule({"field": "ports.start", "op": "lt", "ref": "namespace.unprivileged_port_start.value"})
+    assert hits(r, facts) == ["web 80"]
+    r = rule({"all": [{"field": "service", "op": "in", "value": ["app", "x"]}, {"not": {"field": "ports.start", "op": "eq", "value": 80}}]})
+    assert hits(r, facts) == ["app 8080"]
+    r = rule({"any": [{"field": "service", "op": "matches", "value": "^w"}, {"field": "ports.start", "op": "ge", "value": 9000}]})
+    assert hits(r, facts) == ["web 80"]
+
+
+def test_port_operators_with_literals_and_refs() -> None:
+    facts = [listener(50000, "jenkins", 1), listener(30000, "nodeport", 2, line=2)]
+    assert hits(rule({"field": "ports", "op": "overlaps", "ref": "namespace.ephemeral_range.value"}), facts) == ["jenkins 50000"]
+    assert hits(rule({"field": "ports", "op": "inside", "value": "30000-32767"}), facts) == ["nodeport 30000"]
+    assert hits(rule({"field": "ports", "op": "not_inside", "value": "22,80,50000"}), facts) == ["nodeport 30000"]
+    assert hits(rule({"field": "ports", "op": "overlaps", "value": 50000}), facts) == ["jenkins 50000"]
+
+
+def test_missing_evidence_never_matches_a_comparison() -> None:
+    unknown = Namespace("h", "h", "container", "linux", "podman-rootless", Setting(None, "unknown"), NS.ephemeral_range, NS.reserved_ports)
+    fact = Listener(
+        service="web", protocol="tcp", ports=PortRange(80, 80), address=BindAddress(), location=Location("a", 1, 1),
+        namespace=unknown, seq=1,
+    )
+    r = rule({"field": "ports.start", "op": "lt", "ref": "namespace.unprivileged_port_start.value"})
+    assert hits(r, [fact]) == []
+    assert hits(rule({"field": "privilege", "op": "missing"}), [fact]) == ["web 80"]
+
+
+def test_join_reports_each_pair_once_with_the_other_side_as_related() -> None:
+    facts = [
+        listener(80, "web", 1, line=1),
+        listener(80, "proxy", 2, line=5),
+        listener(80, "web", 3, line=9),
+        listener(80, "lo", 4, BindAddress("127.0.0.1", "ipv4"), line=12),
+    ]
+    where = {"exists": {"fact": "listener", "same": ["namespace.id", "protocol"], "where": {"all": [
+        {"field": "other.seq", "op": "lt", "ref": "seq"},
+        {"field": "other.service", "op": "ne", "ref": "service"},
+        {"field": "other.ports", "op": "overlaps", "ref": "ports"},
+        {"field": "other.address", "op": "overlaps", "ref": "address"},
+    ]}}}
+    r = rule(where, "{service} vs {other.service}", related=[{"at": "other.location", "message": "{other.service} here"}])
+    found = engine.evaluate([r], facts)
+    assert [f.message for f in found] == ["proxy vs web", "web vs proxy", "lo vs web"]
+    assert found[0].related[0].location == Location("a.conf", 1, 1)
+    assert found[0].related[0].message == "web here"
+
+
+def test_distinct_specific_addresses_do_not_overlap_but_wildcards_do() -> None:
+    v4 = BindAddress("10.0.0.1", "ipv4")
+    assert not v4.overlaps(BindAddress("10.0.0.2", "ipv4"))
+    assert v4.overlaps(BindAddress(None, "dual"))
+    assert v4.overlaps(BindAddress(None, "ipv4"))
+    assert not v4.overlaps(BindAddress(None, "ipv6"))
+    assert BindAddress("::1", "ipv6").overlaps(BindAddress("[::1]", "ipv6"))
+
+
+def test_template_errors_are_caught_at_load_and_at_render() -> None:
+    with pytest.raises(ConfigError, match="has no field 'prot'"):
+        rule({"field": "service", "op": "exists"}, message="{prot}")
+    r = rule({"field": "service", "op": "exists"}, message="{ports.nope.deeper}")
+    assert "template error" in hits(r, [listener(80, "web", 1)])[0]
+
+
+def test_unknown_field_and_misplaced_other_are_rejected() -> None:
+    with pytest.raises(ConfigError, match="no field 'portz'"):
+        rule({"field": "portz", "op": "exists"})
+    with pytest.raises(ConfigError, match="outside an exists join"):
+        rule({"field": "other.ports", "op": "exists"})
+
+
+def test_builtin_rules_validate_against_the_shipped_schema() -> None:
+    for path in sorted(engine.builtin_rules_dir().glob("*.yml")):
+        engine.validate_rule(yaml.safe_load(path.read_text()), str(path))
+        assert path.stem == yaml.safe_load(path.read_text())["id"]
+
+
+def test_custom_rule_dir_is_validated_with_the_file_named(tmp_path: Path) -> None:
+    (tmp_path / "bad.yml").write_text("id: ACME100\nname: x\nseverity: fatal\n")
+    with pytest.raises(ConfigError, match=r"bad\.yml: invalid rule"):
+        engine.load_rules([str(tmp_path)])
+
+
+def test_duplicate_rule_ids_are_refused(tmp_path: Path) -> None:
+    src = (engine.builtin_rules_dir() / "PP009.yml").read_text()
+    (tmp_path / "copy.yml").write_text(src)
+    with pytest.raises(ConfigError, match="already defined"):
+        engine.load_rules([str(tmp_path)])
+
+
+def test_selection_by_id_prefix_name_and_unknown() -> None:
+    rules = engine.load_rules()
+    ids = lambda cfg: [r.id for r in engine.select(rules, cfg)]  # noqa: E731
+    assert ids(Config(select=("PP00",), ignore=("PP009",))) == ["PP000", "PP001", "PP002", "PP004", "PP005", "PP006", "PP007", "PP008"]
+    assert ids(Config(select=("port-conflict",))) == ["PP004"]
+    with pytest.raises(ConfigError, match="unknown rule"):
+        engine.select(rules, Config(select=("ZZ999",)))
