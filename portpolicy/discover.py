@@ -62,15 +62,17 @@ def discover(paths: list[str], config: Config) -> tuple[list[Candidate], list[Sk
         shown = display_path(path)
         if shown in seen:
             return
-        seen.add(shown)
         if _excluded(shown, path, config):
+            seen.add(shown)
             skipped.append(Skipped(shown, "excluded by config"))
             return
         kind = classify(shown)
         if isinstance(kind, str):
             if explicit:
+                seen.add(shown)
                 skipped.append(Skipped(shown, kind))
             return
+        seen.add(shown)
         candidates.append(Candidate(shown, kind))
 
     for raw in paths:

@@ -10,10 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Union
 
-MIN_PORT = 1
-MAX_PORT = 65535
-
-
 @dataclass(frozen=True, order=True)
 class Location:
     """A place in a scanned file: path relative to the working directory, 1-based line/column."""
@@ -262,14 +258,10 @@ class Listener:
 
     @property
     def ephemeral_move_hint(self) -> str:
-        """Where the listener could move to leave the ephemeral range, if anywhere sensible."""
+        """Where the listener could move to leave the ephemeral range, when there is room below it."""
         rng = self.namespace.ephemeral_range.value if self.namespace else None
-        if not isinstance(rng, PortRange):
-            return ""
-        if rng.start > 1024:
+        if isinstance(rng, PortRange) and rng.start > 1024:
             return f" or move it below {rng.start}"
-        if rng.end < MAX_PORT:
-            return f" or move it above {rng.end}"
         return ""
 
     @property
