@@ -8,11 +8,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from portpolicy import __version__
 
-PLATFORMS = ["linux", "linux-legacy", "portable", "windows", "macos", "iana", "freebsd", "openbsd", "solaris", "aix"]
+PLATFORMS = [
+    "linux",
+    "linux-legacy",
+    "portable",
+    "windows",
+    "macos",
+    "iana",
+    "freebsd",
+    "openbsd",
+    "solaris",
+    "aix",
+]
 RUNTIMES = ["docker", "docker-legacy", "docker-rootless", "podman-rootless", "nerdctl", "containerd", "cri-o"]
 RANK = {"info": 0, "warning": 1, "error": 2}
 
@@ -35,25 +47,45 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", metavar="FILE", help="config file (default: nearest .portpolicy.yml or pyproject.toml)")
+        p.add_argument(
+            "--config",
+            metavar="FILE",
+            help="config file (default: nearest .portpolicy.yml or pyproject.toml)",
+        )
         p.add_argument("--no-config", action="store_true", help="ignore config files")
         p.add_argument("--platform", choices=PLATFORMS, help="platform defaults for the kernel port settings")
-        p.add_argument("--runtime", choices=RUNTIMES, help="container runtime (default: rootful docker >= 20.10)")
-        p.add_argument("--rules-dir", action="append", default=[], metavar="DIR", help="extra directory of rule files")
-        p.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of standard output")
-        p.add_argument("-v", "--verbose", action="store_true", help="also show related evidence and skipped files")
+        p.add_argument(
+            "--runtime", choices=RUNTIMES, help="container runtime (default: rootful docker >= 20.10)"
+        )
+        p.add_argument(
+            "--rules-dir", action="append", default=[], metavar="DIR", help="extra directory of rule files"
+        )
+        p.add_argument(
+            "-o", "--output", metavar="FILE", help="write the report to FILE instead of standard output"
+        )
+        p.add_argument(
+            "-v", "--verbose", action="store_true", help="also show related evidence and skipped files"
+        )
 
     check = sub.add_parser("check", help="check files for port problems (default: .)")
     check.add_argument("paths", nargs="*", default=["."], metavar="PATH")
     check.add_argument("--format", choices=["text", "json"], default="text")
-    check.add_argument("--fail-on", choices=["error", "warning", "info", "never"], help="lowest severity that fails (default: error)")
-    check.add_argument("--select", type=_csv, help="rules (or prefixes) to run instead of the defaults, comma-separated")
+    check.add_argument(
+        "--fail-on",
+        choices=["error", "warning", "info", "never"],
+        help="lowest severity that fails (default: error)",
+    )
+    check.add_argument(
+        "--select", type=_csv, help="rules (or prefixes) to run instead of the defaults, comma-separated"
+    )
     check.add_argument("--extend-select", type=_csv, help="rules to run on top of the defaults")
     check.add_argument("--ignore", type=_csv, help="rules (or prefixes) not to run")
     check.add_argument("--color", choices=["auto", "always", "never"], default="auto")
     common(check)
 
-    facts = sub.add_parser("facts", help="show the model as read: hosts, namespaces, listeners, kernel settings")
+    facts = sub.add_parser(
+        "facts", help="show the model as read: hosts, namespaces, listeners, kernel settings"
+    )
     facts.add_argument("paths", nargs="*", default=["."], metavar="PATH")
     facts.add_argument("--format", choices=["text", "json"], default="text")
     common(facts)
@@ -149,7 +181,10 @@ def _run(args: argparse.Namespace) -> int:
         from portpolicy.report import text
 
         colour = args.color == "always" or (
-            args.color == "auto" and not args.output and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+            args.color == "auto"
+            and not args.output
+            and sys.stdout.isatty()
+            and not os.environ.get("NO_COLOR")
         )
         _emit(text.render(report, colour=colour, verbose=args.verbose), args.output)
     if config.fail_on == "never":
@@ -176,14 +211,22 @@ def _rules(args: argparse.Namespace, config: Any) -> int:
         import json
 
         doc = [
-            {"id": r.id, "name": r.name, "severity": r.severity, "enabled": r.enabled, "summary": r.summary, "source": r.source}
+            {
+                "id": r.id,
+                "name": r.name,
+                "severity": r.severity,
+                "enabled": r.enabled,
+                "summary": r.summary,
+                "source": r.source,
+            }
             for r in rules
         ]
         _emit(json.dumps(doc, indent=2) + "\n", args.output)
         return 0
     width = max(len(r.name) for r in rules)
     lines = [
-        f"{r.id}  {r.name.ljust(width)}  {r.severity:<7}  {'on ' if r.enabled else 'off'}  {r.summary}" for r in rules
+        f"{r.id}  {r.name.ljust(width)}  {r.severity:<7}  {'on ' if r.enabled else 'off'}  {r.summary}"
+        for r in rules
     ]
     _emit("\n".join(lines) + "\n", args.output)
     return 0

@@ -102,7 +102,9 @@ def _read(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: config is not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(
+            f"{path}{where}: config is not valid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -114,7 +116,7 @@ def _pyproject_section(path: Path, text: str | None = None) -> dict[str, Any] | 
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
         doc = tomllib.loads(text if text is not None else path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):

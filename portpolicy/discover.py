@@ -16,8 +16,20 @@ from portpolicy.config import Config
 from portpolicy.registry import PATH_READERS
 
 SKIP_DIRS = {
-    ".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".nox",
-    ".mypy_cache", ".ruff_cache", ".pytest_cache", "site-packages", ".terraform",
+    ".git",
+    ".hg",
+    ".svn",
+    "node_modules",
+    ".venv",
+    "venv",
+    "__pycache__",
+    ".tox",
+    ".nox",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "site-packages",
+    ".terraform",
 }
 YAML_SUFFIXES = (".yml", ".yaml", ".yml.j2", ".yaml.j2")
 
@@ -43,7 +55,7 @@ def display_path(path: str) -> str:
     return posixpath.normpath(shown.replace(os.sep, "/"))
 
 
-def classify(path: str) -> ModuleType | None | str:
+def classify(path: str) -> ModuleType | str | None:
     """The path reader for ``path``, None for YAML to sniff, or a reason to skip it."""
     for reader in PATH_READERS:
         if reader.matches(path):
@@ -95,7 +107,9 @@ def discover(paths: list[str], config: Config) -> tuple[list[Candidate], list[Sk
 def _excluded(shown: str, path: str, config: Config) -> bool:
     if not config.exclude:
         return False
-    rel = posixpath.normpath(os.path.relpath(os.path.abspath(path), os.path.abspath(config.root)).replace(os.sep, "/"))
+    rel = posixpath.normpath(
+        os.path.relpath(os.path.abspath(path), os.path.abspath(config.root)).replace(os.sep, "/")
+    )
     return any(
         fnmatch.fnmatch(p, pat) or fnmatch.fnmatch(p, pat.rstrip("/") + "/*")
         for pat in config.exclude

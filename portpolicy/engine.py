@@ -13,10 +13,11 @@ import dataclasses
 import json
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -71,13 +72,9 @@ class Rule:
 
 def builtin_rules_dir() -> Path:
     """The shipped rules: inside the wheel as ``portpolicy/_rules``, or ``rules/`` in a checkout."""
-    try:
-        installed = Path(str(resources.files("portpolicy._rules")))
-        if installed.is_dir() and any(installed.glob("PP*.yml")):
-            return installed
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "rules"
+    here = Path(__file__).resolve().parent
+    installed = here / "_rules"
+    return installed if installed.is_dir() else here.parent / "rules"
 
 
 def load_rules(extra_dirs: Iterable[str] = ()) -> list[Rule]:
@@ -118,7 +115,9 @@ def validate_rule(data: Any, where: str) -> None:
 
 def _load(path: Path, validate: bool) -> Rule:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        data = yaml.load(
+            path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        )
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read rule: {exc}") from None
     if validate:
@@ -376,7 +375,9 @@ def _render(template: str, fact: Any, binding: Binding) -> str:
         return f"{template} [template error: {exc}]"
 
 
-def evaluate(rules: Iterable[Rule], facts: list[Fact], severity: Mapping[str, str] | None = None) -> list[Finding]:
+def evaluate(
+    rules: Iterable[Rule], facts: list[Fact], severity: Mapping[str, str] | None = None
+) -> list[Finding]:
     """Every finding of ``rules`` over ``facts``; one finding per rule and location."""
     by_kind: dict[str, list[Any]] = defaultdict(list)
     for fact in facts:
@@ -394,7 +395,7 @@ def evaluate(rules: Iterable[Rule], facts: list[Fact], severity: Mapping[str, st
             if (rule.id, at) in seen:
                 continue
             seen.add((rule.id, at))
-            related = []
+            related: list[Related] = []
             for path, template in rule.related:
                 loc = _location_at(path, fact, binding)
                 if loc is not None and loc != at and all(r.location != loc for r in related):

@@ -13,8 +13,8 @@ import fnmatch
 import os
 import posixpath
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Iterable
 
 from portpolicy import kernel
 from portpolicy.config import Config, HostConfig
@@ -58,7 +58,9 @@ class HostBucket:
 def scope_of(path: str, reader: str, config: Config) -> tuple[str, str, HostConfig | None]:
     """The host a file's facts land on, and why (shown by ``portpolicy facts``)."""
     if config.hosts:
-        rel = posixpath.normpath(os.path.relpath(os.path.abspath(path), os.path.abspath(config.root)).replace(os.sep, "/"))
+        rel = posixpath.normpath(
+            os.path.relpath(os.path.abspath(path), os.path.abspath(config.root)).replace(os.sep, "/")
+        )
         for host in config.hosts:
             for pattern in host.paths:
                 if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel, pattern.rstrip("/") + "/*"):
@@ -112,7 +114,9 @@ def _fact_order(fact: Fact) -> tuple[str, int, int, str]:
 
 def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
     hc = bucket.config
-    platform = _lookup(platforms(), (hc.platform if hc and hc.platform else None) or config.platform, "platform")
+    platform = _lookup(
+        platforms(), (hc.platform if hc and hc.platform else None) or config.platform, "platform"
+    )
     runtime = _lookup(runtimes(), (hc.runtime if hc and hc.runtime else None) or config.runtime, "runtime")
     writes: dict[str, list[KernelSetting]] = defaultdict(list)
     decls: dict[str, NetnsDecl] = {}
@@ -191,12 +195,18 @@ def _namespace(
                 f"runtime {runtime.name} sets it in the container's network namespace",
             )
         else:
-            unpriv = Setting(1024, f"kernel default in a new network namespace (runtime {runtime.name} keeps it)")
-    state = kernel.State(Setting(base.ephemeral, default), Setting(PortSet(), "default: none reserved"), unpriv)
+            unpriv = Setting(
+                1024, f"kernel default in a new network namespace (runtime {runtime.name} keeps it)"
+            )
+    state = kernel.State(
+        Setting(base.ephemeral, default), Setting(PortSet(), "default: none reserved"), unpriv
+    )
     ordered = sorted(writes, key=lambda w: (w.order, w.location))
     done = kernel.replay(state, ordered)
     if is_host and not platform.kernel_sysctl:
-        state = kernel.State(Setting(base.ephemeral, default), Setting(PortSet(), "default: none reserved"), unpriv)
+        state = kernel.State(
+            Setting(base.ephemeral, default), Setting(PortSet(), "default: none reserved"), unpriv
+        )
     source = f"config {config.path}" if config.path else "command line"
     for key, value in overrides.items():
         full = f"net.ipv4.{key}"
@@ -227,16 +237,24 @@ def privilege(listener: Listener, ns: Namespace, runtime: Runtime) -> Privilege:
     """May this listener bind below its namespace's unprivileged start, and why (or why not)."""
     run_as = listener.run_as
     if listener.bound_by == "systemd":
-        return Privilege(True, True, "the socket is created by systemd (PID 1, root) and handed to the service")
+        return Privilege(
+            True, True, "the socket is created by systemd (PID 1, root) and handed to the service"
+        )
     if listener.bound_by == "root-master":
         return Privilege(True, True, "the master process starts as root and binds before dropping privileges")
     if listener.bound_by == "systemd-user":
-        return Privilege(True, False, "the socket is created by the per-user systemd manager, which runs unprivileged")
+        return Privilege(
+            True, False, "the socket is created by the per-user systemd manager, which runs unprivileged"
+        )
     if listener.bound_by == "runtime":
         if runtime.publishes_as_root:
-            return Privilege(True, True, f"the published port is bound by the root container daemon ({runtime.name})")
+            return Privilege(
+                True, True, f"the published port is bound by the root container daemon ({runtime.name})"
+            )
         return Privilege(
-            True, False, f"the published port is bound by {runtime.name}'s port forwarder, running as the unprivileged user"
+            True,
+            False,
+            f"the published port is bound by {runtime.name}'s port forwarder, running as the unprivileged user",
         )
     is_root = run_as.is_root
     if is_root is None:
@@ -253,7 +271,10 @@ def privilege(listener: Listener, ns: Namespace, runtime: Runtime) -> Privilege:
             if BIND_CAP in caps:
                 return Privilege(True, True, "runs as root with the runtime's default CAP_NET_BIND_SERVICE")
             return Privilege(
-                True, False, "runs as root but cap_drop removes CAP_NET_BIND_SERVICE", run_as.capability_location
+                True,
+                False,
+                "runs as root but cap_drop removes CAP_NET_BIND_SERVICE",
+                run_as.capability_location,
             )
         if BIND_CAP in caps:
             return Privilege(
@@ -262,18 +283,33 @@ def privilege(listener: Listener, ns: Namespace, runtime: Runtime) -> Privilege:
                 "cap_add NET_BIND_SERVICE reaches a non-root process only through file capabilities on its binary",
                 run_as.capability_location,
             )
-        return Privilege(True, False, f"runs as non-root user {run_as.user!r} with no capability to bind", run_as.location)
+        return Privilege(
+            True, False, f"runs as non-root user {run_as.user!r} with no capability to bind", run_as.location
+        )
     if run_as.private_users:
-        return Privilege(True, False, "PrivateUsers=yes leaves it no capability in the host's user namespace", run_as.location)
+        return Privilege(
+            True,
+            False,
+            "PrivateUsers=yes leaves it no capability in the host's user namespace",
+            run_as.location,
+        )
     if is_root:
         if run_as.bounding is not None and BIND_CAP not in run_as.bounding:
             return Privilege(
-                True, False, "runs as root but CapabilityBoundingSet= lacks CAP_NET_BIND_SERVICE", run_as.capability_location
+                True,
+                False,
+                "runs as root but CapabilityBoundingSet= lacks CAP_NET_BIND_SERVICE",
+                run_as.capability_location,
             )
         return Privilege(True, True, "runs as root")
     bounded_out = run_as.bounding is not None and BIND_CAP not in run_as.bounding
     if BIND_CAP in run_as.ambient and not bounded_out:
-        return Privilege(True, True, "AmbientCapabilities= grants CAP_NET_BIND_SERVICE", run_as.capability_location)
+        return Privilege(
+            True, True, "AmbientCapabilities= grants CAP_NET_BIND_SERVICE", run_as.capability_location
+        )
     return Privilege(
-        True, False, f"runs as non-root user {run_as.user!r} and no AmbientCapabilities=CAP_NET_BIND_SERVICE", run_as.location
+        True,
+        False,
+        f"runs as non-root user {run_as.user!r} and no AmbientCapabilities=CAP_NET_BIND_SERVICE",
+        run_as.location,
     )

@@ -63,7 +63,9 @@ def apply(state: State, write: KernelSetting) -> KernelSetting:
             if not 1 <= n <= 65535:
                 return _refused(write, f"{n} is outside 1-65535", range_=PortRange(start, end))
         if start > end:
-            return _refused(write, f"the range start {start} is above its end {end}", range_=PortRange(start, end))
+            return _refused(
+                write, f"the range start {start} is above its end {end}", range_=PortRange(start, end)
+            )
         unpriv = state.unprivileged.value
         if isinstance(unpriv, int) and start < unpriv:
             return _refused(

@@ -7,8 +7,10 @@ Readers produce facts (``Listener``, ``KernelSetting``, ``NetnsDecl``, ``Invalid
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Union
+from typing import Union
+
 
 @dataclass(frozen=True, order=True)
 class Location:
@@ -369,7 +371,7 @@ class Unresolved:
     kind: str = field(default="unresolved", init=False)
 
 
-Fact = Union[Listener, KernelSetting, NetnsDecl, InvalidPort, ParseError, Unresolved]
+Fact = Listener | KernelSetting | NetnsDecl | InvalidPort | ParseError | Unresolved
 
 
 @dataclass(frozen=True)

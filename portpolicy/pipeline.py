@@ -10,9 +10,9 @@ import fnmatch
 import os
 import posixpath
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from types import ModuleType
-from typing import Iterable, Sequence
 
 from portpolicy import engine, hosts
 from portpolicy.config import Config
@@ -92,7 +92,11 @@ def read_candidate(candidate: Candidate) -> tuple[str | None, list[Fact], str]:
         if size > MAX_BYTES:
             if candidate.reader is None:
                 return None, [], f"YAML file larger than {MAX_BYTES // 1048576} MiB, not sniffed"
-            return candidate.reader.NAME, [_error(path, f"file is {size // 1048576} MiB, over the {MAX_BYTES // 1048576} MiB limit")], ""
+            return (
+                candidate.reader.NAME,
+                [_error(path, f"file is {size // 1048576} MiB, over the {MAX_BYTES // 1048576} MiB limit")],
+                "",
+            )
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError as exc:
@@ -104,7 +108,12 @@ def read_candidate(candidate: Candidate) -> tuple[str | None, list[Fact], str]:
     text, bad_utf8 = _decode(data)
     facts: list[Fact] = []
     if bad_utf8 is not None:
-        facts.append(_error(path, f"not valid UTF-8 (first bad byte at offset {bad_utf8}); read with replacement characters"))
+        facts.append(
+            _error(
+                path,
+                f"not valid UTF-8 (first bad byte at offset {bad_utf8}); read with replacement characters",
+            )
+        )
     source = Source(path, text)
     try:
         if candidate.reader is not None:
@@ -113,7 +122,16 @@ def read_candidate(candidate: Candidate) -> tuple[str | None, list[Fact], str]:
         return _sniff_yaml(source, facts)
     except Exception as exc:  # a reader bug must not cost the user the rest of the run
         name = candidate.reader.NAME if candidate.reader is not None else "yaml"
-        return name, [_error(path, f"internal error in the {name} reader ({type(exc).__name__}: {exc}); please report it")], ""
+        return (
+            name,
+            [
+                _error(
+                    path,
+                    f"internal error in the {name} reader ({type(exc).__name__}: {exc}); please report it",
+                )
+            ],
+            "",
+        )
 
 
 def _sniff_yaml(source: Source, facts: list[Fact]) -> tuple[str | None, list[Fact], str]:
@@ -167,7 +185,9 @@ def _filter(findings: list[Finding], config: Config) -> list[Finding]:
     kept = []
     for f in findings:
         rel = posixpath.normpath(
-            os.path.relpath(os.path.abspath(f.location.path), os.path.abspath(config.root)).replace(os.sep, "/")
+            os.path.relpath(os.path.abspath(f.location.path), os.path.abspath(config.root)).replace(
+                os.sep, "/"
+            )
         )
         ignored = any(
             (fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(f.location.path, pattern))

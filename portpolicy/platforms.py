@@ -39,7 +39,13 @@ def _table(name: str) -> dict[str, Any]:
 @cache
 def platforms() -> dict[str, Platform]:
     return {
-        name: Platform(name, d["description"], PortRange(*d["ephemeral"]), d["unprivileged_port_start"], d["kernel_sysctl"])
+        name: Platform(
+            name,
+            d["description"],
+            PortRange(*d["ephemeral"]),
+            d["unprivileged_port_start"],
+            d["kernel_sysctl"],
+        )
         for name, d in _table("platforms.yml").items()
     }
 
@@ -50,6 +56,10 @@ def runtimes() -> dict[str, Runtime]:
     for name, d in _table("runtimes.yml").items():
         start = d["container_unprivileged_port_start"]
         result[name] = Runtime(
-            name, d["description"], start if isinstance(start, int) else None, start != "unknown", d["publishes_as_root"]
+            name,
+            d["description"],
+            start if isinstance(start, int) else None,
+            start != "unknown",
+            d["publishes_as_root"],
         )
     return result

@@ -25,7 +25,11 @@ def render(rule: Rule) -> str:
     if rule.examples:
         out += ["", "## Examples"]
         for ex in rule.examples:
-            verdict = "no finding" if ex["expect"] == 0 else f"{ex['expect']} finding{'s' if ex['expect'] != 1 else ''}"
+            verdict = (
+                "no finding"
+                if ex["expect"] == 0
+                else f"{ex['expect']} finding{'s' if ex['expect'] != 1 else ''}"
+            )
             out += ["", f"{ex['description']} ({verdict})"]
             for path, text in ex["files"].items():
                 out += ["", f"`{path}`:", "", "```", text.rstrip("\n"), "```"]

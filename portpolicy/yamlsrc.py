@@ -8,7 +8,7 @@ because readers use the scalar text as written, as Docker's YAML 1.2 parser does
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import yaml
 
@@ -77,12 +77,15 @@ def _check_flow_depth(text: str) -> None:
                 depth += 1
                 if depth > MAX_DEPTH:
                     mark = event.start_mark
-                    raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
+                    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+                    raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", line, column)
             elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 depth -= 1
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise YamlError(f"{exc.problem or 'invalid YAML'}", mark.line + 1 if mark else 1, mark.column + 1 if mark else 1) from None
+        raise YamlError(
+            f"{exc.problem or 'invalid YAML'}", mark.line + 1 if mark else 1, mark.column + 1 if mark else 1
+        ) from None
     finally:
         loader.dispose()
 
@@ -135,7 +138,7 @@ def items(node: Node | None) -> Iterator[tuple[str, Node, Node]]:
     merged: list[tuple[str, Node, Node]] = []
     for k, v in node.value:
         key = scalar(k)
-        if key == "<<" and k.tag.endswith(":merge") or (key == "<<" and k.style is None):
+        if (key == "<<" and k.tag.endswith(":merge")) or (key == "<<" and k.style is None):
             sources = v.value if isinstance(v, SequenceNode) else [v]
             for src in sources:
                 if src is not node:

@@ -55,14 +55,31 @@ def test_json_shape() -> None:
     doc = json.loads(result.stdout)
     assert doc["version"] == 1 and doc["tool"]["name"] == "portpolicy"
     conflict = next(f for f in doc["findings"] if f["rule"] == "PP004")
-    assert set(conflict) >= {"rule", "name", "severity", "message", "path", "line", "column", "host", "related"}
+    assert set(conflict) >= {
+        "rule",
+        "name",
+        "severity",
+        "message",
+        "path",
+        "line",
+        "column",
+        "host",
+        "related",
+    }
     assert conflict["name"] == "port-conflict" and conflict["severity"] == "error"
     assert conflict["path"] == "ci/docker-compose.yml" and (conflict["line"], conflict["column"]) == (14, 9)
     assert conflict["host"] == "ci"
     assert conflict["related"] == [
         {"path": "ci/docker-compose.yml", "line": 6, "column": 9, "message": "jenkins binds tcp/8080 here"}
     ]
-    assert doc["summary"]["by_rule"] == {"PP001": 2, "PP002": 3, "PP004": 1, "PP006": 1, "PP007": 1, "PP009": 1}
+    assert doc["summary"]["by_rule"] == {
+        "PP001": 2,
+        "PP002": 3,
+        "PP004": 1,
+        "PP006": 1,
+        "PP007": 1,
+        "PP009": 1,
+    }
 
 
 @pytest.mark.parametrize(
@@ -107,7 +124,9 @@ def test_output_file_is_written_only_when_asked(tmp_path: Path) -> None:
         (("check", "--rules-dir", "nope"), "does not exist"),
     ],
 )
-def test_usage_errors_are_one_clear_line_and_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+def test_usage_errors_are_one_clear_line_and_exit_2(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 2
     assert message in result.stderr
@@ -115,10 +134,16 @@ def test_usage_errors_are_one_clear_line_and_exit_2(tmp_path: Path, args: tuple[
 
 
 def test_bad_config_key_names_the_key_and_the_file(tmp_path: Path) -> None:
-    write_tree(tmp_path, {".portpolicy.yml": "platform: linux\nfail_on: warning\n", "sub/compose.yaml": "services: {}\n"})
+    write_tree(
+        tmp_path,
+        {".portpolicy.yml": "platform: linux\nfail_on: warning\n", "sub/compose.yaml": "services: {}\n"},
+    )
     result = run_cli("check", "sub", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"portpolicy: error: {tmp_path / '.portpolicy.yml'}: unknown config key 'fail_on'"
+    assert (
+        result.stderr.strip()
+        == f"portpolicy: error: {tmp_path / '.portpolicy.yml'}: unknown config key 'fail_on'"
+    )
 
 
 def test_bad_config_value_and_pyproject_section(tmp_path: Path) -> None:
@@ -146,7 +171,10 @@ def test_platform_changes_the_verdict(tmp_path: Path) -> None:
     write_tree(tmp_path, {"compose.yaml": "services:\n  app: {image: x, ports: ['15000:15000']}\n"})
     assert run_cli("check", cwd=tmp_path).returncode == 0
     result = run_cli("check", "--platform", "freebsd", "--fail-on", "warning", cwd=tmp_path)
-    assert result.returncode == 1 and "inside the ephemeral range 10000-65535 (default for platform freebsd)" in result.stdout
+    assert (
+        result.returncode == 1
+        and "inside the ephemeral range 10000-65535 (default for platform freebsd)" in result.stdout
+    )
 
 
 def test_rootless_runtime_cannot_publish_low_host_ports(tmp_path: Path) -> None:
@@ -191,7 +219,13 @@ def test_facts_text_and_json() -> None:
     metrics = next(ln for ln in doc["listeners"] if ln["service"].startswith("metrics.service"))
     assert metrics["ports"] == "80" and metrics["user"] == "metrics" and metrics["bound_by"] == "systemd"
     assert metrics["privilege"]["granted"] is True
-    assert {h["name"] for h in doc["hosts"]} == {"ci", "hosts/web01", "monitoring", "shop", "workstation/home/alice"}
+    assert {h["name"] for h in doc["hosts"]} == {
+        "ci",
+        "hosts/web01",
+        "monitoring",
+        "shop",
+        "workstation/home/alice",
+    }
 
 
 def test_startup_stays_light(tmp_path: Path) -> None:
@@ -211,5 +245,7 @@ def test_startup_stays_light(tmp_path: Path) -> None:
     import subprocess
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
+    ).stdout
     assert "--version []" in out and "check []" in out

@@ -23,23 +23,44 @@ from portpolicy.model import (
 )
 
 NS = Namespace(
-    "h", "h", "host", "linux", "docker",
-    Setting(1024, "default"), Setting(PortRange(32768, 60999), "default"), Setting(PortSet(), "none"),
+    "h",
+    "h",
+    "host",
+    "linux",
+    "docker",
+    Setting(1024, "default"),
+    Setting(PortRange(32768, 60999), "default"),
+    Setting(PortSet(), "none"),
 )
 
 
-def listener(port: int, service: str, seq: int, address: BindAddress | None = None, line: int = 1) -> Listener:
+def listener(
+    port: int, service: str, seq: int, address: BindAddress | None = None, line: int = 1
+) -> Listener:
     return Listener(
-        service=service, protocol="tcp", ports=PortRange(port, port), address=address or BindAddress(),
-        location=Location("a.conf", line, 1), run_as=RunAs("app"), host="h", namespace=NS,
-        privilege=Privilege(True, False, "no grant"), seq=seq,
+        service=service,
+        protocol="tcp",
+        ports=PortRange(port, port),
+        address=address or BindAddress(),
+        location=Location("a.conf", line, 1),
+        run_as=RunAs("app"),
+        host="h",
+        namespace=NS,
+        privilege=Privilege(True, False, "no grant"),
+        seq=seq,
     )
 
 
 def rule(where: Any, message: str = "{service} {ports}", fact: str = "listener", **extra: Any) -> engine.Rule:
     data = {
-        "id": "T001", "name": "test-rule", "severity": "warning", "summary": "s", "rationale": "r",
-        "remediation": "m", "match": {"fact": fact, "where": where}, "report": {"message": message, **extra},
+        "id": "T001",
+        "name": "test-rule",
+        "severity": "warning",
+        "summary": "s",
+        "rationale": "r",
+        "remediation": "m",
+        "match": {"fact": fact, "where": where},
+        "report": {"message": message, **extra},
     }
     return engine.compile_rule(data, "test")
 
@@ -52,25 +73,57 @@ def test_comparisons_and_refs() -> None:
     facts = [listener(80, "web", 1), listener(8080, "app", 2, line=2)]
     r = rule({"field": "ports.start", "op": "lt", "ref": "namespace.unprivileged_port_start.value"})
     assert hits(r, facts) == ["web 80"]
-    r = rule({"all": [{"field": "service", "op": "in", "value": ["app", "x"]}, {"not": {"field": "ports.start", "op": "eq", "value": 80}}]})
+    r = rule(
+        {
+            "all": [
+                {"field": "service", "op": "in", "value": ["app", "x"]},
+                {"not": {"field": "ports.start", "op": "eq", "value": 80}},
+            ]
+        }
+    )
     assert hits(r, facts) == ["app 8080"]
-    r = rule({"any": [{"field": "service", "op": "matches", "value": "^w"}, {"field": "ports.start", "op": "ge", "value": 9000}]})
+    r = rule(
+        {
+            "any": [
+                {"field": "service", "op": "matches", "value": "^w"},
+                {"field": "ports.start", "op": "ge", "value": 9000},
+            ]
+        }
+    )
     assert hits(r, facts) == ["web 80"]
 
 
 def test_port_operators_with_literals_and_refs() -> None:
     facts = [listener(50000, "jenkins", 1), listener(30000, "nodeport", 2, line=2)]
-    assert hits(rule({"field": "ports", "op": "overlaps", "ref": "namespace.ephemeral_range.value"}), facts) == ["jenkins 50000"]
+    assert hits(
+        rule({"field": "ports", "op": "overlaps", "ref": "namespace.ephemeral_range.value"}), facts
+    ) == ["jenkins 50000"]
     assert hits(rule({"field": "ports", "op": "inside", "value": "30000-32767"}), facts) == ["nodeport 30000"]
-    assert hits(rule({"field": "ports", "op": "not_inside", "value": "22,80,50000"}), facts) == ["nodeport 30000"]
+    assert hits(rule({"field": "ports", "op": "not_inside", "value": "22,80,50000"}), facts) == [
+        "nodeport 30000"
+    ]
     assert hits(rule({"field": "ports", "op": "overlaps", "value": 50000}), facts) == ["jenkins 50000"]
 
 
 def test_missing_evidence_never_matches_a_comparison() -> None:
-    unknown = Namespace("h", "h", "container", "linux", "podman-rootless", Setting(None, "unknown"), NS.ephemeral_range, NS.reserved_ports)
+    unknown = Namespace(
+        "h",
+        "h",
+        "container",
+        "linux",
+        "podman-rootless",
+        Setting(None, "unknown"),
+        NS.ephemeral_range,
+        NS.reserved_ports,
+    )
     fact = Listener(
-        service="web", protocol="tcp", ports=PortRange(80, 80), address=BindAddress(), location=Location("a", 1, 1),
-        namespace=unknown, seq=1,
+        service="web",
+        protocol="tcp",
+        ports=PortRange(80, 80),
+        address=BindAddress(),
+        location=Location("a", 1, 1),
+        namespace=unknown,
+        seq=1,
     )
     r = rule({"field": "ports.start", "op": "lt", "ref": "namespace.unprivileged_port_start.value"})
     assert hits(r, [fact]) == []
@@ -84,13 +137,25 @@ def test_join_reports_each_pair_once_with_the_other_side_as_related() -> None:
         listener(80, "web", 3, line=9),
         listener(80, "lo", 4, BindAddress("127.0.0.1", "ipv4"), line=12),
     ]
-    where = {"exists": {"fact": "listener", "same": ["namespace.id", "protocol"], "where": {"all": [
-        {"field": "other.seq", "op": "lt", "ref": "seq"},
-        {"field": "other.service", "op": "ne", "ref": "service"},
-        {"field": "other.ports", "op": "overlaps", "ref": "ports"},
-        {"field": "other.address", "op": "overlaps", "ref": "address"},
-    ]}}}
-    r = rule(where, "{service} vs {other.service}", related=[{"at": "other.location", "message": "{other.service} here"}])
+    where = {
+        "exists": {
+            "fact": "listener",
+            "same": ["namespace.id", "protocol"],
+            "where": {
+                "all": [
+                    {"field": "other.seq", "op": "lt", "ref": "seq"},
+                    {"field": "other.service", "op": "ne", "ref": "service"},
+                    {"field": "other.ports", "op": "overlaps", "ref": "ports"},
+                    {"field": "other.address", "op": "overlaps", "ref": "address"},
+                ]
+            },
+        }
+    }
+    r = rule(
+        where,
+        "{service} vs {other.service}",
+        related=[{"at": "other.location", "message": "{other.service} here"}],
+    )
     found = engine.evaluate([r], facts)
     assert [f.message for f in found] == ["proxy vs web", "web vs proxy", "lo vs web"]
     assert found[0].related[0].location == Location("a.conf", 1, 1)
@@ -142,7 +207,16 @@ def test_duplicate_rule_ids_are_refused(tmp_path: Path) -> None:
 def test_selection_by_id_prefix_name_and_unknown() -> None:
     rules = engine.load_rules()
     ids = lambda cfg: [r.id for r in engine.select(rules, cfg)]  # noqa: E731
-    assert ids(Config(select=("PP00",), ignore=("PP009",))) == ["PP000", "PP001", "PP002", "PP004", "PP005", "PP006", "PP007", "PP008"]
+    assert ids(Config(select=("PP00",), ignore=("PP009",))) == [
+        "PP000",
+        "PP001",
+        "PP002",
+        "PP004",
+        "PP005",
+        "PP006",
+        "PP007",
+        "PP008",
+    ]
     assert ids(Config(select=("port-conflict",))) == ["PP004"]
     with pytest.raises(ConfigError, match="unknown rule"):
         engine.select(rules, Config(select=("ZZ999",)))

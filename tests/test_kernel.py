@@ -7,7 +7,9 @@ from portpolicy.model import KernelSetting, Location, PortRange, PortSet, Settin
 
 
 def state(start: int = 1024, rng: tuple[int, int] = (32768, 60999)) -> kernel.State:
-    return kernel.State(Setting(PortRange(*rng), "default"), Setting(PortSet(), "default"), Setting(start, "default"))
+    return kernel.State(
+        Setting(PortRange(*rng), "default"), Setting(PortSet(), "default"), Setting(start, "default")
+    )
 
 
 def write(key: str, value: str, line: int = 1) -> KernelSetting:
@@ -72,13 +74,22 @@ def test_order_matters_unprivileged_start_then_range() -> None:
 
 def test_lowering_the_start_first_lets_a_low_range_apply() -> None:
     s = state()
-    done = kernel.replay(s, [write("ip_unprivileged_port_start", "0"), write("ip_local_port_range", "512 60999", 2)])
+    done = kernel.replay(
+        s, [write("ip_unprivileged_port_start", "0"), write("ip_local_port_range", "512 60999", 2)]
+    )
     assert all(w.accepted for w in done)
     assert s.ephemeral.value == PortRange(512, 60999) and s.unprivileged.value == 0
 
 
 def test_unprivileged_start_bounds() -> None:
-    for value, ok in (("0", True), ("32768", True), ("32769", False), ("70000", False), ("-1", False), ("x", False)):
+    for value, ok in (
+        ("0", True),
+        ("32768", True),
+        ("32769", False),
+        ("70000", False),
+        ("-1", False),
+        ("x", False),
+    ):
         done = kernel.replay(state(), [write("ip_unprivileged_port_start", value)])
         assert done[0].accepted is ok, value
 
@@ -109,6 +120,7 @@ def test_reserved_overwrite_is_tracked_on_the_effective_write() -> None:
 
 def test_reserved_superset_drops_nothing() -> None:
     done = kernel.replay(
-        state(), [write("ip_local_reserved_ports", "8080", 1), write("ip_local_reserved_ports", "8080,9000", 2)]
+        state(),
+        [write("ip_local_reserved_ports", "8080", 1), write("ip_local_reserved_ports", "8080,9000", 2)],
     )
     assert done[1].effective and not done[1].dropped

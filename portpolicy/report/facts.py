@@ -28,7 +28,11 @@ def _loc(loc: Location | None) -> str | None:
 
 
 def _setting(s: Setting) -> dict[str, Any]:
-    return {"value": None if s.value is None else str(s.value), "source": s.source, "location": _loc(s.location)}
+    return {
+        "value": None if s.value is None else str(s.value),
+        "source": s.source,
+        "location": _loc(s.location),
+    }
 
 
 def _namespace(ns: Namespace) -> dict[str, Any]:
@@ -92,12 +96,18 @@ def as_dict(report: Report) -> dict[str, Any]:
         "listeners": [_listener(f) for f in facts if isinstance(f, Listener)],
         "kernel_settings": [_setting_write(f) for f in facts if isinstance(f, KernelSetting)],
         "invalid_ports": [
-            {"value": f.value, "reason": f.reason, "location": _loc(f.location)} for f in facts if isinstance(f, InvalidPort)
+            {"value": f.value, "reason": f.reason, "location": _loc(f.location)}
+            for f in facts
+            if isinstance(f, InvalidPort)
         ],
         "unresolved": [
-            {"value": f.value, "reason": f.reason, "location": _loc(f.location)} for f in facts if isinstance(f, Unresolved)
+            {"value": f.value, "reason": f.reason, "location": _loc(f.location)}
+            for f in facts
+            if isinstance(f, Unresolved)
         ],
-        "parse_errors": [{"message": f.message, "location": _loc(f.location)} for f in facts if isinstance(f, ParseError)],
+        "parse_errors": [
+            {"message": f.message, "location": _loc(f.location)} for f in facts if isinstance(f, ParseError)
+        ],
         "files": [{"path": p, "reader": report.readers[p]} for p in report.files],
         "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
     }
@@ -111,8 +121,8 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     if not rows:
         return ["  (none)"]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    out = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    out = ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    out += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return out
 
 
@@ -125,8 +135,18 @@ def render_text(report: Report) -> str:
             lines.append(f"  namespace {ns['id']} [{ns['kind']}]")
             for key in ("ip_unprivileged_port_start", "ip_local_port_range", "ip_local_reserved_ports"):
                 s = ns[key]
-                where = f" at {s['location']}" if s["location"] and not s["location"].startswith(s["source"]) else ""
-                value = s["value"] if s["value"] not in (None, "") else "(none)" if s["value"] == "" else "unknown"
+                where = (
+                    f" at {s['location']}"
+                    if s["location"] and not s["location"].startswith(s["source"])
+                    else ""
+                )
+                value = (
+                    s["value"]
+                    if s["value"] not in (None, "")
+                    else "(none)"
+                    if s["value"] == ""
+                    else "unknown"
+                )
                 lines.append(f"    {key} = {value}  ({s['source']}{where})")
     lines.append("")
     lines.append("listeners:")
@@ -142,7 +162,13 @@ def render_text(report: Report) -> str:
                 ln["ports"],
                 ln["user"] or "?",
                 ln["bound_by"],
-                ("granted: " if ln["privilege"]["granted"] else "not granted: " if ln["privilege"]["known"] else "unknown: ")
+                (
+                    "granted: "
+                    if ln["privilege"]["granted"]
+                    else "not granted: "
+                    if ln["privilege"]["known"]
+                    else "unknown: "
+                )
                 + ln["privilege"]["reason"],
             ]
             for ln in d["listeners"]
@@ -169,11 +195,14 @@ def render_text(report: Report) -> str:
         if d[key]:
             lines.append("")
             lines.append(f"{title}:")
-            lines += _table(["location", "value", "reason"], [[u["location"], u["value"], u["reason"]] for u in d[key]])
+            lines += _table(
+                ["location", "value", "reason"], [[u["location"], u["value"], u["reason"]] for u in d[key]]
+            )
     if d["parse_errors"]:
         lines.append("")
         lines.append("unreadable files:")
         lines += _table(["location", "problem"], [[p["location"], p["message"]] for p in d["parse_errors"]])
     lines.append("")
-    lines.append(f"{len(d['files'])} files read, {len(d['skipped'])} skipped (--verbose lists them)")
+    n = len(d["files"])
+    lines.append(f"{n} file{'s' if n != 1 else ''} read, {len(d['skipped'])} skipped (--verbose lists them)")
     return "\n".join(lines) + "\n"

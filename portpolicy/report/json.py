@@ -23,7 +23,12 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "column": f.location.column,
         "host": f.host,
         "related": [
-            {"path": r.location.path, "line": r.location.line, "column": r.location.column, "message": r.message}
+            {
+                "path": r.location.path,
+                "line": r.location.line,
+                "column": r.location.column,
+                "message": r.message,
+            }
             for r in f.related
         ],
     }
