@@ -96,9 +96,15 @@ def discover(paths: list[str], config: Config) -> tuple[list[Candidate], list[Sk
                     if os.path.islink(full) and not os.path.exists(full):
                         skipped.append(Skipped(display_path(full), "broken symbolic link"))
                         continue
+                    if not os.path.isfile(full):
+                        if not isinstance(classify(display_path(full)), str):
+                            skipped.append(Skipped(display_path(full), "not a regular file"))
+                        continue
                     consider(full, explicit=False)
         elif os.path.isfile(raw):
             consider(raw, explicit=True)
+        elif os.path.exists(raw):
+            skipped.append(Skipped(display_path(raw), "not a regular file"))
         else:
             skipped.append(Skipped(display_path(raw), "no such file or directory"))
     return candidates, skipped
