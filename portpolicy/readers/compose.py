@@ -1,0 +1,831 @@
+"""Docker Compose files: published ports, container ports, users, capabilities, sysctls.
+
+Each service with its own network namespace is declared as ``container:<service>``. A
+published port gives two listeners: the host side, bound by the container runtime in the
+host namespace, and the container side, bound by the service's process in the container's
+namespace. Port strings follow the Compose specification and ``docker/go-connections``
+``nat.ParsePortSpec`` (the parser Compose uses); values are interpolated the way Compose
+does it, with defaults taken and unknown variables reported as ``Unresolved``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from portpolicy.model import (
+    BindAddress,
+    Evidence,
+    Fact,
+    InvalidPort,
+    KernelSetting,
+    Listener,
+    Location,
+    NetnsDecl,
+    ParseError,
+    PortRange,
+    PortSet,
+    RunAs,
+    Unresolved,
+)
+from portpolicy.readers.base import Source, mask_jinja, parse_port_range
+from portpolicy.yamlsrc import (
+    MappingNode,
+    Node,
+    ScalarNode,
+    SequenceNode,
+    YamlError,
+    compose_documents,
+    is_null,
+    items,
+    location,
+    scalar,
+    seq,
+)
+
+NAME = "compose"
+
+_BASENAME = re.compile(
+    r"(?:(?:compose(?:\.override)?|docker-compose[^/]*)\.ya?ml|docker-compose[^/]*)\.j2"
+    r"|(?:compose(?:\.override)?|docker-compose[^/]*)\.ya?ml"
+)
+
+TOP_LEVEL_KEYS = frozenset(
+    {"version", "name", "services", "networks", "volumes", "configs", "secrets", "include", "models"}
+)
+
+# Service attributes of the Compose specification that identify a service: enough to tell
+# a compose file from another YAML file that happens to have a ``services`` mapping.
+_SERVICE_MARKERS = frozenset(
+    {
+        "image",
+        "build",
+        "ports",
+        "expose",
+        "network_mode",
+        "user",
+        "command",
+        "entrypoint",
+        "environment",
+        "env_file",
+        "volumes",
+        "depends_on",
+        "restart",
+        "container_name",
+        "networks",
+        "healthcheck",
+        "cap_add",
+        "cap_drop",
+        "sysctls",
+        "extends",
+        "deploy",
+        "labels",
+        "logging",
+        "profiles",
+        "working_dir",
+        "privileged",
+        "security_opt",
+        "hostname",
+        "links",
+        "tmpfs",
+    }
+)
+
+KERNEL_KEYS = frozenset(
+    {
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.ip_local_reserved_ports",
+        "net.ipv4.ip_unprivileged_port_start",
+    }
+)
+
+_PROTOCOLS = ("tcp", "udp", "sctp")
+# Stands in for the part of a value that is not known statically (a variable, a template).
+_UNKNOWN = "\x00"
+_VAR_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
+_INLINE_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
+_JINJA_LINE = re.compile(r"^[ \t]*\{\{.*\}\}[ \t]*$", re.M)
+_HEX_OR_OCTAL = re.compile(r"0[xX][0-9a-fA-F]+|0o[0-7]+")
+_NO_NEW_PRIVS = re.compile(r"no-new-privileges(?:[:=](\w+))?")
+
+
+def matches(path: str) -> bool:
+    """Compose's default file names (and their ``.j2`` templates) are compose files by name."""
+    return _BASENAME.fullmatch(path.rsplit("/", 1)[-1]) is not None
+
+
+def claims(docs: list[Node]) -> bool:
+    """True when a YAML file of any name has the shape of a compose file.
+
+    The top level may only hold compose's top-level keys (and ``x-`` extensions), and
+    ``services`` must map names to service mappings with at least one service attribute.
+    Ansible playbooks (a list), Kubernetes manifests (``apiVersion``/``kind``) and
+    GitHub workflows (``jobs.*.services``) fail the top-level test.
+    """
+    return any(_looks_like_compose(doc) for doc in docs)
+
+
+def _looks_like_compose(doc: Node) -> bool:
+    """One document's shape test for ``claims``."""
+    if not isinstance(doc, MappingNode):
+        return False
+    services: Node | None = None
+    for key, _, value in items(doc):
+        if key == "services":
+            services = value
+        elif key not in TOP_LEVEL_KEYS and not key.startswith("x-"):
+            return False
+    if not isinstance(services, MappingNode):
+        return False
+    marked = False
+    for _, _, svc in items(services):
+        if is_null(svc):
+            continue
+        if not isinstance(svc, MappingNode):
+            return False
+        keys = {key for key, _, _ in items(svc)}
+        if keys & _SERVICE_MARKERS:
+            marked = True
+    return marked
+
+
+def read(source: Source) -> Iterator[Fact]:
+    """Compose a compose file (a ``.j2`` template with its Jinja masked) and read it."""
+    text = source.text
+    placeholders: dict[str, str] = {}
+    if source.path.endswith(".j2"):
+        text, placeholders = _mask_inline_jinja(mask_jinja(text))
+    try:
+        docs = compose_documents(text)
+    except YamlError as exc:
+        yield ParseError(f"invalid YAML: {exc}", source.at(exc.line, exc.column))
+        return
+    yield from _read_guarded(source, docs, placeholders, by_name=True)
+
+
+def read_yaml(source: Source, docs: list[Node]) -> Iterator[Fact]:
+    """Read already composed documents of a file that ``claims`` accepted."""
+    yield from _read_guarded(source, docs, {}, by_name=False)
+
+
+def _read_guarded(
+    source: Source, docs: list[Node], placeholders: dict[str, str], by_name: bool
+) -> Iterator[Fact]:
+    """A reader never raises: an unexpected failure becomes a ParseError, not a crash of the run."""
+    try:
+        for doc in docs:
+            yield from _Reader(source, placeholders).document(doc, by_name)
+    except Exception as exc:  # pragma: no cover - a safety net for bugs, not for bad input
+        yield ParseError(f"compose reader failed: {exc!r}", source.at(1))
+
+
+def _mask_inline_jinja(text: str) -> tuple[str, dict[str, str]]:
+    """Replace each one-line ``{{ }}`` / ``{% %}`` with a compose variable of the same length.
+
+    Unquoted Jinja (``- {{ port }}:80``) is no valid YAML (or worse, a flow mapping); a
+    ``$Jn___`` variable keeps the YAML valid and the columns in place, reads as unknown,
+    and is mapped back to the template text when reported.
+    """
+    placeholders: dict[str, str] = {}
+    # An expression alone on its line expands to YAML of its own: blank it like a statement.
+    text = _JINJA_LINE.sub("", text)
+
+    def repl(m: re.Match[str]) -> str:
+        ph = f"$J{len(placeholders)}"
+        ph += "_" * max(0, len(m.group(0)) - len(ph))
+        placeholders[ph] = m.group(0)
+        return ph
+
+    return _INLINE_JINJA.sub(repl, text), placeholders
+
+
+@dataclass
+class _Value:
+    """A scalar after interpolation: ``text`` holds ``_UNKNOWN`` where a part is not known."""
+
+    raw: str
+    text: str
+    problem: str | None
+    location: Location
+
+    @property
+    def known(self) -> bool:
+        return _UNKNOWN not in self.text and self.problem is None
+
+
+@dataclass
+class _NetMode:
+    """How a service is networked: ``own`` (bridge or named networks), ``host``, ``none``,
+    ``join`` (``service:x`` / ``container:x``) or ``unknown`` (a variable)."""
+
+    kind: str
+    target: str = ""
+    value: str = ""
+    location: Location | None = None
+
+
+@dataclass
+class _Mapping:
+    """One parsed ``ports`` entry: the host side (None when automatic) and the container side."""
+
+    container: PortRange
+    protocol: str
+    container_location: Location
+    host: PortRange | None = None
+    address: BindAddress = field(default_factory=BindAddress)
+    host_location: Location | None = None
+
+
+class _Reader:
+    """Reads one compose document; holds what the services need to know about each other."""
+
+    def __init__(self, source: Source, placeholders: dict[str, str]) -> None:
+        self.source = source
+        self.placeholders = placeholders
+        self.services: dict[str, tuple[Node, MappingNode]] = {}
+        self.modes: dict[str, _NetMode] = {}
+        self.container_names: dict[str, str] = {}
+        self._placeholder_re: re.Pattern[str] | None = None
+
+    # -- values -----------------------------------------------------------------------
+
+    def loc(self, node: Node) -> Location:
+        """Where a node starts in this file (merged and aliased nodes keep their own place)."""
+        return location(self.source.path, node)
+
+    def restore(self, text: str) -> str:
+        """The text as written in the template (masked Jinja put back)."""
+        if not self.placeholders or "$J" not in text:
+            return text
+        if self._placeholder_re is None:
+            keys = sorted(self.placeholders, key=len, reverse=True)
+            self._placeholder_re = re.compile("|".join(re.escape(k) for k in keys))
+        return self._placeholder_re.sub(lambda m: self.placeholders[m.group(0)], text)
+
+    def value(self, node: Node | None) -> _Value | None:
+        """Interpolate a scalar as Compose does; None for anything but a scalar."""
+        text = scalar(node)
+        if text is None or node is None:
+            return None
+        if isinstance(node, ScalarNode) and not node.style and _HEX_OR_OCTAL.fullmatch(text):
+            # YAML 1.2 (Compose's parser) reads 0x50 / 0o120 as integers.
+            return _Value(text, str(int(text, 0)), None, self.loc(node))
+        return self.text_value(text, self.loc(node))
+
+    def text_value(self, text: str, loc: Location) -> _Value:
+        """Interpolate text as found in the (masked) file, keeping the text as written."""
+        raw = self.restore(text)
+        resolved, problem = _interpolate(text)
+        if _UNKNOWN in resolved and problem is None:
+            problem = "holds a variable without a default"
+        if raw != text and ("{{" in raw or "{%" in raw):
+            problem = "is a Jinja template"
+        elif "{{" in resolved or "{%" in resolved:
+            resolved = _INLINE_JINJA.sub(_UNKNOWN, resolved)
+            problem = "is a Jinja template"
+        return _Value(raw, resolved, problem, loc)
+
+    def unresolved(self, val: _Value, what: str) -> Unresolved:
+        """The fact for a value only known at deploy time: no verdict is drawn from it."""
+        return Unresolved(val.raw, f"{what} {val.problem or 'is not known statically'}", val.location)
+
+    # -- document and services -------------------------------------------------------
+
+    def document(self, doc: Node, by_name: bool) -> Iterator[Fact]:
+        """All services of a document; network modes first, as services refer to each other."""
+        if is_null(doc):
+            return
+        if not isinstance(doc, MappingNode):
+            yield ParseError("a compose file must be a mapping at the top level", self.loc(doc))
+            return
+        services: Node | None = None
+        legacy = False
+        for key, _, value in items(doc):
+            if key == "services":
+                services = value
+        if services is None and by_name and _is_legacy(doc):
+            services, legacy = doc, True
+        if services is None or is_null(services):
+            return
+        if not isinstance(services, MappingNode):
+            yield ParseError("'services' must be a mapping of service names", self.loc(services))
+            return
+        for key, key_node, svc in items(services):
+            if is_null(svc):
+                continue
+            if not isinstance(svc, MappingNode):
+                yield ParseError(f"service {key!r} must be a mapping", self.loc(svc))
+                continue
+            self.services[self.restore(key)] = (key_node, svc)
+        for name, (_, svc) in self.services.items():
+            cname = self.value(self.attr(svc, "container_name"))
+            if cname is not None and cname.known:
+                self.container_names[cname.text] = name
+        for name, (_, svc) in self.services.items():
+            self.modes[name] = self.net_mode(svc, legacy)
+        for name, (key_node, svc) in self.services.items():
+            yield from self.service(name, key_node, svc)
+
+    def attr(self, svc: MappingNode, key: str, seen: frozenset[str] = frozenset()) -> Node | None:
+        """A service attribute, inherited through same-file ``extends`` when not set here."""
+        for k, _, v in items(svc):
+            if k == key:
+                return v
+        base = self.extends(svc, seen)
+        return self.attr(base[1], key, seen | {base[0]}) if base else None
+
+    def attr_list(self, svc: MappingNode, key: str, seen: frozenset[str] = frozenset()) -> list[Node]:
+        """A list attribute with same-file ``extends`` applied (Compose appends the lists)."""
+        base = self.extends(svc, seen)
+        inherited = self.attr_list(base[1], key, seen | {base[0]}) if base else []
+        own = [v for k, _, v in items(svc) if k == key]
+        return inherited + (seq(own[0]) if own else [])
+
+    def attr_key(self, svc: MappingNode, key: str, seen: frozenset[str] = frozenset()) -> Node | None:
+        """The key node of an attribute (inherited through ``extends``), to point at its line."""
+        for k, key_node, _ in items(svc):
+            if k == key:
+                return key_node
+        base = self.extends(svc, seen)
+        return self.attr_key(base[1], key, seen | {base[0]}) if base else None
+
+    def extends(self, svc: MappingNode, seen: frozenset[str]) -> tuple[str, MappingNode] | None:
+        """The base service of ``extends: name`` / ``extends: {service: name}`` in this file.
+
+        ``extends`` with ``file:`` names another file this reader does not see.
+        """
+        node: Node | None = None
+        for k, _, v in items(svc):
+            if k == "extends":
+                node = v
+        if node is None:
+            return None
+        name = scalar(node)
+        if isinstance(node, MappingNode):
+            fields = {k: v for k, _, v in items(node)}
+            if "file" in fields:
+                return None
+            name = scalar(fields.get("service"))
+        if name is None or name in seen or name not in self.services:
+            return None
+        return name, self.services[name][1]
+
+    def net_mode(self, svc: MappingNode, legacy: bool) -> _NetMode:
+        """The service's ``network_mode`` (``net`` in version 1 files); none set is a bridge."""
+        node = self.attr(svc, "network_mode")
+        if node is None and legacy:
+            node = self.attr(svc, "net")
+        val = self.value(node)
+        if val is None:
+            return _NetMode("own")
+        if not val.known:
+            return _NetMode("unknown", value=val.raw, location=val.location)
+        mode = val.text.strip()
+        if mode in ("host", "none"):
+            return _NetMode(mode, value=mode, location=val.location)
+        for prefix in ("service:", "container:"):
+            if mode.startswith(prefix):
+                target = mode[len(prefix) :]
+                if prefix == "container:" and target in self.container_names:
+                    target = self.container_names[target]
+                return _NetMode("join", target, mode, val.location)
+        return _NetMode("own", value=mode, location=val.location)
+
+    def netns_of(self, name: str, seen: frozenset[str] = frozenset()) -> str | None:
+        """The namespace a service's processes listen in; None when it is not known."""
+        mode = self.modes.get(name)
+        if mode is None or mode.kind in ("own", "none"):
+            return f"container:{name}"
+        if mode.kind == "host":
+            return "host"
+        if mode.kind == "join":
+            if mode.target in self.modes and mode.target not in seen:
+                return self.netns_of(mode.target, seen | {name})
+            return f"container:{mode.target}"
+        return None
+
+    def service(self, name: str, key_node: Node, svc: MappingNode) -> Iterator[Fact]:
+        """One service's namespace, kernel settings and listeners, as its network mode places them."""
+        mode = self.modes[name]
+        netns = self.netns_of(name)
+        if mode.kind in ("own", "none"):
+            yield NetnsDecl(f"container:{name}", "container", self.loc(key_node))
+            yield from self.sysctls(name, svc)
+        if mode.kind == "unknown":
+            assert mode.location is not None
+            yield Unresolved(mode.value, "network_mode holds a variable without a default", mode.location)
+        run_as = self.run_as(svc)
+        mappings: list[_Mapping] = []
+        exposed: list[_Mapping] = []
+        for key in ("ports", "expose"):
+            node = self.attr(svc, key)
+            if not is_null(node) and not isinstance(node, SequenceNode):
+                assert node is not None
+                yield ParseError(f"service {name!r}: '{key}' must be a list", self.loc(node))
+        for node in self.attr_list(svc, "ports"):
+            yield from self.port_entry(node, mappings)
+        for node in self.attr_list(svc, "expose"):
+            yield from self.expose_entry(node, exposed)
+        if mode.kind in ("none", "unknown") or netns is None:
+            return
+        evidence: tuple[Evidence, ...] = ()
+        if mode.kind == "host" and mode.location is not None:
+            why = "network_mode: host: the process binds in the host's namespace"
+            evidence = (Evidence(mode.location, why),)
+        elif mode.kind == "join" and mode.location is not None:
+            why = f"network_mode: {mode.value}: the process binds in the namespace {netns}"
+            evidence = (Evidence(mode.location, why),)
+        covered: dict[str, PortSet] = {}
+        published: set[tuple[str, PortRange, BindAddress]] = set()
+        for m in mappings:
+            if mode.kind == "own" and m.host is not None and m.host_location is not None:
+                binding = (m.protocol, m.host, m.address)
+                if binding not in published:
+                    published.add(binding)
+                    yield Listener(
+                        service=name,
+                        protocol=m.protocol,
+                        ports=m.host,
+                        address=m.address,
+                        location=m.host_location,
+                        bound_by="runtime",
+                        netns="host",
+                        source=f"services.{name}.ports",
+                    )
+            yield from self.container_side(name, m, run_as, netns, "ports", covered, evidence)
+        for m in exposed:
+            yield from self.container_side(name, m, run_as, netns, "expose", covered, evidence)
+
+    def container_side(
+        self,
+        name: str,
+        m: _Mapping,
+        run_as: RunAs,
+        netns: str,
+        key: str,
+        covered: dict[str, PortSet],
+        evidence: tuple[Evidence, ...],
+    ) -> Iterator[Listener]:
+        """The container's own socket; a port the service already declared is one socket, not two."""
+        have = covered.get(m.protocol, PortSet())
+        for piece in PortSet.of([m.container]).minus(have):
+            yield Listener(
+                service=name,
+                protocol=m.protocol,
+                ports=piece,
+                address=BindAddress.wildcard(),
+                location=m.container_location,
+                run_as=run_as,
+                bound_by="process",
+                netns=netns,
+                source=f"services.{name}.{key}",
+                evidence=evidence,
+            )
+        covered[m.protocol] = have.union(m.container)
+
+    # -- ports -------------------------------------------------------------------------
+
+    def port_entry(self, node: Node, out: list[_Mapping]) -> Iterator[Fact]:
+        """A ``ports`` entry in short (string or number) or long (mapping) syntax."""
+        if isinstance(node, MappingNode):
+            yield from self.long_port(node, out)
+            return
+        val = None if is_null(node) else self.value(node)
+        if val is None:
+            why = "ports: an entry must be a port string, a number or a mapping"
+            yield InvalidPort("", why, self.loc(node))
+            return
+        yield from self.short_port(val, out)
+
+    def short_port(self, val: _Value, out: list[_Mapping]) -> Iterator[Fact]:
+        """``[IP:][HOST:]CONTAINER[/PROTO]`` as ``nat.ParsePortSpec`` splits it."""
+        raw, loc = val.raw, val.location
+        ip, host, container = _split_parts(val.text.strip())
+        container, _, proto = container.partition("/")
+        if _UNKNOWN in container or _UNKNOWN in proto:
+            yield self.unresolved(val, "port mapping: the container port")
+            return
+        protocol = _protocol(proto)
+        if protocol is None:
+            why = f"port mapping {raw!r}: unknown protocol {proto!r} (tcp, udp or sctp)"
+            yield InvalidPort(raw, why, loc)
+            return
+        if not container:
+            yield InvalidPort(raw, f"port mapping {raw!r}: no container port", loc)
+            return
+        crange = parse_port_range(container, loc, f"port mapping {raw!r}: container port", allow_zero=True)
+        if not isinstance(crange, PortRange):
+            if crange is not None:
+                yield _with_value(crange, raw)
+            return
+        mapping = _Mapping(crange, protocol, loc)
+        if _UNKNOWN in ip or _UNKNOWN in host:
+            yield self.unresolved(val, "port mapping: the host side")
+            out.append(mapping)
+            return
+        address = _address(ip)
+        if address is None:
+            yield InvalidPort(raw, f"port mapping {raw!r}: {ip!r} is no IP address", loc)
+            return
+        host_fact = _host_range(host, crange, loc, f"port mapping {raw!r}")
+        if isinstance(host_fact, (InvalidPort, Unresolved)):
+            if not ip and _address(host) is not None:
+                why = f"{host_fact.reason} (an IP needs IP:HOST:CONTAINER, e.g. '{host}::{container}')"
+                host_fact = InvalidPort(raw, why, loc, f"port mapping {raw!r}: host port")
+            yield _with_value(host_fact, raw)
+            return
+        mapping.address, mapping.host, mapping.host_location = address, host_fact, loc
+        out.append(mapping)
+
+    def long_port(self, node: MappingNode, out: list[_Mapping]) -> Iterator[Fact]:
+        """``target`` / ``published`` / ``host_ip`` / ``protocol`` (``mode``, ``name`` do not matter)."""
+        fields = {k: v for k, _, v in items(node)}
+        target = self.value(fields.get("target"))
+        if target is None:
+            yield InvalidPort("", "long-syntax port without a 'target' container port", self.loc(node))
+            return
+        if not target.known:
+            yield self.unresolved(target, "port target")
+            return
+        ctx = f"port target {target.raw!r}"
+        if "-" in target.text.strip()[1:]:
+            why = f"{ctx}: the target must be one port, not a range"
+            yield InvalidPort(target.raw, why, target.location, ctx)
+            return
+        crange = parse_port_range(target.text, target.location, ctx, allow_zero=True)
+        if not isinstance(crange, PortRange):
+            if crange is not None:
+                yield _with_value(crange, target.raw)
+            return
+        proto_val = self.value(fields.get("protocol"))
+        if proto_val is not None and not proto_val.known:
+            yield self.unresolved(proto_val, "port protocol")
+            return
+        proto = proto_val.text if proto_val is not None else ""
+        protocol = _protocol(proto)
+        if protocol is None:
+            assert proto_val is not None
+            why = f"port protocol {proto!r} is not tcp, udp or sctp"
+            yield InvalidPort(proto_val.raw, why, proto_val.location)
+            return
+        mapping = _Mapping(crange, protocol, target.location)
+        out.append(mapping)
+        ip_val = self.value(fields.get("host_ip"))
+        published = self.value(fields.get("published"))
+        if published is None:
+            return
+        for part in (ip_val, published):
+            if part is not None and not part.known:
+                yield self.unresolved(part, "published port" if part is published else "port host_ip")
+                return
+        address = _address(ip_val.text.strip() if ip_val is not None else "")
+        if address is None:
+            assert ip_val is not None
+            out.pop()
+            yield InvalidPort(ip_val.raw, f"port host_ip {ip_val.raw!r} is no IP address", ip_val.location)
+            return
+        ctx = f"published port {published.raw!r}"
+        host = _host_range(published.text.strip(), crange, published.location, ctx)
+        if isinstance(host, (InvalidPort, Unresolved)):
+            out.pop()
+            yield _with_value(host, published.raw)
+            return
+        mapping.address, mapping.host, mapping.host_location = address, host, published.location
+
+    def expose_entry(self, node: Node, out: list[_Mapping]) -> Iterator[Fact]:
+        """``PORT[-END][/PROTO]``: a container port, never published."""
+        val = None if is_null(node) else self.value(node)
+        if val is None:
+            yield InvalidPort("", "expose: an entry must be a port string or number", self.loc(node))
+            return
+        if not val.known:
+            yield self.unresolved(val, "exposed port")
+            return
+        port, _, proto = val.text.strip().partition("/")
+        protocol = _protocol(proto)
+        ctx = f"exposed port {val.raw!r}"
+        if protocol is None:
+            why = f"{ctx}: unknown protocol {proto!r} (tcp, udp or sctp)"
+            yield InvalidPort(val.raw, why, val.location, ctx)
+            return
+        prange = parse_port_range(port, val.location, ctx, allow_zero=True)
+        if isinstance(prange, PortRange):
+            out.append(_Mapping(prange, protocol, val.location))
+        elif prange is not None:
+            yield _with_value(prange, val.raw)
+
+    # -- who runs it, kernel settings ------------------------------------------------------
+
+    def run_as(self, svc: MappingNode) -> RunAs:
+        """``user`` as written (None when absent or unknown: the image decides) and capabilities."""
+        user: str | None = None
+        user_loc: Location | None = None
+        val = self.value(self.attr(svc, "user"))
+        if val is not None:
+            user_loc = val.location
+            user = val.text.strip() if val.known and val.text.strip() else None
+        added = self.capabilities(self.attr_list(svc, "cap_add"))
+        dropped = self.capabilities(self.attr_list(svc, "cap_drop"))
+        privileged = self.value(self.attr(svc, "privileged"))
+        if privileged is not None and privileged.text.strip().lower() == "true":
+            added |= {"ALL"}
+        cap_key = next(
+            (k for k in (self.attr_key(svc, key) for key in ("cap_add", "cap_drop", "privileged")) if k), None
+        )
+        no_new_privs = False
+        for opt_node in self.attr_list(svc, "security_opt"):
+            opt = self.value(opt_node)
+            flag = _NO_NEW_PRIVS.fullmatch(opt.text.strip()) if opt is not None and opt.known else None
+            if flag is not None:
+                no_new_privs = flag.group(1) is None or flag.group(1).lower() == "true"
+        return RunAs(
+            user=user,
+            location=user_loc,
+            added=frozenset(added),
+            dropped=frozenset(dropped),
+            no_new_privileges=no_new_privs,
+            capability_location=self.loc(cap_key) if cap_key else None,
+        )
+
+    def capabilities(self, nodes: Iterable[Node]) -> set[str]:
+        """Names as the model keeps them: upper case, no ``CAP_`` (Docker accepts both)."""
+        caps: set[str] = set()
+        for node in nodes:
+            val = self.value(node)
+            if val is None or not val.known:
+                continue
+            cap = val.text.strip().upper()
+            caps.add(cap[4:] if cap.startswith("CAP_") else cap)
+        return caps
+
+    def sysctls(self, name: str, svc: MappingNode) -> Iterator[Fact]:
+        """The port sysctls of a container's own namespace, map or ``key=value`` list form."""
+        node = self.attr(svc, "sysctls")
+        entries: list[tuple[str, _Value | None, Location]] = []
+        if isinstance(node, MappingNode):
+            for key, key_node, value_node in items(node):
+                val = None if is_null(value_node) else self.value(value_node)
+                entries.append((key, val, self.loc(key_node)))
+        else:
+            for item in seq(node):
+                text = scalar(item)
+                if text is None or "=" not in text:
+                    continue
+                key, _, value = text.partition("=")
+                entries.append((self.restore(key), self.text_value(value, self.loc(item)), self.loc(item)))
+        for key, val, loc in entries:
+            key = key.strip().replace("/", ".")
+            if key not in KERNEL_KEYS:
+                continue
+            if val is not None and not val.known:
+                yield self.unresolved(val, f"sysctl {key}")
+                continue
+            value = "" if val is None else val.text.strip()
+            yield KernelSetting(key, value, loc, netns=f"container:{name}", order=(0, "", loc.line))
+
+
+def _is_legacy(doc: MappingNode) -> bool:
+    """A version 1 file: services at the top level, no ``services`` key."""
+    found = False
+    for key, _, value in items(doc):
+        if key in TOP_LEVEL_KEYS or key.startswith("x-"):
+            return False
+        if not isinstance(value, MappingNode):
+            return False
+        found = found or bool({k for k, _, _ in items(value)} & _SERVICE_MARKERS)
+    return found
+
+
+def _interpolate(text: str) -> tuple[str, str | None]:
+    """Compose's interpolation with an empty environment, defaults taken.
+
+    ``$$`` is a literal ``$``; ``${VAR:-x}`` / ``${VAR-x}`` give ``x`` (itself interpolated);
+    ``$VAR``, ``${VAR}``, ``${VAR:?err}`` and ``${VAR:+x}`` are unknown (``_UNKNOWN``).
+    Returns the text and the first problem (an invalid template), if any.
+    """
+    if "$" not in text:
+        return text, None
+    out: list[str] = []
+    problem: str | None = None
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c != "$":
+            out.append(c)
+            i += 1
+            continue
+        nxt = text[i + 1 : i + 2]
+        if nxt == "$":
+            out.append("$")
+            i += 2
+            continue
+        named = _VAR_NAME.match(text, i + 1)
+        if named:
+            out.append(_UNKNOWN)
+            i = named.end()
+            continue
+        if nxt != "{":
+            out.append("$")  # Compose leaves a '$' that starts no variable as it is
+            i += 1
+            continue
+        end = _closing_brace(text, i + 1)
+        if end < 0:
+            out.append(_UNKNOWN)
+            problem = problem or "is an invalid interpolation ('${' without '}')"
+            break
+        body = text[i + 2 : end]
+        i = end + 1
+        named = _VAR_NAME.match(body)
+        if not named:
+            out.append(_UNKNOWN)
+            problem = problem or f"is an invalid interpolation '${{{body}}}'"
+            continue
+        rest = body[named.end() :]
+        if rest.startswith(":-") or rest.startswith("-"):
+            default, sub_problem = _interpolate(rest[2:] if rest.startswith(":-") else rest[1:])
+            out.append(default)
+            problem = problem or sub_problem
+        elif rest == "" or rest[:2] in (":?", ":+") or rest[:1] in ("?", "+"):
+            out.append(_UNKNOWN)
+        else:
+            out.append(_UNKNOWN)
+            problem = problem or f"is an invalid interpolation '${{{body}}}'"
+    return "".join(out), problem
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """Index of the ``}`` closing the ``{`` at ``start`` (nested ``${...}`` counted)."""
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _split_parts(text: str) -> tuple[str, str, str]:
+    """IP, host port and container port of a short-syntax mapping (``nat.splitParts``)."""
+    parts = text.split(":")
+    if len(parts) == 1:
+        return "", "", parts[0]
+    if len(parts) == 2:
+        return "", parts[0], parts[1]
+    return ":".join(parts[:-2]), parts[-2], parts[-1]
+
+
+def _protocol(text: str) -> str | None:
+    """The protocols Docker accepts (any case); None for anything else."""
+    proto = text.strip().lower() or "tcp"
+    return proto if proto in _PROTOCOLS else None
+
+
+def _address(ip: str) -> BindAddress | None:
+    """The host address a published port binds: none is every address, IPv4 and IPv6."""
+    if not ip:
+        return BindAddress.wildcard()
+    if ip.startswith("["):
+        if not ip.endswith("]"):
+            return None
+        ip = ip[1:-1]
+    try:
+        parsed = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    family = "ipv4" if parsed.version == 4 else "ipv6"
+    if parsed.is_unspecified:
+        return BindAddress.wildcard(family)
+    return BindAddress(ip, family)
+
+
+def _host_range(
+    text: str, container: PortRange, loc: Location, ctx: str
+) -> PortRange | InvalidPort | Unresolved | None:
+    """The fixed host ports of a mapping, or None when the runtime picks them.
+
+    Empty or 0 is automatic; a host range for one container port means "any free port
+    in this range", also a runtime choice. Ranges of different lengths are invalid.
+    """
+    if not text:
+        return None
+    host = parse_port_range(text, loc, f"{ctx}: host port", allow_zero=True)
+    if not isinstance(host, PortRange):
+        return host
+    if host.size != container.size:
+        if container.size == 1:
+            return None
+        return InvalidPort(
+            text, f"{ctx}: host range {host} and container range {container} differ in length", loc, ctx
+        )
+    return host
+
+
+def _with_value(fact: InvalidPort | Unresolved, value: str) -> InvalidPort | Unresolved:
+    """The same fact naming the whole entry as written, which is what the user searches for."""
+    if isinstance(fact, InvalidPort):
+        return InvalidPort(value, fact.reason, fact.location, fact.context)
+    return Unresolved(value, fact.reason, fact.location)
