@@ -139,9 +139,12 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
     namespaces["host"] = ns
     annotated.extend(done)
     container_ids = set(decls) | set(writes) | {ln.netns for ln in listeners if ln.netns != "host"}
+    services: dict[str, set[str]] = defaultdict(set)
+    for ln in listeners:
+        services[ln.netns].add(ln.service)
     for netns in sorted(container_ids):
         ns, done = _namespace(bucket.name, netns, platform, runtime, writes.get(netns, []), {}, config)
-        namespaces[netns] = ns
+        namespaces[netns] = replace(ns, shared=len(services[netns]) > 1)
         annotated.extend(done)
     for listener in listeners:
         ns = namespaces[listener.netns]

@@ -217,6 +217,11 @@ class Namespace:
     unprivileged_port_start: Setting
     ephemeral_range: Setting
     reserved_ports: Setting
+    shared: bool = True
+    """The host's namespace, or a container namespace where more than one service listens.
+
+    Only there do other programs' outgoing connections draw ports from the same pool, so
+    only there can they take a listener's port first."""
 
 
 @dataclass(frozen=True)

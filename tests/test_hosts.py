@@ -209,3 +209,13 @@ def test_rootless_runtime_publish_is_not_privileged() -> None:
         listener(RunAs(None), "runtime", "compose"), NS_HOST, runtimes()["podman-rootless"]
     )
     assert verdict.known and not verdict.granted
+
+
+def test_ephemeral_clash_inside_a_container_needs_a_shared_namespace(tmp_path: Path) -> None:
+    alone = "services:\n  app:\n    image: x\n    expose: ['50000']\n"
+    write_tree(tmp_path / "alone", {"compose.yaml": alone})
+    assert scan_tree(tmp_path / "alone").findings == []
+    sidecar = alone + "  proxy:\n    image: envoy\n    network_mode: 'service:app'\n    expose: ['9901']\n"
+    write_tree(tmp_path / "sidecar", {"compose.yaml": sidecar})
+    report = scan_tree(tmp_path / "sidecar")
+    assert [(f.rule, f.location.line) for f in report.findings] == [("PP002", 4)]

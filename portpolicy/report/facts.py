@@ -39,6 +39,7 @@ def _namespace(ns: Namespace) -> dict[str, Any]:
     return {
         "id": ns.id,
         "kind": ns.kind,
+        "shared": ns.shared,
         "platform": ns.platform,
         "runtime": ns.runtime,
         "ip_unprivileged_port_start": _setting(ns.unprivileged_port_start),
@@ -132,7 +133,8 @@ def render_text(report: Report) -> str:
     for h in d["hosts"]:
         lines.append(f"host {h['name']}  ({h['reason']}; platform {h['platform']}, runtime {h['runtime']})")
         for ns in h["namespaces"]:
-            lines.append(f"  namespace {ns['id']} [{ns['kind']}]")
+            shared = "shared" if ns["shared"] else "one service"
+            lines.append(f"  namespace {ns['id']} [{ns['kind']}, {shared}]")
             for key in ("ip_unprivileged_port_start", "ip_local_port_range", "ip_local_reserved_ports"):
                 s = ns[key]
                 where = (
