@@ -135,6 +135,8 @@ def read_candidate(candidate: Candidate) -> tuple[str | None, list[Fact], str]:
 
 
 def _sniff_yaml(source: Source, facts: list[Fact]) -> tuple[str | None, list[Fact], str]:
+    if not any(reader.sniff(source.text) for reader in YAML_READERS):
+        return None, [], "YAML that no reader recognises"
     try:
         docs = compose_documents(source.text)
     except YamlError:

@@ -189,7 +189,7 @@ def test_verbose_lists_related_evidence_and_skipped_files(tmp_path: Path) -> Non
     write_tree(tmp_path, {"notes.txt": "hello", "broken.yaml": "a: [\n"})
     result = run_cli("check", ".", "notes.txt", "-v", cwd=tmp_path)
     assert "skipped notes.txt: no reader for this file type" in result.stderr
-    assert "skipped broken.yaml: YAML that does not parse, and no reader claims it by name" in result.stderr
+    assert "skipped broken.yaml: YAML that no reader recognises" in result.stderr
     result = run_cli("check", "-v", "--select", "PP004", cwd=EXAMPLES)
     assert "    ci/docker-compose.yml:6:9: note: jenkins binds tcp/8080 here" in result.stdout
 

@@ -219,3 +219,9 @@ def test_ephemeral_clash_inside_a_container_needs_a_shared_namespace(tmp_path: P
     write_tree(tmp_path / "sidecar", {"compose.yaml": sidecar})
     report = scan_tree(tmp_path / "sidecar")
     assert [(f.rule, f.location.line) for f in report.findings] == [("PP002", 4)]
+
+
+def test_a_service_repeated_in_the_override_file_is_not_a_conflict(tmp_path: Path) -> None:
+    svc = "services:\n  web:\n    image: nginx\n    ports: ['8080:80']\n"
+    write_tree(tmp_path, {"compose.yaml": svc, "compose.override.yaml": svc})
+    assert scan_tree(tmp_path).findings == []

@@ -1,7 +1,8 @@
 """What every reader shares: the source handed to it and small tolerant helpers.
 
 A reader is a module with ``NAME``, ``matches(path) -> bool`` (by path alone) and
-``read(source) -> Iterable[Fact]``; a YAML content reader instead has ``claims(docs)`` and
+``read(source) -> Iterable[Fact]``; a YAML content reader also has ``sniff(text)`` (a
+cheap text test, so unrelated YAML is never composed), ``claims(docs)`` and
 ``read_yaml(source, docs)``. A reader may also have ``assemble(facts) -> list[Fact]``,
 called once per host with that reader's facts, to join facts across files (systemd
 drop-ins and socket/service pairs). Readers never decide policy and never raise on bad

@@ -116,6 +116,11 @@ def matches(path: str) -> bool:
     return _BASENAME.fullmatch(path.rsplit("/", 1)[-1]) is not None
 
 
+def sniff(text: str) -> bool:
+    """Cheap text test before any YAML is composed: a compose file must say ``services``."""
+    return "services" in text
+
+
 def claims(docs: list[Node]) -> bool:
     """True when a YAML file of any name has the shape of a compose file.
 
@@ -438,10 +443,10 @@ class _Reader:
             why = f"network_mode: {mode.value}: the process binds in the namespace {netns}"
             evidence = (Evidence(mode.location, why),)
         covered: dict[str, PortSet] = {}
-        published: set[tuple[str, PortRange, BindAddress]] = set()
+        published: set[tuple[str, PortRange, BindAddress, PortRange]] = set()
         for m in mappings:
             if mode.kind == "own" and m.host is not None and m.host_location is not None:
-                binding = (m.protocol, m.host, m.address)
+                binding = (m.protocol, m.host, m.address, m.container)
                 if binding not in published:
                     published.add(binding)
                     yield Listener(
