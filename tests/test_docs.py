@@ -63,3 +63,10 @@ def test_worked_example_is_valid_and_its_own_examples_hold(tmp_path: Path) -> No
         import json
 
         assert len(json.loads(result.stdout)["findings"]) == example["expect"]
+
+
+def test_readme_example_output_is_real() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("$ portpolicy check ci monitoring shop\n", 1)[1].split("```", 1)[0]
+    result = run_cli("check", "ci", "monitoring", "shop", cwd=REPO / "examples")
+    assert result.stdout == shown and result.returncode == 1
