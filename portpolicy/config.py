@@ -53,6 +53,10 @@ class Config:
     kernel: dict[str, str] = field(default_factory=dict)
     rules_dirs: tuple[str, ...] = ()
     hosts: tuple[HostConfig, ...] = ()
+    wide_range: int = 1000
+    """A firewall opening of at least this many ports is "wide" (PP003)."""
+    runtime_set: bool = False
+    """True when the runtime was chosen (config or command line), not defaulted."""
 
     def rule_directories(self) -> list[str]:
         """Custom rule directories, relative ones taken from the config file's directory."""
@@ -196,4 +200,6 @@ def _build(data: dict[str, Any], path: str | None, root: str) -> Config:
         kernel=_kernel(data.get("kernel")),
         rules_dirs=_tuple(data.get("rules-dirs")),
         hosts=hosts,
+        wide_range=int(data.get("wide-range", 1000)),
+        runtime_set="runtime" in data,
     )

@@ -25,14 +25,17 @@ from portpolicy.config import Config, ConfigError
 from portpolicy.model import (
     Fact,
     Finding,
+    FirewallRule,
     InvalidPort,
     KernelSetting,
     Listener,
     Location,
     ParseError,
+    PortPool,
     PortRange,
     PortSet,
     Related,
+    Unresolved,
 )
 
 FACT_CLASSES: dict[str, type] = {
@@ -40,6 +43,9 @@ FACT_CLASSES: dict[str, type] = {
     "kernel_setting": KernelSetting,
     "invalid_port": InvalidPort,
     "parse_error": ParseError,
+    "firewall_rule": FirewallRule,
+    "port_pool": PortPool,
+    "unresolved": Unresolved,
 }
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 

@@ -20,6 +20,7 @@ from portpolicy import kernel
 from portpolicy.config import Config, HostConfig
 from portpolicy.model import (
     Fact,
+    FirewallRule,
     Host,
     InvalidPort,
     KernelSetting,
@@ -27,6 +28,7 @@ from portpolicy.model import (
     Namespace,
     NetnsDecl,
     ParseError,
+    PortPool,
     PortRange,
     PortSet,
     Privilege,
@@ -52,7 +54,8 @@ class HostBucket:
     name: str
     reason: str
     config: HostConfig | None
-    facts: list[Fact] = field(default_factory=list)
+    facts: list[tuple[str, Fact]] = field(default_factory=list)
+    """(reader name, fact): the reader becomes ``Listener.source`` in the one copy made here."""
 
 
 def scope_of(path: str, reader: str, config: Config) -> tuple[str, str, HostConfig | None]:
@@ -103,7 +106,7 @@ def build(buckets: Iterable[HostBucket], config: Config) -> tuple[list[Host], li
     out.sort(key=_fact_order)
     numbered: list[Fact] = []
     for i, fact in enumerate(out, 1):
-        numbered.append(replace(fact, seq=i) if isinstance(fact, Listener) else fact)
+        numbered.append(replace(fact, seq=i) if isinstance(fact, (Listener, FirewallRule, PortPool)) else fact)
     return sorted(hosts, key=lambda h: h.name), numbered
 
 
@@ -120,15 +123,18 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
     runtime = _lookup(runtimes(), (hc.runtime if hc and hc.runtime else None) or config.runtime, "runtime")
     writes: dict[str, list[KernelSetting]] = defaultdict(list)
     decls: dict[str, NetnsDecl] = {}
-    listeners: list[Listener] = []
+    listeners: list[tuple[str, Listener]] = []
+    placed: list[FirewallRule | PortPool] = []
     others: list[Fact] = []
-    for fact in bucket.facts:
+    for reader, fact in bucket.facts:
         if isinstance(fact, KernelSetting):
             writes[fact.netns].append(fact)
         elif isinstance(fact, NetnsDecl):
             decls.setdefault(fact.netns, fact)
         elif isinstance(fact, Listener):
-            listeners.append(fact)
+            listeners.append((reader, fact))
+        elif isinstance(fact, (FirewallRule, PortPool)):
+            placed.append(fact)
         elif isinstance(fact, (InvalidPort, ParseError, Unresolved)):
             others.append(replace(fact, host=bucket.name))
     kernel_overrides = {**config.kernel, **(hc.kernel if hc else {})}
@@ -138,19 +144,30 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
     ns, done = _namespace(bucket.name, "host", platform, runtime, host_writes, kernel_overrides, config)
     namespaces["host"] = ns
     annotated.extend(done)
-    container_ids = set(decls) | set(writes) | {ln.netns for ln in listeners if ln.netns != "host"}
+    container_ids = (
+        set(decls)
+        | set(writes)
+        | {ln.netns for _, ln in listeners if ln.netns != "host"}
+        | {f.netns for f in placed if f.netns != "host"}
+    )
     services: dict[str, set[str]] = defaultdict(set)
-    for ln in listeners:
+    for _, ln in listeners:
         services[ln.netns].add(ln.service)
     for netns in sorted(container_ids):
         ns, done = _namespace(bucket.name, netns, platform, runtime, writes.get(netns, []), {}, config)
         namespaces[netns] = replace(ns, shared=len(services[netns]) > 1)
         annotated.extend(done)
-    for listener in listeners:
+    for reader, listener in listeners:
         ns = namespaces[listener.netns]
-        annotated.append(
-            replace(listener, host=bucket.name, namespace=ns, privilege=privilege(listener, ns, runtime))
-        )
+        listener = replace(listener, source=reader, host=bucket.name, namespace=ns)
+        annotated.append(replace(listener, privilege=privilege(listener, ns, runtime)))
+    for fact in placed:
+        ns = namespaces[fact.netns]
+        if isinstance(fact, FirewallRule):
+            wide = fact.ports is None or fact.ports.size >= config.wide_range
+            annotated.append(replace(fact, host=bucket.name, namespace=ns, wide=wide))
+        else:
+            annotated.append(replace(fact, host=bucket.name, namespace=ns))
     order = sorted(namespaces, key=lambda k: (k != "host", k))
     host = Host(bucket.name, bucket.reason, platform.name, runtime.name, tuple(namespaces[k] for k in order))
     return host, annotated + others

@@ -334,6 +334,73 @@ class KernelSetting:
 
 
 @dataclass(frozen=True)
+class FirewallRule:
+    """One firewall rule as the firewall itself applies it, whatever the syntax it came in.
+
+    ``ports`` None means "every destination port" (no port match); ``source_ports`` None
+    means no source-port match. ``sources`` empty means any source address. ``stateful``
+    is True when the rule itself matches connection state (``ct state``, ``--ctstate``,
+    ``-m state``); ``ruleset_stateful`` when the ruleset it sits in accepts established
+    and related traffic somewhere (firewalld, ufw and most nftables rulesets do).
+    ``firewall`` names the tool (firewalld, nftables, iptables, ufw); ``chain`` the chain,
+    zone or policy it belongs to; ``service`` the named service it came from, if any.
+    """
+
+    firewall: str
+    direction: str  # "in", "out" or "forward"
+    action: str  # "accept", "drop" or "reject"
+    protocol: str  # tcp, udp, sctp, dccp or "any"
+    ports: PortRange | None
+    location: Location
+    source_ports: PortRange | None = None
+    sources: tuple[str, ...] = ()
+    family: str = "dual"
+    stateful: bool = False
+    ruleset_stateful: bool = False
+    chain: str = ""
+    interface: str = ""
+    service: str = ""
+    netns: str = "host"
+    evidence: tuple[Evidence, ...] = ()
+    # Filled in by the hosts stage.
+    host: str = ""
+    namespace: Namespace | None = None
+    wide: bool = False
+    seq: int = 0
+    kind: str = field(default="firewall_rule", init=False)
+
+    @property
+    def restricted(self) -> bool:
+        """True when only explicit source addresses match (not "any")."""
+        return bool(self.sources) and not any(s in {"any", "0.0.0.0/0", "::/0"} for s in self.sources)
+
+    @property
+    def port_text(self) -> str:
+        return "all ports" if self.ports is None else str(self.ports)
+
+
+@dataclass(frozen=True)
+class PortPool:
+    """A range some component allocates ports from on a host (Kubernetes NodePorts).
+
+    ``name`` says which pool (``nodeport``); ``default`` is True when no flag was found
+    and the component's built-in default is assumed.
+    """
+
+    name: str
+    ports: PortRange
+    location: Location
+    default: bool = False
+    netns: str = "host"
+    evidence: tuple[Evidence, ...] = ()
+    # Filled in by the hosts stage.
+    host: str = ""
+    namespace: Namespace | None = None
+    seq: int = 0
+    kind: str = field(default="port_pool", init=False)
+
+
+@dataclass(frozen=True)
 class NetnsDecl:
     """A reader's declaration of a network namespace other than the host's (``kind`` container)."""
 
@@ -375,7 +442,7 @@ class Unresolved:
     kind: str = field(default="unresolved", init=False)
 
 
-Fact = Listener | KernelSetting | NetnsDecl | InvalidPort | ParseError | Unresolved
+Fact = Listener | KernelSetting | FirewallRule | PortPool | NetnsDecl | InvalidPort | ParseError | Unresolved
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ import os
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import ModuleType
 
 from portpolicy import engine, hosts
 from portpolicy.config import Config
 from portpolicy.discover import Candidate, Skipped, discover
-from portpolicy.model import Fact, Finding, Host, Listener, Location, ParseError, Unresolved
+from portpolicy.model import Fact, Finding, Host, Location, ParseError, Unresolved
 from portpolicy.readers.base import Source
 from portpolicy.registry import PATH_READERS, YAML_READERS
 from portpolicy.yamlsrc import YamlError, compose_documents
@@ -174,9 +174,7 @@ def _model(per_file: Iterable[tuple[str, str, list[Fact]]], config: Config) -> t
             module = modules.get(reader)
             assemble = getattr(module, "assemble", None)
             assembled = assemble(facts) if assemble else facts
-            bucket.facts.extend(
-                replace(f, source=reader) if isinstance(f, Listener) else f for f in assembled
-            )
+            bucket.facts.extend((reader, f) for f in assembled)
     return hosts.build(buckets.values(), config)
 
 

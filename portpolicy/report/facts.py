@@ -11,12 +11,14 @@ import json
 from typing import Any
 
 from portpolicy.model import (
+    FirewallRule,
     InvalidPort,
     KernelSetting,
     Listener,
     Location,
     Namespace,
     ParseError,
+    PortPool,
     Setting,
     Unresolved,
 )
@@ -80,6 +82,39 @@ def _setting_write(k: KernelSetting) -> dict[str, Any]:
     }
 
 
+def _firewall_rule(r: FirewallRule) -> dict[str, Any]:
+    return {
+        "firewall": r.firewall,
+        "location": _loc(r.location),
+        "host": r.host,
+        "namespace": r.namespace.id if r.namespace else None,
+        "chain": r.chain,
+        "direction": r.direction,
+        "action": r.action,
+        "protocol": r.protocol,
+        "ports": None if r.ports is None else str(r.ports),
+        "source_ports": None if r.source_ports is None else str(r.source_ports),
+        "sources": list(r.sources),
+        "family": r.family,
+        "stateful": r.stateful,
+        "ruleset_stateful": r.ruleset_stateful,
+        "interface": r.interface or None,
+        "service": r.service or None,
+        "wide": r.wide,
+    }
+
+
+def _port_pool(p: PortPool) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "ports": str(p.ports),
+        "default": p.default,
+        "location": _loc(p.location),
+        "host": p.host,
+        "namespace": p.namespace.id if p.namespace else None,
+    }
+
+
 def as_dict(report: Report) -> dict[str, Any]:
     facts = report.facts
     return {
@@ -96,6 +131,8 @@ def as_dict(report: Report) -> dict[str, Any]:
         ],
         "listeners": [_listener(f) for f in facts if isinstance(f, Listener)],
         "kernel_settings": [_setting_write(f) for f in facts if isinstance(f, KernelSetting)],
+        "firewall_rules": [_firewall_rule(f) for f in facts if isinstance(f, FirewallRule)],
+        "port_pools": [_port_pool(f) for f in facts if isinstance(f, PortPool)],
         "invalid_ports": [
             {"value": f.value, "reason": f.reason, "location": _loc(f.location)}
             for f in facts
@@ -193,6 +230,39 @@ def render_text(report: Report) -> str:
             for k in d["kernel_settings"]
         ],
     )
+    if d["firewall_rules"]:
+        lines.append("")
+        lines.append("firewall rules:")
+        lines += _table(
+            ["location", "host", "firewall", "chain", "dir", "action", "proto", "ports", "source", "state"],
+            [
+                [
+                    r["location"],
+                    r["host"],
+                    r["firewall"],
+                    r["chain"],
+                    r["direction"],
+                    r["action"],
+                    r["protocol"],
+                    (r["ports"] or "all")
+                    + (f" (sport {r['source_ports']})" if r["source_ports"] else "")
+                    + (f" [{r['service']}]" if r["service"] else ""),
+                    ",".join(r["sources"]) or "any",
+                    "match" if r["stateful"] else "ruleset" if r["ruleset_stateful"] else "none",
+                ]
+                for r in d["firewall_rules"]
+            ],
+        )
+    if d["port_pools"]:
+        lines.append("")
+        lines.append("port pools:")
+        lines += _table(
+            ["location", "host", "pool", "ports"],
+            [
+                [p["location"], p["host"], p["name"], p["ports"] + (" (default)" if p["default"] else "")]
+                for p in d["port_pools"]
+            ],
+        )
     for title, key in (("invalid ports", "invalid_ports"), ("unresolved values", "unresolved")):
         if d[key]:
             lines.append("")
