@@ -38,6 +38,8 @@ class Report:
     rules: list[engine.Rule]
     config: Config
     readers: dict[str, str] = field(default_factory=dict)
+    resolved: int = 0
+    """Port values that were only known after resolving a variable or template (Ansible)."""
 
     @property
     def unresolved(self) -> list[Unresolved]:
