@@ -74,6 +74,8 @@ class Rule:
     related: tuple[tuple[str, str], ...]
     source: str
     condition: Condition = dataclasses.field(repr=False, compare=False)
+    levels: tuple[tuple[Condition, str], ...] = dataclasses.field(default=(), repr=False, compare=False)
+    """(condition, severity) pairs: the first that holds sets the finding's severity."""
 
 
 def builtin_rules_dir() -> Path:
@@ -137,6 +139,7 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
     where = match.get("where")
     try:
         condition = _compile(where, fact, None) if where else (lambda f, b: b)
+        levels = tuple((_compile(lv["when"], fact, None), lv["severity"]) for lv in data.get("levels", ()))
         _check_template(report["message"], fact)
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
@@ -157,6 +160,7 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
         related=tuple((r["at"], r["message"]) for r in report.get("related", ())),
         source=source,
         condition=condition,
+        levels=levels,
     )
 
 
@@ -324,7 +328,8 @@ class _JoinIndex:
         return self.cache[key]
 
 
-INDEX = _JoinIndex()
+INDEX_KEY = "_join_index"
+"""The binding key that carries the evaluation's own join index, so evaluations never share state."""
 
 
 def _hashable(value: Any) -> Any:
@@ -345,7 +350,8 @@ def _compile_join(spec: dict[str, Any], fact: str) -> Condition:
 
     def join(f: Any, b: Binding) -> Binding | None:
         key = tuple(_hashable(resolve(f, p)) for p in same)
-        for candidate in INDEX.group(kind, same).get(key, ()):
+        index: _JoinIndex = b[INDEX_KEY]
+        for candidate in index.group(kind, same).get(key, ()):
             if candidate is f:
                 continue
             got = where(f, {**b, "other": candidate})
@@ -388,13 +394,15 @@ def evaluate(
     by_kind: dict[str, list[Any]] = defaultdict(list)
     for fact in facts:
         by_kind[fact.kind].append(fact)
-    INDEX.facts, INDEX.cache = dict(by_kind), {}
+    index = _JoinIndex()
+    index.facts = dict(by_kind)
+    start: Binding = {INDEX_KEY: index}
     findings: list[Finding] = []
     seen: set[tuple[str, Location]] = set()
     for rule in rules:
-        level = (severity or {}).get(rule.id, rule.severity)
+        fixed = (severity or {}).get(rule.id)
         for fact in by_kind.get(rule.fact, ()):
-            binding = rule.condition(fact, {})
+            binding = rule.condition(fact, start)
             if binding is None:
                 continue
             at = _location(resolve(fact, tuple(rule.at.split("."))), fact)
@@ -406,6 +414,12 @@ def evaluate(
                 loc = _location_at(path, fact, binding)
                 if loc is not None and loc != at and all(r.location != loc for r in related):
                     related.append(Related(loc, _render(template, fact, binding)))
+            for ev in getattr(fact, "evidence", ()):
+                if ev.location != at and all(r.location != ev.location for r in related):
+                    related.append(Related(ev.location, ev.message))
+            level = fixed or next(
+                (lvl for cond, lvl in rule.levels if cond(fact, start) is not None), rule.severity
+            )
             findings.append(
                 Finding(
                     rule=rule.id,
@@ -417,7 +431,6 @@ def evaluate(
                     related=tuple(related),
                 )
             )
-    INDEX.facts, INDEX.cache = {}, {}
     return findings
 
 

@@ -220,3 +220,61 @@ def test_selection_by_id_prefix_name_and_unknown() -> None:
     assert ids(Config(select=("port-conflict",))) == ["PP004"]
     with pytest.raises(ConfigError, match="unknown rule"):
         engine.select(rules, Config(select=("ZZ999",)))
+
+
+def test_evaluations_in_threads_never_see_each_others_facts() -> None:
+    """The join index belongs to one evaluation, so concurrent scans (the Ansible action plugin) stay apart."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    where = {
+        "exists": {
+            "fact": "listener",
+            "same": ["protocol"],
+            "where": {"field": "other.ports", "op": "overlaps", "ref": "ports"},
+        }
+    }
+    r = rule(where, "{service} vs {other.service}")
+
+    def run(i: int) -> list[str]:
+        port = 1000 + i
+        facts = [listener(port, f"a{i}", 1, line=1), listener(port, f"b{i}", 2, line=2)]
+        return sorted(f.message for f in engine.evaluate([r], facts))
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(run, range(200)))
+    for i, messages in enumerate(results):
+        assert messages == [f"a{i} vs b{i}", f"b{i} vs a{i}"]
+
+
+def test_levels_set_severity_by_context_and_config_overrides_win() -> None:
+    data = {
+        "id": "T002",
+        "name": "levels-rule",
+        "severity": "warning",
+        "summary": "s",
+        "rationale": "r",
+        "remediation": "m",
+        "levels": [{"when": {"field": "service", "op": "eq", "value": "quiet"}, "severity": "info"}],
+        "match": {"fact": "listener"},
+        "report": {"message": "{service}"},
+    }
+    engine.validate_rule(data, "test")
+    r = engine.compile_rule(data, "test")
+    found = {
+        f.message: f.severity
+        for f in engine.evaluate([r], [listener(80, "loud", 1), listener(81, "quiet", 2, line=2)])
+    }
+    assert found == {"loud": "warning", "quiet": "info"}
+    forced = engine.evaluate([r], [listener(81, "quiet", 2)], {"T002": "error"})
+    assert [f.severity for f in forced] == ["error"]
+
+
+def test_fact_evidence_becomes_related_locations() -> None:
+    from dataclasses import replace
+
+    from portpolicy.model import Evidence
+
+    ev = Evidence(Location("group_vars/all.yml", 3, 1), "app_port defined here")
+    fact = replace(listener(80, "web", 1), evidence=(ev,))
+    found = engine.evaluate([rule({"field": "ports.start", "op": "eq", "value": 80})], [fact])
+    assert [(r.location, r.message) for r in found[0].related] == [(ev.location, ev.message)]
