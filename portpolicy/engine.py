@@ -76,6 +76,8 @@ class Rule:
     condition: Condition = dataclasses.field(repr=False, compare=False)
     levels: tuple[tuple[Condition, str], ...] = dataclasses.field(default=(), repr=False, compare=False)
     """(condition, severity) pairs: the first that holds sets the finding's severity."""
+    also: tuple[Rule, ...] = dataclasses.field(default=(), repr=False, compare=False)
+    """Further sides of the same rule over other fact kinds (the ``also:`` key)."""
 
 
 def builtin_rules_dir() -> Path:
@@ -161,6 +163,10 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
         source=source,
         condition=condition,
         levels=levels,
+        also=tuple(
+            compile_rule({**data, "match": part["match"], "report": part["report"], "also": [], "levels": []}, source)
+            for part in data.get("also", ())
+        ),
     )
 
 
@@ -401,37 +407,52 @@ def evaluate(
     seen: set[tuple[str, Location]] = set()
     for rule in rules:
         fixed = (severity or {}).get(rule.id)
-        for fact in by_kind.get(rule.fact, ()):
-            binding = rule.condition(fact, start)
-            if binding is None:
-                continue
-            at = _location(resolve(fact, tuple(rule.at.split("."))), fact)
-            if (rule.id, at) in seen:
-                continue
-            seen.add((rule.id, at))
-            related: list[Related] = []
-            for path, template in rule.related:
-                loc = _location_at(path, fact, binding)
-                if loc is not None and loc != at and all(r.location != loc for r in related):
-                    related.append(Related(loc, _render(template, fact, binding)))
-            for ev in getattr(fact, "evidence", ()):
-                if ev.location != at and all(r.location != ev.location for r in related):
-                    related.append(Related(ev.location, ev.message))
-            level = fixed or next(
-                (lvl for cond, lvl in rule.levels if cond(fact, start) is not None), rule.severity
-            )
-            findings.append(
-                Finding(
-                    rule=rule.id,
-                    name=rule.name,
-                    severity=level,
-                    message=_render(rule.message, fact, binding),
-                    location=at,
-                    host=getattr(fact, "host", ""),
-                    related=tuple(related),
-                )
-            )
+        for part in (rule, *rule.also):
+            findings.extend(_evaluate_part(rule, part, by_kind.get(part.fact, ()), start, fixed, seen))
     return findings
+
+
+def _evaluate_part(
+    rule: Rule,
+    part: Rule,
+    facts: Iterable[Any],
+    start: Binding,
+    fixed: str | None,
+    seen: set[tuple[str, Location]],
+) -> list[Finding]:
+    """Findings of one side of ``rule`` (``part`` is the rule itself or one of its ``also`` sides)."""
+    found: list[Finding] = []
+    for fact in facts:
+        binding = part.condition(fact, start)
+        if binding is None:
+            continue
+        at = _location(resolve(fact, tuple(part.at.split("."))), fact)
+        if (rule.id, at) in seen:
+            continue
+        seen.add((rule.id, at))
+        related: list[Related] = []
+        for path, template in part.related:
+            loc = _location_at(path, fact, binding)
+            if loc is not None and loc != at and all(r.location != loc for r in related):
+                related.append(Related(loc, _render(template, fact, binding)))
+        for ev in getattr(fact, "evidence", ()):
+            if ev.location != at and all(r.location != ev.location for r in related):
+                related.append(Related(ev.location, ev.message))
+        level = fixed or next(
+            (lvl for cond, lvl in part.levels if cond(fact, start) is not None), rule.severity
+        )
+        found.append(
+            Finding(
+                rule=rule.id,
+                name=rule.name,
+                severity=level,
+                message=_render(part.message, fact, binding),
+                location=at,
+                host=getattr(fact, "host", ""),
+                related=tuple(related),
+            )
+        )
+    return found
 
 
 def _location(value: Any, fact: Any) -> Location:

@@ -157,6 +157,14 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
         ns, done = _namespace(bucket.name, netns, platform, runtime, writes.get(netns, []), {}, config)
         namespaces[netns] = replace(ns, shared=len(services[netns]) > 1)
         annotated.extend(done)
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for _, ln in listeners:
+        counts[ln.netns][0] += 1
+    for f in placed:
+        if isinstance(f, FirewallRule):
+            counts[f.netns][1] += 1
+    for netns, (n_listeners, n_rules) in counts.items():
+        namespaces[netns] = replace(namespaces[netns], listeners=n_listeners, firewall_rules=n_rules)
     for reader, listener in listeners:
         ns = namespaces[listener.netns]
         listener = replace(listener, source=reader, host=bucket.name, namespace=ns)

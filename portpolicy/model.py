@@ -217,6 +217,10 @@ class Namespace:
     unprivileged_port_start: Setting
     ephemeral_range: Setting
     reserved_ports: Setting
+    listeners: int = 0
+    """How many listeners were read for this namespace (PP013 needs both sides known)."""
+    firewall_rules: int = 0
+    """How many firewall rules were read for this namespace."""
     shared: bool = True
     """The host's namespace, or a container namespace where more than one service listens.
 
@@ -339,9 +343,11 @@ class FirewallRule:
 
     ``ports`` None means "every destination port" (no port match); ``source_ports`` None
     means no source-port match. ``sources`` empty means any source address. ``stateful``
-    is True when the rule itself matches connection state (``ct state``, ``--ctstate``,
-    ``-m state``); ``ruleset_stateful`` when the ruleset it sits in accepts established
-    and related traffic somewhere (firewalld, ufw and most nftables rulesets do).
+    is True when the rule only matches packets of connections already known to conntrack
+    (``ct state established,related``, ``--ctstate ESTABLISHED,RELATED``, ``-m state
+    --state ESTABLISHED``), so it admits no new connection; a rule matching ``new`` is not
+    stateful in this sense. ``ruleset_stateful`` is True when the ruleset it sits in accepts
+    established and related traffic somewhere (firewalld, ufw and most nftables rulesets do).
     ``firewall`` names the tool (firewalld, nftables, iptables, ufw); ``chain`` the chain,
     zone or policy it belongs to; ``service`` the named service it came from, if any.
     """
@@ -377,6 +383,23 @@ class FirewallRule:
     @property
     def port_text(self) -> str:
         return "all ports" if self.ports is None else str(self.ports)
+
+    @property
+    def source_text(self) -> str:
+        return ", ".join(self.sources) if self.restricted else "any source"
+
+    @property
+    def source_note(self) -> str:
+        """A clause for messages: what limits the exposure, when the rule names its sources."""
+        if not self.restricted:
+            return ""
+        return f"; only sources {self.source_text} match, so the exposure is limited to them"
+
+    @property
+    def where(self) -> str:
+        """The rule's place in its firewall, for messages (``zone public``, ``chain input``)."""
+        what = "zone" if self.firewall == "firewalld" else "chain"
+        return f"{self.firewall} {what} {self.chain}" if self.chain else self.firewall
 
 
 @dataclass(frozen=True)

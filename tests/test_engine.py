@@ -211,6 +211,7 @@ def test_selection_by_id_prefix_name_and_unknown() -> None:
         "PP000",
         "PP001",
         "PP002",
+        "PP003",
         "PP004",
         "PP005",
         "PP006",
@@ -278,3 +279,40 @@ def test_fact_evidence_becomes_related_locations() -> None:
     fact = replace(listener(80, "web", 1), evidence=(ev,))
     found = engine.evaluate([rule({"field": "ports.start", "op": "eq", "value": 80})], [fact])
     assert [(r.location, r.message) for r in found[0].related] == [(ev.location, ev.message)]
+
+
+def test_also_sides_report_under_the_rule_id() -> None:
+    """One rule can check two fact kinds (PP013: an opening with no listener, a listener with no opening)."""
+    data = {
+        "id": "T003",
+        "name": "two-sided",
+        "severity": "info",
+        "summary": "s",
+        "rationale": "r",
+        "remediation": "m",
+        "match": {"fact": "kernel_setting"},
+        "report": {"message": "never"},
+        "also": [
+            {
+                "match": {"fact": "listener", "where": {"field": "ports.start", "op": "eq", "value": 80}},
+                "report": {"message": "listener {service}"},
+            }
+        ],
+    }
+    engine.validate_rule(data, "test")
+    r = engine.compile_rule(data, "test")
+    found = engine.evaluate([r], [listener(80, "web", 1), listener(81, "api", 2, line=2)])
+    assert [(f.rule, f.severity, f.message) for f in found] == [("T003", "info", "listener web")]
+    with pytest.raises(ConfigError, match="no field 'nope'"):
+        engine.compile_rule(
+            {
+                **data,
+                "also": [
+                    {
+                        "match": {"fact": "listener", "where": {"field": "nope", "op": "exists"}},
+                        "report": {"message": "x"},
+                    }
+                ],
+            },
+            "test",
+        )
