@@ -5,7 +5,9 @@ locations) the way systemd's ``config_parse()`` does; ``assemble`` then merges e
 its drop-ins, pairs every socket unit with the service it activates and yields one
 ``Listener`` per IP port. The socket belongs to whoever calls ``bind()``: for a system unit
 that is PID 1 (root), so the service's own user never needs a privilege for it; for a user
-unit it is the unprivileged user manager.
+unit it is the unprivileged user manager. Service units' ``ExecStart=`` flags that name a
+listening address (``--web.listen-address=:9100``; the flag table is ``data/daemons.yml``)
+yield listeners too, bound by the service's own process as the unit's user.
 
 Behaviour copied from systemd's source (``src/shared/conf-parser.c``, ``src/core/load-fragment.c``,
 ``src/shared/socket-netlink.c``, ``src/basic/parse-util.c``), not guessed:
@@ -41,6 +43,7 @@ from portpolicy.model import (
     RunAs,
     Unresolved,
 )
+from portpolicy.readers import daemons
 from portpolicy.readers.base import Source, is_templated, mask_jinja
 
 NAME = "systemd"
@@ -145,7 +148,9 @@ def assemble(facts: Sequence[Fact | UnitFragment]) -> list[Fact]:
         else:
             out.append(fact)
     try:
-        out.extend(_Units(fragments).socket_facts())
+        units = _Units(fragments)
+        out.extend(units.socket_facts())
+        out.extend(units.exec_facts())
     except Exception as exc:  # pragma: no cover - defensive, as in read()
         where = fragments[0].location if fragments else Location("<systemd>")
         out.append(ParseError(f"systemd reader could not join units: {exc!r}", where))
@@ -400,6 +405,27 @@ class _Units:
             if unit is None or unit.broken:
                 continue
             yield from _socket_facts(self, unit)
+
+    def exec_facts(self) -> Iterator[Fact]:
+        """Listeners named by ``ExecStart=`` flags (``--web.listen-address``, see data/daemons.yml)."""
+        for user_unit, name in sorted(self.mains):
+            if not name.endswith(".service") or "@." in name:
+                continue
+            unit = self.merged(user_unit, name)
+            if unit is None or unit.broken:
+                continue
+            commands: list[Directive] = []
+            for directive in unit.directives("Service"):
+                if directive.key == "ExecStart":
+                    if directive.value == "":
+                        commands.clear()  # an empty assignment resets the list (drop-in overrides)
+                    else:
+                        commands.append(directive)
+            if not commands:
+                continue
+            run_as, evidence = _run_as(self, unit, name)
+            for directive in commands:
+                yield from daemons.exec_listeners(directive.value, directive.location, name, run_as, evidence)
 
 
 def _is_concrete_socket(name: str) -> bool:

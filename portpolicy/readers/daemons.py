@@ -1,0 +1,401 @@
+"""Daemons whose ports are simple ``key value`` settings, driven by ``data/daemons.yml``.
+
+One generic reader covers PostgreSQL, Redis, MySQL/MariaDB, CUPS and whatever the table
+adds: the table says which files belong to a daemon, which ``[sections]`` hold server
+settings (a MySQL ``[client]`` port is where a client connects, not a listener), which keys
+are ports and which keys list their addresses, what a port of 0 means, and how the daemon
+gets the right to bind (``runs-as`` its own user, ``root-master``, or unknown).
+
+``exec_listeners`` serves the systemd reader the same way for command-line flags in
+``ExecStart=`` lines (``--web.listen-address=:9100``): the flag names are table entries.
+
+Only values written in a file become facts; a daemon's built-in default port is not
+assumed. The compose/Dockerfile correlation step may override ``bound_by``/``run_as`` of
+these listeners when the config runs in a container (it finds them by ``service``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from portpolicy.model import (
+    Evidence,
+    Fact,
+    InvalidPort,
+    Listener,
+    Location,
+    ParseError,
+    PortRange,
+    RunAs,
+    Unresolved,
+)
+from portpolicy.readers.base import Source, is_templated, mask_jinja
+from portpolicy.readers.netaddr import bind_address, split_host_port
+
+NAME = "daemons"
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_SETTING = re.compile(r"([A-Za-z0-9_.-]+)(?:\s*=\s*|\s+)(.*)$")
+_SECTION = re.compile(r"\[([^\]]*)\]")
+_FALSE = {"0", "off", "false", "no"}
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    value: str  # "port" or "address_port"
+    protocols: tuple[str, ...]
+    zero: str  # "disabled" or "invalid"
+    address_key: str | None
+    repeat: bool
+
+
+@dataclass(frozen=True)
+class AddressSpec:
+    separator: str
+    default: str
+    none: tuple[str, ...]
+    optional_prefix: str
+
+
+@dataclass(frozen=True)
+class Daemon:
+    name: str
+    files: tuple[tuple[str, tuple[str, ...]], ...]
+    sections: re.Pattern[str] | None
+    dashes: bool
+    listeners: dict[str, KeySpec]
+    addresses: dict[str, AddressSpec]
+    disable_keys: frozenset[str]
+    model: str
+    user: str | None
+    note: str
+    user_key: str | None
+
+    def key(self, text: str) -> str:
+        key = text.lower()
+        return key.replace("-", "_") if self.dashes else key
+
+    def claims(self, parts: list[str]) -> bool:
+        name = parts[-1].removesuffix(".j2")
+        dirs = parts[:-1]
+        for pattern, under in self.files:
+            if fnmatch.fnmatchcase(name, pattern) and (
+                not under or any(fnmatch.fnmatchcase(d, u) for d in dirs for u in under)
+            ):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class Flag:
+    names: frozenset[str]
+    protocols: tuple[str, ...]
+    empty_disables: bool
+
+
+@dataclass(frozen=True)
+class Table:
+    daemons: tuple[Daemon, ...]
+    flags: tuple[Flag, ...]
+    flag_pattern: re.Pattern[str]
+
+
+@cache
+def table() -> Table:
+    """The daemon table, loaded once on first use (no YAML work at import time)."""
+    import yaml
+
+    text = resources.files("portpolicy.data").joinpath("daemons.yml").read_text(encoding="utf-8")
+    data: dict[str, Any] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    daemons = tuple(_daemon(name, entry) for name, entry in data["daemons"].items())
+    flags = tuple(
+        Flag(
+            frozenset(f["names"]),
+            tuple(f.get("protocols", ["tcp"])),
+            f.get("empty") == "disabled",
+        )
+        for f in data.get("flags", [])
+    )
+    names = sorted((n for f in flags for n in f.names), key=len, reverse=True)
+    pattern = re.compile(
+        r"(?:^|\s)(" + "|".join(re.escape(n) for n in names) + r")(?:=|\s+)(\"[^\"]*\"|'[^']*'|[^\s\"']*)"
+    )
+    return Table(daemons, flags, pattern)
+
+
+def _daemon(name: str, entry: dict[str, Any]) -> Daemon:
+    dashes = entry.get("normalize") == "dashes"
+
+    def norm(key: str) -> str:
+        key = key.lower()
+        return key.replace("-", "_") if dashes else key
+
+    sections = entry.get("sections")
+    privilege = entry.get("privilege", {})
+    return Daemon(
+        name=name,
+        files=tuple((f["name"], tuple(f.get("under", ()))) for f in entry["files"]),
+        sections=re.compile("(?:" + "|".join(sections) + r")\Z", re.I) if sections else None,
+        dashes=dashes,
+        listeners={
+            norm(k): KeySpec(
+                v.get("value", "port"),
+                tuple(v.get("protocols", ["tcp"])),
+                v.get("zero", "disabled"),
+                norm(v["address_key"]) if v.get("address_key") else None,
+                bool(v.get("repeat", False)),
+            )
+            for k, v in entry["listeners"].items()
+        },
+        addresses={
+            norm(k): AddressSpec(
+                v.get("separator", ","),
+                str(v.get("default", "*")),
+                tuple(str(x) for x in v.get("none", ())),
+                str(v.get("optional_prefix", "")),
+            )
+            for k, v in entry.get("addresses", {}).items()
+        },
+        disable_keys=frozenset(norm(k) for k in entry.get("disable_keys", ())),
+        model=privilege.get("model", "unknown"),
+        user=privilege.get("user"),
+        note=privilege.get("note", ""),
+        user_key=norm(entry["user_key"]) if entry.get("user_key") else None,
+    )
+
+
+def matches(path: str) -> bool:
+    parts = path.split("/")
+    return any(d.claims(parts) for d in table().daemons)
+
+
+def daemon_for(path: str) -> Daemon | None:
+    parts = path.split("/")
+    return next((d for d in table().daemons if d.claims(parts)), None)
+
+
+_EvidenceFor = Callable[[Location], tuple[Evidence, ...]]
+
+
+@dataclass(frozen=True)
+class _Setting:
+    key: str
+    value: str
+    location: Location
+
+
+def read(source: Source) -> Iterator[Fact]:
+    """The listeners one daemon config file sets; never raises."""
+    daemon = daemon_for(source.path)
+    if daemon is None:
+        return
+    text = source.text
+    if source.path.endswith(".j2") or "{%" in text or "{#" in text:
+        text = mask_jinja(text)
+    settings = list(_settings(source, text, daemon))
+    yield from _listeners(daemon, settings)
+
+
+def _settings(source: Source, text: str, daemon: Daemon) -> Iterator[_Setting]:
+    """Every ``key value`` line in a server section, with the location of its value."""
+    in_scope = daemon.sections is None
+    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        section = _SECTION.match(stripped)
+        if section and daemon.sections is not None:
+            in_scope = daemon.sections.match(section.group(1).strip()) is not None
+            continue
+        if not in_scope:
+            continue
+        match = _SETTING.match(stripped)
+        if match is None:
+            if daemon.sections is not None and daemon.key(stripped) in daemon.disable_keys:
+                yield _Setting(daemon.key(stripped), "", source.at(number, 1 + raw.index(stripped[0])))
+            continue
+        value = _unquote(match.group(2))
+        column = len(raw) - len(raw.lstrip()) + match.start(2) + 1
+        yield _Setting(daemon.key(match.group(1)), value, source.at(number, column))
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if value[:1] in ("'", '"'):
+        end = value.find(value[0], 1)
+        return value[1:end] if end > 0 else value[1:]
+    return re.split(r"\s+#", value, maxsplit=1)[0].strip()
+
+
+def _listeners(daemon: Daemon, settings: list[_Setting]) -> Iterator[Fact]:
+    last: dict[str, _Setting] = {}
+    repeated: list[_Setting] = []
+    for s in settings:
+        spec = daemon.listeners.get(s.key)
+        if spec is not None and spec.repeat:
+            repeated.append(s)
+        else:
+            last[s.key] = s
+    for key in daemon.disable_keys:
+        if key in last and last[key].value.lower() not in _FALSE:
+            return
+    run_as, bound_by, evidence = _privilege(daemon, last)
+    chosen = [*repeated, *(last[k] for k in daemon.listeners if k in last and not daemon.listeners[k].repeat)]
+    for setting in sorted(chosen, key=lambda s: s.location):
+        spec = daemon.listeners[setting.key]
+        context = f"{daemon.name} {setting.key}"
+        where = setting.location
+        value = setting.value
+        if is_templated(value) or "$" in value:
+            yield Unresolved(value, f"{context}: value is a template or variable", where)
+            continue
+        if spec.value == "address_port":
+            if value.startswith(("/", "@")):
+                continue  # a Unix socket
+            host, port_text = split_host_port(value)
+            if port_text is None:
+                yield InvalidPort(value, f"{context} {value}: no port", where, context)
+                continue
+            hosts: list[str | None] = [host]
+        else:
+            port_text = value
+            hosts = _hosts(daemon, spec, last)
+        port = _port(port_text, spec, where, context)
+        if port is None:
+            continue
+        if not isinstance(port, int):
+            yield port
+            continue
+        for host in hosts:
+            address = bind_address(host)
+            for protocol in spec.protocols:
+                yield Listener(
+                    service=daemon.name,
+                    protocol=protocol,
+                    ports=PortRange.single(port),
+                    address=address,
+                    location=where,
+                    run_as=run_as,
+                    bound_by=bound_by,
+                    source=NAME,
+                    evidence=evidence(where),
+                )
+
+
+def _hosts(daemon: Daemon, spec: KeySpec, last: dict[str, _Setting]) -> list[str | None]:
+    if spec.address_key is None:
+        return [None]
+    address_spec = daemon.addresses.get(spec.address_key)
+    setting = last.get(spec.address_key)
+    if address_spec is None:
+        return [setting.value if setting else None]
+    raw = setting.value if setting is not None else address_spec.default
+    if is_templated(raw) or "$" in raw:
+        return [None]  # where it binds is unknown; the port is still the port
+    if raw.strip() in address_spec.none:
+        return []  # e.g. PostgreSQL listen_addresses = '': no TCP socket at all
+    sep = address_spec.separator
+    parts = raw.split() if sep == " " else [p.strip() for p in raw.split(sep)]
+    hosts: list[str | None] = []
+    for part in parts:
+        if address_spec.optional_prefix and part.startswith(address_spec.optional_prefix):
+            part = part[len(address_spec.optional_prefix) :]
+        if part == "::*":
+            part = "::"
+        if part:
+            hosts.append(part)
+    return hosts or [None]
+
+
+def _port(text: str, spec: KeySpec, where: Location, context: str) -> int | InvalidPort | None:
+    text = text.strip()
+    if not text.isdigit():
+        return InvalidPort(text, f"{context}: {text!r} is not a port number", where, context)
+    port = int(text)
+    if port == 0:
+        if spec.zero == "disabled":
+            return None
+        return InvalidPort(text, f"{context}: port 0 is outside 1-65535", where, context)
+    if port > 65535:
+        return InvalidPort(text, f"{context}: port {port} is outside 1-65535", where, context)
+    return port
+
+
+def _privilege(daemon: Daemon, last: dict[str, _Setting]) -> tuple[RunAs, str, _EvidenceFor]:
+    """RunAs, bound_by and an evidence builder from the table's privilege model."""
+    user_setting = last.get(daemon.user_key) if daemon.user_key else None
+    if user_setting is not None and not is_templated(user_setting.value):
+        user = user_setting.value
+        run_as = RunAs(user=user, location=user_setting.location)
+
+        def from_key(where: Location) -> tuple[Evidence, ...]:
+            return (Evidence(user_setting.location, f"{daemon.user_key} = {user}"),)
+
+        return run_as, "process", from_key
+    if daemon.model == "root-master":
+
+        def root(where: Location) -> tuple[Evidence, ...]:
+            return (Evidence(where, daemon.note),) if daemon.note else ()
+
+        return RunAs(), "root-master", root
+    if daemon.model == "runs-as" and daemon.user:
+
+        def own(where: Location) -> tuple[Evidence, ...]:
+            return (Evidence(where, f"{daemon.name} runs as user {daemon.user!r}: {daemon.note}"),)
+
+        return RunAs(user=daemon.user), "process", own
+    return RunAs(), "process", lambda where: ()
+
+
+# --------------------------------------------------------------------------- systemd ExecStart flags
+
+
+def exec_listeners(
+    command: str, where: Location, service: str, run_as: RunAs, evidence: tuple[Evidence, ...]
+) -> Iterator[Fact]:
+    """Listeners named by the table's flags in one ``ExecStart=`` command line."""
+    tbl = table()
+    if not tbl.flags:
+        return
+    for match in tbl.flag_pattern.finditer(command):
+        name, raw = match.group(1), match.group(2)
+        flag = next(f for f in tbl.flags if name in f.names)
+        value = raw[1:-1] if raw[:1] in "\"'" and len(raw) >= 2 else raw
+        context = f"{service} {name}"
+        if not value:
+            if not flag.empty_disables:
+                yield ParseError(f"{context}: the flag has no value", where)
+            continue
+        if is_templated(value) or "$" in value or "%" in value:
+            yield Unresolved(value, f"{context}: value is a variable or unit specifier", where)
+            continue
+        host, port_text = split_host_port(value)
+        if port_text is None or (host is None and not value.startswith(":")):
+            yield InvalidPort(value, f"{context}={value}: missing port in address", where, context)
+            continue
+        if not port_text.isdigit() or int(port_text) > 65535:
+            yield InvalidPort(
+                value, f"{context}={value}: {port_text!r} is not a port in 1-65535", where, context
+            )
+            continue
+        port = int(port_text)
+        if port == 0:
+            continue  # Go's net.Listen picks a free port
+        for protocol in flag.protocols:
+            yield Listener(
+                service=service,
+                protocol=protocol,
+                ports=PortRange.single(port),
+                address=bind_address(host or None),
+                location=where,
+                run_as=run_as,
+                bound_by="process",
+                source="systemd",
+                evidence=(*evidence, Evidence(where, f"{name}={value}")),
+            )

@@ -1,0 +1,198 @@
+"""HAProxy configuration: ``bind`` lines of frontend, listen and peers sections.
+
+HAProxy starts as root, binds its listeners, then drops to the global ``user``/``uid``
+("binding to ports lower than 1024 generally require particular privileges to start the
+program, which are independent of the 'uid' parameter"). So each listener is
+``bound_by="root-master"`` with ``service="haproxy"``, the ``user`` line is evidence
+only, and the compose/Dockerfile correlation step may override ``bound_by``/``run_as``
+(the official image runs as user ``haproxy``).
+
+Address forms follow the manual (section 4.2 ``bind``): comma lists (``:80,:443``), ranges
+(``2000-2100``), ``*``/empty for all IPv4 addresses, ``::`` for IPv6 (dual-stack unless
+``v6only``), the port always after the last colon, prefixes ``ipv4@ ipv6@ udp@ quic4@
+quic6@ ...``, and ``unix@``/``abns@``/``fd@``/``sockpair@``/``/path`` which are no port.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from portpolicy.model import (
+    BindAddress,
+    Evidence,
+    Fact,
+    InvalidPort,
+    Listener,
+    Location,
+    PortRange,
+    Unresolved,
+)
+from portpolicy.readers.base import Source, is_templated, mask_jinja, parse_port_range
+from portpolicy.readers.netaddr import bind_address
+
+NAME = "haproxy"
+SERVICE = "haproxy"
+
+_SECTIONS = frozenset(
+    {
+        "global", "defaults", "frontend", "backend", "listen", "peers", "resolvers", "userlist",
+        "program", "mailers", "cache", "ring", "http-errors", "log-forward", "fcgi-app", "crt-store",
+        "traces", "acme",
+    }
+)  # fmt: skip
+_BIND_SECTIONS = frozenset({"frontend", "listen", "peers", "log-forward"})
+_NO_PORT = ("unix@", "abns@", "abnsz@", "fd@", "sockpair@", "/", "uxst@", "uxdg@", "mptcp@")
+_UDP = ("udp@", "udp4@", "udp6@", "quic4@", "quic6@", "quic@")
+_PREFIX = re.compile(r"^([a-z0-9]+)@")
+_SNIFF = re.compile(r"^[ \t]*(?:frontend|listen|backend|global|defaults)\b", re.M)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def matches(path: str) -> bool:
+    """``haproxy.cfg`` and ``*.cfg`` under a haproxy directory (and ``.j2`` templates)."""
+    parts = path.split("/")
+    name = parts[-1].removesuffix(".j2")
+    if name == "haproxy.cfg" or (name.startswith("haproxy") and name.endswith(".cfg")):
+        return True
+    return name.endswith(".cfg") and any("haproxy" in d for d in parts[:-1])
+
+
+def read(source: Source) -> Iterator[Fact]:
+    """One file's ``bind`` lines; a ``.cfg`` that is no HAProxy config yields nothing."""
+    text = source.text
+    if not _SNIFF.search(text):
+        return
+    if source.path.endswith(".j2") or "{%" in text or "{#" in text:
+        text = mask_jinja(text)
+    section = ""
+    user: Evidence | None = None
+    binds: list[tuple[list[tuple[str, int]], int, str]] = []
+    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
+        words = _words(raw)
+        if not words:
+            continue
+        keyword = words[0][0]
+        if keyword in _SECTIONS:
+            section = keyword
+            continue
+        if section == "global" and keyword in ("user", "uid") and len(words) > 1:
+            user = Evidence(
+                source.at(number, words[0][1]),
+                f"{keyword} {words[1][0]}: HAProxy drops to it after binding its listeners as root",
+            )
+        elif section in _BIND_SECTIONS and keyword == "bind" and len(words) > 1:
+            binds.append((words[1:], number, section))
+        elif section == "global" and keyword == "stats" and len(words) > 2 and words[1][0] == "socket":
+            binds.append((words[2:], number, "stats"))
+    for args, number, section in binds:
+        yield from _bind(source, args, number, section, user)
+
+
+def _words(line: str) -> list[tuple[str, int]]:
+    """(word, column) as HAProxy splits a line: blanks, quotes, backslash escapes, ``#`` comments."""
+    out: list[tuple[str, int]] = []
+    i, n = 0, len(line)
+    while i < n:
+        while i < n and line[i] in " \t":
+            i += 1
+        if i >= n or line[i] == "#":
+            break
+        start = i
+        word: list[str] = []
+        quote = ""
+        while i < n and (quote or line[i] not in " \t#"):
+            ch = line[i]
+            if line.startswith("{{", i) and line.find("}}", i) > 0:
+                end = line.find("}}", i) + 2  # a Jinja expression is one piece of the word
+                word.append(line[i:end])
+                i = end
+                continue
+            if ch == "\\" and i + 1 < n and quote != "'":
+                word.append(line[i + 1])
+                i += 2
+                continue
+            if ch in "\"'" and not quote:
+                quote = ch
+            elif ch == quote:
+                quote = ""
+            else:
+                word.append(ch)
+            i += 1
+        out.append(("".join(word), start + 1))
+    return out
+
+
+def _bind(
+    source: Source, args: list[tuple[str, int]], line: int, section: str, user: Evidence | None
+) -> Iterator[Fact]:
+    spec, column = args[0]
+    params = {w for w, _ in args[1:]}
+    where = source.at(line, column)
+    for item in spec.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        yield from _one(item, params, where, section, user)
+
+
+def _one(item: str, params: set[str], where: Location, section: str, user: Evidence | None) -> Iterator[Fact]:
+    if is_templated(item) or "$" in item:
+        yield Unresolved(item, "HAProxy bind: value is a template or environment variable", where)
+        return
+    if item.startswith(_NO_PORT):
+        return
+    lowered = item.lower()
+    protocol = "udp" if lowered.startswith(_UDP) else "tcp"
+    family = "ipv4"
+    prefix = _PREFIX.match(lowered)
+    address_text = item
+    if prefix:
+        name = prefix.group(1)
+        if name not in {
+            "ipv4",
+            "ipv6",
+            "udp",
+            "udp4",
+            "udp6",
+            "quic4",
+            "quic6",
+            "quic",
+            "tcp",
+            "tcp4",
+            "tcp6",
+        }:
+            return  # a socket family with no IP port (or one we do not know)
+        address_text = item[prefix.end() :]
+        family = "ipv6" if name.endswith("6") else family
+    if ":" not in address_text:
+        if section == "stats":
+            return
+        yield InvalidPort(item, f"HAProxy bind {item}: missing port", where, "bind")
+        return
+    host, _, port_text = address_text.rpartition(":")
+    if section == "stats" and not port_text:
+        return
+    parsed = parse_port_range(port_text, where, f"HAProxy bind {item}")
+    if not isinstance(parsed, PortRange):
+        if parsed is not None:
+            yield parsed
+        return
+    host = host.strip("[]")
+    if host in ("", "*", "0.0.0.0"):
+        address = BindAddress(None, family)
+    elif host == "::":
+        address = BindAddress(None, "ipv6" if "v6only" in params else "dual")
+    else:
+        address = bind_address(host)
+    evidence = (user,) if user else ()
+    yield Listener(
+        service=SERVICE,
+        protocol=protocol,
+        ports=parsed,
+        address=address,
+        location=where,
+        bound_by="root-master",
+        source=NAME,
+        evidence=evidence,
+    )

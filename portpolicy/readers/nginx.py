@@ -1,0 +1,496 @@
+"""nginx configuration: ``listen`` in http, stream and mail servers, ``user``, ``include``.
+
+nginx's master process starts as root, binds every listening socket, then starts workers
+as the ``user`` directive's user. So every listener here is ``bound_by="root-master"``
+with ``service="nginx"``, and ``user`` is kept as evidence only (it never makes the bind
+fail). When the same config is run by an unprivileged master (an image switched to
+``USER nginx``), the compose/Dockerfile correlation step may override ``bound_by`` and
+``run_as`` of these listeners: it recognises them by ``service == "nginx"``.
+
+``read`` tokenises one file the way ``ngx_conf_read_token()`` does (``#`` comments at a
+token start, quotes with backslash escapes, ``;`` ``{`` ``}``) into an ``NginxFile``;
+``assemble`` then follows ``include`` directives among the files of one host (relative to
+the directory of ``nginx.conf``, absolute ``/etc/nginx/...`` mapped onto the scanned
+tree, glob masks; bounded, no cycles) so that each file is walked once, in the context
+that includes it, and the ``user`` line can be cited. A missing include is not reported:
+repositories rarely carry ``mime.types`` or distribution snippets. A ``server`` without
+``listen`` (nginx uses ``*:80`` as root, ``*:8000`` otherwise) yields nothing: the port
+depends on how the master is started, and guessing would only add noise.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from portpolicy.model import (
+    BindAddress,
+    Evidence,
+    Fact,
+    InvalidPort,
+    Listener,
+    Location,
+    ParseError,
+    PortRange,
+    Unresolved,
+)
+from portpolicy.readers import apache
+from portpolicy.readers.base import Source, mask_jinja
+from portpolicy.readers.netaddr import bind_address, split_bracketed
+
+NAME = "nginx"
+SERVICE = "nginx"
+MAX_DEPTH = 64
+MAX_INCLUDE_DEPTH = 16
+
+_TEMPLATE_SUFFIXES = (".j2", ".template", ".tmpl")
+_INLINE_TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
+_MASK = "\x01"
+# Content that shows a generic ``*.conf`` is nginx's: a block or a listen/include line.
+_SNIFF = re.compile(
+    r"^[ \t]*(?:(?:http|server|stream|events|upstream|mail|location)\s*\{|listen\s+[^;\n]+;"
+    r"|server_name\s|worker_processes\s|proxy_pass\s|root\s+[^;\n]+;)",
+    re.M,
+)
+_APACHE_SNIFF = re.compile(r"^[ \t]*(?:<VirtualHost\b|Listen\s+\S|<IfModule\b)", re.M)
+_SERVER_CONTEXTS = {"http": "http-server", "stream": "stream-server", "mail": "mail-server"}
+
+
+def _strip_template(name: str) -> str:
+    for suffix in _TEMPLATE_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def matches(path: str) -> bool:
+    """``nginx.conf``, ``sites-*/*`` and ``*.conf`` under an nginx directory (and templates of them)."""
+    parts = path.split("/")
+    name = _strip_template(parts[-1])
+    if name == "nginx.conf" or (name.startswith("nginx") and name.endswith(".conf")):
+        return True
+    if "vhost" in name.lower() and (name.endswith(".conf") or name != parts[-1]):
+        return True  # an Ansible role's ``vhost.j2``; Apache content is handed to the Apache reader
+    dirs = parts[:-1]
+    if any(d in ("apache2", "httpd", "apache") for d in dirs):
+        return False
+    if dirs and dirs[-1] in ("sites-available", "sites-enabled", "streams-available", "streams-enabled"):
+        return not name.startswith(".")
+    return name.endswith(".conf") and any(
+        "nginx" in d and not d.endswith((".service.d", ".socket.d")) for d in dirs
+    )
+
+
+def _by_name(path: str) -> bool:
+    """Files that are nginx's whatever they hold; other matched files are sniffed first."""
+    parts = path.split("/")
+    name = _strip_template(parts[-1])
+    return name.startswith("nginx") and name.endswith(".conf")
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    line: int
+    column: int
+    templated: bool = False
+
+
+@dataclass(frozen=True)
+class Directive:
+    name: str
+    args: tuple[Token, ...]
+    location: Location
+    block: tuple[Directive, ...] | None = None
+
+
+@dataclass(frozen=True)
+class NginxFile:
+    """One parsed file, kept until ``assemble`` knows which file includes it."""
+
+    path: str
+    directives: tuple[Directive, ...]
+    location: Location
+    main: bool
+    host: str = ""
+    kind: str = field(default="nginx_file", init=False)
+
+
+def read(source: Source) -> Iterator[Fact | NginxFile]:
+    """Parse one file; never raises."""
+    text = source.text
+    if not _by_name(source.path) and not _SNIFF.search(text):
+        if _APACHE_SNIFF.search(text):
+            yield from apache.read(source)  # Debian's sites-enabled/ is shared with Apache
+        return
+    if source.path.endswith(_TEMPLATE_SUFFIXES) or "{%" in text or "{#" in text:
+        text = mask_jinja(text)
+    parser = _Parser(source, _INLINE_TEMPLATE.sub(lambda m: _MASK * len(m.group(0)), text), text)
+    directives = parser.parse()
+    yield from parser.errors
+    main = any(d.name in ("http", "events", "stream", "mail") and d.block is not None for d in directives)
+    yield NginxFile(source.path, tuple(directives), source.at(1), main or _by_name(source.path))
+
+
+class _Parser:
+    """ngx_conf_parse() over one file: a directive tree, and the errors nginx would stop at."""
+
+    def __init__(self, source: Source, text: str, unmasked: str) -> None:
+        self.source = source
+        self.text = text
+        self.original = unmasked  # same length as ``text``: inline templates are masked in place
+        self.pos = 0
+        self.line = 1
+        self.col = 1
+        self.errors: list[ParseError] = []
+
+    def parse(self) -> list[Directive]:
+        stack: list[tuple[Directive | None, list[Directive]]] = [(None, [])]
+        words: list[Token] = []
+        for kind, token in self._tokens():
+            if kind == "word":
+                words.append(token)
+                continue
+            if kind == ";":
+                if words:
+                    stack[-1][1].append(self._directive(words, None))
+                else:
+                    self._error('unexpected ";"', token)
+                words = []
+            elif kind == "{":
+                if not words:
+                    self._error('unexpected "{"', token)
+                    words = [Token("", token.line, token.column)]
+                if len(stack) > MAX_DEPTH:
+                    self._error(f"blocks nested deeper than {MAX_DEPTH}", token)
+                    return self._close(stack)
+                stack.append((self._directive(words, ()), []))
+                words = []
+            elif kind == "}":
+                if words:
+                    self._error('unexpected "}" (a directive before it lacks ";")', token)
+                    words = []
+                if len(stack) == 1:
+                    self._error('unexpected "}"', token)
+                    continue
+                head, body = stack.pop()
+                assert head is not None
+                stack[-1][1].append(Directive(head.name, head.args, head.location, tuple(body)))
+            elif kind == "error":
+                self._error(token.text, token)
+                return self._close(stack)
+        if words:
+            self._error('unexpected end of file, expecting ";" or "}"', words[0])
+        if len(stack) > 1:
+            head = stack[-1][0]
+            where = Token("", head.location.line, head.location.column) if head else Token("", 1, 1)
+            self._error('unexpected end of file, expecting "}"', where)
+        return self._close(stack)
+
+    def _close(self, stack: list[tuple[Directive | None, list[Directive]]]) -> list[Directive]:
+        """Fold unclosed blocks into their parents so what was read is still used."""
+        while len(stack) > 1:
+            head, body = stack.pop()
+            assert head is not None
+            stack[-1][1].append(Directive(head.name, head.args, head.location, tuple(body)))
+        return stack[0][1]
+
+    def _directive(self, words: list[Token], block: tuple[Directive, ...] | None) -> Directive:
+        head = words[0]
+        return Directive(head.text, tuple(words[1:]), self.source.at(head.line, head.column), block)
+
+    def _error(self, message: str, token: Token) -> None:
+        self.errors.append(ParseError(f"nginx: {message}", self.source.at(token.line, token.column)))
+
+    def _tokens(self) -> Iterator[tuple[str, Token]]:
+        text = self.text
+        n = len(text)
+        i = 0
+        line, col = 1, 1
+
+        def advance(count: int) -> None:
+            nonlocal i, line, col
+            for _ in range(count):
+                if text[i] == "\n":
+                    line, col = line + 1, 1
+                else:
+                    col += 1
+                i += 1
+
+        while i < n:
+            ch = text[i]
+            if ch in " \t\r\n":
+                advance(1)
+                continue
+            if ch == "#":
+                end = text.find("\n", i)
+                advance((n if end < 0 else end) - i)
+                continue
+            if ch in ";{}":
+                yield ch, Token(ch, line, col)
+                advance(1)
+                continue
+            start_line, start_col, start = line, col, i
+            if ch in "\"'":
+                j = i + 1
+                value: list[str] = []
+                while j < n and text[j] != ch:
+                    if text[j] == "\\" and j + 1 < n:
+                        value.append(text[j + 1] if text[j + 1] in "\"'\\" else text[j : j + 2])
+                        j += 2
+                        continue
+                    value.append(text[j])
+                    j += 1
+                if j >= n:
+                    yield "error", Token("unexpected end of file in a quoted string", start_line, start_col)
+                    return
+                advance(j + 1 - i)
+                templated = _MASK in "".join(value)
+                shown = self.original[start + 1 : j] if templated else "".join(value)
+                yield "word", Token(shown, start_line, start_col, templated)
+                continue
+            j = i
+            while j < n and text[j] not in " \t\r\n;{}\"'":
+                if text[j] == "$" and j + 1 < n and text[j + 1] == "{":
+                    close = text.find("}", j)
+                    j = close + 1 if close > 0 else j + 2
+                    continue
+                if text[j] == "\\" and j + 1 < n:
+                    j += 2
+                    continue
+                j += 1
+            raw_text = text[i:j]
+            templated = _MASK in raw_text
+            shown = self.original[i:j] if templated else raw_text
+            advance(j - i)
+            yield "word", Token(shown, start_line, start_col, templated)
+
+
+# --------------------------------------------------------------------------- joining files
+
+
+def assemble(facts: Sequence[Fact | NginxFile]) -> list[Fact]:
+    """Follow includes among one host's files and yield the listeners, each file walked once."""
+    out: list[Fact] = []
+    files: list[NginxFile] = []
+    for fact in facts:
+        if isinstance(fact, NginxFile):
+            files.append(fact)
+        else:
+            out.append(fact)
+    try:
+        out.extend(_Walker(files).run())
+    except Exception as exc:  # pragma: no cover - defensive: a reader bug is reported, not raised
+        where = files[0].location if files else Location("<nginx>")
+        out.append(ParseError(f"nginx reader could not join files: {exc!r}", where))
+    return out
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """glob(3) as nginx calls it: ``*`` and ``?`` never cross a ``/``."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            close = pattern.find("]", i + 1)
+            if close < 0:
+                out.append(re.escape(ch))
+            else:
+                body = pattern[i + 1 : close].replace("\\", "\\\\")
+                out.append(f"[{'^' + body[1:] if body.startswith('!') else body}]")
+                i = close
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+_PREFIXES = ("/etc/nginx/", "/usr/local/etc/nginx/", "/usr/local/nginx/conf/", "/opt/nginx/conf/")
+
+
+@dataclass
+class _Context:
+    """Where a directive sits, and what the walk has learnt so far."""
+
+    block: str  # main, http, http-server, stream, stream-server, mail, mail-server, other
+    evidence: tuple[Evidence, ...] = ()
+
+
+class _Walker:
+    def __init__(self, files: list[NginxFile]) -> None:
+        self.files = sorted(files, key=lambda f: f.path)
+        self.by_path = {f.path: f for f in self.files}
+        self.done: set[str] = set()
+        self.seen: set[tuple[Location, str, PortRange, str]] = set()
+
+    def run(self) -> Iterator[Fact]:
+        for f in self.files:
+            if f.main and f.path not in self.done:
+                self.done.add(f.path)
+                user = _user_evidence(f.directives)
+                yield from self._walk(f, f.directives, _Context("main", user), (f.path,))
+        for f in self.files:
+            if f.path not in self.done:
+                self.done.add(f.path)
+                yield from self._walk(f, f.directives, _Context(_fragment_context(f)), (f.path,))
+
+    def _walk(
+        self, f: NginxFile, directives: Sequence[Directive], ctx: _Context, chain: tuple[str, ...]
+    ) -> Iterator[Fact]:
+        for d in directives:
+            if d.name == "include" and d.block is None:
+                yield from self._include(f, d, ctx, chain)
+            elif d.block is not None:
+                inner = _inner_context(ctx.block, d.name)
+                yield from self._walk(f, d.block, _Context(inner, ctx.evidence), chain)
+            elif d.name == "listen" and ctx.block.endswith("-server"):
+                yield from self._listen(d, ctx.block, ctx.evidence)
+
+    def _include(self, f: NginxFile, d: Directive, ctx: _Context, chain: tuple[str, ...]) -> Iterator[Fact]:
+        if len(d.args) != 1 or d.args[0].templated or "$" in d.args[0].text:
+            return
+        if len(chain) >= MAX_INCLUDE_DEPTH:
+            return
+        for target in self._resolve(chain[0], f.path, d.args[0].text):
+            if target.path in chain:
+                continue  # nginx would recurse until it runs out of files; count it once
+            self.done.add(target.path)
+            here = Evidence(d.location, f"included from {f.path}")
+            inner = _Context(ctx.block, (*ctx.evidence, here))
+            yield from self._walk(target, target.directives, inner, (*chain, target.path))
+
+    def _resolve(self, main: str, current: str, pattern: str) -> list[NginxFile]:
+        prefix = posixpath.dirname(main)
+        candidates: list[str] = []
+        if pattern.startswith("/"):
+            for known in _PREFIXES:
+                if pattern.startswith(known):
+                    candidates.append(posixpath.join(prefix, pattern[len(known) :]))
+            candidates.append("*" + pattern)  # the same absolute path inside a root-filesystem tree
+        else:
+            candidates.append(posixpath.join(prefix, pattern))
+            if posixpath.dirname(current) != prefix:
+                candidates.append(posixpath.join(posixpath.dirname(current), pattern))
+        found: list[NginxFile] = []
+        for candidate in candidates:
+            if candidate.startswith("*"):
+                tail = _glob_regex(candidate[1:])
+                hits = [p for p in self.by_path if tail.search("/" + p)]
+            else:
+                regex = _glob_regex(posixpath.normpath(candidate))
+                hits = [p for p in self.by_path if regex.match(posixpath.normpath(p))]
+            for path in sorted(hits):
+                target = self.by_path[path]
+                if target not in found:
+                    found.append(target)
+            if found:
+                break
+        return found
+
+    def _listen(self, d: Directive, block: str, evidence: tuple[Evidence, ...]) -> Iterator[Fact]:
+        if not d.args:
+            yield ParseError('nginx: invalid number of arguments in "listen" directive', d.location)
+            return
+        addr = d.args[0]
+        where = Location(d.location.path, addr.line, addr.column)
+        if addr.templated or "$" in addr.text:
+            yield Unresolved(addr.text, "nginx listen: value is a template or variable", where)
+            return
+        if addr.text.startswith("unix:"):
+            return
+        params = [a.text for a in d.args[1:]]
+        host, port_text = _split(addr.text)
+        if port_text is None:
+            if block != "http-server":
+                yield InvalidPort(addr.text, f"nginx listen: no port in {addr.text!r}", where, "listen")
+                return
+            port_text = "80"  # "If only address is given, the port 80 is used."
+        if not port_text.isdigit():
+            yield InvalidPort(addr.text, f"nginx listen: invalid port {port_text!r}", where, "listen")
+            return
+        port = int(port_text)
+        if not 1 <= port <= 65535:
+            yield InvalidPort(
+                port_text, f"nginx listen: invalid port {port} (nginx needs 1-65535)", where, "listen"
+            )
+            return
+        udp = "udp" in params if block == "stream-server" else "quic" in params and block == "http-server"
+        protocol = "udp" if udp else "tcp"
+        ipv6only = "on"
+        for p in params:
+            if p.startswith("ipv6only="):
+                ipv6only = p.split("=", 1)[1]
+        address = bind_address(host, "ipv4")
+        if address.host is None and address.family == "ipv6" and ipv6only == "off":
+            address = BindAddress(None, "dual")
+        key = (where, protocol, PortRange.single(port), str(address))
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        extra: tuple[Evidence, ...] = ()
+        if "reuseport" in params:
+            extra = (Evidence(where, "reuseport: one socket per worker, still one service"),)
+        yield Listener(
+            service=SERVICE,
+            protocol=protocol,
+            ports=PortRange.single(port),
+            address=address,
+            location=where,
+            bound_by="root-master",
+            source=NAME,
+            evidence=(*evidence, *extra),
+        )
+
+
+def _split(text: str) -> tuple[str | None, str | None]:
+    """nginx listen address: ``port``, ``addr``, ``addr:port``, ``*:port``, ``[v6]``, ``[v6]:port``."""
+    bracketed = split_bracketed(text)
+    if bracketed is not None:
+        return f"[{bracketed[0]}]", bracketed[1]
+    if text.isdigit():
+        return None, text
+    host, colon, port = text.rpartition(":")
+    if not colon:
+        return text, None
+    return host, port
+
+
+def _inner_context(outer: str, name: str) -> str:
+    if outer in ("main", "fragment") and name in ("http", "stream", "mail"):
+        return name
+    if name == "server" and outer in ("main", "fragment", "http"):
+        return "http-server"
+    if name == "server" and outer in ("stream", "mail"):
+        return f"{outer}-server"
+    return "other"  # location, if, upstream, map, events ...: no listen there
+
+
+def _fragment_context(f: NginxFile) -> str:
+    """The context a file nobody includes was meant for, from its path and content."""
+    if f.main:
+        return "main"
+    if any(d.name == "server" and d.block is not None for d in f.directives):
+        return "stream" if "stream" in f.path else "http"
+    if any(d.name == "listen" for d in f.directives):  # a listen snippet for server {}
+        return "stream-server" if "stream" in f.path else "http-server"
+    return "http"
+
+
+def _user_evidence(directives: Sequence[Directive]) -> tuple[Evidence, ...]:
+    for d in directives:
+        if d.name == "user" and d.block is None and d.args:
+            return (
+                Evidence(
+                    d.location,
+                    f"user {d.args[0].text}: worker processes run as {d.args[0].text};"
+                    " the master binds the sockets as root before starting them",
+                ),
+            )
+    return ()
