@@ -42,8 +42,9 @@ COMPOSE_PROJECT_FILES = {
     for stem in ("compose", "compose.override", "docker-compose", "docker-compose.override")
     for ext in (".yml", ".yaml", ".yml.j2", ".yaml.j2")
 }
+FIREWALLD_DIRS = {"zones", "services", "policies", "ipsets", "helpers", "icmptypes"}
 # Capabilities a container's root user has by default (moby oci/caps/defaults.go).
-CONTAINER_SOURCES = {"compose"}
+CONTAINER_SOURCES = {"compose", "kubernetes"}
 BIND_CAP = "NET_BIND_SERVICE"
 
 
@@ -73,6 +74,11 @@ def scope_of(path: str, reader: str, config: Config) -> tuple[str, str, HostConf
         if posixpath.basename(path) in COMPOSE_PROJECT_FILES:
             return directory, f"compose project in {directory}", None
         return path, f"compose file {path} (not a default project file, so its own project)", None
+    parts = path.split("/")
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i - 1] == "firewalld" and parts[i] in FIREWALLD_DIRS and rootfs_of(path) is None:
+            fw = "/".join(parts[:i])
+            return fw, f"firewalld configuration tree {fw}", None
     root = rootfs_of(path)
     if root is not None:
         return root, f"root-filesystem tree {root}", None
@@ -121,6 +127,8 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
         platforms(), (hc.platform if hc and hc.platform else None) or config.platform, "platform"
     )
     runtime = _lookup(runtimes(), (hc.runtime if hc and hc.runtime else None) or config.runtime, "runtime")
+    # Pods run under a CRI runtime, not Docker: unless one is chosen, containerd 2.x (the common default).
+    pod_runtime = runtime if (hc and hc.runtime) or config.runtime_set else runtimes()["containerd"]
     writes: dict[str, list[KernelSetting]] = defaultdict(list)
     decls: dict[str, NetnsDecl] = {}
     listeners: list[tuple[str, Listener]] = []
@@ -154,7 +162,12 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
     for _, ln in listeners:
         services[ln.netns].add(ln.service)
     for netns in sorted(container_ids):
-        ns, done = _namespace(bucket.name, netns, platform, runtime, writes.get(netns, []), {}, config)
+        rt = pod_runtime if netns.startswith("pod:") else runtime
+        ns, done = _namespace(bucket.name, netns, platform, rt, writes.get(netns, []), {}, config)
+        if rt is not runtime and ns.unprivileged_port_start.location is None:
+            start = ns.unprivileged_port_start
+            assumed = f"{start.source}; assumed, as no runtime is configured"
+            ns = replace(ns, unprivileged_port_start=replace(start, source=assumed))
         namespaces[netns] = replace(ns, shared=len(services[netns]) > 1)
         annotated.extend(done)
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -168,7 +181,8 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
     for reader, listener in listeners:
         ns = namespaces[listener.netns]
         listener = replace(listener, source=reader, host=bucket.name, namespace=ns)
-        annotated.append(replace(listener, privilege=privilege(listener, ns, runtime)))
+        rt = pod_runtime if reader == "kubernetes" else runtime
+        annotated.append(replace(listener, privilege=privilege(listener, ns, rt)))
     for fact in placed:
         ns = namespaces[fact.netns]
         if isinstance(fact, FirewallRule):
@@ -287,13 +301,14 @@ def privilege(listener: Listener, ns: Namespace, runtime: Runtime) -> Privilege:
     is_root = run_as.is_root
     if is_root is None:
         return Privilege(False, False, "the user it runs as is not known")
-    container = listener.source in CONTAINER_SOURCES
+    container = listener.source in CONTAINER_SOURCES or bool(listener.container)
     if container:
         caps = {BIND_CAP} if is_root else set()
         caps |= set(run_as.added)
         if "ALL" in run_as.added:
             caps.add(BIND_CAP)
-        if BIND_CAP in run_as.dropped or "ALL" in run_as.dropped:
+        # Dropping ALL (or it) and adding it back keeps it: Docker and containerd both apply the add.
+        if (BIND_CAP in run_as.dropped or "ALL" in run_as.dropped) and BIND_CAP not in run_as.added:
             caps.discard(BIND_CAP)
         if is_root:
             if BIND_CAP in caps:
@@ -302,6 +317,14 @@ def privilege(listener: Listener, ns: Namespace, runtime: Runtime) -> Privilege:
                 True,
                 False,
                 "runs as root but cap_drop removes CAP_NET_BIND_SERVICE",
+                run_as.capability_location,
+            )
+        if BIND_CAP in caps and run_as.no_new_privileges:
+            return Privilege(
+                True,
+                False,
+                "an added NET_BIND_SERVICE does not reach a non-root process (no ambient capabilities), "
+                "and no_new_privs (allowPrivilegeEscalation: false / no-new-privileges) stops file capabilities",
                 run_as.capability_location,
             )
         if BIND_CAP in caps:

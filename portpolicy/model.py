@@ -259,6 +259,8 @@ class Listener:
     netns: str = "host"
     source: str = ""
     evidence: tuple[Evidence, ...] = ()
+    container: str = ""
+    """The container (compose service or image) whose process binds it; "" when none is known."""
     # Filled in by the hosts stage.
     host: str = ""
     namespace: Namespace | None = None
@@ -433,6 +435,77 @@ class NetnsDecl:
 
 
 @dataclass(frozen=True)
+class Mount:
+    """A file or directory of the scanned tree that appears inside a container at ``target``.
+
+    ``source`` is relative to the working directory (as ``Location.path``); ``how`` says
+    what put it there (a compose bind mount or config, a Dockerfile ``COPY``/``ADD``).
+    """
+
+    source: str
+    target: str
+    location: Location
+    how: str
+
+
+@dataclass(frozen=True)
+class ContainerLink:
+    """A compose service's ties to other files: the image it builds and what it mounts.
+
+    Read by ``correlate`` only (hosts ignore it). ``netns`` is "" when the service's
+    namespace is not known; ``user_set`` is True when the service sets ``user:`` (even to
+    an unresolved value, which then still hides the image's ``USER``).
+    """
+
+    service: str
+    netns: str
+    location: Location
+    run_as: RunAs
+    user_set: bool
+    dockerfile: str | None = None
+    build_context: str | None = None
+    target: str | None = None
+    mounts: tuple[Mount, ...] = ()
+    kind: str = field(default="container_link", init=False)
+
+
+@dataclass(frozen=True)
+class ImageStage:
+    """One ``FROM`` stage with what it inherits from the stage it is built on.
+
+    ``run_as.user`` None with no location: no ``USER`` anywhere, the base image decides;
+    ``listeners`` are its ``EXPOSE`` ports (as a lone image's), ``copies`` the files it
+    takes from the build context (sources relative to the context, as written).
+    """
+
+    name: str
+    base: str
+    location: Location
+    run_as: RunAs
+    listeners: tuple[Listener, ...] = ()
+    copies: tuple[tuple[str, str, Location], ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What a Dockerfile builds, stage by stage, for ``correlate`` (hosts ignore it)."""
+
+    location: Location
+    netns: str
+    service: str
+    stages: tuple[ImageStage, ...]
+    kind: str = field(default="image", init=False)
+
+    def stage(self, target: str | None) -> ImageStage | None:
+        """The stage ``--target`` builds (the last one without a target); None when absent."""
+        if not self.stages:
+            return None
+        if target is None:
+            return self.stages[-1]
+        return next((s for s in self.stages if s.name == target.lower()), None)
+
+
+@dataclass(frozen=True)
 class InvalidPort:
     """A value where a real port is required that is no valid port (0 excepted when it means 'auto')."""
 
@@ -465,7 +538,18 @@ class Unresolved:
     kind: str = field(default="unresolved", init=False)
 
 
-Fact = Listener | KernelSetting | FirewallRule | PortPool | NetnsDecl | InvalidPort | ParseError | Unresolved
+Fact = (
+    Listener
+    | KernelSetting
+    | FirewallRule
+    | PortPool
+    | NetnsDecl
+    | InvalidPort
+    | ParseError
+    | Unresolved
+    | ContainerLink
+    | ImageInfo
+)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,10 @@ from tests.helpers import scan_tree, write_tree
         ("home/bob/.config/systemd/user/a.socket", "systemd", "home/bob"),
         ("units/a.socket", "systemd", "units"),
         ("sysctl.conf", "sysctl", "."),
+        # a role's firewalld tree: zones must find the service files beside them
+        ("roles/fw/files/firewalld/zones/public.xml", "firewalld", "roles/fw/files/firewalld"),
+        ("roles/fw/files/firewalld/services/app.xml", "firewalld", "roles/fw/files/firewalld"),
+        ("srv/etc/firewalld/zones/public.xml", "firewalld", "srv"),
     ],
 )
 def test_default_scopes(path: str, reader: str, host: str) -> None:

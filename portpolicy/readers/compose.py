@@ -11,18 +11,21 @@ does it, with defaults taken and unknown variables reported as ``Unresolved``.
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from portpolicy.model import (
     BindAddress,
+    ContainerLink,
     Evidence,
     Fact,
     InvalidPort,
     KernelSetting,
     Listener,
     Location,
+    Mount,
     NetnsDecl,
     ParseError,
     PortRange,
@@ -252,6 +255,7 @@ class _Reader:
         self.services: dict[str, tuple[Node, MappingNode]] = {}
         self.modes: dict[str, _NetMode] = {}
         self.container_names: dict[str, str] = {}
+        self.configs: dict[str, tuple[str, Location]] = {}
         self._placeholder_re: re.Pattern[str] | None = None
 
     # -- values -----------------------------------------------------------------------
@@ -310,6 +314,8 @@ class _Reader:
         for key, _, value in items(doc):
             if key == "services":
                 services = value
+            elif key == "configs":
+                self.read_configs(value)
         if services is None and by_name and _is_legacy(doc):
             services, legacy = doc, True
         if services is None or is_null(services):
@@ -422,6 +428,9 @@ class _Reader:
             assert mode.location is not None
             yield Unresolved(mode.value, "network_mode holds a variable without a default", mode.location)
         run_as = self.run_as(svc)
+        link = self.link(name, key_node, svc, netns if mode.kind != "unknown" else None, run_as)
+        if link.dockerfile or link.mounts:
+            yield link
         mappings: list[_Mapping] = []
         exposed: list[_Mapping] = []
         for key in ("ports", "expose"):
@@ -621,6 +630,84 @@ class _Reader:
         elif prange is not None:
             yield _with_value(prange, val.raw)
 
+    # -- ties to other files (read by correlate) -----------------------------------------
+
+    def link(
+        self, name: str, key_node: Node, svc: MappingNode, netns: str | None, run_as: RunAs
+    ) -> ContainerLink:
+        """The image the service builds and the files it bind-mounts, for ``correlate``."""
+        base = posixpath.dirname(self.source.path)
+        dockerfile = context = target = None
+        build = self.attr(svc, "build")
+        fields = {k: v for k, _, v in items(build)} if isinstance(build, MappingNode) else {}
+        ctx = self.value(fields.get("context") if fields else build)
+        ctx_text = ctx.text.strip() if ctx is not None and ctx.known else ("." if fields else None)
+        if ctx_text is not None and "://" not in ctx_text and not ctx_text.startswith("git@"):
+            file_val = self.value(fields.get("dockerfile"))
+            file_text = (
+                "Dockerfile" if file_val is None else file_val.text.strip() if file_val.known else None
+            )
+            if "dockerfile_inline" not in fields and file_text:
+                context = _local(base, ctx_text)
+                dockerfile = _local(context, file_text)
+            tgt = self.value(fields.get("target"))
+            target = tgt.text.strip() if tgt is not None and tgt.known else None
+        mounts = [m for node in self.attr_list(svc, "volumes") if (m := self.mount(base, node)) is not None]
+        for node in self.attr_list(svc, "configs"):
+            mounts.extend(self.config_mount(base, node))
+        return ContainerLink(
+            service=name,
+            netns=netns or "",
+            location=self.loc(key_node),
+            run_as=run_as,
+            user_set=self.attr(svc, "user") is not None,
+            dockerfile=dockerfile,
+            build_context=context,
+            target=target,
+            mounts=tuple(mounts),
+        )
+
+    def mount(self, base: str, node: Node) -> Mount | None:
+        """A bind mount of a relative path: ``./src:/dst[:ro]`` or ``{type: bind, source, target}``."""
+        if isinstance(node, MappingNode):
+            fields = {k: v for k, _, v in items(node)}
+            kind = self.value(fields.get("type"))
+            src, dst = self.value(fields.get("source")), self.value(fields.get("target"))
+            if kind is None or kind.text.strip() != "bind" or src is None or dst is None:
+                return None
+        else:
+            val = self.value(node)
+            if val is None or not val.known:
+                return None
+            parts = val.text.split(":")
+            if len(parts) < 2:
+                return None
+            src = _Value(parts[0], parts[0], None, val.location)
+            dst = _Value(parts[1], parts[1], None, val.location)
+        if not (src.known and dst.known) or not src.text.startswith("."):
+            return None  # named volumes, absolute host paths and ~ are not in the scanned tree
+        return Mount(_local(base, src.text.strip()), dst.text.strip(), src.location, "mounted")
+
+    def read_configs(self, node: Node) -> None:
+        """Top-level ``configs: {name: {file: ./path}}`` that services may mount."""
+        for name, _, cfg in items(node):
+            file_node = next((v for k, _, v in items(cfg) if k == "file"), None)
+            val = self.value(file_node)
+            if val is not None and val.known and val.text.strip().startswith("."):
+                self.configs[name] = (val.text.strip(), val.location)
+
+    def config_mount(self, base: str, node: Node) -> Iterator[Mount]:
+        """``configs:`` entries whose top-level config is a ``file:`` in the tree."""
+        if isinstance(node, MappingNode):
+            fields = {k: v for k, _, v in items(node)}
+            name, target = scalar(fields.get("source")), self.value(fields.get("target"))
+            dst = target.text.strip() if target is not None and target.known else None
+        else:
+            name, dst = scalar(node), None
+        source = self.configs.get(name or "")
+        if source is not None:
+            yield Mount(_local(base, source[0]), dst or f"/{name}", source[1], "config")
+
     # -- who runs it, kernel settings ------------------------------------------------------
 
     def run_as(self, svc: MappingNode) -> RunAs:
@@ -689,6 +776,11 @@ class _Reader:
                 continue
             value = "" if val is None else val.text.strip()
             yield KernelSetting(key, value, loc, netns=f"container:{name}", order=(0, "", loc.line))
+
+
+def _local(base: str, path: str) -> str:
+    """A path relative to ``base`` as the working-directory-relative form ``Location`` uses."""
+    return posixpath.normpath(posixpath.join(base, path))
 
 
 def _is_legacy(doc: MappingNode) -> bool:

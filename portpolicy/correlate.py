@@ -1,0 +1,297 @@
+"""Re-home the facts of files that belong to a container: its image and its mounted configs.
+
+A compose service that builds a Dockerfile runs that image: with no ``user:`` it runs as
+the image's ``USER``, and its ``EXPOSE`` ports are sockets in the service's namespace. A
+daemon config bind-mounted into a service (``./nginx/default.conf:/etc/nginx/conf.d/…``,
+long syntax, a mounted directory, a compose ``configs:`` file) or ``COPY``'d into its image
+is read by the daemon in that container, so its listeners live in the container's
+namespace, on the compose project's host, and run as the container's user. A Dockerfile
+no compose service builds is a container of its own (``container:image:<file>``).
+
+Who binds a daemon's sockets in a container:
+
+* container user non-root (compose ``user:`` or the image's ``USER``): the whole process
+  tree is that user, so the master cannot bind as root: ``bound_by="process"``;
+* container user root: the daemon's own model stands (nginx's root master binds);
+* container user unknown (an image without ``USER``, whose base image decides): the
+  listener keeps no user and ``bound_by="process"``, so no verdict is guessed.
+
+This runs in two steps because daemon readers may join files per host (``assemble``):
+``place`` moves whole files to their container's host before grouping, ``Placement.apply``
+re-homes the listeners of one host after its readers assembled them. A directory or glob
+moves a file only when the file lands in a config location inside the container (copying
+the build context into ``/app`` ships source code, not the daemon's configuration).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+from portpolicy.model import (
+    ContainerLink,
+    Evidence,
+    Fact,
+    ImageInfo,
+    ImageStage,
+    Listener,
+    Location,
+    PortSet,
+    RunAs,
+)
+
+# Readers whose files configure a process that may run inside a container.
+CONFIG_READERS = frozenset({"nginx", "apache", "haproxy", "sshd", "daemons"})
+# Where a file that arrives through a directory mount or a glob is a daemon's configuration.
+CONFIG_PREFIXES = (
+    "/etc/",
+    "/usr/local/etc/",
+    "/usr/local/apache2/conf/",
+    "/usr/local/nginx/conf/",
+    "/opt/bitnami/",
+    "/config/",
+)
+COMPOSE, DOCKERFILE = "compose", "dockerfile"
+
+Entry = tuple[str, str, str, list[Fact]]
+"""(scope path, scope reader, reader, facts): the first two decide the host (``hosts.scope_of``)."""
+Pair = tuple[str, Fact]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """One way files reach a container: a path (file, directory or glob) and its target."""
+
+    path: str
+    target: str
+    location: Location
+    how: str
+    glob: bool = False
+
+
+@dataclass
+class Container:
+    """A compose service or a lone image, and what belongs to it."""
+
+    name: str
+    host: str
+    scope: tuple[str, str]
+    netns: str
+    run_as: RunAs
+    inherits_user: bool
+    compose_path: str | None
+    exposes: tuple[Listener, ...] = ()
+    sources: list[_Source] = field(default_factory=list)
+    files: dict[str, Evidence] = field(default_factory=dict)
+
+    def match(self, path: str) -> Evidence | None:
+        """How ``path`` gets into this container, or None when it does not."""
+        for src in self.sources:
+            where = _inside(path, src)
+            if where is not None:
+                return Evidence(src.location, f"{path} is {src.how} into {self.name} at {where}")
+        return None
+
+
+@dataclass
+class Placement:
+    """What ``place`` decided: the entries to group, and the containers per host for ``apply``."""
+
+    entries: list[Entry]
+    containers: dict[str, list[Container]]
+
+    def apply(self, host: str, pairs: list[Pair]) -> list[Pair]:
+        """Re-home one host's assembled facts: daemon listeners, the image user and EXPOSE ports."""
+        containers = self.containers.get(host)
+        if not containers:
+            return pairs
+        by_file: dict[str, list[Container]] = defaultdict(list)
+        for c in containers:
+            for path in c.files:
+                by_file[path].append(c)
+        out: list[Pair] = []
+        daemons: dict[int, list[Listener]] = defaultdict(list)
+        declared: dict[int, list[Listener]] = defaultdict(list)
+        owners = {(c.compose_path, c.name): i for i, c in enumerate(containers) if c.compose_path}
+        for reader, fact in pairs:
+            if (
+                isinstance(fact, Listener)
+                and reader not in (COMPOSE, DOCKERFILE)
+                and fact.location.path in by_file
+            ):
+                for c in by_file[fact.location.path]:
+                    if c.netns:
+                        moved = _rehome(fact, c, c.files[fact.location.path])
+                        daemons[containers.index(c)].append(moved)
+                        out.append((reader, moved))
+                continue
+            if isinstance(fact, Listener) and reader == COMPOSE and fact.bound_by == "process":
+                owner = owners.get((fact.location.path, fact.service))
+                if owner is not None:
+                    declared[owner].append(fact)
+                    continue
+            out.append((reader, fact))
+        for i, c in enumerate(containers):
+            covered: dict[str, PortSet] = defaultdict(PortSet)
+            for ln in daemons[i]:
+                covered[ln.protocol] = covered[ln.protocol].union(ln.ports)
+            for ln in declared[i]:
+                if c.inherits_user:
+                    ln = replace(ln, run_as=_merged(ln.run_as, c.run_as))
+                out.extend((COMPOSE, piece) for piece in _uncovered(ln, covered))
+                covered[ln.protocol] = covered[ln.protocol].union(ln.ports)
+            if not c.netns:
+                continue
+            for ln in c.exposes:
+                ln = replace(ln, netns=c.netns, service=c.name, container=c.name, run_as=c.run_as)
+                out.extend((DOCKERFILE, piece) for piece in _uncovered(ln, covered))
+                covered[ln.protocol] = covered[ln.protocol].union(ln.ports)
+        return out
+
+
+def place(
+    per_file: Iterable[tuple[str, str, list[Fact]]],
+    host_of: Callable[[str, str], str],
+    readers: frozenset[str] | None = None,
+) -> Placement:
+    """Decide which files belong to which container; move them to the container's host."""
+    readers = CONFIG_READERS if readers is None else readers
+    files: list[tuple[str, str, list[Fact]]] = []
+    images: dict[str, ImageInfo] = {}
+    links: list[tuple[str, ContainerLink]] = []
+    for path, reader, facts in per_file:
+        kept: list[Fact] = []
+        for fact in facts:
+            if isinstance(fact, ImageInfo):
+                images[path] = fact
+            elif isinstance(fact, ContainerLink):
+                links.append((path, fact))
+            elif not (reader == DOCKERFILE and isinstance(fact, Listener)):
+                kept.append(fact)  # a Dockerfile's EXPOSE listeners come back per container
+        files.append((path, reader, kept))
+    containers = list(_containers(links, images, host_of))
+    entries: list[Entry] = []
+    for path, reader, facts in files:
+        homes: dict[tuple[str, str], bool] = {}
+        if reader in readers:
+            for c in containers:
+                evidence = c.match(path)
+                if evidence is not None:
+                    c.files[path] = evidence
+                    homes.setdefault(c.scope, True)
+        if not homes:
+            entries.append((path, reader, reader, facts))
+            continue
+        for scope_path, scope_reader in homes:
+            entries.append((scope_path, scope_reader, reader, facts))
+    by_host: dict[str, list[Container]] = defaultdict(list)
+    for c in containers:
+        by_host[c.host].append(c)
+    return Placement(entries, dict(by_host))
+
+
+def _containers(
+    links: list[tuple[str, ContainerLink]], images: dict[str, ImageInfo], host_of: Callable[[str, str], str]
+) -> Iterator[Container]:
+    """One container per compose service, and one per Dockerfile that no service builds."""
+    used: set[str] = set()
+    for path, link in links:
+        image = images.get(link.dockerfile or "")
+        stage = image.stage(link.target) if image is not None else None
+        if image is not None:
+            used.add(image.location.path)
+        run_as = link.run_as
+        inherits = not link.user_set and stage is not None and stage.run_as.location is not None
+        if inherits and stage is not None:
+            run_as = _merged(run_as, stage.run_as)
+        c = Container(
+            link.service, host_of(path, COMPOSE), (path, COMPOSE), link.netns, run_as, inherits, path
+        )
+        c.sources.extend(_Source(m.source, m.target, m.location, m.how) for m in link.mounts)
+        if stage is not None:
+            c.exposes = stage.listeners
+            c.sources.extend(_copies(stage, link.build_context or posixpath.dirname(path)))
+        yield c
+    for path, image in images.items():
+        if path in used:
+            continue
+        final = image.stage(None)
+        if final is None:
+            continue
+        c = Container(
+            image.service,
+            host_of(path, DOCKERFILE),
+            (path, DOCKERFILE),
+            image.netns,
+            final.run_as,
+            False,
+            None,
+        )
+        c.exposes = final.listeners
+        c.sources.extend(_copies(final, posixpath.dirname(path) or "."))
+        yield c
+
+
+def _copies(stage: ImageStage, context: str) -> Iterator[_Source]:
+    for src, dest, loc in stage.copies:
+        glob = any(ch in src for ch in "*?[")
+        path = posixpath.normpath(posixpath.join(context, src.lstrip("/")))
+        yield _Source(path, dest, loc, "copied by COPY/ADD", glob)
+
+
+def _inside(path: str, src: _Source) -> str | None:
+    """The path ``path`` has in the container through ``src``, or None."""
+    target = src.target
+    if src.glob:
+        pattern, name = src.path.split("/"), path.split("/")
+        if len(pattern) != len(name) or not all(
+            fnmatch.fnmatchcase(a, b) for a, b in zip(name, pattern, strict=True)
+        ):
+            return None
+        where = posixpath.join(target, name[-1]) if target.endswith("/") else target
+        return where if where.startswith(CONFIG_PREFIXES) else None
+    if path == src.path:
+        return posixpath.join(target, posixpath.basename(path)) if target.endswith("/") else target
+    prefix = "" if src.path == "." else src.path + "/"
+    if not path.startswith(prefix) or path.startswith("../"):
+        return None
+    where = posixpath.join(target, path[len(prefix) :])
+    return where if where.startswith(CONFIG_PREFIXES) else None
+
+
+def _merged(service: RunAs, image: RunAs) -> RunAs:
+    """The service's capabilities with the image's user (and the ``USER`` line as its location)."""
+    return replace(service, user=image.user, location=image.location)
+
+
+def _rehome(ln: Listener, c: Container, how: Evidence) -> Listener:
+    """A daemon's listener as the container runs it (see the module docstring)."""
+    root = c.run_as.is_root
+    if root:
+        run_as, bound_by = ln.run_as, ln.bound_by
+    elif root is None:
+        run_as, bound_by = replace(c.run_as, user=None), "process"
+    else:
+        run_as, bound_by = c.run_as, "process"
+    return replace(
+        ln,
+        netns=c.netns,
+        service=c.name,
+        container=c.name,
+        run_as=run_as,
+        bound_by=bound_by,
+        evidence=(*ln.evidence, how),
+    )
+
+
+def _uncovered(ln: Listener, covered: dict[str, PortSet]) -> Iterator[Listener]:
+    """The parts of a declared port that no more precise listener of the container already binds."""
+    have = covered.get(ln.protocol, PortSet())
+    if not have.overlaps(ln.ports):
+        yield ln
+        return
+    for piece in PortSet.of([ln.ports]).minus(have):
+        yield replace(ln, ports=piece)
