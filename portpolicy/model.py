@@ -277,6 +277,11 @@ class Listener:
         return ""
 
     @property
+    def holds_socket(self) -> bool:
+        """False for a Kubernetes hostPort: the CNI portmap plugin writes DNAT rules, no socket is bound."""
+        return not (self.source == "kubernetes" and self.bound_by == "runtime")
+
+    @property
     def reserved_ports_if_added(self) -> PortSet:
         """The reserved-ports list that would also cover this listener (writes replace the list)."""
         current = self.namespace.reserved_ports.value if self.namespace else PortSet()
@@ -423,6 +428,12 @@ class PortPool:
     namespace: Namespace | None = None
     seq: int = 0
     kind: str = field(default="port_pool", init=False)
+
+    @property
+    def ephemeral_overlap(self) -> PortRange | None:
+        """The ports of the pool the kernel may also hand out as ephemeral ports."""
+        rng = self.namespace.ephemeral_range.value if self.namespace else None
+        return self.ports.intersection(rng) if isinstance(rng, PortRange) else None
 
 
 @dataclass(frozen=True)

@@ -203,7 +203,10 @@ def test_rules_and_explain() -> None:
     result = run_cli("rules")
     assert result.returncode == 0
     ids = [line.split()[0] for line in result.stdout.splitlines()]
-    assert ids == ["PP000", "PP001", "PP002", "PP004", "PP005", "PP006", "PP007", "PP008", "PP009"]
+    assert ids == sorted(p.stem for p in (REPO / "rules").glob("PP*.yml"))
+    assert {"PP000", "PP001", "PP002", "PP003", "PP004", "PP010", "PP011", "PP013"} <= set(ids)
+    off = run_cli("rules").stdout
+    assert "PP013" in off and "off" in next(line for line in off.splitlines() if line.startswith("PP013"))
     doc = run_cli("explain", "PP002").stdout
     assert doc.startswith("# PP002 listener-in-ephemeral-range")
     assert "## Why it matters" in doc and "## How to fix" in doc and "50000:50000" in doc

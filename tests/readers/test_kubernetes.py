@@ -369,3 +369,38 @@ def test_cli_on_the_node_tree() -> None:
     assert result.returncode == 0, result.stdout + result.stderr  # a warning does not fail by default
     assert "PP010" in result.stdout and "10240-65535" in result.stdout
     assert "99-k8s-general.conf" in result.stdout
+
+
+def test_hostport_in_the_ephemeral_range_is_not_a_socket(tmp_path: Path) -> None:
+    """CNI portmap DNATs a hostPort: no socket exists, so no outgoing connection can take it (no PP002)."""
+    write_tree(
+        tmp_path,
+        {
+            "k8s/agent.yaml": pod(
+                "containers: [{name: agent, ports: [{containerPort: 8080, hostPort: 40000}]}]", "DaemonSet"
+            )
+        },
+    )
+    assert rules_of(tmp_path) == []
+    write_tree(
+        tmp_path,
+        {
+            "k8s/agent.yaml": pod(
+                "hostNetwork: true\ncontainers: [{name: agent, ports: [{containerPort: 40000}]}]", "DaemonSet"
+            )
+        },
+    )
+    assert [r for r, _ in rules_of(tmp_path)] == ["PP002"]
+
+
+def test_node_port_pool_needs_its_whole_overlap_reserved(tmp_path: Path) -> None:
+    flag = "containers: [{name: kube-apiserver, command: [kube-apiserver, --service-node-port-range=30000-40000]}]"
+    for reserved, expected in (("32768-40000", []), ("32768-39999", ["PP010"]), ("30000-40000", [])):
+        write_tree(
+            tmp_path,
+            {
+                "etc/sysctl.d/90-k8s.conf": f"net.ipv4.ip_local_reserved_ports = {reserved}\n",
+                "etc/kubernetes/manifests/kube-apiserver.yaml": pod(flag, "Pod"),
+            },
+        )
+        assert [r for r, _ in rules_of(tmp_path)] == expected, reserved
