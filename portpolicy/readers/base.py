@@ -3,7 +3,9 @@
 A reader is a module with ``NAME``, ``matches(path) -> bool`` (by path alone) and
 ``read(source) -> Iterable[Fact]``; a YAML content reader also has ``sniff(text)`` (a
 cheap text test, so unrelated YAML is never composed), ``claims(docs)`` and
-``read_yaml(source, docs)``. A reader may also have ``assemble(facts) -> list[Fact]``,
+``read_yaml(source, docs)``. A path reader that claims files by a loose name (shell
+scripts) may have ``declines(source) -> bool``: True when the content is not its format,
+so the file shows as skipped rather than read. A reader may also have ``assemble(facts) -> list[Fact]``,
 called once per host with that reader's facts, to join facts across files (systemd
 drop-ins and socket/service pairs). Readers never decide policy and never raise on bad
 input: they yield ``ParseError`` / ``InvalidPort`` / ``Unresolved`` facts instead.
