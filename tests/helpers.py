@@ -37,7 +37,8 @@ def run_cli(
     *args: str, cwd: Path | str | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a child process, with this checkout first on the import path."""
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", **(env or {})}
+    inherited = {k: v for k, v in os.environ.items() if k not in {"GITHUB_ACTIONS", "GITLAB_CI"}}
+    full_env = {**inherited, "PYTHONPATH": str(REPO), "NO_COLOR": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "portpolicy", *args],
         cwd=cwd,

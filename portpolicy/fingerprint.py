@@ -1,0 +1,63 @@
+"""Stable finding fingerprints, shared by SARIF, GitLab Code Quality and the baseline.
+
+A fingerprint hashes what identifies a problem, not where the file happens to put it: the
+rule, the path, the host, the finding's source line with its whitespace collapsed, and a
+counter that tells apart findings with all of those equal. Line numbers are left out, so
+inserting lines above a finding keeps its fingerprint; editing the offending line changes
+it, which is what a reviewer expects. Files are read only for findings, once each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from portpolicy.model import Finding
+
+MAX_BYTES = 8 * 1024 * 1024
+
+
+class LineCache:
+    """The lines of the files findings point at, read on first use (unreadable files: no lines)."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, list[str]] = {}
+
+    def line(self, path: str, number: int) -> str:
+        lines = self._files.get(path)
+        if lines is None:
+            lines = self._files[path] = _read_lines(path)
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BYTES)
+    except OSError:
+        return []
+    return data.decode("utf-8-sig", errors="replace").splitlines()
+
+
+def normalise(line: str) -> str:
+    """Whitespace-insensitive line content: re-indenting or trailing blanks keep the fingerprint."""
+    return " ".join(line.split())
+
+
+def compute(findings: Sequence[Finding], cache: LineCache | None = None) -> list[str]:
+    """One fingerprint per finding, in order; 32 hex digits, identical across runs."""
+    cache = cache or LineCache()
+    seen: dict[str, int] = {}
+    result = []
+    for f in findings:
+        content = normalise(cache.line(f.location.path, f.location.line))
+        key = "\0".join((f.rule, f.location.path, f.host, content))
+        seen[key] = seen.get(key, 0) + 1
+        digest = hashlib.sha256(f"{key}\0{seen[key]}".encode()).hexdigest()
+        result.append(digest[:32])
+    return result
+
+
+def by_finding(findings: Sequence[Finding]) -> dict[Finding, str]:
+    """``compute`` as a mapping, for renderers that receive a filtered list of the same findings."""
+    return dict(zip(findings, compute(findings), strict=True))

@@ -1,0 +1,61 @@
+"""``--statistics``: what a run covered, so a quiet result can be told from a blind one.
+
+Counts findings per rule and files per file type (reader), files read and skipped, and
+port values resolved from variables or left unresolved; ``-v`` adds the reasons.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from portpolicy.pipeline import Report
+
+
+def collect(report: Report, verbose: bool = False) -> dict[str, Any]:
+    names = {r.id: r.name for r in report.rules}
+    by_rule = Counter(f.rule for f in report.findings)
+    files_by_type = Counter(report.readers.get(p, "?") for p in report.files)
+    findings_by_type = Counter(report.readers.get(f.location.path, "?") for f in report.findings)
+    stats: dict[str, Any] = {
+        "by_rule": [
+            {"rule": rule, "name": names.get(rule, ""), "count": n} for rule, n in sorted(by_rule.items())
+        ],
+        "by_file_type": [
+            {"type": kind, "files": n, "findings": findings_by_type.get(kind, 0)}
+            for kind, n in sorted(files_by_type.items())
+        ],
+        "files_read": len(report.files),
+        "files_skipped": len(report.skipped),
+        "skipped_reasons": dict(sorted(Counter(s.reason for s in report.skipped).items())),
+        "ports_resolved": report.resolved,
+        "ports_unresolved": len(report.unresolved),
+    }
+    if verbose:
+        stats["skipped"] = [{"path": s.path, "reason": s.reason} for s in report.skipped]
+        stats["unresolved"] = [
+            {"location": str(u.location), "value": u.value, "reason": u.reason} for u in report.unresolved
+        ]
+    return stats
+
+
+def render_text(report: Report, verbose: bool = False) -> str:
+    s = collect(report, verbose)
+    lines = ["", "Statistics:", "  findings per rule:"]
+    lines += [f"    {r['count']:>6}  {r['rule']}  {r['name']}" for r in s["by_rule"]] or ["    (none)"]
+    lines.append("  files per type:")
+    lines += [
+        f"    {t['files']:>6}  {t['type']}  ({t['findings']} finding{'s' if t['findings'] != 1 else ''})"
+        for t in s["by_file_type"]
+    ] or ["    (none)"]
+    lines.append(f"  files read: {s['files_read']}, skipped: {s['files_skipped']}")
+    for reason, n in s["skipped_reasons"].items():
+        lines.append(f"    {n:>6}  {reason}")
+    for item in s.get("skipped", ()):
+        lines.append(f"            {item['path']}: {item['reason']}")
+    lines.append(
+        f"  port values: {s['ports_resolved']} resolved from variables, {s['ports_unresolved']} unresolved"
+    )
+    for item in s.get("unresolved", ()):
+        lines.append(f"    {item['location']}: {item['value']} ({item['reason']})")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,223 @@
+"""The pre-commit hook: its `files:` pattern covers every reader, and a real try-repo run works."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from portpolicy.config import Config
+from portpolicy.discover import YAML_SUFFIXES
+from portpolicy.pipeline import scan
+from portpolicy.registry import PATH_READERS
+from tests.helpers import REPO, write_tree
+
+MANIFEST = REPO / ".pre-commit-hooks.yaml"
+
+# Where each kind of file lives in real repositories. Each reader must match at least one of
+# these (or of the fixture paths below), so a new reader cannot be added without a sample.
+CANONICAL = [
+    "etc/sysctl.conf",
+    "etc/sysctl.d/99-ports.conf",
+    "roles/kernel/templates/sysctl.d/60-net.conf.j2",
+    "etc/systemd/system/web.service",
+    "etc/systemd/system/web.socket",
+    "etc/systemd/system/web.service.d/override.conf",
+    "home/alice/.config/systemd/user/dev.socket",
+    "roles/app/templates/app.service.j2",
+    "compose.yaml",
+    "docker-compose.yml",
+    "deploy/docker-compose.prod.yaml",
+    "compose.override.yml",
+    "etc/nginx/nginx.conf",
+    "etc/nginx/conf.d/default.conf",
+    "etc/nginx/sites-available/default",
+    "etc/nginx/sites-enabled/shop.example.com",
+    "roles/nginx/templates/nginx.conf.j2",
+    "etc/apache2/apache2.conf",
+    "etc/apache2/ports.conf",
+    "etc/apache2/sites-available/000-default.conf",
+    "etc/httpd/conf/httpd.conf",
+    "etc/httpd/conf.d/ssl.conf",
+    "etc/haproxy/haproxy.cfg",
+    "haproxy.cfg",
+    "etc/ssh/sshd_config",
+    "etc/ssh/sshd_config.d/10-port.conf",
+    "etc/redis/redis.conf",
+    "etc/postgresql/16/main/postgresql.conf",
+    "etc/mysql/my.cnf",
+    "etc/mysql/mysql.conf.d/mysqld.cnf",
+    "etc/default/grafana-server",
+    "Dockerfile",
+    "docker/api/Dockerfile",
+    "Dockerfile.dev",
+    "api.Dockerfile",
+    "Containerfile",
+    "k8s/deployment.yaml",
+    "charts/web/templates/service.yml",
+    "etc/firewalld/zones/public.xml",
+    "etc/firewalld/services/app.xml",
+    "etc/firewalld/firewalld.conf",
+    "etc/nftables.conf",
+    "etc/nftables.d/filter.nft",
+    "firewall/ruleset.nft",
+    "etc/iptables/rules.v4",
+    "etc/iptables/rules.v6",
+    "etc/sysconfig/iptables",
+    "etc/sysconfig/ip6tables",
+    "iptables.rules",
+    "etc/ufw/user.rules",
+    "etc/ufw/user6.rules",
+    "etc/ufw/before.rules",
+    "etc/ufw/ufw.conf",
+    "etc/ufw/applications.d/openssh-server",
+    "etc/default/ufw",
+    "scripts/firewall.sh",
+    "bin/firewall",
+    "etc/rc.firewall",
+    "etc/network/if-pre-up.d/iptables",
+    "iptables.save",
+    "roles/etcd/templates/make-ssl-etcd.sh.j2",
+    "roles/node/templates/manifests/kube-vip.manifest.j2",
+    "scripts/pipeline.Dockerfile.j2",
+    "roles/fw/templates/firewall.j2",
+    "ansible.cfg",
+    "group_vars/all",
+    "inventories/prod/host_vars/web01",
+    "inventory/hosts",
+    "hosts.ini",
+    "site.yml",
+    "playbooks/web.yaml",
+    "group_vars/all.yml",
+    ".portpolicy.yml",
+    "pyproject.toml",
+]
+
+
+def _pattern(hook_id: str) -> re.Pattern[str]:
+    hooks = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    hook = next(h for h in hooks if h["id"] == hook_id)
+    return re.compile(hook["files"])  # pre-commit uses re.search on the repo-relative path
+
+
+def _samples() -> list[str]:
+    """Canonical paths plus every file under the test fixtures and the example tree."""
+    found = list(CANONICAL)
+    for root in (REPO / "tests" / "fixtures", REPO / "examples"):
+        for path in root.rglob("*"):
+            if path.is_file():
+                found.append(path.relative_to(REPO).as_posix())
+    return found
+
+
+def test_manifest_shape() -> None:
+    hooks = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    by_id = {h["id"]: h for h in hooks}
+    assert set(by_id) == {"portpolicy", "portpolicy-files"}
+    for hook in hooks:
+        assert hook["language"] == "python" and hook["entry"] == "portpolicy check"
+        assert "types" not in hook  # .service/.socket/.nft have no identify tag
+        assert hook["require_serial"] is True  # a split batch would lose cross-file context
+    assert by_id["portpolicy"]["pass_filenames"] is False
+    assert by_id["portpolicy-files"]["pass_filenames"] is True
+
+
+@pytest.mark.parametrize("hook_id", ["portpolicy", "portpolicy-files"])
+def test_files_pattern_covers_every_path_a_reader_reads(hook_id: str) -> None:
+    pattern = _pattern(hook_id)
+    samples = _samples()
+    missed = []
+    for reader in PATH_READERS:
+        matched = [p for p in samples if reader.matches(p)]
+        assert matched, f"reader {reader.NAME}: add sample paths of its files to CANONICAL"
+        missed += [(reader.NAME, p) for p in matched if not pattern.search(p)]
+    missed += [("yaml", p) for p in samples if p.lower().endswith(YAML_SUFFIXES) and not pattern.search(p)]
+    assert missed == []
+
+
+@pytest.mark.parametrize("hook_id", ["portpolicy", "portpolicy-files"])
+def test_files_pattern_covers_every_file_a_scan_of_the_fixtures_reads(hook_id: str) -> None:
+    """Readers found by content or by project structure (Ansible inventories) count too."""
+    pattern = _pattern(hook_id)
+    old = os.getcwd()
+    os.chdir(REPO)
+    try:
+        report = scan(["tests/fixtures", "examples"], Config())
+    finally:
+        os.chdir(old)
+    assert len(report.files) > 20
+    assert [p for p in report.files if not pattern.search(p)] == []
+
+
+def test_files_pattern_leaves_unrelated_files_alone() -> None:
+    pattern = _pattern("portpolicy")
+    for path in ("README.md", "src/app/main.py", "docs/logo.png", "package.json", "Makefile", "go.sum"):
+        assert not pattern.search(path), path
+
+
+def _hook_repo(tmp: Path) -> Path:
+    """A committed copy of this checkout: try-repo clones HEAD, and untracked files are not in it."""
+    repo = tmp / "hook-repo"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
+    for name in ("portpolicy", "rules"):
+        shutil.copytree(REPO / name, repo / name, ignore=ignore)
+    for name in ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml"):
+        shutil.copy(REPO / name, repo / name)
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "hook repo")
+    return repo
+
+
+def _git(cwd: Path, *args: str) -> None:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.invalid",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.invalid",
+    }
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, timeout=60)
+
+
+def test_pre_commit_try_repo(tmp_path: Path) -> None:
+    if shutil.which("git") is None:
+        pytest.fail("git is needed for the pre-commit test")
+    if subprocess.run([sys.executable, "-m", "pre_commit", "--version"], capture_output=True).returncode:
+        pytest.fail("pre-commit is part of the test extras: pip install '.[test]'")
+    hook_repo = _hook_repo(tmp_path)
+    work = tmp_path / "work"
+    write_tree(
+        work,
+        {
+            "status/compose.yaml": (
+                "services:\n  status:\n    image: nginx:1.27\n    user: '101'\n"
+                "    network_mode: host\n    expose: ['80']\n"
+            ),
+            "shop/compose.yaml": "services:\n  web:\n    image: nginx:1.27\n    ports: ['8080:80']\n",
+            "README.md": "not checked\n",
+        },
+    )
+    _git(work, "init", "-q")
+    _git(work, "add", ".")
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "cache"), "NO_COLOR": "1"}
+    env.pop("PYTHONPATH", None)
+
+    def try_repo(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "pre_commit", "try-repo", str(hook_repo), *args, "--color", "never"]
+        return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=600)
+
+    failing = try_repo("portpolicy", "--all-files", "--verbose")
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert "status/compose.yaml:6:14: PP001 [error]" in failing.stdout
+    staged = try_repo("portpolicy-files", "--files", "shop/compose.yaml")
+    assert staged.returncode == 0, staged.stdout + staged.stderr
+    assert "Passed" in staged.stdout
+    skipped = try_repo("portpolicy", "--files", "README.md")
+    assert skipped.returncode == 0 and "no files to check" in skipped.stdout.lower()

@@ -1,0 +1,141 @@
+"""Inline suppressions in each format's comment syntax, and PP014 for unknown or unused ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from portpolicy import suppress
+from tests.helpers import run_cli, scan_tree, write_tree
+
+PRIVILEGED_COMPOSE = """\
+services:
+  status:
+    image: nginx:1.27
+    user: "101"
+    network_mode: host
+    expose:
+{lines}
+"""
+
+
+def _compose(*lines: str) -> dict[str, str]:
+    return {"compose.yaml": PRIVILEGED_COMPOSE.format(lines="\n".join(lines))}
+
+
+def _rules(tmp: Path, **overrides: object) -> list[tuple[str, int]]:
+    return [(f.rule, f.location.line) for f in scan_tree(tmp, **overrides).findings]
+
+
+def test_unsuppressed_baseline_of_the_fixture(tmp_path: Path) -> None:
+    write_tree(tmp_path, _compose('      - "80"'))
+    assert _rules(tmp_path) == [("PP001", 7)]
+
+
+def test_trailing_comment_on_the_finding_line(tmp_path: Path) -> None:
+    write_tree(tmp_path, _compose('      - "80"  # portpolicy: ignore[PP001] entrypoint binds as root first'))
+    assert _rules(tmp_path) == []
+
+
+def test_own_line_comment_applies_to_the_next_code_line(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        _compose("      # portpolicy: ignore[PP001]", "      # a second comment line", "", '      - "80"'),
+    )
+    assert _rules(tmp_path) == []
+
+
+def test_noqa_spellings_and_comma_lists(tmp_path: Path) -> None:
+    write_tree(tmp_path, _compose('      - "80"  # noqa: PP002, PP001'))
+    assert _rules(tmp_path) == [("PP014", 7)]  # PP002 is unused on that line
+    write_tree(tmp_path, _compose('      - "80"  # noqa PP001'))
+    assert _rules(tmp_path) == []
+
+
+def test_other_tools_noqa_is_not_ours(tmp_path: Path) -> None:
+    write_tree(tmp_path, _compose('      - "80"  # noqa: yaml[line-length], E501'))
+    assert _rules(tmp_path) == [("PP001", 7)]
+
+
+def test_wrong_rule_does_not_suppress_and_is_reported(tmp_path: Path) -> None:
+    write_tree(tmp_path, _compose('      - "80"  # portpolicy: ignore[PP002]'))
+    found = scan_tree(tmp_path).findings
+    assert [(f.rule, f.severity) for f in found] == [("PP001", "error"), ("PP014", "info")]
+    assert "unused suppression: PP002" in found[1].message
+    assert (found[1].location.line, found[1].location.column) == (7, 15)  # the comment leader
+
+
+def test_unknown_rule_and_empty_list_are_reported(tmp_path: Path) -> None:
+    write_tree(tmp_path, _compose('      - "80"  # portpolicy: ignore[PP001,PP10]', "      # portpolicy: ignore[]"))
+    messages = [f.message for f in scan_tree(tmp_path).findings]
+    assert len(messages) == 2
+    assert "unknown rule PP10" in messages[0] and "names no rule" in messages[1]
+
+
+def test_suppression_of_a_rule_that_did_not_run_gets_no_verdict(tmp_path: Path) -> None:
+    write_tree(tmp_path, _compose('      - "80"  # portpolicy: ignore[PP001]'))
+    assert _rules(tmp_path, select=["PP002", "PP014"]) == []
+    assert _rules(tmp_path, ignore=["PP014"]) == []
+
+
+def test_systemd_needs_the_comment_on_the_line_above(tmp_path: Path) -> None:
+    user_socket = ".config/systemd/user/proxy.socket"
+    write_tree(
+        tmp_path,
+        {
+            user_socket: "[Socket]\n# portpolicy: ignore[PP001] reverse-proxied by the system unit\nListenStream=443\n",
+            ".config/systemd/user/proxy.service": "[Service]\nExecStart=/usr/bin/proxy\n",
+        },
+    )
+    assert _rules(tmp_path) == []
+    write_tree(tmp_path, {user_socket: "[Socket]\n; portpolicy: ignore[PP001]\nListenStream=443\n"})
+    assert _rules(tmp_path) == []
+    write_tree(tmp_path, {user_socket: "[Socket]\nListenStream=443\n"})
+    assert _rules(tmp_path) == [("PP001", 2)]
+
+
+def test_sysctl_semicolon_comment(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "etc/sysctl.d/60-range.conf": (
+                "; portpolicy: ignore[PP009] vendor-tuned value, reviewed\n"
+                "net.ipv4.ip_local_port_range = 1024 65534\n"
+            )
+        },
+    )
+    assert _rules(tmp_path) == []
+    write_tree(tmp_path, {"etc/sysctl.d/60-range.conf": "net.ipv4.ip_local_port_range = 1024 65534\n"})
+    assert _rules(tmp_path) == [("PP009", 1)]
+
+
+def test_parse_xml_and_nginx_comments() -> None:
+    xml = '<zone>\n  <!-- portpolicy: ignore[PP003] lab network -->\n  <port port="1024-65535" protocol="tcp"/>\n</zone>\n'
+    [s] = suppress.parse("zone.xml", xml)
+    assert (s.rule, s.location.line, s.target, s.spelling) == ("PP003", 2, 3, "ignore")
+    nginx = "server {\n    listen 80;  # portpolicy: ignore[PP001] master runs as root\n}\n"
+    [t] = suppress.parse("site.conf", nginx)
+    assert (t.rule, t.target) == ("PP001", 2)
+    shell = "-A INPUT -p tcp --dport 1024:65535 -j ACCEPT # noqa: PP003\n"
+    [u] = suppress.parse("rules.v4", shell)
+    assert (u.rule, u.target, u.spelling) == ("PP003", 1, "noqa")
+
+
+def test_marker_outside_a_comment_is_text() -> None:
+    assert suppress.parse("a.yml", "description: 'portpolicy: ignore[PP001]'\n") == []
+
+
+def test_cli_exit_code_counts_only_unsuppressed_findings(tmp_path: Path) -> None:
+    write_tree(tmp_path, _compose('      - "80"'))
+    assert run_cli("check", cwd=tmp_path).returncode == 1
+    write_tree(tmp_path, _compose('      - "80"  # portpolicy: ignore[PP001]'))
+    result = run_cli("check", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout == "No problems found in 1 file.\n"
+    write_tree(tmp_path, _compose('      - "80"  # portpolicy: ignore[PP001,PP002]'))
+    result = run_cli("check", cwd=tmp_path)
+    assert result.returncode == 0 and "PP014 [info] unused suppression: PP002" in result.stdout
+    assert run_cli("check", "--fail-on", "info", cwd=tmp_path).returncode == 1
+
+
+def test_per_file_ignores_still_apply(tmp_path: Path) -> None:
+    write_tree(tmp_path, {**_compose('      - "80"'), ".portpolicy.yml": "per-file-ignores:\n  compose.yaml: [PP001]\n"})
+    assert _rules(tmp_path) == []
