@@ -15,11 +15,15 @@ EXAMPLES = REPO / "examples"
 PLANTED = [
     ("PP002", "ci/docker-compose.yml", 7),
     ("PP004", "ci/docker-compose.yml", 14),
+    ("PP003", "edge/etc/nftables.conf", 10),
+    ("PP011", "edge/etc/nftables.conf", 11),
     ("PP007", "hosts/web01/etc/sysctl.d/30-jenkins-agent.conf", 2),
     ("PP009", "hosts/web01/etc/sysctl.d/60-performance.conf", 4),
     ("PP006", "hosts/web01/etc/sysctl.d/90-hardening.conf", 3),
     ("PP002", "hosts/web01/etc/systemd/system/app.socket", 2),
     ("PP002", "hosts/web01/etc/systemd/system/grafana.socket", 2),
+    ("PP001", "k8s/ingress.yaml", 26),
+    ("PP001", "k8s/ingress.yaml", 27),
     ("PP001", "monitoring/compose.yaml", 18),
     ("PP001", "workstation/home/alice/.config/systemd/user/dev-proxy.socket", 5),
 ]
@@ -40,7 +44,7 @@ def test_check_examples_text_finds_exactly_the_planted_problems() -> None:
         path, lineno, _col, _ = where.split(":")
         found.append((rule, path, int(lineno)))
     assert found == PLANTED
-    assert lines[-1] == "Found 9 problems (4 errors, 4 warnings, 1 info) in 16 files."
+    assert lines[-1] == "Found 13 problems (6 errors, 6 warnings, 1 info) in 26 files."
     assert "\033[" not in result.stdout
 
 
@@ -73,12 +77,14 @@ def test_json_shape() -> None:
         {"path": "ci/docker-compose.yml", "line": 6, "column": 9, "message": "jenkins binds tcp/8080 here"}
     ]
     assert doc["summary"]["by_rule"] == {
-        "PP001": 2,
+        "PP001": 4,
         "PP002": 3,
+        "PP003": 1,
         "PP004": 1,
         "PP006": 1,
         "PP007": 1,
         "PP009": 1,
+        "PP011": 1,
     }
 
 
@@ -109,7 +115,7 @@ def test_output_file_is_written_only_when_asked(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     result = run_cli("check", str(EXAMPLES), "--format", "json", "--output", str(out), cwd=tmp_path)
     assert result.returncode == 1 and result.stdout == ""
-    assert json.loads(out.read_text())["summary"]["findings"] == 9
+    assert json.loads(out.read_text())["summary"]["findings"] == len(PLANTED)
     assert sorted(os.listdir(tmp_path)) == ["report.json"]
 
 
@@ -224,10 +230,21 @@ def test_facts_text_and_json() -> None:
     assert metrics["privilege"]["granted"] is True
     assert {h["name"] for h in doc["hosts"]} == {
         "ci",
+        "edge",
         "hosts/web01",
+        "k8s",
         "monitoring",
+        "proxy",
+        "proxy/nginx",
         "shop",
         "workstation/home/alice",
+    }
+    nginx = next(ln for ln in doc["listeners"] if ln["location"].startswith("proxy/nginx/default.conf"))
+    assert nginx["host"] == "proxy" and nginx["user"] == "nginx" and nginx["namespace"] == "proxy#container:proxy"
+    rules = [r for r in doc["firewall_rules"] if r["host"] == "edge"]
+    assert {(r["ports"], r["source_ports"], r["action"]) for r in rules} >= {
+        ("1024-65535", None, "accept"),
+        (None, "53", "accept"),
     }
 
 

@@ -13,7 +13,7 @@ from tests.helpers import REPO, run_cli, write_tree
 
 EXAMPLES = REPO / "examples"
 SARIF_SCHEMA = REPO.parent / "shared" / "reference" / "sarif-schema-2.1.0.json"
-PLANTED = 9
+PLANTED = 13
 
 
 def _sarif_validator() -> Any:
@@ -106,7 +106,7 @@ def test_junit() -> None:
     root = ET.fromstring(result.stdout)
     assert root.tag == "testsuites" and root.get("failures") == str(PLANTED)
     suites = root.findall("testsuite")
-    assert len(suites) == 16  # one per file read, clean ones with a passing test case
+    assert len(suites) == 26  # one per file read, clean ones with a passing test case
     failures = root.findall("testsuite/testcase/failure")
     assert len(failures) == PLANTED
     compose = next(s for s in suites if s.get("name") == "ci/docker-compose.yml")
@@ -131,7 +131,7 @@ def test_github_annotations() -> None:
     lines = _run("github").stdout.splitlines()
     commands = [line for line in lines if line.startswith("::")]
     assert len(commands) == PLANTED
-    assert lines[-1] == "Found 9 problems (4 errors, 4 warnings, 1 info) in 16 files."
+    assert lines[-1] == "Found 13 problems (6 errors, 6 warnings, 1 info) in 26 files."
     conflict = next(c for c in commands if "PP004" in c)
     assert conflict.startswith("::error file=ci/docker-compose.yml,line=14,col=9,title=PP004 port-conflict::")
     assert "%0Aci/docker-compose.yml:6:9: jenkins binds tcp/8080 here" in conflict
@@ -219,12 +219,13 @@ def test_statistics_text_and_json() -> None:
     tail = text.stdout.split("Statistics:", 1)[1]
     assert "3  PP002  listener-in-ephemeral-range" in tail
     assert "9  systemd  (3 findings)" in tail and "4  sysctl  (3 findings)" in tail
-    assert "files read: 16, skipped: 0" in tail
+    assert "1  nftables  (2 findings)" in tail and "2  kubernetes  (2 findings)" in tail
+    assert "files read: 26, skipped: 0" in tail
     assert "port values: 0 resolved from variables, 0 unresolved" in tail
     doc = json.loads(run_cli("check", ".", "--statistics", "--format", "json", cwd=EXAMPLES).stdout)
     stats = doc["summary"]["statistics"]
-    assert {"type": "compose", "files": 3, "findings": 3} in stats["by_file_type"]
-    assert stats["files_read"] == 16 and stats["ports_unresolved"] == 0
+    assert {"type": "compose", "files": 4, "findings": 3} in stats["by_file_type"]
+    assert stats["files_read"] == 26 and stats["ports_unresolved"] == 0
     sarif = run_cli("check", ".", "--statistics", "--format", "sarif", cwd=EXAMPLES)
     json.loads(sarif.stdout)  # statistics go to stderr, the SARIF stays valid JSON
     assert "Statistics:" in sarif.stderr

@@ -47,10 +47,19 @@ def test_pip_install_into_a_fresh_venv_and_check_examples_from_elsewhere(tmp_pat
     )
     assert result.returncode == 1, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["summary"]["findings"] == 9
-    assert {f["rule"] for f in doc["findings"]} == {"PP001", "PP002", "PP004", "PP006", "PP007", "PP009"}
+    assert doc["summary"]["findings"] == 13
+    assert {f["rule"] for f in doc["findings"]} == {
+        "PP001",
+        "PP002",
+        "PP003",
+        "PP004",
+        "PP006",
+        "PP007",
+        "PP009",
+        "PP011",
+    }
     rules = subprocess.run([str(exe), "rules"], cwd=elsewhere, capture_output=True, text=True, env=clean_env)
-    assert rules.stdout.count("\n") == 9
+    assert rules.stdout.count("\n") == len(list((REPO / "rules").glob("*.yml")))
     where = subprocess.run(
         [str(python), "-c", "import portpolicy.engine as e; print(e.builtin_rules_dir())"],
         cwd=elsewhere,
