@@ -44,7 +44,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.readers import daemons
-from portpolicy.readers.base import Source, is_templated, mask_jinja
+from portpolicy.readers.base import JINJA_STATEMENT_LINE, Source, is_templated, mask_jinja
 
 NAME = "systemd"
 
@@ -197,8 +197,14 @@ class _Segment(NamedTuple):
 def _read(source: Source) -> Iterator[Fact | UnitFragment]:
     unit, dropin, dropin_name = _identity(source.path)
     text = source.text
+    jinja_lines: set[int] = set()
     if source.path.endswith(".j2") or "{%" in text or "{#" in text:
-        text = mask_jinja(text)  # Ansible's template module also renders files without .j2
+        # Ansible's template module also renders files without .j2. A masked ``{% if %}`` line
+        # inside a continuation disappears when rendered, so it must not end the continuation.
+        jinja_lines = {
+            n for n, line in enumerate(_LINE_BREAK.split(text), start=1) if JINJA_STATEMENT_LINE.match(line)
+        }
+        text = mask_jinja(text)
     lines = _LINE_BREAK.split(text)
     directives: list[Directive] = []
     errors: list[ParseError] = []
@@ -260,7 +266,7 @@ def _read(source: Source) -> Iterator[Fact | UnitFragment]:
         if number == 1 and raw.startswith("\ufeff"):
             raw = raw[1:]
         stripped = raw.lstrip(_WS)
-        if stripped and stripped[0] in "#;":
+        if (stripped and stripped[0] in "#;") or (pieces and number in jinja_lines):
             continue
         if not pieces:
             segments = [_Segment(number, 0)]

@@ -646,3 +646,21 @@ def test_assemble_passes_other_facts_through() -> None:
 
 def test_service_units_alone_yield_nothing() -> None:
     assert scan({f"{ETC}/web.service": "[Service]\nUser=web\nExecStart=/bin/web --port 80\n"}) == []
+
+
+def test_jinja_statement_inside_a_continued_exec_start_keeps_the_continuation() -> None:
+    """An ``{% if %}`` line between continued ExecStart= lines vanishes when Ansible renders the unit."""
+    service = (
+        "[Service]\n"
+        "User=prometheus\n"
+        "ExecStart=/usr/local/bin/node_exporter \\\n"
+        "{% if node_exporter_textfile_dir %}\n"
+        "    --collector.textfile.directory={{ node_exporter_textfile_dir }} \\\n"
+        "{% endif %}\n"
+        "    --web.listen-address=:9100\n"
+        "Restart=always\n"
+    )
+    facts = scan({"roles/ne/templates/node_exporter.service.j2": service})
+    assert not only(facts, ParseError)
+    (lst,) = listeners(facts)
+    assert lst.ports == PortRange(9100, 9100) and lst.run_as.user == "prometheus"
