@@ -392,6 +392,11 @@ class FirewallRule:
         return "all ports" if self.ports is None else str(self.ports)
 
     @property
+    def origin(self) -> str:
+        """`` (service samba-dc)`` when the rule came from a named service, for messages."""
+        return f" (service {self.service})" if self.service and self.service != "policy" else ""
+
+    @property
     def source_text(self) -> str:
         return ", ".join(self.sources) if self.restricted else "any source"
 

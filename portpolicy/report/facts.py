@@ -247,7 +247,7 @@ def render_text(report: Report) -> str:
                     (r["ports"] or "all")
                     + (f" (sport {r['source_ports']})" if r["source_ports"] else "")
                     + (f" [{r['service']}]" if r["service"] else ""),
-                    ",".join(r["sources"]) or "any",
+                    (",".join(r["sources"]) or "any") + (f" on {r['interface']}" if r["interface"] else ""),
                     "match" if r["stateful"] else "ruleset" if r["ruleset_stateful"] else "none",
                 ]
                 for r in d["firewall_rules"]
