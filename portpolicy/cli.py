@@ -27,6 +27,7 @@ PLATFORMS = [
 ]
 RUNTIMES = ["docker", "docker-legacy", "docker-rootless", "podman-rootless", "nerdctl", "containerd", "cri-o"]
 RANK = {"info": 0, "warning": 1, "error": 2}
+FORMATS = ["text", "json", "sarif", "junit", "github", "gitlab"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -69,7 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="check files for port problems (default: .)")
     check.add_argument("paths", nargs="*", default=["."], metavar="PATH")
-    check.add_argument("--format", choices=["text", "json"], default="text")
+    check.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="output format (default: text; github when GITHUB_ACTIONS=true)",
+    )
+    check.add_argument(
+        "--statistics", action="store_true", help="add counts per rule and file type, files and port values"
+    )
+    check.add_argument(
+        "--baseline", metavar="FILE", help="hide findings recorded in FILE (see --write-baseline)"
+    )
+    check.add_argument(
+        "--write-baseline", metavar="FILE", help="record the current findings in FILE, then report none of them"
+    )
     check.add_argument(
         "--fail-on",
         choices=["error", "warning", "info", "never"],
@@ -97,6 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="show a rule's documentation")
     explain.add_argument("rule", metavar="RULE", help="rule id (PP001) or name")
     common(explain)
+
+    live = sub.add_parser("live", help="audit this machine's live listeners and kernel port settings")
+    live.add_argument("paths", nargs="*", metavar="PATH", help="config files of this host to check with it")
+    live.add_argument("--format", choices=["text", "json", "facts"], default="text")
+    live.add_argument("--fail-on", choices=["error", "warning", "info", "never"])
+    live.add_argument("--select", type=_csv, help="rules (or prefixes) to run instead of the defaults")
+    live.add_argument("--extend-select", type=_csv, help="rules to run on top of the defaults")
+    live.add_argument("--ignore", type=_csv, help="rules (or prefixes) not to run")
+    live.add_argument("--from", dest="facts_file", metavar="FILE", help="audit port facts saved as JSON")
+    live.add_argument("--host", help="host name shown in findings (default: this machine's name)")
+    common(live)
     return parser
 
 
@@ -162,6 +187,10 @@ def _run(args: argparse.Namespace) -> int:
     config = _config(args, paths)
     if args.command in {"rules", "explain"}:
         return _rules(args, config)
+    if args.command == "live":
+        from portpolicy import live_audit
+
+        return live_audit.run(args, config)
     from portpolicy.pipeline import scan
 
     report = scan(paths, config)
@@ -173,11 +202,53 @@ def _run(args: argparse.Namespace) -> int:
 
         _emit(facts.render_json(report) if args.format == "json" else facts.render_text(report), args.output)
         return 0
-    if args.format == "json":
+    _check_output(args, report)
+    if config.fail_on == "never":
+        return 0
+    threshold = RANK[config.fail_on]
+    return 1 if any(RANK[f.severity] >= threshold for f in report.findings) else 0
+
+
+def _check_output(args: argparse.Namespace, report: Any) -> None:
+    """Baseline, then the report in the chosen format (report.findings keeps only what is shown)."""
+    fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
+    prints = None
+    if args.baseline or args.write_baseline or fmt in {"sarif", "gitlab"}:
+        from portpolicy import fingerprint
+
+        prints = fingerprint.by_finding(report.findings)
+    if args.write_baseline or args.baseline:
+        from portpolicy import baseline
+
+        assert prints is not None
+        if args.write_baseline:
+            baseline.write(args.write_baseline, report.findings, prints)
+            print(f"portpolicy: wrote {len(report.findings)} findings to {args.write_baseline}", file=sys.stderr)
+        known = baseline.load(args.write_baseline or args.baseline)
+        report.findings, old, stale = baseline.split(report.findings, prints, known)
+        if old:
+            where = args.write_baseline or args.baseline
+            print(f"portpolicy: {len(old)} findings hidden by the baseline {where}", file=sys.stderr)
+        if stale and args.verbose:
+            print(f"portpolicy: {stale} baseline entries match no finding any more", file=sys.stderr)
+    statistics = ""
+    if args.statistics:
+        from portpolicy.report import statistics as stats
+
+        statistics = stats.render_text(report, args.verbose)
+    if fmt == "json":
+        import json
+
         from portpolicy.report import json as json_report
 
-        _emit(json_report.render(report), args.output)
-    else:
+        text_out = json_report.render(report)
+        if args.statistics:
+            doc = json.loads(text_out)
+            doc["summary"]["statistics"] = stats.collect(report, args.verbose)
+            text_out = json.dumps(doc, indent=2) + "\n"
+        _emit(text_out, args.output)
+        return
+    if fmt == "text":
         from portpolicy.report import text
 
         colour = args.color == "always" or (
@@ -186,11 +257,20 @@ def _run(args: argparse.Namespace) -> int:
             and sys.stdout.isatty()
             and not os.environ.get("NO_COLOR")
         )
-        _emit(text.render(report, colour=colour, verbose=args.verbose), args.output)
-    if config.fail_on == "never":
-        return 0
-    threshold = RANK[config.fail_on]
-    return 1 if any(RANK[f.severity] >= threshold for f in report.findings) else 0
+        _emit(text.render(report, colour=colour, verbose=args.verbose) + statistics, args.output)
+        return
+    from portpolicy.report import github, gitlab, junit, sarif
+
+    if fmt == "sarif":
+        _emit(sarif.render(report, prints), args.output)
+    elif fmt == "gitlab":
+        _emit(gitlab.render(report, prints), args.output)
+    elif fmt == "junit":
+        _emit(junit.render(report), args.output)
+    else:
+        _emit(github.render(report), args.output)
+    if statistics:
+        sys.stderr.write(statistics.lstrip("\n"))
 
 
 def _rules(args: argparse.Namespace, config: Any) -> int:

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
-from portpolicy import engine, hosts
+from portpolicy import correlate, engine, hosts, suppress
+from portpolicy.ansible import project as ansible_project
 from portpolicy.config import Config
 from portpolicy.discover import Candidate, Skipped, discover
 from portpolicy.model import Fact, Finding, Host, Location, ParseError, Unresolved
@@ -69,10 +70,14 @@ class Report:
 def scan(paths: Sequence[str] = (".",), config: Config | None = None) -> Report:
     """Read ``paths``, build the model and evaluate the selected rules on it."""
     config = config or Config()
-    rules = engine.select(engine.load_rules(config.rule_directories()), config)
+    loaded = engine.load_rules(config.rule_directories())
+    rules = engine.select(loaded, config)
     candidates, skipped = discover(list(paths) or ["."], config)
+    # Ansible projects are read as a whole (plays, roles, variables); their files are not read again.
+    stage = ansible_project.run([c.path for c in candidates], config)
+    candidates = [c for c in candidates if c.path not in stage.claimed]
     per_file: list[tuple[str, str, list[Fact]]] = []
-    readers: dict[str, str] = {}
+    readers: dict[str, str] = dict.fromkeys(sorted(stage.claimed), "ansible")
     for candidate in candidates:
         name, facts, reason = read_candidate(candidate)
         if name is None:
@@ -80,10 +85,14 @@ def scan(paths: Sequence[str] = (".",), config: Config | None = None) -> Report:
             continue
         readers[candidate.path] = name
         per_file.append((candidate.path, name, facts))
-    host_list, facts = _model(per_file, config)
-    findings = _filter(engine.evaluate(rules, facts, config.severity), config)
+    host_list, facts = _model(per_file, config, stage)
+    findings = engine.evaluate(rules, facts, config.severity)
+    findings = suppress.apply(findings, sorted(readers), rules, loaded, config.severity)
+    findings = _filter(findings, config)
     findings.sort(key=lambda f: (f.location.path, f.location.line, f.location.column, f.rule))
-    return Report(findings, facts, host_list, sorted(readers), skipped, rules, config, readers)
+    return Report(
+        findings, facts, host_list, sorted(readers), skipped, rules, config, readers, resolved=stage.resolved
+    )
 
 
 def read_candidate(candidate: Candidate) -> tuple[str | None, list[Fact], str]:
@@ -117,8 +126,12 @@ def read_candidate(candidate: Candidate) -> tuple[str | None, list[Fact], str]:
             )
         )
     source = Source(path, text)
+    suppress.note(path, text)
     try:
         if candidate.reader is not None:
+            declines = getattr(candidate.reader, "declines", None)
+            if declines is not None and declines(source):  # matched by name, not by content
+                return None, [], getattr(candidate.reader, "DECLINE", f"no {candidate.reader.NAME} content")
             facts.extend(candidate.reader.read(source))
             return candidate.reader.NAME, facts, ""
         return _sniff_yaml(source, facts)
@@ -161,12 +174,28 @@ def _error(path: str, message: str, line: int = 1, column: int = 1) -> ParseErro
     return ParseError(message, Location(path, line, column))
 
 
-def _model(per_file: Iterable[tuple[str, str, list[Fact]]], config: Config) -> tuple[list[Host], list[Fact]]:
-    """Group facts per host, let readers join across files, then derive."""
+def _model(
+    per_file: Iterable[tuple[str, str, list[Fact]]],
+    config: Config,
+    stage: ansible_project.Result | None = None,
+) -> tuple[list[Host], list[Fact]]:
+    """Group facts per host, let readers join across files, then derive.
+
+    ``stage`` holds facts a project-level stage already placed on a host (Ansible: the
+    play's hosts), added as they are so readers still join them (systemd units); once
+    joined, it adds where their templated values were defined.
+    """
     buckets: dict[str, hosts.HostBucket] = {}
     by_reader: dict[str, dict[str, list[Fact]]] = defaultdict(lambda: defaultdict(list))
-    for path, reader, facts in per_file:
-        name, reason, host_config = hosts.scope_of(path, reader, config)
+    for group in stage.groups if stage else ():
+        if group.host not in buckets:
+            buckets[group.host] = hosts.HostBucket(group.host, group.reason, group.config)
+        for reader, fact in group.facts:
+            by_reader[group.host][reader].append(fact)
+    # Files that belong to a container (its image, its mounted configs) move to its host.
+    placement = correlate.place(per_file, lambda path, reader: hosts.scope_of(path, reader, config)[0])
+    for path, scope_reader, reader, facts in placement.entries:
+        name, reason, host_config = hosts.scope_of(path, scope_reader, config)
         if name not in buckets:
             buckets[name] = hosts.HostBucket(name, reason, host_config)
         by_reader[name][reader].extend(facts)
@@ -177,6 +206,9 @@ def _model(per_file: Iterable[tuple[str, str, list[Fact]]], config: Config) -> t
             assemble = getattr(module, "assemble", None)
             assembled = assemble(facts) if assemble else facts
             bucket.facts.extend((reader, f) for f in assembled)
+        bucket.facts = placement.apply(name, bucket.facts)
+        if stage is not None:
+            bucket.facts = stage.annotate(name, bucket.facts)
     return hosts.build(buckets.values(), config)
 
 

@@ -152,11 +152,6 @@ SYSCTL_PLAYBOOK = """\
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Ansible content reader (portpolicy/ansible) does not report playbook tasks yet; "
-    "remove this marker when it does (a strict xfail fails as soon as it passes)",
-)
 def test_planted_problem_in_a_playbook(tmp_path: Path) -> None:
     """A sysctl task the kernel would refuse (start above end): PP006 at the value's line, and # noqa."""
     for noqa, code in (("", 2), ("  # noqa: portpolicy", 0)):

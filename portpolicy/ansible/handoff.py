@@ -1,0 +1,89 @@
+"""Hand rendered or synthesised text to the format's own reader, and map locations back.
+
+A template deployed to ``/etc/systemd/system/x.service`` is read by whichever registered
+path reader accepts that destination, never by a reader imported here: the registry stays
+the one place that knows formats. The reader sees the destination path (unit names and
+sysctl.d priorities come from it); every ``Location`` in the facts it returns is then
+mapped back to the file the user edits (the template line, the task argument).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from types import ModuleType
+from typing import Any
+
+from portpolicy.model import Location, ParseError
+from portpolicy.readers.base import Source
+from portpolicy.registry import PATH_READERS, YAML_READERS
+
+Mapper = Callable[[Location], Location]
+
+
+def reader_for(dest: str) -> ModuleType | None:
+    """The path reader whose ``matches`` accepts a destination path."""
+    probe = dest.rstrip("/")
+    for reader in PATH_READERS:
+        if reader.matches(probe) or reader.matches(probe.lstrip("/")):
+            return reader
+    return None
+
+
+def named_reader(name: str, yaml: bool = False) -> ModuleType | None:
+    for reader in YAML_READERS if yaml else PATH_READERS:
+        if getattr(reader, "NAME", "") == name:
+            return reader
+    return None
+
+
+def read_as(reader: ModuleType, dest: str, text: str, mapper: Mapper) -> list[Any]:
+    """Read ``text`` as if it were the file ``dest``; facts come back with mapped locations."""
+    try:
+        facts = list(reader.read(Source(dest, text)))
+    except Exception as exc:  # a reader bug must not stop the Ansible stage
+        return [
+            ParseError(
+                f"internal error in the {reader.NAME} reader ({type(exc).__name__}: {exc})",
+                mapper(Location(dest)),
+            )
+        ]
+    return [remap(f, dest, mapper) for f in facts]
+
+
+def read_docs(reader: ModuleType, path: str, text: str, docs: Iterable[Any]) -> list[Any]:
+    """Read already composed YAML nodes of a real file (locations are already right)."""
+    try:
+        return list(reader.read_yaml(Source(path, text), list(docs)))
+    except Exception as exc:
+        return [
+            ParseError(
+                f"internal error in the {reader.NAME} reader ({type(exc).__name__}: {exc})", Location(path)
+            )
+        ]
+
+
+def remap(obj: Any, dest: str, mapper: Mapper, depth: int = 0) -> Any:
+    """Replace every ``Location`` in ``dest`` inside a fact (nested dataclasses and tuples too)."""
+    if depth > 8:
+        return obj
+    if isinstance(obj, Location):
+        return mapper(obj) if obj.path == dest else obj
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        changes = {}
+        for f in dataclasses.fields(obj):
+            if not f.init:
+                continue
+            value = getattr(obj, f.name)
+            new = remap(value, dest, mapper, depth + 1)
+            if new is not value:
+                changes[f.name] = new
+        return dataclasses.replace(obj, **changes) if changes else obj
+    if isinstance(obj, tuple) and obj:
+        new_items = [remap(x, dest, mapper, depth + 1) for x in obj]
+        if all(a is b for a, b in zip(new_items, obj, strict=True)):
+            return obj
+        if hasattr(obj, "_fields"):
+            return type(obj)(*new_items)
+        return tuple(new_items)
+    return obj

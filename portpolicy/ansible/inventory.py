@@ -1,0 +1,339 @@
+"""Ansible inventories: groups, children, hosts and their variables, INI or YAML.
+
+INI follows Ansible's ``ini`` plugin: ``[group]`` host lines with inline ``key=value``
+vars (read as literals), ``[group:vars]`` (read as strings), ``[group:children]``.
+YAML follows the ``yaml`` plugin: ``all: {hosts, vars, children}`` nested. ``group_vars/``
+and ``host_vars/`` beside an inventory (or a playbook) hold files named after the group or
+host, with ``.yml``/``.yaml``/``.json`` or no extension, or directories of such files.
+Host patterns in a name such as ``web[01:03]`` are kept as written (one name).
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import os
+import re
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from portpolicy.ansible.jinja import UnknownValue
+from portpolicy.ansible.loader import Loaded
+from portpolicy.ansible.variables import Var, vars_of
+from portpolicy.model import Location
+from portpolicy.yamlsrc import MappingNode, Node, items, location
+
+VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
+_SECTION = re.compile(r"^\[([^\]:]+)(?::(\w+))?\]\s*$")
+
+
+@dataclass
+class Group:
+    name: str
+    hosts: set[str] = field(default_factory=set)
+    children: set[str] = field(default_factory=set)
+    vars: list[dict[str, Var]] = field(default_factory=list)
+    """One dict per source, lowest precedence first."""
+
+
+@dataclass
+class Inventory:
+    """All groups and hosts of the inventories of one project, merged."""
+
+    groups: dict[str, Group] = field(default_factory=dict)
+    host_vars: dict[str, list[dict[str, Var]]] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def group(self, name: str) -> Group:
+        if name not in self.groups:
+            self.groups[name] = Group(name)
+        return self.groups[name]
+
+    def add_host(self, group: str, host: str, host_vars: dict[str, Var] | None = None) -> None:
+        self.group(group).hosts.add(host)
+        self.host_vars.setdefault(host, [])
+        if host_vars:
+            self.host_vars[host].append(host_vars)
+
+    @property
+    def all_hosts(self) -> set[str]:
+        return set(self.host_vars)
+
+    def parents(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for g in self.groups.values():
+            for child in g.children:
+                out.setdefault(child, set()).add(g.name)
+        return out
+
+    def groups_of(self, host: str) -> list[str]:
+        """The host's groups, ``all`` first, then by depth (parents before children), as Ansible sorts them."""
+        parents = self.parents()
+        direct = {g.name for g in self.groups.values() if host in g.hosts}
+        found: set[str] = set()
+        stack = list(direct)
+        while stack:
+            g = stack.pop()
+            if g in found:
+                continue
+            found.add(g)
+            stack.extend(parents.get(g, ()))
+        found.add("all")
+        return sorted(found, key=lambda g: (self.depth(g, parents), g))
+
+    def depth(
+        self, group: str, parents: dict[str, set[str]] | None = None, seen: frozenset[str] = frozenset()
+    ) -> int:
+        if group == "all":
+            return 0
+        parents = self.parents() if parents is None else parents
+        ups = [p for p in parents.get(group, ()) if p not in seen]
+        if not ups:
+            return 1
+        return 1 + max(self.depth(p, parents, seen | {group}) for p in ups)
+
+    def members(self, group: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        if group == "all":
+            return self.all_hosts
+        g = self.groups.get(group)
+        if g is None or group in seen:
+            return set()
+        out = set(g.hosts)
+        for child in g.children:
+            out |= self.members(child, seen | {group})
+        return out
+
+    def match(self, pattern: str) -> set[str] | None:
+        """Hosts a play's ``hosts`` pattern selects; None when the pattern names nothing known."""
+        selected: set[str] = set()
+        known = False
+        for i, part in enumerate(p for p in re.split(r"[:,]", pattern) if p.strip()):
+            part = part.strip()
+            op = ""
+            if part[0] in "!&":
+                op, part = part[0], part[1:]
+            hosts: set[str] = set()
+            if part in self.groups or part == "all":
+                hosts, known = self.members(part), True
+            elif part in self.host_vars:
+                hosts, known = {part}, True
+            elif any(c in part for c in "*?["):
+                names = [g for g in self.groups if fnmatch.fnmatchcase(g, part)]
+                for g in names:
+                    hosts |= self.members(g)
+                hosts |= {h for h in self.host_vars if fnmatch.fnmatchcase(h, part)}
+                known = known or bool(hosts)
+            if op == "!":
+                selected -= hosts
+            elif op == "&" and i:
+                selected &= hosts
+            else:
+                selected |= hosts
+        return selected if known else None
+
+    def layers_for(self, host: str) -> list[dict[str, Var]]:
+        """Inventory variable layers of one host, lowest precedence first."""
+        layers: list[dict[str, Var]] = []
+        for g in self.groups_of(host):
+            group = self.groups.get(g)
+            if group is not None:
+                layers.extend(group.vars)
+        layers.extend(self.host_vars.get(host, ()))
+        return layers
+
+    def layers_for_pattern(self, pattern: str) -> tuple[list[dict[str, Var]], str]:
+        """One view of the inventory variables for a play's hosts, and how it was made.
+
+        When the matched hosts disagree on a variable, it becomes unknown for the play:
+        facts land on the play, not on each host, and we never pick one host's value.
+        """
+        hosts = self.match(pattern)
+        if not hosts:
+            layers: list[dict[str, Var]] = list(self.groups["all"].vars) if "all" in self.groups else []
+            for part in re.split(r"[:,]", pattern):
+                group = self.groups.get(part.strip())
+                if group is not None and group.name != "all":
+                    layers.extend(group.vars)
+            return layers, "no inventory host matches; group variables only"
+        per_host = [_flatten(self.layers_for(h)) for h in sorted(hosts)]
+        merged: dict[str, Var] = {}
+        names = set().union(*per_host)
+        for name in names:
+            defs = [h.get(name) for h in per_host]
+            first = defs[0]
+            if all(d is not None and first is not None and d.value == first.value for d in defs):
+                assert first is not None
+                merged[name] = first
+            else:
+                where = next(d for d in defs if d is not None)
+                merged[name] = Var(
+                    name,
+                    UnknownValue(f"{name} differs between the hosts of {pattern!r}"),
+                    where.location,
+                    where.origin,
+                )
+        return [merged], f"{len(hosts)} inventory host(s)"
+
+
+def _flatten(layers: Iterable[dict[str, Var]]) -> dict[str, Var]:
+    out: dict[str, Var] = {}
+    for layer in layers:
+        out.update(layer)
+    return out
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def looks_like_ini_inventory(text: str) -> bool:
+    """A cheap test: section headers or bare host lines, and nothing YAML-like at the top."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("#", ";"))]
+    if not lines:
+        return False
+    if lines[0].startswith("---") or lines[0].endswith(":") or lines[0].startswith("- "):
+        return False
+    return any(_SECTION.match(ln) for ln in lines) or all(
+        re.match(r"^[\w.\-\[\]:]+(\s+\w+=\S+)*\s*$", ln) for ln in lines[:20]
+    )
+
+
+def read_ini(inv: Inventory, path: str, text: str) -> None:
+    """Add an INI inventory file's groups, hosts and variables."""
+    section, kind = "ungrouped", "hosts"
+    group_vars: dict[str, dict[str, Var]] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        m = _SECTION.match(line)
+        if m:
+            section, kind = m.group(1).strip(), (m.group(2) or "hosts")
+            inv.group(section)
+            continue
+        if kind == "vars":
+            key, sep, value = line.partition("=")
+            if sep:
+                col = raw.find(value.strip()) + 1 if value.strip() else 1
+                loc = Location(path, number, max(col, 1))
+                group_vars.setdefault(section, {})[key.strip()] = Var(
+                    key.strip(), _strip_comment(value.strip()), loc, path
+                )
+        elif kind == "children":
+            name = line.split()[0]
+            inv.group(section).children.add(name)
+            inv.group(name)
+        else:
+            try:
+                tokens = shlex.split(line, comments=True)
+            except ValueError:
+                tokens = line.split()
+            if not tokens:
+                continue
+            host = tokens[0]
+            host_vars: dict[str, Var] = {}
+            for token in tokens[1:]:
+                key, sep, value = token.partition("=")
+                if not sep:
+                    continue
+                col = raw.find(key + "=") + len(key) + 2
+                host_vars[key] = Var(key, _literal(value), Location(path, number, max(col, 1)), path)
+            inv.add_host(section if section else "ungrouped", host, host_vars)
+    for name, values in group_vars.items():
+        inv.group(name).vars.append(values)
+    inv.group("all")
+    inv.files.append(path)
+
+
+def _strip_comment(value: str) -> str:
+    if value.startswith(("'", '"')):
+        try:
+            parsed = shlex.split(value, comments=True)
+            return parsed[0] if parsed else ""
+        except ValueError:
+            return value
+    return re.split(r"\s+[#;]", value, maxsplit=1)[0]
+
+
+def _literal(value: str) -> Any:
+    try:
+        return ast.literal_eval(value) if len(value) < 1000 else value
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return value
+
+
+def read_yaml(inv: Inventory, loaded: Loaded) -> bool:
+    """Add a YAML inventory; False when the document is not one."""
+    doc = loaded.docs[0] if loaded.docs else None
+    if not isinstance(doc, MappingNode):
+        return False
+    groups = list(items(doc))
+    if not groups or not all(isinstance(v, MappingNode) or v.tag.endswith("null") for _, _, v in groups):
+        return False
+    if not any(k in ("hosts", "children", "vars") for _, _, v in groups for k, _, _ in items(v)):
+        return False
+    for name, _, node in groups:
+        _yaml_group(inv, loaded.path, name, node, 0)
+    inv.group("all")
+    inv.files.append(loaded.path)
+    return True
+
+
+def _yaml_group(inv: Inventory, path: str, name: str, node: Node, depth: int) -> None:
+    group = inv.group(name)
+    if depth > 20:
+        return
+    for key, _, value in items(node):
+        if key == "hosts":
+            for host, _, hvars in items(value):
+                inv.add_host(name, host, vars_of(hvars, path, path))
+        elif key == "vars":
+            group.vars.append(vars_of(value, path, path))
+        elif key == "children":
+            for child, _, cnode in items(value):
+                group.children.add(child)
+                _yaml_group(inv, path, child, cnode, depth + 1)
+
+
+def read_vars_dirs(inv: Inventory, base: str, files: dict[str, Loaded], rank: int) -> None:
+    """``group_vars/`` and ``host_vars/`` under ``base``: files, extensionless files or directories."""
+    del rank  # playbook-adjacent dirs are read after inventory ones, so they rank higher
+    for kind in ("group_vars", "host_vars"):
+        prefix = f"{base}/{kind}/" if base not in ("", ".") else f"{kind}/"
+        by_name: dict[str, list[Loaded]] = {}
+        for path in sorted(files):
+            if not path.startswith(prefix):
+                continue
+            rest = path[len(prefix) :]
+            first = rest.split("/", 1)[0]
+            name = first
+            if "/" not in rest:
+                for suffix in VARS_SUFFIXES[1:]:
+                    if name.endswith(suffix):
+                        name = name[: -len(suffix)]
+                        break
+            by_name.setdefault(name, []).append(files[path])
+        for name, loaded_files in by_name.items():
+            layer: dict[str, Var] = {}
+            for loaded in loaded_files:
+                doc = loaded.docs[0] if loaded.docs else None
+                layer.update(vars_of(doc, loaded.path, loaded.path))
+            if kind == "group_vars":
+                inv.group(name).vars.append(layer)
+            else:
+                inv.host_vars.setdefault(name, []).append(layer)
+
+
+def is_vars_file(path: str) -> bool:
+    """Inside a ``group_vars``/``host_vars`` directory, with a vars extension or none."""
+    parts = path.split("/")
+    if not any(p in ("group_vars", "host_vars") for p in parts[:-1]):
+        return False
+    name = parts[-1]
+    _, ext = os.path.splitext(name)
+    return ext in VARS_SUFFIXES and not name.startswith(".")
+
+
+def location_of(path: str, node: Node) -> Location:
+    return location(path, node)

@@ -1,0 +1,419 @@
+"""Modules that declare ports: the table of names and the facts each call makes.
+
+Arguments follow the modules' own documentation (ansible.posix.firewalld,
+community.general.ufw, ansible.builtin.iptables, ansible.posix.sysctl,
+community.docker.docker_container, kubernetes.core.k8s). A call that removes something
+(``state: absent``/``disabled``, ufw ``delete``) declares no port. Where a port value cannot
+be resolved, the fact is ``Unresolved`` with the reason, never a guess.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from portpolicy.ansible.args import Arg, Resolved
+from portpolicy.ansible.jinja import Unknown, to_string
+from portpolicy.model import Fact, FirewallRule, InvalidPort, Location, PortRange, Unresolved
+from portpolicy.readers.base import PROTOCOLS, parse_port_range
+
+BUILTIN = ("ansible.builtin", "ansible.legacy")
+# canonical name -> the collections that ship it (short names are accepted too)
+MODULES: dict[str, tuple[str, ...]] = {
+    "firewalld": ("ansible.posix", "community.general"),
+    "ufw": ("community.general",),
+    "iptables": BUILTIN,
+    "sysctl": ("ansible.posix", *BUILTIN),
+    "template": BUILTIN,
+    "copy": BUILTIN,
+    "lineinfile": BUILTIN,
+    "blockinfile": BUILTIN,
+    "docker_container": ("community.docker", "community.general"),
+    "k8s": ("kubernetes.core", "community.kubernetes", "community.okd"),
+    "include_tasks": BUILTIN,
+    "import_tasks": BUILTIN,
+    "include": BUILTIN,
+    "include_role": BUILTIN,
+    "import_role": BUILTIN,
+    "set_fact": BUILTIN,
+    "include_vars": BUILTIN,
+    "systemd_service": BUILTIN,
+    "systemd": BUILTIN,
+    "service": BUILTIN,
+}
+ALIASES: dict[str, str] = {name: name for name in MODULES} | {
+    f"{coll}.{name}": name for name, colls in MODULES.items() for coll in colls
+}
+
+REMOVED_STATES = frozenset({"absent", "disabled", "comment", "commented", "removed"})
+
+
+def canonical(module: str) -> str | None:
+    return ALIASES.get(module)
+
+
+@dataclass
+class Emit:
+    """What a module call produced: (reader name, fact) pairs and how many values were resolved."""
+
+    facts: list[tuple[str, Fact]] = field(default_factory=list)
+    resolved: int = 0
+
+    def add(self, fact: Fact, reader: str = "ansible") -> None:
+        self.facts.append((reader, fact))
+
+
+def _unresolved(arg: Arg, what: str, exc: Unknown) -> Unresolved:
+    return Unresolved(_raw(arg), f"{what}: {exc.reason}", arg.location)
+
+
+def jinja_marked(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+def _raw(arg: Arg) -> str:
+    return arg.raw if isinstance(arg.raw, str) else json.dumps(arg.raw, default=str)
+
+
+def _protocol(text: str | None) -> str:
+    value = (text or "").strip().lower()
+    return value if value in PROTOCOLS else "any"
+
+
+def _ports(text: str, where: Location, context: str, sep: str) -> PortRange | InvalidPort | Unresolved | None:
+    return parse_port_range(text, where, context, sep=sep)
+
+
+# --------------------------------------------------------------------------- firewalld
+
+
+def firewalld(a: Resolved, out: Emit, module: str) -> None:
+    state = a.known("state")
+    if state is None or str(state).lower() != "enabled":
+        return  # disabled removes, present/absent manage zones, unknown state: no claim
+    zone = a.known("zone") or ""
+    port = a.get("port")
+    if port is not None:
+        try:
+            text = a.text("port") or ""
+        except Unknown as exc:
+            out.add(_unresolved(port, f"{module} port", exc))
+            return
+        number, _, proto = text.partition("/")
+        rng = _ports(number, port.location, f"{module} port", "-")
+        if not isinstance(rng, PortRange):
+            if rng is not None:
+                out.add(rng)
+            return
+        out.resolved += port.templated
+        out.add(
+            FirewallRule(
+                "firewalld",
+                "in",
+                "accept",
+                _protocol(proto),
+                rng,
+                port.location,
+                ruleset_stateful=True,
+                chain=str(zone),
+                evidence=a.evidence(port),
+            )
+        )
+        return
+    rich = a.get("rich_rule")
+    if rich is not None:
+        try:
+            text = a.text("rich_rule") or ""
+        except Unknown as exc:
+            out.add(_unresolved(rich, f"{module} rich_rule", exc))
+            return
+        fact = rich_rule(text, rich.location, str(zone), a.evidence(rich))
+        if fact is not None:
+            out.resolved += rich.templated and isinstance(fact, FirewallRule)
+            out.add(fact)
+
+
+def rich_rule(text: str, where: Location, zone: str, evidence: tuple[Any, ...] = ()) -> Fact | None:
+    """The port opening a firewalld rich rule makes, if it is one (firewalld.richlanguage(5))."""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        return None
+    if not words or words[0] != "rule":
+        return None
+    attrs: dict[str, dict[str, str]] = {}
+    element = ""
+    action = ""
+    negated = False
+    for word in words[1:]:
+        if "=" in word:
+            key, _, value = word.partition("=")
+            attrs.setdefault(element, {})[key] = value
+        elif word in ("accept", "reject", "drop"):
+            action, element = word, word
+        elif word == "not":
+            negated = True
+        else:
+            element = word
+    if not action or negated or {"forward-port", "service", "icmp-block", "masquerade"} & set(attrs):
+        return None
+    family = attrs.get("", {}).get("family", "dual")
+    sources = tuple(v for k, v in attrs.get("source", {}).items() if k == "address")
+    ports = source_ports = None
+    proto = "any"
+    if "port" in attrs:
+        rng = _ports(attrs["port"].get("port", ""), where, "firewalld rich rule port", "-")
+        if not isinstance(rng, PortRange):
+            return rng
+        ports, proto = rng, _protocol(attrs["port"].get("protocol"))
+    if "source-port" in attrs:
+        rng = _ports(attrs["source-port"].get("port", ""), where, "firewalld rich rule source-port", "-")
+        if not isinstance(rng, PortRange):
+            return rng
+        source_ports, proto = rng, _protocol(attrs["source-port"].get("protocol"))
+    if "protocol" in attrs and ports is None:
+        proto = _protocol(attrs["protocol"].get("value"))
+    return FirewallRule(
+        "firewalld",
+        "in",
+        action,
+        proto,
+        ports,
+        where,
+        source_ports=source_ports,
+        sources=sources,
+        family=family if family in ("ipv4", "ipv6") else "dual",
+        ruleset_stateful=True,
+        chain=zone,
+        evidence=tuple(evidence),
+    )
+
+
+# --------------------------------------------------------------------------- ufw
+
+_UFW_ACTIONS = {"allow": "accept", "limit": "accept", "deny": "drop", "reject": "reject"}
+_UFW_DIRECTIONS = {"in": "in", "incoming": "in", "out": "out", "outgoing": "out", "routed": "forward"}
+
+
+def ufw(a: Resolved, out: Emit, module: str) -> None:
+    if a.flag("delete") is not False:
+        return  # delete: yes removes a rule; unknown: no claim
+    rule = a.known("rule")
+    if rule is None or str(rule).lower() not in _UFW_ACTIONS:
+        return  # state, default policy or logging only
+    direction = _UFW_DIRECTIONS.get(str(a.known("direction", default="in") or "in").lower())
+    if direction is None:
+        return
+    proto = _protocol(a.known("proto", "protocol"))
+    sources = a.known("from_ip", "src", "from", default="any")
+    src = () if str(sources) in ("any", "") else (str(sources),)
+    source_ports: PortRange | None = None
+    from_port = a.get("from_port")
+    if from_port is not None:
+        try:
+            text = a.text("from_port") or ""
+        except Unknown as exc:
+            out.add(_unresolved(from_port, f"{module} from_port", exc))
+            return
+        rng = _ports(text, from_port.location, f"{module} from_port", ":")
+        if not isinstance(rng, PortRange):
+            if rng is not None:
+                out.add(rng)
+            return
+        source_ports = rng
+    port = a.get("to_port", "port")
+    port_texts: list[str | None] = [None]
+    if port is not None:
+        try:
+            value = a.value("to_port", "port")
+        except Unknown as exc:
+            out.add(_unresolved(port, f"{module} port", exc))
+            return
+        if value is not None:
+            port_texts = [p.strip() for p in to_string(value).split(",") if p.strip()]
+    for port_text in port_texts:
+        ports: PortRange | InvalidPort | Unresolved | None = None
+        where = port.location if port is not None else a.args["rule"].location
+        if port_text is not None and port is not None:
+            if not port_text[:1].isdigit() and not jinja_marked(port_text):
+                # ufw takes service names from /etc/services ("ssh"): not looked up here
+                out.add(Unresolved(port_text, f"{module} port names a service, not a number", port.location))
+                continue
+            ports = _ports(port_text, port.location, f"{module} port", ":")
+            if not isinstance(ports, PortRange):
+                if ports is not None:
+                    out.add(ports)
+                continue
+            out.resolved += port.templated
+        action = _UFW_ACTIONS[str(rule).lower()]
+        out.add(
+            FirewallRule(
+                "ufw",
+                direction,
+                action,
+                proto,
+                ports if isinstance(ports, PortRange) else None,
+                where,
+                source_ports=source_ports,
+                sources=src,
+                ruleset_stateful=True,
+                interface=str(a.known("interface", "if") or ""),
+                evidence=a.evidence(port),
+            )
+        )
+
+
+# --------------------------------------------------------------------------- iptables
+
+_CHAINS = {"INPUT": "in", "OUTPUT": "out", "FORWARD": "forward"}
+_JUMPS = {"ACCEPT": "accept", "DROP": "drop", "REJECT": "reject"}
+
+
+def iptables(a: Resolved, out: Emit, module: str) -> None:
+    if str(a.known("state", default="present")).lower() != "present":
+        return
+    if str(a.known("table", default="filter") or "filter") != "filter":
+        return
+    chain = a.known("chain")
+    jump = a.known("jump")
+    if chain not in _CHAINS or jump is None or str(jump) not in _JUMPS:
+        return  # policy, custom chains, LOG/other targets: no opening of their own
+    direction, action = _CHAINS[str(chain)], _JUMPS[str(jump)]
+    proto = _protocol(a.known("protocol"))
+    family = {"ipv4": "ipv4", "ipv6": "ipv6"}.get(str(a.known("ip_version", default="ipv4")), "ipv4")
+    source = a.known("source", "src")
+    sources = (str(source),) if source and not str(source).startswith("!") else ()
+    ctstate = a.known("ctstate", default=[]) or []
+    stateful = bool(ctstate)
+    source_ports: PortRange | None = None
+    sport = a.get("source_port")
+    if sport is not None:
+        try:
+            text = a.text("source_port") or ""
+        except Unknown as exc:
+            out.add(_unresolved(sport, f"{module} source_port", exc))
+            return
+        rng = _ports(text, sport.location, f"{module} source_port", ":")
+        if not isinstance(rng, PortRange):
+            if rng is not None:
+                out.add(rng)
+            return
+        source_ports = rng
+    port_arg = a.get("destination_port", "destination_ports")
+    port_texts: list[str | None] = [None]
+    if port_arg is not None:
+        try:
+            value = a.value(port_arg.name)
+        except Unknown as exc:
+            out.add(_unresolved(port_arg, f"{module} {port_arg.name}", exc))
+            return
+        if value is not None:
+            values = value if isinstance(value, list) else [value]
+            port_texts = [to_string(v) for v in values] or [None]
+    for port_text in port_texts:
+        dports: PortRange | InvalidPort | Unresolved | None = None
+        where = port_arg.location if port_arg is not None else a.args["jump"].location
+        if port_text is not None and port_arg is not None:
+            dports = _ports(port_text, port_arg.location, f"{module} {port_arg.name}", ":")
+            if not isinstance(dports, PortRange):
+                if dports is not None:
+                    out.add(dports)
+                continue
+            out.resolved += port_arg.templated
+        out.add(
+            FirewallRule(
+                "iptables",
+                direction,
+                action,
+                proto,
+                dports if isinstance(dports, PortRange) else None,
+                where,
+                source_ports=source_ports,
+                sources=sources,
+                family=family,
+                stateful=stateful,
+                chain=str(chain),
+                interface=str(a.known("in_interface") or ""),
+                evidence=a.evidence(port_arg),
+            )
+        )
+
+
+FIREWALL_MODULES: dict[str, Callable[[Resolved, Emit, str], None]] = {
+    "firewalld": firewalld,
+    "ufw": ufw,
+    "iptables": iptables,
+}
+
+
+# --------------------------------------------------------------------------- docker_container
+
+# docker_container argument -> compose key, and whether it is a list of items
+_COMPOSE_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("user",), "user"),
+    (("network_mode",), "network_mode"),
+    (("privileged",), "privileged"),
+    (("published_ports", "ports"), "ports"),
+    (("exposed_ports", "expose", "exposed"), "expose"),
+    (("capabilities",), "cap_add"),
+    (("cap_drop",), "cap_drop"),
+    (("sysctls",), "sysctls"),
+)
+
+
+def compose_text(
+    a: Resolved, name: str, task_location: Location
+) -> tuple[str, list[Location], dict[int, str]]:
+    """A compose document equivalent to a docker_container call, with a line -> location map.
+
+    Values that cannot be resolved are written as their template text, so the compose reader
+    reports them as unresolved; the returned map gives the reason for each such line.
+    """
+    lines = ["services:", f"  {json.dumps(name)}:"]
+    where = [task_location, task_location]
+    reasons: dict[int, str] = {}
+    for names, key in _COMPOSE_KEYS:
+        arg = a.get(*names)
+        if arg is None:
+            continue
+        try:
+            value = a.value(arg.name)
+        except Unknown as exc:
+            value, reasons[len(lines) + 1] = arg.raw, exc.reason
+        if value is None:
+            continue
+        if key in ("ports", "expose", "cap_add", "cap_drop"):
+            values = value if isinstance(value, list) else [value]
+            lines.append(f"    {key}:")
+            where.append(arg.location)
+            nodes = list(getattr(arg.node, "value", []) or []) if isinstance(arg.raw, list) else []
+            for i, v in enumerate(values):
+                lines.append(f"      - {_quote(v)}")
+                node = nodes[i] if i < len(nodes) else None
+                mark = getattr(node, "start_mark", None)
+                where.append(
+                    Location(arg.location.path, mark.line + 1, mark.column + 1) if mark else arg.location
+                )
+        elif key == "sysctls" and isinstance(value, dict):
+            lines.append(f"    {key}:")
+            where.append(arg.location)
+            for k, v in value.items():
+                lines.append(f"      {_quote(k)}: {_quote(v)}")
+                where.append(arg.location)
+        else:
+            lines.append(f"    {key}: {_quote(value)}")
+            where.append(arg.location)
+    return "\n".join(lines) + "\n", where, reasons
+
+
+def _quote(value: Any) -> str:
+    text = value if isinstance(value, str) else to_string(value)
+    return json.dumps(text.replace("$", "$$"))
+
+
+def docker_container_name(a: Resolved) -> str:
+    name = a.known("name")
+    return str(name) if name else "container"

@@ -1,0 +1,327 @@
+"""The Ansible stage of the pipeline: projects in, facts per play host out.
+
+``run`` finds Ansible projects among the discovered files, runs every playbook's plays
+statically and returns, for each play's ``hosts`` pattern, the facts its roles and tasks
+declare. A role used by two plays lands on both hosts; a role no play uses is read on its
+own with its defaults (host ``role:<name>``). Files the stage read are returned as
+``claimed`` so the per-file readers do not read them again; a template no task deploys is
+left to them.
+
+Host names: the play's ``hosts`` pattern as written (``webservers``), prefixed with the
+project directory when that is not the scanned directory itself (``infra:webservers``), so
+that unrelated projects never share a host. A config ``hosts:`` entry whose ``name`` equals
+the pattern (or the prefixed name) gives that host its platform, runtime and kernel settings.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from portpolicy.ansible import discover, inventory
+from portpolicy.ansible.discover import Project
+from portpolicy.ansible.loader import Loaded, Loader
+from portpolicy.ansible.tasks import Ctx, Out, condition, role_reference, run_list, run_role
+from portpolicy.ansible.variables import Scope, Var, vars_of
+from portpolicy.config import Config, HostConfig
+from portpolicy.model import Evidence, Fact, FirewallRule, KernelSetting, Listener, Location, Unresolved
+from portpolicy.yamlsrc import MappingNode, SequenceNode, get, items, location, scalar, seq
+
+MAX_PLAYBOOK_DEPTH = 10
+
+
+@dataclass
+class Group:
+    """Facts for one host, with the reason shown by ``portpolicy facts``."""
+
+    host: str
+    reason: str
+    config: HostConfig | None
+    facts: list[tuple[str, Fact]] = field(default_factory=list)
+    seen: set[tuple[str, object]] = field(default_factory=set, repr=False)
+
+
+@dataclass
+class Result:
+    groups: list[Group] = field(default_factory=list)
+    claimed: set[str] = field(default_factory=set)
+    resolved: int = 0
+    """Port values known only through a variable or a rendered template (``Report.resolved``)."""
+    evidence: dict[tuple[str, str, int], tuple[Evidence, ...]] = field(default_factory=dict)
+    """(host, template path, line) -> where the values rendered there were defined."""
+    reasons: dict[tuple[str, str, int], str] = field(default_factory=dict)
+    """(host, template path, line) -> why a ``{{ }}`` there did not resolve."""
+
+    def annotate(self, host: str, facts: list[tuple[str, Fact]]) -> list[tuple[str, Fact]]:
+        """Add where template values were defined to facts built from rendered lines.
+
+        Called by the pipeline after readers joined files (systemd units, nginx blocks),
+        because that is when those facts exist. Each fact that gains evidence counts as a
+        resolved port value.
+        """
+        if not self.evidence and not self.reasons:
+            return facts
+        out: list[tuple[str, Fact]] = []
+        for reader, fact in facts:
+            loc = getattr(fact, "location", None)
+            if isinstance(fact, Unresolved) and isinstance(loc, Location):
+                why = self.reasons.get((host, loc.path, loc.line))
+                if why and why not in fact.reason:
+                    fact = replace(fact, reason=f"{fact.reason}: {why}")
+            found = self.evidence.get((host, loc.path, loc.line)) if isinstance(loc, Location) else None
+            if found and isinstance(fact, (Listener, FirewallRule, KernelSetting)):
+                self.resolved += 1
+                if isinstance(fact, (Listener, FirewallRule)):
+                    fact = replace(fact, evidence=tuple(dict.fromkeys(fact.evidence + found)))
+            out.append((reader, fact))
+        return out
+
+
+def run(paths: Iterable[str], config: Config) -> Result:
+    """The Ansible stage over the discovered file paths; never raises on content."""
+    result = Result()
+    paths = list(paths)
+    roots = discover.find_projects(paths)
+    loader = Loader()
+    roots = discover.outermost(roots + discover.lone_playbook_dirs(paths, roots, _Texts(loader)))
+    for root in roots:
+        project = discover.load_project(root)
+        _run_project(project, loader, config, result)
+    return result
+
+
+def _run_project(project: Project, loader: Loader, config: Config, result: Result) -> None:
+    groups: dict[str, Group] = {}
+    used_roles: set[str] = set()
+    playbooks = [
+        p for p in discover.playbook_candidates(project, _Texts(loader)) if _is_playbook(loader.load(p))
+    ]
+    imported: set[str] = set()
+    for playbook in playbooks:
+        for doc in loader.load(playbook).docs:
+            for play in seq(doc):
+                target = _import_target(play)
+                if target:
+                    imported.add(posixpath.normpath(posixpath.join(posixpath.dirname(playbook), target)))
+    for playbook in playbooks:
+        if playbook in imported:
+            continue  # run through the playbook that imports it, with that one's context
+        _run_playbook(project, loader, config, playbook, groups, used_roles, result, 0)
+    for role_list in project.roles.values():
+        for role in role_list:
+            if role.root in used_roles:
+                continue
+            if "/molecule/" in role.root or role.root.startswith("molecule/"):
+                continue
+            name = _host_name(project, f"role:{role.name}")
+            out = Out()
+            ctx = Ctx(project, loader, out, Scope(), role.root + "/tasks/main.yml", role.root + "/x.yml")
+            run_role(ctx, role, {})
+            _merge(
+                groups,
+                name,
+                f"Ansible role {role.root} read on its own with its defaults (no play uses it)",
+                _host_config(config, name, role.name),
+                out,
+                result,
+            )
+    result.groups.extend(groups.values())
+
+
+class _Texts:
+    """Lazy text access for the playbook sniff (reads only the YAML files it is asked about)."""
+
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+
+    def get(self, path: str) -> str | None:
+        return self.loader.text(path)
+
+
+def _is_playbook(loaded: Loaded) -> bool:
+    if not loaded.docs or not isinstance(loaded.docs[0], SequenceNode):
+        return False
+    plays = seq(loaded.docs[0])
+    return bool(plays) and all(
+        isinstance(p, MappingNode) and (get(p, "hosts") is not None or _import_target(p)) for p in plays
+    )
+
+
+def _import_target(play: object) -> str | None:
+    for key in ("import_playbook", "ansible.builtin.import_playbook", "include"):
+        value = scalar(get(play, key)) if isinstance(play, MappingNode) else None
+        if value:
+            return value
+    return None
+
+
+def _run_playbook(
+    project: Project,
+    loader: Loader,
+    config: Config,
+    playbook: str,
+    groups: dict[str, Group],
+    used_roles: set[str],
+    result: Result,
+    depth: int,
+) -> None:
+    if depth > MAX_PLAYBOOK_DEPTH:
+        return
+    loaded = loader.load(playbook)
+    result.claimed.add(playbook)
+    inv = _inventory(project, loader, playbook, result)
+    for doc in loaded.docs:
+        for play in seq(doc):
+            if not isinstance(play, MappingNode):
+                continue
+            target = _import_target(play)
+            if target:
+                path = posixpath.normpath(posixpath.join(posixpath.dirname(playbook) or ".", target))
+                if path in project.files and "{{" not in target:
+                    _run_playbook(project, loader, config, path, groups, used_roles, result, depth + 1)
+                continue
+            _run_play(project, loader, config, playbook, play, inv, groups, used_roles, result)
+
+
+def _inventory(project: Project, loader: Loader, playbook: str, result: Result) -> inventory.Inventory:
+    inv = inventory.Inventory()
+    files = discover.inventory_files(project, playbook)
+    for path in files:
+        text = loader.text(path)
+        if text is None:
+            continue
+        if not path.endswith((".yml", ".yaml", ".json")) and inventory.looks_like_ini_inventory(text):
+            inventory.read_ini(inv, path, text)
+            result.claimed.add(path)
+        elif (path.endswith((".yml", ".yaml", ".json")) or ":" in text) and inventory.read_yaml(
+            inv, loader.load(path)
+        ):
+            result.claimed.add(path)
+    vars_files: dict[str, Loaded] = {}
+    for base in discover.vars_dirs(project, playbook, inv.files):
+        prefix = "" if base == "." else base + "/"
+        for f in project.files:
+            if (
+                f.startswith(prefix)
+                and inventory.is_vars_file(f[len(prefix) :])
+                and f[len(prefix) :].split("/")[0]
+                in (
+                    "group_vars",
+                    "host_vars",
+                )
+            ):
+                vars_files[f] = loader.load(f)
+                result.claimed.add(f)
+        inventory.read_vars_dirs(inv, base, vars_files, 0)
+        vars_files = {}
+    return inv
+
+
+def _run_play(
+    project: Project,
+    loader: Loader,
+    config: Config,
+    playbook: str,
+    play: MappingNode,
+    inv: inventory.Inventory,
+    groups: dict[str, Group],
+    used_roles: set[str],
+    result: Result,
+) -> None:
+    keys = {k: v for k, _, v in items(play)}
+    pattern = scalar(keys.get("hosts"))
+    if pattern is None:
+        hosts_node = keys.get("hosts")
+        pattern = (
+            ",".join(str(scalar(n)) for n in seq(hosts_node))
+            if isinstance(hosts_node, SequenceNode)
+            else "all"
+        )
+    pattern = pattern.strip() or "all"
+    inv_layers, inv_reason = inv.layers_for_pattern(pattern)
+    play_vars = vars_of(keys.get("vars"), playbook, f"play vars in {playbook}")
+    scope = Scope([*inv_layers, play_vars])
+    files_layer: dict[str, Var] = {}
+    for entry in seq(keys.get("vars_files")):
+        name = scalar(entry)
+        if not name:
+            continue
+        try:
+            resolved = scope.template(name)
+        except Exception:  # an unresolved file name: its variables stay unknown
+            continue
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(playbook) or ".", str(resolved)))
+        if path in project.files:
+            vloaded = loader.load(path)
+            result.claimed.add(path)
+            if vloaded.docs:
+                files_layer.update(vars_of(vloaded.docs[0], path, path))
+    scope = Scope([*inv_layers, play_vars, files_layer])
+    host = _host_name(project, _scenario(playbook) + pattern)
+    play_name = scalar(keys.get("name")) or ""
+    at = location(playbook, play)
+    reason = f"Ansible play {play_name!r} at {at.path}:{at.line} (hosts: {pattern}; inventory: {inv_reason})"
+    out = Out()
+    ctx = Ctx(project, loader, out, scope, playbook, playbook)
+    run_list(ctx, keys.get("pre_tasks"))
+    for ref in seq(keys.get("roles")):
+        name, params = role_reference(ref, playbook)
+        if not name:
+            continue
+        if condition(scope, get(ref, "when") if isinstance(ref, MappingNode) else None) is False:
+            continue
+        role = project.find_role(name, playbook)
+        if role is not None:
+            run_role(ctx, role, params)
+    for part in ("tasks", "post_tasks", "handlers"):
+        run_list(ctx, keys.get(part))
+    used_roles |= out.used_roles
+    _merge(groups, host, reason, _host_config(config, host, pattern), out, result)
+
+
+def _merge(
+    groups: dict[str, Group], host: str, reason: str, hc: HostConfig | None, out: Out, result: Result
+) -> None:
+    group = groups.get(host)
+    if group is None:
+        group = groups[host] = Group(host, reason, hc)
+    elif reason not in group.reason and len(group.reason) < 400:
+        group.reason += f"; {reason}"
+    seen = group.seen
+    for reader, fact in out.facts:
+        pair = (reader, fact)
+        try:
+            if pair in seen:
+                continue  # the same role reached twice on one host declares its ports once
+            seen.add(pair)
+        except TypeError:
+            pass
+        group.facts.append((reader, fact))
+    result.claimed |= out.claimed
+    result.resolved += out.resolved
+    for (path, line), why in out.reasons.items():
+        result.reasons[(host, path, line)] = why
+    for (path, line), found in out.evidence.items():
+        key = (host, path, line)
+        result.evidence[key] = tuple(dict.fromkeys(result.evidence.get(key, ()) + found))[:8]
+
+
+def _scenario(playbook: str) -> str:
+    """``molecule/<scenario>:`` for test playbooks: each scenario is a separate set of machines."""
+    parts = playbook.split("/")
+    if "molecule" in parts[:-2]:
+        i = parts.index("molecule")
+        return f"molecule/{parts[i + 1]}:"
+    return ""
+
+
+def _host_name(project: Project, pattern: str) -> str:
+    return pattern if project.root == "." else f"{project.root}:{pattern}"
+
+
+def _host_config(config: Config, host: str, pattern: str) -> HostConfig | None:
+    for hc in config.hosts:
+        if hc.name in (host, pattern):
+            return hc
+    return None

@@ -1,0 +1,243 @@
+"""Files a task deploys (``template``, ``copy``, ``lineinfile``, ``blockinfile``), read for their destination.
+
+A template is rendered with the task's variables; each output line remembers its template
+line, so a finding points at the line the user edits. Expressions that do not resolve stay
+as written (the format's reader reports them as unresolved). Branches and loops whose
+condition does not resolve are left out; facts that the raw template has inside them become
+``Unresolved`` instead of findings. A template that cannot be parsed is read raw, with its
+Jinja statements masked, as the per-file readers would.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from portpolicy.ansible import handoff, jinja
+from portpolicy.ansible.args import Arg, Resolved
+from portpolicy.ansible.jinja import Rendered, TemplateSyntaxError, Unknown
+from portpolicy.model import (
+    Evidence,
+    FirewallRule,
+    InvalidPort,
+    KernelSetting,
+    Listener,
+    Location,
+    ParseError,
+    RunAs,
+    Unresolved,
+)
+from portpolicy.readers.base import Source, mask_jinja
+from portpolicy.yamlsrc import ScalarNode
+
+if TYPE_CHECKING:
+    from portpolicy.ansible.tasks import Ctx
+
+_PRIVILEGE_WORDS = re.compile(r"(?i)\buser\b|user=|capabilit|privateusers|\broot\b|setcap")
+_PORT_FACTS = (Listener, FirewallRule, KernelSetting)
+
+
+def template_task(ctx: Ctx, a: Resolved, module: str) -> None:
+    from portpolicy.ansible.tasks import resolve_path
+
+    src = a.known("src")
+    if not isinstance(src, str) or not src:
+        return
+    path = resolve_path(ctx, src, "templates")
+    if path is None:
+        return
+    dest = _destination(a, src)
+    reader = handoff.reader_for(dest) if dest else None
+    if reader is None or dest is None:
+        return
+    text = ctx.loader.text(path)
+    if text is None:
+        return
+    ctx.out.claimed.add(path)
+    try:
+        rendered = jinja.render(text, a.scope)
+    except (TemplateSyntaxError, Unknown, RecursionError) as exc:
+        why = exc.reason if isinstance(exc, Unknown) else str(exc)
+        facts = handoff.read_as(
+            reader, dest, mask_statements(text), lambda loc: Location(path, loc.line, loc.column)
+        )
+        for fact in facts:
+            if isinstance(fact, Unresolved):
+                fact = replace(fact, reason=f"{fact.reason} (template not rendered: {why})")
+            ctx.out.facts.append((reader.NAME, fact))
+        return
+    _read_rendered(ctx, reader, dest, path, text, rendered, a)
+
+
+def _destination(a: Resolved, src: str) -> str | None:
+    """Where the file lands; a directory destination takes the template's name without ``.j2``."""
+    name = posixpath.basename(src)
+    name = name[:-3] if name.endswith(".j2") else name
+    dest = a.known("dest", "path")
+    if isinstance(dest, str) and dest:
+        return dest + name if dest.endswith("/") else dest
+    # Unknown destination: the template's own name may still say which format it is.
+    return name if handoff.reader_for(name) is not None else None
+
+
+def _read_rendered(
+    ctx: Ctx, reader: Any, dest: str, path: str, text: str, rendered: Rendered, a: Resolved
+) -> None:
+    reasons = {line: reason for line, _, reason in rendered.unresolved}
+    for line, reason in reasons.items():
+        ctx.out.reasons[(path, line)] = reason
+    try:
+        facts = list(reader.read(Source(dest, rendered.text)))
+    except Exception as exc:  # a reader bug must not stop the Ansible stage
+        ctx.out.facts.append(
+            ("ansible", ParseError(f"internal error in the {reader.NAME} reader: {exc!r}", Location(path)))
+        )
+        return
+    skipped_text = "\n".join(
+        "\n".join(text.split("\n")[start - 1 : end]) for start, end in rendered.skipped_ranges
+    )
+    degrade = bool(_PRIVILEGE_WORDS.search(skipped_text))
+
+    def mapper(loc: Location) -> Location:
+        return Location(path, rendered.template_line(loc.line), loc.column)
+
+    _register_evidence(ctx, path, rendered, a)
+    for fact in facts:
+        loc = getattr(fact, "location", None)
+        out_line = loc.line if isinstance(loc, Location) and loc.path == dest else 0
+        t_line = rendered.template_line(out_line) if out_line else 0
+        if isinstance(fact, Unresolved) and t_line in reasons:
+            fact = replace(fact, reason=f"{fact.reason}: {reasons[t_line]}")
+        if isinstance(fact, Listener) and degrade:
+            fact = replace(fact, run_as=RunAs())
+        ctx.out.facts.append((reader.NAME, handoff.remap(fact, dest, mapper)))
+    if rendered.skipped_ranges:
+        _skipped_facts(ctx, reader, dest, path, text, rendered)
+
+
+def _register_evidence(ctx: Ctx, path: str, rendered: Rendered, a: Resolved) -> None:
+    """Where the values on each rendered line were defined, keyed by the template line.
+
+    A logical line continued with a trailing backslash (systemd ``ExecStart=``) is one key:
+    readers place the fact at its first line. The facts themselves are often only built
+    when the reader joins files (``assemble``), so the pipeline applies this map afterwards.
+    """
+    lines = rendered.text.split("\n")
+    start = 1
+    for number, line in enumerate(lines, start=1):
+        exprs = rendered.uses.get(number)
+        if exprs:
+            key = (path, rendered.template_line(start))
+            found = _origins(a, exprs)
+            if found:
+                ctx.out.evidence[key] = tuple(dict.fromkeys(ctx.out.evidence.get(key, ()) + found))[:6]
+        if not line.endswith("\\"):
+            start = number + 1
+
+
+_STATEMENT_LINES = re.compile(r"^[ \t]*\{%.*?%\}[ \t]*$", re.M | re.S)
+
+
+def mask_statements(text: str) -> str:
+    """``mask_jinja``, also for ``{% %}`` tags that span several lines (keeps line numbers)."""
+    text = _STATEMENT_LINES.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    return mask_jinja(text)
+
+
+def _origins(a: Resolved, exprs: list[str]) -> tuple[Evidence, ...]:
+    out: list[Evidence] = []
+    for expr in exprs:
+        for var in a.scope.origins("{{ " + expr + " }}"):
+            ev = Evidence(var.location, f"{var.name} is defined here ({var.origin})")
+            if ev not in out:
+                out.append(ev)
+    return tuple(out[:5])
+
+
+def _skipped_facts(ctx: Ctx, reader: Any, dest: str, path: str, text: str, rendered: Rendered) -> None:
+    """Port facts the raw template has inside unresolved branches: unresolved, never findings."""
+    raw = handoff.read_as(
+        reader, dest, mask_statements(text), lambda loc: Location(path, loc.line, loc.column)
+    )
+    assemble = getattr(reader, "assemble", None)
+    if assemble is not None:
+        raw = assemble(raw)  # facts such as systemd's listeners only exist once units are joined
+    for fact in raw:
+        if not isinstance(fact, (*_PORT_FACTS, InvalidPort)):
+            continue
+        line = fact.location.line
+        for (start, end), (_, why) in zip(rendered.skipped_ranges, rendered.skipped, strict=False):
+            if start <= line <= end:
+                value = str(getattr(fact, "ports", None) or getattr(fact, "value", ""))
+                ctx.out.facts.append(
+                    (
+                        "ansible",
+                        Unresolved(
+                            value, f"inside a template block that was not rendered: {why}", fact.location
+                        ),
+                    )
+                )
+                break
+
+
+def content_task(ctx: Ctx, a: Resolved, name: str, module: str) -> None:
+    """``copy`` (content or src), ``lineinfile`` (line), ``blockinfile`` (block) into a known format."""
+    from portpolicy.ansible.tasks import resolve_path
+
+    if str(a.known("state", default="present")).lower() == "absent":
+        return
+    dest = a.known("dest", "path", "name")
+    if not isinstance(dest, str) or not dest:
+        return
+    reader = handoff.reader_for(dest)
+    if reader is None:
+        return
+    key = {"copy": "content", "lineinfile": "line", "blockinfile": "block"}[name]
+    arg = a.get(key)
+    if arg is None and name == "copy":
+        src = a.known("src")
+        if not isinstance(src, str) or a.flag("remote_src") is not False:
+            return
+        path = resolve_path(ctx, src, "files")
+        text = ctx.loader.text(path) if path else None
+        if path is None or text is None:
+            return
+        ctx.out.claimed.add(path)
+        for fact in handoff.read_as(reader, dest, text, lambda loc: Location(path, loc.line, loc.column)):
+            ctx.out.facts.append((reader.NAME, fact))
+        return
+    if arg is None or not isinstance(arg.raw, str):
+        return
+    try:
+        rendered = jinja.render(arg.raw, a.scope, trim_blocks=False)
+    except (TemplateSyntaxError, Unknown, RecursionError):
+        rendered = Rendered(arg.raw, list(range(1, arg.raw.count("\n") + 2)))
+    text = rendered.text if rendered.text.endswith("\n") else rendered.text + "\n"
+    first = _first_content_line(arg)
+
+    def mapper(loc: Location) -> Location:
+        if first is None:
+            return arg.location
+        return Location(arg.location.path, first + rendered.template_line(loc.line) - 1, loc.column)
+
+    reasons = [reason for _, _, reason in rendered.unresolved]
+    for fact in handoff.read_as(reader, dest, text, mapper):
+        if isinstance(fact, Unresolved) and reasons:
+            fact = replace(fact, reason=f"{fact.reason}: {reasons[0]}")
+        elif isinstance(fact, _PORT_FACTS) and arg.templated:
+            ctx.out.resolved += 1
+            if isinstance(fact, (Listener, FirewallRule)):
+                fact = replace(fact, evidence=fact.evidence + a.evidence(arg))
+        ctx.out.facts.append((reader.NAME, fact))
+
+
+def _first_content_line(arg: Arg) -> int | None:
+    """The file line of the value's first line: block scalars start on the next line."""
+    node = arg.node
+    if isinstance(node, ScalarNode) and node.style in ("|", ">"):
+        return node.start_mark.line + 2
+    if isinstance(node, ScalarNode) and "\n" not in str(node.value):
+        return None
+    return None

@@ -1,0 +1,194 @@
+"""The sandboxed Jinja subset: what it evaluates, what it refuses, and that it stays bounded."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from portpolicy.ansible import jinja
+from portpolicy.ansible.jinja import OMIT, Undefined, Unknown, UnknownValue, evaluate, render, template_string
+
+VARS: dict[str, Any] = {
+    "port": 9100,
+    "addr": "0.0.0.0",
+    "ports": [80, 443],
+    "svc": {"web": {"port": "8080"}},
+    "range": "1024 65535",
+    "flag": True,
+    "secret": UnknownValue("the value is vault-encrypted"),
+}
+
+
+def resolve(name: str) -> Any:
+    if name in VARS:
+        return VARS[name]
+    raise Undefined(f"variable {name!r} is not defined")
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("port", 9100),
+        ("port + 1", 9101),
+        ("port // 2 * 2 - 100", 9000),
+        ("addr ~ ':' ~ port", "0.0.0.0:9100"),
+        ("addr + ':' + port | string", "0.0.0.0:9100"),
+        ("ports | join(',')", "80,443"),
+        ("missing | default(8080)", 8080),
+        ("missing | d(1) | int * 2", 2),
+        ("'' | default(8080, true)", 8080),
+        ("svc.web.port | int", 8080),
+        ("svc['web']['port']", "8080"),
+        ("range.split()[0] | int", 1024),
+        ("range | split(' ') | map('int') | list", [1024, 65535]),
+        ("(port > 1024) | ternary('high', 'low')", "high"),
+        ("'x' if port == 9100 else 'y'", "x"),
+        ("port is defined", True),
+        ("missing is defined", False),
+        ("missing is not defined", True),
+        ("secret is defined", True),
+        ("80 in ports", True),
+        ("8080 not in ports", True),
+        ("not flag", False),
+        ("ports | first", 80),
+        ("ports[1:]", [443]),
+        ("ports | max", 443),
+        ("'%s:%d' | format(addr, port)", "0.0.0.0:9100"),
+        ("{'a': 1}.a", 1),
+        ("'8080/tcp'.split('/')[0] | int", 8080),
+        ("'abc' | int", 0),
+        ("'60000:61000' | replace(':', '-')", "60000-61000"),
+        ("range(3) | list", [0, 1, 2]),
+        ("'ns.coll.role' | regex_replace('ns.coll' ~ '.', '')", "role"),
+        ("'1.8.2' is version('1.5.0', '>=')", True),
+        ("'1.4' is version('1.5.0', 'lt')", True),
+        ("svc | dict2items | map(attribute='key') | list", ["web"]),
+        ("ansible.builtin.default(omit)" if False else "missing | default(omit)", OMIT),
+    ],
+)
+def test_evaluates(expr: str, expected: Any) -> None:
+    assert evaluate(expr, resolve) == expected
+
+
+@pytest.mark.parametrize(
+    ("expr", "reason"),
+    [
+        ("lookup('env', 'PORT')", "lookup"),
+        ("query('inventory_hostnames', 'all')", "query"),
+        ("secret", "vault"),
+        ("port | to_json", "not evaluated"),
+        ("'aaaa' | regex_replace('(a+)+b', '')", "could be slow"),
+        ("'aaaa' | regex_replace('a', '\\1')", "group references"),
+        ("''.__class__", "sandbox"),
+        ("svc.__class__.__mro__", "sandbox"),
+        ("svc['__dict__']", "sandbox"),
+        ("addr.format", "has no attribute"),
+        ("'a' * 10 ** 9", "repetition"),
+        ("'a' * 100000", "repetition"),
+        ("2 ** 100000", "exponent"),
+        ("9 ** 9 ** 9 ** 9", "exponent"),
+        ("range(10 ** 8)", "range"),
+        ("'%s' % port", "%-formatting"),
+        ("port +", "not understood"),
+        ("missing", "not defined"),
+    ],
+)
+def test_refuses_without_guessing(expr: str, reason: str) -> None:
+    with pytest.raises(Unknown) as exc:
+        evaluate(expr, resolve)
+    assert reason in exc.value.reason
+
+
+def test_undefined_is_distinguished_from_unknown() -> None:
+    with pytest.raises(Undefined):
+        evaluate("missing", resolve)
+    with pytest.raises(Unknown) as exc:
+        evaluate("secret", resolve)
+    assert not isinstance(exc.value, Undefined)
+    # default() replaces an undefined value, never an unknown one
+    assert evaluate("missing | default(1)", resolve) == 1
+    with pytest.raises(Unknown):
+        evaluate("secret | default(1)", resolve)
+
+
+def test_step_budget_bounds_work() -> None:
+    expr = " + ".join(["port"] * 30_000)
+    start = time.monotonic()
+    with pytest.raises(Unknown):
+        evaluate(expr, resolve)
+    assert time.monotonic() - start < 5
+
+
+def test_deep_nesting_is_unknown_not_a_crash() -> None:
+    with pytest.raises(Unknown):
+        evaluate("(" * 5000 + "1" + ")" * 5000, resolve)
+
+
+def test_template_string_keeps_type_of_a_single_expression() -> None:
+    assert template_string("{{ port }}", resolve) == 9100
+    assert template_string("{{ port }}/tcp", resolve) == "9100/tcp"
+    assert template_string("no template", resolve) == "no template"
+    with pytest.raises(Unknown):
+        template_string("{{ missing }}/tcp", resolve)
+
+
+UNIT = """{{ ansible_managed | comment }}
+[Service]
+{% if port < 1024 %}
+User=root
+{% else %}
+User=exporter
+{% endif %}
+ExecStart=/usr/bin/exporter \\
+    --web.listen-address={{ addr }}:{{ port }}
+{# a comment #}
+{% for p in ports %}
+Listen={{ p }}
+{% endfor %}
+{% if unknown_flag %}
+Listen=81
+{% endif %}
+Extra={{ missing }}
+"""
+
+
+def test_render_keeps_a_line_map_and_leaves_unknowns_visible() -> None:
+    out = render(UNIT, resolve)
+    lines = out.text.split("\n")
+    by_text = {line: out.lines[i] for i, line in enumerate(lines)}
+    assert by_text["User=exporter"] == 6
+    assert by_text["    --web.listen-address=0.0.0.0:9100"] == 9
+    assert by_text["Listen=80"] == 12 and by_text["Listen=443"] == 12
+    assert "User=root" not in lines
+    # the unresolved branch is left out, and says why
+    assert "Listen=81" not in lines
+    assert out.skipped_ranges == [(14, 16)]
+    assert "unknown_flag" in out.skipped[0][1]
+    # an unresolved expression stays as written, for the reader to report
+    assert "Extra={{ missing }}" in lines
+    assert out.unresolved[-1][0] == 17
+    assert "ansible_managed" in out.unresolved[0][1]
+
+
+def test_render_whitespace_control_and_set() -> None:
+    text = "a\n{%- set x = port + 1 -%}\n{{ x }}\n{% set y %}inner{% endset %}{{ y }}\n"
+    out = render(text, resolve)
+    assert out.text == "a9101\ninner\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{% macro m() %}x{% endmacro %}", "{% if port %}no end", "{{ unclosed", "{% include 'x.j2' %}"],
+)
+def test_render_refuses_what_it_cannot_read(text: str) -> None:
+    with pytest.raises(jinja.TemplateSyntaxError):
+        render(text, resolve)
+
+
+def test_render_output_is_bounded() -> None:
+    with pytest.raises(Unknown):
+        render(
+            "{% for i in range(2000) %}{% for j in range(2000) %}xxxxxxxxxx{% endfor %}{% endfor %}", resolve
+        )

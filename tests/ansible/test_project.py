@@ -1,0 +1,196 @@
+"""The Ansible stage end to end: a realistic project, host scoping, claims, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from portpolicy.model import FirewallRule, KernelSetting, Listener, Unresolved
+from tests.helpers import FIXTURES, REPO, run_cli, scan_tree, write_tree
+
+SITE = FIXTURES / "ansible" / "site"
+
+
+def test_site_produces_exactly_the_planted_findings() -> None:
+    report = scan_tree(SITE)
+    got = sorted((f.rule, f.location.path, f.location.line, f.host) for f in report.findings)
+    assert got == [
+        ("PP001", "roles/node_exporter/templates/node_exporter.service.j2", 7, "legacy"),
+        ("PP003", "edge.yml", 8, "edge"),
+    ]
+    pp001 = next(f for f in report.findings if f.rule == "PP001")
+    related = {(r.location.path, r.location.line) for r in pp001.related}
+    # where the value is defined (the INI host line) and where it is used (the role default)
+    assert ("inventory/production/hosts", 10) in related
+    assert ("roles/node_exporter/defaults/main.yml", 3) in related
+    assert ("roles/node_exporter/templates/node_exporter.service.j2", 6) in related  # User=
+    pp003 = next(f for f in report.findings if f.rule == "PP003")
+    assert [(r.location.path, r.location.line) for r in pp003.related] == [("edge.yml", 5)]
+
+
+def test_a_role_used_by_two_plays_lands_on_both_hosts() -> None:
+    report = scan_tree(SITE)
+    exporters = {
+        (f.host, f.ports.start)
+        for f in report.facts
+        if isinstance(f, Listener) and f.service == "node_exporter.service"
+    }
+    # role default 9100 on web; group_vars/monitoring (no extension) 39100; INI host var 910
+    assert exporters == {("web", 9100), ("monitoring", 39100), ("legacy", 910)}
+    hosts = {h.name: h.reason for h in report.hosts}
+    assert "Ansible play 'Web servers' at site.yml:2 (hosts: web" in hosts["web"]
+    assert "Ansible play 'Edge proxies' at edge.yml:2" in hosts["edge"]
+
+
+def test_firewall_loops_sysctl_data_and_resolution_counts() -> None:
+    report = scan_tree(SITE)
+    rules = sorted(
+        (f.host, f.firewall, f.port_text, f.location.path)
+        for f in report.facts
+        if isinstance(f, FirewallRule)
+    )
+    assert rules == [
+        ("edge", "firewalld", "8443", "edge.yml"),
+        ("edge", "ufw", "60000-61000", "edge.yml"),
+        ("web", "firewalld", "443", "roles/firewall/tasks/main.yml"),
+        ("web", "firewalld", "80", "roles/firewall/tasks/main.yml"),
+        ("web", "firewalld", "80", "roles/nginx_site/tasks/main.yml"),
+    ]
+    # state: comment in the data list is not a setting; the other two are, in list order
+    settings = [(f.key, f.value) for f in report.facts if isinstance(f, KernelSetting)]
+    assert settings == [
+        ("net.ipv4.ip_local_port_range", "32768 60999"),
+        ("net.ipv4.ip_local_reserved_ports", "39100"),
+    ]
+    unresolved = [f for f in report.facts if isinstance(f, Unresolved)]
+    assert [(u.location.path, u.location.line) for u in unresolved] == [("edge.yml", 27)]
+    assert "lookup() is only known when the playbook runs" in unresolved[0].reason
+    assert report.resolved >= 8
+
+
+def test_templates_used_by_a_task_are_not_read_raw_again_but_orphans_are() -> None:
+    report = scan_tree(SITE)
+    assert report.readers["roles/node_exporter/templates/node_exporter.service.j2"] == "ansible"
+    assert report.readers["roles/node_exporter/templates/unused.service.j2"] == "systemd"
+    raw = [f for f in report.facts if isinstance(f, Listener) and "unused.service" in f.location.path]
+    assert [(f.ports.start, f.host) for f in raw] == [(9999, "roles/node_exporter/templates")]
+    nginx = [f for f in report.facts if isinstance(f, Listener) and f.location.path.endswith("site.conf.j2")]
+    # listen 443 ssl sits in an if on a default(false): not rendered; the extra listen is undefined
+    assert [(f.host, f.ports.start, f.location.line) for f in nginx] == [("web", 80, 3)]
+
+
+def test_cli_facts_and_json_on_the_fixture() -> None:
+    result = run_cli("check", "--format", "json", ".", cwd=SITE)
+    assert result.returncode == 1, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["summary"]["by_rule"] == {"PP001": 1, "PP003": 1}
+    facts = run_cli("facts", ".", cwd=SITE)
+    assert "Ansible play 'Monitoring' at site.yml:11 (hosts: monitoring" in facts.stdout
+    assert "lookup() is only known" in facts.stdout
+
+
+def test_scanning_never_imports_ansible_or_jinja2() -> None:
+    code = (
+        "import sys, os; os.chdir(sys.argv[1]); from portpolicy.pipeline import scan; r = scan(['.']);"
+        "assert r.findings; bad = [m for m in sys.modules if m.split('.')[0] in ('ansible', 'jinja2')];"
+        "print(bad)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(SITE)], capture_output=True, text=True, cwd=REPO, env=env, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_noqa_on_the_task_argument_line_suppresses(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "play.yml": """- hosts: relays
+  tasks:
+    - name: relay range
+      community.general.ufw:
+        rule: allow
+        port: "60000:61000"  # noqa: PP003
+        proto: udp
+    - name: same, not suppressed
+      community.general.ufw:
+        rule: allow
+        port: "50000:52000"
+        proto: udp
+""",
+            "roles/.keep": "",
+            "ansible.cfg": "[defaults]\n",
+        },
+    )
+    report = scan_tree(tmp_path)
+    assert [(f.rule, f.location.line) for f in report.findings] == [("PP003", 11)]
+
+
+def test_config_maps_an_inventory_group_to_kernel_settings(tmp_path: Path) -> None:
+    files = {
+        "ansible.cfg": "[defaults]\ninventory = hosts\n",
+        "hosts": "[api]\napi1\n",
+        "play.yml": """- hosts: api
+  tasks:
+    - name: unit
+      ansible.builtin.copy:
+        dest: /etc/systemd/system/api.socket
+        content: |
+          [Socket]
+          ListenStream=40000
+""",
+    }
+    write_tree(tmp_path, files)
+    report = scan_tree(tmp_path)
+    assert [(f.rule, f.location.line) for f in report.findings] == [("PP002", 8)]
+    (tmp_path / ".portpolicy.yml").write_text(
+        "hosts:\n  api:\n    kernel:\n      ip_local_port_range: 50000 60999\n"
+    )
+    assert scan_tree(tmp_path).findings == []
+
+
+def test_a_role_no_play_uses_is_read_with_its_defaults(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "ansible-role-exporter/defaults/main.yml": "exporter_port: 45000\n",
+            "ansible-role-exporter/meta/main.yml": "galaxy_info:\n  role_name: exporter\n",
+            "ansible-role-exporter/tasks/main.yml": """- name: unit
+  ansible.builtin.template:
+    src: exporter.socket.j2
+    dest: /etc/systemd/system/exporter.socket
+""",
+            "ansible-role-exporter/templates/exporter.socket.j2": "[Socket]\nListenStream={{ exporter_port }}\n",
+        },
+    )
+    report = scan_tree(tmp_path)
+    assert [(f.rule, f.location.path, f.host) for f in report.findings] == [
+        ("PP002", "ansible-role-exporter/templates/exporter.socket.j2", "ansible-role-exporter:role:exporter")
+    ]
+
+
+def test_a_lone_playbook_is_read_without_roles_or_inventory(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "tune.yml": """- name: Tune ports
+  hosts: all
+  tasks:
+    - name: Widen the ephemeral range
+      ansible.posix.sysctl:
+        name: net.ipv4.ip_local_port_range
+        value: "40000 30000"
+""",
+            "deep/er/still/not.yml": "- hosts: all\n  tasks: []\n",
+        },
+    )
+    report = scan_tree(tmp_path)
+    assert [(f.rule, f.location.path, f.location.line, f.host) for f in report.findings] == [
+        ("PP006", "tune.yml", 7, "all")
+    ]
+    assert report.readers["tune.yml"] == "ansible"
