@@ -9,7 +9,39 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from portpolicy.readers import compose, sysctl, systemd
+from portpolicy.readers import (
+    apache,
+    compose,
+    daemons,
+    dockerfile,
+    firewalld,
+    haproxy,
+    iptables,
+    kubernetes,
+    nftables,
+    nginx,
+    sshd,
+    sysctl,
+    systemd,
+    ufw,
+)
 
-PATH_READERS: tuple[ModuleType, ...] = (sysctl, systemd, compose)
-YAML_READERS: tuple[ModuleType, ...] = (compose,)
+# Order matters: sysctl.d and systemd drop-ins (``*.conf``) are claimed before the daemon
+# readers look at ``*.conf`` names; Apache's directories before nginx's ``sites-enabled/``.
+PATH_READERS: tuple[ModuleType, ...] = (
+    sysctl,
+    systemd,
+    compose,
+    firewalld,
+    dockerfile,
+    kubernetes,
+    sshd,
+    apache,
+    nginx,
+    haproxy,
+    daemons,
+    nftables,
+    ufw,
+    iptables,
+)
+YAML_READERS: tuple[ModuleType, ...] = (compose, kubernetes)
