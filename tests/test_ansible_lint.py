@@ -62,7 +62,8 @@ def lint(project: Path, *args: str, env: dict[str, str] | None = None) -> subpro
     }
     full.pop("GITHUB_ACTIONS", None)
     return subprocess.run(
-        [_ansible_lint(), "--offline", "--nocolor", "--format", "pep8", *args],
+        # -L (list rules) only takes the brief, rich or md formats
+        [_ansible_lint(), "--offline", "--nocolor", *(() if "-L" in args else ("--format", "pep8")), *args],
         cwd=project,
         env=full,
         capture_output=True,
