@@ -16,7 +16,7 @@ import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from portpolicy.discover import SKIP_DIRS
 
@@ -91,6 +91,8 @@ class Project:
     """``namespace.name`` when the project is a collection (``galaxy.yml`` at its root)."""
     config_inventory: list[str] = field(default_factory=list)
     roles_path: list[str] = field(default_factory=list)
+    inventories: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Inventories already built, by playbook directory: every playbook there shares one."""
 
     def find_role(self, name: str, near: str) -> Role | None:
         """The role a play or include names: beside the playbook first, then anywhere in the project."""

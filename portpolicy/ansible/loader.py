@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from portpolicy.model import Location, ParseError
 from portpolicy.yamlsrc import Node, YamlError, compose_documents
@@ -30,6 +31,10 @@ class Loader:
     def __init__(self) -> None:
         self.texts: dict[str, str | None] = {}
         self.yaml: dict[str, Loaded] = {}
+        self.role_runs: dict[tuple[Any, ...], list[Any]] = {}
+        self.tasks: dict[int, Any] = {}
+        """Each task's variable-free reading (``tasks._Prepared``) by node id; the nodes live as long."""
+        """Recorded role runs (``tasks.RoleRun``) by role and place, replayed across plays."""
 
     def text(self, path: str) -> str | None:
         if path not in self.texts:

@@ -185,6 +185,20 @@ def _run_playbook(
 
 
 def _inventory(project: Project, loader: Loader, playbook: str, result: Result) -> inventory.Inventory:
+    """The playbook's inventory: it depends only on the playbook's directory, so it is built once per directory."""
+    directory = posixpath.dirname(playbook) or "."
+    cached = project.inventories.get(directory)
+    if cached is not None:
+        inv, claimed = cached
+        result.claimed |= claimed
+        return inv  # type: ignore[no-any-return]
+    before = set(result.claimed)
+    inv = _build_inventory(project, loader, playbook, result)
+    project.inventories[directory] = (inv, result.claimed - before)
+    return inv
+
+
+def _build_inventory(project: Project, loader: Loader, playbook: str, result: Result) -> inventory.Inventory:
     inv = inventory.Inventory()
     files = discover.inventory_files(project, playbook)
     for path in files:

@@ -121,6 +121,50 @@ class Out:
     reasons: dict[tuple[str, int], str] = field(default_factory=dict)
     """(template path, line) -> why an expression there did not resolve."""
 
+    checks: list[set[Any]] = field(default_factory=list)
+    """Open recordings of role runs: each collects the run keys looked at while it runs."""
+    names: list[set[str]] = field(default_factory=list)
+    """Open recordings of role runs: each collects the variable names looked up while it runs."""
+    reach: list[list[Any]] = field(default_factory=list)
+    """Open recordings of role runs: [deepest dependency depth reached, whether a bound cut it]."""
+
+    def mark(self) -> tuple[int, int, frozenset[str], frozenset[str], frozenset[Any]]:
+        return (
+            len(self.facts),
+            self.resolved,
+            frozenset(self.claimed),
+            frozenset(self.used_roles),
+            frozenset(self.ran),
+        )
+
+
+@dataclass(frozen=True)
+class RoleRun:
+    """What running a role added to a play, and the variable values it depended on.
+
+    Plays that reach a role with the same values (the same inventory group, the same role
+    defaults, nothing set differently before it) get the same result, so it is replayed
+    instead of run again: large repositories run the same roles in hundreds of plays.
+    """
+
+    depends: tuple[tuple[str, Any], ...]
+    depth: int
+    deepest: int
+    cut: bool
+    """The dependency depth bound stopped part of it: then it holds only at the same depth."""
+    skipped: frozenset[Any]
+    """Run keys it found already run (so it skipped them); a replay needs them run too."""
+    executed: frozenset[Any]
+    """Run keys it looked at and found not yet run; a replay needs them not run yet."""
+    facts: tuple[tuple[str, Fact], ...]
+    resolved: int
+    claimed: frozenset[str]
+    used_roles: frozenset[str]
+    ran: frozenset[Any]
+    evidence: tuple[tuple[tuple[str, int], tuple[Evidence, ...]], ...]
+    reasons: tuple[tuple[tuple[str, int], str], ...]
+    runtime: tuple[tuple[str, Var], ...]
+
 
 @dataclass
 class Ctx:
@@ -162,9 +206,46 @@ def run_list(ctx: Ctx, node: Node | None) -> None:
             run_task(ctx, task)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What a task says before any variable is known: read once per task, however often it runs."""
+
+    node: MappingNode
+    keys: dict[str, Node]
+    task_vars: dict[str, Var]
+    module: str | None
+    module_node: Node | None
+    name: str | None
+    args: Any
+    where: Location
+
+
+def _prepare(ctx: Ctx, task: MappingNode) -> _Prepared:
+    cache = ctx.loader.tasks
+    prepared: _Prepared | None = cache.get(id(task))
+    if prepared is None or prepared.node is not task:
+        keys = {k: v for k, _, v in items(task)}
+        module, module_node = _module(keys)
+        name = modules.canonical(module) if module is not None else None
+        args = parse_args(ctx.path, module_node, keys.get("args")) if name is not None else None
+        prepared = _Prepared(
+            task,
+            keys,
+            vars_of(keys.get("vars"), ctx.path, "task vars"),
+            module,
+            module_node,
+            name,
+            args,
+            location(ctx.path, task),
+        )
+        cache[id(task)] = prepared
+    return prepared
+
+
 def run_task(ctx: Ctx, task: MappingNode) -> None:
-    keys = {k: v for k, _, v in items(task)}
-    task_vars = vars_of(keys.get("vars"), ctx.path, "task vars")
+    prep = _prepare(ctx, task)
+    keys = prep.keys
+    task_vars = prep.task_vars
     scope = ctx.scope.child(task_vars, ctx.runtime)
     if "block" in keys:
         if condition(scope, keys.get("when")) is False:
@@ -173,16 +254,12 @@ def run_task(ctx: Ctx, task: MappingNode) -> None:
         for part in ("block", "rescue", "always"):
             run_list(inner, keys.get(part))
         return
-    module, module_node = _module(keys)
-    if module is None:
-        return
-    name = modules.canonical(module)
-    if name is None:
+    module, module_node, name = prep.module, prep.module_node, prep.name
+    if module is None or name is None:
         return
     loop = loop_items(scope, keys, ctx.path)
     loop_var = str(node_value(get(keys.get("loop_control"), "loop_var")) or "item")
-    args = parse_args(ctx.path, module_node, keys.get("args"))
-    where = location(ctx.path, task)
+    args, where = prep.args, prep.where
     if isinstance(loop, Unknown):
         # The task still runs, for items nobody can know: values built from them stay unresolved.
         loop = [(UnknownValue(f"loop not resolved: {loop.reason}"), None)]
@@ -429,11 +506,17 @@ def run_role(ctx: Ctx, role: Role, params: dict[str, Var], tasks_from: str = "ma
     Role defaults sit below everything the play sees; role ``vars/`` above play vars; role
     parameters above both.
     """
-    if depth > 10 or role.root in ctx.stack:
+    if depth > MAX_ROLE_DEPTH or role.root in ctx.stack:
+        for open_reach in ctx.out.reach:
+            open_reach[1] = True  # a recording that hit the bound is only valid at the same depth
         return
+    for open_reach in ctx.out.reach:
+        open_reach[0] = max(open_reach[0], depth)
     # Ansible runs a role once per play for the same parameters (dependencies shared by
     # several roles included); it also bounds the work on diamond-shaped dependency graphs.
     key = (role.root, tasks_from, repr(sorted((k, repr(v.value)) for k, v in params.items())))
+    for recording in ctx.out.checks:
+        recording.add(key)
     if key in ctx.out.ran:
         return
     ctx.out.ran.add(key)
@@ -458,8 +541,29 @@ def run_role(ctx: Ctx, role: Role, params: dict[str, Var], tasks_from: str = "ma
             ):
                 ctx.out.claimed.add(extra)
         layers.append(layer)
-    scope = Scope([layers[0], *ctx.scope.layers, layers[1], params, _magic(ctx, role)])
     parents = (ctx.role, *ctx.parents) if ctx.role is not None else ctx.parents
+    static = (
+        key,
+        tuple(r.root for r in parents),
+        ctx.stack,
+        posixpath.dirname(ctx.playbook),
+        ctx.project.root,
+    )
+    names: set[str] = set()
+    scope = Scope(
+        [layers[0], *ctx.scope.layers, layers[1], params, _magic(ctx, role)],
+        (*ctx.scope.recorders, *ctx.out.names, names),
+    )
+    runtime_before = dict(ctx.runtime)
+    if _replay(ctx, static, scope, runtime_before, depth):
+        return
+    mark = ctx.out.mark()
+    evidence_before, reasons_before = dict(ctx.out.evidence), dict(ctx.out.reasons)
+    checked: set[Any] = set()
+    ctx.out.checks.append(checked)
+    ctx.out.names.append(names)
+    reach: list[Any] = [depth, False]
+    ctx.out.reach.append(reach)
     inner = ctx.child(scope=scope, role=role, parents=parents, stack=(*ctx.stack, role.root))
     meta = role.file(files, "meta")
     if meta is not None:
@@ -474,6 +578,84 @@ def run_role(ctx: Ctx, role: Role, params: dict[str, Var], tasks_from: str = "ma
         path = role.file(files, kind, stem)
         if path is not None:
             run_file(inner.child(path=path), path)
+    out = ctx.out
+    assert out.checks[-1] is checked and out.names[-1] is names  # recordings nest like role runs
+    out.checks.pop()
+    out.names.pop()
+    out.reach.pop()
+    ctx.loader.role_runs.setdefault(static, []).append(
+        RoleRun(
+            depends=tuple((n, _entry_value(n, scope, runtime_before)) for n in sorted(names)),
+            depth=depth,
+            deepest=reach[0],
+            cut=reach[1],
+            skipped=frozenset(k for k in checked if k in mark[4]),
+            executed=frozenset(k for k in checked if k not in mark[4]),
+            facts=tuple(out.facts[mark[0] :]),
+            resolved=out.resolved - mark[1],
+            claimed=frozenset(out.claimed) - mark[2],
+            used_roles=frozenset(out.used_roles) - mark[3],
+            ran=frozenset(out.ran) - mark[4],
+            evidence=tuple((k, v) for k, v in out.evidence.items() if evidence_before.get(k) != v),
+            reasons=tuple((k, v) for k, v in out.reasons.items() if reasons_before.get(k) != v),
+            runtime=tuple((k, v) for k, v in ctx.runtime.items() if runtime_before.get(k) is not v),
+        )
+    )
+
+
+MAX_ROLE_DEPTH = 10
+"""Role dependency chains deeper than this are not followed (cycles are cut anyway)."""
+MAX_ROLE_RUNS = 32
+"""Recorded runs kept per role and place: enough for a few inventory groups, bounded memory."""
+
+
+def _entry_value(name: str, scope: Scope, runtime: dict[str, Var]) -> Any:
+    """What ``name`` meant when the role started: set_fact results rank above everything."""
+    var = runtime.get(name)
+    if var is None:
+        for layer in reversed(scope.layers):
+            var = layer.get(name)
+            if var is not None:
+                break
+    return None if var is None else (var.value, var.location, var.origin, id(var.node))
+
+
+def _replay(ctx: Ctx, static: tuple[Any, ...], scope: Scope, runtime: dict[str, Var], depth: int) -> bool:
+    """Apply a recorded run of this role when every value it read is the same now."""
+    runs = ctx.loader.role_runs.get(static)
+    if not runs:
+        return False
+    ran = ctx.out.ran
+    for run in runs:
+        if run.cut and depth != run.depth:
+            continue
+        if depth + run.deepest - run.depth > MAX_ROLE_DEPTH:
+            continue
+        if any(_entry_value(n, scope, runtime) != v for n, v in run.depends):
+            continue
+        if any(k not in ran for k in run.skipped) or any(k in ran for k in run.executed):
+            continue
+        out = ctx.out
+        # Recordings still open (roles that include this one) depend on what this run depended on.
+        for checked in out.checks:
+            checked |= run.skipped | run.executed
+        for names in out.names:
+            names.update(n for n, _ in run.depends)
+        for reach in out.reach:
+            reach[0] = max(reach[0], depth + run.deepest - run.depth)
+            reach[1] = reach[1] or run.cut
+        out.facts.extend(run.facts)
+        out.resolved += run.resolved
+        out.claimed |= run.claimed
+        out.used_roles |= run.used_roles
+        out.ran |= run.ran
+        out.evidence.update(run.evidence)
+        out.reasons.update(run.reasons)
+        ctx.runtime.update(run.runtime)
+        return True
+    if len(runs) >= MAX_ROLE_RUNS:
+        runs.pop(0)
+    return False
 
 
 def _magic(ctx: Ctx, role: Role) -> dict[str, Var]:

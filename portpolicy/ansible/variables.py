@@ -93,15 +93,21 @@ def vars_of(node: Node | None, path: str, origin: str) -> dict[str, Var]:
 class Scope:
     """Layers of variables, highest precedence last, with lazy templating and a recursion guard."""
 
-    def __init__(self, layers: list[dict[str, Var]] | None = None) -> None:
+    def __init__(
+        self, layers: list[dict[str, Var]] | None = None, recorders: tuple[set[str], ...] = ()
+    ) -> None:
         self.layers: list[dict[str, Var]] = list(layers or [])
+        self.recorders = recorders
+        """Sets that collect every name looked up (a role run records what it depends on)."""
         self._active: set[str] = set()
         self._cache: dict[str, Any] = {}
 
     def child(self, *layers: dict[str, Var]) -> Scope:
-        return Scope(self.layers + [layer for layer in layers if layer])
+        return Scope(self.layers + [layer for layer in layers if layer], self.recorders)
 
     def find(self, name: str) -> Var | None:
+        for names in self.recorders:
+            names.add(name)
         for layer in reversed(self.layers):
             var = layer.get(name)
             if var is not None:

@@ -194,3 +194,40 @@ def test_a_lone_playbook_is_read_without_roles_or_inventory(tmp_path: Path) -> N
         ("PP006", "tune.yml", 7, "all")
     ]
     assert report.readers["tune.yml"] == "ansible"
+
+
+def _model(root: Path) -> list[str]:
+    from portpolicy.report.facts import as_dict
+
+    report = scan_tree(root)
+    doc = as_dict(report)
+    return sorted(json.dumps(doc[k], sort_keys=True) for k in doc if k != "version")
+
+
+def test_replayed_role_runs_give_exactly_the_model_of_running_every_role(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Roles shared by hundreds of plays are replayed, never changing what the scan finds.
+
+    The benchmark generator's tree has roles with chains of dependencies, inventories per
+    environment and group, and plays in many playbooks: the hard case for the replay's checks
+    (variable values and where they are defined, dependencies already run, the depth bound).
+    """
+    from portpolicy.ansible import tasks
+
+    subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "generate.py"), str(tmp_path / "tree"), "--files", "6000"],
+        check=True,
+        capture_output=True,
+    )
+    hits: list[bool] = []
+    real = tasks._replay
+
+    def counting(*args):  # type: ignore[no-untyped-def]
+        hit = real(*args)
+        hits.append(hit)
+        return hit
+
+    monkeypatch.setattr(tasks, "_replay", counting)
+    replayed = _model(tmp_path / "tree")
+    assert hits.count(True) > 100 and hits.count(False) > 100  # both paths are exercised
+    monkeypatch.setattr(tasks, "_replay", lambda *args: False)
+    assert _model(tmp_path / "tree") == replayed
