@@ -341,8 +341,9 @@ def loop_items(scope: Scope, keys: dict[str, Node], path: str) -> list[tuple[Any
         except Unknown as exc:
             return exc
         nodes: list[Node] = list(node.value) if isinstance(node, SequenceNode) else []
+        nodes_path = path
         if not nodes and isinstance(raw, str):
-            nodes = _defining_nodes(scope, raw)
+            nodes, nodes_path = _defining_nodes(scope, raw, path)
         if key == "with_dict":
             if not isinstance(value, dict):
                 return Unknown("with_dict over something that is not a mapping")
@@ -361,33 +362,24 @@ def loop_items(scope: Scope, keys: dict[str, Node], path: str) -> list[tuple[Any
             value, nodes = [[i, v] for i, v in enumerate(value)], []
         out: list[tuple[Any, Location | None]] = []
         for i, item in enumerate(value[:MAX_LOOP]):
-            loc = location(_path_of(nodes[i], path), nodes[i]) if i < len(nodes) else None
+            loc = location(nodes_path, nodes[i]) if i < len(nodes) else None
             out.append((item, loc))
         return out
     return [(None, None)]
 
 
-_NODE_PATHS: dict[int, str] = {}
-
-
-def _path_of(node: Node, default: str) -> str:
-    return _NODE_PATHS.get(id(node), default)
-
-
-def _defining_nodes(scope: Scope, raw: str) -> list[Node]:
-    """The list items where ``loop: "{{ name }}"`` is written, for item locations."""
+def _defining_nodes(scope: Scope, raw: str, path: str) -> tuple[list[Node], str]:
+    """The list items where ``loop: "{{ name }}"`` is written, and their file, for item locations."""
     text = raw.strip()
     if not (text.startswith("{{") and text.endswith("}}")):
-        return []
+        return [], path
     name = text[2:-2].strip()
     if not name.isidentifier():
-        return []
+        return [], path
     var = scope.find(name)
     if var is None or not isinstance(var.node, SequenceNode):
-        return []
-    for n in var.node.value:
-        _NODE_PATHS[id(n)] = var.location.path
-    return list(var.node.value)
+        return [], path
+    return list(var.node.value), var.location.path
 
 
 # --------------------------------------------------------------------------- dispatch
