@@ -17,7 +17,7 @@ from typing import Any
 
 from portpolicy.ansible.args import Arg, Resolved
 from portpolicy.ansible.jinja import Unknown, to_string
-from portpolicy.model import Fact, FirewallRule, InvalidPort, Location, PortRange, Unresolved
+from portpolicy.model import Evidence, Fact, FirewallRule, InvalidPort, Location, PortRange, Unresolved
 from portpolicy.readers.base import PROTOCOLS, parse_port_range
 
 BUILTIN = ("ansible.builtin", "ansible.legacy")
@@ -87,6 +87,28 @@ def _ports(text: str, where: Location, context: str, sep: str) -> PortRange | In
     return parse_port_range(text, where, context, sep=sep)
 
 
+_FAILED = PortRange(0, 0)
+"""Returned by ``_source_ports`` when the argument gave no usable range (its fact is emitted)."""
+
+
+def _source_ports(a: Resolved, out: Emit, module: str, name: str) -> PortRange | None:
+    """A source-port argument (``from_port``, ``source_port``) as a range; None when absent."""
+    arg = a.get(name)
+    if arg is None:
+        return None
+    try:
+        text = a.text(name) or ""
+    except Unknown as exc:
+        out.add(_unresolved(arg, f"{module} {name}", exc))
+        return _FAILED
+    rng = _ports(text, arg.location, f"{module} {name}", ":")
+    if not isinstance(rng, PortRange):
+        if rng is not None:
+            out.add(rng)
+        return _FAILED
+    return rng
+
+
 # --------------------------------------------------------------------------- firewalld
 
 
@@ -134,6 +156,45 @@ def firewalld(a: Resolved, out: Emit, module: str) -> None:
         if fact is not None:
             out.resolved += rich.templated and isinstance(fact, FirewallRule)
             out.add(fact)
+        return
+    service = a.get("service")
+    if service is not None:
+        _firewalld_service(a, out, module, service, str(zone))
+
+
+def _firewalld_service(a: Resolved, out: Emit, module: str, service: Arg, zone: str) -> None:
+    """``service: samba-dc``: the ports of firewalld's own service catalogue (a service defined
+    on the host itself may differ, which the files cannot show: the evidence says where they came from)."""
+    from portpolicy.readers import firewalld as catalogue
+
+    try:
+        name = a.text("service") or ""
+    except Unknown as exc:
+        out.add(_unresolved(service, f"{module} service", exc))
+        return
+    ports = catalogue.service_ports(name)
+    if ports is None:
+        out.add(
+            Unresolved(name, f"{module} service {name!r} is not in firewalld's catalogue", service.location)
+        )
+        return
+    release = catalogue.catalogue()[0]
+    for proto, rng in ports:
+        note = Evidence(service.location, f"firewalld {release} service {name}: {rng}/{proto}")
+        out.add(
+            FirewallRule(
+                "firewalld",
+                "in",
+                "accept",
+                proto,
+                rng,
+                service.location,
+                ruleset_stateful=True,
+                chain=zone,
+                service=name,
+                evidence=(*a.evidence(service), note),
+            )
+        )
 
 
 def rich_rule(text: str, where: Location, zone: str, evidence: tuple[Any, ...] = ()) -> Fact | None:
@@ -210,20 +271,9 @@ def ufw(a: Resolved, out: Emit, module: str) -> None:
     proto = _protocol(a.known("proto", "protocol"))
     sources = a.known("from_ip", "src", "from", default="any")
     src = () if str(sources) in ("any", "") else (str(sources),)
-    source_ports: PortRange | None = None
-    from_port = a.get("from_port")
-    if from_port is not None:
-        try:
-            text = a.text("from_port") or ""
-        except Unknown as exc:
-            out.add(_unresolved(from_port, f"{module} from_port", exc))
-            return
-        rng = _ports(text, from_port.location, f"{module} from_port", ":")
-        if not isinstance(rng, PortRange):
-            if rng is not None:
-                out.add(rng)
-            return
-        source_ports = rng
+    source_ports = _source_ports(a, out, module, "from_port")
+    if source_ports is _FAILED:
+        return
     port = a.get("to_port", "port")
     port_texts: list[str | None] = [None]
     if port is not None:
@@ -287,21 +337,14 @@ def iptables(a: Resolved, out: Emit, module: str) -> None:
     source = a.known("source", "src")
     sources = (str(source),) if source and not str(source).startswith("!") else ()
     ctstate = a.known("ctstate", default=[]) or []
-    stateful = bool(ctstate)
-    source_ports: PortRange | None = None
-    sport = a.get("source_port")
-    if sport is not None:
-        try:
-            text = a.text("source_port") or ""
-        except Unknown as exc:
-            out.add(_unresolved(sport, f"{module} source_port", exc))
-            return
-        rng = _ports(text, sport.location, f"{module} source_port", ":")
-        if not isinstance(rng, PortRange):
-            if rng is not None:
-                out.add(rng)
-            return
-        source_ports = rng
+    states = {
+        str(c).strip().upper() for c in (ctstate if isinstance(ctstate, list) else str(ctstate).split(","))
+    }
+    # only known connections: a rule that also matches NEW admits new connections
+    stateful = bool(states) and states <= {"ESTABLISHED", "RELATED"}
+    source_ports = _source_ports(a, out, module, "source_port")
+    if source_ports is _FAILED:
+        return
     port_arg = a.get("destination_port", "destination_ports")
     port_texts: list[str | None] = [None]
     if port_arg is not None:

@@ -216,6 +216,8 @@ def test_ufw_and_iptables(tmp_path: Path) -> None:
     - ansible.builtin.iptables: {chain: OUTPUT, protocol: udp, source_port: "53", jump: ACCEPT}
     - ansible.builtin.iptables: {table: nat, chain: PREROUTING, protocol: tcp, destination_port: "80", jump: DNAT}
     - ansible.builtin.iptables: {chain: INPUT, protocol: tcp, destination_port: "70000", jump: ACCEPT}
+    - ansible.builtin.iptables: {chain: INPUT, protocol: udp, source_port: "123", jump: ACCEPT, ctstate: [ESTABLISHED]}
+    - ansible.builtin.iptables: {chain: INPUT, protocol: udp, source_port: "{{ ntp_port }}", jump: ACCEPT}
 """,
         },
     )
@@ -234,7 +236,8 @@ def test_ufw_and_iptables(tmp_path: Path) -> None:
         if isinstance(f, FirewallRule)
     )
     assert got == [
-        ("iptables", "in", "accept", "tcp", "8000-8010", "None", (), True),
+        ("iptables", "in", "accept", "tcp", "8000-8010", "None", (), False),
+        ("iptables", "in", "accept", "udp", "all ports", "123", (), True),
         ("iptables", "in", "drop", "tcp", "5000", "None", ("10.0.0.0/8",), False),
         ("iptables", "in", "drop", "tcp", "5001-5002", "None", ("10.0.0.0/8",), False),
         ("iptables", "out", "accept", "udp", "all ports", "53", (), False),
@@ -244,7 +247,8 @@ def test_ufw_and_iptables(tmp_path: Path) -> None:
     ]
     invalid = [f for f in report.facts if isinstance(f, InvalidPort)]
     assert [(f.location.line, f.value) for f in invalid] == [(15, "70000")]
-    assert [(f.location.line, f.value) for f in report.facts if isinstance(f, Unresolved)] == [(7, "ssh")]
+    unresolved = [(f.location.line, f.value) for f in report.facts if isinstance(f, Unresolved)]
+    assert unresolved == [(7, "ssh"), (17, "{{ ntp_port }}")]
 
 
 def test_sysctl_lineinfile_copy_and_docker_container(tmp_path: Path) -> None:
@@ -321,3 +325,36 @@ ListenStream={{ undefined_port }}
     assert [line for line, _ in unresolved] == [4, 6]
     assert "not rendered" in unresolved[0][1] and "ansible_distribution" in unresolved[0][1]
     assert "'undefined_port' is not defined" in unresolved[1][1]
+
+
+def test_firewalld_service_opens_the_catalogue_ports(tmp_path: Path) -> None:
+    report = _scan(
+        tmp_path,
+        {
+            "inventory": "[dc]\ndc1\n",
+            "site.yml": """- hosts: dc
+  vars:
+    dc_service: samba-dc
+  tasks:
+    - name: Open the AD DC services
+      ansible.posix.firewalld:
+        service: "{{ dc_service }}"
+        zone: internal
+        permanent: true
+        state: enabled
+    - ansible.posix.firewalld: {service: no-such-service, state: enabled}
+""",
+        },
+    )
+    rules = [f for f in report.facts if isinstance(f, FirewallRule)]
+    dynamic = next(r for r in rules if r.ports is not None and r.ports.start == 49152)
+    assert (dynamic.protocol, dynamic.ports.end, dynamic.chain, dynamic.service) == (
+        "tcp",
+        65535,
+        "internal",
+        "samba-dc",
+    )
+    assert any("dc_service is defined here" in e.message for e in dynamic.evidence)
+    assert [(f.rule, f.location.line) for f in report.findings] == [("PP003", 7)]
+    assert "(service samba-dc)" in report.findings[0].message
+    assert [u.value for u in report.facts if isinstance(u, Unresolved)] == ["no-such-service"]
