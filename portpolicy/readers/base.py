@@ -37,9 +37,16 @@ JINJA_STATEMENT_LINE = re.compile(r"^\s*\{%.*%\}\s*$")
 JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.S)
 
 
+PLACEHOLDER = re.compile(r"<[A-Za-z][\w .:-]*>|__[A-Z][A-Z0-9_]*__|@[A-Z][A-Z0-9_]*@")
+
+
 def is_templated(value: str) -> bool:
-    """True when a value still holds a template or variable placeholder (never guessed)."""
-    return "{{" in value or "{%" in value or "${" in value
+    """True when a value still holds a template or variable placeholder (never guessed).
+
+    Besides Jinja and shell variables, the placeholders people leave for a human or a
+    ``sed`` to fill: ``<ssh-port>``, ``__PORT__``, ``@PORT@`` (autoconf).
+    """
+    return "{{" in value or "{%" in value or "${" in value or PLACEHOLDER.search(value) is not None
 
 
 def mask_jinja(text: str) -> str:

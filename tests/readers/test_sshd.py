@@ -82,3 +82,14 @@ def test_fail2ban_sshd_conf_is_not_read_as_sshd() -> None:
 
 def read_raw(path: str, text: str) -> list[object]:
     return list(sshd.read(Source(path, text)))
+
+
+@pytest.mark.parametrize("value", ["<ssh-port>", "__SSH_PORT__", "@SSH_PORT@"])
+def test_placeholders_left_for_a_human_or_sed_are_unresolved_not_invalid(value: str) -> None:
+    from portpolicy.model import InvalidPort, Unresolved
+    from portpolicy.readers import sshd
+    from portpolicy.readers.base import Source
+
+    facts = list(sshd.read(Source("etc/ssh/sshd_config", f"Port {value}\n")))
+    assert not [f for f in facts if isinstance(f, InvalidPort)]
+    assert [f.value for f in facts if isinstance(f, Unresolved)] == [value]
