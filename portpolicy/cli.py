@@ -82,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--baseline", metavar="FILE", help="hide findings recorded in FILE (see --write-baseline)"
     )
     check.add_argument(
-        "--write-baseline", metavar="FILE", help="record the current findings in FILE, then report none of them"
+        "--write-baseline",
+        metavar="FILE",
+        help="record the current findings in FILE, then report none of them",
     )
     check.add_argument(
         "--fail-on",
@@ -223,7 +225,9 @@ def _check_output(args: argparse.Namespace, report: Any) -> None:
         assert prints is not None
         if args.write_baseline:
             baseline.write(args.write_baseline, report.findings, prints)
-            print(f"portpolicy: wrote {len(report.findings)} findings to {args.write_baseline}", file=sys.stderr)
+            print(
+                f"portpolicy: wrote {len(report.findings)} findings to {args.write_baseline}", file=sys.stderr
+            )
         known = baseline.load(args.write_baseline or args.baseline)
         report.findings, old, stale = baseline.split(report.findings, prints, known)
         if old:

@@ -23,6 +23,7 @@ import yaml
 
 from portpolicy.config import Config, ConfigError
 from portpolicy.model import (
+    USED_HERE,
     Fact,
     Finding,
     FirewallRule,
@@ -164,7 +165,9 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
         condition=condition,
         levels=levels,
         also=tuple(
-            compile_rule({**data, "match": part["match"], "report": part["report"], "also": [], "levels": []}, source)
+            compile_rule(
+                {**data, "match": part["match"], "report": part["report"], "also": [], "levels": []}, source
+            )
             for part in data.get("also", ())
         ),
     )
@@ -427,10 +430,16 @@ def _evaluate_part(
         if binding is None:
             continue
         at = _location(resolve(fact, tuple(part.at.split("."))), fact)
+        related: list[Related] = []
+        if part.at == "location":
+            # a value written in one place and used in another: point at the line to change
+            written = {ev.location for ev in getattr(fact, "evidence", ()) if ev.value}
+            if len(written) == 1:
+                related.append(Related(at, USED_HERE))
+                at = written.pop()
         if (rule.id, at) in seen:
             continue
         seen.add((rule.id, at))
-        related: list[Related] = []
         for path, template in part.related:
             loc = _location_at(path, fact, binding)
             if loc is not None and loc != at and all(r.location != loc for r in related):

@@ -112,7 +112,9 @@ def build(buckets: Iterable[HostBucket], config: Config) -> tuple[list[Host], li
     out.sort(key=_fact_order)
     numbered: list[Fact] = []
     for i, fact in enumerate(out, 1):
-        numbered.append(replace(fact, seq=i) if isinstance(fact, (Listener, FirewallRule, PortPool)) else fact)
+        numbered.append(
+            replace(fact, seq=i) if isinstance(fact, (Listener, FirewallRule, PortPool)) else fact
+        )
     return sorted(hosts, key=lambda h: h.name), numbered
 
 

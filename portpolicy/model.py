@@ -187,10 +187,19 @@ class RunAs:
 
 @dataclass(frozen=True)
 class Evidence:
-    """A further location that helps prove a fact or a finding."""
+    """A further location that helps prove a fact or a finding.
+
+    ``value`` marks the place where the fact's value is written as a literal (an Ansible
+    variable's definition, a loop item): when a fact has exactly one such place, findings
+    point there, the line to change, with the line that uses it as related evidence.
+    """
 
     location: Location
     message: str
+    value: bool = False
+
+
+USED_HERE = "the value is used here"
 
 
 @dataclass(frozen=True)

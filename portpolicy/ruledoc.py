@@ -50,7 +50,9 @@ def render(rule: Rule) -> str:
 REPOSITORY = "https://github.com/portpolicy/portpolicy"
 """The project's repository; equal to ``[project.urls] Repository`` in pyproject.toml (tested)."""
 DOCS_DIR = "docs/rules"
-HEADER = "<!-- Generated from the rule file by `python -m portpolicy.ruledoc --write docs/rules`; do not edit. -->"
+HEADER = (
+    "<!-- Generated from the rule file by `python -m portpolicy.ruledoc --write docs/rules`; do not edit. -->"
+)
 
 
 def is_builtin(rule: Rule) -> bool:

@@ -24,13 +24,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from portpolicy.engine import Rule
-from portpolicy.model import Finding, Location
+from portpolicy.model import USED_HERE, Finding, Location
 
 UNUSED_RULE = "PP014"
 MAX_BYTES = 8 * 1024 * 1024
 _LEADER = r"(?:#|;|//|<!--)"
 _IGNORE = re.compile(_LEADER + r"[ \t]*portpolicy:[ \t]*ignore\[([^\]\n]*)\][ \t]*(.*)")
-_NOQA = re.compile(_LEADER + r"[ \t]*noqa(?::[ \t]*|[ \t]+)([A-Za-z][\w\[\]-]*(?:[ \t]*,[ \t]*[A-Za-z][\w\[\]-]*)*)")
+_NOQA = re.compile(
+    _LEADER + r"[ \t]*noqa(?::[ \t]*|[ \t]+)([A-Za-z][\w\[\]-]*(?:[ \t]*,[ \t]*[A-Za-z][\w\[\]-]*)*)"
+)
 _COMMENT_ONLY = re.compile(r"[ \t]*(?:#|;|//|<!--)")
 _RULE_ID = re.compile(r"[A-Z][A-Z0-9]*[0-9]{3}")
 
@@ -133,7 +135,9 @@ def apply(
         return findings
     kept = []
     for f in findings:
-        matching = [s for s in by_place.get((f.location.path, f.location.line), ()) if s.rule == f.rule]
+        # a finding moved to where a value is written is still silenced where the value is used
+        places = [f.location, *(r.location for r in f.related if r.message == USED_HERE)]
+        matching = [s for loc in places for s in by_place.get((loc.path, loc.line), ()) if s.rule == f.rule]
         for s in matching:
             s.used = True
         if not matching:

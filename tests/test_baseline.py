@@ -30,7 +30,10 @@ def test_write_then_use_a_baseline(tmp_path: Path) -> None:
     assert "wrote 2 findings to baseline.json" in written.stderr
     doc = json.loads((tmp_path / "baseline.json").read_text())
     assert doc["version"] == 1 and doc["tool"]["name"] == "portpolicy" and doc["tool"]["version"]
-    assert {(e["rule"], e["path"]) for e in doc["entries"]} == {("PP001", "compose.yaml"), ("PP002", "compose.yaml")}
+    assert {(e["rule"], e["path"]) for e in doc["entries"]} == {
+        ("PP001", "compose.yaml"),
+        ("PP002", "compose.yaml"),
+    }
     assert all(len(e["fingerprint"]) == 32 and e["message"] for e in doc["entries"])
     result = run_cli("check", "--baseline", "baseline.json", cwd=tmp_path)
     assert result.returncode == 0 and result.stdout == "No problems found in 1 file.\n"
@@ -41,7 +44,7 @@ def test_only_the_new_finding_survives_inserted_lines(tmp_path: Path) -> None:
     write_tree(tmp_path, {"compose.yaml": COMPOSE})
     run_cli("check", "--write-baseline", "baseline.json", cwd=tmp_path)
     shifted = "# CI services\n\n\n" + COMPOSE.replace(
-        '  status:\n', '  cache:\n    image: redis:7\n    ports:\n      - "45000:6379"\n  status:\n'
+        "  status:\n", '  cache:\n    image: redis:7\n    ports:\n      - "45000:6379"\n  status:\n'
     )
     (tmp_path / "compose.yaml").write_text(shifted, encoding="utf-8")
     for fmt in ("json", "sarif", "gitlab"):

@@ -240,7 +240,11 @@ def test_facts_text_and_json() -> None:
         "workstation/home/alice",
     }
     nginx = next(ln for ln in doc["listeners"] if ln["location"].startswith("proxy/nginx/default.conf"))
-    assert nginx["host"] == "proxy" and nginx["user"] == "nginx" and nginx["namespace"] == "proxy#container:proxy"
+    assert (
+        nginx["host"] == "proxy"
+        and nginx["user"] == "nginx"
+        and nginx["namespace"] == "proxy#container:proxy"
+    )
     rules = [r for r in doc["firewall_rules"] if r["host"] == "edge"]
     assert {(r["ports"], r["source_ports"], r["action"]) for r in rules} >= {
         ("1024-65535", None, "accept"),

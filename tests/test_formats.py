@@ -135,7 +135,9 @@ def test_github_annotations() -> None:
     conflict = next(c for c in commands if "PP004" in c)
     assert conflict.startswith("::error file=ci/docker-compose.yml,line=14,col=9,title=PP004 port-conflict::")
     assert "%0Aci/docker-compose.yml:6:9: jenkins binds tcp/8080 here" in conflict
-    assert any(c.startswith("::notice ") for c in commands) and any(c.startswith("::warning ") for c in commands)
+    assert any(c.startswith("::notice ") for c in commands) and any(
+        c.startswith("::warning ") for c in commands
+    )
 
 
 def test_github_escaping() -> None:
@@ -143,7 +145,10 @@ def test_github_escaping() -> None:
     from portpolicy.report import github
 
     f = Finding("PP001", "x", "error", "50% of\r\nports: a,b", Location("a,b:c%.yml", 3, 4))
-    assert github.command(f) == "::error file=a%2Cb%3Ac%25.yml,line=3,col=4,title=PP001 x::50%25 of%0D%0Aports: a,b"
+    assert (
+        github.command(f)
+        == "::error file=a%2Cb%3Ac%25.yml,line=3,col=4,title=PP001 x::50%25 of%0D%0Aports: a,b"
+    )
 
 
 def test_github_is_automatic_under_github_actions_unless_a_format_is_given() -> None:
@@ -159,7 +164,12 @@ def test_github_is_automatic_under_github_actions_unless_a_format_is_given() -> 
 @pytest.mark.parametrize("fmt", ["text", "json", "sarif", "junit", "github", "gitlab"])
 @pytest.mark.parametrize(
     ("args", "code"),
-    [((), 1), (("--fail-on", "never"), 0), (("--select", "PP009"), 0), (("--select", "PP009", "--fail-on", "info"), 1)],
+    [
+        ((), 1),
+        (("--fail-on", "never"), 0),
+        (("--select", "PP009"), 0),
+        (("--select", "PP009", "--fail-on", "info"), 1),
+    ],
 )
 def test_exit_codes_are_the_same_in_every_format(fmt: str, args: tuple[str, ...], code: int) -> None:
     assert run_cli("check", ".", "--format", fmt, *args, cwd=EXAMPLES).returncode == code
@@ -276,7 +286,11 @@ def test_action_run_and_fail_steps(tmp_path: Path, args: str, code: str) -> None
         "SARIF_FILE": str(sarif),
     }
     run = subprocess.run(
-        ["bash", "-e", "-c", _action_step("Run portpolicy")], cwd=EXAMPLES, env=env, capture_output=True, text=True
+        ["bash", "-e", "-c", _action_step("Run portpolicy")],
+        cwd=EXAMPLES,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 0, run.stderr
     assert output.read_text() == f"exit-code={code}\n"

@@ -52,7 +52,11 @@ def test_check_mode_of_the_generator() -> None:
 def _module(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
-        [sys.executable, "-m", "portpolicy.ruledoc", *args], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "portpolicy.ruledoc", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 

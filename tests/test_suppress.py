@@ -65,7 +65,9 @@ def test_wrong_rule_does_not_suppress_and_is_reported(tmp_path: Path) -> None:
 
 
 def test_unknown_rule_and_empty_list_are_reported(tmp_path: Path) -> None:
-    write_tree(tmp_path, _compose('      - "80"  # portpolicy: ignore[PP001,PP10]', "      # portpolicy: ignore[]"))
+    write_tree(
+        tmp_path, _compose('      - "80"  # portpolicy: ignore[PP001,PP10]', "      # portpolicy: ignore[]")
+    )
     messages = [f.message for f in scan_tree(tmp_path).findings]
     assert len(messages) == 2
     assert "unknown rule PP10" in messages[0] and "names no rule" in messages[1]
@@ -137,5 +139,33 @@ def test_cli_exit_code_counts_only_unsuppressed_findings(tmp_path: Path) -> None
 
 
 def test_per_file_ignores_still_apply(tmp_path: Path) -> None:
-    write_tree(tmp_path, {**_compose('      - "80"'), ".portpolicy.yml": "per-file-ignores:\n  compose.yaml: [PP001]\n"})
+    write_tree(
+        tmp_path,
+        {**_compose('      - "80"'), ".portpolicy.yml": "per-file-ignores:\n  compose.yaml: [PP001]\n"},
+    )
     assert _rules(tmp_path) == []
+
+
+def test_noqa_where_the_value_is_used_silences_a_finding_moved_to_where_it_is_written(tmp_path: Path) -> None:
+    """An ansible-lint user writes ``# noqa`` on the task; the finding points at the variable."""
+    write_tree(
+        tmp_path,
+        {
+            "inventory": "[edge]\nedge1\n",
+            "site.yml": """- hosts: edge
+  vars:
+    relay_ports: "1024:65535"
+  tasks:
+    - name: Open the relay range
+      community.general.ufw:
+        rule: allow
+        port: "{{ relay_ports }}"  # noqa: PP003 the relay needs every port
+        proto: udp
+""",
+        },
+    )
+    assert [f.rule for f in scan_tree(tmp_path).findings] == []
+    (tmp_path / "site.yml").write_text(
+        (tmp_path / "site.yml").read_text().replace("  # noqa: PP003 the relay needs every port", "")
+    )
+    assert [(f.rule, f.location.line) for f in scan_tree(tmp_path).findings] == [("PP003", 3)]

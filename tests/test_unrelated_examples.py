@@ -62,7 +62,9 @@ EXPORTERS = {
 
 def test_many_projects_publishing_80_and_8080_and_exporters_on_9100_9835(tmp_path: Path) -> None:
     files: dict[str, str] = {}
-    for i, app in enumerate(["wordpress", "ghost", "gitea", "nextcloud", "grafana", "drone", "matomo", "wiki"]):
+    for i, app in enumerate(
+        ["wordpress", "ghost", "gitea", "nextcloud", "grafana", "drone", "matomo", "wiki"]
+    ):
         files[f"{app}/compose.yaml"] = compose(app, ["80:80"] if i % 2 else ["8080:8080", "443:443"])
         files[f"{app}/nginx/default.conf"] = "server {\n    listen 80;\n    server_name _;\n}\n"
     # alternatives in one directory are not merged: each is its own project
@@ -91,7 +93,10 @@ def test_many_projects_publishing_80_and_8080_and_exporters_on_9100_9835(tmp_pat
             "a non-root service whose port comes from an unknown flag: provenance unknown",
         ),
         (
-            {"web/Dockerfile": "FROM example/base:1.0\nEXPOSE 80\n", "web/compose.yaml": compose("web", ["80:80"])},
+            {
+                "web/Dockerfile": "FROM example/base:1.0\nEXPOSE 80\n",
+                "web/compose.yaml": compose("web", ["80:80"]),
+            },
             "an image with no USER: the base image decides, which the files cannot show",
         ),
         (
@@ -99,7 +104,10 @@ def test_many_projects_publishing_80_and_8080_and_exporters_on_9100_9835(tmp_pat
             "a client-side port is not a listener",
         ),
         ({"etc/ssh/ssh_config": "Host bastion\n    Port 80\n"}, "the ssh client's Port is not sshd's"),
-        ({"etc/redis/redis.conf": "port 0\nunixsocket /run/redis/redis.sock\n"}, "port 0 means no TCP listener"),
+        (
+            {"etc/redis/redis.conf": "port 0\nunixsocket /run/redis/redis.sock\n"},
+            "port 0 means no TCP listener",
+        ),
         ({"compose.yaml": compose("web", ["0:8080"])}, "host port 0 means any free port"),
     ],
 )

@@ -123,10 +123,19 @@ class Resolved:
         if arg is not None and arg.templated:
             for var in self.scope.origins(_text_of(arg.raw)):
                 if var.location != arg.location and var.origin != "loop item":
-                    out.append(Evidence(var.location, f"{var.name} is defined here ({var.origin})"))
+                    out.append(
+                        Evidence(
+                            var.location, f"{var.name} is defined here ({var.origin})", is_literal(var.value)
+                        )
+                    )
         if self.item_location is not None and arg is not None and "item" in _text_of(arg.raw):
-            out.append(Evidence(self.item_location, "the loop item with this value"))
+            out.append(Evidence(self.item_location, "the loop item with this value", True))
         return tuple(dict.fromkeys(out))[:5]
+
+
+def is_literal(value: Any) -> bool:
+    """A value written out as it is (no template in it): where a bad value is to be fixed."""
+    return not jinja.has_template(_text_of(value)) if isinstance(value, (str, list, dict)) else True
 
 
 def _text_of(value: Any) -> str:

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from portpolicy.ansible import handoff, jinja
-from portpolicy.ansible.args import Arg, Resolved
+from portpolicy.ansible.args import Arg, Resolved, is_literal
 from portpolicy.ansible.jinja import Rendered, TemplateSyntaxError, Unknown
 from portpolicy.model import (
     Evidence,
@@ -150,7 +150,7 @@ def _origins(a: Resolved, exprs: list[str]) -> tuple[Evidence, ...]:
     out: list[Evidence] = []
     for expr in exprs:
         for var in a.scope.origins("{{ " + expr + " }}"):
-            ev = Evidence(var.location, f"{var.name} is defined here ({var.origin})")
+            ev = Evidence(var.location, f"{var.name} is defined here ({var.origin})", is_literal(var.value))
             if ev not in out:
                 out.append(ev)
     return tuple(out[:5])

@@ -39,34 +39,141 @@ _LEADING_COMMAND = re.compile(r"^\s*(?:sudo\s+)?(?:\S*/)?(?:ip6?tables(?:-legacy
 _ASSIGN = re.compile(r"^\s*(?:export\s+|readonly\s+|local\s+)?([A-Za-z_][A-Za-z0-9_]*)=(\S*)")
 _JINJA_EXPR = re.compile(r"\{\{.*?\}\}")
 _COMMANDS = {
-    "-A": "A", "--append": "A", "-I": "I", "--insert": "I", "-R": "R", "--replace": "R",
-    "-D": "D", "--delete": "D", "-C": "C", "--check": "C",
+    "-A": "A",
+    "--append": "A",
+    "-I": "I",
+    "--insert": "I",
+    "-R": "R",
+    "--replace": "R",
+    "-D": "D",
+    "--delete": "D",
+    "-C": "C",
+    "--check": "C",
 }
 _BUILTIN = {"INPUT": "in", "OUTPUT": "out", "FORWARD": "forward"}
 _VERDICTS = {"ACCEPT": "accept", "DROP": "drop", "REJECT": "reject", "RETURN": "return"}
 # Options whose argument is not a port and must be skipped (with their value).
 _VALUE_OPTIONS = {
-    "-d", "--destination", "--dst", "-o", "--out-interface", "--comment", "--reject-with", "--log-prefix",
-    "--log-level", "--limit", "--limit-burst", "--to-ports", "--to-destination", "--to-source", "--to",
-    "--set-mark", "--mark", "--uid-owner", "--gid-owner", "--icmp-type", "--icmpv6-type", "--tcp-flags",
-    "--name", "--seconds", "--hitcount", "--mask", "--mac-source", "--dst-type", "--src-type",
-    "--connlimit-above", "--connlimit-mask", "--hashlimit", "--hashlimit-name", "--hashlimit-mode",
-    "--hashlimit-upto", "--hashlimit-above", "--hashlimit-burst", "--dst-range", "--physdev-in",
-    "--physdev-out", "--length", "--ttl", "--hl", "--pkt-type", "--set-xmark", "--ulog-prefix",
-    "--nflog-prefix", "--nflog-group", "--queue-num", "--tos", "--dscp", "--algo", "--string",
-    "--ctorigdst", "--ctorigsrc", "--log-ip-options", "-w", "--wait",
+    "-d",
+    "--destination",
+    "--dst",
+    "-o",
+    "--out-interface",
+    "--comment",
+    "--reject-with",
+    "--log-prefix",
+    "--log-level",
+    "--limit",
+    "--limit-burst",
+    "--to-ports",
+    "--to-destination",
+    "--to-source",
+    "--to",
+    "--set-mark",
+    "--mark",
+    "--uid-owner",
+    "--gid-owner",
+    "--icmp-type",
+    "--icmpv6-type",
+    "--tcp-flags",
+    "--name",
+    "--seconds",
+    "--hitcount",
+    "--mask",
+    "--mac-source",
+    "--dst-type",
+    "--src-type",
+    "--connlimit-above",
+    "--connlimit-mask",
+    "--hashlimit",
+    "--hashlimit-name",
+    "--hashlimit-mode",
+    "--hashlimit-upto",
+    "--hashlimit-above",
+    "--hashlimit-burst",
+    "--dst-range",
+    "--physdev-in",
+    "--physdev-out",
+    "--length",
+    "--ttl",
+    "--hl",
+    "--pkt-type",
+    "--set-xmark",
+    "--ulog-prefix",
+    "--nflog-prefix",
+    "--nflog-group",
+    "--queue-num",
+    "--tos",
+    "--dscp",
+    "--algo",
+    "--string",
+    "--ctorigdst",
+    "--ctorigsrc",
+    "--log-ip-options",
+    "-w",
+    "--wait",
 }
 # Options that do not narrow which packets a rule matches (target options, logging, comments).
 _NOT_NARROWING = {
-    "--comment", "--reject-with", "--log-prefix", "--log-level", "--to-ports", "--to-destination", "--to-source",
-    "--to", "--set-mark", "--set-xmark", "--ulog-prefix", "--nflog-prefix", "--nflog-group", "--queue-num", "-w",
-    "--wait", "--log-ip-options", "--log-uid", "--log-tcp-options", "--log-tcp-sequence", "-v", "-n", "-x",
-    "--line-numbers", "-4", "-6", "--rsource", "--rdest", "--set", "--name", "--mask", "--limit", "--limit-burst",
-    "--seconds", "--hitcount",
+    "--comment",
+    "--reject-with",
+    "--log-prefix",
+    "--log-level",
+    "--to-ports",
+    "--to-destination",
+    "--to-source",
+    "--to",
+    "--set-mark",
+    "--set-xmark",
+    "--ulog-prefix",
+    "--nflog-prefix",
+    "--nflog-group",
+    "--queue-num",
+    "-w",
+    "--wait",
+    "--log-ip-options",
+    "--log-uid",
+    "--log-tcp-options",
+    "--log-tcp-sequence",
+    "-v",
+    "-n",
+    "-x",
+    "--line-numbers",
+    "-4",
+    "-6",
+    "--rsource",
+    "--rdest",
+    "--set",
+    "--name",
+    "--mask",
+    "--limit",
+    "--limit-burst",
+    "--seconds",
+    "--hitcount",
 }
-_FLAG_OPTIONS = {"--syn", "--rsource", "--rdest", "--set", "--update", "--rcheck", "--remove", "--log-uid",
-                 "--log-tcp-options", "--log-tcp-sequence", "-v", "-n", "-x", "--line-numbers", "-4", "-6",
-                 "--fragment", "-f", "--physdev-is-bridged", "--physdev-is-in", "--physdev-is-out"}
+_FLAG_OPTIONS = {
+    "--syn",
+    "--rsource",
+    "--rdest",
+    "--set",
+    "--update",
+    "--rcheck",
+    "--remove",
+    "--log-uid",
+    "--log-tcp-options",
+    "--log-tcp-sequence",
+    "-v",
+    "-n",
+    "-x",
+    "--line-numbers",
+    "-4",
+    "-6",
+    "--fragment",
+    "-f",
+    "--physdev-is-bridged",
+    "--physdev-is-in",
+    "--physdev-is-out",
+}
 
 
 def matches(path: str) -> bool:
@@ -187,7 +294,10 @@ def read_save(
             chain = ruleset.chain(fields[0])
             policy = fields[1].upper()
             if policy in ("ACCEPT", "DROP"):
-                chain.policy, chain.policy_location = policy.lower(), source.at(number, raw.find(fields[1]) + 1)
+                chain.policy, chain.policy_location = (
+                    policy.lower(),
+                    source.at(number, raw.find(fields[1]) + 1),
+                )
             continue
         if line.startswith("["):  # counters given with -c: "[12:345] -A INPUT ..."
             line = line.split("]", 1)[-1].strip()
@@ -282,8 +392,11 @@ def apply(
             args.multi["ports"] = (nxt, negate, col)
         elif w in ("--state", "--ctstate"):
             states = frozenset(s.strip().lower() for s in nxt.split(",") if s.strip())
-            args.states = frozenset({"new", "invalid", "untracked", "established", "related"}) - states if negate \
+            args.states = (
+                frozenset({"new", "invalid", "untracked", "established", "related"}) - states
+                if negate
                 else states
+            )
         elif w == "--match-set" and nxt:
             flags = words[i + 2] if i + 2 < len(words) else ""
             if flags.startswith("src") and not negate:
@@ -355,8 +468,12 @@ def _rule(ruleset: Ruleset, args: _Args, source: Source, number: int, raw: str) 
     if "ports" in args.multi and match.dports is not None:
         # --ports matches a source OR a destination port: two rules.
         ruleset.chain(args.chain).rules.append(rule)
-        rule = nf.ParsedRule(nf.Match(**{**match.__dict__, "dports": None, "sports": match.dports}), verdict, at,
-                             target=rule.target)
+        rule = nf.ParsedRule(
+            nf.Match(**{**match.__dict__, "dports": None, "sports": match.dports}),
+            verdict,
+            at,
+            target=rule.target,
+        )
     ruleset.chain(args.chain).rules.append(rule)
 
 
@@ -377,8 +494,15 @@ def _match(args: _Args, family: str, source: Source, number: int, facts: list[Fa
         elif name != "any":
             protocols = (name,)
     one = protocols[0] if protocols and len(protocols) == 1 else "any"
-    dports = _ports(args.dports, args.multi.get("dports") or args.multi.get("ports"), one, source, number, facts,
-                    "destination port")
+    dports = _ports(
+        args.dports,
+        args.multi.get("dports") or args.multi.get("ports"),
+        one,
+        source,
+        number,
+        facts,
+        "destination port",
+    )
     sports = _ports(args.sports, args.multi.get("sports"), one, source, number, facts, "source port")
     if dports is False or sports is False:
         return None
@@ -463,7 +587,7 @@ def _read_script(source: Source, text: str) -> list[Fact] | None:
         if m:
             heredoc = m.group(1)
         assign = _ASSIGN.match(line)
-        if assign and not _COMMAND.search(line[assign.end():]):
+        if assign and not _COMMAND.search(line[assign.end() :]):
             value = assign.group(2).strip("'\"")
             base = value.split()[0].rsplit("/", 1)[-1] if value.split() else ""
             if re.fullmatch(r"ip6?tables(-legacy|-nft)?|ufw", base):
@@ -478,7 +602,9 @@ def _read_script(source: Source, text: str) -> list[Fact] | None:
             lexer.commenters = "#"
             words = list(lexer)
         except ValueError as exc:
-            if _LEADING_COMMAND.match(line) or any(line.lstrip().startswith(("$" + v, "${" + v)) for v in commands):
+            if _LEADING_COMMAND.match(line) or any(
+                line.lstrip().startswith(("$" + v, "${" + v)) for v in commands
+            ):
                 found = True
                 facts.append(ParseError(f"cannot split the command line: {exc}", source.at(number)))
             continue
@@ -531,8 +657,8 @@ def _tool(words: list[str], commands: dict[str, str]) -> tuple[str | None, list[
         if var and var.group(1) in commands:
             name = commands[var.group(1)]
         if re.fullmatch(r"ip6?tables(-legacy|-nft)?", name):
-            return ("ip6tables" if name.startswith("ip6") else "iptables"), words[i + 1:]
+            return ("ip6tables" if name.startswith("ip6") else "iptables"), words[i + 1 :]
         if name == "ufw":
-            return "ufw", words[i + 1:]
+            return "ufw", words[i + 1 :]
         return None, []
     return None, []

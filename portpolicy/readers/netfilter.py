@@ -130,7 +130,9 @@ def _one_port(
     if part and (part[0].isalpha()) and all(c.isalnum() or c in "-_." for c in part):
         port = service_port(part, protocol)
         if port is None:
-            return Unresolved(whole, f"{context}: service name {whole!r} is not in the services table", location)
+            return Unresolved(
+                whole, f"{context}: service name {whole!r} is not in the services table", location
+            )
         return port
     return InvalidPort(whole, f"{context}: {whole!r} is not a port number", location, context)
 
@@ -162,7 +164,9 @@ class Match:
         return self == Match(family=self.family)
 
 
-def _intersect(a: tuple[PortRange, ...] | None, b: tuple[PortRange, ...] | None) -> tuple[PortRange, ...] | None:
+def _intersect(
+    a: tuple[PortRange, ...] | None, b: tuple[PortRange, ...] | None
+) -> tuple[PortRange, ...] | None:
     if a is None:
         return b
     if b is None:
@@ -175,7 +179,9 @@ def merge(outer: Match, inner: Match) -> Match | None:
     """The match of ``inner`` reached through a jump guarded by ``outer``; None if nothing can match."""
     protocols = outer.protocols
     if inner.protocols is not None:
-        protocols = inner.protocols if protocols is None else tuple(p for p in protocols if p in inner.protocols)
+        protocols = (
+            inner.protocols if protocols is None else tuple(p for p in protocols if p in inner.protocols)
+        )
     if protocols is not None and not protocols:
         return None
     dports, sports = _intersect(outer.dports, inner.dports), _intersect(outer.sports, inner.sports)
@@ -242,15 +248,27 @@ def walk(
                     # "-d 224.0.0.1 -j ACCEPT", "fib daddr type broadcast drop": not every port of
                     # the host, and not a port rule either; claiming "all ports" would be wrong.
                     continue
-                location, evidence = rule.location, tuple(
-                    Evidence(at, f"reached from chain {name}") for name, at in path
+                location, evidence = (
+                    rule.location,
+                    tuple(Evidence(at, f"reached from chain {name}") for name, at in path),
                 )
                 if rule.match.empty and path:
                     location = path[-1][1]
                     evidence = (*evidence[:-1], Evidence(rule.location, f"verdict in chain {chain.name}"))
-                for fact in emit(firewall, direction, rule.verdict, merged, location, chain.name, rule.service):
-                    key = (fact.location, fact.direction, fact.protocol, fact.ports, fact.source_ports,
-                           fact.sources, fact.action, fact.family, fact.interface)
+                for fact in emit(
+                    firewall, direction, rule.verdict, merged, location, chain.name, rule.service
+                ):
+                    key = (
+                        fact.location,
+                        fact.direction,
+                        fact.protocol,
+                        fact.ports,
+                        fact.source_ports,
+                        fact.sources,
+                        fact.action,
+                        fact.family,
+                        fact.interface,
+                    )
                     if key not in seen:
                         seen.add(key)
                         out.append(replace(fact, evidence=evidence))
@@ -279,13 +297,18 @@ def walk(
         if f.action == "accept" and f.stateful and f.ports is None and f.source_ports is None
     }
     return [
-        replace(f, ruleset_stateful=always_stateful or f.direction in stateful_dirs or f.stateful) for f in out
+        replace(f, ruleset_stateful=always_stateful or f.direction in stateful_dirs or f.stateful)
+        for f in out
     ]
 
 
 def policy_fact(firewall: str, chain: Chain) -> FirewallRule | None:
     """The chain policy as a rule for every port, unless an unconditional verdict ends the chain."""
-    if chain.policy not in ("accept", "drop", "reject") or chain.policy_location is None or not chain.direction:
+    if (
+        chain.policy not in ("accept", "drop", "reject")
+        or chain.policy_location is None
+        or not chain.direction
+    ):
         return None
     if any(r.match.empty and r.verdict in ("accept", "drop", "reject", "goto") for r in chain.rules):
         return None

@@ -54,14 +54,72 @@ _NON_PORT_PROTOCOLS = {"icmp", "icmpv6", "ipv6-icmp", "igmp", "esp", "ah", "gre"
 _STATES = {"new", "established", "related", "invalid", "untracked"}
 _VMAP_ELEMENT = re.compile(r"^(.*?)\s*:\s*(accept|drop|reject|return|continue|(?:jump|goto)\s+\S+)$")
 _RULE_STARTS = {
-    "tcp", "udp", "sctp", "dccp", "th", "ip", "ip6", "meta", "ct", "iif", "iifname", "oif", "oifname", "counter",
-    "log", "limit", "accept", "drop", "reject", "jump", "goto", "return", "icmp", "icmpv6", "type", "policy",
-    "ether", "fib", "mark", "udplite", "l4proto", "socket", "rt", "pkttype",
+    "tcp",
+    "udp",
+    "sctp",
+    "dccp",
+    "th",
+    "ip",
+    "ip6",
+    "meta",
+    "ct",
+    "iif",
+    "iifname",
+    "oif",
+    "oifname",
+    "counter",
+    "log",
+    "limit",
+    "accept",
+    "drop",
+    "reject",
+    "jump",
+    "goto",
+    "return",
+    "icmp",
+    "icmpv6",
+    "type",
+    "policy",
+    "ether",
+    "fib",
+    "mark",
+    "udplite",
+    "l4proto",
+    "socket",
+    "rt",
+    "pkttype",
 }
 # Matches that limit a rule to some packets in a way the model does not carry.
-_NARROWING = {"fib", "pkttype", "mark", "rt", "ether", "oif", "oifname", "frag-off", "socket", "skuid", "skgid",
-              "cgroup", "hbh", "frag", "dst", "mh", "srh", "ipsec", "osf", "exthdr", "daddr", "numgen", "jhash",
-              "cpu", "iiftype", "ct" + "mark", "status", "tcp" + "option"}
+_NARROWING = {
+    "fib",
+    "pkttype",
+    "mark",
+    "rt",
+    "ether",
+    "oif",
+    "oifname",
+    "frag-off",
+    "socket",
+    "skuid",
+    "skgid",
+    "cgroup",
+    "hbh",
+    "frag",
+    "dst",
+    "mh",
+    "srh",
+    "ipsec",
+    "osf",
+    "exthdr",
+    "daddr",
+    "numgen",
+    "jhash",
+    "cpu",
+    "iiftype",
+    "ct" + "mark",
+    "status",
+    "tcp" + "option",
+}
 _SEP = re.compile(r"[\s{};,\"#]")
 
 
@@ -256,7 +314,12 @@ def _splice(
     i = 0
     while i < len(toks):
         tok = toks[i]
-        if tok.kind == "word" and tok.text == "include" and i + 1 < len(toks) and toks[i + 1].kind in ("string", "tmpl"):
+        if (
+            tok.kind == "word"
+            and tok.text == "include"
+            and i + 1 < len(toks)
+            and toks[i + 1].kind in ("string", "tmpl")
+        ):
             target = toks[i + 1]
             i += 2
             if target.kind == "tmpl":
@@ -265,8 +328,11 @@ def _splice(
             found = _resolve(file.path, target.text, files)
             if not found and not any(ch in target.text for ch in "*?["):
                 notes.append(
-                    Unresolved(target.text, "nftables include not found in the scanned files; its rules are not read",
-                               target.at)
+                    Unresolved(
+                        target.text,
+                        "nftables include not found in the scanned files; its rules are not read",
+                        target.at,
+                    )
                 )
             for path in found:
                 if path in chain or len(chain) >= MAX_INCLUDE_DEPTH:
@@ -431,7 +497,18 @@ def _top(rs: Ruleset, line: list[Item]) -> None:
             if body is not None:
                 table.sets.setdefault(rest[1].text, []).extend(_elements(body))
         return
-    if word in ("flush", "delete", "destroy", "list", "reset", "rename", "monitor", "export", "import", "describe"):
+    if word in (
+        "flush",
+        "delete",
+        "destroy",
+        "list",
+        "reset",
+        "rename",
+        "monitor",
+        "export",
+        "import",
+        "describe",
+    ):
         return
     if word == "include":
         return
@@ -444,8 +521,12 @@ def _top(rs: Ruleset, line: list[Item]) -> None:
         if not rs.fragment_noted:
             rs.fragment_noted = True
             rs.facts.append(
-                Unresolved(word, "rules outside any chain: this fragment is included inside a chain by a file "
-                           "not scanned (or through a templated path), so its direction is unknown", first.at)
+                Unresolved(
+                    word,
+                    "rules outside any chain: this fragment is included inside a chain by a file "
+                    "not scanned (or through a templated path), so its direction is unknown",
+                    first.at,
+                )
             )
         return
     rs.facts.append(ParseError(f"nft does not know the statement {word!r}", first.at))
@@ -478,7 +559,9 @@ def _chain_stmt(rs: Ruleset, table: Table, chain: nf.Chain, line: list[Item]) ->
     if word == "type":
         words = [_word(i) for i in line]
         kind = words[1] if len(words) > 1 else ""
-        hook = words[words.index("hook") + 1] if "hook" in words and words.index("hook") + 1 < len(words) else ""
+        hook = (
+            words[words.index("hook") + 1] if "hook" in words and words.index("hook") + 1 < len(words) else ""
+        )
         if kind != "filter" or hook not in _HOOKS:
             table.skipped.add(chain.name)
             return
@@ -499,10 +582,14 @@ def _chain_stmt(rs: Ruleset, table: Table, chain: nf.Chain, line: list[Item]) ->
         return
     if word in ("comment", "devices", "device", "flags"):
         return
-    if isinstance(line[0], Tok) and line[0].kind == "tmpl" and all(
-        isinstance(i, Tok) and i.kind == "tmpl" for i in line
+    if (
+        isinstance(line[0], Tok)
+        and line[0].kind == "tmpl"
+        and all(isinstance(i, Tok) and i.kind == "tmpl" for i in line)
     ):
-        rs.facts.append(Unresolved(line[0].text, "nftables rules come from a template variable", _at(line[0])))
+        rs.facts.append(
+            Unresolved(line[0].text, "nftables rules come from a template variable", _at(line[0]))
+        )
         return
     _rule(rs, table, chain.name, line)
 
@@ -615,8 +702,11 @@ def _rule(rs: Ruleset, table: Table, chain_name: str, items: list[Item]) -> None
         if w in _NAT_WORDS:
             r.nat = True
             break
-        if w in _NARROWING or (w in nf.PORT_PROTOCOLS and nxt == "flags") or (w == "limit" and "over" in
-                                                                               [_word(x) for x in items[i:i + 4]]):
+        if (
+            w in _NARROWING
+            or (w in nf.PORT_PROTOCOLS and nxt == "flags")
+            or (w == "limit" and "over" in [_word(x) for x in items[i : i + 4]])
+        ):
             r.narrowed = True
         i += 1
     if r.failed or r.nat:
@@ -676,7 +766,9 @@ def _element_text(element: list[Item]) -> str:
     return "".join(_word(i) if isinstance(i, Tok) else "{...}" for i in element)
 
 
-def _port_match(rs: Ruleset, table: Table, r: _Rule, items: list[Item], j: int, proto: str, which: str) -> int:
+def _port_match(
+    rs: Ruleset, table: Table, r: _Rule, items: list[Item], j: int, proto: str, which: str
+) -> int:
     if proto != "th":
         _narrow(r, (proto,))
     if j < len(items) and _word(items[j]) == "vmap":
@@ -695,7 +787,9 @@ def _port_match(rs: Ruleset, table: Table, r: _Rule, items: list[Item], j: int, 
     return j
 
 
-def _ports(rs: Ruleset, r: _Rule, values: list[str], at: Location, proto: str, which: str) -> list[PortRange] | None:
+def _ports(
+    rs: Ruleset, r: _Rule, values: list[str], at: Location, proto: str, which: str
+) -> list[PortRange] | None:
     what = "destination port" if which == "dport" else "source port"
     protocol = proto if proto in nf.PORT_PROTOCOLS else "any"
     if not values:
@@ -714,7 +808,9 @@ def _ports(rs: Ruleset, r: _Rule, values: list[str], at: Location, proto: str, w
             if isinstance(got, InvalidPort) or not value.startswith("@"):
                 rs.facts.append(got)
             else:
-                rs.facts.append(Unresolved(value, f"{what}: named set {value} is not defined in the scanned files", at))
+                rs.facts.append(
+                    Unresolved(value, f"{what}: named set {value} is not defined in the scanned files", at)
+                )
             return None
         out.append(got)
     return out
@@ -730,7 +826,9 @@ def _vmap(rs: Ruleset, table: Table, r: _Rule, items: list[Item], j: int, kind: 
     elif item.text.startswith("@"):
         elements = table.sets.get(item.text[1:], [])
         if item.text[1:] not in table.sets:
-            rs.facts.append(Unresolved(item.text, "nftables verdict map not defined in the scanned files", item.at))
+            rs.facts.append(
+                Unresolved(item.text, "nftables verdict map not defined in the scanned files", item.at)
+            )
             r.failed = True
     else:
         return j + 1
@@ -739,7 +837,9 @@ def _vmap(rs: Ruleset, table: Table, r: _Rule, items: list[Item], j: int, kind: 
         m = _VMAP_ELEMENT.match(text)
         if m is None:
             continue
-        key: list[Item] = [Tok(t, "word", _at(element[0])) for t in m.group(1).replace(" ", "").split(",") if t]
+        key: list[Item] = [
+            Tok(t, "word", _at(element[0])) for t in m.group(1).replace(" ", "").split(",") if t
+        ]
         r.vmap.append((kind, key, m.group(2)))
     return j + 1
 

@@ -79,7 +79,9 @@ def _defaults(source: Source, text: str) -> Iterator[Fact]:
             continue
         action = {"ACCEPT": "accept", "DROP": "drop", "REJECT": "reject"}.get(m.group(2).upper())
         if action is None:
-            yield ParseError(f"ufw policy must be ACCEPT, DROP or REJECT, not {m.group(2)!r}", source.at(number))
+            yield ParseError(
+                f"ufw policy must be ACCEPT, DROP or REJECT, not {m.group(2)!r}", source.at(number)
+            )
             continue
         direction = _DIRECTIONS[m.group(1).lower()]
         yield _policy(direction, action, source.at(number, m.start(2) + 1))
@@ -88,8 +90,15 @@ def _defaults(source: Source, text: str) -> Iterator[Fact]:
 def _policy(direction: str, action: str, at: Location) -> FirewallRule:
     chain = {"in": "default incoming", "out": "default outgoing", "forward": "default routed"}[direction]
     return FirewallRule(
-        firewall="ufw", direction=direction, action=action, protocol="any", ports=None, location=at,
-        chain=chain, service="policy", ruleset_stateful=True,
+        firewall="ufw",
+        direction=direction,
+        action=action,
+        protocol="any",
+        ports=None,
+        location=at,
+        chain=chain,
+        service="policy",
+        ruleset_stateful=True,
     )
 
 
@@ -173,8 +182,15 @@ def _column(line: str, word: str) -> int:
 
 
 def _simple(
-    words: list[str], action: str, direction: str, interface: str, at: Location, verb: str,
-    source: Source, number: int, line: str,
+    words: list[str],
+    action: str,
+    direction: str,
+    interface: str,
+    at: Location,
+    verb: str,
+    source: Source,
+    number: int,
+    line: str,
 ) -> Iterator[Fact]:
     spec = " ".join(words)
     port_at = source.at(number, _column(line, words[0]))
@@ -193,8 +209,15 @@ def _simple(
 
 
 def _full(
-    words: list[str], action: str, direction: str, interface: str, at: Location, verb: str,
-    source: Source, number: int, line: str,
+    words: list[str],
+    action: str,
+    direction: str,
+    interface: str,
+    at: Location,
+    verb: str,
+    source: Source,
+    number: int,
+    line: str,
 ) -> Iterator[Fact]:
     proto = "any"
     src = "any"
@@ -230,11 +253,15 @@ def _full(
         return
     dports = sports = None
     if dport_text:
-        dports = yield from _port_list(dport_text, protocols, source.at(number, _column(line, dport_text)), False)
+        dports = yield from _port_list(
+            dport_text, protocols, source.at(number, _column(line, dport_text)), False
+        )
         if dports is None:
             return
     if sport_text:
-        sports = yield from _port_list(sport_text, protocols, source.at(number, _column(line, sport_text)), False)
+        sports = yield from _port_list(
+            sport_text, protocols, source.at(number, _column(line, sport_text)), False
+        )
         if sports is None:
             return
     if protocols == ():
@@ -243,8 +270,20 @@ def _full(
         protocols = ("tcp", "udp")
     sources: tuple[str, ...] = () if src in ("any", "") else (src,)
     family = _family(src)
-    yield from _facts(action, direction, protocols, dports, sports or (), interface, sources, at, verb, line,
-                      family=family, sport_given=sports is not None)
+    yield from _facts(
+        action,
+        direction,
+        protocols,
+        dports,
+        sports or (),
+        interface,
+        sources,
+        at,
+        verb,
+        line,
+        family=family,
+        sport_given=sports is not None,
+    )
 
 
 def _family(address: str) -> str:
@@ -291,17 +330,30 @@ def _port_list(
 
 
 def _facts(
-    action: str, direction: str, protocols: tuple[str, ...] | None, dports: tuple[PortRange, ...] | None,
-    sports: tuple[PortRange, ...], interface: str, sources: tuple[str, ...], at: Location, verb: str, line: str,
-    family: str = "dual", sport_given: bool = False,
+    action: str,
+    direction: str,
+    protocols: tuple[str, ...] | None,
+    dports: tuple[PortRange, ...] | None,
+    sports: tuple[PortRange, ...],
+    interface: str,
+    sources: tuple[str, ...],
+    at: Location,
+    verb: str,
+    line: str,
+    family: str = "dual",
+    sport_given: bool = False,
 ) -> Iterator[Fact]:
     if protocols == ():
         return
     if dports is not None and protocols is None:
         protocols = ("tcp", "udp")
     match = nf.Match(
-        protocols=protocols, dports=dports, sports=sports if sport_given else None, sources=sources,
-        interface=interface, family=family,
+        protocols=protocols,
+        dports=dports,
+        sports=sports if sport_given else None,
+        sources=sources,
+        interface=interface,
+        family=family,
     )
     chain = {"in": "ufw-user-input", "out": "ufw-user-output", "forward": "ufw-user-forward"}[direction]
     evidence = (Evidence(at, _LIMIT_NOTE),) if verb == "limit" else ()

@@ -60,7 +60,9 @@ def render(report: Report) -> str:
         if not found:
             ET.SubElement(suite, "testcase", name="portpolicy", classname=_clean(path), file=_clean(path))
     if not paths:
-        suite = ET.SubElement(root, "testsuite", name="portpolicy", tests="1", failures="0", errors="0", skipped="0")
+        suite = ET.SubElement(
+            root, "testsuite", name="portpolicy", tests="1", failures="0", errors="0", skipped="0"
+        )
         ET.SubElement(suite, "testcase", name="no files to check", classname="portpolicy")
     total = sum(max(len(by_file.get(p, [])), 1) for p in paths) or 1
     root.set("tests", str(total))

@@ -49,7 +49,9 @@ def descriptor(rule: Rule) -> dict[str, Any]:
         "shortDescription": {"text": _short(rule.summary)},
         "fullDescription": {"text": _short(_plain(first_paragraph))},
         "help": {
-            "text": _plain(f"{rule.summary}\n\nWhy it matters:\n{rule.rationale}\n\nHow to fix:\n{rule.remediation}"),
+            "text": _plain(
+                f"{rule.summary}\n\nWhy it matters:\n{rule.rationale}\n\nHow to fix:\n{rule.remediation}"
+            ),
             "markdown": ruledoc.render(rule),
         },
         "defaultConfiguration": {"level": LEVELS[rule.severity], "enabled": rule.enabled},
@@ -118,7 +120,8 @@ def as_dict(report: Report, fingerprints: dict[Finding, str] | None = None) -> d
                 },
                 "originalUriBaseIds": {"%SRCROOT%": {"uri": Path.cwd().as_uri().rstrip("/") + "/"}},
                 "results": [
-                    result(f, index[f.rule], fps.get(f) or fingerprint.compute([f])[0]) for f in report.findings
+                    result(f, index[f.rule], fps.get(f) or fingerprint.compute([f])[0])
+                    for f in report.findings
                 ],
                 "columnKind": "unicodeCodePoints",
             }

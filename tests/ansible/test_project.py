@@ -15,20 +15,27 @@ SITE = FIXTURES / "ansible" / "site"
 
 
 def test_site_produces_exactly_the_planted_findings() -> None:
+    """Each finding points at the line where the bad value is written, related to where it is used."""
     report = scan_tree(SITE)
     got = sorted((f.rule, f.location.path, f.location.line, f.host) for f in report.findings)
     assert got == [
-        ("PP001", "roles/node_exporter/templates/node_exporter.service.j2", 7, "legacy"),
-        ("PP003", "edge.yml", 8, "edge"),
+        ("PP001", "inventory/production/hosts", 10, "legacy"),  # old1.example.com node_exporter_port=910
+        ("PP003", "edge.yml", 5, "edge"),  # edge_ports: "60000:61000"
     ]
     pp001 = next(f for f in report.findings if f.rule == "PP001")
-    related = {(r.location.path, r.location.line) for r in pp001.related}
-    # where the value is defined (the INI host line) and where it is used (the role default)
-    assert ("inventory/production/hosts", 10) in related
-    assert ("roles/node_exporter/defaults/main.yml", 3) in related
-    assert ("roles/node_exporter/templates/node_exporter.service.j2", 6) in related  # User=
+    related = [(r.location.path, r.location.line, r.message) for r in pp001.related]
+    assert related[0] == (
+        "roles/node_exporter/templates/node_exporter.service.j2",
+        7,
+        "the value is used here",
+    )
+    places = {(path, line) for path, line, _ in related}
+    assert ("roles/node_exporter/defaults/main.yml", 3) in places  # node_exporter_listen builds on it
+    assert ("roles/node_exporter/templates/node_exporter.service.j2", 6) in places  # User=
     pp003 = next(f for f in report.findings if f.rule == "PP003")
-    assert [(r.location.path, r.location.line) for r in pp003.related] == [("edge.yml", 5)]
+    assert [(r.location.path, r.location.line, r.message) for r in pp003.related] == [
+        ("edge.yml", 8, "the value is used here")
+    ]
 
 
 def test_a_role_used_by_two_plays_lands_on_both_hosts() -> None:
@@ -170,8 +177,14 @@ def test_a_role_no_play_uses_is_read_with_its_defaults(tmp_path: Path) -> None:
     )
     report = scan_tree(tmp_path)
     assert [(f.rule, f.location.path, f.host) for f in report.findings] == [
-        ("PP002", "ansible-role-exporter/templates/exporter.socket.j2", "ansible-role-exporter:role:exporter")
+        ("PP002", "ansible-role-exporter/defaults/main.yml", "ansible-role-exporter:role:exporter")
     ]
+    used = report.findings[0].related[0]
+    assert (used.location.path, used.location.line, used.message) == (
+        "ansible-role-exporter/templates/exporter.socket.j2",
+        2,
+        "the value is used here",
+    )
 
 
 def test_a_lone_playbook_is_read_without_roles_or_inventory(tmp_path: Path) -> None:

@@ -355,6 +355,6 @@ def test_firewalld_service_opens_the_catalogue_ports(tmp_path: Path) -> None:
         "samba-dc",
     )
     assert any("dc_service is defined here" in e.message for e in dynamic.evidence)
-    assert [(f.rule, f.location.line) for f in report.findings] == [("PP003", 7)]
+    assert [(f.rule, f.location.line) for f in report.findings] == [("PP003", 3)]  # where samba-dc is written
     assert "(service samba-dc)" in report.findings[0].message
     assert [u.value for u in report.facts if isinstance(u, Unresolved)] == ["no-such-service"]

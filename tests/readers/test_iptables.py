@@ -134,12 +134,16 @@ def test_open_ended_and_multiport_forms() -> None:
 
 
 def test_ip6tables_save_family() -> None:
-    facts = parse("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 443 -j ACCEPT\nCOMMIT\n", "etc/iptables/rules.v6")
+    facts = parse(
+        "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 443 -j ACCEPT\nCOMMIT\n", "etc/iptables/rules.v6"
+    )
     assert {r.family for r in rules(facts)} == {"ipv6"}
 
 
 def test_malformed_save_file() -> None:
-    facts = parse("-A INPUT -p tcp --dport 22 -j ACCEPT\n*filter\n:INPUT\n-A INPUT -p tcp --dport 'x -j ACCEPT\n")
+    facts = parse(
+        "-A INPUT -p tcp --dport 22 -j ACCEPT\n*filter\n:INPUT\n-A INPUT -p tcp --dport 'x -j ACCEPT\n"
+    )
     assert len([f for f in facts if isinstance(f, ParseError)]) == 3
 
 
@@ -150,10 +154,15 @@ def test_cli_reports_sport_bypass_and_wide_accept() -> None:
 
 
 def test_templated_script(tmp_path: Path) -> None:
-    write_tree(tmp_path, {"templates/firewall.sh.j2": (
-        "#!/bin/sh\n{% for p in fw_ports %}\niptables -A INPUT -p tcp --dport {{ p }} -j ACCEPT\n{% endfor %}\n"
-        "iptables -A INPUT -p tcp --dport 443 -j ACCEPT\n"
-    )})
+    write_tree(
+        tmp_path,
+        {
+            "templates/firewall.sh.j2": (
+                "#!/bin/sh\n{% for p in fw_ports %}\niptables -A INPUT -p tcp --dport {{ p }} -j ACCEPT\n{% endfor %}\n"
+                "iptables -A INPUT -p tcp --dport 443 -j ACCEPT\n"
+            )
+        },
+    )
     report = scan_tree(tmp_path)
     assert [u.value for u in report.unresolved] == ["{{p}}"]
     assert [str(f.ports) for f in report.facts if isinstance(f, FirewallRule)] == ["443"]

@@ -23,7 +23,11 @@ def rules(facts: list[Fact]) -> list[FirewallRule]:
 
 
 def opened(facts: list[Fact]) -> set[tuple[str, str, str | None]]:
-    return {(r.action, r.protocol, str(r.ports) if r.ports else None) for r in rules(facts) if r.service != "policy"}
+    return {
+        (r.action, r.protocol, str(r.ports) if r.ports else None)
+        for r in rules(facts)
+        if r.service != "policy"
+    }
 
 
 BASE = "table inet filter {{\n chain input {{\n  type filter hook input priority 0; policy drop;\n{body}\n }}\n}}\n"
@@ -50,10 +54,15 @@ def test_matches(path: str, expected: bool) -> None:
 
 
 def test_single_ports_sets_ranges_and_service_names() -> None:
-    facts = chain("  tcp dport 22 accept\n  tcp dport { 80, https, 8000-8010 } accept\n  udp dport domain drop")
+    facts = chain(
+        "  tcp dport 22 accept\n  tcp dport { 80, https, 8000-8010 } accept\n  udp dport domain drop"
+    )
     assert opened(facts) == {
-        ("accept", "tcp", "22"), ("accept", "tcp", "80"), ("accept", "tcp", "443"),
-        ("accept", "tcp", "8000-8010"), ("drop", "udp", "53"),
+        ("accept", "tcp", "22"),
+        ("accept", "tcp", "80"),
+        ("accept", "tcp", "443"),
+        ("accept", "tcp", "8000-8010"),
+        ("drop", "udp", "53"),
     }
     first = rules(facts)[0]
     assert (first.location.line, first.location.column, first.family, first.direction) == (4, 3, "dual", "in")
@@ -92,7 +101,9 @@ def test_verdict_map_gives_each_port_its_verdict() -> None:
 
 
 def test_state_matches_and_ruleset_stateful() -> None:
-    facts = chain("  ct state established,related accept\n  udp sport 53 accept\n  ct state new tcp dport 22 accept")
+    facts = chain(
+        "  ct state established,related accept\n  udp sport 53 accept\n  ct state new tcp dport 22 accept"
+    )
     est, sport, ssh = [r for r in rules(facts) if r.service != "policy"]
     assert est.stateful and est.ports is None
     assert not sport.stateful and sport.ports is None and sport.source_ports == PortRange(53, 53)
@@ -105,13 +116,16 @@ def test_state_matches_and_ruleset_stateful() -> None:
 def test_jump_carries_the_callers_match() -> None:
     facts = parse(
         "table inet filter {\n chain input { type filter hook input priority 0; policy drop;\n"
-        "  tcp dport 22 jump ssh\n  iifname \"wg0\" jump vpn\n }\n"
+        '  tcp dport 22 jump ssh\n  iifname "wg0" jump vpn\n }\n'
         " chain ssh { ip saddr 192.0.2.0/24 accept\n  drop\n }\n"
         " chain vpn { udp dport 5353 accept }\n"
         " chain unrelated { tcp dport 9999 accept }\n}\n"
     )
-    got = {(r.chain, r.action, r.protocol, str(r.ports), r.sources, r.interface, r.location.line)
-           for r in rules(facts) if r.service != "policy"}
+    got = {
+        (r.chain, r.action, r.protocol, str(r.ports), r.sources, r.interface, r.location.line)
+        for r in rules(facts)
+        if r.service != "policy"
+    }
     assert got == {
         ("ssh", "accept", "tcp", "22", ("192.0.2.0/24",), "", 6),
         ("ssh", "drop", "tcp", "22", (), "", 3),  # unconditional verdict: shown at the jump
@@ -145,7 +159,9 @@ def test_flat_command_form_and_nft_prefix() -> None:
 
 
 def test_invalid_ports_and_unknown_service() -> None:
-    facts = chain("  tcp dport 65536 accept\n  tcp dport 2000-1000 accept\n  tcp dport 0 accept\n  tcp dport nosuch accept")
+    facts = chain(
+        "  tcp dport 65536 accept\n  tcp dport 2000-1000 accept\n  tcp dport 0 accept\n  tcp dport nosuch accept"
+    )
     invalid = [f for f in facts if isinstance(f, InvalidPort)]
     assert [f.value for f in invalid] == ["65536", "2000-1000", "0"]
     assert [f.value for f in facts if isinstance(f, Unresolved)] == ["nosuch"]
@@ -181,7 +197,9 @@ def test_includes_are_spliced_once(tmp_path: Path) -> None:
 
 
 def test_missing_include_is_unresolved(tmp_path: Path) -> None:
-    write_tree(tmp_path, {"etc/nftables.conf": 'include "/etc/nftables/main.nft"\ninclude "/etc/nft.d/*.nft"\n'})
+    write_tree(
+        tmp_path, {"etc/nftables.conf": 'include "/etc/nftables/main.nft"\ninclude "/etc/nft.d/*.nft"\n'}
+    )
     report = scan_tree(tmp_path)
     assert [u.value for u in report.unresolved] == ["/etc/nftables/main.nft"]
 
@@ -195,13 +213,17 @@ def test_cli_check_and_facts_on_the_host_fixture() -> None:
 
 
 def test_rules_narrowed_by_unmodelled_matches_claim_no_port() -> None:
-    facts = chain("  fib daddr type broadcast drop\n  ip daddr 224.0.0.251 udp dport 5353 accept\n  ip daddr 10.0.0.5 accept")
+    facts = chain(
+        "  fib daddr type broadcast drop\n  ip daddr 224.0.0.251 udp dport 5353 accept\n  ip daddr 10.0.0.5 accept"
+    )
     assert opened(facts) == {("accept", "udp", "5353")}
 
 
 def test_fragment_with_top_level_chain_is_read() -> None:
-    facts = parse("chain input {\n type filter hook input priority 0; policy accept;\n tcp dport 8443 accept\n}\n",
-                  "etc/nftables.d/input.nft")
+    facts = parse(
+        "chain input {\n type filter hook input priority 0; policy accept;\n tcp dport 8443 accept\n}\n",
+        "etc/nftables.d/input.nft",
+    )
     assert opened(facts) == {("accept", "tcp", "8443")}
     loose = parse("tcp dport 8443 accept\n", "etc/nftables.d/extra.nft")
     assert [f.kind for f in loose] == ["unresolved"]

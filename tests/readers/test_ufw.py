@@ -12,7 +12,8 @@ ROOT = FIXTURES / "ufw"
 
 def rules(facts: list[Fact], line: int | None = None) -> list[FirewallRule]:
     return [
-        f for f in facts
+        f
+        for f in facts
         if isinstance(f, FirewallRule) and f.service != "policy" and (line is None or f.location.line == line)
     ]
 
@@ -32,7 +33,10 @@ def test_user_rules() -> None:
     rel = "host/etc/ufw/user.rules"
     facts = list(ufw.read(Source(rel, (ROOT / rel).read_text())))
     assert all(f.firewall == "ufw" and f.ruleset_stateful for f in rules(facts))
-    assert {(r.protocol, str(r.ports)) for r in rules(facts, 26) + rules(facts, 27)} == {("tcp", "80"), ("udp", "80")}
+    assert {(r.protocol, str(r.ports)) for r in rules(facts, 26) + rules(facts, 27)} == {
+        ("tcp", "80"),
+        ("udp", "80"),
+    }
     (mosh,) = rules(facts, 33)
     assert mosh.ports == PortRange(60000, 61000) and mosh.direction == "in"
     (pg,) = rules(facts, 36)
@@ -83,7 +87,9 @@ def test_command_line_errors_and_unresolved() -> None:
 
 
 def test_default_commands_in_script() -> None:
-    policies = {(f.direction, f.action) for f in script() if isinstance(f, FirewallRule) and f.service == "policy"}
+    policies = {
+        (f.direction, f.action) for f in script() if isinstance(f, FirewallRule) and f.service == "policy"
+    }
     assert policies == {("in", "drop"), ("out", "accept")}
 
 
