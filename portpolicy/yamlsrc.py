@@ -83,9 +83,14 @@ def _check_flow_depth(text: str) -> None:
                 depth -= 1
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise YamlError(
-            f"{exc.problem or 'invalid YAML'}", mark.line + 1 if mark else 1, mark.column + 1 if mark else 1
-        ) from None
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if "nesting depth" in str(exc.problem):  # PyYAML >= 6.0.4 stops at 1000 levels itself
+            raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", line, column) from None
+        raise YamlError(f"{exc.problem or 'invalid YAML'}", line, column) from None
+    except yaml.YAMLError as exc:
+        if "nesting depth" in str(exc):
+            raise YamlError(f"nesting deeper than {MAX_DEPTH} levels") from None
+        raise YamlError(f"invalid YAML: {exc}") from None
     finally:
         loader.dispose()
 
