@@ -218,9 +218,15 @@ def load_project(root: str, sniff: dict[str, str] | None = None) -> Project:
     for path in project.files:
         parts = path.split("/")
         for i in range(len(parts) - 2):
-            if parts[i] == "roles" and parts[i + 2] in ROLE_DIRS and i + 3 < len(parts):
-                role_root = "/".join(parts[: i + 2])
-                _add_role(project, parts[i + 1], role_root)
+            if parts[i] != "roles":
+                continue
+            # roles/<name>/tasks/..., and nested roles named with a slash (kubespray's
+            # ``role: kubernetes/node`` is roles/kubernetes/node/tasks/...)
+            for j in range(i + 2, min(i + 5, len(parts) - 1)):
+                if parts[j] in ROLE_DIRS:
+                    _add_role(project, "/".join(parts[i + 1 : j]), "/".join(parts[:j]))
+                    break
+            break
     if root != "." and _is_role_dir(root) and any(p.startswith(f"{root}/tasks/main") for p in project.files):
         project.standalone_role = Role(_role_name(root), root)
         _add_role(project, project.standalone_role.name, root)

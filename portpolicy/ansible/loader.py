@@ -32,6 +32,8 @@ class Loader:
         self.texts: dict[str, str | None] = {}
         self.yaml: dict[str, Loaded] = {}
         self.role_runs: dict[tuple[Any, ...], list[Any]] = {}
+        self.open_sources: set[str] = set()
+        """Roles with a template task whose ``src`` did not resolve: their templates stay readable raw."""
         self.tasks: dict[int, Any] = {}
         """Each task's variable-free reading (``tasks._Prepared``) by node id; the nodes live as long."""
         """Recorded role runs (``tasks.RoleRun``) by role and place, replayed across plays."""

@@ -126,6 +126,13 @@ def _run_project(project: Project, loader: Loader, config: Config, result: Resul
                 out,
                 result,
             )
+    # A role that ran deployed the templates and files its tasks chose; the others (a
+    # haproxy.cfg.j2 beside the nginx.conf.j2 that a `when:` picked) are not on the host.
+    ran = tuple(
+        f"{root}/{kind}/" for root in used_roles - loader.open_sources for kind in ("templates", "files")
+    )
+    if ran:
+        result.claimed.update(f for f in project.files if f.startswith(ran))
     result.groups.extend(groups.values())
 
 

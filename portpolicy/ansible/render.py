@@ -44,6 +44,8 @@ def template_task(ctx: Ctx, a: Resolved, module: str) -> None:
 
     src = a.known("src")
     if not isinstance(src, str) or not src:
+        if ctx.role is not None:
+            ctx.loader.open_sources.add(ctx.role.root)  # its templates may be deployed: read them raw
         return
     path = resolve_path(ctx, src, "templates")
     if path is None:
@@ -66,6 +68,13 @@ def template_task(ctx: Ctx, a: Resolved, module: str) -> None:
         for fact in facts:
             if isinstance(fact, Unresolved):
                 fact = replace(fact, reason=f"{fact.reason} (template not rendered: {why})")
+            elif isinstance(fact, ParseError):
+                # the raw template is not the file Ansible writes: its syntax says nothing
+                fact = Unresolved(
+                    posixpath.basename(path),
+                    f"template not rendered ({why}), and its raw text does not parse: {fact.message}",
+                    fact.location,
+                )
             ctx.out.facts.append((reader.NAME, fact))
         return
     _read_rendered(ctx, reader, dest, path, text, rendered, a)
@@ -110,6 +119,16 @@ def _read_rendered(
         t_line = rendered.template_line(out_line) if out_line else 0
         if isinstance(fact, Unresolved) and t_line in reasons:
             fact = replace(fact, reason=f"{fact.reason}: {reasons[t_line]}")
+        elif isinstance(fact, ParseError) and reasons:
+            # an expression left unrendered can break the syntax of the file around it: the
+            # file Ansible writes would have a value there, so this is no verdict on the file
+            where = f" near line {t_line}" if t_line else ""
+            first = reasons.get(t_line) or next(iter(reasons.values()))
+            fact = Unresolved(
+                posixpath.basename(path),
+                f"not fully rendered ({first}){where}, and the partial result does not parse: {fact.message}",
+                fact.location,
+            )
         if isinstance(fact, Listener) and degrade:
             fact = replace(fact, run_as=RunAs())
         ctx.out.facts.append((reader.NAME, handoff.remap(fact, dest, mapper)))

@@ -125,6 +125,8 @@ class Out:
     """Open recordings of role runs: each collects the run keys looked at while it runs."""
     names: list[set[str]] = field(default_factory=list)
     """Open recordings of role runs: each collects the variable names looked up while it runs."""
+    exports: list[list[tuple[dict[str, Var], dict[str, Var]]]] = field(default_factory=list)
+    """Open recordings of role runs: the role variables they made visible to the play."""
     reach: list[list[Any]] = field(default_factory=list)
     """Open recordings of role runs: [deepest dependency depth reached, whether a bound cut it]."""
 
@@ -164,6 +166,8 @@ class RoleRun:
     evidence: tuple[tuple[tuple[str, int], tuple[Evidence, ...]], ...]
     reasons: tuple[tuple[tuple[str, int], str], ...]
     runtime: tuple[tuple[str, Var], ...]
+    exports: tuple[tuple[dict[str, Var], dict[str, Var]], ...] = ()
+    """Defaults and vars of the roles it ran, made visible to the rest of the play, in order."""
 
 
 @dataclass
@@ -517,14 +521,20 @@ def run_role(ctx: Ctx, role: Role, params: dict[str, Var], tasks_from: str = "ma
     layers: list[dict[str, Var]] = []
     for kind in ("defaults", "vars"):
         path = role.file(files, kind)
+        # ``defaults/main/*.yml``: a directory instead of a file, merged in name order
+        parts = (
+            [path]
+            if path is not None
+            else [p for p in role.dir_files(files, f"{kind}/main") if p.endswith((".yml", ".yaml", ".json"))]
+        )
         layer: dict[str, Var] = {}
-        if path is not None:
-            loaded = ctx.loader.load(path)
-            ctx.out.claimed.add(path)
+        for part in parts:
+            loaded = ctx.loader.load(part)
+            ctx.out.claimed.add(part)
             if loaded.error is not None:
                 ctx.out.facts.append(("ansible", loaded.error))
             elif loaded.docs:
-                layer = vars_of(loaded.docs[0], path, f"role {role.name} {kind}")
+                layer.update(vars_of(loaded.docs[0], part, f"role {role.name} {kind}"))
         for extra in role.dir_files(files, kind):
             if (
                 extra != path
@@ -548,6 +558,7 @@ def run_role(ctx: Ctx, role: Role, params: dict[str, Var], tasks_from: str = "ma
     )
     runtime_before = dict(ctx.runtime)
     if _replay(ctx, static, scope, runtime_before, depth):
+        _export(ctx, layers[0], layers[1])
         return
     mark = ctx.out.mark()
     evidence_before, reasons_before = dict(ctx.out.evidence), dict(ctx.out.reasons)
@@ -556,6 +567,8 @@ def run_role(ctx: Ctx, role: Role, params: dict[str, Var], tasks_from: str = "ma
     ctx.out.names.append(names)
     reach: list[Any] = [depth, False]
     ctx.out.reach.append(reach)
+    exported: list[tuple[dict[str, Var], dict[str, Var]]] = []
+    ctx.out.exports.append(exported)
     inner = ctx.child(scope=scope, role=role, parents=parents, stack=(*ctx.stack, role.root))
     meta = role.file(files, "meta")
     if meta is not None:
@@ -575,6 +588,7 @@ def run_role(ctx: Ctx, role: Role, params: dict[str, Var], tasks_from: str = "ma
     out.checks.pop()
     out.names.pop()
     out.reach.pop()
+    out.exports.pop()
     ctx.loader.role_runs.setdefault(static, []).append(
         RoleRun(
             depends=tuple((n, _entry_value(n, scope, runtime_before)) for n in sorted(names)),
@@ -591,8 +605,27 @@ def run_role(ctx: Ctx, role: Role, params: dict[str, Var], tasks_from: str = "ma
             evidence=tuple((k, v) for k, v in out.evidence.items() if evidence_before.get(k) != v),
             reasons=tuple((k, v) for k, v in out.reasons.items() if reasons_before.get(k) != v),
             runtime=tuple((k, v) for k, v in ctx.runtime.items() if runtime_before.get(k) is not v),
+            exports=tuple(exported),
         )
     )
+    _export(ctx, layers[0], layers[1])
+
+
+def _export(ctx: Ctx, defaults: dict[str, Var], role_vars: dict[str, Var]) -> None:
+    """A role's defaults and vars stay visible to the rest of the play (Ansible's default,
+    ``private_role_vars = False``): kubespray's ``kubespray_defaults`` role is only that.
+
+    Defaults go below everything the play sees, role vars above the play's vars.
+    """
+    if not defaults and not role_vars:
+        return
+    if defaults:
+        ctx.scope.layers.insert(0, defaults)
+    if role_vars:
+        ctx.scope.layers.append(role_vars)
+    ctx.scope.forget()
+    for recording in ctx.out.exports:
+        recording.append((defaults, role_vars))
 
 
 MAX_ROLE_DEPTH = 10
@@ -644,6 +677,8 @@ def _replay(ctx: Ctx, static: tuple[Any, ...], scope: Scope, runtime: dict[str, 
         out.evidence.update(run.evidence)
         out.reasons.update(run.reasons)
         ctx.runtime.update(run.runtime)
+        for defaults, role_vars in run.exports:
+            _export(ctx, defaults, role_vars)
         return True
     if len(runs) >= MAX_ROLE_RUNS:
         runs.pop(0)

@@ -102,6 +102,10 @@ class Scope:
         self._active: set[str] = set()
         self._cache: dict[str, Any] = {}
 
+    def forget(self) -> None:
+        """Drop templated values after the layers changed (a role made its variables visible)."""
+        self._cache.clear()
+
     def child(self, *layers: dict[str, Var]) -> Scope:
         return Scope(self.layers + [layer for layer in layers if layer], self.recorders)
 

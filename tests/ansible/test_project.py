@@ -78,15 +78,30 @@ def test_firewall_loops_sysctl_data_and_resolution_counts() -> None:
     assert report.resolved >= 8
 
 
-def test_templates_used_by_a_task_are_not_read_raw_again_but_orphans_are() -> None:
+def test_templates_used_by_a_task_are_not_read_raw_again_nor_those_no_task_deploys() -> None:
+    """A role that ran put on its hosts exactly the templates its tasks chose."""
     report = scan_tree(SITE)
     assert report.readers["roles/node_exporter/templates/node_exporter.service.j2"] == "ansible"
-    assert report.readers["roles/node_exporter/templates/unused.service.j2"] == "systemd"
-    raw = [f for f in report.facts if isinstance(f, Listener) and "unused.service" in f.location.path]
-    assert [(f.ports.start, f.host) for f in raw] == [(9999, "roles/node_exporter/templates")]
+    assert report.readers["roles/node_exporter/templates/unused.service.j2"] == "ansible"
+    assert not [f for f in report.facts if isinstance(f, Listener) and "unused.service" in f.location.path]
     nginx = [f for f in report.facts if isinstance(f, Listener) and f.location.path.endswith("site.conf.j2")]
     # listen 443 ssl sits in an if on a default(false): not rendered; the extra listen is undefined
     assert [(f.host, f.ports.start, f.location.line) for f in nginx] == [("web", 80, 3)]
+
+
+def test_templates_of_a_role_with_an_unresolved_src_are_still_read_raw(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "inventory": "[app]\napp1\n",
+            "roles/app/tasks/main.yml": '- template:\n    src: "{{ unit_template }}"\n    dest: /etc/systemd/system/\n',
+            "roles/app/templates/app.socket.j2": "[Socket]\nListenStream=45000\n",
+            "site.yml": "- hosts: app\n  roles: [app]\n",
+        },
+    )
+    report = scan_tree(tmp_path)
+    assert report.readers["roles/app/templates/app.socket.j2"] == "systemd"
+    assert [f.rule for f in report.findings] == ["PP002"]
 
 
 def test_cli_facts_and_json_on_the_fixture() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from portpolicy.model import FirewallRule, InvalidPort, KernelSetting, Listener, Unresolved
+from portpolicy.model import FirewallRule, InvalidPort, KernelSetting, Listener, ParseError, Unresolved
 from portpolicy.pipeline import Report
 from tests.helpers import scan_tree, write_tree
 
@@ -358,3 +358,86 @@ def test_firewalld_service_opens_the_catalogue_ports(tmp_path: Path) -> None:
     assert [(f.rule, f.location.line) for f in report.findings] == [("PP003", 3)]  # where samba-dc is written
     assert "(service samba-dc)" in report.findings[0].message
     assert [u.value for u in report.facts if isinstance(u, Unresolved)] == ["no-such-service"]
+
+
+def test_kubespray_layout_nested_roles_defaults_dirs_and_play_wide_role_defaults(tmp_path: Path) -> None:
+    """kubespray's shape: ``role: kubernetes/node`` lives in roles/kubernetes/node, the values
+    come from a defaults-only role (``defaults/main/*.yml``) listed first in every play, and a
+    ``when`` on an imported task file picks one of two load balancers."""
+    report = _scan(
+        tmp_path,
+        {
+            "inventory": "[kube_node]\nnode1\n",
+            "roles/kubespray_defaults/defaults/main/main.yml": (
+                'kube_apiserver_node_port_range: "30000-32767"\nloadbalancer_apiserver_type: nginx\n'
+            ),
+            "roles/kubespray_defaults/defaults/main/download.yml": "nginx_image_tag: 1.27\n",
+            "roles/kubernetes/node/tasks/main.yml": """- name: Install nginx-proxy
+  import_tasks: loadbalancer/nginx-proxy.yml
+  when: loadbalancer_apiserver_type == 'nginx'
+
+- name: Install haproxy
+  import_tasks: loadbalancer/haproxy.yml
+  when: loadbalancer_apiserver_type == 'haproxy'
+
+- name: Ensure nodePort range is reserved
+  ansible.posix.sysctl:
+    name: net.ipv4.ip_local_reserved_ports
+    value: "{{ kube_apiserver_node_port_range }}"
+    sysctl_file: /etc/sysctl.d/99-sysctl.conf
+""",
+            "roles/kubernetes/node/tasks/loadbalancer/nginx-proxy.yml": """- name: nginx-proxy | Write nginx-proxy configuration
+  template:
+    src: loadbalancer/nginx.conf.j2
+    dest: /etc/nginx/nginx.conf
+""",
+            "roles/kubernetes/node/tasks/loadbalancer/haproxy.yml": """- name: haproxy | Write haproxy configuration
+  template:
+    src: loadbalancer/haproxy.cfg.j2
+    dest: /etc/haproxy/haproxy.cfg
+""",
+            "roles/kubernetes/node/templates/loadbalancer/nginx.conf.j2": (
+                "events {}\nstream {\n  server {\n    listen 127.0.0.1:6443;\n  }\n}\n"
+            ),
+            "roles/kubernetes/node/templates/loadbalancer/haproxy.cfg.j2": (
+                "frontend kube_api_frontend\n  bind 127.0.0.1:6443\n"
+            ),
+            "cluster.yml": """- name: Install Kubernetes nodes
+  hosts: kube_node
+  roles:
+    - { role: kubespray_defaults }
+    - { role: kubernetes/node, tags: node }
+""",
+        },
+    )
+    assert report.findings == []  # one load balancer, not two on 6443
+    (setting,) = [f for f in report.facts if isinstance(f, KernelSetting)]
+    assert (setting.value, setting.host) == ("30000-32767", "kube_node")
+    listeners = [f for f in report.facts if isinstance(f, Listener)]
+    assert [(ln.service, ln.ports.start) for ln in listeners] == [("nginx", 6443)]
+
+
+def test_a_template_that_renders_only_partly_is_unresolved_not_a_parse_error(tmp_path: Path) -> None:
+    report = _scan(
+        tmp_path,
+        {
+            "inventory": "[k8s]\nm1\n",
+            "roles/cp/tasks/main.yml": """- template:
+    src: kubeadm-config.yaml.j2
+    dest: /etc/kubernetes/kubeadm-config.yaml
+""",
+            "roles/cp/templates/kubeadm-config.yaml.j2": """apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+dns:
+  imageRepository: {{ coredns_image_repo | regex_replace('/coredns(?!/coredns).*$', '') }}
+  imageTag: {{ coredns_image_tag }}
+apiServer:
+  extraArgs:
+    - name: service-node-port-range
+      value: "30000-32767"
+""",
+            "site.yml": "- hosts: k8s\n  roles: [cp]\n",
+        },
+    )
+    assert [f.rule for f in report.findings] == []  # kubespray's kubeadm-config: no PP000
+    assert not [f for f in report.facts if isinstance(f, ParseError)]
