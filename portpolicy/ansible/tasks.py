@@ -188,7 +188,12 @@ class Ctx:
     """``set_fact`` and ``include_vars`` results, shared by the rest of the play."""
 
     def child(self, **changes: Any) -> Ctx:
-        return replace(self, **changes)
+        # a shallow copy with a few fields changed, made for every task and loop item:
+        # ``dataclasses.replace`` re-runs ``__init__`` and costs three times as much
+        new = object.__new__(Ctx)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
 
 
 def run_file(ctx: Ctx, path: str) -> None:
@@ -553,7 +558,7 @@ def run_role(ctx: Ctx, role: Role, params: dict[str, Var], tasks_from: str = "ma
     )
     names: set[str] = set()
     scope = Scope(
-        [layers[0], *ctx.scope.layers, layers[1], params, _magic(ctx, role)],
+        [layers[0], *ctx.scope.all_layers, layers[1], params, _magic(ctx, role)],
         (*ctx.scope.recorders, *ctx.out.names, names),
     )
     runtime_before = dict(ctx.runtime)
@@ -638,10 +643,7 @@ def _entry_value(name: str, scope: Scope, runtime: dict[str, Var]) -> Any:
     """What ``name`` meant when the role started: set_fact results rank above everything."""
     var = runtime.get(name)
     if var is None:
-        for layer in reversed(scope.layers):
-            var = layer.get(name)
-            if var is not None:
-                break
+        var = scope.lookup(name)
     return None if var is None else (var.value, var.location, var.origin, id(var.node))
 
 

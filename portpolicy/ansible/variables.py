@@ -90,33 +90,65 @@ def vars_of(node: Node | None, path: str, origin: str) -> dict[str, Var]:
     return out
 
 
+INDEX_LAYERS = 6
+"""Above this many layers a scope keeps one merged index: a play that ran a hundred roles has
+a layer per role's defaults and vars, and every variable look-up would scan them all."""
+
+
 class Scope:
     """Layers of variables, highest precedence last, with lazy templating and a recursion guard."""
 
     def __init__(
-        self, layers: list[dict[str, Var]] | None = None, recorders: tuple[set[str], ...] = ()
+        self,
+        layers: list[dict[str, Var]] | None = None,
+        recorders: tuple[set[str], ...] = (),
+        base: Scope | None = None,
     ) -> None:
         self.layers: list[dict[str, Var]] = list(layers or [])
+        """This scope's own layers; a child's lie above its ``base`` scope's."""
         self.recorders = recorders
         """Sets that collect every name looked up (a role run records what it depends on)."""
+        self.base = base
+        self._index: dict[str, Var] | None = None
         self._active: set[str] = set()
         self._cache: dict[str, Any] = {}
+
+    @property
+    def all_layers(self) -> list[dict[str, Var]]:
+        return [*(self.base.all_layers if self.base else ()), *self.layers]
 
     def forget(self) -> None:
         """Drop templated values after the layers changed (a role made its variables visible)."""
         self._cache.clear()
+        self._index = None
 
     def child(self, *layers: dict[str, Var]) -> Scope:
-        return Scope(self.layers + [layer for layer in layers if layer], self.recorders)
+        """A scope for a task or loop item: a few layers over this one, which is not copied."""
+        return Scope([layer for layer in layers if layer], self.recorders, self)
 
     def find(self, name: str) -> Var | None:
         for names in self.recorders:
             names.add(name)
-        for layer in reversed(self.layers):
-            var = layer.get(name)
-            if var is not None:
-                return var
-        return None
+        return self.lookup(name)
+
+    def lookup(self, name: str) -> Var | None:
+        """``find`` without recording the look-up."""
+        if len(self.layers) > INDEX_LAYERS:
+            if self._index is None:
+                index: dict[str, Var] = {}
+                for layer in self.layers:
+                    index.update(layer)
+                self._index = index
+            var = self._index.get(name)
+        else:
+            var = None
+            for layer in reversed(self.layers):
+                var = layer.get(name)
+                if var is not None:
+                    break
+        if var is None and self.base is not None:
+            return self.base.lookup(name)
+        return var
 
     def __call__(self, name: str) -> Any:
         """Resolver for ``jinja``: the templated value of ``name``."""
