@@ -286,6 +286,16 @@ class Listener:
         return ""
 
     @property
+    def live_note(self) -> str:
+        """For a socket seen on a live host: whether its port was configured is not known."""
+        if self.source != "live":
+            return ""
+        return (
+            " (seen on the live host: if the program asked for an automatic port, it gets another"
+            " one on restart and this is harmless; if the port is configured, reserve it)"
+        )
+
+    @property
     def holds_socket(self) -> bool:
         """False for a Kubernetes hostPort: the CNI portmap plugin writes DNAT rules, no socket is bound."""
         return not (self.source == "kubernetes" and self.bound_by == "runtime")

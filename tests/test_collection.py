@@ -133,7 +133,7 @@ def test_docs_playbook_runs_as_documented(installed: dict[str, str]) -> None:
         port = listener.getsockname()[1]
         listener.close()
     assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(rf"warning PP002 \S+ \(pid {os.getpid()}\) listens on tcp/{port},", result.stdout) or (
+    assert re.search(rf"info PP002 \S+ \(pid {os.getpid()}\) listens on tcp/{port},", result.stdout) or (
         os.geteuid() != 0 and f"listens on tcp/{port}," in result.stdout
     ), result.stdout
     assert "failed=0" in result.stdout
@@ -176,17 +176,17 @@ AUDIT = """
       vars:
         mine: "{{ audit.findings | selectattr('message', 'search', 'tcp/' ~ high ~ ',') | list }}"
 
-    - name: Fail at warnings
+    - name: Fail at info (a live PP002 is info)
       portpolicy.audit.check:
-        fail_on: warning
+        fail_on: info
       register: strict
       ignore_errors: true
 
-    - name: The strict audit failed, naming the first warning
+    - name: The strict audit failed, naming the level
       ansible.builtin.assert:
         that:
           - strict is failed
-          - "'at or above warning' in strict.msg"
+          - "'at or above info' in strict.msg"
 
     - name: Facts passed in, nothing gathered
       portpolicy.audit.check:
