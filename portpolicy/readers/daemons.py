@@ -198,17 +198,33 @@ def read(source: Source) -> Iterator[Fact]:
     text = source.text
     if source.path.endswith(".j2") or "{%" in text or "{#" in text:
         text = mask_jinja(text)
-    settings = list(_settings(source, text, daemon))
+    settings: list[_Setting] = []
+    for item in _settings(source, text, daemon):
+        if isinstance(item, ParseError):
+            yield item
+            return  # the daemon refuses the whole file
+        settings.append(item)
     yield from _listeners(daemon, settings)
 
 
-def _settings(source: Source, text: str, daemon: Daemon) -> Iterator[_Setting]:
-    """Every ``key value`` line in a server section, with the location of its value."""
+def _settings(source: Source, text: str, daemon: Daemon) -> Iterator[_Setting | ParseError]:
+    """Every ``key value`` line in a server section, with the location of its value.
+
+    A section header that never closes, or a value whose quote never closes, makes the
+    daemon refuse the file (MySQL: "Wrong group definition"; PostgreSQL: "syntax error";
+    Redis: "Unbalanced quotes"), so it ends the file as a ``ParseError``.
+    """
     in_scope = daemon.sections is None
     for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
         stripped = raw.strip()
         if not stripped or stripped[0] in "#;":
             continue
+        if daemon.sections is not None and stripped.startswith("[") and "]" not in stripped:
+            yield ParseError(
+                f"section header {stripped!r} never closes: {daemon.name} refuses this file",
+                source.at(number, 1 + raw.index("[")),
+            )
+            return
         section = _SECTION.match(stripped)
         if section and daemon.sections is not None:
             in_scope = daemon.sections.match(section.group(1).strip()) is not None
@@ -220,8 +236,15 @@ def _settings(source: Source, text: str, daemon: Daemon) -> Iterator[_Setting]:
             if daemon.sections is not None and daemon.key(stripped) in daemon.disable_keys:
                 yield _Setting(daemon.key(stripped), "", source.at(number, 1 + raw.index(stripped[0])))
             continue
-        value = _unquote(match.group(2))
         column = len(raw) - len(raw.lstrip()) + match.start(2) + 1
+        quoted = match.group(2).strip()
+        if quoted[:1] in ("'", '"') and quoted.find(quoted[0], 1) < 0:
+            yield ParseError(
+                f"unbalanced quotes in {match.group(1).strip()!r}: {daemon.name} refuses this file",
+                source.at(number, column),
+            )
+            return
+        value = _unquote(match.group(2))
         yield _Setting(daemon.key(match.group(1)), value, source.at(number, column))
 
 

@@ -25,6 +25,7 @@ from portpolicy.model import (
     InvalidPort,
     Listener,
     Location,
+    ParseError,
     PortRange,
     Unresolved,
 )
@@ -72,6 +73,11 @@ def read(source: Source) -> Iterator[Fact]:
         words = _words(raw)
         if not words:
             continue
+        if words[-1][0] == _UNMATCHED:
+            yield ParseError(
+                "unmatched quote: HAProxy refuses to load this configuration", source.at(number, words[-1][1])
+            )
+            return
         keyword = words[0][0]
         if keyword in _SECTIONS:
             section = keyword
@@ -83,6 +89,12 @@ def read(source: Source) -> Iterator[Fact]:
             )
         elif section in _BIND_SECTIONS and keyword == "bind" and len(words) > 1:
             binds.append((words[1:], number, section))
+        elif section in _BIND_SECTIONS and keyword == "bind":
+            yield ParseError(
+                "'bind' without an address: HAProxy refuses to load this configuration",
+                source.at(number, words[0][1]),
+            )
+            return
         elif section == "global" and keyword == "stats" and len(words) > 2 and words[1][0] == "socket":
             binds.append((words[2:], number, "stats"))
     for args, number, section in binds:
@@ -119,8 +131,15 @@ def _words(line: str) -> list[tuple[str, int]]:
             else:
                 word.append(ch)
             i += 1
+        if quote:
+            out.append((_UNMATCHED, start + 1))  # HAProxy: "unmatched quote"
+            break
         out.append(("".join(word), start + 1))
     return out
+
+
+_UNMATCHED = "\0unmatched quote"
+"""Stands as the last word of a line whose quote never closes (no real word holds a NUL)."""
 
 
 def _bind(

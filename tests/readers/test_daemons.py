@@ -121,3 +121,28 @@ def test_flag_value_forms() -> None:
 )
 def test_matches(path: str, claimed: bool) -> None:
     assert daemons.matches(path) is claimed
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "line", "why"),
+    [
+        (
+            "etc/postgresql/16/main/postgresql.conf",
+            "listen_addresses = '*'\nport = '5432\n",
+            2,
+            "unbalanced quotes",
+        ),
+        ("etc/redis/redis.conf", 'bind 127.0.0.1\nport "6379\n', 2, "unbalanced quotes"),
+        ("etc/mysql/my.cnf", "[client]\nport = 3306\n[mysqld\nport = 3306\n", 3, "never closes"),
+    ],
+)
+def test_malformed_config_is_a_parse_error_never_a_traceback(
+    path: str, text: str, line: int, why: str
+) -> None:
+    from portpolicy.model import ParseError
+    from portpolicy.readers import daemons
+    from portpolicy.readers.base import Source
+
+    facts = list(daemons.read(Source(path, text)))
+    assert [type(f) for f in facts] == [ParseError] and why in facts[0].message
+    assert facts[0].location.line == line

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from portpolicy.model import InvalidPort, Listener, Unresolved
 from portpolicy.readers import haproxy
 from portpolicy.readers.base import Source
@@ -51,3 +53,20 @@ def test_jinja_expression_is_one_unresolved_value() -> None:
     text = "frontend f\n  bind {{ lb_address }}:{{ lb_port }} ssl\n"
     facts = list(haproxy.read(Source("templates/haproxy.cfg.j2", text)))
     assert [f.value for f in facts if isinstance(f, Unresolved)] == ["{{ lb_address }}:{{ lb_port }}"]
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("frontend web\n    bind\n", "'bind' without an address"),
+        ('frontend web\n    bind "*:80\n    default_backend app\n', "unmatched quote"),
+    ],
+)
+def test_malformed_config_is_a_parse_error_never_a_traceback(text: str, why: str) -> None:
+    from portpolicy.model import ParseError
+    from portpolicy.readers import haproxy
+    from portpolicy.readers.base import Source
+
+    facts = list(haproxy.read(Source("etc/haproxy/haproxy.cfg", "global\n    user haproxy\n" + text)))
+    assert [type(f) for f in facts] == [ParseError] and why in facts[0].message
+    assert facts[0].location.line == 4
