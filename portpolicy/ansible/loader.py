@@ -32,6 +32,8 @@ class Loader:
         self.texts: dict[str, str | None] = {}
         self.yaml: dict[str, Loaded] = {}
         self.role_runs: dict[tuple[Any, ...], list[Any]] = {}
+        self.role_layers: dict[tuple[str, str], Any] = {}
+        """Each role's ``defaults``/``vars`` layer and the errors reading it, by (role root, kind)."""
         self.open_sources: set[str] = set()
         """Roles with a template task whose ``src`` did not resolve: their templates stay readable raw."""
         self.tasks: dict[int, Any] = {}

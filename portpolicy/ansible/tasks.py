@@ -532,14 +532,7 @@ def run_role(ctx: Ctx, role: Role, params: dict[str, Var], tasks_from: str = "ma
             if path is not None
             else [p for p in role.dir_files(files, f"{kind}/main") if p.endswith((".yml", ".yaml", ".json"))]
         )
-        layer: dict[str, Var] = {}
-        for part in parts:
-            loaded = ctx.loader.load(part)
-            ctx.out.claimed.add(part)
-            if loaded.error is not None:
-                ctx.out.facts.append(("ansible", loaded.error))
-            elif loaded.docs:
-                layer.update(vars_of(loaded.docs[0], part, f"role {role.name} {kind}"))
+        layer = _role_layer(ctx, role, kind, parts)
         for extra in role.dir_files(files, kind):
             if (
                 extra != path
@@ -616,6 +609,27 @@ def run_role(ctx: Ctx, role: Role, params: dict[str, Var], tasks_from: str = "ma
     _export(ctx, layers[0], layers[1])
 
 
+def _role_layer(ctx: Ctx, role: Role, kind: str, parts: list[str]) -> dict[str, Var]:
+    """A role's ``defaults`` or ``vars`` as one layer, read once per scan (never mutated after)."""
+    for part in parts:
+        ctx.out.claimed.add(part)
+    key = (role.root, kind)
+    cached = ctx.loader.role_layers.get(key)
+    if cached is not None:
+        layer, errors = cached
+    else:
+        layer, errors = {}, []
+        for part in parts:
+            loaded = ctx.loader.load(part)
+            if loaded.error is not None:
+                errors.append(loaded.error)
+            elif loaded.docs:
+                layer.update(vars_of(loaded.docs[0], part, f"role {role.name} {kind}"))
+        ctx.loader.role_layers[key] = (layer, errors)
+    ctx.out.facts.extend(("ansible", e) for e in errors)
+    return layer  # type: ignore[no-any-return]
+
+
 def _export(ctx: Ctx, defaults: dict[str, Var], role_vars: dict[str, Var]) -> None:
     """A role's defaults and vars stay visible to the rest of the play (Ansible's default,
     ``private_role_vars = False``): kubespray's ``kubespray_defaults`` role is only that.
@@ -653,12 +667,19 @@ def _replay(ctx: Ctx, static: tuple[Any, ...], scope: Scope, runtime: dict[str, 
     if not runs:
         return False
     ran = ctx.out.ran
+    now: dict[str, Any] = {}  # each name's current value, looked up once for all recorded runs
+
+    def current(name: str) -> Any:
+        if name not in now:
+            now[name] = _entry_value(name, scope, runtime)
+        return now[name]
+
     for run in runs:
         if run.cut and depth != run.depth:
             continue
         if depth + run.deepest - run.depth > MAX_ROLE_DEPTH:
             continue
-        if any(_entry_value(n, scope, runtime) != v for n, v in run.depends):
+        if any(current(n) != v for n, v in run.depends):
             continue
         if any(k not in ran for k in run.skipped) or any(k in ran for k in run.executed):
             continue
