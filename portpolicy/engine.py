@@ -77,6 +77,8 @@ class Rule:
     condition: Condition = dataclasses.field(repr=False, compare=False)
     levels: tuple[tuple[Condition, str], ...] = dataclasses.field(default=(), repr=False, compare=False)
     """(condition, severity) pairs: the first that holds sets the finding's severity."""
+    level_texts: tuple[tuple[str, str], ...] = ()
+    """(severity, when in words) for each of ``levels``, for the documentation."""
     also: tuple[Rule, ...] = dataclasses.field(default=(), repr=False, compare=False)
     """Further sides of the same rule over other fact kinds (the ``also:`` key)."""
 
@@ -164,6 +166,7 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
         source=source,
         condition=condition,
         levels=levels,
+        level_texts=tuple((lv["severity"], lv["description"]) for lv in data.get("levels", ())),
         also=tuple(
             compile_rule(
                 {**data, "match": part["match"], "report": part["report"], "also": [], "levels": []}, source

@@ -13,12 +13,16 @@ def _checks(rule: Rule) -> str:
     return "suppression comments in every scanned file" if rule.id == UNUSED_RULE else f"`{rule.fact}` facts"
 
 
+def _levels(rule: Rule) -> str:
+    return "".join(f"; **{severity}** {text}" for severity, text in rule.level_texts)
+
+
 def render(rule: Rule) -> str:
     state = "on by default" if rule.enabled else "off by default; enable with `extend-select`"
     out = [
         f"# {rule.id} {rule.name}",
         "",
-        f"Severity: **{rule.severity}** ({state}). Checks: {_checks(rule)}.",
+        f"Severity: **{rule.severity}**{_levels(rule)} ({state}). Checks: {_checks(rule)}.",
         "",
         rule.summary,
         "",

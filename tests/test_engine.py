@@ -255,7 +255,13 @@ def test_levels_set_severity_by_context_and_config_overrides_win() -> None:
         "summary": "s",
         "rationale": "r",
         "remediation": "m",
-        "levels": [{"when": {"field": "service", "op": "eq", "value": "quiet"}, "severity": "info"}],
+        "levels": [
+            {
+                "when": {"field": "service", "op": "eq", "value": "quiet"},
+                "severity": "info",
+                "description": "for quiet services",
+            }
+        ],
         "match": {"fact": "listener"},
         "report": {"message": "{service}"},
     }
