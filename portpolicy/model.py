@@ -324,6 +324,7 @@ class KernelSetting:
     ignore_errors: bool = False
     order: tuple[object, ...] = ()
     file_id: tuple[str, int] | None = None
+    evidence: tuple[Evidence, ...] = ()
     # Filled in by the hosts stage.
     host: str = ""
     namespace: Namespace | None = None

@@ -72,8 +72,7 @@ class Result:
             found = self.evidence.get((host, loc.path, loc.line)) if isinstance(loc, Location) else None
             if found and isinstance(fact, (Listener, FirewallRule, KernelSetting)):
                 self.resolved += 1
-                if isinstance(fact, (Listener, FirewallRule)):
-                    fact = replace(fact, evidence=tuple(dict.fromkeys(fact.evidence + found)))
+                fact = replace(fact, evidence=tuple(dict.fromkeys(fact.evidence + found)))
             out.append((reader, fact))
         return out
 

@@ -788,9 +788,20 @@ def _sysctl(ctx: Ctx, a: Resolved, module: str) -> None:
             )
         elif not isinstance(fact, (Unresolved, ParseError)):
             ctx.out.resolved += value_arg.templated or name_arg.templated
-        if isinstance(fact, KernelSetting) and a.item_location is not None:
-            # Loop items apply in list order: keep that order among writes at one task line.
-            fact = replace(fact, order=(*fact.order, a.item_location.line, a.item_location.column))
+        if isinstance(fact, KernelSetting):
+            # where the name and the value were written, when variables or loop items hold them
+            # (the value's definition is where a bad value is fixed; the name's is context)
+            named = tuple(replace(e, value=False) for e in a.evidence(name_arg))
+            evidence = tuple(dict.fromkeys((*a.evidence(value_arg), *named)))
+            if a.item_location is not None:
+                # Loop items apply in list order: keep that order among writes at one task line.
+                fact = replace(
+                    fact,
+                    order=(*fact.order, a.item_location.line, a.item_location.column),
+                    evidence=evidence,
+                )
+            elif evidence:
+                fact = replace(fact, evidence=evidence)
         ctx.out.facts.append((reader.NAME, fact))
 
 

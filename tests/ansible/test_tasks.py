@@ -441,3 +441,42 @@ apiServer:
     )
     assert [f.rule for f in report.findings] == []  # kubespray's kubeadm-config: no PP000
     assert not [f for f in report.facts if isinstance(f, ParseError)]
+
+
+def test_kernel_setting_findings_point_at_the_data_item_or_variable_that_holds_the_value(
+    tmp_path: Path,
+) -> None:
+    report = _scan(
+        tmp_path,
+        {
+            "inventory": "[db]\ndb1\n",
+            "group_vars/db.yml": 'db_port_range: "40000 30000"\n',
+            "roles/tune/defaults/main.yml": """sysctl_settings:
+  - name: net.core.somaxconn
+    value: 4096
+  - name: net.ipv4.ip_unprivileged_port_start
+    value: 40000
+""",
+            "roles/tune/tasks/main.yml": """- name: Kernel settings from the role's data
+  ansible.posix.sysctl:
+    name: "{{ item.name }}"
+    value: "{{ item.value }}"
+    sysctl_file: /etc/sysctl.d/90-tune.conf
+  loop: "{{ sysctl_settings }}"
+
+- name: The database's port range
+  ansible.posix.sysctl:
+    name: net.ipv4.ip_local_port_range
+    value: "{{ db_port_range }}"
+""",
+            "site.yml": "- hosts: db\n  roles: [tune]\n",
+        },
+    )
+    found = sorted((f.rule, f.location.path, f.location.line) for f in report.findings)
+    assert found == [
+        ("PP006", "group_vars/db.yml", 1),  # the inverted range, where it is written
+        ("PP006", "roles/tune/defaults/main.yml", 4),  # the loop item whose value the kernel refuses
+    ]
+    for f in report.findings:
+        assert f.related[0].message == "the value is used here"
+        assert f.related[0].location.path == "roles/tune/tasks/main.yml"
