@@ -442,6 +442,20 @@ class _Reader:
             yield from self.port_entry(node, mappings)
         for node in self.attr_list(svc, "expose"):
             yield from self.expose_entry(node, exposed)
+        if mode.kind == "join" and mappings:
+            # moby's runconfig: "conflicting options: port publishing and the container type
+            # network mode": the container is never created (``expose`` is left alone: whether
+            # Compose passes it on as the daemon's explicit exposed ports is not established)
+            for m in mappings:
+                yield InvalidPort(
+                    str(m.container),
+                    f"service {name!r}: Docker refuses 'ports' with network_mode: {mode.value} (conflicting "
+                    "options: port publishing and the container type network mode); publish the port on "
+                    "the service that owns the namespace",
+                    m.container_location,
+                    "ports",
+                )
+            return
         if mode.kind in ("none", "unknown") or netns is None:
             return
         evidence: tuple[Evidence, ...] = ()
