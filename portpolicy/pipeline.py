@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import Any
 
 from portpolicy import correlate, engine, hosts, suppress
 from portpolicy.ansible import project as ansible_project
@@ -74,17 +75,26 @@ def scan(paths: Sequence[str] = (".",), config: Config | None = None) -> Report:
     rules = engine.select(loaded, config)
     candidates, skipped = discover(list(paths) or ["."], config)
     # Ansible projects are read as a whole (plays, roles, variables); their files are not read again.
-    stage = ansible_project.run([c.path for c in candidates], config)
-    candidates = [c for c in candidates if c.path not in stage.claimed]
+    # On a large tree the stage runs in a second process while this one reads the other files.
+    worker = _start_ansible_stage([c.path for c in candidates], config)
+    if worker is None:
+        stage = ansible_project.run([c.path for c in candidates], config)
+        candidates = [c for c in candidates if c.path not in stage.claimed]
     per_file: list[tuple[str, str, list[Fact]]] = []
-    readers: dict[str, str] = dict.fromkeys(sorted(stage.claimed), "ansible")
+    read_skipped: list[Skipped] = []
     for candidate in candidates:
         name, facts, reason = read_candidate(candidate)
         if name is None:
-            skipped.append(Skipped(candidate.path, reason))
+            read_skipped.append(Skipped(candidate.path, reason))
             continue
-        readers[candidate.path] = name
         per_file.append((candidate.path, name, facts))
+    if worker is not None:
+        stage = _finish_ansible_stage(worker, [c.path for c in candidates], config)
+        per_file = [entry for entry in per_file if entry[0] not in stage.claimed]
+        read_skipped = [s for s in read_skipped if s.path not in stage.claimed]
+    skipped += read_skipped
+    readers: dict[str, str] = dict.fromkeys(sorted(stage.claimed), "ansible")
+    readers.update((path, name) for path, name, _ in per_file)
     host_list, facts = _model(per_file, config, stage)
     findings = engine.evaluate(rules, facts, config.severity)
     findings = suppress.apply(findings, sorted(readers), rules, loaded, config.severity)
@@ -93,6 +103,44 @@ def scan(paths: Sequence[str] = (".",), config: Config | None = None) -> Report:
     return Report(
         findings, facts, host_list, sorted(readers), skipped, rules, config, readers, resolved=stage.resolved
     )
+
+
+PARALLEL_MIN_FILES = 2000
+"""Below this many candidate files a second process costs more than it saves."""
+
+
+def _start_ansible_stage(paths: list[str], config: Config) -> Any:
+    """A one-worker process pool running the Ansible stage, or None to run it here.
+
+    Only on Linux-like systems with ``fork`` (the child inherits the loaded modules, so it
+    starts in milliseconds), with a second core, a large tree and an Ansible project in it.
+    """
+    import multiprocessing
+
+    if len(paths) < PARALLEL_MIN_FILES or (os.cpu_count() or 1) < 2:
+        return None
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    from portpolicy.ansible import discover as ansible_discover
+
+    if not ansible_discover.find_projects(paths):
+        return None
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
+    return pool, pool.submit(ansible_project.run, paths, config)
+
+
+def _finish_ansible_stage(worker: Any, paths: list[str], config: Config) -> ansible_project.Result:
+    """The worker's result; if the worker died, the stage runs here, so the result is the same."""
+    pool, future = worker
+    try:
+        result: ansible_project.Result = future.result()
+    except Exception:  # a killed or crashed worker must not cost the user the Ansible findings
+        result = ansible_project.run(paths, config)
+    finally:
+        pool.shutdown(wait=True)
+    return result
 
 
 def read_candidate(candidate: Candidate) -> tuple[str | None, list[Fact], str]:

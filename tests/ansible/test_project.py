@@ -239,8 +239,10 @@ def test_replayed_role_runs_give_exactly_the_model_of_running_every_role(tmp_pat
     environment and group, and plays in many playbooks: the hard case for the replay's checks
     (variable values and where they are defined, dependencies already run, the depth bound).
     """
+    from portpolicy import pipeline
     from portpolicy.ansible import tasks
 
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_FILES", 10**9)  # count replays in this process
     subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "generate.py"), str(tmp_path / "tree"), "--files", "6000"],
         check=True,
@@ -259,3 +261,25 @@ def test_replayed_role_runs_give_exactly_the_model_of_running_every_role(tmp_pat
     assert hits.count(True) > 100 and hits.count(False) > 100  # both paths are exercised
     monkeypatch.setattr(tasks, "_replay", lambda *args: False)
     assert _model(tmp_path / "tree") == replayed
+
+
+def test_the_stage_in_a_second_process_gives_the_same_report(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """On large trees the Ansible stage runs beside the per-file readers; nothing may differ."""
+    from portpolicy import pipeline
+    from portpolicy.report.facts import as_dict
+
+    sequential = as_dict(scan_tree(SITE))
+    started: list[object] = []
+    real = pipeline._start_ansible_stage
+
+    def start(paths, config):  # type: ignore[no-untyped-def]
+        worker = real(paths, config)
+        started.append(worker)
+        return worker
+
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_FILES", 1)
+    monkeypatch.setattr(pipeline, "_start_ansible_stage", start)
+    report = scan_tree(SITE)
+    assert started and started[0] is not None  # the worker really ran
+    assert as_dict(report) == sequential
+    assert sorted((f.rule, f.location.line) for f in report.findings) == [("PP001", 10), ("PP003", 5)]
