@@ -180,7 +180,8 @@ def read_candidate(candidate: Candidate) -> tuple[str | None, list[Fact], str]:
             declines = getattr(candidate.reader, "declines", None)
             if declines is not None and declines(source):  # matched by name, not by content
                 return None, [], getattr(candidate.reader, "DECLINE", f"no {candidate.reader.NAME} content")
-            facts.extend(candidate.reader.read(source))
+            read = list(candidate.reader.read(source))
+            facts.extend(_template_errors(path, read) if path.endswith(TEMPLATE_SUFFIXES) else read)
             return candidate.reader.NAME, facts, ""
         return _sniff_yaml(source, facts)
     except Exception as exc:  # a reader bug must not cost the user the rest of the run
@@ -195,6 +196,28 @@ def read_candidate(candidate: Candidate) -> tuple[str | None, list[Fact], str]:
             ],
             "",
         )
+
+
+TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2")
+
+
+def _template_errors(path: str, facts: list[Any]) -> list[Any]:
+    """A template read raw: a syntax error is no verdict on the file it renders to.
+
+    Jinja blocks, macros and inheritance can make the raw text unparsable while every
+    rendered file is fine, so such a file gives an unresolved value (counted, shown with
+    ``-v``), not PP000.
+    """
+    out: list[Any] = []
+    for fact in facts:
+        if isinstance(fact, ParseError) and not fact.message.startswith(("internal error", "cannot read")):
+            fact = Unresolved(
+                posixpath.basename(path),
+                f"template read without rendering, and its raw text does not parse ({fact.message})",
+                fact.location,
+            )
+        out.append(fact)
+    return out
 
 
 def _sniff_yaml(source: Source, facts: list[Fact]) -> tuple[str | None, list[Fact], str]:

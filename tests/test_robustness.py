@@ -134,3 +134,22 @@ def test_cli_never_prints_a_traceback_on_garbage(tmp_path: Path) -> None:
         path.write_bytes(_bytes(seed + 1000, 3000))
     result = run_cli("check", "--fail-on", "never", cwd=tmp_path)
     assert result.returncode == 0 and "Traceback" not in result.stderr
+
+
+def test_a_template_whose_raw_text_does_not_parse_is_unresolved_not_pp000(tmp_path: Path) -> None:
+    """Jinja inheritance makes a raw template unparsable while every rendered file is fine."""
+    write_tree(
+        tmp_path,
+        {
+            "templates/vhost.j2": "server {\n    listen 80;\n    {% block server_end %}{% endblock %}\n"
+            "{% if extra is defined %}\n    {{ extra|indent(4) }}\n{% endif %}\n}\n",
+            "etc/nginx/conf.d/broken.conf": "server {\n    listen 80\n}\n",
+        },
+    )
+    report = scan_tree(tmp_path)
+    assert [(f.rule, f.location.path) for f in report.findings] == [("PP000", "etc/nginx/conf.d/broken.conf")]
+    assert any(
+        "raw text does not parse" in u.reason
+        for u in report.unresolved
+        if u.location.path == "templates/vhost.j2"
+    )

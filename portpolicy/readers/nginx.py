@@ -125,13 +125,59 @@ def read(source: Source) -> Iterator[Fact | NginxFile]:
         if _APACHE_SNIFF.search(text):
             yield from apache.read(source)  # Debian's sites-enabled/ is shared with Apache
         return
+    if "_by_lua_block" in text:
+        text = _blank_lua_blocks(text)
     if source.path.endswith(_TEMPLATE_SUFFIXES) or "{%" in text or "{#" in text:
         text = mask_jinja(text)
     parser = _Parser(source, _INLINE_TEMPLATE.sub(lambda m: _MASK * len(m.group(0)), text), text)
     directives = parser.parse()
-    yield from parser.errors
+    yield from parser.errors[:1]  # nginx stops at the first error; the rest follow from it
     main = any(d.name in ("http", "events", "stream", "mail") and d.block is not None for d in directives)
     yield NginxFile(source.path, tuple(directives), source.at(1), main or _by_name(source.path))
+
+
+_LUA_BLOCK = re.compile(r"(?m)^[ \t]*\w+_by_lua_block[ \t]*\{")
+
+
+def _blank_lua_blocks(text: str) -> str:
+    """Blank the Lua code of OpenResty's ``*_by_lua_block { ... }`` (lines kept in place).
+
+    ngx_lua reads those blocks with its own Lua lexer, so braces inside Lua strings, long
+    brackets (``[[ ]]``, ``[=[ ]=]``) and comments do not count; nginx's parser never sees
+    the code, and neither should ours.
+    """
+    out = list(text)
+    pos = 0
+    while True:
+        m = _LUA_BLOCK.search(text, pos)
+        if m is None:
+            return "".join(out)
+        i, depth, n = m.end(), 1, len(text)
+        while i < n and depth:
+            ch = text[i]
+            long_open = re.match(r"--\[(=*)\[|\[(=*)\[", text[i : i + 64])
+            if long_open:  # long comment or long string: up to its matching close
+                eq = long_open.group(1) if long_open.group(1) is not None else long_open.group(2) or ""
+                end = text.find("]" + eq + "]", i + long_open.end())
+                i = n if end < 0 else end + len(eq) + 2
+                continue
+            if text.startswith("--", i):
+                end = text.find("\n", i)
+                i = n if end < 0 else end
+                continue
+            if ch in "\"'":
+                j = i + 1
+                while j < n and text[j] != ch and text[j] != "\n":
+                    j += 2 if text[j] == "\\" else 1
+                i = j + 1
+                continue
+            depth += {"{": 1, "}": -1}.get(ch, 0)
+            i += 1
+        close = i - 1  # the block's own "}" stays for the parser
+        for k in range(m.end(), max(m.end(), close)):
+            if out[k] != "\n":
+                out[k] = " "
+        pos = max(i, m.end())
 
 
 class _Parser:

@@ -220,3 +220,34 @@ def test_cli_facts_shows_nginx_listeners() -> None:
     result = run_cli("facts", str(NGINX / "debian"))
     assert result.returncode == 0, result.stderr
     assert "nginx" in result.stdout and "root-master" in result.stdout
+
+
+def test_openresty_lua_blocks_are_lua_not_nginx_syntax(tmp_path: Path) -> None:
+    """``*_by_lua_block`` bodies are read by ngx_lua's own lexer: braces in Lua strings,
+    long brackets and comments are not nginx blocks (ingress-nginx's e2e echo server)."""
+    conf = """http {
+    init_by_lua_block {
+        local template = require "resty.template"
+        tmpl = template.compile([[
+Hostname: {*os.getenv("HOSTNAME") or "N/A"*}
+{% if os.getenv("POD_NAME") then %}
+    pod name: {*os.getenv("POD_NAME")*}
+{% end %}
+]])
+        -- a comment with a } brace
+        local t = { "}", '{', [=[ } ]=] }
+    }
+    server {
+        listen 8080;
+        location / {
+            content_by_lua_block {
+                ngx.say(tmpl({ os = os }))
+            }
+        }
+    }
+}
+"""
+    write_tree(tmp_path, {"etc/nginx/nginx.conf": conf})
+    report = scan_tree(tmp_path)
+    assert report.findings == []
+    assert [(f.ports.start, f.location.line) for f in report.facts if isinstance(f, Listener)] == [(8080, 14)]
