@@ -130,8 +130,17 @@ def _run_project(project: Project, loader: Loader, config: Config, result: Resul
     ran = tuple(
         f"{root}/{kind}/" for root in used_roles - loader.open_sources for kind in ("templates", "files")
     )
-    if ran:
-        result.claimed.update(f for f in project.files if f.startswith(ran))
+    # Whatever a role keeps in its Ansible directories is Ansible YAML, whichever tasks ran:
+    # a skipped ``tasks/docker-compose.yml`` is a task file, not a compose file.
+    ansible_dirs = tuple(
+        f"{role.root}/{kind}/" if role.root != "." else f"{kind}/"
+        for roles in project.roles.values()
+        for role in roles
+        for kind in ("tasks", "handlers", "defaults", "vars", "meta")
+    )
+    prefixes = ran + ansible_dirs
+    if prefixes:
+        result.claimed.update(f for f in project.files if f.startswith(prefixes))
     result.groups.extend(groups.values())
 
 

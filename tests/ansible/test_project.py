@@ -283,3 +283,24 @@ def test_the_stage_in_a_second_process_gives_the_same_report(monkeypatch) -> Non
     assert started and started[0] is not None  # the worker really ran
     assert as_dict(report) == sequential
     assert sorted((f.rule, f.location.line) for f in report.findings) == [("PP001", 10), ("PP003", 5)]
+
+
+def test_a_role_task_file_named_like_a_compose_file_is_a_task_file(tmp_path: Path) -> None:
+    """geerlingguy.docker's ``tasks/docker-compose.yml``, included only when a flag is set."""
+    write_tree(
+        tmp_path,
+        {
+            "ansible-role-docker/defaults/main.yml": "docker_install_compose: false\n",
+            "ansible-role-docker/tasks/main.yml": (
+                "- include_tasks: docker-compose.yml\n  when: docker_install_compose | bool\n"
+            ),
+            "ansible-role-docker/tasks/docker-compose.yml": (
+                "- name: Install Docker Compose\n  ansible.builtin.get_url:\n"
+                "    url: https://example.invalid/docker-compose\n    dest: /usr/local/bin/docker-compose\n"
+            ),
+            "ansible-role-docker/meta/main.yml": "galaxy_info:\n  role_name: docker\n",
+        },
+    )
+    report = scan_tree(tmp_path)
+    assert report.findings == []
+    assert report.readers["ansible-role-docker/tasks/docker-compose.yml"] == "ansible"
