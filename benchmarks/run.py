@@ -10,6 +10,9 @@ minimal ``python -S`` launcher (about 11 MiB, below every step) spawns each one 
 
 - ``floor``: ``benchmarks/floor.py`` walks the tree, reads every file and composes the YAML;
 - ``check``: ``python -m portpolicy check TREE --format json -o /dev/null --fail-on never``;
+- ``no-ansible``: the same check with the Ansible stage switched off
+  (``benchmarks/without_ansible.py``): the difference is what variable resolution and
+  running the plays cost;
 - ``version``: ``python -m portpolicy --version`` (import and argument parsing only);
 - ``one-file``: ``python -m portpolicy check <one compose.yaml> --fail-on never``;
 - ``python``: ``python -c pass``, the interpreter's own start-up.
@@ -218,6 +221,22 @@ def main(argv: list[str] | None = None) -> int:
             "python -m portpolicy check TREE --format json -o /dev/null --fail-on never",
             [*pp, "check", tree, "--format", "json", "-o", os.devnull, "--fail-on", "never"],
         ),
+        Step(
+            "no-ansible",
+            "python benchmarks/without_ansible.py check TREE --format json -o /dev/null --fail-on never",
+            [
+                PY,
+                os.path.join(HERE, "without_ansible.py"),
+                "check",
+                tree,
+                "--format",
+                "json",
+                "-o",
+                os.devnull,
+                "--fail-on",
+                "never",
+            ],
+        ),
         Step("version", "python -m portpolicy --version", [*pp, "--version"]),
         Step(
             "one-file",
@@ -269,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(steps))
     print()
     print(f"check / floor: wall time x{ratio_time:.2f}, peak RSS x{ratio_mem:.2f}")
+    ansible = by_name["check"].median("wall") - by_name["no-ansible"].median("wall")
+    print(f"the Ansible stage (plays, roles, variables, templates): {ansible:+.3f}s of check's wall time")
     print(
         f"tree: {floor_counts.get('files')} files, {floor_counts.get('bytes', 0) / 1e6:.1f} MB, "
         f"{floor_counts.get('yaml_files')} .yml/.yaml ({floor_counts.get('yaml_errors')} not valid YAML)"
@@ -301,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             for s in steps
         },
         "ratio_check_to_floor": {"wall": ratio_time, "maxrss": ratio_mem},
+        "ansible_stage_wall": ansible,
         "floor": floor_counts,
         "portpolicy": portpolicy,
     }
