@@ -10,7 +10,6 @@ be resolved, the fact is ``Unresolved`` with the reason, never a guess.
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from portpolicy.ansible.args import Arg, Resolved
 from portpolicy.ansible.jinja import Unknown, to_string
 from portpolicy.model import Evidence, Fact, FirewallRule, InvalidPort, Location, PortRange, Unresolved
+from portpolicy.readers import firewall_cmd
 from portpolicy.readers.base import PROTOCOLS, parse_port_range
 
 BUILTIN = ("ansible.builtin", "ansible.legacy")
@@ -152,7 +152,7 @@ def firewalld(a: Resolved, out: Emit, module: str) -> None:
         except Unknown as exc:
             out.add(_unresolved(rich, f"{module} rich_rule", exc))
             return
-        fact = rich_rule(text, rich.location, str(zone), a.evidence(rich))
+        fact = firewall_cmd.rich_rule(text, rich.location, str(zone), a.evidence(rich))
         if fact is not None:
             out.resolved += rich.templated and isinstance(fact, FirewallRule)
             out.add(fact)
@@ -195,62 +195,6 @@ def _firewalld_service(a: Resolved, out: Emit, module: str, service: Arg, zone: 
                 evidence=(*a.evidence(service), note),
             )
         )
-
-
-def rich_rule(text: str, where: Location, zone: str, evidence: tuple[Any, ...] = ()) -> Fact | None:
-    """The port opening a firewalld rich rule makes, if it is one (firewalld.richlanguage(5))."""
-    try:
-        words = shlex.split(text)
-    except ValueError:
-        return None
-    if not words or words[0] != "rule":
-        return None
-    attrs: dict[str, dict[str, str]] = {}
-    element = ""
-    action = ""
-    negated = False
-    for word in words[1:]:
-        if "=" in word:
-            key, _, value = word.partition("=")
-            attrs.setdefault(element, {})[key] = value
-        elif word in ("accept", "reject", "drop"):
-            action, element = word, word
-        elif word == "not":
-            negated = True
-        else:
-            element = word
-    if not action or negated or {"forward-port", "service", "icmp-block", "masquerade"} & set(attrs):
-        return None
-    family = attrs.get("", {}).get("family", "dual")
-    sources = tuple(v for k, v in attrs.get("source", {}).items() if k == "address")
-    ports = source_ports = None
-    proto = "any"
-    if "port" in attrs:
-        rng = _ports(attrs["port"].get("port", ""), where, "firewalld rich rule port", "-")
-        if not isinstance(rng, PortRange):
-            return rng
-        ports, proto = rng, _protocol(attrs["port"].get("protocol"))
-    if "source-port" in attrs:
-        rng = _ports(attrs["source-port"].get("port", ""), where, "firewalld rich rule source-port", "-")
-        if not isinstance(rng, PortRange):
-            return rng
-        source_ports, proto = rng, _protocol(attrs["source-port"].get("protocol"))
-    if "protocol" in attrs and ports is None:
-        proto = _protocol(attrs["protocol"].get("value"))
-    return FirewallRule(
-        "firewalld",
-        "in",
-        action,
-        proto,
-        ports,
-        where,
-        source_ports=source_ports,
-        sources=sources,
-        family=family if family in ("ipv4", "ipv6") else "dual",
-        ruleset_stateful=True,
-        chain=zone,
-        evidence=tuple(evidence),
-    )
 
 
 # --------------------------------------------------------------------------- ufw

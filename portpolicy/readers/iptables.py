@@ -24,18 +24,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from portpolicy.model import Fact, InvalidPort, ParseError, PortRange, Unresolved
+from portpolicy.readers import firewall_cmd
 from portpolicy.readers import netfilter as nf
 from portpolicy.readers.base import Source, mask_jinja
 
 NAME = "iptables"
-DECLINE = "shell script without iptables or ufw commands"
+DECLINE = "shell script without iptables, ufw or firewall-cmd commands"
 
 _SHELL_SUFFIXES = (".sh", ".bash", ".sh.j2", ".bash.j2")
 _SCRIPT_NAMES = {"firewall", "rc.firewall", "iptables", "ip6tables", "firewall.sh", "fw"}
 _FIREWALL_WORD = re.compile(r"firewall|iptables|ip6tables|ufw|rules\.v[46]", re.I)
 _SAVE_NAMES = {"rules.v4", "rules.v6", "iptables.rules", "ip6tables.rules", "iptables.save", "ip6tables.save"}
-_COMMAND = re.compile(r"(?:^|[\s;&|(`/]|\$\{?)(ip6?tables(?:-legacy|-nft)?|ufw)\b")
-_LEADING_COMMAND = re.compile(r"^\s*(?:sudo\s+)?(?:\S*/)?(?:ip6?tables(?:-legacy|-nft)?|ufw)\s")
+_COMMAND = re.compile(r"(?:^|[\s;&|(`/]|\$\{?)(ip6?tables(?:-legacy|-nft)?|ufw|firewall-(?:offline-)?cmd)\b")
+_LEADING_COMMAND = re.compile(
+    r"^\s*(?:sudo\s+)?(?:\S*/)?(?:ip6?tables(?:-legacy|-nft)?|ufw|firewall-(?:offline-)?cmd)\s"
+)
 _ASSIGN = re.compile(r"^\s*(?:export\s+|readonly\s+|local\s+)?([A-Za-z_][A-Za-z0-9_]*)=(\S*)")
 _JINJA_EXPR = re.compile(r"\{\{.*?\}\}")
 _COMMANDS = {
@@ -616,6 +619,9 @@ def _read_script(source: Source, text: str) -> list[Fact] | None:
             if tool == "ufw":
                 facts.extend(ufw.command(source, number, line, rest, ufw_state))
                 continue
+            if tool == "firewall-cmd":
+                facts.extend(firewall_cmd.command(source, number, line, rest))
+                continue
             ruleset = rulesets["ipv6" if tool.startswith("ip6") else "ipv4"]
             facts.extend(apply(ruleset, rest, source, number, line))
     if not found:
@@ -660,5 +666,7 @@ def _tool(words: list[str], commands: dict[str, str]) -> tuple[str | None, list[
             return ("ip6tables" if name.startswith("ip6") else "iptables"), words[i + 1 :]
         if name == "ufw":
             return "ufw", words[i + 1 :]
+        if name in firewall_cmd.TOOLS:
+            return "firewall-cmd", words[i + 1 :]
         return None, []
     return None, []
