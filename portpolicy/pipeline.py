@@ -113,12 +113,16 @@ def _start_ansible_stage(paths: list[str], config: Config) -> Any:
     """A one-worker process pool running the Ansible stage, or None to run it here.
 
     Only on Linux-like systems with ``fork`` (the child inherits the loaded modules, so it
-    starts in milliseconds), with a second core, a large tree and an Ansible project in it.
+    starts in milliseconds), from a process with no other thread, with a second core, a large
+    tree and an Ansible project in it.
     """
     import multiprocessing
+    import threading
 
     if len(paths) < PARALLEL_MIN_FILES or (os.cpu_count() or 1) < 2:
         return None
+    if threading.active_count() > 1:
+        return None  # forking a threaded host (a plugin inside ansible-lint) can deadlock the child
     if "fork" not in multiprocessing.get_all_start_methods():
         return None
     from portpolicy.ansible import discover as ansible_discover

@@ -304,3 +304,27 @@ def test_a_role_task_file_named_like_a_compose_file_is_a_task_file(tmp_path: Pat
     report = scan_tree(tmp_path)
     assert report.findings == []
     assert report.readers["ansible-role-docker/tasks/docker-compose.yml"] == "ansible"
+
+
+def test_no_second_process_from_a_threaded_caller(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Forking while another thread holds a lock can hang the child: run the stage here instead."""
+    import threading
+
+    from portpolicy import pipeline
+    from portpolicy.config import Config
+
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_FILES", 1)
+    paths = [str(p.relative_to(SITE)) for p in SITE.rglob("*") if p.is_file()]
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        cwd = os.getcwd()
+        os.chdir(SITE)
+        try:
+            assert pipeline._start_ansible_stage(paths, Config()) is None
+        finally:
+            os.chdir(cwd)
+    finally:
+        release.set()
+        other.join()
