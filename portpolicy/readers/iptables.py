@@ -228,8 +228,9 @@ def _facts_of(source: Source) -> list[Fact] | None:
     """The file's facts, None for a script without firewall commands; the last answer is kept,
     so ``declines`` and ``read`` parse a file once."""
     global _last
-    if _last is not None and _last[0] is source:
-        return _last[1]
+    last = _last  # one read: another thread may replace it between a check and a use
+    if last is not None and last[0] is source:
+        return last[1]
     text = mask_jinja(source.text) if source.path.endswith(".j2") or "{%" in source.text else source.text
     facts: list[Fact] | None
     if is_save_path(source.path) or text.lstrip().startswith(("*filter", "*nat", "*mangle", "*raw")):
