@@ -16,7 +16,7 @@ from typing import Any
 
 from portpolicy.ansible.args import Arg, Resolved
 from portpolicy.ansible.jinja import Unknown, to_string
-from portpolicy.model import Evidence, Fact, FirewallRule, InvalidPort, Location, PortRange, Unresolved
+from portpolicy.model import Evidence, Fact, FirewallRule, Location, PortRange, Unresolved
 from portpolicy.readers import firewall_cmd
 from portpolicy.readers.base import PROTOCOLS, parse_port_range
 
@@ -83,8 +83,12 @@ def _protocol(text: str | None) -> str:
     return value if value in PROTOCOLS else "any"
 
 
-def _ports(text: str, where: Location, context: str, sep: str) -> PortRange | InvalidPort | Unresolved | None:
-    return parse_port_range(text, where, context, sep=sep)
+def _ports(out: Emit, text: str, where: Location, context: str, sep: str) -> PortRange | None:
+    """``text`` as a port range; an invalid or unresolved value is emitted and gives None."""
+    rng = parse_port_range(text, where, context, sep=sep)
+    if rng is not None and not isinstance(rng, PortRange):
+        out.add(rng)
+    return rng if isinstance(rng, PortRange) else None
 
 
 _FAILED = PortRange(0, 0)
@@ -101,12 +105,8 @@ def _source_ports(a: Resolved, out: Emit, module: str, name: str) -> PortRange |
     except Unknown as exc:
         out.add(_unresolved(arg, f"{module} {name}", exc))
         return _FAILED
-    rng = _ports(text, arg.location, f"{module} {name}", ":")
-    if not isinstance(rng, PortRange):
-        if rng is not None:
-            out.add(rng)
-        return _FAILED
-    return rng
+    rng = _ports(out, text, arg.location, f"{module} {name}", ":")
+    return _FAILED if rng is None else rng
 
 
 # --------------------------------------------------------------------------- firewalld
@@ -125,10 +125,8 @@ def firewalld(a: Resolved, out: Emit, module: str) -> None:
             out.add(_unresolved(port, f"{module} port", exc))
             return
         number, _, proto = text.partition("/")
-        rng = _ports(number, port.location, f"{module} port", "-")
-        if not isinstance(rng, PortRange):
-            if rng is not None:
-                out.add(rng)
+        rng = _ports(out, number, port.location, f"{module} port", "-")
+        if rng is None:
             return
         out.resolved += port.templated
         out.add(
@@ -229,17 +227,15 @@ def ufw(a: Resolved, out: Emit, module: str) -> None:
         if value is not None:
             port_texts = [p.strip() for p in to_string(value).split(",") if p.strip()]
     for port_text in port_texts:
-        ports: PortRange | InvalidPort | Unresolved | None = None
+        ports: PortRange | None = None
         where = port.location if port is not None else a.args["rule"].location
         if port_text is not None and port is not None:
             if not port_text[:1].isdigit() and not jinja_marked(port_text):
                 # ufw takes service names from /etc/services ("ssh"): not looked up here
                 out.add(Unresolved(port_text, f"{module} port names a service, not a number", port.location))
                 continue
-            ports = _ports(port_text, port.location, f"{module} port", ":")
-            if not isinstance(ports, PortRange):
-                if ports is not None:
-                    out.add(ports)
+            ports = _ports(out, port_text, port.location, f"{module} port", ":")
+            if ports is None:
                 continue
             out.resolved += port.templated
         action = _UFW_ACTIONS[str(rule).lower()]
@@ -249,7 +245,7 @@ def ufw(a: Resolved, out: Emit, module: str) -> None:
                 direction,
                 action,
                 proto,
-                ports if isinstance(ports, PortRange) else None,
+                ports,
                 where,
                 source_ports=source_ports,
                 sources=src,
@@ -301,13 +297,11 @@ def iptables(a: Resolved, out: Emit, module: str) -> None:
             values = value if isinstance(value, list) else [value]
             port_texts = [to_string(v) for v in values] or [None]
     for port_text in port_texts:
-        dports: PortRange | InvalidPort | Unresolved | None = None
+        dports: PortRange | None = None
         where = port_arg.location if port_arg is not None else a.args["jump"].location
         if port_text is not None and port_arg is not None:
-            dports = _ports(port_text, port_arg.location, f"{module} {port_arg.name}", ":")
-            if not isinstance(dports, PortRange):
-                if dports is not None:
-                    out.add(dports)
+            dports = _ports(out, port_text, port_arg.location, f"{module} {port_arg.name}", ":")
+            if dports is None:
                 continue
             out.resolved += port_arg.templated
         out.add(
@@ -316,7 +310,7 @@ def iptables(a: Resolved, out: Emit, module: str) -> None:
                 direction,
                 action,
                 proto,
-                dports if isinstance(dports, PortRange) else None,
+                dports,
                 where,
                 source_ports=source_ports,
                 sources=sources,
