@@ -91,6 +91,15 @@ def _ports(out: Emit, text: str, where: Location, context: str, sep: str) -> Por
     return rng if isinstance(rng, PortRange) else None
 
 
+def _text(a: Resolved, out: Emit, module: str, arg: Arg) -> str | None:
+    """An argument's resolved text; when it cannot be resolved, that is emitted and None returned."""
+    try:
+        return a.text(arg.name) or ""
+    except Unknown as exc:
+        out.add(_unresolved(arg, f"{module} {arg.name}", exc))
+        return None
+
+
 _FAILED = PortRange(0, 0)
 """Returned by ``_source_ports`` when the argument gave no usable range (its fact is emitted)."""
 
@@ -100,10 +109,8 @@ def _source_ports(a: Resolved, out: Emit, module: str, name: str) -> PortRange |
     arg = a.get(name)
     if arg is None:
         return None
-    try:
-        text = a.text(name) or ""
-    except Unknown as exc:
-        out.add(_unresolved(arg, f"{module} {name}", exc))
+    text = _text(a, out, module, arg)
+    if text is None:
         return _FAILED
     rng = _ports(out, text, arg.location, f"{module} {name}", ":")
     return _FAILED if rng is None else rng
@@ -119,10 +126,8 @@ def firewalld(a: Resolved, out: Emit, module: str) -> None:
     zone = a.known("zone") or ""
     port = a.get("port")
     if port is not None:
-        try:
-            text = a.text("port") or ""
-        except Unknown as exc:
-            out.add(_unresolved(port, f"{module} port", exc))
+        text = _text(a, out, module, port)
+        if text is None:
             return
         number, _, proto = text.partition("/")
         rng = _ports(out, number, port.location, f"{module} port", "-")
@@ -145,10 +150,8 @@ def firewalld(a: Resolved, out: Emit, module: str) -> None:
         return
     rich = a.get("rich_rule")
     if rich is not None:
-        try:
-            text = a.text("rich_rule") or ""
-        except Unknown as exc:
-            out.add(_unresolved(rich, f"{module} rich_rule", exc))
+        text = _text(a, out, module, rich)
+        if text is None:
             return
         fact = firewall_cmd.rich_rule(text, rich.location, str(zone), a.evidence(rich))
         if fact is not None:
@@ -165,10 +168,8 @@ def _firewalld_service(a: Resolved, out: Emit, module: str, service: Arg, zone: 
     on the host itself may differ, which the files cannot show: the evidence says where they came from)."""
     from portpolicy.readers import firewalld as catalogue
 
-    try:
-        name = a.text("service") or ""
-    except Unknown as exc:
-        out.add(_unresolved(service, f"{module} service", exc))
+    name = _text(a, out, module, service)
+    if name is None:
         return
     ports = catalogue.service_ports(name)
     if ports is None:
