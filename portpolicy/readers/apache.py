@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterator
 
 from portpolicy.model import Evidence, Fact, InvalidPort, Listener, ParseError, PortRange, Unresolved
-from portpolicy.readers.base import Source, is_templated, mask_jinja
+from portpolicy.readers.base import LINE_BREAK, Source, is_templated, mask_jinja
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 
 NAME = "apache"
@@ -37,7 +37,6 @@ _SNIFF = re.compile(
     r"^[ \t]*(?:Listen[ \t]|<VirtualHost\b|<IfModule\b|ServerRoot\b|LoadModule\b)", re.M | re.I
 )
 _VAR = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def _strip_template(name: str) -> str:
@@ -99,7 +98,7 @@ def _lines(text: str) -> Iterator[tuple[int, int, list[str]]]:
     """(line, column, words) per logical line: ``#`` lines skipped, ``\\`` continues a line."""
     pending = ""
     start = 0
-    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
+    for number, raw in enumerate(LINE_BREAK.split(text), start=1):
         if not pending:
             stripped = raw.lstrip()
             if not stripped or stripped.startswith("#"):

@@ -32,6 +32,8 @@ class Source:
         return Location(self.path, line, column)
 
 
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+"""How config files end a line: CRLF, CR or LF (split on it, line numbers stay right)."""
 TEMPLATE_MARK = re.compile(r"\{\{|\{%|\$\{|\$[A-Za-z_]|%[a-zA-Z]")
 JINJA_STATEMENT_LINE = re.compile(r"^\s*\{%.*%\}\s*$")
 JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.S)

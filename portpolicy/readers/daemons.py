@@ -35,12 +35,11 @@ from portpolicy.model import (
     RunAs,
     Unresolved,
 )
-from portpolicy.readers.base import Source, is_templated, mask_jinja
+from portpolicy.readers.base import LINE_BREAK, Source, is_templated, mask_jinja
 from portpolicy.readers.netaddr import bind_address, split_host_port
 
 NAME = "daemons"
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _SETTING = re.compile(r"([A-Za-z0-9_.-]+)(?:\s*=\s*|\s+)(.*)$")
 _SECTION = re.compile(r"\[([^\]]*)\]")
 _FALSE = {"0", "off", "false", "no"}
@@ -215,7 +214,7 @@ def _settings(source: Source, text: str, daemon: Daemon) -> Iterator[_Setting | 
     Redis: "Unbalanced quotes"), so it ends the file as a ``ParseError``.
     """
     in_scope = daemon.sections is None
-    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
+    for number, raw in enumerate(LINE_BREAK.split(text), start=1):
         stripped = raw.strip()
         if not stripped or stripped[0] in "#;":
             continue

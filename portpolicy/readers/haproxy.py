@@ -29,7 +29,7 @@ from portpolicy.model import (
     PortRange,
     Unresolved,
 )
-from portpolicy.readers.base import Source, is_templated, mask_jinja, parse_port_range
+from portpolicy.readers.base import LINE_BREAK, Source, is_templated, mask_jinja, parse_port_range
 from portpolicy.readers.netaddr import bind_address
 
 NAME = "haproxy"
@@ -47,7 +47,6 @@ _NO_PORT = ("unix@", "abns@", "abnsz@", "fd@", "sockpair@", "/", "uxst@", "uxdg@
 _UDP = ("udp@", "udp4@", "udp6@", "quic4@", "quic6@", "quic@")
 _PREFIX = re.compile(r"^([a-z0-9]+)@")
 _SNIFF = re.compile(r"^[ \t]*(?:frontend|listen|backend|global|defaults)\b", re.M)
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def matches(path: str) -> bool:
@@ -69,7 +68,7 @@ def read(source: Source) -> Iterator[Fact]:
     section = ""
     user: Evidence | None = None
     binds: list[tuple[list[tuple[str, int]], int, str]] = []
-    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
+    for number, raw in enumerate(LINE_BREAK.split(text), start=1):
         words = _words(raw)
         if not words:
             continue

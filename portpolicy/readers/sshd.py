@@ -22,13 +22,12 @@ import re
 from collections.abc import Iterator
 
 from portpolicy.model import Fact, InvalidPort, Listener, Location, ParseError, PortRange, Unresolved
-from portpolicy.readers.base import Source, is_templated, mask_jinja
+from portpolicy.readers.base import LINE_BREAK, Source, is_templated, mask_jinja
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 
 NAME = "sshd"
 SERVICE = "sshd"
 
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # One argument: a run of non-blanks, where a Jinja ``{{ ... }}`` counts as one piece.
 _FIRST_WORD = re.compile(r"(?:\{\{.*?\}\}|[^\s#])+")
 _SNIFF = re.compile(
@@ -65,7 +64,7 @@ def read(source: Source) -> Iterator[Fact]:
     in_match = ""  # "", "all" (active everywhere) or "cond" (a Match sshd refuses Port in)
     has_include = False
     port_lines = 0  # an invalid Port line makes sshd exit: then there is no default 22 either
-    for number, raw in enumerate(_LINE_BREAK.split(text), start=1):
+    for number, raw in enumerate(LINE_BREAK.split(text), start=1):
         parsed = _keyword(raw)
         if parsed is None:
             continue

@@ -44,7 +44,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.readers import daemons
-from portpolicy.readers.base import JINJA_STATEMENT_LINE, Source, is_templated, mask_jinja
+from portpolicy.readers.base import JINJA_STATEMENT_LINE, LINE_BREAK, Source, is_templated, mask_jinja
 
 NAME = "systemd"
 
@@ -54,7 +54,6 @@ _UNIT_FILE = re.compile(r"(?:^|/)[^/]+\.(?:service|socket)(?:\.j2)?$")
 # ``foo.service.d/x.conf``, prefix drop-ins ``foo-.service.d/`` and the type-wide ``service.d/``.
 _DROPIN_FILE = re.compile(r"(?:^|/)(?:[^/]+\.)?(?:service|socket)\.d/[^/]+\.conf(?:\.j2)?$")
 LONG_LINE_MAX = 1024 * 1024  # systemd's limit for one (continued) line
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _WS = " \t\n\r"  # systemd's WHITESPACE: what strstrip() removes
 _SPECIFIER = re.compile(r"%(.)", re.S)
 # Specifiers that expand to an absolute path (runtime, state, cache, logs, config, home, ...).
@@ -202,10 +201,10 @@ def _read(source: Source) -> Iterator[Fact | UnitFragment]:
         # Ansible's template module also renders files without .j2. A masked ``{% if %}`` line
         # inside a continuation disappears when rendered, so it must not end the continuation.
         jinja_lines = {
-            n for n, line in enumerate(_LINE_BREAK.split(text), start=1) if JINJA_STATEMENT_LINE.match(line)
+            n for n, line in enumerate(LINE_BREAK.split(text), start=1) if JINJA_STATEMENT_LINE.match(line)
         }
         text = mask_jinja(text)
-    lines = _LINE_BREAK.split(text)
+    lines = LINE_BREAK.split(text)
     directives: list[Directive] = []
     errors: list[ParseError] = []
     section: str | None = None
