@@ -141,8 +141,7 @@ def audit(
     paths: Sequence[str] = (),
 ) -> Report:
     """Evaluate the selected rules on a host's live facts plus any config files in ``paths``."""
-    from portpolicy.pipeline import read_candidate
-    from portpolicy.registry import PATH_READERS
+    from portpolicy.pipeline import assemble, read_candidate
 
     config = replace(config or Config(), platform="linux", kernel={}, hosts=())
     rules = engine.select(engine.load_rules(config.rule_directories()), config)
@@ -159,11 +158,8 @@ def audit(
             readers[candidate.path] = name
             files.append(candidate.path)
             by_reader[name].extend(facts)
-    modules = {m.NAME: m for m in PATH_READERS}
     bucket = hosts.HostBucket(host, "live host", None)
-    for reader, facts in by_reader.items():
-        assemble = getattr(modules.get(reader), "assemble", None)
-        bucket.facts.extend((reader, f) for f in (assemble(facts) if assemble else facts))
+    bucket.facts.extend(assemble(by_reader))
     bucket.facts.extend((SOURCE, f) for f in facts_from_live(data))
     host_list, model = hosts.build([bucket], config)
     model = [

@@ -17,7 +17,7 @@ from typing import Any
 
 from portpolicy import correlate, engine, hosts, suppress
 from portpolicy.ansible import project as ansible_project
-from portpolicy.config import Config
+from portpolicy.config import Config, HostConfig
 from portpolicy.discover import Candidate, Skipped, discover
 from portpolicy.model import Fact, Finding, Host, Location, ParseError, Unresolved
 from portpolicy.readers.base import Source
@@ -249,6 +249,17 @@ def _error(path: str, message: str, line: int = 1, column: int = 1) -> ParseErro
     return ParseError(message, Location(path, line, column))
 
 
+def assemble(by_reader: dict[str, list[Fact]]) -> list[tuple[str, Fact]]:
+    """One host's facts per reader, after each reader joined its files (``assemble``), tagged
+    with the reader's name."""
+    modules: dict[str, ModuleType] = {m.NAME: m for m in PATH_READERS}
+    out: list[tuple[str, Fact]] = []
+    for reader, facts in by_reader.items():
+        join = getattr(modules.get(reader), "assemble", None)
+        out.extend((reader, f) for f in (join(facts) if join else facts))
+    return out
+
+
 def _model(
     per_file: Iterable[tuple[str, str, list[Fact]]],
     config: Config,
@@ -267,20 +278,24 @@ def _model(
             buckets[group.host] = hosts.HostBucket(group.host, group.reason, group.config)
         for reader, fact in group.facts:
             by_reader[group.host][reader].append(fact)
+    scopes: dict[tuple[str, str], tuple[str, str, HostConfig | None]] = {}
+
+    def scope(path: str, reader: str) -> tuple[str, str, HostConfig | None]:
+        """``hosts.scope_of``, worked out once per file (the correlation step asks first)."""
+        key = (path, reader)
+        if key not in scopes:
+            scopes[key] = hosts.scope_of(path, reader, config)
+        return scopes[key]
+
     # Files that belong to a container (its image, its mounted configs) move to its host.
-    placement = correlate.place(per_file, lambda path, reader: hosts.scope_of(path, reader, config)[0])
+    placement = correlate.place(per_file, lambda path, reader: scope(path, reader)[0])
     for path, scope_reader, reader, facts in placement.entries:
-        name, reason, host_config = hosts.scope_of(path, scope_reader, config)
+        name, reason, host_config = scope(path, scope_reader)
         if name not in buckets:
             buckets[name] = hosts.HostBucket(name, reason, host_config)
         by_reader[name][reader].extend(facts)
-    modules: dict[str, ModuleType] = {m.NAME: m for m in PATH_READERS}
     for name, bucket in buckets.items():
-        for reader, facts in by_reader[name].items():
-            module = modules.get(reader)
-            assemble = getattr(module, "assemble", None)
-            assembled = assemble(facts) if assemble else facts
-            bucket.facts.extend((reader, f) for f in assembled)
+        bucket.facts.extend(assemble(by_reader[name]))
         bucket.facts = placement.apply(name, bucket.facts)
         if stage is not None:
             bucket.facts = stage.annotate(name, bucket.facts)
