@@ -133,11 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    from portpolicy.config import ConfigError
+    from portpolicy.errors import UsageError
 
     try:
         return _run(args)
-    except ConfigError as exc:
+    except UsageError as exc:
         print(f"portpolicy: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

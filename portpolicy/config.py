@@ -17,12 +17,14 @@ from typing import Any
 
 import yaml
 
+from portpolicy.errors import UsageError
+
 CONFIG_NAMES = (".portpolicy.yml", ".portpolicy.yaml")
 SEVERITIES = ("error", "warning", "info")
 FAIL_ON = ("error", "warning", "info", "never")
 
 
-class ConfigError(Exception):
+class ConfigError(UsageError):
     """A configuration problem the user must fix; the CLI prints it and exits 2."""
 
 
