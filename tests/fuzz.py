@@ -942,63 +942,100 @@ def _in_progress(stderr: str) -> str | None:
     return begun[-1] if begun else None
 
 
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x9b]")
-"""C0 controls except tab and newline, DEL, and the 8-bit CSI: never raw in CLI output."""
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""Never raw in terminal output: C0 controls but tab and newline, DEL, C1 (0x9b is a one-byte
+CSI), line separators, bidirectional overrides (a finding is one line and shows what it says)."""
+_INPUT_ID = re.compile(r"(?<![\w/])(\d{6})/")
 
 
 def _run_cli_child(fmt: Format, root: Path, by_id: dict[str, Input], limit: float, via: str) -> BatchResult:
+    """``portpolicy check`` on the batch in one output format; its exit code and output are judged."""
     out_format = via.split(":", 1)[1]
-    cmd = [
-        sys.executable,
-        "-m",
-        "portpolicy",
-        "check",
-        "--no-config",
-        "--fail-on",
-        "never",
-        "--format",
-        out_format,
-        ".",
-    ]
-    done = _spawn(cmd, root, limit)
+    cmd = [sys.executable, "-m", "portpolicy", "check", "--debug", "--no-config", "--fail-on", "never"]
+    done = _spawn([*cmd, "--format", out_format, "."], root, limit)
+    died = done.timed_out or done.returncode < 0 or "MemoryError" in done.stderr
+    if died or (done.returncode not in (0, 1, 3) and "Traceback" in done.stderr):
+        return BatchResult([_died(fmt, done, None, via)], done.seconds)
     failures: list[Failure] = []
-    if done.timed_out or done.returncode < 0 or "Traceback" in done.stderr or "MemoryError" in done.stderr:
-        failures.append(_died(fmt, done, None, via))
-    elif done.returncode == 3:
-        failures.append(Failure("internal-error", fmt.name, None, done.stderr.strip()[-2000:], via=via))
-    elif done.returncode != 0:
+    if done.returncode == 3:
+        failures.append(Failure("internal-error", fmt.name, None, _last_line(done.stderr), done.stderr, via))
+    elif done.returncode not in (0, 1):
         failures.append(
             Failure("exit-code", fmt.name, None, f"exit {done.returncode}: {done.stderr[-500:]}", via=via)
         )
-    if out_format == "json" and done.returncode == 0:
-        failures.extend(_cli_internal_errors(fmt, done.stdout, by_id, via))
-    unsafe = _UNSAFE.search(done.stdout if out_format != "json" else "") or _UNSAFE.search(done.stderr)
-    if unsafe is not None:
-        failures.append(_unsafe(fmt, done, unsafe, by_id, via))
+    failures.extend(_cli_internal_errors(fmt, done, by_id, via))
+    problem = _unsafe_output(out_format, done.stdout) if done.returncode in (0, 1) else None
+    if problem is not None:
+        failures.append(
+            Failure("unsafe-output", fmt.name, _owner(done.stdout, problem[0], by_id), problem[1], via=via)
+        )
+    hit = _UNSAFE.search(done.stderr)
+    if hit is not None:
+        failures.append(
+            Failure(
+                "unsafe-output",
+                fmt.name,
+                _owner(done.stderr, hit.start(), by_id),
+                f"stderr: raw {hit.group()!r}",
+                via=via,
+            )
+        )
     return BatchResult(failures, done.seconds)
 
 
-def _cli_internal_errors(fmt: Format, stdout: str, by_id: dict[str, Input], via: str) -> list[Failure]:
-    try:
-        findings = json.loads(stdout).get("findings", [])
-    except (ValueError, AttributeError):
-        return [
-            Failure("exception", fmt.name, None, "--format json printed no JSON object", stdout[-500:], via)
-        ]
-    return [
-        Failure("internal-error", fmt.name, by_id.get(f["path"].split("/", 1)[0]), f["message"], via=via)
-        for f in findings
-        if "internal error" in f.get("message", "")
-    ]
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1][:1000] if lines else ""
 
 
-def _unsafe(fmt: Format, done: _Done, hit: re.Match[str], by_id: dict[str, Input], via: str) -> Failure:
-    text = done.stdout if hit.string is done.stdout else done.stderr
-    line_start = text.rfind("\n", 0, hit.start()) + 1
-    line = text[line_start : text.find("\n", hit.start()) if "\n" in text[hit.start() :] else len(text)]
-    owner = by_id.get(line.split("/", 1)[0])
-    return Failure(
-        "unsafe-output", fmt.name, owner, f"raw {hit.group()!r} in output: {line[:300]!r}", via=via
+def _cli_internal_errors(fmt: Format, done: _Done, by_id: dict[str, Input], via: str) -> list[Failure]:
+    """PP000 "internal error" findings, in whatever format; with ``--debug`` their tracebacks are on stderr."""
+    out = []
+    for hit in re.finditer("internal error", done.stdout):
+        line_start = done.stdout.rfind("\n", 0, hit.start()) + 1
+        line = done.stdout[line_start : done.stdout.find("\n", hit.start()) % (len(done.stdout) + 1)]
+        out.append(
+            Failure(
+                "internal-error",
+                fmt.name,
+                _owner(done.stdout, hit.start(), by_id),
+                line[:1000],
+                done.stderr[-6000:],
+                via,
+            )
+        )
+    return out
+
+
+def _owner(text: str, at: int, by_id: dict[str, Input]) -> Input | None:
+    """The input whose directory (``000123/...``) is named last before ``at``."""
+    ids = _INPUT_ID.findall(text, max(0, at - 2000), at + 200)
+    return by_id.get(ids[-1]) if ids else None
+
+
+def _unsafe_output(out_format: str, stdout: str) -> tuple[int, str] | None:
+    """Where and why a report is unsafe: a document that does not parse, or raw control characters."""
+    if out_format in ("json", "sarif", "gitlab"):
+        try:
+            json.loads(stdout)
+        except ValueError as exc:
+            return 0, f"--format {out_format} is not valid JSON: {exc}"
+        return None
+    if out_format == "junit":
+        import xml.etree.ElementTree as ET
+
+        try:
+            ET.fromstring(stdout)
+        except ET.ParseError as exc:
+            return 0, f"--format junit is not well-formed XML: {exc}"
+        return None
+    hit = _UNSAFE.search(stdout)
+    if hit is None:
+        return None
+    line_start = stdout.rfind("\n", 0, hit.start()) + 1
+    return (
+        hit.start(),
+        f"raw {hit.group()!r} in --format {out_format}: {stdout[line_start : hit.start() + 80]!r}",
     )
 
 
@@ -1201,12 +1238,16 @@ def _selftest_evaluator() -> Callable[[bytes], None]:
         if b"RAISE" in data:
             raise ValueError("planted")
         if b"HANG" in data:
-            while True:
-                time.sleep(0.01)
+            _planted_hang()
         if b"ALLOC" in data:
-            _ = [bytearray(64 * 1024 * 1024) for _ in range(64)]
+            bytearray(3 * MEMORY_LIMIT)  # instant without the limit (pages are not touched)
 
     return run
+
+
+def _planted_hang() -> None:
+    while True:
+        time.sleep(0.01)
 
 
 def _selftest_batch(root: str) -> None:
