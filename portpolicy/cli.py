@@ -1,6 +1,7 @@
-"""Command line: argument parsing only; every command calls the library.
+"""Command line: argument parsing only; every command calls the library (reports: outputs.py).
 
-Exit codes: 0 no finding at or above ``--fail-on``, 1 findings, 2 usage or config error.
+Exit codes: 0 no finding at or above ``--fail-on``, 1 findings, 2 usage or config error,
+3 an internal error (a bug: one line and where to report it; ``--debug`` adds the traceback).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from portpolicy import __version__
+from portpolicy.outputs import FORMATS, parse_output
 
 PLATFORMS = [
     "linux",
@@ -26,8 +28,7 @@ PLATFORMS = [
     "aix",
 ]
 RUNTIMES = ["docker", "docker-legacy", "docker-rootless", "podman-rootless", "nerdctl", "containerd", "cri-o"]
-RANK = {"info": 0, "warning": 1, "error": 2}
-FORMATS = ["text", "json", "sarif", "junit", "github", "gitlab"]
+ISSUES = "https://github.com/portpolicy/portpolicy/issues"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Audit service configs, firewall definitions and kernel settings for port misuse.",
     )
     parser.add_argument("--version", action="version", version=f"portpolicy {__version__}")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -54,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="config file (default: nearest .portpolicy.yml or pyproject.toml)",
         )
         p.add_argument("--no-config", action="store_true", help="ignore config files")
+        p.add_argument(
+            "--no-respect-gitignore",
+            dest="respect_gitignore",
+            action="store_false",
+            default=None,
+            help="also scan what .gitignore files ignore",
+        )
         p.add_argument("--platform", choices=PLATFORMS, help="platform defaults for the kernel port settings")
         p.add_argument(
             "--runtime", choices=RUNTIMES, help="container runtime (default: rootful docker >= 20.10)"
@@ -67,13 +76,33 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(
             "-v", "--verbose", action="store_true", help="also show related evidence and skipped files"
         )
+        p.add_argument(
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="print the traceback of an internal error (exit 3) and of any recorded as PP000",
+        )
 
     check = sub.add_parser("check", help="check files for port problems (default: .)")
-    check.add_argument("paths", nargs="*", default=["."], metavar="PATH")
+    check.add_argument("paths", nargs="*", default=[], metavar="PATH")  # none given: "." (see _scan)
     check.add_argument(
         "--format",
-        choices=FORMATS,
-        help="output format (default: text; github when GITHUB_ACTIONS=true)",
+        "--output-format",
+        dest="outputs",
+        action="append",
+        type=parse_output,
+        metavar="FORMAT[:FILE]",
+        help=f"report format, one of {', '.join(FORMATS)} (default: text; github when GITHUB_ACTIONS=true);"
+        " repeat with :FILE to write several reports from one scan",
+    )
+    check.add_argument(
+        "--show-source",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show each finding's source line with a caret (default: on a terminal)",
+    )
+    check.add_argument(
+        "-q", "--quiet", action="store_true", help="print only the findings: no summary, notes or progress"
     )
     check.add_argument(
         "--statistics", action="store_true", help="add counts per rule and file type, files and port values"
@@ -102,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     facts = sub.add_parser(
         "facts", help="show the model as read: hosts, namespaces, listeners, kernel settings"
     )
-    facts.add_argument("paths", nargs="*", default=["."], metavar="PATH")
+    facts.add_argument("paths", nargs="*", default=[], metavar="PATH")
     facts.add_argument("--format", choices=["text", "json"], default="text")
     common(facts)
 
@@ -134,16 +163,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     from portpolicy.errors import UsageError
+    from portpolicy.report.escape import display
 
+    _tolerant_streams()
     try:
         return _run(args)
     except UsageError as exc:
-        print(f"portpolicy: error: {exc}", file=sys.stderr)
+        print(f"portpolicy: error: {display(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug: exit 3, so CI can tell it from findings (1)
+        return _internal_error(exc, args.debug)
+
+
+def _tolerant_streams() -> None:
+    """Whatever the locale, printing a report never fails on a character it cannot encode."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
+def _internal_error(exc: Exception, debug: bool) -> int:
+    """One line naming the error and where to report it; the traceback only with ``--debug``."""
+    import traceback
+
+    from portpolicy.report.escape import display
+
+    if debug:
+        traceback.print_exc()
+    hint = "" if debug else "; run with --debug for the traceback"
+    what = display(f"{type(exc).__name__}: {exc}")
+    print(f"portpolicy: internal error: {what} — please report it at {ISSUES}{hint}", file=sys.stderr)
+    return 3
 
 
 def _config(args: argparse.Namespace, paths: list[str]) -> Any:
@@ -158,6 +213,7 @@ def _config(args: argparse.Namespace, paths: list[str]) -> Any:
         "select": getattr(args, "select", None),
         "ignore": getattr(args, "ignore", None),
         "extend-select": getattr(args, "extend_select", None),
+        "respect-gitignore": args.respect_gitignore,
     }
     if args.no_config:
         path = None
@@ -166,7 +222,10 @@ def _config(args: argparse.Namespace, paths: list[str]) -> Any:
         if not path.is_file():
             raise ConfigError(f"config file {args.config} does not exist")
     else:
-        path = find_config(paths)
+        notes: list[str] = []
+        path = find_config(paths, notes)
+        for note in notes if args.verbose else ():
+            print(f"portpolicy: {note}", file=sys.stderr)
     config = load_config(path, overrides)
     if args.rules_dir:
         from dataclasses import replace
@@ -177,11 +236,9 @@ def _config(args: argparse.Namespace, paths: list[str]) -> Any:
 
 
 def _emit(text: str, output: str | None) -> None:
-    if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    from portpolicy import outputs
+
+    outputs.write(text, output)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -193,88 +250,52 @@ def _run(args: argparse.Namespace) -> int:
         from portpolicy import live_audit
 
         return live_audit.run(args, config)
-    from portpolicy.pipeline import scan
-
-    report = scan(paths, config)
-    if args.verbose:
-        for s in report.skipped:
-            print(f"portpolicy: skipped {s.path}: {s.reason}", file=sys.stderr)
     if args.command == "facts":
         from portpolicy.report import facts
 
+        report = _scan(args, paths, config)
         _emit(facts.render_json(report) if args.format == "json" else facts.render_text(report), args.output)
         return 0
-    _check_output(args, report)
-    if config.fail_on == "never":
-        return 0
-    threshold = RANK[config.fail_on]
-    return 1 if any(RANK[f.severity] >= threshold for f in report.findings) else 0
+    from portpolicy import outputs
+
+    options = _check_options(args)  # a wrong --format/-o combination fails before the scan
+    return outputs.check(_scan(args, paths, config), options, config.fail_on)
 
 
-def _check_output(args: argparse.Namespace, report: Any) -> None:
-    """Baseline, then the report in the chosen format (report.findings keeps only what is shown)."""
-    fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
-    prints = None
-    if args.baseline or args.write_baseline or fmt in {"sarif", "gitlab"}:
-        from portpolicy import fingerprint
+def _scan(args: argparse.Namespace, paths: list[str], config: Any) -> Any:
+    """The scan, with a progress line on a terminal; skipped files and tracebacks as asked."""
+    from portpolicy.pipeline import scan
+    from portpolicy.progress import Progress
+    from portpolicy.report.escape import display
 
-        prints = fingerprint.by_finding(report.findings)
-    if args.write_baseline or args.baseline:
-        from portpolicy import baseline
+    with Progress("checking " + display(" ".join(paths)), enabled=not getattr(args, "quiet", False)):
+        report = scan(paths, config)
+    if not report.files:  # a wrong path in CI must not pass as "no problems"
+        from portpolicy.discover import nothing_read
 
-        assert prints is not None
-        if args.write_baseline:
-            baseline.write(args.write_baseline, report.findings, prints)
-            print(
-                f"portpolicy: wrote {len(report.findings)} findings to {args.write_baseline}", file=sys.stderr
-            )
-        known = baseline.load(args.write_baseline or args.baseline)
-        report.findings, old, stale = baseline.split(report.findings, prints, known)
-        if old:
-            where = args.write_baseline or args.baseline
-            print(f"portpolicy: {len(old)} findings hidden by the baseline {where}", file=sys.stderr)
-        if stale and args.verbose:
-            print(f"portpolicy: {stale} baseline entries match no finding any more", file=sys.stderr)
-    statistics = ""
-    if args.statistics:
-        from portpolicy.report import statistics as stats
+        print(f"portpolicy: warning: {display(nothing_read(paths))}", file=sys.stderr)
+    if args.verbose:
+        for s in report.skipped:
+            print(f"portpolicy: skipped {display(s.path)}: {display(s.reason)}", file=sys.stderr)
+    if args.debug:
+        for trace in getattr(report, "tracebacks", []):
+            sys.stderr.write(trace if trace.endswith("\n") else trace + "\n")
+    return report
 
-        statistics = stats.render_text(report, args.verbose)
-    if fmt == "json":
-        import json
 
-        from portpolicy.report import json as json_report
+def _check_options(args: argparse.Namespace) -> Any:
+    from portpolicy import outputs
 
-        text_out = json_report.render(report)
-        if args.statistics:
-            doc = json.loads(text_out)
-            doc["summary"]["statistics"] = stats.collect(report, args.verbose)
-            text_out = json.dumps(doc, indent=2) + "\n"
-        _emit(text_out, args.output)
-        return
-    if fmt == "text":
-        from portpolicy.report import text
-
-        colour = args.color == "always" or (
-            args.color == "auto"
-            and not args.output
-            and sys.stdout.isatty()
-            and not os.environ.get("NO_COLOR")
-        )
-        _emit(text.render(report, colour=colour, verbose=args.verbose) + statistics, args.output)
-        return
-    from portpolicy.report import github, gitlab, junit, sarif
-
-    if fmt == "sarif":
-        _emit(sarif.render(report, prints), args.output)
-    elif fmt == "gitlab":
-        _emit(gitlab.render(report, prints), args.output)
-    elif fmt == "junit":
-        _emit(junit.render(report), args.output)
-    else:
-        _emit(github.render(report), args.output)
-    if statistics:
-        sys.stderr.write(statistics.lstrip("\n"))
+    return outputs.CheckOptions(
+        outputs=outputs.plan(args.outputs, args.output, outputs.default_format()),
+        baseline=args.baseline,
+        write_baseline=args.write_baseline,
+        statistics=args.statistics,
+        verbose=args.verbose,
+        quiet=args.quiet,
+        color=args.color,
+        show_source=args.show_source,
+    )
 
 
 def _rules(args: argparse.Namespace, config: Any) -> int:
@@ -289,8 +310,11 @@ def _rules(args: argparse.Namespace, config: Any) -> int:
 
                 _emit(ruledoc.render(rule), args.output)
                 return 0
-        print(f"portpolicy: error: unknown rule {wanted!r} (see 'portpolicy rules')", file=sys.stderr)
-        return 2
+        from portpolicy.errors import UsageError
+        from portpolicy.suggest import hint
+
+        did_you_mean = hint(wanted, [name for r in rules for name in (r.id, r.name)])
+        raise UsageError(f"unknown rule {wanted!r}{did_you_mean} (see 'portpolicy rules')")
     if args.format == "json":
         import json
 

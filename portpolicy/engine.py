@@ -481,7 +481,11 @@ def select(rules: list[Rule], config: Config) -> list[Rule]:
     """The rules to run: defaults (or ``select``), plus ``extend-select``, minus ``ignore``."""
     for pattern in (*(config.select or ()), *config.extend_select, *config.ignore):
         if not any(r.id.startswith(pattern) or r.name == pattern for r in rules):
-            raise ConfigError(f"unknown rule or prefix {pattern!r} (see 'portpolicy rules')")
+            from portpolicy.suggest import hint
+
+            known = [name for r in rules for name in (r.id, r.name)]
+            did_you_mean = hint(pattern, known)
+            raise ConfigError(f"unknown rule or prefix {pattern!r}{did_you_mean} (see 'portpolicy rules')")
 
     def hit(rule: Rule, patterns: Iterable[str]) -> bool:
         return any(rule.id.startswith(p) or rule.name == p for p in patterns)

@@ -53,7 +53,7 @@ def compute(findings: Sequence[Finding], cache: LineCache | None = None) -> list
         content = normalise(cache.line(f.location.path, f.location.line))
         key = "\0".join((f.rule, f.location.path, f.host, content))
         seen[key] = seen.get(key, 0) + 1
-        digest = hashlib.sha256(f"{key}\0{seen[key]}".encode()).hexdigest()
+        digest = hashlib.sha256(f"{key}\0{seen[key]}".encode("utf-8", "surrogateescape")).hexdigest()
         result.append(digest[:32])
     return result
 

@@ -1,4 +1,8 @@
-"""Every output format on the example tree: valid, complete, stable, with the design's exit codes."""
+"""Every output format on the example tree: valid, complete, stable, with the design's exit codes.
+
+SARIF is validated against the OASIS 2.1.0 schema and JUnit against ``junit-10.xsd``, both
+from the test dependencies (tests/validate.py); nothing outside the repository is read.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,11 @@ from typing import Any
 import pytest
 
 from tests.helpers import REPO, run_cli, write_tree
+from tests.validate import junit_errors, sarif_errors
 
 EXAMPLES = REPO / "examples"
-SARIF_SCHEMA = REPO.parent / "shared" / "reference" / "sarif-schema-2.1.0.json"
 PLANTED = 13
-
-
-def _sarif_validator() -> Any:
-    import jsonschema
-
-    schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
-    return jsonschema.validators.validator_for(schema)(schema)
+SUMMARY = "Found 13 problems (6 errors, 6 warnings, 1 info) in 10 files (26 files checked)."
 
 
 def _run(fmt: str, *args: str, cwd: Path = EXAMPLES, env: dict[str, str] | None = None) -> Any:
@@ -31,8 +29,7 @@ def _run(fmt: str, *args: str, cwd: Path = EXAMPLES, env: dict[str, str] | None 
 
 def test_sarif_validates_against_the_official_schema_with_zero_errors() -> None:
     doc = json.loads(_run("sarif").stdout)
-    errors = [f"{list(e.absolute_path)}: {e.message}" for e in _sarif_validator().iter_errors(doc)]
-    assert errors == []
+    assert sarif_errors(doc) == []
     run = doc["runs"][0]
     assert len(run["results"]) == PLANTED
     rules = run["tool"]["driver"]["rules"]
@@ -78,7 +75,7 @@ def test_sarif_of_a_clean_tree_is_valid_and_empty(tmp_path: Path) -> None:
     assert result.returncode == 0
     doc = json.loads(result.stdout)
     assert doc["runs"][0]["results"] == []
-    assert not list(_sarif_validator().iter_errors(doc))
+    assert sarif_errors(doc) == []
 
 
 def test_gitlab_code_quality() -> None:
@@ -101,6 +98,23 @@ def test_gitlab_and_sarif_share_fingerprints() -> None:
     assert [r["partialFingerprints"]["portpolicy/v1"] for r in sarif] == [i["fingerprint"] for i in gitlab]
 
 
+def test_sarif_validator_catches_what_the_schema_forbids() -> None:
+    doc = json.loads(_run("sarif").stdout)
+    doc["runs"][0]["results"][0]["level"] = "fatal"
+    del doc["version"]
+    assert len(sarif_errors(doc)) == 2
+
+
+def test_junit_validates_against_junit_10_xsd() -> None:
+    assert junit_errors(_run("junit").stdout) == []
+    # the schema is strict about what the old report did: attributes a test case may not carry
+    old = (
+        '<testsuites><testsuite name="a" tests="1" failures="0" errors="0">'
+        '<testcase name="x" file="a" line="3"/></testsuite></testsuites>'
+    )
+    assert len(junit_errors(old)) == 2
+
+
 def test_junit() -> None:
     result = _run("junit")
     root = ET.fromstring(result.stdout)
@@ -111,10 +125,13 @@ def test_junit() -> None:
     assert len(failures) == PLANTED
     compose = next(s for s in suites if s.get("name") == "ci/docker-compose.yml")
     assert compose.get("tests") == "2" and compose.get("failures") == "2"
+    assert compose.get("file") == "ci/docker-compose.yml"
     case = compose.find("testcase")
-    assert case is not None and case.get("file") == "ci/docker-compose.yml" and case.get("line") == "7"
+    assert case is not None and case.get("name") == "PP002 listener-in-ephemeral-range (line 7)"
+    assert case.get("classname") == "ci/docker-compose.yml"
     failure = case.find("failure")
     assert failure is not None and failure.get("type") == "PP002"
+    assert (failure.text or "").startswith("ci/docker-compose.yml:7:9: PP002 [warning] jenkins listens on")
     clean = next(s for s in suites if s.get("failures") == "0")
     assert clean.get("tests") == "1" and clean.find("testcase/failure") is None
     assert sum(int(s.get("tests", "0")) for s in suites) == int(root.get("tests", "0"))
@@ -131,7 +148,7 @@ def test_github_annotations() -> None:
     lines = _run("github").stdout.splitlines()
     commands = [line for line in lines if line.startswith("::")]
     assert len(commands) == PLANTED
-    assert lines[-1] == "Found 13 problems (6 errors, 6 warnings, 1 info) in 26 files."
+    assert lines[-1] == SUMMARY
     conflict = next(c for c in commands if "PP004" in c)
     assert conflict.startswith("::error file=ci/docker-compose.yml,line=14,col=9,title=PP004 port-conflict::")
     assert "%0Aci/docker-compose.yml:6:9: jenkins binds tcp/8080 here" in conflict
@@ -141,14 +158,19 @@ def test_github_annotations() -> None:
 
 
 def test_github_escaping() -> None:
-    from portpolicy.model import Finding, Location
+    """Workflow-command escaping, after control characters from files became visible text."""
+    from portpolicy.model import Finding, Location, Related
     from portpolicy.report import github
 
     f = Finding("PP001", "x", "error", "50% of\r\nports: a,b", Location("a,b:c%.yml", 3, 4))
     assert (
         github.command(f)
-        == "::error file=a%2Cb%3Ac%25.yml,line=3,col=4,title=PP001 x::50%25 of%0D%0Aports: a,b"
+        == "::error file=a%2Cb%3Ac%25.yml,line=3,col=4,title=PP001 x::50%25 of\\x0d\\x0aports: a,b"
     )
+    related = Finding(
+        "PP004", "y", "error", "m", Location("a.yml", 1, 1), related=(Related(Location("b", 2, 3), "n"),)
+    )
+    assert github.command(related).endswith("::m%0Ab:2:3: n")  # our own line break stays one
 
 
 def test_github_is_automatic_under_github_actions_unless_a_format_is_given() -> None:
@@ -255,49 +277,50 @@ def test_statistics_verbose_lists_skip_and_unresolved_reasons(tmp_path: Path) ->
     assert "1 unresolved" in tail and "compose.yaml:4:" in tail
 
 
-def _action_step(name: str) -> str:
-    import yaml
-
-    action = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
-    script: str = next(s for s in action["runs"]["steps"] if s.get("name") == name)["run"]
-    return script
-
-
-@pytest.mark.parametrize(("args", "code"), [("", "1"), ("--fail-on never", "0"), ("--select ZZ999", "2")])
-def test_action_run_and_fail_steps(tmp_path: Path, args: str, code: str) -> None:
-    """The composite action's shell steps, run as the runner would, with a shim for the console script."""
-    import os
-    import subprocess
-    import sys
-
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    shim = bindir / "portpolicy"
-    shim.write_text(f'#!/bin/sh\nPYTHONPATH="{REPO}" exec "{sys.executable}" -m portpolicy "$@"\n')
-    shim.chmod(0o755)
-    output = tmp_path / "github_output"
-    sarif = tmp_path / "out.sarif"
-    env = {
-        **os.environ,
-        "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}",
-        "GITHUB_OUTPUT": str(output),
-        "PORTPOLICY_PATHS": ".",
-        "PORTPOLICY_ARGS": args,
-        "SARIF_FILE": str(sarif),
-    }
-    run = subprocess.run(
-        ["bash", "-e", "-c", _action_step("Run portpolicy")],
+def test_one_scan_writes_several_reports(tmp_path: Path) -> None:
+    """--format FORMAT[:FILE] repeated: annotations on stdout, SARIF and JUnit in files, one exit code."""
+    sarif, junit = tmp_path / "out.sarif", tmp_path / "out.xml"
+    result = run_cli(
+        "check",
+        ".",
+        "--format",
+        "github",
+        "--format",
+        f"sarif:{sarif}",
+        "--output-format",
+        f"junit:{junit}",
         cwd=EXAMPLES,
-        env=env,
-        capture_output=True,
-        text=True,
     )
-    assert run.returncode == 0, run.stderr
-    assert output.read_text() == f"exit-code={code}\n"
-    if code != "2":
-        assert not list(_sarif_validator().iter_errors(json.loads(sarif.read_text())))
-        assert "::" in run.stdout  # annotations in the log
-    fail = subprocess.run(
-        ["bash", "-e", "-c", _action_step("Fail on findings")], env={**env, "CODE": code}, capture_output=True
-    )
-    assert fail.returncode == int(code)
+    assert result.returncode == 1, result.stderr
+    assert sum(line.startswith("::") for line in result.stdout.splitlines()) == PLANTED
+    assert len(json.loads(sarif.read_text())["runs"][0]["results"]) == PLANTED
+    assert sarif_errors(json.loads(sarif.read_text())) == [] and junit_errors(junit.read_text()) == []
+    single = json.loads(run_cli("check", ".", "--format", "sarif", cwd=EXAMPLES).stdout)
+    assert json.loads(sarif.read_text())["runs"][0]["results"] == single["runs"][0]["results"]
+
+
+def test_dash_o_names_the_file_of_the_report_without_one(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = run_cli("check", ".", "--format", "json", "--format", "text", "-o", str(out), cwd=EXAMPLES)
+    # two reports without a file: -o cannot tell which one it names
+    assert result.returncode == 2 and "the one --format without ':FILE'" in result.stderr
+    result = run_cli("check", ".", "--format", "json", "--format", "text:-", "-o", str(out), cwd=EXAMPLES)
+    assert result.returncode == 1 and result.stdout.endswith(SUMMARY + "\n")
+    assert json.loads(out.read_text())["summary"]["findings"] == PLANTED
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--format", "text", "--format", "github"), "two reports would be written to standard output"),
+        (("--format", "json:r.json", "--format", "sarif:r.json"), "two reports would be written to"),
+        (("--format", "yaml"), "unknown format 'yaml'"),
+        (("--format", "sarif:"), "a file name must follow the colon"),
+    ],
+)
+def test_clashing_or_unknown_outputs_are_usage_errors(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    result = run_cli("check", *args, cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written, nothing scanned into a file

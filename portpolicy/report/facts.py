@@ -23,6 +23,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.pipeline import Report
+from portpolicy.report.escape import deep, display, unicode_text
 
 
 def _loc(loc: Location | None) -> str | None:
@@ -152,7 +153,7 @@ def as_dict(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(as_dict(report), indent=2) + "\n"
+    return json.dumps(deep(as_dict(report), unicode_text), indent=2) + "\n"
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -165,7 +166,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def render_text(report: Report) -> str:
-    d = as_dict(report)
+    d = deep(as_dict(report), display)
     lines: list[str] = []
     for h in d["hosts"]:
         lines.append(f"host {h['name']}  ({h['reason']}; platform {h['platform']}, runtime {h['runtime']})")

@@ -12,6 +12,7 @@ from typing import Any
 from portpolicy import fingerprint
 from portpolicy.model import Finding
 from portpolicy.pipeline import Report
+from portpolicy.report.escape import unicode_text
 
 SEVERITIES = {"error": "major", "warning": "minor", "info": "info"}
 
@@ -20,11 +21,11 @@ def issue(f: Finding, fp: str) -> dict[str, Any]:
     return {
         "type": "issue",
         "check_name": f.rule,
-        "description": f"{f.rule} {f.name}: {f.message}",
+        "description": unicode_text(f"{f.rule} {f.name}: {f.message}"),
         "categories": ["Bug Risk"],
         "severity": SEVERITIES[f.severity],
         "fingerprint": fp,
-        "location": {"path": f.location.path, "lines": {"begin": max(f.location.line, 1)}},
+        "location": {"path": unicode_text(f.location.path), "lines": {"begin": max(f.location.line, 1)}},
     }
 
 

@@ -1,4 +1,8 @@
-"""Machine output, version 1: the shape documented in docs/output.md and kept stable."""
+"""Machine output, version 1: the shape documented in the README and kept stable.
+
+Paths and messages are valid Unicode: a byte of a file name that is not UTF-8 is written
+``\\xNN`` (``escape.unicode_text``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Any
 from portpolicy import __version__
 from portpolicy.model import Finding
 from portpolicy.pipeline import Report
+from portpolicy.report.escape import unicode_text
 
 VERSION = 1
 
@@ -17,17 +22,17 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "rule": f.rule,
         "name": f.name,
         "severity": f.severity,
-        "message": f.message,
-        "path": f.location.path,
+        "message": unicode_text(f.message),
+        "path": unicode_text(f.location.path),
         "line": f.location.line,
         "column": f.location.column,
-        "host": f.host,
+        "host": unicode_text(f.host),
         "related": [
             {
-                "path": r.location.path,
+                "path": unicode_text(r.location.path),
                 "line": r.location.line,
                 "column": r.location.column,
-                "message": r.message,
+                "message": unicode_text(r.message),
             }
             for r in f.related
         ],

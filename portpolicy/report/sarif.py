@@ -19,6 +19,7 @@ from portpolicy import __version__, fingerprint, ruledoc
 from portpolicy.engine import Rule
 from portpolicy.model import Finding, Location
 from portpolicy.pipeline import Report
+from portpolicy.report.escape import unicode_text
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
@@ -64,9 +65,11 @@ def descriptor(rule: Rule) -> dict[str, Any]:
 
 
 def _artifact(path: str) -> dict[str, Any]:
+    """A URI of the path's bytes: a name that is not UTF-8 is percent-encoded byte by byte."""
     if os.path.isabs(path):
         return {"uri": Path(path).as_uri()}
-    return {"uri": quote(path.replace(os.sep, "/")), "uriBaseId": "%SRCROOT%"}
+    raw = path.replace(os.sep, "/").encode("utf-8", "surrogateescape")
+    return {"uri": quote(raw), "uriBaseId": "%SRCROOT%"}
 
 
 def _physical(loc: Location) -> dict[str, Any]:
@@ -81,15 +84,15 @@ def result(f: Finding, rule_index: int, fp: str) -> dict[str, Any]:
         "ruleId": f.rule,
         "ruleIndex": rule_index,
         "level": LEVELS[f.severity],
-        "message": {"text": f.message},
+        "message": {"text": unicode_text(f.message)},
         "locations": [{"physicalLocation": _physical(f.location)}],
         "partialFingerprints": {"portpolicy/v1": fp, "primaryLocationLineHash": fp},
     }
     if f.host:
-        doc["properties"] = {"host": f.host}
+        doc["properties"] = {"host": unicode_text(f.host)}
     if f.related:
         doc["relatedLocations"] = [
-            {"id": i, "physicalLocation": _physical(r.location), "message": {"text": r.message}}
+            {"id": i, "physicalLocation": _physical(r.location), "message": {"text": unicode_text(r.message)}}
             for i, r in enumerate(f.related[:1000], start=1)
         ]
     return doc

@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any
 
 from portpolicy.pipeline import Report
+from portpolicy.report.escape import deep, display, unicode_text
 
 
 def collect(report: Report, verbose: bool = False) -> dict[str, Any]:
@@ -36,11 +37,12 @@ def collect(report: Report, verbose: bool = False) -> dict[str, Any]:
         stats["unresolved"] = [
             {"location": str(u.location), "value": u.value, "reason": u.reason} for u in report.unresolved
         ]
-    return stats
+    cleaned: dict[str, Any] = deep(stats, unicode_text)
+    return cleaned
 
 
 def render_text(report: Report, verbose: bool = False) -> str:
-    s = collect(report, verbose)
+    s = deep(collect(report, verbose), display)
     lines = ["", "Statistics:", "  findings per rule:"]
     lines += [f"    {r['count']:>6}  {r['rule']}  {r['name']}" for r in s["by_rule"]] or ["    (none)"]
     lines.append("  files per type:")

@@ -1,39 +1,165 @@
 """Human output: ``path:line:col: PPnnn [severity] message``, one line per finding, then a summary.
 
-Colour only when writing to a terminal (and never with NO_COLOR set), so logs and
-pipes stay plain. Related evidence lines follow under ``--verbose``.
+Colour only when writing to a terminal (and never with NO_COLOR set), so logs and pipes
+stay plain. With ``show_source`` (the default on a terminal, as ruff does) each finding is
+followed by its source line with a caret under the column, and by its related evidence the
+same way; otherwise related evidence follows under ``--verbose``. Every path, message and
+source line goes through ``escape.display``: a file name cannot send escape sequences.
+
+Source lines are only quoted from files a reader read (``Report.readers``), and only when
+the file is, when read back, a regular UTF-8 text file within the size limit.
 """
 
 from __future__ import annotations
 
-from portpolicy.pipeline import Report
+import os
+import stat
+from dataclasses import dataclass, field
+
+from portpolicy.model import Finding, Location
+from portpolicy.pipeline import MAX_BYTES, Report
+from portpolicy.report.escape import display
 
 COLOURS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[36m"}
 BOLD, DIM, RESET = "\033[1m", "\033[2m", "\033[0m"
+LINE_WINDOW = 200
+"""Characters of a long source line shown around the column."""
+TAB = "    "
 
 
-def render(report: Report, colour: bool = False, verbose: bool = False) -> str:
-    lines = []
+@dataclass
+class _Style:
+    colour: bool
+
+    def paint(self, text: str, code: str) -> str:
+        return f"{code}{text}{RESET}" if self.colour else text
+
+
+@dataclass
+class _Sources:
+    """The lines of the files findings point at, each file read at most once."""
+
+    readable: set[str]
+    cache: dict[str, list[str] | None] = field(default_factory=dict)
+
+    def line(self, path: str, number: int) -> str | None:
+        if path not in self.readable:
+            return None
+        if path not in self.cache:
+            self.cache[path] = file_lines(path)
+        lines = self.cache[path]
+        return lines[number - 1] if lines is not None and 0 < number <= len(lines) else None
+
+
+def file_lines(path: str) -> list[str] | None:
+    """The lines of a regular UTF-8 text file, or None: the one place the renderer reads files.
+
+    Never follows a symbolic link, never blocks on a FIFO or device, never quotes a binary
+    file, one over the size limit or one that is not UTF-8.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES or b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        return None
+
+
+def render(
+    report: Report,
+    colour: bool = False,
+    verbose: bool = False,
+    show_source: bool = False,
+    quiet: bool = False,
+) -> str:
+    style = _Style(colour)
+    sources = _Sources(set(report.readers)) if show_source else None
+    lines: list[str] = []
     for f in report.findings:
-        where = f"{f.location.path}:{f.location.line}:{f.location.column}:"
-        sev = f"[{f.severity}]"
-        if colour:
-            where = f"{BOLD}{where}{RESET}"
-            sev = f"{COLOURS[f.severity]}{sev}{RESET}"
-        lines.append(f"{where} {f.rule} {sev} {f.message}")
-        if verbose:
-            for r in f.related:
-                note = f"    {r.location.path}:{r.location.line}:{r.location.column}: note: {r.message}"
-                lines.append(f"{DIM}{note}{RESET}" if colour else note)
-    lines.append(summary_line(report))
-    return "\n".join(lines) + "\n"
+        lines.append(_headline(f, style))
+        if sources is not None:
+            lines += _finding_frames(f, sources, style)
+        elif verbose:
+            lines += [
+                style.paint(f"    {_where(r.location)} note: {display(r.message)}", DIM) for r in f.related
+            ]
+    if not quiet:
+        lines.append(summary_line(report))
+    return "".join(line + "\n" for line in lines)
+
+
+def _where(loc: Location) -> str:
+    return f"{display(loc.path)}:{loc.line}:{loc.column}:"
+
+
+def _headline(f: Finding, style: _Style) -> str:
+    where = style.paint(_where(f.location), BOLD)
+    severity = style.paint(f"[{f.severity}]", COLOURS[f.severity])
+    return f"{where} {f.rule} {severity} {display(f.message)}"
+
+
+def _finding_frames(f: Finding, sources: _Sources, style: _Style) -> list[str]:
+    """The finding's own source line, then each piece of related evidence with its line."""
+    lines = _frame(f.location, sources, style, COLOURS[f.severity])
+    for r in f.related:
+        lines.append(style.paint(f"  note: {_where(r.location)} {display(r.message)}", DIM))
+        lines += _frame(r.location, sources, style, BOLD)
+    if lines:
+        lines.append("")
+    return lines
+
+
+def _frame(loc: Location, sources: _Sources, style: _Style, caret_code: str) -> list[str]:
+    text = sources.line(loc.path, loc.line)
+    if text is None:
+        return []
+    shown, indent = _window(text, loc.column)
+    number = str(loc.line)
+    pad = " " * len(number)
+    gutter = style.paint(f"{pad} |", DIM)
+    return [
+        gutter,
+        style.paint(f"{number} |", DIM) + f" {shown}".rstrip(),
+        f"{gutter} {' ' * indent}{style.paint('^', caret_code)}",
+    ]
+
+
+def _window(text: str, column: int) -> tuple[str, int]:
+    """The line as shown (escaped, tabs expanded, cut around the column) and the caret's offset."""
+    at = min(max(column, 1) - 1, len(text))
+    start = max(0, at - LINE_WINDOW // 2)
+    end = min(len(text), start + LINE_WINDOW)
+    head = ("…" if start > 0 else "") + display(text[start:at].replace("\t", TAB))
+    tail = display(text[at:end].replace("\t", TAB)) + ("…" if end < len(text) else "")
+    return head + tail, len(head)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
 
 
 def summary_line(report: Report) -> str:
-    files = f"{len(report.files)} file{'s' if len(report.files) != 1 else ''}"
+    """How many problems in how many files, and how many files were checked in all."""
+    checked = _plural(len(report.files), "file")
     if not report.findings:
-        return f"No problems found in {files}."
+        return f"No problems found in {checked}."
     counts = report.counts()
-    parts = [f"{n} {sev}{'s' if n != 1 else ''}" for sev, n in counts.items() if n]
-    total = len(report.findings)
-    return f"Found {total} problem{'s' if total != 1 else ''} ({', '.join(parts)}) in {files}."
+    parts = [_plural(n, sev) for sev, n in counts.items() if n]
+    with_problems = _plural(len({f.location.path for f in report.findings}), "file")
+    problems = _plural(len(report.findings), "problem")
+    return f"Found {problems} ({', '.join(parts)}) in {with_problems} ({checked} checked)."
