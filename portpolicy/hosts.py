@@ -103,11 +103,21 @@ def rootfs_of(path: str) -> str | None:
 
 def build(buckets: Iterable[HostBucket], config: Config) -> tuple[list[Host], list[Fact]]:
     """Derive namespaces, kernel verdicts and privileges; return hosts and annotated facts."""
+    parts = [_derive(bucket, config) for bucket in buckets]
+    return merge([([host], facts) for host, facts in parts])
+
+
+def merge(
+    parts: Iterable[tuple[list[Host], list[Fact]]], extra: Iterable[Fact] = ()
+) -> tuple[list[Host], list[Fact]]:
+    """Hosts built apart as one model: sorted, facts in file order and numbered (``seq``) afresh.
+
+    ``extra`` are facts of no built host (PP000 for a host whose build failed).
+    """
     hosts: list[Host] = []
-    out: list[Fact] = []
-    for bucket in buckets:
-        host, facts = _derive(bucket, config)
-        hosts.append(host)
+    out: list[Fact] = list(extra)
+    for built, facts in parts:
+        hosts.extend(built)
         out.extend(facts)
     out.sort(key=_fact_order)
     numbered: list[Fact] = []
@@ -253,16 +263,13 @@ def _namespace(
         )
     source = f"config {config.path}" if config.path else "command line"
     for key, value in overrides.items():
-        full = f"net.ipv4.{key}"
-        if full == kernel.RANGE:
-            a, _, b = value.replace("-", " ").partition(" ")
-            state.ephemeral = Setting(PortRange(int(a), int(b.strip() or a)), source)
-        elif full == kernel.RESERVED:
-            parsed = kernel.parse_reserved(value)
-            if isinstance(parsed, PortSet):
-                state.reserved = Setting(parsed, source)
-        elif full == kernel.UNPRIV:
-            state.unprivileged = Setting(int(value), source)
+        parsed = kernel.parse_override(key, value)  # the config refused invalid values already
+        if isinstance(parsed, PortRange):
+            state.ephemeral = Setting(parsed, source)
+        elif isinstance(parsed, PortSet):
+            state.reserved = Setting(parsed, source)
+        elif isinstance(parsed, int):
+            state.unprivileged = Setting(parsed, source)
     ns_id = host if is_host else f"{host}#{netns}"
     ns = Namespace(
         id=ns_id,
