@@ -44,7 +44,7 @@ def test_check_examples_text_finds_exactly_the_planted_problems() -> None:
         path, lineno, _col, _ = where.split(":")
         found.append((rule, path, int(lineno)))
     assert found == PLANTED
-    assert lines[-1] == "Found 13 problems (6 errors, 6 warnings, 1 info) in 26 files."
+    assert lines[-1] == "Found 13 problems (6 errors, 6 warnings, 1 info) in 10 files (26 files checked)."
     assert "\033[" not in result.stdout
 
 
@@ -126,6 +126,14 @@ def test_output_file_is_written_only_when_asked(tmp_path: Path) -> None:
         (("check", "--fail-on", "sometimes"), "invalid choice: 'sometimes'"),
         (("check", "--config", "missing.yml"), "config file missing.yml does not exist"),
         (("explain", "PP999"), "unknown rule 'PP999'"),
+        (("check", "--select", "PP0O1"), "unknown rule or prefix 'PP0O1' (did you mean 'PP001'?)"),
+        (("check", "--extend-select", "pp013"), "unknown rule or prefix 'pp013' (did you mean 'PP013'?)"),
+        (
+            ("check", "--ignore", "privileged-port"),
+            "unknown rule or prefix 'privileged-port' (did you mean 'privileged-port-without-privilege'?)",
+        ),
+        (("explain", "PP01"), "unknown rule 'PP01' (did you mean 'PP001', 'PP010' or 'PP011'?)"),
+        (("explain", "port-conflikt"), "(did you mean 'port-conflict'?)"),
         (("frobnicate",), "invalid choice: 'frobnicate'"),
         (("check", "--rules-dir", "nope"), "does not exist"),
     ],
@@ -273,3 +281,152 @@ def test_startup_stays_light(tmp_path: Path) -> None:
         [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
     ).stdout
     assert "--version []" in out and "check []" in out
+
+
+COMPOSE = "services:\n  web:\n    image: nginx\n    user: '101'\n    network_mode: host\n    expose: ['80']\n"
+"""One PP001 at 6:14 (a non-root user on the host network binding 80), related to lines 4 and 5."""
+
+
+@pytest.mark.parametrize("command", ["check", "facts"])
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("missing/dir/out.json", "its directory does not exist"),
+        (".", "it is a directory"),
+    ],
+)
+def test_unwritable_output_is_one_line_and_exit_2(
+    tmp_path: Path, command: str, target: str, reason: str
+) -> None:
+    write_tree(tmp_path, {"compose.yaml": COMPOSE})
+    result = run_cli(command, "-o", target, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"portpolicy: error: cannot write {target}: {reason}\n"
+
+
+def test_output_never_follows_a_symbolic_link(tmp_path: Path) -> None:
+    """A pull request can commit report.sarif -> ~/.bashrc where CI writes its report."""
+    victim = tmp_path / "victim"
+    victim.write_text("keep me\n")
+    repo = write_tree(tmp_path / "repo", {"compose.yaml": COMPOSE})
+    (repo / "report.sarif").symlink_to(victim)
+    result = run_cli("check", "--format", "sarif:report.sarif", cwd=repo)
+    assert result.returncode == 2
+    assert "cannot write report.sarif: it is a symbolic link" in result.stderr
+    assert victim.read_text() == "keep me\n"
+
+
+def test_internal_error_is_exit_3_with_one_line_and_debug_shows_the_traceback(tmp_path: Path) -> None:
+    from tests.hostile import run_python_bounded
+
+    code = (
+        "import sys\n"
+        "import portpolicy.pipeline\n"
+        "def broken(*args, **kwargs):\n"
+        "    raise RuntimeError('boom \\x1b[2J')\n"
+        "portpolicy.pipeline.scan = broken\n"
+        "from portpolicy.cli import main\n"
+        "sys.exit(main(sys.argv[1:] or ['check', '.']))\n"
+    )
+    plain = run_python_bounded(code, cwd=tmp_path)
+    assert plain.returncode == 3 and plain.stdout == ""
+    assert plain.stderr == (
+        "portpolicy: internal error: RuntimeError: boom \\x1b[2J — please report it at "
+        "https://github.com/portpolicy/portpolicy/issues; run with --debug for the traceback\n"
+    )
+    debug = run_python_bounded(code.replace("['check', '.']", "['check', '--debug', '.']"), cwd=tmp_path)
+    assert debug.returncode == 3
+    assert debug.stderr.startswith("Traceback (most recent call last):") and "in broken" in debug.stderr
+    assert "\x1b" not in debug.stderr.splitlines()[-1]
+
+
+def test_debug_prints_tracebacks_the_scan_recorded(tmp_path: Path) -> None:
+    """The pipeline keeps the tracebacks of internal errors it turned into PP000 (Report.tracebacks)."""
+    from tests.hostile import run_python_bounded
+
+    write_tree(tmp_path, {"compose.yaml": COMPOSE})
+    code = (
+        "import sys\n"
+        "import portpolicy.pipeline as pipeline\n"
+        "real = pipeline.scan\n"
+        "def scan(*args, **kwargs):\n"
+        "    report = real(*args, **kwargs)\n"
+        "    report.tracebacks = ['Traceback (most recent call last):\\n  recorded in a reader\\n']\n"
+        "    return report\n"
+        "pipeline.scan = scan\n"
+        "from portpolicy.cli import main\n"
+        "sys.exit(main(sys.argv[1:] or ['check', '--debug', '.']))\n"
+    )
+    result = run_python_bounded(code, cwd=tmp_path)
+    assert result.returncode == 1 and "  recorded in a reader\n" in result.stderr
+    quiet = run_python_bounded(code.replace("'--debug', ", ""), cwd=tmp_path)
+    assert quiet.returncode == 1 and "recorded in a reader" not in quiet.stderr
+
+
+def test_summary_counts_files_with_problems_and_files_checked(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"a/compose.yaml": COMPOSE, "b/compose.yaml": COMPOSE.replace("'101'", "root")})
+    result = run_cli("check", cwd=tmp_path)
+    assert result.stdout.splitlines()[-1] == "Found 1 problem (1 error) in 1 file (2 files checked)."
+
+
+def test_quiet_prints_only_the_findings(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"compose.yaml": COMPOSE})
+    result = run_cli("check", "--quiet", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.startswith("compose.yaml:6:14: PP001 [error] web binds tcp/80")
+    assert len(result.stdout.splitlines()) == 1 and result.stderr == ""
+
+
+def test_show_source_draws_the_line_and_a_caret_under_the_column(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"compose.yaml": COMPOSE})
+    result = run_cli("check", "--show-source", cwd=tmp_path)
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("compose.yaml:6:14: PP001")
+    assert lines[1:4] == ["  |", "6 |     expose: ['80']", "  |              ^"]
+    assert lines[4] == "  note: compose.yaml:4:11: runs as 101"
+    assert lines[5:8] == ["  |", "4 |     user: '101'", "  |           ^"]
+    assert lines[1:4] == ["  |", "6 |     expose: ['80']", "  |              ^"]
+    caret = lines[3].index("^")
+    assert lines[2][caret : caret + 4] == "'80'"  # the caret sits under column 14
+    plain = run_cli("check", cwd=tmp_path)  # a pipe: one line per finding, as before
+    assert "|" not in plain.stdout
+    assert run_cli("check", "--show-source", "--no-show-source", cwd=tmp_path).stdout == plain.stdout
+
+
+def test_show_source_cuts_long_lines_around_the_column(tmp_path: Path) -> None:
+    padding = "x" * 500
+    text = COMPOSE.replace("expose: ['80']", f"expose: ['80']  # {padding}").replace(
+        "image: nginx", f"image: nginx  # {padding}"
+    )
+    write_tree(tmp_path, {"compose.yaml": text})
+    lines = run_cli("check", "--show-source", cwd=tmp_path).stdout.splitlines()
+    assert lines[2].startswith("6 |     expose: ['80']  # xxx") and lines[2].endswith("…")
+    assert len(lines[2]) < 220
+
+
+def _read_all(fd: int) -> str:
+    import select
+
+    data = b""
+    while select.select([fd], [], [], 0.2)[0]:
+        data += os.read(fd, 4096)
+    return data.decode()
+
+
+def test_progress_line_appears_after_the_delay_and_is_erased(tmp_path: Path) -> None:
+    import time
+
+    from portpolicy.progress import ERASE, Progress
+
+    main_fd, terminal = os.openpty()
+    try:
+        with Progress("checking deploy", fd=terminal, delay=0.05) as progress:
+            time.sleep(0.3)
+        assert progress.shown
+        shown = _read_all(main_fd)
+    finally:
+        os.close(main_fd)
+        os.close(terminal)
+    assert "portpolicy: checking deploy (0s)" in shown and shown.endswith(ERASE)
+    with open(os.devnull, "w") as null:  # not a terminal: never shown
+        assert not Progress("checking", fd=null.fileno(), delay=0.01).enabled
