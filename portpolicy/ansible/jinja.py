@@ -8,25 +8,57 @@ value unresolved. It never guesses.
 
 Sandbox: no Python attribute access (only dict items and an allow-list of pure string,
 list and dict methods; any name starting with ``_`` is refused), no ``%`` string
-formatting beyond ``%s``/``%d``, bounded string/list sizes, bounded exponents and a step
-budget per evaluation, so no template can make the scan slow or large.
+formatting beyond ``%s``/``%d``, and regular expressions from scanned content run in
+RE2's linear-time engine (``regex.py``).
+
+Budget: scanned content is hostile (a pull request in CI), so every evaluation runs under
+a ``Budget``, one per expression (``evaluate``) or per template render (``render``), passed
+through the evaluator (scans run concurrently in threads: never a global). Exceeding any
+limit raises ``BudgetExceeded``, an ``Unknown`` whose reason starts with "exceeds
+evaluation budget", so the value is unresolved and the scan goes on:
+
+* ``MAX_STEPS`` / ``MAX_TEMPLATE_STEPS``: steps per expression / per render. A step is a
+  node evaluated, a loop iteration, four items a filter visits or 64 characters produced.
+* ``MAX_LENGTH``: characters in a string, items in a list or mapping (checked after every
+  operation that produces one, and before those whose result size is known in advance:
+  ``replace``, ``join``, ``*``, ``format``, ``center``).
+* ``MAX_VALUE_SIZE`` and ``MAX_VALUE_DEPTH``: items and characters in a produced value,
+  nested ones included, and its nesting depth.
+* ``MAX_INT_BITS``: integers, by bit length (never by converting them to text); ``*`` and
+  ``**`` are refused before computing when the result would be larger.
+* ``MAX_NESTING``: nesting of an expression or of template blocks.
+* ``MAX_ITERATIONS``: items of one template loop; ``MAX_OUTPUT``: a rendered template.
+
+Any other exception that escapes the evaluator on odd input becomes ``Unknown`` at the
+public entry points (``evaluate``, ``render``, ``template_string``), with a reason that
+names the exception type, so a bug shows up in the report instead of a traceback.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
+
+from portpolicy.ansible import regex
 
 _T = TypeVar("_T")
 
-MAX_LENGTH = 65_536  # longest string or list an expression may build
-MAX_STEPS = 20_000  # AST nodes evaluated per expression or template
-MAX_EXPONENT = 128
-MAX_ITERATIONS = 2_000  # items one loop may visit
-MAX_OUTPUT = 2 * 1024 * 1024  # characters a rendered template may have
+MAX_STEPS = 50_000
+MAX_TEMPLATE_STEPS = 500_000
+MAX_LENGTH = 65_536
+MAX_VALUE_SIZE = 1_048_576
+MAX_VALUE_DEPTH = 64
+MAX_INT_BITS = 1_024
+MAX_LITERAL_DIGITS = 400
+"""Digits of an integer literal (a 1,024-bit integer has 309)."""
+MAX_NESTING = 100
+MAX_ITERATIONS = 10_000
+MAX_OUTPUT = 2 * 1024 * 1024
+MAX_ROUND_DIGITS = 100
+"""``round(x, n)`` with a huge ``n`` computes ``10 ** n``."""
 
 
 class Unknown(Exception):
@@ -39,6 +71,13 @@ class Unknown(Exception):
 
 class Undefined(Unknown):
     """A variable (or item, or attribute) that is not defined: ``default`` may replace it."""
+
+
+class BudgetExceeded(Unknown):
+    """Evaluating would take more steps, memory or nesting than the budget allows."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"exceeds evaluation budget: {what}")
 
 
 class TemplateSyntaxError(Exception):
@@ -91,8 +130,7 @@ def _tokenize(src: str) -> list[tuple[str, Any]]:
         if kind == "ws":
             continue
         if kind == "num":
-            text = text.replace("_", "")
-            out.append(("const", float(text) if "." in text else int(text)))
+            out.append(("const", _number_literal(text)))
         elif kind == "str":
             body = text[1:-1]
             out.append(
@@ -104,6 +142,18 @@ def _tokenize(src: str) -> list[tuple[str, Any]]:
             out.append(("op", text))
     out.append(("end", None))
     return out
+
+
+def _number_literal(text: str) -> int | float:
+    """A number as written; a huge integer literal is refused before ``int()`` reads it."""
+    text = text.replace("_", "")
+    if "." in text:
+        return float(text)
+    if len(text) > MAX_LITERAL_DIGITS:
+        raise TemplateSyntaxError(
+            f"integer literal of {len(text)} digits (exceeds evaluation budget: at most {MAX_LITERAL_DIGITS})"
+        )
+    return int(text)
 
 
 # --------------------------------------------------------------------------- parser
@@ -118,6 +168,18 @@ class _Parser:
     def __init__(self, src: str) -> None:
         self.tokens = _tokenize(src)
         self.pos = 0
+        self.depth = 0
+
+    def descend(self) -> None:
+        """One level deeper into a nested expression; ``ascend`` when it is parsed."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise TemplateSyntaxError(
+                f"expression nested deeper than {MAX_NESTING} levels (exceeds evaluation budget)"
+            )
+
+    def ascend(self) -> None:
+        self.depth -= 1
 
     def peek(self, offset: int = 0) -> tuple[str, Any]:
         return self.tokens[min(self.pos + offset, len(self.tokens) - 1)]
@@ -152,11 +214,13 @@ class _Parser:
 
     # Precedence, lowest first, as in Jinja's parser.
     def expression(self) -> Node:
+        self.descend()
         node = self.or_()
         if self.accept("name", "if"):
             test = self.or_()
             other = self.expression() if self.accept("name", "else") else None
-            return ("cond", test, node, other)
+            node = ("cond", test, node, other)
+        self.ascend()
         return node
 
     def or_(self) -> Node:
@@ -174,7 +238,10 @@ class _Parser:
     def not_(self) -> Node:
         if self.at("name", "not") and self.peek(1) != ("name", "in"):
             self.next()
-            return ("not", self.not_())
+            self.descend()
+            node = ("not", self.not_())
+            self.ascend()
+            return node
         return self.compare()
 
     def compare(self) -> Node:
@@ -223,10 +290,12 @@ class _Parser:
         return node
 
     def unary(self) -> Node:
-        if self.accept("op", "-"):
-            return self.filters(("neg", self.unary()))
-        if self.accept("op", "+"):
-            return self.filters(self.unary())
+        if self.at("op", "-") or self.at("op", "+"):
+            sign = self.next()[1]
+            self.descend()
+            operand = self.unary()
+            self.ascend()
+            return self.filters(("neg", operand) if sign == "-" else operand)
         return self.filters(self.postfix(self.primary()))
 
     def primary(self) -> Node:
@@ -336,7 +405,7 @@ class _Parser:
                     self.peek()[0] == "name" and self.peek()[1] not in _KEYWORDS
                 ):
                     args = [self.postfix(self.primary())]
-                node = ("test", node, name, args, negate)
+                node = ("test", node, name, args, negate, kwargs)
             else:
                 return node
 
@@ -363,17 +432,92 @@ def parse(src: str) -> Node:
     return node
 
 
+# --------------------------------------------------------------------------- budget
+
+
+class Budget:
+    """What one expression or template render may still spend (see the module docstring).
+
+    ``spend`` per node evaluated, loop iteration and item visited; ``check`` after every
+    operation that produces a value. Created per evaluation and passed down, never shared
+    between scans.
+    """
+
+    __slots__ = ("left", "limit")
+
+    def __init__(self, limit: int = MAX_STEPS) -> None:
+        self.limit = limit
+        self.left = limit
+
+    @property
+    def exhausted(self) -> bool:
+        return self.left < 0
+
+    def spend(self, units: int = 1) -> None:
+        self.left -= units
+        if self.left < 0:
+            raise BudgetExceeded(f"more than {self.limit} evaluation steps")
+
+    def check(self, value: _T) -> _T:
+        """A value just produced: within the size limits, and paid for by its size."""
+        if isinstance(value, int):
+            check_int(value)
+        elif isinstance(value, str):
+            check_length(value)
+        self.visit(value)
+        return value
+
+    def visit(self, value: Any) -> None:
+        """Pay for reading ``value`` whole (a filter's input, an operand, template output).
+
+        Values read from variables can be large (a YAML list); reading one in every
+        iteration of a loop must add up, not be free.
+        """
+        if isinstance(value, str):
+            self.spend(len(value) >> 6)
+        elif isinstance(value, (list, dict)):
+            items, chars = measure(value)
+            self.spend((items >> 2) + (chars >> 6))
+
+
+def check_int(value: int) -> int:
+    if value.bit_length() > MAX_INT_BITS:
+        raise BudgetExceeded(f"an integer larger than {MAX_INT_BITS} bits")
+    return value
+
+
+def check_length(value: _T) -> _T:
+    if isinstance(value, (str, list, dict)) and len(value) > MAX_LENGTH:
+        what = "string" if isinstance(value, str) else _kind(value)
+        raise BudgetExceeded(f"a {what} longer than {MAX_LENGTH}")
+    return value
+
+
+def measure(value: Any) -> tuple[int, int]:
+    """(items, characters) in ``value``, nested ones included; ``BudgetExceeded`` past the limits.
+
+    Iterative and cut off at the limit, so a structure that shares one list many times (or
+    contains itself, through a namespace) costs no more than the limit to measure.
+    """
+    items = chars = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            chars += len(node)
+        elif isinstance(node, (list, dict)):
+            if depth >= MAX_VALUE_DEPTH:
+                raise BudgetExceeded(f"a value nested deeper than {MAX_VALUE_DEPTH} levels")
+            check_length(node)
+            items += len(node)
+            children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (str, list, dict)))
+        if items + chars > MAX_VALUE_SIZE:
+            raise BudgetExceeded(f"a value of more than {MAX_VALUE_SIZE} items and characters")
+    return items, chars
+
+
 # --------------------------------------------------------------------------- evaluation
-
-
-class _Budget:
-    def __init__(self) -> None:
-        self.steps = 0
-
-    def tick(self) -> None:
-        self.steps += 1
-        if self.steps > MAX_STEPS:
-            raise Unknown(f"evaluation stopped after {MAX_STEPS} steps")
 
 
 @dataclass(frozen=True)
@@ -415,70 +559,92 @@ _UNSUPPORTED_FUNCTIONS = {
     "q": "a query() is only known when the playbook runs",
     "now": "now() is only known when the playbook runs",
 }
+_PRODUCING = frozenset({"list", "dict", "neg", "bin", "filter", "call", "slice"})
+"""Node kinds that build a new value (checked against the budget); the others pass one on."""
+_FILTER_FAILURES = (
+    TypeError,
+    ValueError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    ZeroDivisionError,
+    OverflowError,
+)
 
 
 class Evaluator:
-    """Evaluates parsed expressions against a resolver, within one step budget."""
+    """Evaluates parsed expressions against a resolver, within one budget."""
 
-    def __init__(self, resolve: Resolver, budget: _Budget | None = None) -> None:
+    def __init__(self, resolve: Resolver, budget: Budget | None = None) -> None:
         self.resolve = resolve
-        self.budget = budget or _Budget()
+        self.budget = budget or Budget()
+        self.depth = 0
 
     def eval(self, node: Node) -> Any:
-        self.budget.tick()
-        kind = node[0]
-        if kind == "const":
-            return node[1]
-        if kind == "name":
-            return self.name(node[1])
-        if kind == "attr":
-            return _attribute(self.eval(node[1]), node[2])
-        if kind == "item":
-            return _item(self.eval(node[1]), self.eval(node[2]))
-        if kind == "slice":
-            return self.slice(node)
-        if kind == "list":
-            return [self.eval(n) for n in node[1]]
-        if kind == "dict":
-            return {_hashable(self.eval(k)): self.eval(v) for k, v in node[1]}
-        if kind == "neg":
-            value = self.eval(node[1])
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise Unknown(f"cannot negate {_kind(value)}")
-            return -value
-        if kind == "not":
-            return not _truth(self.eval(node[1]))
-        if kind == "and":
-            left = self.eval(node[1])
-            return self.eval(node[2]) if _truth(left) else left
-        if kind == "or":
-            left = self.eval(node[1])
-            return left if _truth(left) else self.eval(node[2])
-        if kind == "cond":
-            if _truth(self.eval(node[1])):
-                return self.eval(node[2])
-            if node[3] is None:
-                raise Undefined("inline if without else, and the condition is false")
-            return self.eval(node[3])
-        if kind == "compare":
-            return self.compare(node)
-        if kind == "bin":
-            return _binary(node[1], self.eval(node[2]), self.eval(node[3]))
-        if kind == "filter":
-            return self.filter(node)
-        if kind == "test":
-            return self.test(node)
-        if kind == "call":
-            return self.call(node)
-        raise Unknown(f"unsupported expression {kind}")  # pragma: no cover - parser makes no others
+        self.budget.spend()
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise BudgetExceeded(f"expression nested deeper than {MAX_NESTING} levels")
+        try:
+            kind = node[0]
+            value = self._KINDS[kind](self, node)
+            return self.budget.check(value) if kind in _PRODUCING else value
+        finally:
+            self.depth -= 1
 
-    def name(self, name: str) -> Any:
+    def const(self, node: Node) -> Any:
+        return node[1]
+
+    def name(self, node: Node) -> Any:
+        name = node[1]
         if name == "omit":
             return OMIT
         value = self.resolve(name)
         if isinstance(value, UnknownValue):
             raise Unknown(value.reason)
         return value
+
+    def attr(self, node: Node) -> Any:
+        return _known(_attribute(self.eval(node[1]), node[2]))
+
+    def item(self, node: Node) -> Any:
+        return _known(_item(self.eval(node[1]), self.eval(node[2])))
+
+    def list_(self, node: Node) -> list[Any]:
+        return [self.eval(n) for n in node[1]]
+
+    def dict_(self, node: Node) -> dict[Any, Any]:
+        return {_hashable(self.eval(k)): self.eval(v) for k, v in node[1]}
+
+    def neg(self, node: Node) -> Any:
+        value = self.eval(node[1])
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise Unknown(f"cannot negate {_kind(value)}")
+        return -value
+
+    def not_(self, node: Node) -> bool:
+        return not _truth(self.eval(node[1]))
+
+    def and_(self, node: Node) -> Any:
+        left = self.eval(node[1])
+        return self.eval(node[2]) if _truth(left) else left
+
+    def or_(self, node: Node) -> Any:
+        left = self.eval(node[1])
+        return left if _truth(left) else self.eval(node[2])
+
+    def cond(self, node: Node) -> Any:
+        if _truth(self.eval(node[1])):
+            return self.eval(node[2])
+        if node[3] is None:
+            raise Undefined("inline if without else, and the condition is false")
+        return self.eval(node[3])
+
+    def binary(self, node: Node) -> Any:
+        left, right = self.eval(node[2]), self.eval(node[3])
+        self.budget.visit(left)
+        self.budget.visit(right)
+        return _binary(node[1], left, right)
 
     def slice(self, node: Node) -> Any:
         value = self.eval(node[1])
@@ -491,8 +657,10 @@ class Evaluator:
 
     def compare(self, node: Node) -> bool:
         left = self.eval(node[1])
+        self.budget.visit(left)
         for op, right_node in node[2]:
             right = self.eval(right_node)
+            self.budget.visit(right)
             if not _compare(op, left, right):
                 return False
             left = right
@@ -510,6 +678,7 @@ class Evaluator:
             return dict(kwargs)
         func = self.eval(target)
         if isinstance(func, _Method):
+            self.budget.visit(func.target)
             return _call_method(func, args, kwargs)
         raise Unknown("calling this is not supported statically")
 
@@ -517,18 +686,7 @@ class Evaluator:
         _, arg, name, arg_nodes, kwarg_nodes = node
         name = _short(name)
         if name in ("default", "d"):
-            try:
-                value = self.eval(arg)
-            except Undefined:
-                value = _UNDEF
-            boolean = (
-                bool(self.eval(arg_nodes[1]))
-                if len(arg_nodes) > 1
-                else bool(kwarg_nodes and self.eval(kwarg_nodes.get("boolean", ("const", False))))
-            )
-            if value is _UNDEF or (boolean and not _truth(value)):
-                return self.eval(arg_nodes[0]) if arg_nodes else ""
-            return value
+            return self.default(arg, arg_nodes, kwarg_nodes)
         if name == "mandatory":
             return self.eval(arg)
         value = self.eval(arg)
@@ -537,23 +695,31 @@ class Evaluator:
         func = FILTERS.get(name)
         if func is None:
             raise Unknown(f"filter {name!r} is not evaluated statically")
+        for given in (value, *args, *kwargs.values()):
+            self.budget.visit(given)
         try:
-            return _bounded(func(self, value, *args, **kwargs))
-        except Unknown:
-            raise
-        except (
-            TypeError,
-            ValueError,
-            KeyError,
-            IndexError,
-            AttributeError,
-            ZeroDivisionError,
-            OverflowError,
-        ) as exc:
-            raise Unknown(f"filter {name!r} failed: {exc}") from None
+            return check_length(func(self, value, *args, **kwargs))
+        except _FILTER_FAILURES as exc:
+            raise Unknown(f"filter {name!r} failed ({type(exc).__name__})") from None
+        except regex.RegexRefused as exc:
+            raise Unknown(f"filter {name!r}: {exc.reason}") from None
+
+    def default(self, arg: Node, arg_nodes: list[Node], kwarg_nodes: dict[str, Node]) -> Any:
+        try:
+            value = self.eval(arg)
+        except Undefined:
+            value = _UNDEF
+        boolean = (
+            bool(self.eval(arg_nodes[1]))
+            if len(arg_nodes) > 1
+            else bool(kwarg_nodes and self.eval(kwarg_nodes.get("boolean", ("const", False))))
+        )
+        if value is _UNDEF or (boolean and not _truth(value)):
+            return self.eval(arg_nodes[0]) if arg_nodes else ""
+        return value
 
     def test(self, node: Node) -> bool:
-        _, arg, name, arg_nodes, negate = node
+        _, arg, name, arg_nodes, negate, kwarg_nodes = node
         name = _short(name)
         if name in ("defined", "undefined"):
             try:
@@ -568,13 +734,38 @@ class Evaluator:
             return bool((defined == (name == "defined")) != negate)
         value = self.eval(arg)
         args = [self.eval(a) for a in arg_nodes]
+        kwargs = {k: self.eval(v) for k, v in kwarg_nodes.items()}
         func = TESTS.get(name)
         if func is None:
             raise Unknown(f"test {name!r} is not evaluated statically")
+        for given in (value, *args):
+            self.budget.visit(given)
         try:
-            return bool(func(value, *args)) != bool(negate)
-        except (TypeError, ValueError, ZeroDivisionError) as exc:
-            raise Unknown(f"test {name!r} failed: {exc}") from None
+            return bool(func(value, *args, **kwargs)) != bool(negate)
+        except _FILTER_FAILURES as exc:
+            raise Unknown(f"test {name!r} failed ({type(exc).__name__})") from None
+        except regex.RegexRefused as exc:
+            raise Unknown(f"test {name!r}: {exc.reason}") from None
+
+    _KINDS: ClassVar[dict[str, Callable[[Evaluator, Node], Any]]] = {
+        "const": const,
+        "name": name,
+        "attr": attr,
+        "item": item,
+        "slice": slice,
+        "list": list_,
+        "dict": dict_,
+        "neg": neg,
+        "not": not_,
+        "and": and_,
+        "or": or_,
+        "cond": cond,
+        "compare": compare,
+        "bin": binary,
+        "filter": filter,
+        "test": test,
+        "call": call,
+    }
 
 
 _UNDEF = object()
@@ -599,15 +790,20 @@ def _truth(value: Any) -> bool:
     return bool(value)
 
 
-def _hashable(value: Any) -> Any:
-    if isinstance(value, (list, dict)):
-        raise Unknown("a list or mapping cannot be a mapping key")
+def _known(value: Any) -> Any:
+    """A value read out of a container: ``{% set ns.x = ... %}`` may have stored an unknown one."""
+    if isinstance(value, UnknownValue):
+        raise Unknown(value.reason)
     return value
 
 
-def _bounded(value: _T) -> _T:
-    if isinstance(value, (str, list, dict)) and len(value) > MAX_LENGTH:
-        raise Unknown(f"value longer than {MAX_LENGTH}")
+def _hashable(value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        raise Unknown("a list or mapping cannot be a mapping key")
+    try:
+        hash(value)
+    except TypeError:
+        raise Unknown(f"a {_kind(value)} cannot be a mapping key") from None
     return value
 
 
@@ -615,7 +811,7 @@ def _attribute(value: Any, name: Any) -> Any:
     if isinstance(name, str) and name.startswith("_"):
         raise Unknown(f"sandbox: attribute {name!r} is not accessible")
     if isinstance(value, dict):
-        if name in value:
+        if _hashable(name) in value:
             return value[name]
         if isinstance(name, str) and name in _DICT_METHODS:
             return _Method(value, name)
@@ -633,7 +829,7 @@ def _item(value: Any, key: Any) -> Any:
     if isinstance(key, str) and key.startswith("_"):
         raise Unknown(f"sandbox: item {key!r} is not accessible")
     if isinstance(value, dict):
-        if key in value:
+        if _hashable(key) in value:
             return value[key]
         raise Undefined(f"no key {key!r}")
     if isinstance(value, (list, str)) and _is_int(key):
@@ -649,28 +845,60 @@ def _call_method(method: _Method, args: list[Any], kwargs: dict[str, Any]) -> An
     if kwargs:
         raise Unknown("keyword arguments to methods are not supported")
     target, name = method.target, method.name
-    if name in ("join",) and not (
-        args and isinstance(args[0], list) and all(isinstance(a, str) for a in args[0])
-    ):
-        raise Unknown("join() needs a list of strings")
-    if any(not isinstance(a, (str, int)) or isinstance(a, bool) for a in args) and name != "join":
+    if name == "join":
+        if len(args) != 1 or not isinstance(args[0], list) or not all(isinstance(a, str) for a in args[0]):
+            raise Unknown("join() needs a list of strings")
+        return _join(target, args[0])
+    if any(not isinstance(a, (str, int)) or isinstance(a, bool) for a in args):
         raise Unknown(f"unsupported arguments to {name}()")
+    if name == "replace" and isinstance(target, str):
+        return _replace(target, *args)
     try:
         result: Any = getattr(target, name)(*args)
-    except (TypeError, ValueError) as exc:
-        raise Unknown(f"{name}() failed: {exc}") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise Unknown(f"{name}() failed ({type(exc).__name__})") from None
     if isinstance(result, (tuple, type({}.keys()), type({}.values()), type({}.items()))):
         raw: list[Any] = list(result)
         result = [list(x) if isinstance(x, tuple) else x for x in raw]
-    return _bounded(result)
+    return result
+
+
+def _replace(text: str, old: Any, new: Any, count: Any = -1) -> str:
+    """``str.replace`` whose result size is known, and refused, before it is built."""
+    if not isinstance(old, str) or not isinstance(new, str) or not _is_int(count):
+        raise Unknown("replace() needs two strings and a count")
+    found = text.count(old) if old else len(text) + 1
+    if 0 <= count < found:
+        found = count
+    if len(text) + found * (len(new) - len(old)) > MAX_LENGTH:
+        raise BudgetExceeded(f"replace() would build a string longer than {MAX_LENGTH}")
+    return text.replace(old, new, found)
+
+
+def _join(sep: str, parts: Iterable[str]) -> str:
+    """``sep.join(parts)``, refused as soon as the parts add up to too long a string."""
+    pieces: list[str] = []
+    size = 0
+    for part in parts:
+        size += len(part) + (len(sep) if pieces else 0)
+        if size > MAX_LENGTH:
+            raise BudgetExceeded(f"join would build a string longer than {MAX_LENGTH}")
+        pieces.append(part)
+    return sep.join(pieces)
 
 
 def _range(*args: Any) -> list[int]:
     if not args or len(args) > 3 or not all(_is_int(a) for a in args):
         raise Unknown("range() needs 1 to 3 integers")
+    if len(args) == 3 and args[2] == 0:
+        raise Unknown("range() step 0")
     r = range(*args)
-    if len(r) > MAX_ITERATIONS:
-        raise Unknown(f"range() of more than {MAX_ITERATIONS} items")
+    try:
+        size = len(r)
+    except OverflowError:
+        size = MAX_LENGTH + 1
+    if size > MAX_LENGTH:
+        raise BudgetExceeded(f"range() of more than {MAX_LENGTH} items")
     return list(r)
 
 
@@ -680,20 +908,13 @@ def _number(value: Any) -> bool:
 
 def _binary(op: str, a: Any, b: Any) -> Any:
     if op == "~":
-        return _bounded(to_string(a) + to_string(b))
+        return _join("", (to_string(a), to_string(b)))
     if op == "+":
         if (_number(a) and _number(b)) or (type(a) is type(b) and isinstance(a, (str, list))):
-            return _bounded(a + b)
+            return a + b
         raise Unknown(f"cannot add {_kind(a)} and {_kind(b)}")
     if op == "*":
-        if _number(a) and _number(b):
-            return a * b
-        seq, count = (a, b) if isinstance(a, (str, list)) else (b, a)
-        if isinstance(seq, (str, list)) and _is_int(count):
-            if len(seq) * max(count, 0) > MAX_LENGTH:
-                raise Unknown(f"repetition longer than {MAX_LENGTH}")
-            return seq * count
-        raise Unknown(f"cannot multiply {_kind(a)} and {_kind(b)}")
+        return _multiply(a, b)
     if not (_number(a) and _number(b)):
         if op == "%" and isinstance(a, str):
             raise Unknown("%-formatting is not evaluated statically")
@@ -708,12 +929,32 @@ def _binary(op: str, a: Any, b: Any) -> Any:
         if op == "%":
             return a % b
         if op == "**":
-            if abs(b) > MAX_EXPONENT or (abs(a) > 2**32 and b > 1):
-                raise Unknown("exponent too large to evaluate")
-            return a**b
+            return _power(a, b)
     except (ZeroDivisionError, OverflowError) as exc:
-        raise Unknown(f"{op}: {exc}") from None
+        raise Unknown(f"{op}: {type(exc).__name__}") from None
     raise Unknown(f"unsupported operator {op}")  # pragma: no cover
+
+
+def _multiply(a: Any, b: Any) -> Any:
+    if _number(a) and _number(b):
+        if _is_int(a) and _is_int(b) and a.bit_length() + b.bit_length() > MAX_INT_BITS + 1:
+            raise BudgetExceeded(f"a product larger than {MAX_INT_BITS} bits")
+        return a * b
+    seq, count = (a, b) if isinstance(a, (str, list)) else (b, a)
+    if isinstance(seq, (str, list)) and _is_int(count):
+        if len(seq) * max(count, 0) > MAX_LENGTH:
+            raise BudgetExceeded(f"repetition longer than {MAX_LENGTH}")
+        return seq * count
+    raise Unknown(f"cannot multiply {_kind(a)} and {_kind(b)}")
+
+
+def _power(a: Any, b: Any) -> Any:
+    """``a ** b``, refused before computing when the integer result would be too large."""
+    if _is_int(a) and _is_int(b) and b > 0 and abs(a) > 1 and (a.bit_length() - 1) * b > MAX_INT_BITS:
+        raise BudgetExceeded(f"exponent too large: the result would exceed {MAX_INT_BITS} bits")
+    if isinstance(b, float) and isinstance(a, int) and a.bit_length() > 64:
+        raise BudgetExceeded("exponent of a huge integer")
+    return a**b
 
 
 def _compare(op: str, a: Any, b: Any) -> bool:
@@ -744,20 +985,30 @@ def _contains(container: Any, item: Any) -> bool:
         if not isinstance(item, str):
             raise Unknown("'in' a string needs a string")
         return item in container
-    if isinstance(container, (list, dict)):
+    if isinstance(container, dict):
+        return _hashable(item) in container
+    if isinstance(container, list):
         return item in container
     raise Unknown(f"'in' needs a string, list or mapping, not {_kind(container)}")
 
 
 def to_string(value: Any) -> str:
-    """Jinja's rendering of a value into template output."""
+    """Jinja's rendering of a value into template output (a bounded one)."""
     if isinstance(value, str):
         return value
     if value is OMIT:
         raise Unknown("omit used inside a string")
+    if isinstance(value, _Method):
+        raise Unknown("a method that is not called")
+    if isinstance(value, UnknownValue):
+        raise Unknown(value.reason)
+    if isinstance(value, int):
+        check_int(value)
+    elif isinstance(value, (list, dict)):
+        measure(value)
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
         return repr(value)
-    return _bounded(str(value))
+    return check_length(str(value))
 
 
 # --------------------------------------------------------------------------- filters and tests
@@ -797,12 +1048,12 @@ def _f_bool(_: Evaluator, value: Any) -> bool:
     return value is True or (_number(value) and value == 1)
 
 
-def _f_join(_: Evaluator, value: Any, sep: str = "", attribute: Any = None) -> str:
+def _f_join(ev: Evaluator, value: Any, sep: Any = "", attribute: Any = None) -> str:
     if not isinstance(value, list):
         raise Unknown("join needs a list")
     if attribute is not None:
         value = [_attribute(v, attribute) for v in value]
-    return _bounded(to_string(sep).join(to_string(v) for v in value))
+    return _join(to_string(sep), (to_string(v) for v in value))
 
 
 def _f_ternary(_: Evaluator, value: Any, yes: Any = True, no: Any = False, none: Any = _UNDEF) -> Any:
@@ -814,12 +1065,11 @@ def _f_ternary(_: Evaluator, value: Any, yes: Any = True, no: Any = False, none:
 def _f_split(_: Evaluator, value: Any, sep: Any = None, maxsplit: int = -1) -> list[str]:
     if not isinstance(value, str):
         raise Unknown("split needs a string")
-    return _bounded(value.split(sep, maxsplit))
+    return value.split(sep, maxsplit)
 
 
-def _f_replace(_: Evaluator, value: Any, old: str, new: str, count: int = -1) -> str:
-    result = to_string(value).replace(old, new, count)
-    return _bounded(result)
+def _f_replace(_: Evaluator, value: Any, old: Any, new: Any, count: Any = -1) -> str:
+    return _replace(to_string(value), old, new, count)
 
 
 def _f_length(_: Evaluator, value: Any) -> int:
@@ -848,28 +1098,54 @@ def _f_last(_: Evaluator, value: Any) -> Any:
     raise Undefined("last of an empty sequence")
 
 
-def _f_flatten(_: Evaluator, value: Any, levels: Any = None) -> list[Any]:
-    out: list[Any] = []
-
-    def walk(items: list[Any], depth: int) -> None:
-        for item in items:
-            if isinstance(item, list) and (levels is None or depth < levels):
-                walk(item, depth + 1)
-            elif item is not None:
-                out.append(item)
-            if len(out) > MAX_LENGTH:
-                raise Unknown("flatten result too long")
-
+def _f_flatten(ev: Evaluator, value: Any, levels: Any = None) -> list[Any]:
     if not isinstance(value, list):
         raise Unknown("flatten needs a list")
-    walk(value, 0)
+    if levels is not None and not _is_int(levels):
+        raise Unknown("flatten levels must be an integer")
+    out: list[Any] = []
+    stack: list[tuple[Iterator[Any], int]] = [(iter(value), 0)]
+    while stack:
+        items, depth = stack[-1]
+        item = next(items, _UNDEF)
+        if item is _UNDEF:
+            stack.pop()
+            continue
+        ev.budget.spend()
+        if isinstance(item, list) and (levels is None or depth < levels):
+            if len(stack) > MAX_VALUE_DEPTH:
+                raise BudgetExceeded(f"flatten of a list nested deeper than {MAX_VALUE_DEPTH} levels")
+            stack.append((iter(item), depth + 1))
+        elif item is not None:
+            out.append(item)
+            check_length(out)
     return out
 
 
-def _f_unique(_: Evaluator, value: Any) -> list[Any]:
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in that is equal exactly when the values are (for ``unique``)."""
+    if isinstance(value, list):
+        return ("list", tuple(_frozen(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", frozenset((_frozen(k), _frozen(v)) for k, v in value.items()))
+    try:
+        hash(value)
+    except TypeError:
+        return ("object", id(value))
+    return value
+
+
+def _f_unique(ev: Evaluator, value: Any) -> list[Any]:
+    """Items in order, each once: linear (by hashing), not a scan of the output per item."""
+    if not isinstance(value, list):
+        raise Unknown("unique needs a list")
+    seen: set[Any] = set()
     out: list[Any] = []
     for item in value:
-        if item not in out:
+        ev.budget.spend()
+        key = _frozen(item)
+        if key not in seen:
+            seen.add(key)
             out.append(item)
     return out
 
@@ -881,6 +1157,7 @@ def _f_map(ev: Evaluator, value: Any, *args: Any, **kwargs: Any) -> list[Any]:
         attr = kwargs["attribute"]
         out = []
         for v in value:
+            ev.budget.spend()
             try:
                 out.append(_attribute(v, attr) if not _is_int(attr) else _item(v, attr))
             except Undefined:
@@ -893,7 +1170,24 @@ def _f_map(ev: Evaluator, value: Any, *args: Any, **kwargs: Any) -> list[Any]:
     func = FILTERS.get(_short(str(args[0])))
     if func is None:
         raise Unknown(f"map with filter {args[0]!r} is not evaluated statically")
-    return [func(ev, v, *args[1:]) for v in value]
+    mapped: list[Any] = []
+    size = 0
+    for v in value:
+        ev.budget.spend()
+        result = ev.budget.check(func(ev, v, *args[1:]))
+        size += _size(result)
+        if size > MAX_VALUE_SIZE:
+            raise BudgetExceeded(f"map would build more than {MAX_VALUE_SIZE} items and characters")
+        mapped.append(result)
+    return mapped
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value) + 1
+    if isinstance(value, (list, dict)):
+        return sum(measure(value)) + 1
+    return 1
 
 
 def _select(ev: Evaluator, value: Any, keep: bool, attr: Any, test: Any = "truthy", *args: Any) -> list[Any]:
@@ -904,17 +1198,19 @@ def _select(ev: Evaluator, value: Any, keep: bool, attr: Any, test: Any = "truth
         raise Unknown(f"select with test {test!r} is not evaluated statically")
     out = []
     for v in value:
+        ev.budget.spend()
         subject = v
         if attr is not None:
             try:
                 subject = _attribute(v, attr)
             except Undefined:
                 subject = _UNDEF
-        ok = subject is not _UNDEF and bool(func(subject, *args))
-        if test in ("undefined",):
+        if test == "undefined":
             ok = subject is _UNDEF
-        elif test in ("defined",):
+        elif test == "defined":
             ok = subject is not _UNDEF
+        else:
+            ok = subject is not _UNDEF and bool(func(subject, *args))
         if ok == keep:
             out.append(v)
     return out
@@ -934,7 +1230,7 @@ def _f_items2dict(
     return {_hashable(item[key_name]): item[value_name] for item in value}
 
 
-def _f_combine(_: Evaluator, value: Any, *others: Any, recursive: bool = False, **__: Any) -> dict[Any, Any]:
+def _f_combine(ev: Evaluator, value: Any, *others: Any, recursive: bool = False, **__: Any) -> dict[Any, Any]:
     result = dict(value) if isinstance(value, dict) else None
     if result is None:
         raise Unknown("combine needs mappings")
@@ -942,9 +1238,10 @@ def _f_combine(_: Evaluator, value: Any, *others: Any, recursive: bool = False, 
         for item in other if isinstance(other, list) else [other]:
             if not isinstance(item, dict):
                 raise Unknown("combine needs mappings")
+            ev.budget.visit(item)
             for k, v in item.items():
                 if recursive and isinstance(result.get(k), dict) and isinstance(v, dict):
-                    result[k] = _f_combine(_, result[k], v, recursive=True)
+                    result[k] = _f_combine(ev, result[k], v, recursive=True)
                 else:
                     result[k] = v
     return result
@@ -954,9 +1251,59 @@ _FORMAT_SPEC = re.compile(r"%(?:%|[sdi])")
 
 
 def _f_format(_: Evaluator, value: Any, *args: Any) -> str:
-    if not isinstance(value, str) or re.sub(r"%(?:%|[sdi])", "", value).count("%"):
+    """``'%s:%d' | format(a, b)``: only ``%s``, ``%d``/``%i`` and ``%%`` (no widths)."""
+    if not isinstance(value, str) or _FORMAT_SPEC.sub("", value).count("%"):
         raise Unknown("format with specifiers other than %s/%d")
-    return _bounded(value % tuple(args))
+    values = tuple(check_int(a) if _is_int(a) else a for a in args)
+    texts = [to_string(a) for a in values if not isinstance(a, (int, float))]
+    if len(value) + sum(len(t) for t in texts) + 400 * len(values) > MAX_LENGTH:
+        raise BudgetExceeded(f"format would build a string longer than {MAX_LENGTH}")
+    return value % values
+
+
+def _f_center(_: Evaluator, value: Any, width: Any = 80) -> str:
+    if not _is_int(width):
+        raise Unknown("center needs an integer width")
+    if width > MAX_LENGTH:
+        raise BudgetExceeded(f"center width above {MAX_LENGTH}")
+    return to_string(value).center(width)
+
+
+def _f_sum(ev: Evaluator, value: Any, attribute: Any = None, start: Any = 0) -> Any:
+    """Numbers add up; ``start=[]`` concatenates lists in linear time (not ``sum``'s quadratic)."""
+    if not isinstance(value, list):
+        raise Unknown("sum needs a list")
+    items = [_attribute(v, attribute) for v in value] if attribute is not None else value
+    if isinstance(start, list):
+        total = list(start)
+        for item in items:
+            ev.budget.spend()
+            if not isinstance(item, list):
+                raise Unknown(f"sum of lists with a {_kind(item)} in it")
+            total.extend(item)
+            check_length(total)
+        return total
+    result = start
+    for item in items:
+        ev.budget.spend()
+        if not _number(result) or not _number(item):
+            raise Unknown(f"sum of {_kind(item)}")
+        result = result + item
+        if _is_int(result):
+            check_int(result)
+    return result
+
+
+def _f_round(_: Evaluator, value: Any, precision: Any = 0, method: Any = "common") -> Any:
+    if not _number(value) or not _is_int(precision) or abs(precision) > MAX_ROUND_DIGITS:
+        raise Unknown("round needs a number and a small integer precision")
+    if method == "common":
+        return round(value, precision)
+    if method in ("ceil", "floor"):
+        scale = 10.0**precision
+        func = math.ceil if method == "ceil" else math.floor
+        return func(value * scale) / scale
+    raise Unknown(f"round method {method!r}")
 
 
 def _f_basename(_: Evaluator, value: Any) -> str:
@@ -969,14 +1316,14 @@ def _f_dirname(_: Evaluator, value: Any) -> str:
 
 
 def _list_op(op: str) -> Callable[..., list[Any]]:
-    def run(_: Evaluator, a: Any, b: Any) -> list[Any]:
+    def run(ev: Evaluator, a: Any, b: Any) -> list[Any]:
         if not isinstance(a, list) or not isinstance(b, list):
             raise Unknown(f"{op} needs lists")
         if op == "union":
-            return _f_unique(_, a + b)
-        if op == "difference":
-            return [x for x in _f_unique(_, a) if x not in b]
-        return [x for x in _f_unique(_, a) if x in b]
+            return _f_unique(ev, a + b)
+        others = {_frozen(x) for x in b}
+        wanted = op == "intersect"
+        return [x for x in _f_unique(ev, a) if (_frozen(x) in others) == wanted]
 
     return run
 
@@ -993,39 +1340,108 @@ def _f_sort(
         raise Unknown("sort of mixed types") from None
 
 
-_QUANTIFIED_GROUP = re.compile(r"\)[*+?{]|\\[1-9]|\(\?[<=!]")
-
-
-def _safe_regex(pattern: Any, subject: Any) -> re.Pattern[str]:
-    """Compile a pattern from scanned content only when it cannot backtrack badly.
-
-    Patterns with quantified groups, backreferences or lookarounds are refused (that is
-    where catastrophic backtracking lives), and both pattern and subject are short.
-    """
-    if not isinstance(pattern, str) or not isinstance(subject, str):
-        raise Unknown("regex filters need strings")
-    if len(pattern) > 200 or len(subject) > 4096 or _QUANTIFIED_GROUP.search(pattern):
-        raise Unknown("regular expression not evaluated statically (could be slow)")
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise Unknown(f"invalid regular expression: {exc}") from None
-
-
-def _f_regex_replace(_: Evaluator, value: Any, pattern: Any = "", replacement: Any = "", **flags: Any) -> str:
+def _subject(ev: Evaluator, value: Any) -> str:
     text = to_string(value)
-    if any(flags.values()):
-        raise Unknown("regex_replace flags are not evaluated statically")
-    if not isinstance(replacement, str) or "\\" in replacement:
-        raise Unknown("regex_replace with group references is not evaluated statically")
-    return _bounded(_safe_regex(pattern, text).sub(lambda _m: replacement, text))
+    ev.budget.spend(len(text) >> 6)
+    return text
 
 
-def _f_regex_search(_: Evaluator, value: Any, pattern: Any = "", *args: Any, **kwargs: Any) -> Any:
-    if args or kwargs:
-        raise Unknown("regex_search with groups or flags is not evaluated statically")
-    m = _safe_regex(pattern, to_string(value)).search(to_string(value))
-    return m.group(0) if m else None
+def _f_regex_replace(
+    ev: Evaluator,
+    value: Any = "",
+    pattern: Any = "",
+    replacement: Any = "",
+    ignorecase: bool = False,
+    multiline: bool = False,
+    count: Any = 0,
+    mandatory_count: Any = 0,
+) -> str:
+    """Ansible's ``regex_replace``: Python's ``re.sub`` semantics, run by RE2."""
+    text = _subject(ev, value)
+    if not isinstance(replacement, str) or not _is_int(count) or not _is_int(mandatory_count):
+        raise Unknown("regex_replace needs a string replacement and integer counts")
+    compiled = regex.compile_untrusted(pattern, bool(ignorecase), bool(multiline))
+    template = regex.parse_template(replacement)
+    pieces: list[str] = []
+    end = found = size = 0
+    for match in compiled.finditer(text):
+        if 0 < count <= found:
+            break
+        ev.budget.spend()
+        found += 1
+        piece = regex.expand(match, template)
+        size += match.start() - end + len(piece)
+        if size > MAX_LENGTH:
+            raise BudgetExceeded(f"regex_replace would build a string longer than {MAX_LENGTH}")
+        pieces += (text[end : match.start()], piece)
+        end = match.end()
+    if found < mandatory_count:
+        raise Unknown(f"regex_replace made {found} replacements, fewer than mandatory_count")
+    return "".join(pieces) + text[end:]
+
+
+def _f_regex_search(ev: Evaluator, value: Any, pattern: Any = "", *args: Any, **flags: Any) -> Any:
+    """Ansible's ``regex_search``: the match, or a list of the groups named by ``'\\\\1'``/``'\\\\g<x>'``."""
+    refs = [_group_ref(a) for a in args]
+    match = _compile(pattern, flags).search(_subject(ev, value))
+    if match is None:
+        return None
+    if not refs:
+        return regex.group(match, 0)
+    return [regex.group(match, ref) for ref in refs]
+
+
+def _group_ref(arg: Any) -> int | str:
+    m = re.fullmatch(r"\\g<(\w{1,32})>|\\(\d{1,2})", arg) if isinstance(arg, str) else None
+    if m is None:
+        raise Unknown("regex_search arguments must be group references such as '\\1'")
+    return m.group(1) if m.group(1) is not None else int(m.group(2))
+
+
+def _compile(pattern: Any, flags: dict[str, Any]) -> Any:
+    unknown = set(flags) - {"ignorecase", "multiline"}
+    if unknown:
+        raise Unknown(f"regular expression option {sorted(unknown)[0]!r} is not evaluated statically")
+    return regex.compile_untrusted(pattern, bool(flags.get("ignorecase")), bool(flags.get("multiline")))
+
+
+def _f_regex_findall(ev: Evaluator, value: Any, pattern: Any = "", **flags: Any) -> list[Any]:
+    """Ansible's ``regex_findall``: Python's ``re.findall`` (whole match, one group, or a list of groups)."""
+    compiled = _compile(pattern, flags)
+    out: list[Any] = []
+    size = 0
+    for match in compiled.finditer(_subject(ev, value)):
+        ev.budget.spend()
+        groups = [regex.group(match, i) or "" for i in range(1, compiled.groups + 1)]
+        found: Any = groups if len(groups) > 1 else groups[0] if groups else regex.group(match, 0)
+        size += _size(found)
+        if size > MAX_VALUE_SIZE or len(out) >= MAX_LENGTH:
+            raise BudgetExceeded(f"regex_findall found more than {MAX_VALUE_SIZE} items and characters")
+        out.append(found)
+    return out
+
+
+def _f_regex_escape(_: Evaluator, value: Any, re_type: Any = "python") -> str:
+    if re_type != "python":
+        raise Unknown(f"regex_escape for {re_type!r} is not evaluated statically")
+    return re.escape(to_string(value))
+
+
+def _regex_test(kind: str) -> Callable[..., bool]:
+    """Ansible's ``match``/``search``/``regex`` tests, run by RE2."""
+
+    def run(
+        value: Any, pattern: Any = "", ignorecase: bool = False, multiline: bool = False, **more: Any
+    ) -> bool:
+        match_type = more.pop("match_type", "search") if kind == "regex" else kind
+        if more or match_type not in ("match", "search", "fullmatch"):
+            raise Unknown(f"test {kind!r} with these options is not evaluated statically")
+        if not isinstance(value, str):
+            raise Unknown(f"test {kind!r} needs a string")
+        compiled = regex.compile_untrusted(pattern, bool(ignorecase), bool(multiline))
+        return getattr(compiled, match_type)(value) is not None
+
+    return run
 
 
 def _f_dictsort(
@@ -1040,10 +1456,21 @@ def _f_dictsort(
         raise Unknown("dictsort of mixed types") from None
 
 
+def _f_min_max(pick: Callable[..., Any]) -> Callable[..., Any]:
+    def run(_: Evaluator, value: Any, **__: Any) -> Any:
+        if not isinstance(value, (list, str, dict)):
+            raise Unknown(f"{pick.__name__} needs a list")
+        return pick(value)
+
+    return run
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "dictsort": _f_dictsort,
     "regex_replace": _f_regex_replace,
     "regex_search": _f_regex_search,
+    "regex_findall": _f_regex_findall,
+    "regex_escape": _f_regex_escape,
     "int": _f_int,
     "float": _f_float,
     "string": lambda _, v: to_string(v),
@@ -1060,11 +1487,11 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "list": _f_list,
     "first": _f_first,
     "last": _f_last,
-    "min": lambda _, v, **__: min(v),
-    "max": lambda _, v, **__: max(v),
-    "sum": lambda _, v, start=0, **__: sum(v, start),
+    "min": _f_min_max(min),
+    "max": _f_min_max(max),
+    "sum": _f_sum,
     "abs": lambda _, v: abs(v),
-    "round": lambda _, v, precision=0, method="common": round(v, precision),
+    "round": _f_round,
     "reverse": lambda _, v: v[::-1],
     "unique": _f_unique,
     "sort": _f_sort,
@@ -1083,7 +1510,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "union": _list_op("union"),
     "difference": _list_op("difference"),
     "intersect": _list_op("intersect"),
-    "center": lambda _, v, width=80: to_string(v),
+    "center": _f_center,
     "comment": lambda _, v, *a, **k: "#\n# " + to_string(v) + "\n#",
     "quote": lambda _, v: (
         to_string(v)
@@ -1101,13 +1528,13 @@ _VERSION_OPS = {
 
 def _version_key(value: Any) -> tuple[int, ...]:
     text = to_string(value).strip().lstrip("v")
-    parts = re.split(r"[.\-+]", text)
-    if not text or not all(p.isdigit() for p in parts) or len(parts) > 10:
-        raise Unknown(f"version {text!r} is not compared statically")
+    parts = re.split(r"[.\-+]", text) if len(text) <= 100 else []
+    if not parts or not all(p.isascii() and p.isdigit() and len(p) <= 18 for p in parts) or len(parts) > 10:
+        raise Unknown("version is not compared statically (not dotted numbers)")
     return tuple(int(p) for p in parts)
 
 
-def _t_version(value: Any, other: Any, op: Any = "eq", *_: Any) -> bool:
+def _t_version(value: Any, other: Any, op: Any = "eq", *_: Any, **__: Any) -> bool:
     name = _VERSION_OPS.get(str(op))
     if name is None:
         raise Unknown(f"version comparison {op!r}")
@@ -1120,6 +1547,9 @@ def _t_version(value: Any, other: Any, op: Any = "eq", *_: Any) -> bool:
 TESTS: dict[str, Callable[..., Any]] = {
     "version": _t_version,
     "version_compare": _t_version,
+    "match": _regex_test("match"),
+    "search": _regex_test("search"),
+    "regex": _regex_test("regex"),
     "none": lambda v: v is None,
     "true": lambda v: v is True,
     "false": lambda v: v is False,
@@ -1147,18 +1577,37 @@ TESTS: dict[str, Callable[..., Any]] = {
 }
 
 
-def evaluate(src: str, resolve: Resolver, budget: _Budget | None = None) -> Any:
+def guarded(run: Callable[[], _T], what: str = "evaluation") -> _T:
+    """Run an evaluation so that nothing but ``Unknown`` (or ``TemplateSyntaxError``) leaves it.
+
+    Scanned content is hostile: an input that still trips an exception in here must leave a
+    value unresolved, not stop the scan. The reason names the exception type (so a bug is
+    visible in the report), never its message (which could quote a value).
+    """
+    try:
+        return run()
+    except (Unknown, TemplateSyntaxError):
+        raise
+    except RecursionError:
+        raise BudgetExceeded(f"{what} nested too deeply") from None
+    except MemoryError:
+        raise BudgetExceeded(f"{what} ran out of memory") from None
+    except Exception as exc:
+        raise Unknown(
+            f"{what} failed with {type(exc).__name__} (a portpolicy bug: please report it)"
+        ) from None
+
+
+def evaluate(src: str, resolve: Resolver, budget: Budget | None = None) -> Any:
     """Evaluate one expression; raises ``Unknown`` (or ``Undefined``) when it cannot."""
     try:
-        node = parse(src)
+        node = guarded(lambda: parse(src), "parsing the expression")
     except TemplateSyntaxError as exc:
         raise Unknown(f"expression not understood: {exc}") from None
-    except RecursionError:
-        raise Unknown("expression nested too deeply") from None
-    try:
-        return Evaluator(resolve, budget).eval(node)
-    except RecursionError:
-        raise Unknown("expression nested too deeply") from None
+    value = guarded(lambda: Evaluator(resolve, budget).eval(node))
+    if isinstance(value, _Method):
+        raise Unknown("a method that is not called")
+    return value
 
 
 # --------------------------------------------------------------------------- templates
@@ -1275,11 +1724,21 @@ _STATEMENTS = {"if", "for", "set"}
 _SUPPORTED_ENDS = {"endif", "endfor", "endset", "elif", "else"}
 
 
+_FOR_TAG = regex.compile_trusted(r"(?s)(.+?)\s+in\s+(.+?)(?:\s+if\s+(.+?))?(?:\s+recursive)?")
+"""``for x in items if cond``: RE2, because Python's ``re`` takes quadratic time on this
+pattern over a long run of whitespace."""
+
+
 def _build(toks: list[_Tok]) -> list[Any]:
     pos = 0
 
-    def block(stop: set[str]) -> tuple[list[Any], _Tok | None]:
+    def block(stop: set[str], depth: int = 0) -> tuple[list[Any], _Tok | None]:
         nonlocal pos
+        if depth > MAX_NESTING:
+            line = toks[pos - 1].line if pos else 1
+            raise TemplateSyntaxError(
+                f"line {line}: blocks nested deeper than {MAX_NESTING} (exceeds evaluation budget)"
+            )
         body: list[Any] = []
         while pos < len(toks):
             tok = toks[pos]
@@ -1295,7 +1754,7 @@ def _build(toks: list[_Tok]) -> list[Any]:
                 branches: list[tuple[str, list[Any]]] = [(rest, [])]
                 orelse = None
                 while True:
-                    inner, end = block({"elif", "else", "endif"})
+                    inner, end = block({"elif", "else", "endif"}, depth + 1)
                     if end is None:
                         raise TemplateSyntaxError(f"line {tok.line}: if without endif")
                     if orelse is None and branches:
@@ -1307,7 +1766,7 @@ def _build(toks: list[_Tok]) -> list[Any]:
                         branches.append((er.strip(), []))
                     elif ew == "else":
                         orelse = []
-                        inner, end = block({"endif"})
+                        inner, end = block({"endif"}, depth + 1)
                         if end is None:
                             raise TemplateSyntaxError(f"line {tok.line}: if without endif")
                         orelse = inner
@@ -1316,16 +1775,16 @@ def _build(toks: list[_Tok]) -> list[Any]:
                         break
                 body.append(_If(branches, orelse, tok.line, end.line))
             elif word == "for":
-                m = re.fullmatch(r"(.+?)\s+in\s+(.+?)(?:\s+if\s+(.+?))?(?:\s+recursive)?", rest, re.S)
+                m = _FOR_TAG.fullmatch(rest)
                 if m is None:
                     raise TemplateSyntaxError(f"line {tok.line}: cannot read for loop")
                 targets = [t.strip().strip("()") for t in m.group(1).split(",")]
-                inner, end = block({"else", "endfor"})
+                inner, end = block({"else", "endfor"}, depth + 1)
                 if end is None:
                     raise TemplateSyntaxError(f"line {tok.line}: for without endfor")
                 orelse = None
                 if end.text.split(" ", 1)[0] == "else":
-                    orelse, end = block({"endfor"})
+                    orelse, end = block({"endfor"}, depth + 1)
                     if end is None:
                         raise TemplateSyntaxError(f"line {tok.line}: for without endfor")
                 body.append(_For(targets, m.group(2), m.group(3), inner, orelse, tok.line, end.line))
@@ -1334,7 +1793,7 @@ def _build(toks: list[_Tok]) -> list[Any]:
                     left, _, expr = rest.partition("=")
                     body.append(_Set([t.strip() for t in left.split(",")], expr.strip(), None, tok.line))
                 else:
-                    inner, end = block({"endset"})
+                    inner, end = block({"endset"}, depth + 1)
                     if end is None:
                         raise TemplateSyntaxError(f"line {tok.line}: set without endset")
                     body.append(_Set([rest.strip()], None, inner, tok.line))
@@ -1410,32 +1869,52 @@ class _Scope:
         return self.outer(name)
 
 
-def render(source: str, resolve: Resolver, trim_blocks: bool = True) -> Rendered:
+class _Exhausted(Exception):
+    """The render's budget ran out inside an expression: the whole render stops, not just it."""
+
+
+def render(
+    source: str, resolve: Resolver, trim_blocks: bool = True, budget: Budget | None = None
+) -> Rendered:
     """Render a template with what is known; raises ``TemplateSyntaxError`` if it cannot be read.
 
     Unknown ``{{ }}`` stay in the output as written (readers treat them as templated
-    values), unknown conditions and loops are left out and listed in ``skipped``.
+    values), unknown conditions and loops are left out and listed in ``skipped``. The
+    render has one budget (``MAX_TEMPLATE_STEPS``): when it runs out, ``BudgetExceeded``.
     """
-    tree = _build(_lex(source, trim_blocks))
+    tree = guarded(lambda: _build(_lex(source, trim_blocks)), "reading the template")
+    spent = budget or Budget(MAX_TEMPLATE_STEPS)
+    return guarded(lambda: _render(tree, resolve, spent), "rendering the template")
+
+
+def _render(tree: list[Any], resolve: Resolver, budget: Budget) -> Rendered:
     scope = _Scope(resolve)
-    budget = _Budget()
-    budget_steps = MAX_STEPS * 50
     out = _Out()
     result = Rendered("", [])
 
     def value(expr: str) -> Any:
-        budget.steps = max(0, budget.steps - MAX_STEPS) if budget.steps > budget_steps else budget.steps
-        return evaluate(expr, scope, budget)
+        try:
+            return evaluate(expr, scope, budget)
+        except Unknown:
+            if budget.exhausted:
+                raise _Exhausted from None
+            raise
+
+    def output(expr: str) -> str:
+        found = value(expr)
+        budget.visit(found)
+        return to_string(found)
 
     def run(nodes: list[Any]) -> None:
         for node in nodes:
+            budget.spend()
             if isinstance(node, _Tok):
                 if node.kind == "text":
                     out.write(node.text, node.line)
                 else:
                     result.uses.setdefault(len(out.lines), []).append(node.text)
                     try:
-                        out.write(to_string(value(node.text)), node.line, verbatim=False)
+                        out.write(output(node.text), node.line, verbatim=False)
                     except Unknown as exc:
                         out.write("{{ " + node.text + " }}", node.line, verbatim=False)
                         result.unresolved.append((node.line, node.text, exc.reason))
@@ -1493,10 +1972,16 @@ def render(source: str, resolve: Resolver, trim_blocks: bool = True) -> Rendered
             result.skipped.append((node.line, f"loop over {node.iterable!r}: not a list"))
             result.skipped_ranges.append((node.line, node.end))
             return
-        items = list(items)[:MAX_ITERATIONS]
+        if len(items) > MAX_ITERATIONS:
+            why = f"exceeds evaluation budget: more than {MAX_ITERATIONS} items"
+            result.skipped.append((node.line, f"loop over {node.iterable!r} not rendered: {why}"))
+            result.skipped_ranges.append((node.line, node.end))
+            return
+        items = list(items)
         if node.condition:
             kept = []
             for item in items:
+                budget.spend()
                 scope.frames.append({})
                 _assign(scope.frames[-1], node.targets, item)
                 try:
@@ -1514,6 +1999,7 @@ def render(source: str, resolve: Resolver, trim_blocks: bool = True) -> Rendered
                 run(node.orelse)
             return
         for i, item in enumerate(items):
+            budget.spend()
             frame: dict[str, Any] = {
                 "loop": {
                     "index": i + 1,
@@ -1532,7 +2018,10 @@ def render(source: str, resolve: Resolver, trim_blocks: bool = True) -> Rendered
             finally:
                 scope.frames.pop()
 
-    run(tree)
+    try:
+        run(tree)
+    except _Exhausted:
+        raise BudgetExceeded(f"more than {budget.limit} evaluation steps rendering the template") from None
     lines = out.lines
     last = 1
     filled: list[int] = []
@@ -1592,7 +2081,7 @@ def template_string(text: str, resolve: Resolver) -> Any:
     if m is not None and "{{" not in m.group(1) and "}}" not in m.group(1):
         return evaluate(m.group(1).strip(), resolve)
     try:
-        rendered = render(text, resolve, trim_blocks=False)
+        rendered = render(text, resolve, trim_blocks=False, budget=Budget(MAX_STEPS))
     except TemplateSyntaxError as exc:
         raise Unknown(f"template not understood: {exc}") from None
     if rendered.unresolved:
@@ -1605,8 +2094,8 @@ def template_string(text: str, resolve: Resolver) -> Any:
 def iter_names(src: str) -> Iterator[str]:
     """Variable names an expression reads (for explaining an unresolved value)."""
     try:
-        node = parse(src)
-    except (TemplateSyntaxError, RecursionError):
+        node = guarded(lambda: parse(src), "parsing the expression")
+    except (TemplateSyntaxError, Unknown):
         return
     stack: list[Any] = [node]
     while stack:
