@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from portpolicy.model import KernelSetting, Location, PortRange, PortSet, Setting
+from portpolicy.readers.base import TOO_LARGE, ascii_int, shown
 
 RANGE = "net.ipv4.ip_local_port_range"
 RESERVED = "net.ipv4.ip_local_reserved_ports"
@@ -36,15 +37,40 @@ def parse_reserved(value: str) -> PortSet | str:
     for token in text.split(","):
         token = token.strip()
         lo, sep, hi = token.partition("-")
-        if not lo.strip().isdigit() or (sep and not hi.strip().isdigit()):
-            return f"{token!r} is not a port or port range"
-        start, end = int(lo), int(hi) if sep else int(lo)
+        start, end = ascii_int(lo.strip()), ascii_int(hi.strip()) if sep else ascii_int(lo.strip())
+        if start is None or end is None:
+            return f"{shown(token)!r} is not a port or port range"
         if end > 65535:
-            return f"{end} is above 65535"
+            return f"{shown((hi if sep else lo).strip())} is above 65535"
         if start > end:
-            return f"range {token} starts after it ends"
+            return f"range {shown(token)} starts after it ends"
         ranges.append(PortRange(start, end))
     return PortSet.of(ranges)
+
+
+def parse_override(key: str, value: str) -> PortRange | PortSet | int | str:
+    """A ``kernel:`` config value (short key) as the setting it stands for, or why it is none.
+
+    The range may be written ``A B`` or ``A-B``; one number is a one-port range.
+    """
+    full = f"net.ipv4.{key}"
+    if full == RESERVED:
+        return parse_reserved(value)
+    if full == UNPRIV:
+        number = ascii_int(value.strip())
+        if number is None:
+            return f"{shown(value.strip())!r} is not a number"
+        return number if number <= 65535 else f"{shown(value.strip())} is above 65535"
+    if full != RANGE:
+        return f"{shown(key)!r} is no kernel port setting"
+    text = value.replace("-", " ")
+    if len(text.split()) > 2:
+        return f"{shown(value.strip())!r} is not two port numbers"
+    parsed = parse_range(text, current_end=0)
+    if isinstance(parsed, str):
+        return parsed
+    start, end = parsed if len(text.split()) > 1 else (parsed[0], parsed[0])
+    return PortRange(start, end) if start <= end else f"the range start {start} is above its end {end}"
 
 
 def apply(state: State, write: KernelSetting) -> KernelSetting:
@@ -52,30 +78,7 @@ def apply(state: State, write: KernelSetting) -> KernelSetting:
     where = Location(write.location.path, write.location.line, write.location.column)
     source = f"{where.path}:{where.line}"
     if write.key == RANGE:
-        tokens = write.value.split()
-        numbers = [int(t) for t in tokens[:2] if t.isdigit()]
-        current = state.ephemeral.value
-        assert isinstance(current, PortRange)
-        if not tokens or len(numbers) != min(len(tokens), 2):
-            return _refused(write, f"{write.value!r} is not two port numbers")
-        start, end = numbers[0], numbers[1] if len(numbers) > 1 else current.end
-        for n in (start, end):
-            if not 1 <= n <= 65535:
-                return _refused(write, f"{n} is outside 1-65535", range_=PortRange(start, end))
-        if start > end:
-            return _refused(
-                write, f"the range start {start} is above its end {end}", range_=PortRange(start, end)
-            )
-        unpriv = state.unprivileged.value
-        if isinstance(unpriv, int) and start < unpriv:
-            return _refused(
-                write,
-                f"the range start {start} is below net.ipv4.ip_unprivileged_port_start={unpriv} "
-                f"({state.unprivileged.source})",
-                range_=PortRange(start, end),
-            )
-        state.ephemeral = Setting(PortRange(start, end), source, where)
-        return replace(write, accepted=True, range=PortRange(start, end))
+        return _apply_range(state, write, source, where)
     if write.key == RESERVED:
         parsed = parse_reserved(write.value)
         if isinstance(parsed, str):
@@ -83,23 +86,76 @@ def apply(state: State, write: KernelSetting) -> KernelSetting:
         state.reserved = Setting(parsed, source, where)
         return replace(write, accepted=True, ports=parsed)
     if write.key == UNPRIV:
-        text = write.value.strip()
-        if not text.isdigit():
-            return _refused(write, f"{text!r} is not a number")
-        value = int(text)
-        if value > 65535:
-            return _refused(write, f"{value} is above 65535", number=value)
-        current = state.ephemeral.value
-        assert isinstance(current, PortRange)
-        if value > current.start:
-            return _refused(
-                write,
-                f"{value} is above the ephemeral range start {current.start} ({state.ephemeral.source})",
-                number=value,
-            )
-        state.unprivileged = Setting(value, source, where)
-        return replace(write, accepted=True, number=value)
+        return _apply_unprivileged(state, write, source, where)
     return write
+
+
+def parse_range(value: str, current_end: int) -> tuple[int, int] | str:
+    """``start [end]`` as written (one number keeps the current end), or why it is no two numbers.
+
+    Only ASCII digits count, and a number too long for the kernel's buffer is too large
+    rather than converted.
+    """
+    tokens = value.split()[:2]
+    numbers = [n for token in tokens if (n := ascii_int(token)) is not None]
+    if not tokens or len(numbers) != len(tokens):
+        return f"{shown(value.strip())!r} is not two port numbers"
+    for n, token in zip(numbers, tokens, strict=True):
+        if not 1 <= n <= 65535:
+            return f"{shown(token)} is outside 1-65535"
+    return numbers[0], numbers[1] if len(numbers) > 1 else current_end
+
+
+def _apply_range(state: State, write: KernelSetting, source: str, where: Location) -> KernelSetting:
+    current = state.ephemeral.value
+    assert isinstance(current, PortRange)
+    parsed = parse_range(write.value, current.end)
+    if isinstance(parsed, str):
+        return _refused(write, parsed, range_=_written_range(write.value))
+    start, end = parsed
+    if start > end:
+        return _refused(
+            write, f"the range start {start} is above its end {end}", range_=PortRange(start, end)
+        )
+    unpriv = state.unprivileged.value
+    if isinstance(unpriv, int) and start < unpriv:
+        return _refused(
+            write,
+            f"the range start {start} is below net.ipv4.ip_unprivileged_port_start={unpriv} "
+            f"({state.unprivileged.source})",
+            range_=PortRange(start, end),
+        )
+    state.ephemeral = Setting(PortRange(start, end), source, where)
+    return replace(write, accepted=True, range=PortRange(start, end))
+
+
+def _apply_unprivileged(state: State, write: KernelSetting, source: str, where: Location) -> KernelSetting:
+    text = write.value.strip()
+    value = ascii_int(text)
+    if value is None:
+        return _refused(write, f"{shown(text)!r} is not a number")
+    shown_number = value if value < TOO_LARGE else None
+    if value > 65535:
+        return _refused(write, f"{shown(text)} is above 65535", number=shown_number)
+    current = state.ephemeral.value
+    assert isinstance(current, PortRange)
+    if value > current.start:
+        return _refused(
+            write,
+            f"{value} is above the ephemeral range start {current.start} ({state.ephemeral.source})",
+            number=value,
+        )
+    state.unprivileged = Setting(value, source, where)
+    return replace(write, accepted=True, number=value)
+
+
+def _written_range(value: str) -> PortRange | None:
+    """Two out-of-range numbers as written (for the parity hint), when both are real numbers."""
+    numbers = [ascii_int(token) for token in value.split()[:2]]
+    if len(numbers) != 2 or None in numbers:
+        return None
+    start, end = (n for n in numbers if n is not None)
+    return PortRange(start, end) if max(start, end) < TOO_LARGE else None
 
 
 def _refused(

@@ -343,6 +343,11 @@ class KernelSetting:
         return self.key.rsplit(".", 1)[-1]
 
     @property
+    def shown_value(self) -> str:
+        """The value for a message: a hostile one can be megabytes, the finding points at it anyway."""
+        return self.value if len(self.value) <= 80 else self.value[:80] + "..."
+
+    @property
     def same_parity(self) -> bool | None:
         if self.range is None:
             return None

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterator
 
 from portpolicy.model import Evidence, Fact, InvalidPort, Listener, ParseError, PortRange, Unresolved
-from portpolicy.readers.base import LINE_BREAK, Source, is_templated, mask_jinja
+from portpolicy.readers.base import LINE_BREAK, Source, ascii_int, is_templated, mask_jinja, shown
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 
 NAME = "apache"
@@ -163,13 +163,13 @@ def _listen(
         host, _, port_text = value.rpartition(":")
     else:
         host, port_text = None, value
-    if port_text is None or port_text == "" or (port_text.isdigit() and int(port_text) == 0):
-        yield InvalidPort(raw, f"httpd Listen {raw}: port must be specified", where, "Listen")
+    port = ascii_int(port_text or "")
+    if not port_text or port == 0:
+        yield InvalidPort(raw, f"httpd Listen {shown(raw)}: port must be specified", where, "Listen")
         return
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        yield InvalidPort(raw, f"httpd Listen {raw}: invalid address or port", where, "Listen")
+    if port is None or not 1 <= port <= 65535:
+        yield InvalidPort(raw, f"httpd Listen {shown(raw)}: invalid address or port", where, "Listen")
         return
-    port = int(port_text)
     evidence = (user,) if user else ()
     yield Listener(
         service=SERVICE,

@@ -20,6 +20,13 @@ from portpolicy.model import InvalidPort, Location, PortRange, Unresolved
 
 PROTOCOLS = {"tcp", "udp", "sctp", "dccp"}
 
+MAX_DIGITS = 20
+"""More significant digits than any port, id or kernel setting can have (2**64 has 20)."""
+TOO_LARGE: int = 10**MAX_DIGITS
+"""What ``ascii_int`` gives for a longer number: above every range a caller checks."""
+SHOWN_CHARS = 40
+"""How much of an offending value a message quotes: a hostile value can be megabytes."""
+
 
 @dataclass(frozen=True)
 class Source:
@@ -61,6 +68,34 @@ def mask_jinja(text: str) -> str:
     return "\n".join("" if JINJA_STATEMENT_LINE.match(line) else line for line in text.split("\n"))
 
 
+def is_ascii_digits(text: str) -> bool:
+    """True for a non-empty run of ``0``-``9`` only.
+
+    ``str.isdigit`` also says yes to ``²`` (which ``int`` refuses) and ``٨٠`` (which ``int``
+    reads as 80); no config format means those.
+    """
+    return text.isascii() and text.isdigit()
+
+
+def ascii_int(text: str) -> int | None:
+    """``text`` as a number when it is ASCII digits only, else None.
+
+    A number with more than ``MAX_DIGITS`` significant digits is ``TOO_LARGE`` without being
+    converted: ``int`` refuses more than 4,300 digits, and no range check needs the value.
+    """
+    if not is_ascii_digits(text):
+        return None
+    significant = text.lstrip("0")
+    if len(significant) > MAX_DIGITS:
+        return TOO_LARGE
+    return int(significant or "0")
+
+
+def shown(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, for quoting an offending value in a message."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def parse_port_range(
     text: str, location: Location, context: str, sep: str = "-", allow_zero: bool = False
 ) -> PortRange | InvalidPort | Unresolved | None:
@@ -76,16 +111,19 @@ def parse_port_range(
     parts = value.split(sep, 1) if sep in value[1:] else [value]
     numbers: list[int] = []
     for part in parts:
-        part = part.strip()
-        if not part.isdigit():
-            return InvalidPort(value, f"{context}: {value!r} is not a port number", location, context)
-        numbers.append(int(part))
+        number = ascii_int(part.strip())
+        if number is None:
+            return InvalidPort(value, f"{context}: {shown(value)!r} is not a port number", location, context)
+        if not 0 <= number <= 65535:
+            return InvalidPort(
+                value, f"{context}: port {shown(part.strip())} is outside 1-65535", location, context
+            )
+        numbers.append(number)
     start, end = numbers[0], numbers[-1]
     if len(numbers) == 1 and start == 0 and allow_zero:
         return None
-    for n in numbers:
-        if not 1 <= n <= 65535:
-            return InvalidPort(value, f"{context}: port {n} is outside 1-65535", location, context)
+    if 0 in numbers:
+        return InvalidPort(value, f"{context}: port 0 is outside 1-65535", location, context)
     if start > end:
-        return InvalidPort(value, f"{context}: range {value} starts after it ends", location, context)
+        return InvalidPort(value, f"{context}: range {shown(value)} starts after it ends", location, context)
     return PortRange(start, end)

@@ -33,7 +33,7 @@ from portpolicy.model import (
     RunAs,
     Unresolved,
 )
-from portpolicy.readers.base import Source, mask_jinja, parse_port_range
+from portpolicy.readers.base import MAX_DIGITS, Source, mask_jinja, parse_port_range, shown
 from portpolicy.yamlsrc import (
     MappingNode,
     Node,
@@ -280,7 +280,7 @@ class _Reader:
             return None
         if isinstance(node, ScalarNode) and not node.style and _HEX_OR_OCTAL.fullmatch(text):
             # YAML 1.2 (Compose's parser) reads 0x50 / 0o120 as integers.
-            return _Value(text, str(int(text, 0)), None, self.loc(node))
+            return _Value(text, _yaml_integer(text), None, self.loc(node))
         return self.text_value(text, self.loc(node))
 
     def text_value(self, text: str, loc: Location) -> _Value:
@@ -537,13 +537,15 @@ class _Reader:
             return
         protocol = _protocol(proto)
         if protocol is None:
-            why = f"port mapping {raw!r}: unknown protocol {proto!r} (tcp, udp or sctp)"
+            why = f"port mapping {shown(raw)!r}: unknown protocol {shown(proto)!r} (tcp, udp or sctp)"
             yield InvalidPort(raw, why, loc)
             return
         if not container:
-            yield InvalidPort(raw, f"port mapping {raw!r}: no container port", loc)
+            yield InvalidPort(raw, f"port mapping {shown(raw)!r}: no container port", loc)
             return
-        crange = parse_port_range(container, loc, f"port mapping {raw!r}: container port", allow_zero=True)
+        crange = parse_port_range(
+            container, loc, f"port mapping {shown(raw)!r}: container port", allow_zero=True
+        )
         if not isinstance(crange, PortRange):
             if crange is not None:
                 yield _with_value(crange, raw)
@@ -555,13 +557,13 @@ class _Reader:
             return
         address = _address(ip)
         if address is None:
-            yield InvalidPort(raw, f"port mapping {raw!r}: {ip!r} is no IP address", loc)
+            yield InvalidPort(raw, f"port mapping {shown(raw)!r}: {shown(ip)!r} is no IP address", loc)
             return
-        host_fact = _host_range(host, crange, loc, f"port mapping {raw!r}")
+        host_fact = _host_range(host, crange, loc, f"port mapping {shown(raw)!r}")
         if isinstance(host_fact, (InvalidPort, Unresolved)):
             if not ip and _address(host) is not None:
-                why = f"{host_fact.reason} (an IP needs IP:HOST:CONTAINER, e.g. '{host}::{container}')"
-                host_fact = InvalidPort(raw, why, loc, f"port mapping {raw!r}: host port")
+                why = f"{host_fact.reason} (an IP needs IP:HOST:CONTAINER, e.g. '{shown(host)}::{shown(container)}')"
+                host_fact = InvalidPort(raw, why, loc, f"port mapping {shown(raw)!r}: host port")
             yield _with_value(host_fact, raw)
             return
         mapping.address, mapping.host, mapping.host_location = address, host_fact, loc
@@ -577,7 +579,7 @@ class _Reader:
         if not target.known:
             yield self.unresolved(target, "port target")
             return
-        ctx = f"port target {target.raw!r}"
+        ctx = f"port target {shown(target.raw)!r}"
         if "-" in target.text.strip()[1:]:
             why = f"{ctx}: the target must be one port, not a range"
             yield InvalidPort(target.raw, why, target.location, ctx)
@@ -595,7 +597,7 @@ class _Reader:
         protocol = _protocol(proto)
         if protocol is None:
             assert proto_val is not None
-            why = f"port protocol {proto!r} is not tcp, udp or sctp"
+            why = f"port protocol {shown(proto)!r} is not tcp, udp or sctp"
             yield InvalidPort(proto_val.raw, why, proto_val.location)
             return
         mapping = _Mapping(crange, protocol, target.location)
@@ -612,9 +614,11 @@ class _Reader:
         if address is None:
             assert ip_val is not None
             out.pop()
-            yield InvalidPort(ip_val.raw, f"port host_ip {ip_val.raw!r} is no IP address", ip_val.location)
+            yield InvalidPort(
+                ip_val.raw, f"port host_ip {shown(ip_val.raw)!r} is no IP address", ip_val.location
+            )
             return
-        ctx = f"published port {published.raw!r}"
+        ctx = f"published port {shown(published.raw)!r}"
         host = _host_range(published.text.strip(), crange, published.location, ctx)
         if isinstance(host, (InvalidPort, Unresolved)):
             out.pop()
@@ -633,9 +637,9 @@ class _Reader:
             return
         port, _, proto = val.text.strip().partition("/")
         protocol = _protocol(proto)
-        ctx = f"exposed port {val.raw!r}"
+        ctx = f"exposed port {shown(val.raw)!r}"
         if protocol is None:
-            why = f"{ctx}: unknown protocol {proto!r} (tcp, udp or sctp)"
+            why = f"{ctx}: unknown protocol {shown(proto)!r} (tcp, udp or sctp)"
             yield InvalidPort(val.raw, why, val.location, ctx)
             return
         prange = parse_port_range(port, val.location, ctx, allow_zero=True)
@@ -911,6 +915,11 @@ def _address(ip: str) -> BindAddress | None:
     if parsed.is_unspecified:
         return BindAddress.wildcard(family)
     return BindAddress(ip, family)
+
+
+def _yaml_integer(text: str) -> str:
+    """A YAML 1.2 hex or octal integer in decimal; too long to be any port, it stays as written."""
+    return str(int(text, 0)) if len(text) <= MAX_DIGITS else text
 
 
 def _host_range(

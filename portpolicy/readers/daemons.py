@@ -35,7 +35,7 @@ from portpolicy.model import (
     RunAs,
     Unresolved,
 )
-from portpolicy.readers.base import LINE_BREAK, Source, is_templated, mask_jinja
+from portpolicy.readers.base import LINE_BREAK, Source, ascii_int, is_templated, mask_jinja, shown
 from portpolicy.readers.netaddr import bind_address, split_host_port
 
 NAME = "daemons"
@@ -337,15 +337,15 @@ def _hosts(daemon: Daemon, spec: KeySpec, last: dict[str, _Setting]) -> list[str
 
 def _port(text: str, spec: KeySpec, where: Location, context: str) -> int | InvalidPort | None:
     text = text.strip()
-    if not text.isdigit():
-        return InvalidPort(text, f"{context}: {text!r} is not a port number", where, context)
-    port = int(text)
+    port = ascii_int(text)
+    if port is None:
+        return InvalidPort(text, f"{context}: {shown(text)!r} is not a port number", where, context)
     if port == 0:
         if spec.zero == "disabled":
             return None
         return InvalidPort(text, f"{context}: port 0 is outside 1-65535", where, context)
     if port > 65535:
-        return InvalidPort(text, f"{context}: port {port} is outside 1-65535", where, context)
+        return InvalidPort(text, f"{context}: port {shown(text)} is outside 1-65535", where, context)
     return port
 
 
@@ -401,12 +401,15 @@ def exec_listeners(
         if port_text is None or (host is None and not value.startswith(":")):
             yield InvalidPort(value, f"{context}={value}: missing port in address", where, context)
             continue
-        if not port_text.isdigit() or int(port_text) > 65535:
+        port = ascii_int(port_text)
+        if port is None or port > 65535:
             yield InvalidPort(
-                value, f"{context}={value}: {port_text!r} is not a port in 1-65535", where, context
+                value,
+                f"{context}={shown(value)}: {shown(port_text)!r} is not a port in 1-65535",
+                where,
+                context,
             )
             continue
-        port = int(port_text)
         if port == 0:
             continue  # Go's net.Listen picks a free port
         for protocol in flag.protocols:

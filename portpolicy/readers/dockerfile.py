@@ -39,7 +39,7 @@ from portpolicy.model import (
     RunAs,
     Unresolved,
 )
-from portpolicy.readers.base import Source, mask_jinja, parse_port_range
+from portpolicy.readers.base import Source, mask_jinja, parse_port_range, shown
 
 NAME = "dockerfile"
 
@@ -58,7 +58,7 @@ INSTRUCTIONS = frozenset(
     }
 )  # fmt: skip
 _DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=\s*(.*?)\s*$")
-_HEREDOC = re.compile(r"(?:^|(?<=\s))\d*<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_.-]*)\2(?=\s|$)")
+_HEREDOC = re.compile(r"(?:^|(?<=\s))[0-9]*<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_.-]*)\2(?=\s|$)")
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _UNKNOWN = "\x00"
 _TEMPLATED = "\x01"
@@ -355,19 +355,19 @@ class _Reader:
             value, problem = _expand(word, self.stage.env, self.escape)
             if _UNKNOWN in value or problem:
                 why = problem or "holds a variable without a known value"
-                shown = line.original[offset : offset + len(word)]
-                self.facts.append(Unresolved(shown, f"EXPOSE port {why}", loc))
+                written = line.original[offset : offset + len(word)]
+                self.facts.append(Unresolved(written, f"EXPOSE port {why}", loc))
                 continue
             for spec in value.split():
                 self._expose_one(word if spec == value else spec, spec, loc)
 
     def _expose_one(self, raw: str, spec: str, loc: Location) -> None:
-        ctx = f"EXPOSE {raw!r}"
+        ctx = f"EXPOSE {shown(raw)!r}"
         container = spec.rsplit(":", 1)[-1]  # ``nat.ParsePortSpec`` keeps the container part
         port, _, proto = container.partition("/")
         protocol = (proto or "tcp").lower()
         if protocol not in _PROTOCOLS:
-            why = f"{ctx}: unknown protocol {proto!r} (tcp, udp or sctp)"
+            why = f"{ctx}: unknown protocol {shown(proto)!r} (tcp, udp or sctp)"
             self.facts.append(InvalidPort(raw, why, loc, ctx))
             return
         if not port:

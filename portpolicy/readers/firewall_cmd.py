@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from portpolicy.model import Evidence, Fact, FirewallRule, Location, PortRange, Unresolved
-from portpolicy.readers.base import PROTOCOLS, Source, is_templated, parse_port_range
+from portpolicy.readers.base import PROTOCOLS, Source, is_templated, parse_port_range, shown
 
 TOOLS = ("firewall-cmd", "firewall-offline-cmd")
 
@@ -60,7 +60,7 @@ def command(source: Source, number: int, line: str, words: list[str]) -> Iterato
 def _port(value: str, at: Location, zone: str, source_port: bool) -> Iterator[Fact]:
     number, _, proto = value.partition("/")
     what = "--add-source-port" if source_port else "--add-port"
-    rng = parse_port_range(number, at, f"firewall-cmd {what}={value}", sep="-")
+    rng = parse_port_range(number, at, f"firewall-cmd {what}={shown(value)}", sep="-")
     if not isinstance(rng, PortRange):
         if rng is not None:
             yield rng

@@ -45,7 +45,7 @@ from portpolicy.model import (
     PortRange,
     Unresolved,
 )
-from portpolicy.readers.base import PROTOCOLS, Source, is_templated, mask_jinja
+from portpolicy.readers.base import PROTOCOLS, Source, ascii_int, is_templated, mask_jinja, shown
 
 NAME = "firewalld"
 
@@ -67,7 +67,8 @@ _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 _STATEMENT = re.compile(r"\{%.*?%\}", re.S)
 _STATEMENT_VALUE = re.compile(r'"([^"<]*\{%[^"<]*)"')
 _JINJA_SAFE = str.maketrans({'"': "'", "<": " ", "&": " "})
-_SERVICE_NAME = re.compile(r"[A-Za-z][\w.+]*(?:-[A-Za-z][\w.+]*)*")
+_SERVICE_NAME = re.compile(r"[A-Za-z][\w.+]*(?:-[A-Za-z][\w.+]*)*", re.ASCII)
+_PORT_RANGE = re.compile(r"([0-9]+)(?:-([0-9]+))?")
 _ZONE_TARGETS = {"ACCEPT": "accept", "%%REJECT%%": "reject", "REJECT": "reject", "DROP": "drop"}
 _DONE = {"accept": "accepted", "drop": "dropped", "reject": "rejected"}
 _POLICY_TARGETS = {"ACCEPT": "accept", "REJECT": "reject", "DROP": "drop"}
@@ -357,29 +358,26 @@ def parse_port(
     value = value.strip()
     if is_templated(value):
         return None, [Unresolved(raw, f"{context}: value is a template or variable", where)]
-    m = re.fullmatch(r"(\d+)(?:-(\d+))?", value)
+    m = _PORT_RANGE.fullmatch(value)
     if m is None:
         if _SERVICE_NAME.fullmatch(value):
-            reason = (
-                f"{context}: {value!r} is a service name that firewalld looks up in the host's /etc/services"
-            )
+            reason = f"{context}: {shown(value)!r} is a service name that firewalld looks up in the host's /etc/services"
             return None, [Unresolved(raw, reason, where)]
-        what = "an empty port" if not value else f"{value!r} is not a port or port range"
+        what = "an empty port" if not value else f"{shown(value)!r} is not a port or port range"
         return None, [InvalidPort(raw, f"{context}: {what}; {_REFUSED}", where, context)]
-    numbers = [int(g) for g in m.groups() if g is not None]
-    for n in numbers:
+    groups = [g for g in m.groups() if g is not None]
+    numbers = [n for g in groups if (n := ascii_int(g)) is not None]
+    for n, g in zip(numbers, groups, strict=True):
         if n > 65535:
             return None, [
-                InvalidPort(raw, f"{context}: port {n} is outside 1-65535; {_REFUSED}", where, context)
+                InvalidPort(raw, f"{context}: port {shown(g)} is outside 1-65535; {_REFUSED}", where, context)
             ]
         if n == 0:
             reason = f"{context}: port 0 is no port a packet is sent to; the rule matches nothing useful"
             return None, [InvalidPort(raw, reason, where, context)]
     start, end = numbers[0], numbers[-1]
     if start > end:
-        reason = (
-            f"{context}: range {value} starts after it ends (firewalld silently swaps it to {end}-{start})"
-        )
+        reason = f"{context}: range {shown(value)} starts after it ends (firewalld silently swaps it to {end}-{start})"
         return PortRange(end, start), [InvalidPort(raw, reason, where, context)]
     return PortRange(start, end), []
 

@@ -29,7 +29,7 @@ from portpolicy.model import (
     PortRange,
     Unresolved,
 )
-from portpolicy.readers.base import LINE_BREAK, Source, is_templated, mask_jinja, parse_port_range
+from portpolicy.readers.base import LINE_BREAK, Source, is_templated, mask_jinja, parse_port_range, shown
 from portpolicy.readers.netaddr import bind_address
 
 NAME = "haproxy"
@@ -186,12 +186,12 @@ def _one(item: str, params: set[str], where: Location, section: str, user: Evide
     if ":" not in address_text:
         if section == "stats":
             return
-        yield InvalidPort(item, f"HAProxy bind {item}: missing port", where, "bind")
+        yield InvalidPort(item, f"HAProxy bind {shown(item)}: missing port", where, "bind")
         return
     host, _, port_text = address_text.rpartition(":")
     if section == "stats" and not port_text:
         return
-    parsed = parse_port_range(port_text, where, f"HAProxy bind {item}")
+    parsed = parse_port_range(port_text, where, f"HAProxy bind {shown(item)}")
     if not isinstance(parsed, PortRange):
         if parsed is not None:
             yield parsed

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from portpolicy.model import Fact, InvalidPort, ParseError, PortRange, Unresolved
 from portpolicy.readers import firewall_cmd
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import Source, mask_jinja
+from portpolicy.readers.base import Source, is_ascii_digits, mask_jinja
 
 NAME = "iptables"
 DECLINE = "shell script without iptables, ufw or firewall-cmd commands"
@@ -367,7 +367,7 @@ def apply(
             args.table = nxt
         elif w in _COMMANDS:
             args.command, args.chain = _COMMANDS[w], nxt
-            if args.command in ("I", "R", "D") and i + 2 < len(words) and words[i + 2].isdigit():
+            if args.command in ("I", "R", "D") and i + 2 < len(words) and is_ascii_digits(words[i + 2]):
                 i += 1
         elif w in ("-P", "--policy"):
             args.command, args.chain = "P", nxt

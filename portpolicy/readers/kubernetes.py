@@ -33,7 +33,15 @@ from portpolicy.model import (
     RunAs,
     Unresolved,
 )
-from portpolicy.readers.base import Source, is_templated, mask_jinja
+from portpolicy.readers.base import (
+    MAX_DIGITS,
+    Source,
+    ascii_int,
+    is_ascii_digits,
+    is_templated,
+    mask_jinja,
+    shown,
+)
 from portpolicy.yamlsrc import (
     MappingNode,
     Node,
@@ -88,7 +96,13 @@ _STATIC_POD = re.compile(r"(?:^|.*/)etc/kubernetes/manifests/[^/]+\.ya?ml")
 _KUBEADM_NAME = re.compile(r"kubeadm(?:[-_.](?:config|init|join|cluster)[^/]*)?\.ya?ml")
 _INLINE_TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 _TEMPLATE_LINE = re.compile(r"^[ \t]*\{\{.*\}\}[ \t]*$", re.M)
-_PLACEHOLDER = re.compile(r"_T\d+_+")
+_PLACEHOLDER = re.compile(r"_T[0-9]+_+")
+_POOL = re.compile(r"([0-9]+)(?:([-+])([0-9]+))?")
+_YAML11_INTS = (
+    (re.compile(r"[-+]?0x[0-9a-fA-F]+"), 16),
+    (re.compile(r"[-+]?0[0-7]+"), 8),
+    (re.compile(r"[-+]?[0-9]+"), 10),
+)
 _K8S_TEXT = re.compile(r"^apiVersion\s*:", re.M)
 _BLOCK_OPEN = re.compile(r"^\s*\{%-?\s*(?:if|for)\b")
 _BLOCK_CLOSE = re.compile(r"^\s*\{%-?\s*end(?:if|for)\b")
@@ -340,13 +354,13 @@ class _Reader:
             return None
         if not val.known:
             return Unresolved(val.raw, f"{ctx} is a template or variable", val.location)
-        number = _int(val.text) if val.plain else (int(val.text) if val.text.isdigit() else None)
+        number = _int(val.text) if val.plain else ascii_int(val.text)
         if number is None:
-            return InvalidPort(val.raw, f"{ctx}: {val.raw!r} is not a port number", val.location, ctx)
+            return InvalidPort(val.raw, f"{ctx}: {shown(val.raw)!r} is not a port number", val.location, ctx)
         if number == 0 and zero_ok:
             return None
         if not 1 <= number <= 65535:
-            return InvalidPort(val.raw, f"{ctx}: port {number} is outside 1-65535", val.location, ctx)
+            return InvalidPort(val.raw, f"{ctx}: port {shown(val.raw)} is outside 1-65535", val.location, ctx)
         return number
 
     def path(self, node: Node | None, keys: tuple[str, ...]) -> Node | None:
@@ -530,7 +544,7 @@ class _Reader:
         if not val.known:
             return Unresolved(val.raw, "port protocol is a template or variable", val.location)
         if val.text not in PROTOCOLS:
-            why = f"protocol {val.raw!r} is refused by the API server (TCP, UDP or SCTP, upper case)"
+            why = f"protocol {shown(val.raw)!r} is refused by the API server (TCP, UDP or SCTP, upper case)"
             return InvalidPort(val.raw, why, val.location, "protocol")
         return val.text
 
@@ -545,7 +559,7 @@ class _Reader:
         try:
             ip = ipaddress.ip_address(val.text)
         except ValueError:
-            return InvalidPort(val.raw, f"hostIP {val.raw!r} is no IP address", val.location, "hostIP")
+            return InvalidPort(val.raw, f"hostIP {shown(val.raw)!r} is no IP address", val.location, "hostIP")
         family = "ipv4" if ip.version == 4 else "ipv6"
         return BindAddress.wildcard(family) if ip.is_unspecified else BindAddress(val.text, family)
 
@@ -633,7 +647,7 @@ class _Reader:
     def target_port(self, node: Node | None) -> int | InvalidPort | Unresolved | None:
         """A number (checked) or the name of a container port (not checked here)."""
         val = self.value(node)
-        if val is not None and val.known and not val.text.isdigit() and _int(val.text) is None:
+        if val is not None and val.known and not is_ascii_digits(val.text) and _int(val.text) is None:
             return None
         return self.port(node, "targetPort", zero_ok=False)
 
@@ -661,8 +675,8 @@ class _Reader:
                 continue
             found = _FLAG_RE.search(val.raw)
             if found is not None:
-                shown = _Val(found.group(1), not is_templated(found.group(1)), val.location)
-                yield from self.pool_value(shown, f"kube-apiserver --{FLAG}")
+                flag_value = _Val(found.group(1), not is_templated(found.group(1)), val.location)
+                yield from self.pool_value(flag_value, f"kube-apiserver --{FLAG}")
 
     def pool(self, node: Node | None, ctx: str) -> Iterator[Fact]:
         val = self.value(node)
@@ -675,16 +689,16 @@ class _Reader:
             yield Unresolved(val.raw, f"{ctx} is a template or variable", val.location)
             return
         text = val.text.strip("\"'")
-        found = re.fullmatch(r"(\d+)(?:([-+])(\d+))?", text)
-        if found is None:
-            yield InvalidPort(val.raw, f"{ctx}: {val.raw!r} is not a port range", val.location, ctx)
+        found = _POOL.fullmatch(text)
+        start = ascii_int(found.group(1)) if found else None
+        end = start if found is None or found.group(2) is None else ascii_int(found.group(3))
+        if found is None or start is None or end is None:
+            yield InvalidPort(val.raw, f"{ctx}: {shown(val.raw)!r} is not a port range", val.location, ctx)
             return
-        start = int(found.group(1))
-        end = start if found.group(2) is None else int(found.group(3))
         if found.group(2) == "+":
             end = start + end
         if not (1 <= start <= 65535 and 1 <= end <= 65535) or start > end:
-            why = f"{ctx}: {val.raw!r} is not a range within 1-65535 (the API server refuses to start)"
+            why = f"{ctx}: {shown(val.raw)!r} is not a range within 1-65535 (the API server refuses to start)"
             yield InvalidPort(val.raw, why, val.location, ctx)
             return
         why = f"{ctx} sets the NodePort pool"
@@ -694,15 +708,12 @@ class _Reader:
 
 
 def _int(text: str) -> int | None:
-    """A YAML 1.1 integer as Kubernetes' parser reads it: decimal, ``0x`` hex or ``0`` octal."""
+    """A YAML 1.1 integer as Kubernetes' parser reads it: decimal, ``0x`` hex or ``0`` octal.
+
+    ASCII digits only; a number longer than any int64 is no integer the API server accepts.
+    """
     t = text.replace("_", "")
-    try:
-        if re.fullmatch(r"[-+]?0x[0-9a-fA-F]+", t):
-            return int(t, 16)
-        if re.fullmatch(r"[-+]?0[0-7]+", t):
-            return int(t, 8)
-        if re.fullmatch(r"[-+]?\d+", t):
-            return int(t)
-    except ValueError:
-        return None
+    for pattern, base in _YAML11_INTS:
+        if pattern.fullmatch(t):
+            return int(t, base) if len(t) <= MAX_DIGITS else None
     return None

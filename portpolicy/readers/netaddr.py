@@ -54,7 +54,7 @@ def split_host_port(text: str) -> tuple[str | None, str | None]:
     bracketed = split_bracketed(text)
     if bracketed is not None:
         return bracketed
-    if text.isdigit():
+    if text.isdigit():  # any digits, even "²0" or "٨٠": a port was meant, and is refused as one
         return None, text
     if text.count(":") == 1:
         host, port = text.split(":")

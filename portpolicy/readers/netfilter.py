@@ -34,7 +34,7 @@ from importlib import resources
 from typing import Any
 
 from portpolicy.model import Evidence, FirewallRule, InvalidPort, Location, PortRange, PortSet, Unresolved
-from portpolicy.readers.base import is_templated
+from portpolicy.readers.base import ascii_int, is_templated, shown
 
 PORT_PROTOCOLS = ("tcp", "udp", "sctp", "dccp")
 PROTOCOL_NUMBERS = {"6": "tcp", "17": "udp", "132": "sctp", "33": "dccp"}
@@ -109,7 +109,9 @@ def parse_port(
         if not isinstance(last, int):
             return last
         if first > last:
-            return InvalidPort(value, f"{context}: range {value} starts after it ends", location, context)
+            return InvalidPort(
+                value, f"{context}: range {shown(value)} starts after it ends", location, context
+            )
         if last == 0:
             return InvalidPort(value, f"{context}: port 0 is no real port", location, context)
         return PortRange(first, last)
@@ -120,10 +122,10 @@ def parse_port(
 def _one_port(
     part: str, whole: str, location: Location, context: str, protocol: str, allow_zero: bool
 ) -> int | InvalidPort | Unresolved:
-    if part.isdigit():
-        n = int(part)
+    n = ascii_int(part)
+    if n is not None:
         if n > 65535:
-            return InvalidPort(whole, f"{context}: port {n} is outside 1-65535", location, context)
+            return InvalidPort(whole, f"{context}: port {shown(part)} is outside 1-65535", location, context)
         if n == 0 and not allow_zero:
             return InvalidPort(whole, f"{context}: port 0 is no real port", location, context)
         return n
@@ -131,10 +133,10 @@ def _one_port(
         port = service_port(part, protocol)
         if port is None:
             return Unresolved(
-                whole, f"{context}: service name {whole!r} is not in the services table", location
+                whole, f"{context}: service name {shown(whole)!r} is not in the services table", location
             )
         return port
-    return InvalidPort(whole, f"{context}: {whole!r} is not a port number", location, context)
+    return InvalidPort(whole, f"{context}: {shown(whole)!r} is not a port number", location, context)
 
 
 def complement(ranges: Iterable[PortRange]) -> tuple[PortRange, ...]:

@@ -37,7 +37,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.readers import apache
-from portpolicy.readers.base import Source, mask_jinja
+from portpolicy.readers.base import Source, ascii_int, mask_jinja, shown
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 
 NAME = "nginx"
@@ -458,13 +458,16 @@ class _Walker:
                 yield InvalidPort(addr.text, f"nginx listen: no port in {addr.text!r}", where, "listen")
                 return
             port_text = "80"  # "If only address is given, the port 80 is used."
-        if not port_text.isdigit():
-            yield InvalidPort(addr.text, f"nginx listen: invalid port {port_text!r}", where, "listen")
+        port = ascii_int(port_text)
+        if port is None:
+            yield InvalidPort(addr.text, f"nginx listen: invalid port {shown(port_text)!r}", where, "listen")
             return
-        port = int(port_text)
         if not 1 <= port <= 65535:
             yield InvalidPort(
-                port_text, f"nginx listen: invalid port {port} (nginx needs 1-65535)", where, "listen"
+                port_text,
+                f"nginx listen: invalid port {shown(port_text)} (nginx needs 1-65535)",
+                where,
+                "listen",
             )
             return
         udp = "udp" in params if block == "stream-server" else "quic" in params and block == "http-server"
@@ -500,7 +503,7 @@ def _split(text: str) -> tuple[str | None, str | None]:
     bracketed = split_bracketed(text)
     if bracketed is not None:
         return f"[{bracketed[0]}]", bracketed[1]
-    if text.isdigit():
+    if text.isdigit():  # any digits, even "²0" or "٨٠": a port was meant, and is refused as one
         return None, text
     host, colon, port = text.rpartition(":")
     if not colon:

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 
 from portpolicy.model import Fact, InvalidPort, Listener, Location, ParseError, PortRange, Unresolved
-from portpolicy.readers.base import LINE_BREAK, Source, is_templated, mask_jinja
+from portpolicy.readers.base import LINE_BREAK, Source, ascii_int, is_templated, mask_jinja, shown
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 
 NAME = "sshd"
@@ -124,11 +124,12 @@ def _keyword(raw: str) -> tuple[str, str, int] | None:
 def _port(text: str, where: Location, context: str) -> int | InvalidPort | Unresolved:
     if is_templated(text) or "$" in text:
         return Unresolved(text, f"{context}: value is a template or variable", where)
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
+    port = ascii_int(text)
+    if port is None or not 1 <= port <= 65535:
         return InvalidPort(
-            text, f"{context} {text}: badly formatted port number (sshd needs 1-65535)", where, context
+            text, f"{context} {shown(text)}: badly formatted port number (sshd needs 1-65535)", where, context
         )
-    return int(text)
+    return port
 
 
 def _listeners(

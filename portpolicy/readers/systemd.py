@@ -44,7 +44,17 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.readers import daemons
-from portpolicy.readers.base import JINJA_STATEMENT_LINE, LINE_BREAK, Source, is_templated, mask_jinja
+from portpolicy.readers.base import (
+    JINJA_STATEMENT_LINE,
+    LINE_BREAK,
+    MAX_DIGITS,
+    TOO_LARGE,
+    Source,
+    ascii_int,
+    is_templated,
+    mask_jinja,
+    shown,
+)
 
 NAME = "systemd"
 
@@ -509,8 +519,9 @@ def _last(
 def _capability(name: str) -> str:
     word = name.upper()
     word = word.removeprefix("CAP_")
-    if word.isdigit() and int(word) < len(ALL_CAPABILITIES):
-        return ALL_CAPABILITIES[int(word)]
+    number = ascii_int(word)
+    if number is not None and number < len(ALL_CAPABILITIES):
+        return ALL_CAPABILITIES[number]
     return word
 
 
@@ -629,17 +640,17 @@ class _Address(NamedTuple):
 def _parse_ip_port(text: str) -> int | str:
     """systemd's parse_ip_port(): the port, or "range" (ERANGE) / "invalid" (EINVAL)."""
     if text[:2].lower() == "0b" and text[2:] and set(text[2:]) <= set("01"):
-        number = int(text[2:], 2)
+        number = _bounded_int(text[2:], 2)
     elif text[:2].lower() == "0o" and text[2:] and set(text[2:]) <= set("01234567"):
-        number = int(text[2:], 8)
+        number = _bounded_int(text[2:], 8)
     elif _STRTOUL.fullmatch(text):
         digits = text.lstrip("+-")
         if digits[:2].lower() == "0x":
-            number = int(digits[2:], 16)
+            number = _bounded_int(digits[2:], 16)
         elif len(digits) > 1 and digits[0] == "0":
-            number = int(digits, 8)
+            number = _bounded_int(digits, 8)
         else:
-            number = int(digits)
+            number = _bounded_int(digits, 10)
         if text.startswith("-") and number != 0:
             return "range"
     else:
@@ -651,31 +662,37 @@ def _parse_ip_port(text: str) -> int | str:
     return number
 
 
+def _bounded_int(digits: str, base: int) -> int:
+    """Digits already checked against ``base`` as a number; ``TOO_LARGE`` when too long to convert."""
+    significant = digits.lstrip("0")
+    return TOO_LARGE if len(significant) > MAX_DIGITS else int(significant or "0", base)
+
+
 def _why_not_a_port(text: str) -> str | None:
     """The reason a string of digits is still refused as a port (0, or a bad octal number)."""
-    digits = text.lstrip("+-")
-    if not digits.isdigit():
+    number = ascii_int(text.lstrip("+-"))
+    if number is None:
         return None
-    if int(digits) == 0:
-        return f"port {text} is not accepted (systemd requires 1-65535)"
-    return f"{text!r} is not a number to systemd (a leading 0 means octal)"
+    if number == 0:
+        return f"port {shown(text)} is not accepted (systemd requires 1-65535)"
+    return f"{shown(text)!r} is not a number to systemd (a leading 0 means octal)"
 
 
 def _parse_address(text: str) -> _Address | str:
     """systemd's socket_address_parse() for IP forms; a reason string when systemd refuses it."""
     port = _parse_ip_port(text)
     if port == "range":
-        return f"port {text} is outside 1-65535"
+        return f"port {shown(text)} is outside 1-65535"
     if isinstance(port, int):
         return _Address(None, "wild6", port)
     if "#" in text:
         return "a server name (#name) is not accepted here"
     colon = text.rfind(":")
     if colon < 0:
-        return _why_not_a_port(text) or f"{text!r} is neither a port nor an address with a port"
+        return _why_not_a_port(text) or f"{shown(text)!r} is neither a port nor an address with a port"
     if text.startswith("["):
         if colon == 0 or text[colon - 1] != "]":
-            return f"{text!r} is not an [IPv6]:port address"
+            return f"{shown(text)!r} is not an [IPv6]:port address"
         host_text, port_text, family = text[1 : colon - 1], text[colon + 1 :], "ipv6"
     else:
         try:
@@ -683,17 +700,17 @@ def _parse_address(text: str) -> _Address | str:
         except ValueError:
             host_text, port_text, family = text[:colon], text[colon + 1 :], "ipv4"
         else:
-            return f"IPv6 address {text!r} has no port (write [{text}]:port)"
+            return f"IPv6 address {shown(text)!r} has no port (write [{shown(text)}]:port)"
     number = _parse_ip_port(port_text)
     if number == "range":
-        return f"port {port_text} is outside 1-65535"
+        return f"port {shown(port_text)} is outside 1-65535"
     if not isinstance(number, int):
-        return _why_not_a_port(port_text) or f"{port_text!r} is not a port number"
+        return _why_not_a_port(port_text) or f"{shown(port_text)!r} is not a port number"
     try:
         host = ipaddress.IPv6Address(host_text) if family == "ipv6" else ipaddress.IPv4Address(host_text)
     except ValueError:
         kind = "IPv6" if family == "ipv6" else "IPv4"
-        return f"{host_text!r} is not a numeric {kind} address (systemd never resolves host names)"
+        return f"{shown(host_text)!r} is not a numeric {kind} address (systemd never resolves host names)"
     if host.is_unspecified:
         return _Address(None, "wild6" if family == "ipv6" else "ipv4", number)
     return _Address(str(host), family, number)
@@ -822,6 +839,7 @@ def _listen_entry(kind: str, directive: Directive, socket: _Merged) -> _Entry | 
         return InvalidPort(raw, f"{context}: {parsed}; systemd ignores this line", where, context)
     if kind == "seqpacket":
         return ParseError(
-            f"{context}{raw}: sequential-packet sockets are AF_UNIX only; systemd ignores this line", where
+            f"{context}{shown(raw)}: sequential-packet sockets are AF_UNIX only; systemd ignores this line",
+            where,
         )
     return _Entry(kind, parsed, directive, None)

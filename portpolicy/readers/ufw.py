@@ -35,7 +35,7 @@ from portpolicy.model import (
 )
 from portpolicy.readers import iptables
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import Source, mask_jinja
+from portpolicy.readers.base import Source, is_ascii_digits, mask_jinja
 
 NAME = "ufw"
 
@@ -202,7 +202,7 @@ def _simple(
     ranges = yield from _port_list(ports_text, protocols, port_at, simple=True)
     if ranges is None:
         return
-    names = ports_text if not ports_text[:1].isdigit() else ""
+    names = ports_text if not is_ascii_digits(ports_text[:1]) else ""
     if names and not proto:
         protocols = nf.service_protocols(names) or protocols
     yield from _facts(action, direction, protocols, ranges, (), interface, (), at, verb, line)
