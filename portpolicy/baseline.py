@@ -15,13 +15,19 @@ from typing import Any
 from portpolicy import __version__
 from portpolicy.config import ConfigError
 from portpolicy.model import Finding
+from portpolicy.report.escape import unicode_text
 
 VERSION = 1
 
 
 def document(findings: Sequence[Finding], fingerprints: dict[Finding, str]) -> dict[str, Any]:
     entries = [
-        {"fingerprint": fingerprints[f], "rule": f.rule, "path": f.location.path, "message": f.message}
+        {
+            "fingerprint": fingerprints[f],
+            "rule": f.rule,
+            "path": unicode_text(f.location.path),
+            "message": unicode_text(f.message),
+        }
         for f in findings
     ]
     entries.sort(key=lambda e: (e["path"], e["rule"], e["fingerprint"]))

@@ -230,8 +230,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
 
 def _emit(text: str, output: str | None) -> None:
-    if output:
-        with open(output, "w", encoding="utf-8") as fh:
-            fh.write(text)
-    else:
-        sys.stdout.write(text)
+    """Standard output or ``-o FILE``, the way ``check`` writes (an unwritable file: exit 2)."""
+    from portpolicy import outputs
+
+    outputs.write(text, output)
