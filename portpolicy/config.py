@@ -3,25 +3,39 @@
 ``.portpolicy.yml`` (or ``.yaml``) wins over ``[tool.portpolicy]`` in ``pyproject.toml`` in
 the same directory. jsonschema is imported only when there is a file to validate, so a
 run without a config file stays light.
+
+A config decides verdicts, so the search trusts only what the repository's owner wrote: it
+stops at the repository root (the first folder with ``.git``) or where the filesystem
+changes, and passes over a config that is a symbolic link or sits in a folder (or is a file)
+that others than its owner may write: a ``.portpolicy.yml`` dropped into ``/tmp`` must not
+silence a scan below it. What was passed over is reported in ``notes`` (shown by ``-v``).
+A config that is found but broken stops the run (exit 2) naming the file and line.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
+import re
+import stat
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pathspec
 import yaml
 
+from portpolicy import safeio
 from portpolicy.errors import UsageError
 
 CONFIG_NAMES = (".portpolicy.yml", ".portpolicy.yaml")
 SEVERITIES = ("error", "warning", "info")
 FAIL_ON = ("error", "warning", "info", "never")
+CONFIG_LIMIT = 1024 * 1024
 
 
 class ConfigError(UsageError):
@@ -59,6 +73,10 @@ class Config:
     """A firewall opening of at least this many ports is "wide" (PP003)."""
     runtime_set: bool = False
     """True when the runtime was chosen (config or command line), not defaulted."""
+    respect_gitignore: bool = True
+    """Pass over what ``.gitignore`` files and ``.git/info/exclude`` ignore (inside a git repository)."""
+    roots: tuple[str, ...] = ()
+    """Resolved roots of the scan (set by ``scan``): no scanned file is read outside them."""
 
     def rule_directories(self) -> list[str]:
         """Custom rule directories, relative ones taken from the config file's directory."""
@@ -66,73 +84,145 @@ class Config:
         return [d if os.path.isabs(d) else os.path.join(base, d) for d in self.rules_dirs]
 
 
-def find_config(paths: list[str]) -> Path | None:
-    """The nearest config file above the first scanned path (or the working directory)."""
-    start = Path(paths[0] if paths else ".").resolve()
-    if start.is_file():
-        start = start.parent
-    for directory in (start, *start.parents):
-        for name in CONFIG_NAMES:
-            candidate = directory / name
-            if candidate.is_file():
-                return candidate
-        pyproject = directory / "pyproject.toml"
-        if pyproject.is_file() and _pyproject_section(pyproject) is not None:
-            return pyproject
+def find_config(paths: list[str], notes: list[str] | None = None) -> Path | None:
+    """The nearest trusted config file above the first scanned path (or the working directory).
+
+    Configs passed over (a link, a folder others may write) are described in ``notes``.
+    """
+    start = safeio.root_of(paths[0] if paths else ".")
+    if not os.path.isdir(start):
+        start = os.path.dirname(start)
+    for directory in safeio.ancestors(start):
+        found = _config_in(Path(directory), notes if notes is not None else [])
+        if found is not None:
+            return found
     return None
+
+
+def _config_in(directory: Path, notes: list[str]) -> Path | None:
+    for name in (*CONFIG_NAMES, "pyproject.toml"):
+        candidate = directory / name
+        try:
+            info = candidate.lstat()
+        except OSError:
+            continue
+        distrust = _untrusted(directory, info)
+        if distrust is not None:
+            notes.append(f"ignored config {candidate}: {distrust}")
+            continue
+        if name != "pyproject.toml" or _pyproject_section(candidate) is not None:
+            return candidate
+    return None
+
+
+def _untrusted(directory: Path, info: os.stat_result) -> str | None:
+    """Why a config found by searching cannot be trusted, or None."""
+    if stat.S_ISLNK(info.st_mode):
+        return "it is a symbolic link (a config found by searching must be a regular file)"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if _others_may_write(info):
+        return "the file is writable by others than its owner"
+    try:
+        folder = directory.stat()
+    except OSError:
+        return "its folder cannot be read"
+    if _others_may_write(folder):
+        return f"its folder {directory} is writable by others than its owner"
+    return None
+
+
+def _others_may_write(info: os.stat_result) -> bool:
+    """World-writable, or group-writable for a group that is more than the owner.
+
+    ``/tmp`` is world-writable with the sticky bit: nobody can replace a file there, but
+    anybody can create one, so it counts as writable by others. A group-writable file of
+    the owner's own private group (``umask 002`` on Debian and Ubuntu) is the owner's alone.
+    """
+    if os.name == "nt":  # pragma: no cover - no POSIX modes to go by
+        return False
+    if info.st_mode & stat.S_IWOTH:
+        return True
+    return bool(info.st_mode & stat.S_IWGRP) and not _private_group(info.st_uid, info.st_gid)
+
+
+def _private_group(uid: int, gid: int) -> bool:
+    import grp
+    import pwd
+
+    try:
+        owner = pwd.getpwuid(uid).pw_name
+        group = grp.getgrgid(gid)
+    except KeyError:
+        return False
+    return group.gr_name == owner and set(group.gr_mem) <= {owner}
 
 
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> Config:
     """Read and validate ``path`` (or defaults), then apply command-line ``overrides``."""
     data: dict[str, Any] = {}
     if path is not None:
-        data = _read(path)
-        validate(data, str(path))
+        data, text = _read(path)
+        validate(data, str(path), text)
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     root = str(path.parent) if path is not None else "."
     return _build(data, str(path) if path else None, root)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: Path) -> tuple[dict[str, Any], str]:
+    """The settings in ``path`` and the text they came from (for line numbers)."""
+    data = safeio.read_bytes(str(path), limit=CONFIG_LIMIT)
+    if isinstance(data, safeio.Refusal):
+        raise ConfigError(f"{path}: cannot read config: {data.reason}")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: config is not UTF-8 text") from None
     if path.name == "pyproject.toml":
         section = _pyproject_section(path, text)
-        return section or {}
+        return section or {}, text
     try:
-        data = yaml.safe_load(text)
+        loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
         raise ConfigError(
-            f"{path}{where}: config is not valid YAML: {getattr(exc, 'problem', exc)}"
+            f"{path}{where}: config is not valid YAML: {getattr(exc, 'problem', None) or 'syntax error'}"
         ) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: config must be a mapping of settings, not {type(data).__name__}")
-    return data
+    if loaded is None:
+        return {}, text
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: config must be a mapping of settings, not {type(loaded).__name__}")
+    return loaded, text
+
+
+_TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 
 
 def _pyproject_section(path: Path, text: str | None = None) -> dict[str, Any] | None:
+    """``[tool.portpolicy]`` of a pyproject.toml, None when it has none; broken TOML stops the run."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+    if text is None:
+        data = safeio.read_bytes(str(path), limit=CONFIG_LIMIT)
+        if isinstance(data, safeio.Refusal):
+            raise ConfigError(f"{path}: cannot read: {data.reason}")
+        text = data.decode("utf-8-sig", errors="replace")
     try:
-        doc = tomllib.loads(text if text is not None else path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return None
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        if text is None:
-            return None
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    section = doc.get("tool", {}).get("portpolicy")
-    return section if isinstance(section, dict) else None
+        found = _TOML_LINE.search(str(exc))
+        where = f":{found.group(1)}" if found else ""
+        raise ConfigError(f"{path}{where}: invalid TOML: {_TOML_LINE.sub('', str(exc)).strip()}") from None
+    tool = doc.get("tool")
+    section = tool.get("portpolicy") if isinstance(tool, dict) else None
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [tool.portpolicy] must be a table of settings")
+    return section
 
 
 def schema() -> dict[str, Any]:
@@ -141,8 +231,8 @@ def schema() -> dict[str, Any]:
     return result
 
 
-def validate(data: dict[str, Any], where: str) -> None:
-    """Raise ConfigError naming the first bad key and the file."""
+def validate(data: dict[str, Any], where: str, text: str | None = None) -> None:
+    """Raise ConfigError naming the first bad key, the file and (given its ``text``) the line."""
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema())
@@ -150,12 +240,50 @@ def validate(data: dict[str, Any], where: str) -> None:
     if not errors:
         return
     err = errors[0]
-    key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    path = [str(p) for p in err.absolute_path]
     if err.validator == "additionalProperties":
-        extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-        key = ".".join([*(str(p) for p in err.absolute_path), extra[0]]) if extra else key
-        raise ConfigError(f"{where}: unknown config key '{key}'")
-    raise ConfigError(f"{where}: config key '{key}': {err.message}")
+        known = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(known))
+        if extra:
+            path.append(extra[0])
+            guess = difflib.get_close_matches(extra[0], known, n=1)
+            hint = f" (did you mean '{guess[0]}'?)" if guess else ""
+            raise ConfigError(f"{where}{_line(text, path)}: unknown config key '{'.'.join(path)}'{hint}")
+    key = ".".join(path) or "(top level)"
+    raise ConfigError(f"{where}{_line(text, path)}: config key '{key}': {err.message}")
+
+
+def _line(text: str | None, path: list[str]) -> str:
+    """``:N`` for the line where the innermost key of ``path`` is written, found by its spelling.
+
+    In a pyproject.toml the search starts at ``[tool.portpolicy``, so another tool's key of
+    the same name is not blamed.
+    """
+    keys = [p for p in path if not p.isdigit()]
+    if not text or not keys:
+        return ""
+    start = max(text.find("[tool.portpolicy"), 0)
+    key = re.escape(keys[-1])
+    spelled = re.compile(rf"""^[ \t]*(?:-[ \t]*)?(?:\[[\w.-]*\.)?["']?{key}["']?[ \t]*[:=\]]""", re.M)
+    found = spelled.search(text, start)
+    return f":{text.count(chr(10), 0, found.start()) + 1}" if found else ""
+
+
+def compile_globs(patterns: Iterable[str]) -> pathspec.GitIgnoreSpec:
+    """Gitignore-style patterns (``exclude``, ``per-file-ignores``, ``.gitignore``) on RE2.
+
+    RE2 runs in linear time, whatever a hostile pattern looks like. Raises ValueError for
+    a pattern git would not accept either.
+    """
+    return pathspec.GitIgnoreSpec.from_lines(list(patterns), backend="re2")
+
+
+def _checked_globs(patterns: tuple[str, ...], where: str, key: str) -> tuple[str, ...]:
+    try:
+        compile_globs(patterns)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {key}: {exc}") from None
+    return patterns
 
 
 def _tuple(value: Any) -> tuple[str, ...]:
@@ -166,10 +294,17 @@ def _tuple(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
-def _kernel(value: Any) -> dict[str, str]:
+def _kernel(value: Any, where: str) -> dict[str, str]:
+    """Kernel settings as text; a value the kernel would refuse is a config error, not a guess."""
+    from portpolicy import kernel
+
     result: dict[str, str] = {}
     for key, raw in (value or {}).items():
-        result[key] = " ".join(str(v) for v in raw) if isinstance(raw, list) else str(raw)
+        text = " ".join(str(v) for v in raw) if isinstance(raw, list) else str(raw)
+        parsed = kernel.parse_override(str(key), text)
+        if isinstance(parsed, str):
+            raise ConfigError(f"{where}: kernel.{key}: {parsed}")
+        result[key] = text
     return result
 
 
@@ -180,10 +315,11 @@ def _build(data: dict[str, Any], path: str | None, root: str) -> Config:
             paths=_tuple(spec.get("paths")),
             platform=spec.get("platform"),
             runtime=spec.get("runtime"),
-            kernel=_kernel(spec.get("kernel")),
+            kernel=_kernel(spec.get("kernel"), path or "config"),
         )
         for name, spec in (data.get("hosts") or {}).items()
     )
+    where = path or "config"
     fail_on = data.get("fail-on", "error")
     if fail_on not in FAIL_ON:
         raise ConfigError(f"--fail-on must be one of {', '.join(FAIL_ON)}, not {fail_on!r}")
@@ -195,13 +331,17 @@ def _build(data: dict[str, Any], path: str | None, root: str) -> Config:
         ignore=_tuple(data.get("ignore")),
         severity={str(k): str(v) for k, v in (data.get("severity") or {}).items()},
         fail_on=fail_on,
-        exclude=_tuple(data.get("exclude")),
-        per_file_ignores={str(k): _tuple(v) for k, v in (data.get("per-file-ignores") or {}).items()},
+        exclude=_checked_globs(_tuple(data.get("exclude")), where, "exclude"),
+        per_file_ignores={
+            _checked_globs((str(k),), where, "per-file-ignores")[0]: _tuple(v)
+            for k, v in (data.get("per-file-ignores") or {}).items()
+        },
         platform=str(data.get("platform", "linux")),
         runtime=str(data.get("runtime", "docker")),
-        kernel=_kernel(data.get("kernel")),
+        kernel=_kernel(data.get("kernel"), path or "config"),
         rules_dirs=_tuple(data.get("rules-dirs")),
         hosts=hosts,
         wide_range=int(data.get("wide-range", 1000)),
         runtime_set="runtime" in data,
+        respect_gitignore=bool(data.get("respect-gitignore", True)),
     )

@@ -1,18 +1,38 @@
 """Which files to read, and with which reader: by path first, YAML by content later.
 
-Directories are walked without following symlinks; version-control and dependency folders
-are passed over. Every file that is left out is recorded with the reason, for ``--verbose``.
+Directories are walked without following symbolic links. A link to a file is read when its
+target lies inside the scanned roots (``sites-enabled/default -> ../sites-available/default``);
+a link whose target is outside them, or in ``.git``, is skipped with that reason. A link to a
+directory is never followed: a target inside the roots is scanned where it lies (following
+would read it twice), one outside must not be read at all.
+
+Version-control and dependency folders are passed over, and so, inside a git repository, is
+whatever ``.gitignore`` files (each for its own subtree, as git reads them) and
+``.git/info/exclude`` ignore, unless ``respect-gitignore`` is off. ``exclude`` and
+``per-file-ignores`` are gitignore-style globs relative to the config file's folder (``*``
+stays within one folder, a pattern without ``/`` matches at any depth). Every file a reader
+would have read and every folder left out is recorded with the reason, for ``--verbose``.
+
+A path named on the command line is the user's explicit request: when it is missing,
+unreadable, not a file or folder, or a symbolic link to outside the scanned paths, that is
+a ``UsageError`` (exit 2), never a silent skip. An unreadable folder met while walking is a
+candidate with a ``problem`` (PP000), so the loss shows in every output format.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import posixpath
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 
-from portpolicy.config import Config
+import pathspec
+
+from portpolicy import safeio
+from portpolicy.config import CONFIG_NAMES, Config, ConfigError, compile_globs
+from portpolicy.errors import UsageError
 from portpolicy.registry import PATH_READERS
 
 SKIP_DIRS = {
@@ -32,14 +52,25 @@ SKIP_DIRS = {
     ".terraform",
 }
 YAML_SUFFIXES = (".yml", ".yaml", ".yml.j2", ".yaml.j2")
+GITIGNORE_LIMIT = 1024 * 1024
+"""Bytes of one ignore file that are read; the patterns run on RE2, so size is the only cost."""
+DIR_LINK = (
+    "symbolic link to a folder (not followed: a target inside the scanned tree is scanned where it lies)"
+)
+UNLISTABLE = "cannot list this folder"
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A file to read: the path shown to users, and its reader (None: sniff YAML content)."""
+    """A file to read: the path shown to users, and its reader (None: sniff YAML content).
+
+    ``problem`` is set for something that could not be read at all (a folder that cannot be
+    listed): it becomes a PP000 finding instead of a read.
+    """
 
     path: str
     reader: ModuleType | None
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -57,6 +88,8 @@ def display_path(path: str) -> str:
 
 def classify(path: str) -> ModuleType | str | None:
     """The path reader for ``path``, None for YAML to sniff, or a reason to skip it."""
+    if posixpath.basename(path) in CONFIG_NAMES:
+        return "portpolicy configuration"
     for reader in PATH_READERS:
         if reader.matches(path):
             return reader
@@ -65,59 +98,282 @@ def classify(path: str) -> ModuleType | str | None:
     return "no reader for this file type"
 
 
-def discover(paths: list[str], config: Config) -> tuple[list[Candidate], list[Skipped]]:
-    candidates: list[Candidate] = []
-    skipped: list[Skipped] = []
-    seen: set[str] = set()
+def config_relative(path: str, config: Config) -> str:
+    """``path`` relative to the config file's folder, as ``exclude`` globs see it.
 
-    def consider(path: str, explicit: bool) -> None:
+    A path outside that folder cannot be named by an anchored glob; it is matched as shown
+    (relative to the working directory).
+    """
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(config.root)).replace(os.sep, "/")
+    return display_path(path) if rel.startswith("../") else posixpath.normpath(rel)
+
+
+def matches(spec: pathspec.GitIgnoreSpec, rel: str, is_dir: bool = False) -> bool:
+    return spec.check_file(rel + "/" if is_dir else rel).include is True
+
+
+def discover(paths: list[str], config: Config) -> tuple[list[Candidate], list[Skipped]]:
+    """Candidates and skipped entries under ``paths``; a bad named path raises ``UsageError``."""
+    walk = _Walk(config, config.roots or safeio.scan_roots(paths))
+    for raw in paths:
+        walk.named(raw)
+    return walk.candidates, walk.skipped
+
+
+class _Walk:
+    """One discovery: what was found so far, and the rules that leave entries out."""
+
+    def __init__(self, config: Config, roots: tuple[str, ...]) -> None:
+        self.config = config
+        self.roots = roots
+        self.candidates: list[Candidate] = []
+        self.skipped: list[Skipped] = []
+        self.seen: set[str] = set()
+        try:
+            self.exclude = compile_globs(config.exclude) if config.exclude else None
+        except ValueError as exc:
+            raise ConfigError(f"{config.path or 'config'}: exclude: {exc}") from None
+
+    def named(self, raw: str) -> None:
+        """A path from the command line: it must exist and be readable, or the run stops."""
+        try:
+            info = os.lstat(raw)
+        except OSError as exc:
+            raise UsageError(f"{(exc.strerror or 'cannot read').lower()}: {raw}") from None
+        if stat.S_ISLNK(info.st_mode):
+            if safeio.containment(raw, self.roots) is not None:
+                raise UsageError(
+                    f"refusing to read {raw}: it is a symbolic link to outside the paths given"
+                    " (name its target instead)"
+                )
+            try:
+                info = os.stat(raw)
+            except OSError:
+                raise UsageError(f"broken symbolic link: {raw}") from None
+        if stat.S_ISDIR(info.st_mode):
+            self._named_dir(raw)
+        elif stat.S_ISREG(info.st_mode):
+            why = safeio.can_open(raw)
+            if why is not None:
+                raise UsageError(f"cannot read {raw}: {why}")
+            self.consider(raw, explicit=True)
+        else:
+            raise UsageError(f"not a regular file or folder: {raw}")
+
+    def _named_dir(self, top: str) -> None:
+        try:
+            with os.scandir(top):
+                pass
+        except OSError as exc:
+            raise UsageError(f"cannot read folder {top}: {exc.strerror or 'cannot list it'}") from None
+        ignores = _GitIgnores(top, self.roots) if self.config.respect_gitignore else None
+        for path in self._walk(top, ignores):
+            self.consider(path, explicit=False)
+
+    def _walk(self, top: str, ignores: _GitIgnores | None) -> Iterator[str]:
+        """Files below ``top``, each folder's files before its subfolders, in name order."""
+        stack: list[tuple[str, tuple[_IgnoreFile, ...]]] = [(top, ignores.above if ignores else ())]
+        while stack:
+            directory, inherited = stack.pop()
+            try:
+                with os.scandir(directory) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                self._unlistable(directory, exc)
+                continue
+            rules = ignores.enter(directory, inherited) if ignores else ()
+            subdirs: list[str] = []
+            for entry in entries:
+                full = os.path.join(directory, entry.name)
+                kind = self._entry(entry, full, rules, ignores)
+                if kind == "dir":
+                    subdirs.append(full)
+                elif kind == "file":
+                    yield full
+            stack.extend((d, rules) for d in reversed(subdirs))
+
+    def _entry(
+        self,
+        entry: os.DirEntry[str],
+        full: str,
+        rules: tuple[_IgnoreFile, ...],
+        ignores: _GitIgnores | None,
+    ) -> str:
+        """ "dir" to descend, "file" to consider, "" when left out (recorded if it matters)."""
+        try:
+            is_dir = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        if is_dir and entry.name in SKIP_DIRS:
+            return ""
+        if rules and ignores is not None and ignores.ignored(rules, full, is_dir):
+            if is_dir or not isinstance(classify(display_path(full)), str):
+                self.skip(full, "ignored by .gitignore")
+            return ""
+        if is_dir and self._excluded(full, is_dir=True):
+            self.skip(full, "excluded by config")
+            return ""
+        if entry.is_symlink():
+            return self._link(full)
+        if is_dir:
+            return "dir"
+        if entry.is_file(follow_symlinks=False):
+            return "file"
+        self._special(full)
+        return ""
+
+    def _link(self, full: str) -> str:
+        refused = safeio.containment(full, self.roots)
+        if refused is not None:
+            self.skip(full, refused)
+            return ""
+        try:
+            mode = os.stat(full).st_mode
+        except OSError:
+            self.skip(full, "broken symbolic link")
+            return ""
+        if stat.S_ISDIR(mode):
+            self.skip(full, DIR_LINK)
+            return ""
+        if stat.S_ISREG(mode):
+            return "file"
+        self._special(full)
+        return ""
+
+    def _special(self, full: str) -> None:
+        """A FIFO, socket or device: recorded when its name says a reader would want it."""
+        if not isinstance(classify(display_path(full)), str):
+            self.skip(full, safeio.NOT_REGULAR)
+
+    def _unlistable(self, directory: str, exc: OSError) -> None:
+        shown = display_path(directory)
+        if shown not in self.seen:
+            self.seen.add(shown)
+            problem = f"{UNLISTABLE}: {exc.strerror or type(exc).__name__}"
+            self.candidates.append(Candidate(shown, None, problem))
+
+    def skip(self, path: str, reason: str) -> None:
         shown = display_path(path)
-        if shown in seen:
+        if shown not in self.seen:
+            self.seen.add(shown)
+            self.skipped.append(Skipped(shown, reason))
+
+    def _excluded(self, path: str, is_dir: bool = False) -> bool:
+        return self.exclude is not None and matches(self.exclude, config_relative(path, self.config), is_dir)
+
+    def consider(self, path: str, explicit: bool) -> None:
+        shown = display_path(path)
+        if shown in self.seen:
             return
-        if _excluded(shown, path, config):
-            seen.add(shown)
-            skipped.append(Skipped(shown, "excluded by config"))
+        if self._excluded(path):
+            self.skip(path, "excluded by config")
             return
         kind = classify(shown)
         if isinstance(kind, str):
             if explicit:
-                seen.add(shown)
-                skipped.append(Skipped(shown, kind))
+                self.skip(path, kind)
             return
-        seen.add(shown)
-        candidates.append(Candidate(shown, kind))
-
-    for raw in paths:
-        if os.path.isdir(raw):
-            for dirpath, dirnames, filenames in os.walk(raw):
-                dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-                for name in sorted(filenames):
-                    full = os.path.join(dirpath, name)
-                    if os.path.islink(full) and not os.path.exists(full):
-                        skipped.append(Skipped(display_path(full), "broken symbolic link"))
-                        continue
-                    if not os.path.isfile(full):
-                        if not isinstance(classify(display_path(full)), str):
-                            skipped.append(Skipped(display_path(full), "not a regular file"))
-                        continue
-                    consider(full, explicit=False)
-        elif os.path.isfile(raw):
-            consider(raw, explicit=True)
-        elif os.path.exists(raw):
-            skipped.append(Skipped(display_path(raw), "not a regular file"))
-        else:
-            skipped.append(Skipped(display_path(raw), "no such file or directory"))
-    return candidates, skipped
+        self.seen.add(shown)
+        self.candidates.append(Candidate(shown, kind))
 
 
-def _excluded(shown: str, path: str, config: Config) -> bool:
-    if not config.exclude:
-        return False
-    rel = posixpath.normpath(
-        os.path.relpath(os.path.abspath(path), os.path.abspath(config.root)).replace(os.sep, "/")
-    )
-    return any(
-        fnmatch.fnmatch(p, pat) or fnmatch.fnmatch(p, pat.rstrip("/") + "/*")
-        for pat in config.exclude
-        for p in (rel, shown)
-    )
+@dataclass(frozen=True)
+class _IgnoreFile:
+    """The patterns of one ignore file, relative to the folder ``base`` (absolute)."""
+
+    base: str
+    spec: pathspec.GitIgnoreSpec
+
+
+def _ignored(rules: tuple[_IgnoreFile, ...], absolute: str, is_dir: bool) -> bool:
+    """Git's verdict: the last file (deepest) with a matching pattern decides; ``!`` re-includes."""
+    verdict: bool | None = None
+    for rule in rules:
+        rel = os.path.relpath(absolute, rule.base).replace(os.sep, "/")
+        if rel.startswith("../"):
+            continue
+        found = rule.spec.check_file(rel + "/" if is_dir else rel).include
+        if found is not None:
+            verdict = found
+    return verdict is True
+
+
+class _GitIgnores:
+    """The ignore files that apply to a walk of ``top``: only inside a git repository, as git does.
+
+    ``above`` holds ``.git/info/exclude`` and the ``.gitignore`` files of the folders from
+    the repository root down to ``top``'s parent; ``enter`` adds each walked folder's own.
+    The global excludes file (``core.excludesFile``) is the user's, not the repository's,
+    and lies outside the tree: it is not read.
+    """
+
+    def __init__(self, top: str, roots: tuple[str, ...]) -> None:
+        self.roots = roots
+        self.named_top = os.path.abspath(top)
+        self.real_top = os.path.realpath(top)
+        self.repo = safeio.repository_root(top)
+        self.above: tuple[_IgnoreFile, ...] = ()
+        if self.repo is None:
+            return
+        inside = (self.repo,)
+        parents = [
+            f for f in safeio.ancestors(os.path.dirname(self.real_top)) if safeio.within(f, (self.repo,))
+        ]
+        found = [self._load(os.path.join(self.repo, ".git", "info", "exclude"), self.repo, inside)]
+        if self.real_top != self.repo:
+            found += [self._load(os.path.join(f, ".gitignore"), f, inside) for f in reversed(parents)]
+        self.above = tuple(r for r in found if r is not None)
+
+    def real(self, path: str) -> str:
+        """The resolved form of a walked path (the walk never follows a link below ``top``)."""
+        absolute = os.path.abspath(path)
+        return self.real_top + absolute[len(self.named_top) :]
+
+    def ignored(self, rules: tuple[_IgnoreFile, ...], full: str, is_dir: bool) -> bool:
+        return _ignored(rules, self.real(full), is_dir)
+
+    def enter(self, directory: str, inherited: tuple[_IgnoreFile, ...]) -> tuple[_IgnoreFile, ...]:
+        if self.repo is None:
+            return ()
+        own = self._load(os.path.join(directory, ".gitignore"), self.real(directory), self.roots)
+        return (*inherited, own) if own is not None else inherited
+
+    @staticmethod
+    def _load(path: str, base: str, roots: tuple[str, ...]) -> _IgnoreFile | None:
+        if not os.path.lexists(path):
+            return None
+        data = safeio.read_bytes(path, roots, GITIGNORE_LIMIT)
+        if isinstance(data, safeio.Refusal):
+            return None
+        lines = data.decode("utf-8", errors="replace").splitlines()
+        return _IgnoreFile(base, _lenient_globs(lines))
+
+
+def _lenient_globs(lines: list[str]) -> pathspec.GitIgnoreSpec:
+    """A .gitignore's patterns; a line git would reject is dropped, as git drops it."""
+    try:
+        return compile_globs(lines)
+    except ValueError:
+        good = []
+        for line in lines:
+            try:
+                compile_globs([line])
+            except ValueError:
+                continue
+            good.append(line)
+        return compile_globs(good)
+
+
+def nothing_read(paths: list[str]) -> str:
+    """After a scan that read no file: raise ``UsageError`` when a folder was named, else a warning.
+
+    A named folder with nothing portpolicy reads is almost always a wrong path in CI (exit 2,
+    as ruff and yamllint fail on a path they cannot use). With no path given (``.`` by
+    default) or only files named (pre-commit passes whatever matched its filter), nothing to
+    read is a normal outcome: one warning line, as ruff's "No Python files found", exit 0.
+    """
+    folders = [p for p in paths if os.path.isdir(p)]
+    if folders:
+        raise UsageError(f"no file portpolicy can read under {', '.join(folders)}")
+    where = ", ".join(paths) if paths else "."
+    return f"no file portpolicy can read in {where}"

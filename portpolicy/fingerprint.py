@@ -12,31 +12,32 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
+from portpolicy import safeio
 from portpolicy.model import Finding
 
 MAX_BYTES = 8 * 1024 * 1024
 
 
 class LineCache:
-    """The lines of the files findings point at, read on first use (unreadable files: no lines)."""
+    """The lines of the files findings point at, read on first use (unreadable files: no lines).
 
-    def __init__(self) -> None:
+    Files are read through ``safeio`` under the scan's ``roots`` (``report.config.roots``).
+    """
+
+    def __init__(self, roots: tuple[str, ...] = ()) -> None:
         self._files: dict[str, list[str]] = {}
+        self._roots = roots
 
     def line(self, path: str, number: int) -> str:
         lines = self._files.get(path)
         if lines is None:
-            lines = self._files[path] = _read_lines(path)
+            lines = self._files[path] = _read_lines(path, self._roots)
         return lines[number - 1] if 0 < number <= len(lines) else ""
 
 
-def _read_lines(path: str) -> list[str]:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BYTES)
-    except OSError:
-        return []
-    return data.decode("utf-8-sig", errors="replace").splitlines()
+def _read_lines(path: str, roots: tuple[str, ...]) -> list[str]:
+    text = safeio.read_text(path, roots, MAX_BYTES)
+    return [] if isinstance(text, safeio.Refusal) else text.splitlines()
 
 
 def normalise(line: str) -> str:
@@ -58,6 +59,6 @@ def compute(findings: Sequence[Finding], cache: LineCache | None = None) -> list
     return result
 
 
-def by_finding(findings: Sequence[Finding]) -> dict[Finding, str]:
+def by_finding(findings: Sequence[Finding], roots: tuple[str, ...] = ()) -> dict[Finding, str]:
     """``compute`` as a mapping, for renderers that receive a filtered list of the same findings."""
-    return dict(zip(findings, compute(findings), strict=True))
+    return dict(zip(findings, compute(findings, LineCache(roots)), strict=True))

@@ -6,19 +6,18 @@ the ansible-lint plugin only wrap it.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
-from portpolicy import correlate, engine, hosts, suppress
+from portpolicy import correlate, engine, hosts, safeio, suppress
 from portpolicy.ansible import project as ansible_project
-from portpolicy.config import Config, HostConfig
-from portpolicy.discover import Candidate, Skipped, discover
+from portpolicy.config import Config, HostConfig, compile_globs
+from portpolicy.discover import Candidate, Skipped, config_relative, discover, matches
 from portpolicy.model import Fact, Finding, Host, Location, ParseError, Unresolved
 from portpolicy.readers.base import Source
 from portpolicy.registry import PATH_READERS, YAML_READERS
@@ -73,7 +72,9 @@ def scan(paths: Sequence[str] = (".",), config: Config | None = None) -> Report:
     config = config or Config()
     loaded = engine.load_rules(config.rule_directories())
     rules = engine.select(loaded, config)
-    candidates, skipped = discover(list(paths) or ["."], config)
+    paths = list(paths) or ["."]
+    config = replace(config, roots=safeio.scan_roots(paths))  # no scanned file is read outside these
+    candidates, skipped = discover(paths, config)
     # Ansible projects are read as a whole (plays, roles, variables); their files are not read again.
     # On a large tree the stage runs in a second process while this one reads the other files.
     worker = _start_ansible_stage([c.path for c in candidates], config)
@@ -83,7 +84,7 @@ def scan(paths: Sequence[str] = (".",), config: Config | None = None) -> Report:
     per_file: list[tuple[str, str, list[Fact]]] = []
     read_skipped: list[Skipped] = []
     for candidate in candidates:
-        name, facts, reason = read_candidate(candidate)
+        name, facts, reason = read_candidate(candidate, config.roots)
         if name is None:
             read_skipped.append(Skipped(candidate.path, reason))
             continue
@@ -97,7 +98,7 @@ def scan(paths: Sequence[str] = (".",), config: Config | None = None) -> Report:
     readers.update((path, name) for path, name, _ in per_file)
     host_list, facts = _model(per_file, config, stage)
     findings = engine.evaluate(rules, facts, config.severity)
-    findings = suppress.apply(findings, sorted(readers), rules, loaded, config.severity)
+    findings = suppress.apply(findings, sorted(readers), rules, loaded, config.severity, config.roots)
     findings = _filter(findings, config)
     findings.sort(key=lambda f: (f.location.path, f.location.line, f.location.column, f.rule))
     return Report(
@@ -147,23 +148,18 @@ def _finish_ansible_stage(worker: Any, paths: list[str], config: Config) -> ansi
     return result
 
 
-def read_candidate(candidate: Candidate) -> tuple[str | None, list[Fact], str]:
-    """(reader name, facts, skip reason): never raises, whatever the file holds."""
+def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> tuple[str | None, list[Fact], str]:
+    """(reader name, facts, skip reason): never raises, whatever the file holds.
+
+    The file is read through ``safeio`` under ``roots``: a link out of the tree or to a FIFO
+    or device is skipped, an unreadable or oversized file is PP000.
+    """
     path = candidate.path
-    try:
-        size = os.path.getsize(path)
-        if size > MAX_BYTES:
-            if candidate.reader is None:
-                return None, [], f"YAML file larger than {MAX_BYTES // 1048576} MiB, not sniffed"
-            return (
-                candidate.reader.NAME,
-                [_error(path, f"file is {size // 1048576} MiB, over the {MAX_BYTES // 1048576} MiB limit")],
-                "",
-            )
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        return "file", [_error(path, f"cannot read: {exc.strerror or exc}")], ""
+    if candidate.problem:
+        return "file", [_error(path, candidate.problem)], ""
+    data = safeio.read_bytes(path, roots, MAX_BYTES)
+    if isinstance(data, safeio.Refusal):
+        return _refused(candidate, data)
     if b"\0" in data[:8192]:
         if candidate.reader is None:
             return None, [], "binary content"
@@ -200,6 +196,18 @@ def read_candidate(candidate: Candidate) -> tuple[str | None, list[Fact], str]:
             ],
             "",
         )
+
+
+def _refused(candidate: Candidate, refusal: safeio.Refusal) -> tuple[str | None, list[Fact], str]:
+    """A file ``safeio`` would not read: a skip (not ours to read) or PP000 (ours, unreadable)."""
+    if refusal.kind in ("outside", "special"):
+        return None, [], refusal.reason
+    if refusal.kind == "too-large":
+        if candidate.reader is None:
+            return None, [], f"YAML file larger than {MAX_BYTES // 1048576} MiB, not sniffed"
+        message = f"file is {refusal.size // 1048576} MiB, over the {MAX_BYTES // 1048576} MiB limit"
+        return candidate.reader.NAME, [_error(candidate.path, message)], ""
+    return "file", [_error(candidate.path, refusal.reason)], ""
 
 
 TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2")
@@ -303,20 +311,15 @@ def _model(
 
 
 def _filter(findings: list[Finding], config: Config) -> list[Finding]:
-    """Apply per-file ignores (globs relative to the config file's directory)."""
+    """Apply per-file ignores: gitignore-style globs relative to the config file's folder."""
     if not config.per_file_ignores:
         return findings
+    specs = [(compile_globs([pattern]), rules) for pattern, rules in config.per_file_ignores.items()]
     kept = []
     for f in findings:
-        rel = posixpath.normpath(
-            os.path.relpath(os.path.abspath(f.location.path), os.path.abspath(config.root)).replace(
-                os.sep, "/"
-            )
-        )
+        rel = config_relative(f.location.path, config)
         ignored = any(
-            (fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(f.location.path, pattern))
-            and any(f.rule.startswith(r) for r in rules)
-            for pattern, rules in config.per_file_ignores.items()
+            matches(spec, rel) and any(f.rule.startswith(r) for r in rules) for spec, rules in specs
         )
         if not ignored:
             kept.append(f)

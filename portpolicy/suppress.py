@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from portpolicy import safeio
 from portpolicy.engine import Rule
 from portpolicy.model import USED_HERE, Finding, Location
 
@@ -95,12 +96,13 @@ def note(path: str, text: str) -> None:
     _NOTED[path] = parse(path, text) if "portpolicy:" in text or "noqa" in text else []
 
 
-def read(path: str) -> list[Suppression]:
-    """The suppressions of a file the pipeline did not note (read elsewhere): a cheap byte test first."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_BYTES)
-    except OSError:
+def read(path: str, roots: tuple[str, ...] = ()) -> list[Suppression]:
+    """The suppressions of a file the pipeline did not note (read elsewhere): a cheap byte test first.
+
+    Read through ``safeio`` under the scan's ``roots``, like every other read of a scanned file.
+    """
+    data = safeio.read_bytes(path, roots, MAX_BYTES)
+    if isinstance(data, safeio.Refusal):
         return []
     if b"portpolicy:" not in data and b"noqa" not in data:
         return []
@@ -117,15 +119,19 @@ def apply(
     selected: Sequence[Rule],
     known: Sequence[Rule],
     severity: dict[str, str] | None = None,
+    roots: tuple[str, ...] = (),
 ) -> list[Finding]:
-    """Drop suppressed findings; add an ``UNUSED_RULE`` finding per unknown or unused suppression."""
+    """Drop suppressed findings; add an ``UNUSED_RULE`` finding per unknown or unused suppression.
+
+    ``roots`` are the scan's (``Config.roots``), for files that must be read again.
+    """
     known_ids = {r.id for r in known}
     prefixes = tuple(sorted({_prefix(i) for i in known_ids} | {"PP"}))
     by_place: dict[tuple[str, int], list[Suppression]] = {}
     every: list[Suppression] = []
     for path in files:
         noted = _NOTED.pop(path, None)
-        for s in noted if noted is not None else read(path):
+        for s in noted if noted is not None else read(path, roots):
             if s.spelling == "noqa" and not s.rule.startswith(prefixes):
                 continue  # another tool's noqa
             every.append(s)

@@ -156,7 +156,8 @@ def test_bad_config_key_names_the_key_and_the_file(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert (
         result.stderr.strip()
-        == f"portpolicy: error: {tmp_path / '.portpolicy.yml'}: unknown config key 'fail_on'"
+        == f"portpolicy: error: {tmp_path / '.portpolicy.yml'}:2: unknown config key 'fail_on'"
+        " (did you mean 'fail-on'?)"
     )
 
 
@@ -164,7 +165,7 @@ def test_bad_config_value_and_pyproject_section(tmp_path: Path) -> None:
     write_tree(tmp_path, {"pyproject.toml": "[tool.portpolicy]\nplatform = 'beos'\n"})
     result = run_cli("check", cwd=tmp_path)
     assert result.returncode == 2
-    assert "pyproject.toml: config key 'platform': 'beos' is not one of" in result.stderr
+    assert "pyproject.toml:2: config key 'platform': 'beos' is not one of" in result.stderr
 
 
 def test_config_is_found_by_walking_up_and_applies(tmp_path: Path) -> None:
@@ -208,9 +209,11 @@ def test_verbose_lists_related_evidence_and_skipped_files(tmp_path: Path) -> Non
     assert "    ci/docker-compose.yml:6:9: note: jenkins binds tcp/8080 here" in result.stdout
 
 
-def test_nonexistent_path_is_reported_not_fatal(tmp_path: Path) -> None:
+def test_nonexistent_path_is_a_usage_error(tmp_path: Path) -> None:
+    """A typo'd path in CI must fail, not pass as "no problems" (issue #14)."""
     result = run_cli("check", "nowhere", "-v", cwd=tmp_path)
-    assert result.returncode == 0 and "skipped nowhere: no such file or directory" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr == "portpolicy: error: no such file or directory: nowhere\n"
 
 
 def test_rules_and_explain() -> None:

@@ -92,15 +92,18 @@ def test_deep_nesting_and_alias_bombs_are_refused_quickly(tmp_path: Path) -> Non
 
 
 def test_unreadable_file_is_pp000(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_tree(tmp_path, {"compose.yaml": "services: {}\n"})
-    real_open = open
+    """Simulated (the tests run as root): scanned files are opened by portpolicy.safeio with os.open."""
+    import os
 
-    def denied(path: object, *args: object, **kwargs: object) -> object:
+    write_tree(tmp_path, {"compose.yaml": "services: {}\n"})
+    real_open = os.open
+
+    def denied(path: str, flags: int, *args: int, **kwargs: object) -> int:
         if str(path).endswith("compose.yaml"):
             raise PermissionError(13, "Permission denied")
-        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("builtins.open", denied)
+    monkeypatch.setattr(os, "open", denied)
     report = scan_tree(tmp_path)
     assert [(f.rule, f.message) for f in report.findings] == [
         ("PP000", "cannot read this file: cannot read: Permission denied")

@@ -11,13 +11,15 @@ Each project is listed once with ``os.walk`` so that files without an extension
 from __future__ import annotations
 
 import configparser
+import itertools
 import os
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from portpolicy import safeio
 from portpolicy.discover import SKIP_DIRS
 
 ROLE_DIRS = ("tasks", "handlers", "defaults", "vars", "meta", "templates", "files")
@@ -46,6 +48,7 @@ NOT_PLAYBOOK_DIRS = {
 }
 _PLAYBOOK_SNIFF = re.compile(r"^\s*-?\s*(?:hosts|(?:ansible\.builtin\.)?import_playbook)\s*:", re.M)
 MAX_FILES = 200_000
+CONFIG_LIMIT = 1024 * 1024
 MAX_PLAYBOOK_DEPTH = 4  # path components below the project root, file name included
 
 
@@ -93,6 +96,8 @@ class Project:
     roles_path: list[str] = field(default_factory=list)
     inventories: dict[str, Any] = field(default_factory=dict, repr=False)
     """Inventories already built, by playbook directory: every playbook there shares one."""
+    roots: tuple[str, ...] = ()
+    """The scan's roots (``Config.roots``): ``ansible.cfg`` and ``galaxy.yml`` are read inside them only."""
 
     def find_role(self, name: str, near: str) -> Role | None:
         """The role a play or include names: beside the playbook first, then anywhere in the project."""
@@ -200,19 +205,15 @@ def _is_role_dir(directory: str) -> bool:
     )
 
 
-def load_project(root: str, sniff: dict[str, str] | None = None) -> Project:
-    """List a project's files and find its roles, playbooks and configured paths."""
-    project = Project(root)
-    count = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        for name in filenames:
-            full = posixpath.normpath(os.path.join(dirpath, name).replace(os.sep, "/"))
-            if os.path.isfile(full):
-                project.files.add(full)
-                count += 1
-        if count > MAX_FILES:
-            break
+def load_project(root: str, sniff: dict[str, str] | None = None, roots: tuple[str, ...] = ()) -> Project:
+    """List a project's files and find its roles, playbooks and configured paths.
+
+    Only files inside the scan's ``roots`` are listed (a project root found above a named
+    file is not read beyond it), and a link is listed only when its target is a regular
+    file inside them: every other file of the stage is looked up in this list.
+    """
+    project = Project(root, roots=roots)
+    project.files.update(itertools.islice(_project_files(root, roots), MAX_FILES))
     _config(project)
     _collection(project)
     for path in project.files:
@@ -236,6 +237,36 @@ def load_project(root: str, sniff: dict[str, str] | None = None) -> Project:
     return project
 
 
+def _project_files(root: str, roots: tuple[str, ...]) -> Iterator[str]:
+    """Regular files below ``root`` that may be read under ``roots``; links to folders are not followed."""
+    real_root = os.path.realpath(root)
+    for dirpath, dirnames, filenames in os.walk(root):
+        real_dir = os.path.normpath(os.path.join(real_root, os.path.relpath(dirpath, root)))
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in SKIP_DIRS and _may_hold_scanned(os.path.join(real_dir, d), roots)
+        )
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            if _readable(full, os.path.join(real_dir, name), roots):
+                yield posixpath.normpath(full.replace(os.sep, "/"))
+
+
+def _may_hold_scanned(real_dir: str, roots: tuple[str, ...]) -> bool:
+    """A folder inside a root, or above one (the walk passes through it to reach the root)."""
+    if not roots:
+        return True
+    return safeio.within(real_dir, roots) or any(safeio.within(r, (real_dir,)) for r in roots)
+
+
+def _readable(full: str, real: str, roots: tuple[str, ...]) -> bool:
+    """A regular file whose own path, and whose target when it is a link, lie inside ``roots``."""
+    if roots and not safeio.within(real, roots):
+        return False
+    if os.path.islink(full):
+        return safeio.containment(full, roots) is None and os.path.isfile(full)
+    return os.path.isfile(full)
+
+
 def _role_name(root: str) -> str:
     base = posixpath.basename(posixpath.normpath(os.path.abspath(root)).replace(os.sep, "/"))
     for prefix in ("ansible-role-", "ansible_role_", "ansible-"):
@@ -254,10 +285,8 @@ def _collection(project: Project) -> None:
     galaxy = _join(project.root, "galaxy.yml")
     if galaxy not in project.files:
         return
-    try:
-        with open(galaxy, encoding="utf-8", errors="replace") as fh:
-            text = fh.read(65536)
-    except OSError:
+    text = safeio.read_text(galaxy, project.roots, limit=65536)
+    if isinstance(text, safeio.Refusal):
         return
     ns = re.search(r"^namespace:\s*['\"]?(\w+)", text, re.M)
     name = re.search(r"^name:\s*['\"]?(\w+)", text, re.M)
@@ -270,10 +299,12 @@ def _config(project: Project) -> None:
     if cfg not in project.files:
         return
     parser = configparser.ConfigParser(interpolation=None, strict=False, inline_comment_prefixes=("#", ";"))
+    text = safeio.read_text(cfg, project.roots, limit=CONFIG_LIMIT)
+    if isinstance(text, safeio.Refusal):
+        return
     try:
-        with open(cfg, encoding="utf-8", errors="replace") as fh:
-            parser.read_file(fh)
-    except (OSError, configparser.Error):
+        parser.read_string(text, cfg)
+    except configparser.Error:
         return
     defaults = parser["defaults"] if parser.has_section("defaults") else {}
     for value in str(defaults.get("inventory", "") or "").split(","):

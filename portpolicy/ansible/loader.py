@@ -1,16 +1,18 @@
 """Read and compose each Ansible file once per scan, whatever asks for it first.
 
-Files are read with the pipeline's limits (size, binary, UTF-8); YAML is composed with
+Files are read through ``safeio`` with the scan's roots and the pipeline's limits (size,
+binary, UTF-8): a ``vars_files``, ``include_vars`` or template ``src`` that resolves to a
+link out of the tree is never read. YAML is composed with
 ``yamlsrc.compose_documents`` (libyaml, nodes only, ``!vault``/``!unsafe`` tolerated).
 A file that cannot be read or parsed keeps its error, which becomes a ``ParseError``.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from portpolicy import safeio
 from portpolicy.model import Location, ParseError
 from portpolicy.yamlsrc import Node, YamlError, compose_documents
 
@@ -28,8 +30,12 @@ class Loaded:
 class Loader:
     """A per-scan cache of file texts and composed YAML documents."""
 
-    def __init__(self) -> None:
+    def __init__(self, roots: tuple[str, ...] = ()) -> None:
+        self.roots = roots
+        """The scan's roots (``Config.roots``): nothing outside them is read."""
         self.texts: dict[str, str | None] = {}
+        self.reasons: dict[str, str] = {}
+        """Why a file has no text (outside the tree, not a regular file, binary, too large)."""
         self.yaml: dict[str, Loaded] = {}
         self.role_runs: dict[tuple[Any, ...], list[Any]] = {}
         self.role_layers: dict[tuple[str, str], Any] = {}
@@ -42,7 +48,12 @@ class Loader:
 
     def text(self, path: str) -> str | None:
         if path not in self.texts:
-            self.texts[path] = _read(path)
+            read = _read(path, self.roots)
+            if isinstance(read, safeio.Refusal):
+                self.reasons[path] = read.reason
+                self.texts[path] = None
+            else:
+                self.texts[path] = read
         return self.texts[path]
 
     def load(self, path: str) -> Loaded:
@@ -52,7 +63,8 @@ class Loader:
         text = self.text(path)
         loaded = Loaded(path, text or "")
         if text is None:
-            loaded.error = ParseError("cannot read this file (missing, binary or too large)", Location(path))
+            why = self.reasons.get(path, "missing")
+            loaded.error = ParseError(f"cannot read this file ({why})", Location(path))
         else:
             try:
                 loaded.docs = compose_documents(text)
@@ -62,14 +74,10 @@ class Loader:
         return loaded
 
 
-def _read(path: str) -> str | None:
-    try:
-        if os.path.getsize(path) > MAX_BYTES:
-            return None
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError:
-        return None
+def _read(path: str, roots: tuple[str, ...]) -> str | safeio.Refusal:
+    data = safeio.read_bytes(path, roots, MAX_BYTES)
+    if isinstance(data, safeio.Refusal):
+        return data
     if b"\0" in data[:8192]:
-        return None
+        return safeio.Refusal("special", "binary content")
     return data.decode("utf-8-sig", errors="replace")

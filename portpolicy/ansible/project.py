@@ -82,10 +82,10 @@ def run(paths: Iterable[str], config: Config) -> Result:
     result = Result()
     paths = list(paths)
     roots = discover.find_projects(paths)
-    loader = Loader()
+    loader = Loader(config.roots)
     roots = discover.outermost(roots + discover.lone_playbook_dirs(paths, roots, _Texts(loader)))
     for root in roots:
-        project = discover.load_project(root)
+        project = discover.load_project(root, roots=config.roots)
         _run_project(project, loader, config, result)
     return result
 
