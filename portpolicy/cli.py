@@ -270,13 +270,13 @@ def _scan(args: argparse.Namespace, paths: list[str], config: Any) -> Any:
 
     with Progress("checking " + display(" ".join(paths)), enabled=not getattr(args, "quiet", False)):
         report = scan(paths, config)
+    if args.verbose:
+        for s in report.skipped:
+            print(f"portpolicy: skipped {display(s.path)}: {display(s.reason)}", file=sys.stderr)
     if not report.files:  # a wrong path in CI must not pass as "no problems"
         from portpolicy.discover import nothing_read
 
         print(f"portpolicy: warning: {display(nothing_read(paths))}", file=sys.stderr)
-    if args.verbose:
-        for s in report.skipped:
-            print(f"portpolicy: skipped {display(s.path)}: {display(s.reason)}", file=sys.stderr)
     if args.debug:
         for trace in getattr(report, "tracebacks", []):
             sys.stderr.write(trace if trace.endswith("\n") else trace + "\n")
