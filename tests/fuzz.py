@@ -53,7 +53,7 @@ FIXTURES = REPO / "tests" / "fixtures"
 
 MEMORY_LIMIT = 1024 * 1024 * 1024
 """Address space of each child: a batch of small inputs needs well under 300 MiB."""
-BATCH_BASE_SECONDS = 20.0
+BATCH_BASE_SECONDS = 10.0
 """Child start-up (imports, rule loading) on a loaded CI machine."""
 SECONDS_PER_INPUT = {
     "tree": 0.25,
@@ -66,6 +66,8 @@ SECONDS_PER_INPUT = {
     "selftest-batch": 0.1,
 }
 """Time bound per input on top of the base: about 20x what a healthy input takes."""
+SHRINK_TIMEOUT = 10.0
+"""While shrinking a hang: one input that runs this long still hangs (a healthy one takes < 1 s)."""
 INPUT_SECONDS = 2.0
 """One expression, template or facts document evaluated in the child: at most this long."""
 MAX_INPUT = 256 * 1024
@@ -774,10 +776,17 @@ class Failure:
     detail: str
     trace: str = ""
     via: str = "library"
+    hint: Input | None = None
+    """The input a scan was reading when it stopped: tried alone first when pinning."""
 
     @property
     def signature(self) -> str:
-        """Two failures with the same signature are the same bug (class, exception, innermost frame)."""
+        """Two failures with the same signature are the same bug (class, exception, innermost frame).
+
+        A hang is caught at whatever line its loop was on, so only its function counts.
+        """
+        if self.cls == "timeout":
+            return f"timeout in {innermost_frame(self.trace, with_line=False)}"
         return f"{self.cls} {exception_name(self.detail, self.trace)} at {innermost_frame(self.trace)}"
 
 
@@ -788,15 +797,18 @@ class BatchResult:
     peak_rss_kib: int = 0
 
 
-def innermost_frame(trace: str) -> str:
-    """``file:line function`` of the deepest portpolicy frame in a traceback or stack dump."""
-    frames = re.findall(r'File "([^"]+)", line (\d+), in (\S+)', trace)
+def innermost_frame(trace: str, with_line: bool = True) -> str:
+    """``file:line function`` of the deepest portpolicy frame in a traceback or stack dump.
+
+    A traceback lists the innermost frame last, a faulthandler dump (a hang) first.
+    """
+    frames = re.findall(r'File "([^"]+)", line (\d+),? in (\S+)', trace)
     ours = [f for f in frames if "/portpolicy/" in f[0]] or frames
     if not ours:
         return "?"
     path, line, func = ours[-1] if "Traceback" in trace else ours[0]
     short = path.split("/portpolicy/", 1)[-1] if "/portpolicy/" in path else Path(path).name
-    return f"{short}:{line} {func}"
+    return f"{short}:{line} {func}" if with_line else f"{short} {func}"
 
 
 def exception_name(detail: str, trace: str) -> str:
@@ -909,7 +921,9 @@ def _run_library_child(
             )
         )
     if not report:
-        failures.append(_died(fmt, done, by_id.get(current or "")))
+        died = _died(fmt, done, by_id.get(current or "") if not fmt.scanned else None)
+        died.hint = by_id.get(current or "") if fmt.scanned else None
+        failures.append(died)
     return BatchResult(failures, done.seconds, int(report.get("peak_rss_kib", 0)))
 
 
@@ -1077,6 +1091,7 @@ def _child_scan(root: str) -> list[dict[str, str | None]]:
     from portpolicy.report import text as text_report
 
     traces = _record_internal_error_traces()
+    _announce_reads()
     os.chdir(root)
     report = scan(["."], Config())
     json_report.render(report)
@@ -1091,6 +1106,19 @@ def _child_scan(root: str) -> list[dict[str, str | None]]:
                 {"class": cls, "input": path.split("/", 1)[0], "detail": finding.message, "trace": trace}
             )
     return failures
+
+
+def _announce_reads() -> None:
+    """Name each input on stderr as its files are read, so a hang in a reader names its input."""
+    from portpolicy import pipeline
+
+    original = pipeline.read_candidate
+
+    def read_candidate(candidate: Any, *args: Any, **kwargs: Any) -> Any:
+        print(f"fuzz: begin {candidate.path.split('/', 1)[0]}", file=sys.stderr, flush=True)
+        return original(candidate, *args, **kwargs)
+
+    pipeline.read_candidate = read_candidate
 
 
 def _record_internal_error_traces() -> dict[str, list[str]]:
@@ -1275,6 +1303,11 @@ def pin(
     if failure.input is not None:
         return failure
     deadline = time.monotonic() + budget
+    if failure.hint is not None:
+        alone = _same_class(run_batch(fmt, [failure.hint], workdir, failure.via), failure.cls)
+        if alone is not None:
+            alone.input = failure.hint
+            return alone
     suspects = list(batch)
     while len(suspects) > 1 and time.monotonic() < deadline:
         half = len(suspects) // 2
@@ -1308,7 +1341,8 @@ def shrink(fmt: Format, failure: Failure, workdir: Path, budget: float = 120.0) 
     def still_fails(candidate: Input) -> Failure | None:
         if time.monotonic() > deadline:
             return None
-        result = run_batch(fmt, [candidate], workdir, failure.via)
+        limit = SHRINK_TIMEOUT if failure.cls == "timeout" else None
+        result = run_batch(fmt, [candidate], workdir, failure.via, limit)
         return next((f for f in result.failures if f.signature == signature), None)
 
     best = failure
