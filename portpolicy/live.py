@@ -37,6 +37,7 @@ MAX_BYTES = 64 * 1024 * 1024
 MAX_PIDS = 65536
 MAX_FDS = 1000000  # fd links examined in total while looking for socket owners
 MAX_SYSCTL_BYTES = 65536
+MAX_DIGITS = 20  # a uid or an inode has at most 20 digits (2**64); longer text is no number
 
 
 def gather(
@@ -69,7 +70,12 @@ def gather(
         path = os.path.join(root, "proc", "sys", *key.split("."))
         # ip_unprivileged_port_start first appeared in Linux 4.11; before, the limit is a fixed 1024.
         raw = _read(path, MAX_SYSCTL_BYTES, errors, optional=key.endswith("unprivileged_port_start"))
-        sysctls[key] = " ".join(raw.split()) if raw is not None else None
+        value = " ".join(raw.split()) if raw is not None else None
+        problem = sysctl_problem(key, value) if value is not None else None
+        if problem:
+            errors.append({"path": _shown(path), "line": 1, "message": problem})
+            value = None
+        sysctls[key] = value
     return {
         "version": FORMAT_VERSION,
         "listeners": listeners,
@@ -146,9 +152,31 @@ def _socket(
 
 
 def _number(text: str, what: str) -> int:
-    if not text.isdigit():
+    if not is_decimal(text, MAX_DIGITS):
         raise ValueError(f"{what} {text[:40]!r} is not a number")
     return int(text)
+
+
+def is_decimal(text: str, max_digits: int) -> bool:
+    """ASCII digits only, at most ``max_digits`` of them (``isdigit`` alone also takes "²" and "٨")."""
+    return 0 < len(text) <= max_digits and text.isascii() and text.isdigit()
+
+
+def sysctl_problem(key: str, value: str) -> str | None:
+    """Why ``value`` is not how the kernel prints ``key`` (one of ``SYSCTLS``), or None.
+
+    The range is two ports, the reserved list ``N`` or ``A-B`` items joined by commas (or
+    empty), the unprivileged start one number: ASCII digits, five at most.
+    """
+    if key.endswith("ip_local_port_range"):
+        parts = value.split()
+        ok = len(parts) == 2 and all(is_decimal(p, 5) for p in parts)
+    elif key.endswith("ip_local_reserved_ports"):
+        items = value.split(",") if value else []
+        ok = all(is_decimal(b, 5) for item in items for b in item.split("-", 1))
+    else:
+        ok = is_decimal(value, 5)
+    return None if ok else f"{key} = {value[:40]!r} is not in the format the kernel prints"
 
 
 def decode_endpoint(text: str, byteorder: Literal["little", "big"] = sys.byteorder) -> tuple[str, int, str]:
@@ -200,7 +228,7 @@ def attach_processes(listeners: list[dict[str, object]], proc: str) -> dict[str,
     if not wanted:
         return {"complete": True, "reason": "no socket to place"}
     try:
-        pids = sorted(int(e) for e in os.listdir(proc) if e.isdigit())
+        pids = sorted(int(e) for e in os.listdir(proc) if is_decimal(e, MAX_DIGITS))
     except OSError as exc:
         return {"complete": False, "reason": f"cannot list {proc}: {exc.strerror}"}
     denied = 0
@@ -227,7 +255,7 @@ def attach_processes(listeners: list[dict[str, object]], proc: str) -> dict[str,
             if not (target.startswith("socket:[") and target.endswith("]")):
                 continue
             inode_text = target[8:-1]
-            if not inode_text.isdigit() or int(inode_text) not in wanted:
+            if not is_decimal(inode_text, MAX_DIGITS) or int(inode_text) not in wanted:
                 continue
             comm = _comm(os.path.join(proc, str(pid), "comm"))
             for item in wanted.pop(int(inode_text)):

@@ -18,15 +18,16 @@ Used by ``portpolicy live`` (this machine) and the Ansible action ``portpolicy.a
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import socket
 import sys
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from portpolicy import engine, hosts, live
+from portpolicy import engine, hosts, live, safeio
 from portpolicy.config import Config
 from portpolicy.discover import Skipped, discover
 from portpolicy.model import (
@@ -43,22 +44,172 @@ from portpolicy.model import (
     RunAs,
 )
 from portpolicy.pipeline import Report
+from portpolicy.readers.base import ascii_int, shown
 
 SOURCE = "live"
 NOT_FOR_LIVE_SOCKETS = frozenset({"PP004"})
 """Rules whose verdict a live socket disproves by existing (see the module docstring)."""
 ALREADY_BOUND = Privilege(True, True, "it is already bound on the live host: the kernel allowed the bind")
 RANK = {"info": 0, "warning": 1, "error": 2}
+FACTS_LIMIT = 64 * 1024 * 1024
+"""Bytes of a saved facts file: a host with 200,000 sockets writes well under this."""
+MAX_DEPTH = 6
+"""Nesting of a facts document (host, listeners, entry, value is 3; Ansible adds a wrapper)."""
+MAX_TEXT = 4096
+"""Characters of any text field: paths, names and messages are shorter."""
+_NONE = type(None)
+_LISTENER_FIELDS: dict[str, tuple[type, ...]] = {
+    "protocol": (str,),
+    "port": (int,),
+    "family": (str, _NONE),
+    "address": (str, _NONE),
+    "uid": (int, _NONE),
+    "user": (str, _NONE),
+    "inode": (int, _NONE),
+    "pid": (int, _NONE),
+    "process": (str, _NONE),
+    "source": (str, _NONE),
+    "line": (int, _NONE),
+}
+_ERROR_FIELDS: dict[str, tuple[type, ...]] = {"path": (str,), "line": (int, _NONE), "message": (str,)}
+_SCAN_FIELDS: dict[str, tuple[type, ...]] = {"complete": (bool,), "reason": (str, _NONE)}
+_REQUIRED = {"listeners": ("protocol", "port"), "errors": ("path", "message")}
+_CHOICES = {"protocol": ("tcp", "udp"), "family": ("ipv4", "ipv6")}
 
 
 class FactsError(ValueError):
     """Port facts that are not in the format ``portpolicy.live`` writes."""
 
 
+def check_facts(data: object) -> None:
+    """Raise ``FactsError`` naming the first field that ``portpolicy.live`` would never write.
+
+    Saved facts come from anywhere (a file, an Ansible variable): types, ranges and nesting
+    are checked before any value is used, so bad input is one clear error, never a traceback.
+    """
+    if not isinstance(data, Mapping):
+        raise FactsError(f"port facts must be a mapping, not {type(data).__name__}")
+    if _too_deep(data, MAX_DEPTH):
+        raise FactsError(f"nested deeper than port facts ever are ({MAX_DEPTH} levels)")
+    version = data.get("version")
+    if not _is_a(version, (int,)) or version != live.FORMAT_VERSION:
+        raise FactsError(f"port facts of format version {live.FORMAT_VERSION} expected, not {_show(version)}")
+    for section in ("listeners", "errors"):
+        fields = _LISTENER_FIELDS if section == "listeners" else _ERROR_FIELDS
+        for index, entry in enumerate(_section(data, section)):
+            _check_entry(entry, fields, _REQUIRED[section], f"{section}[{index}]")
+    _check_sysctls(data.get("sysctls"))
+    scan = data.get("process_scan")
+    if scan is not None:
+        if not isinstance(scan, Mapping):
+            raise FactsError(f"process_scan must be a mapping, not {type(scan).__name__}")
+        _check_entry(scan, _SCAN_FIELDS, (), "process_scan")
+
+
+def _too_deep(data: object, limit: int) -> bool:
+    """True when lists and mappings nest deeper than ``limit`` (a loop, not recursion)."""
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        children = (
+            value.values() if isinstance(value, Mapping) else value if isinstance(value, list) else None
+        )
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _section(data: Mapping[str, Any], key: str) -> list[object]:
+    value = data.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise FactsError(f"{key!r} must be a list, not {type(value).__name__}")
+    return value
+
+
+def _check_entry(
+    entry: object, fields: Mapping[str, tuple[type, ...]], required: Sequence[str], where: str
+) -> None:
+    if not isinstance(entry, Mapping):
+        raise FactsError(f"{where} must be a mapping, not {type(entry).__name__}")
+    for key in required:
+        if key not in entry:
+            raise FactsError(f"{where} has no {key!r}")
+    for key, types in fields.items():
+        if key in entry:
+            problem = _value_problem(key, entry[key], types)
+            if problem:
+                raise FactsError(f"{where}.{key}: {problem}")
+
+
+def _value_problem(key: str, value: object, types: tuple[type, ...]) -> str | None:
+    """Why one field's value is not what ``portpolicy.live`` writes, or None."""
+    if not _is_a(value, types):
+        names = " or ".join("null" if t is _NONE else t.__name__ for t in types)
+        return f"must be {names}, not {_show(value)}"
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        upper = 65535 if key == "port" else 2**64 - 1
+        lower = 1 if key == "port" else 0
+        if lower <= value <= upper:
+            return None
+        return f"{value if value.bit_length() <= 64 else 'a huge number'} is outside {lower}-{upper}"
+    assert isinstance(value, str)
+    if len(value) > MAX_TEXT:
+        return f"text longer than {MAX_TEXT} characters"
+    if key in _CHOICES and value not in _CHOICES[key]:
+        return f"{_show(value)} is not one of {', '.join(_CHOICES[key])}"
+    if key == "address" and value and not _is_ip(value):
+        return f"{_show(value)} is not an IP address"
+    return None
+
+
+def _check_sysctls(sysctls: object) -> None:
+    if sysctls is None:
+        return
+    if not isinstance(sysctls, Mapping):
+        raise FactsError(f"sysctls must be a mapping, not {type(sysctls).__name__}")
+    for key in live.SYSCTLS:
+        value = sysctls.get(key)
+        if value is None:
+            continue
+        if not _is_a(value, (str, int)):
+            raise FactsError(f"sysctls: {key} must be a string, not {_show(value)}")
+        problem = live.sysctl_problem(key, str(value))
+        if problem:
+            raise FactsError(f"sysctls: {problem}")
+
+
+def _is_a(value: object, types: tuple[type, ...]) -> bool:
+    """``isinstance`` (Ansible hands over subclasses of str and int), but True is no number."""
+    if isinstance(value, bool):
+        return bool in types
+    return isinstance(value, types)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _show(value: object) -> str:
+    """A value for an error message, cut short (an attacker chooses it)."""
+    if isinstance(value, (list, Mapping)):
+        return "a list" if isinstance(value, list) else "a mapping"
+    return shown(repr(value))
+
+
 def facts_from_live(data: Mapping[str, Any]) -> list[Fact]:
     """Model facts for one host's ``port_facts``: listeners, kernel settings, read errors."""
-    if not isinstance(data, Mapping) or data.get("version") != live.FORMAT_VERSION:
-        raise FactsError(f"port facts of format version {live.FORMAT_VERSION} expected")
+    check_facts(data)
     facts: list[Fact] = []
     seen: set[tuple[str, str, str | None, int]] = set()
     for item in _items(data, "listeners"):
@@ -78,11 +229,9 @@ def facts_from_live(data: Mapping[str, Any]) -> list[Fact]:
     return facts
 
 
-def _items(data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    value = data.get(key) or []
-    if not isinstance(value, list):
-        raise FactsError(f"{key!r} must be a list")
-    return [v for v in value if isinstance(v, Mapping)]
+def _items(data: Mapping[str, Any], key: str) -> Iterator[Mapping[str, Any]]:
+    """The entries of a list section (``check_facts`` has made sure they are mappings)."""
+    return (v for v in _section(data, key) if isinstance(v, Mapping))
 
 
 def _listener(item: Mapping[str, Any]) -> Listener | None:
@@ -125,7 +274,8 @@ def _kernel_settings(sysctls: object) -> list[KernelSetting]:
     unpriv = values.get("net.ipv4.ip_unprivileged_port_start", "").strip()
     keys = list(live.SYSCTLS)
     # Replayed over Linux defaults (32768-60999, 1024): a start above 32768 must follow the range.
-    if unpriv.isdigit() and int(unpriv) <= 32768:
+    start = ascii_int(unpriv)
+    if start is not None and start <= 32768:
         keys.insert(0, keys.pop(keys.index("net.ipv4.ip_unprivileged_port_start")))
     out = []
     for index, key in enumerate(k for k in keys if k in values):
@@ -193,28 +343,25 @@ def failed(findings: Sequence[Finding], fail_on: str) -> bool:
 def run(args: argparse.Namespace, config: Config) -> int:
     """``portpolicy live``: gather (or load) the facts, audit them, print the report."""
     if args.facts_file:
-        try:
-            with open(args.facts_file, encoding="utf-8") as fh:
-                data = json.load(fh)
-        except (OSError, ValueError) as exc:
-            print(f"portpolicy: error: cannot read facts from {args.facts_file}: {exc}", file=sys.stderr)
+        data = load_facts(args.facts_file)
+        if isinstance(data, str):
+            print(f"portpolicy: error: {args.facts_file}: {data}", file=sys.stderr)
             return 2
-        if isinstance(data, dict) and isinstance(data.get("ansible_facts"), dict):
-            data = data["ansible_facts"].get("portpolicy_port_facts", data)
     else:
         reason = live.unsupported_reason()
         if reason:
             print(f"portpolicy: error: {reason}", file=sys.stderr)
             return 2
         data = live.gather()
+    try:
+        check_facts(data)
+    except FactsError as exc:
+        print(f"portpolicy: error: {args.facts_file or 'live facts'}: {exc}", file=sys.stderr)
+        return 2
     if args.format == "facts":
         _emit(json.dumps(data, indent=2) + "\n", args.output)
         return 0
-    try:
-        report = audit(data, args.host or socket.gethostname(), config, args.paths)
-    except FactsError as exc:
-        print(f"portpolicy: error: {args.facts_file}: {exc}", file=sys.stderr)
-        return 2
+    report = audit(data, args.host or socket.gethostname(), config, args.paths)
     if args.format == "json":
         from portpolicy.report import json as json_report
 
@@ -227,6 +374,28 @@ def run(args: argparse.Namespace, config: Config) -> int:
     if isinstance(scan, dict) and not scan.get("complete") and args.format == "text":
         print(f"portpolicy: note: owning processes not all known: {scan.get('reason')}", file=sys.stderr)
     return 1 if failed(report.findings, config.fail_on) else 0
+
+
+def load_facts(path: str) -> Any:
+    """The JSON document in a saved facts file (unwrapped from Ansible's output), or why not.
+
+    Only a regular file is read, at most ``FACTS_LIMIT`` bytes; JSON nested too deep for
+    the parser is a reason like any other.
+    """
+    data = safeio.read_bytes(path, limit=FACTS_LIMIT)
+    if isinstance(data, safeio.Refusal):
+        return f"cannot read facts: {data.reason}"
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "cannot read facts: not UTF-8 text"
+    except ValueError as exc:
+        return f"cannot read facts: not JSON ({exc})"
+    except RecursionError:
+        return "cannot read facts: JSON nested too deeply"
+    if isinstance(doc, dict) and isinstance(doc.get("ansible_facts"), dict):
+        doc = doc["ansible_facts"].get("portpolicy_port_facts", doc)
+    return doc
 
 
 def _emit(text: str, output: str | None) -> None:

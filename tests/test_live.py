@@ -278,22 +278,79 @@ def test_facts_in_another_format_are_refused() -> None:
         live_audit.audit({"version": 1, "listeners": "nope"}, "web1")
 
 
-def test_strange_entries_are_skipped() -> None:
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        (
+            {"listeners": [{"protocol": "sctp", "port": 80}]},
+            "listeners[0].protocol: 'sctp' is not one of tcp, udp",
+        ),
+        ({"listeners": [{"protocol": "tcp", "port": 0}]}, "listeners[0].port: 0 is outside 1-65535"),
+        ({"listeners": [{"protocol": "tcp", "port": "80"}]}, "listeners[0].port: must be int, not '80'"),
+        ({"listeners": ["text"]}, "listeners[0] must be a mapping, not str"),
+        ({"listeners": [{"port": 80}]}, "listeners[0] has no 'protocol'"),
+        (
+            {"listeners": [{"protocol": "tcp", "port": 45000, "family": "ipx"}]},
+            "listeners[0].family: 'ipx' is not one of ipv4, ipv6",
+        ),
+        (
+            {"listeners": [{"protocol": "tcp", "port": 45000, "uid": "x"}]},
+            "listeners[0].uid: must be int or null, not 'x'",
+        ),
+        (
+            {"sysctls": {"net.ipv4.ip_local_port_range": 5}},
+            "ip_local_port_range = '5' is not in the format the kernel prints",
+        ),
+        (
+            {"sysctls": {"net.ipv4.ip_local_reserved_ports": "8080,\u0668\u0660"}},
+            "ip_local_reserved_ports = '8080,\u0668\u0660' is not in the format the kernel prints",
+        ),
+        (
+            {"errors": [{"path": "/proc/net/tcp", "line": "two", "message": "bad"}]},
+            "errors[0].line: must be int or null, not 'two'",
+        ),
+        ({"process_scan": {"complete": "yes"}}, "process_scan.complete: must be bool, not 'yes'"),
+    ],
+)
+def test_strange_entries_are_refused(entry: dict[str, object], expected: str) -> None:
+    """Facts ``portpolicy.live`` never writes are one error naming the field, not skipped in silence."""
+    facts = {"version": 1, "listeners": [], "sysctls": {}, "errors": [], **entry}
+    with pytest.raises(live_audit.FactsError) as refused:
+        live_audit.audit(facts, "web1")
+    assert str(refused.value) == expected or expected in str(refused.value), str(refused.value)
+
+
+def test_minimal_facts_are_audited() -> None:
+    """Optional fields may be missing or null, and sysctls the audit does not know are ignored."""
     facts = {
         "version": 1,
-        "listeners": [
-            {"protocol": "sctp", "port": 80},
-            {"protocol": "tcp", "port": 0},
-            {"protocol": "tcp", "port": "80"},
-            "text",
-            {"protocol": "tcp", "port": 45000, "address": None, "family": "ipx", "uid": "x"},
-        ],
-        "sysctls": {"net.ipv4.ip_local_port_range": 5, "other": "1 2"},
-        "errors": [{"path": "/proc/net/tcp", "line": "two", "message": "bad"}],
+        "listeners": [{"protocol": "tcp", "port": 45000, "address": None, "family": None}],
+        "sysctls": {"other": "1 2", "net.ipv4.ip_local_reserved_ports": ""},
     }
     report = live_audit.audit(facts, "web1")
-    # the last entry is still a TCP listener on 45000 (family unknown: dual); "5" alone is refused
-    assert sorted(f.rule for f in report.findings) == ["PP000", "PP002", "PP006"]
+    assert [f.rule for f in report.findings] == ["PP002"]
+
+
+def test_unicode_digits_in_proc_are_errors_not_numbers(tmp_path: Path) -> None:
+    """``isdigit()`` says yes to "²" and "٨٠": /proc never holds them, so they are no uid, pid or inode."""
+    root = _with_processes(tmp_path)
+    tcp = root / "proc/net/tcp"
+    lines = tcp.read_text().splitlines()
+    sshd, postgres = lines[1].split(), lines[2].split()
+    sshd[7] = "\u00b2"  # the uid of sshd on port 22; /proc is read as ASCII, so it arrives as U+FFFD
+    postgres[9] = "9" * 5000  # an inode no int() converts
+    lines[1:3] = ["   " + " ".join(sshd), "   " + " ".join(postgres)]
+    tcp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (root / "proc/sys/net/ipv4/ip_local_port_range").write_text("\u0668\u0660 60999\n", encoding="utf-8")
+    (root / "proc/\u00b2/fd").mkdir(parents=True)  # a "pid" that is no number
+    os.symlink("socket:[\u0668\u0660]", root / "proc/812/fd/9")
+    facts = live.gather(str(root), byteorder="little")
+    errors = {(e["path"], e["line"]): e["message"] for e in facts["errors"]}  # type: ignore[attr-defined]
+    assert errors[("/proc/net/tcp", 2)] == "uid '\ufffd\ufffd' is not a number"
+    assert errors[("/proc/net/tcp", 3)] == f"inode {'9' * 40!r} is not a number"
+    assert "is not in the format the kernel prints" in errors[("/proc/sys/net/ipv4/ip_local_port_range", 1)]
+    assert facts["sysctls"]["net.ipv4.ip_local_port_range"] is None  # type: ignore[index]
+    live_audit.check_facts(facts)  # what gather writes always passes the audit's check
 
 
 # --- the CLI ---------------------------------------------------------------------------------------------
