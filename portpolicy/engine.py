@@ -43,6 +43,7 @@ from portpolicy.model import (
     Related,
     Unresolved,
 )
+from portpolicy.readers.base import ascii_int, shown
 
 FACT_CLASSES: dict[str, type] = {
     "listener": Listener,
@@ -230,11 +231,12 @@ def _port_value(value: Any) -> Any:
         ranges = []
         for token in value.split(","):
             a, _, b = token.strip().partition("-")
-            if not a.isdigit() or (b and not b.isdigit()):
-                raise ValueError(f"{value!r} is not a port, range or list of them")
-            ranges.append(PortRange(int(a), int(b or a)))
+            start, end = ascii_int(a), ascii_int(b or a)
+            if start is None or end is None or max(start, end) > 65535:
+                raise ValueError(f"{shown(value)!r} is not a port, range or list of them")
+            ranges.append(PortRange(start, end))
         return ranges[0] if len(ranges) == 1 else PortSet.of(ranges)
-    raise ValueError(f"{value!r} is not a port, range or list of them")
+    raise ValueError(f"{shown(repr(value))} is not a port, range or list of them")
 
 
 def _overlaps(a: Any, b: Any) -> bool:

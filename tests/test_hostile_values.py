@@ -221,6 +221,42 @@ def test_config_kernel_values_are_a_config_error(tmp_path: Path, setting: str, e
     assert len(lines) == 1 and ".portpolicy.yml" in lines[0] and expected in lines[0], run.stderr
 
 
+RULE = """\
+id: ACME100
+name: database-port-published
+severity: error
+summary: A database port is published.
+rationale: Databases are reached through the application network.
+remediation: Do not publish it.
+match:
+  fact: listener
+  where:
+    all:
+      - {{field: ports, op: overlaps, value: "3306,{port}"}}
+report:
+  message: "{{service}} publishes {{protocol}}/{{ports}}"
+"""
+
+
+@pytest.mark.parametrize(
+    "port", [ARABIC_INDIC, SUPERSCRIPT, HUGE, "70000"], ids=["arabic", "superscript", "huge", "70000"]
+)
+def test_custom_rule_port_literals_are_ascii_ports(tmp_path: Path, port: str) -> None:
+    """A rule directory can come with the pull request: its literal ports are checked like any port."""
+    write_tree(
+        tmp_path,
+        {
+            "policy/acme100.yml": RULE.format(port=port),
+            "compose.yaml": 'services:\n  db:\n    image: postgres\n    ports: ["5432:5432"]\n',
+        },
+    )
+    run = run_bounded("check", "--no-config", "--rules-dir", "policy", ".", cwd=tmp_path)
+    assert not run.crashed and run.returncode == 2, run.stderr
+    line = run.stderr.strip()
+    assert "acme100.yml" in line and f"{shown(f'3306,{port}')!r} is not a port" in line, line
+    assert len(line) < 300, line
+
+
 # --- saved live facts -------------------------------------------------------------------------------------
 
 
