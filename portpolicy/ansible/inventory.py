@@ -22,7 +22,7 @@ from typing import Any
 from portpolicy.ansible.jinja import UnknownValue
 from portpolicy.ansible.loader import Loaded
 from portpolicy.ansible.variables import Var, vars_of
-from portpolicy.model import Location
+from portpolicy.model import Location, ParseError
 from portpolicy.yamlsrc import MappingNode, Node, items, location
 
 VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
@@ -45,6 +45,8 @@ class Inventory:
     groups: dict[str, Group] = field(default_factory=dict)
     host_vars: dict[str, list[dict[str, Var]]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    errors: list[ParseError] = field(default_factory=list)
+    """Inventory and ``group_vars``/``host_vars`` files that do not parse (PP000 in every play using them)."""
 
     def group(self, name: str) -> Group:
         if name not in self.groups:
@@ -264,7 +266,13 @@ def _literal(value: str) -> Any:
 
 
 def read_yaml(inv: Inventory, loaded: Loaded) -> bool:
-    """Add a YAML inventory; False when the document is not one."""
+    """Add a YAML inventory; False when the document is not one.
+
+    A ``.yml``/``.yaml``/``.json`` inventory file that does not parse is one, with its error.
+    """
+    if loaded.error is not None and loaded.path.endswith((".yml", ".yaml", ".json")):
+        inv.errors.append(loaded.error)
+        return True
     doc = loaded.docs[0] if loaded.docs else None
     if not isinstance(doc, MappingNode):
         return False
@@ -317,6 +325,8 @@ def read_vars_dirs(inv: Inventory, base: str, files: dict[str, Loaded], rank: in
         for name, loaded_files in by_name.items():
             layer: dict[str, Var] = {}
             for loaded in loaded_files:
+                if loaded.error is not None:
+                    inv.errors.append(loaded.error)
                 doc = loaded.docs[0] if loaded.docs else None
                 layer.update(vars_of(doc, loaded.path, loaded.path))
             if kind == "group_vars":

@@ -70,8 +70,13 @@ def _unresolved(arg: Arg, what: str, exc: Unknown) -> Unresolved:
     return Unresolved(_raw(arg), f"{what}: {exc.reason}", arg.location)
 
 
-def jinja_marked(text: str) -> bool:
-    return "{{" in text or "{%" in text
+def _names_service(text: str) -> bool:
+    """ufw reads a port that starts with a letter as an /etc/services name (``ssh``).
+
+    Only an ASCII letter: ``²`` or ``٨٠`` are not names, and not port numbers either
+    (``str.isdigit`` accepts them, so the port parser says why they are invalid).
+    """
+    return text[:1].isascii() and text[:1].isalpha()
 
 
 def _raw(arg: Arg) -> str:
@@ -231,7 +236,7 @@ def ufw(a: Resolved, out: Emit, module: str) -> None:
         ports: PortRange | None = None
         where = port.location if port is not None else a.args["rule"].location
         if port_text is not None and port is not None:
-            if not port_text[:1].isdigit() and not jinja_marked(port_text):
+            if _names_service(port_text):
                 # ufw takes service names from /etc/services ("ssh"): not looked up here
                 out.add(Unresolved(port_text, f"{module} port names a service, not a number", port.location))
                 continue

@@ -271,6 +271,7 @@ def _run_play(
     inv_layers, inv_reason = inv.layers_for_pattern(pattern)
     play_vars = vars_of(keys.get("vars"), playbook, f"play vars in {playbook}")
     scope = Scope([*inv_layers, play_vars])
+    errors = list(inv.errors)
     files_layer: dict[str, Var] = {}
     for entry in seq(keys.get("vars_files")):
         name = scalar(entry)
@@ -284,6 +285,8 @@ def _run_play(
         if path in project.files:
             vloaded = loader.load(path)
             result.claimed.add(path)
+            if vloaded.error is not None:
+                errors.append(vloaded.error)
             if vloaded.docs:
                 files_layer.update(vars_of(vloaded.docs[0], path, path))
     scope = Scope([*inv_layers, play_vars, files_layer])
@@ -292,6 +295,7 @@ def _run_play(
     at = location(playbook, play)
     reason = f"Ansible play {play_name!r} at {at.path}:{at.line} (hosts: {pattern}; inventory: {inv_reason})"
     out = Out()
+    out.facts.extend(("ansible", error) for error in errors)  # variable files that do not parse: PP000
     ctx = Ctx(project, loader, out, scope, playbook, playbook)
     run_list(ctx, keys.get("pre_tasks"))
     for ref in seq(keys.get("roles")):

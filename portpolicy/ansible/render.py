@@ -15,7 +15,7 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from portpolicy.ansible import handoff, jinja
+from portpolicy.ansible import handoff, jinja, regex
 from portpolicy.ansible.args import Arg, Resolved, is_literal
 from portpolicy.ansible.jinja import Rendered, TemplateSyntaxError, Unknown
 from portpolicy.model import (
@@ -156,7 +156,8 @@ def _register_evidence(ctx: Ctx, path: str, rendered: Rendered, a: Resolved) -> 
             start = number + 1
 
 
-_STATEMENT_LINES = re.compile(r"^[ \t]*\{%.*?%\}[ \t]*$", re.M | re.S)
+_STATEMENT_LINES = regex.compile_trusted(r"(?ms)^[ \t]*\{%.*?%\}[ \t]*$")
+"""RE2: Python's ``re`` takes quadratic time on this pattern when many ``{%`` never close."""
 
 
 def mask_statements(text: str) -> str:

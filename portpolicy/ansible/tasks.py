@@ -479,6 +479,8 @@ def _include_vars(ctx: Ctx, a: Resolved, module_node: Node | None) -> None:
         return
     loaded = ctx.loader.load(path)
     ctx.out.claimed.add(path)
+    if loaded.error is not None:
+        ctx.out.facts.append(("ansible", loaded.error))
     if loaded.docs:
         ctx.runtime.update(vars_of(loaded.docs[0], path, path))
 
@@ -572,6 +574,8 @@ def run_role(ctx: Ctx, role: Role, params: dict[str, Var], tasks_from: str = "ma
     if meta is not None:
         loaded = ctx.loader.load(meta)
         ctx.out.claimed.add(meta)
+        if loaded.error is not None:
+            ctx.out.facts.append(("ansible", loaded.error))
         for dep in seq(get(loaded.docs[0], "dependencies") if loaded.docs else None):
             dep_name, dep_params = role_reference(dep, meta)
             dep_role = ctx.project.find_role(dep_name, role.root + "/x") if dep_name else None

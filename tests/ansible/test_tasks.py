@@ -480,3 +480,88 @@ def test_kernel_setting_findings_point_at_the_data_item_or_variable_that_holds_t
     for f in report.findings:
         assert f.related[0].message == "the value is used here"
         assert f.related[0].location.path == "roles/tune/tasks/main.yml"
+
+
+BROKEN_YAML = "port: [1\n"
+
+
+@pytest.mark.parametrize(
+    ("broken", "extra"),
+    [
+        ("group_vars/all.yml", {}),
+        ("group_vars/app/ports.yml", {}),
+        ("host_vars/app1.yml", {}),
+        ("roles/app/defaults/main.yml", {}),
+        ("roles/app/vars/main.yml", {}),
+        ("roles/app/meta/main.yml", {}),
+        ("vars/ports.yml", {"site.yml": "- hosts: app\n  vars_files: [vars/ports.yml]\n  roles: [app]\n"}),
+        (
+            "vars/extra.yml",
+            {"roles/app/tasks/main.yml": ROLE_TASK + "- ansible.builtin.include_vars: vars/extra.yml\n"},
+        ),
+        (
+            "inventory/hosts.yml",
+            {"ansible.cfg": "[defaults]\ninventory = inventory/hosts.yml\n", "inventory": None},
+        ),
+    ],
+)
+def test_a_variables_file_that_does_not_parse_is_pp000(
+    tmp_path: Path, broken: str, extra: dict[str, str | None]
+) -> None:
+    """Every Ansible variables file that does not parse is reported, once, at its error."""
+    files = {**_precedence_tree(), **extra, broken: BROKEN_YAML}
+    report = _scan(tmp_path, {k: v for k, v in files.items() if v is not None})
+    errors = [(f.rule, f.location.path, f.location.line) for f in report.findings if f.rule == "PP000"]
+    assert errors == [("PP000", broken, 2)]
+    assert broken in report.files
+
+
+@pytest.mark.parametrize(
+    ("task", "token"),
+    [
+        ('ansible.posix.firewalld: {port: "²/tcp", state: enabled}', "²"),
+        ('ansible.posix.firewalld: {port: "٨٠/tcp", state: enabled}', "٨٠"),
+        ('ansible.posix.firewalld: {port: "8080-٨٠٨١/tcp", state: enabled}', "٨٠٨١"),
+        ('community.general.ufw: {rule: allow, port: "٨٠"}', "٨٠"),
+        ('community.general.ufw: {rule: allow, port: "²"}', "²"),
+        (
+            'ansible.builtin.iptables: {chain: INPUT, protocol: tcp, destination_port: "²:80", jump: ACCEPT}',
+            "²",
+        ),
+        ('ansible.builtin.iptables: {chain: INPUT, source_port: "٥٣", jump: ACCEPT}', "٥٣"),
+        ('ansible.posix.firewalld: {port: "' + "9" * 5000 + '/tcp", state: enabled}', "99999"),
+        ('community.general.ufw: {rule: allow, port: "' + "1" * 5000 + '"}', "11111"),
+    ],
+)
+def test_only_ascii_digits_make_a_port(tmp_path: Path, task: str, token: str) -> None:
+    """``str.isdigit`` accepts ``²`` (which ``int`` refuses) and ``٨٠`` (which it reads as 80)."""
+    report = _scan(
+        tmp_path, {"inventory": "[fw]\nfw1\n", "site.yml": f"- hosts: fw\n  tasks:\n    - {task}\n"}
+    )
+    assert not [f for f in report.facts if isinstance(f, FirewallRule)]
+    [finding] = report.findings
+    assert (finding.rule, finding.location.line) == ("PP005", 3)
+    assert token in finding.message and len(finding.message) < 200
+
+
+def test_a_sysctl_task_value_goes_through_the_kernel_setting_parser(tmp_path: Path) -> None:
+    """Not the module's own ``int()``: the kernel's verdict on text it cannot read (PP006)."""
+    report = _scan(
+        tmp_path,
+        {
+            "inventory": "[db]\ndb1\n",
+            "site.yml": """- hosts: db
+  tasks:
+    - ansible.posix.sysctl: {name: net.ipv4.ip_local_port_range, value: "²0000 60000"}
+    - ansible.posix.sysctl: {name: net.ipv4.ip_unprivileged_port_start, value: "٨٠"}
+    - ansible.posix.sysctl: {name: net.ipv4.ip_local_reserved_ports, value: "1%s"}
+"""
+            % ("0" * 5000),
+        },
+    )
+    assert sorted((f.rule, f.location.line) for f in report.findings) == [
+        ("PP006", 3),
+        ("PP006", 4),
+        ("PP006", 5),
+    ]
+    assert all(len(f.message) < 400 for f in report.findings)
