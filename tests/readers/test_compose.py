@@ -1063,3 +1063,21 @@ def test_matches_compose_file_names(path: str) -> None:
 )
 def test_matches_rejects_other_names(path: str) -> None:
     assert not compose.matches(path)
+
+
+@pytest.mark.parametrize(
+    ("target", "reason"),
+    [
+        ("0x1F90", None),  # YAML 1.2 hex, as Compose reads it: 8080
+        ("0x" + "f" * 5000, "is not a port number"),  # too long to be a port: never converted
+        ("\u0668\u0660", "'\u0668\u0660' is not a port number"),  # not 80
+    ],
+    ids=["hex", "huge-hex", "arabic-indic"],
+)
+def test_long_syntax_target_numbers(target: str, reason: str | None) -> None:
+    facts = read_text(f"services:\n  web:\n    image: web\n    ports:\n      - target: {target}\n")
+    bad = [f for f in facts if isinstance(f, InvalidPort)]
+    if reason is None:
+        assert not bad and [ln.ports.start for ln in listeners(facts)] == [8080]
+    else:
+        assert len(bad) == 1 and reason in bad[0].reason and len(bad[0].reason) < 160, bad

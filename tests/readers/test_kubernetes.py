@@ -404,3 +404,40 @@ def test_node_port_pool_needs_its_whole_overlap_reserved(tmp_path: Path) -> None
             },
         )
         assert [r for r, _ in rules_of(tmp_path)] == expected, reserved
+
+
+@pytest.mark.parametrize(
+    ("port", "reason"),
+    [
+        ("\u0668\u0660", "containerPort: '\u0668\u0660' is not a port number"),  # not 80
+        ("0x" + "F" * 30, "is not a port number"),  # no int64 the API server takes
+        ("9" * 5000, f"containerPort: '{'9' * 40}...' is not a port number"),
+    ],
+    ids=["arabic-indic", "long-hex", "huge"],
+)
+def test_container_ports_are_ascii_yaml_integers(port: str, reason: str) -> None:
+    facts = read_text(
+        pod(f"containers:\n  - name: web\n    image: web\n    ports:\n      - containerPort: {port}\n")
+    )
+    bad = [f for f in facts if isinstance(f, InvalidPort)]
+    assert len(bad) == 1 and reason in bad[0].reason, bad
+    assert listeners(facts) == []
+
+
+def test_yaml_hex_ports_still_read() -> None:
+    facts = read_text(
+        pod("containers:\n  - name: web\n    image: web\n    ports:\n      - containerPort: 0x1F90\n")
+    )
+    assert [ln.ports.start for ln in listeners(facts)] == [8080]
+
+
+def test_node_port_range_in_unicode_digits_is_invalid() -> None:
+    text = (
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\n  namespace: kube-system\nspec:\n"
+        "  containers:\n    - name: kube-apiserver\n      image: registry.k8s.io/kube-apiserver:v1.30.0\n"
+        "      command:\n        - kube-apiserver\n"
+        "        - --service-node-port-range=\u0663\u0660\u0660\u0660\u0660-\u0663\u0662\u0667\u0666\u0667\n"
+    )
+    facts = read_text(text, "etc/kubernetes/manifests/kube-apiserver.yaml")
+    (bad,) = [f for f in facts if isinstance(f, InvalidPort)]
+    assert "is not a port range" in bad.reason

@@ -664,3 +664,31 @@ def test_jinja_statement_inside_a_continued_exec_start_keeps_the_continuation() 
     assert not only(facts, ParseError)
     (lst,) = listeners(facts)
     assert lst.ports == PortRange(9100, 9100) and lst.run_as.user == "prometheus"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("\u0668\u0660", "'\u0668\u0660' is neither a port nor an address with a port"),  # not 80
+        ("\u00b20000", "'\u00b20000' is neither a port nor an address with a port"),
+        ("127.0.0.1:\u0668\u0660", "'\u0668\u0660' is not a port number"),
+        ("9" * 5000, f"port {'9' * 40}... is outside 1-65535"),
+        ("0x" + "f" * 5000, "is outside 1-65535"),  # hex and octal are bounded before int() too
+        ("0" + "7" * 5000, "is outside 1-65535"),
+        ("0b" + "1" * 5000, "is outside 1-65535"),
+    ],
+    ids=[
+        "arabic-indic",
+        "superscript",
+        "address-arabic-indic",
+        "huge",
+        "huge-hex",
+        "huge-octal",
+        "huge-binary",
+    ],
+)
+def test_numbers_are_ascii_and_bounded(value: str, reason: str) -> None:
+    facts = socket(f"[Socket]\nListenStream={value}\nListenStream=0x1F90\n")
+    (bad,) = only(facts, InvalidPort)
+    assert reason in bad.reason and len(bad.reason) < 160, bad.reason
+    assert [lst.ports.start for lst in listeners(facts)] == [8080]
