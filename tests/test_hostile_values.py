@@ -35,6 +35,16 @@ FORMATS: dict[str, tuple[dict[str, str], str]] = {
     "sysctl range": ({"etc/sysctl.conf": "net.ipv4.ip_local_port_range = {V} 60999\n"}, "PP006"),
     "sysctl reserved": ({"etc/sysctl.conf": "net.ipv4.ip_local_reserved_ports = 8080,{V}\n"}, "PP006"),
     "sysctl unprivileged": ({"etc/sysctl.conf": "net.ipv4.ip_unprivileged_port_start = {V}\n"}, "PP006"),
+    "ansible sysctl": (
+        {
+            "site.yml": (
+                "- hosts: web\n  tasks:\n    - ansible.posix.sysctl:\n"
+                '        name: net.ipv4.ip_unprivileged_port_start\n        value: "{V}"\n'
+            ),
+            "inventory.ini": "[web]\nweb1\n",
+        },
+        "PP006",
+    ),
     "systemd socket": ({"etc/systemd/system/api.socket": "[Socket]\nListenStream={V}\n"}, "PP005"),
     "systemd flag": (
         {
