@@ -169,16 +169,20 @@ def test_frames_quote_only_files_a_reader_read(tmp_path: Path) -> None:
     assert "6 |     expose: ['80']" in shown
 
 
-def test_file_lines_refuses_links_and_binary_files(tmp_path: Path) -> None:
+def test_file_lines_refuses_links_out_of_the_roots_and_binary_files(tmp_path: Path) -> None:
     from portpolicy.report.text import file_lines
 
-    (tmp_path / "real.conf").write_text("a\nb\n")
-    (tmp_path / "link.conf").symlink_to(tmp_path / "real.conf")
-    (tmp_path / "binary.conf").write_bytes(b"a\0b\n")
-    assert file_lines(str(tmp_path / "real.conf")) == ["a", "b"]
-    assert file_lines(str(tmp_path / "link.conf")) is None
-    assert file_lines(str(tmp_path / "binary.conf")) is None
-    assert file_lines(str(tmp_path)) is None
+    repo = write_tree(tmp_path / "repo", {"real.conf": "a\nb\n"})
+    (tmp_path / "secret").write_text("token=hunter2\n")
+    (repo / "inside.conf").symlink_to(repo / "real.conf")
+    (repo / "outside.conf").symlink_to(tmp_path / "secret")
+    (repo / "binary.conf").write_bytes(b"a\0b\n")
+    roots = (str(repo),)
+    assert file_lines(str(repo / "real.conf"), roots) == ["a", "b"]
+    assert file_lines(str(repo / "inside.conf"), roots) == ["a", "b"]
+    assert file_lines(str(repo / "outside.conf"), roots) is None
+    assert file_lines(str(repo / "binary.conf"), roots) is None
+    assert file_lines(str(repo), roots) is None
 
 
 @pytest.mark.parametrize(

@@ -6,18 +6,18 @@ followed by its source line with a caret under the column, and by its related ev
 same way; otherwise related evidence follows under ``--verbose``. Every path, message and
 source line goes through ``escape.display``: a file name cannot send escape sequences.
 
-Source lines are only quoted from files a reader read (``Report.readers``), and only when
-the file is, when read back, a regular UTF-8 text file within the size limit.
+Source lines are only quoted from files a reader read (``Report.readers``), read back
+through ``safeio`` (inside the scanned roots, regular files only), and only when the file
+is UTF-8 text.
 """
 
 from __future__ import annotations
 
-import os
-import stat
 from dataclasses import dataclass, field
 
+from portpolicy import safeio
 from portpolicy.model import Finding, Location
-from portpolicy.pipeline import MAX_BYTES, Report
+from portpolicy.pipeline import Report
 from portpolicy.report.escape import display
 
 COLOURS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[36m"}
@@ -40,39 +40,26 @@ class _Sources:
     """The lines of the files findings point at, each file read at most once."""
 
     readable: set[str]
+    roots: tuple[str, ...]
     cache: dict[str, list[str] | None] = field(default_factory=dict)
 
     def line(self, path: str, number: int) -> str | None:
         if path not in self.readable:
             return None
         if path not in self.cache:
-            self.cache[path] = file_lines(path)
+            self.cache[path] = file_lines(path, self.roots)
         lines = self.cache[path]
         return lines[number - 1] if lines is not None and 0 < number <= len(lines) else None
 
 
-def file_lines(path: str) -> list[str] | None:
-    """The lines of a regular UTF-8 text file, or None: the one place the renderer reads files.
+def file_lines(path: str, roots: tuple[str, ...] = ()) -> list[str] | None:
+    """The lines of a UTF-8 text file inside ``roots``, or None: the one place the renderer reads.
 
-    Never follows a symbolic link, never blocks on a FIFO or device, never quotes a binary
-    file, one over the size limit or one that is not UTF-8.
+    ``safeio`` refuses links out of the roots, FIFOs, devices and files over the size limit;
+    a binary file or one that is not UTF-8 is never quoted either.
     """
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(MAX_BYTES + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_BYTES or b"\0" in data:
+    data = safeio.read_bytes(path, roots)
+    if isinstance(data, safeio.Refusal) or b"\0" in data:
         return None
     try:
         return data.decode("utf-8-sig").splitlines()
@@ -88,7 +75,7 @@ def render(
     quiet: bool = False,
 ) -> str:
     style = _Style(colour)
-    sources = _Sources(set(report.readers)) if show_source else None
+    sources = _Sources(set(report.readers), report.config.roots) if show_source else None
     lines: list[str] = []
     for f in report.findings:
         lines.append(_headline(f, style))
