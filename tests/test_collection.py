@@ -262,6 +262,26 @@ def test_paths_are_read_on_the_controller(installed: dict[str, str], tmp_path: P
           - files.findings | map(attribute='rule') | list == ['PP002']
           - files.findings[0].path is search('api.socket$')
           - files.findings[0].line == 2
+
+    - name: With a live listener too (a live PP002 is info), only the warning fails the task
+      portpolicy.audit.check:
+        paths: [host_files]
+        facts:
+          version: 1
+          listeners:
+            - {protocol: tcp, family: ipv4, address: 0.0.0.0, port: 50123, uid: 0, user: root,
+               source: /proc/net/tcp, line: 7}
+          sysctls: {net.ipv4.ip_local_port_range: "32768 60999"}
+        fail_on: warning
+      register: mixed
+      ignore_errors: true
+
+    - name: The message counts only what is at or above warning
+      ansible.builtin.assert:
+        that:
+          - mixed is failed
+          - mixed.findings | map(attribute='severity') | sort | list == ['info', 'warning']
+          - "'found 1 problem(s) at or above warning; 1 more below warning' in mixed.msg"
 """
     result = playbook(installed, text, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -276,7 +296,7 @@ def test_clear_error_without_portpolicy_on_the_controller(installed: dict[str, s
     result = playbook(env, text, cwd=tmp_path)
     assert result.returncode == 2
     assert "needs the portpolicy Python package on the controller" in result.stdout
-    assert "pip install 'portpolicy[ansible]'" in result.stdout
+    assert "install it from a clone: pip install './portpolicy[ansible]'" in result.stdout
 
 
 def test_module_fails_clearly_off_linux(installed: dict[str, str], tmp_path: Path) -> None:

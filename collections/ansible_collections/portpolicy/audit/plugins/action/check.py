@@ -36,6 +36,21 @@ ARGUMENT_SPEC = dict(
 FACTS_MODULE = "portpolicy.audit.port_facts"
 
 
+def outcome(findings, fail_on):
+    """The task's message: only findings at or above ``fail_on`` count as failing it."""
+    if fail_on == "never":
+        return "portpolicy: %d finding(s), fail_on is never" % len(findings)
+    rank = live_audit.RANK[fail_on]
+    failing = [f for f in findings if live_audit.RANK[f["severity"]] >= rank]
+    if not failing:
+        return "portpolicy: %d finding(s), none at or above %s" % (len(findings), fail_on)
+    first = failing[0]
+    others = len(findings) - len(failing)
+    below = "; %d more below %s" % (others, fail_on) if others else ""
+    return "portpolicy found %d problem(s) at or above %s%s; first: %s %s:%s: %s" % (
+        len(failing), fail_on, below, first["rule"], first["path"], first["line"], first["message"])
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(ARGUMENT_SPEC)
@@ -48,7 +63,8 @@ class ActionModule(ActionBase):
         if live_audit is None:
             raise AnsibleActionFail(
                 "portpolicy.audit.check needs the portpolicy Python package on the controller, in the "
-                "Python that runs Ansible (%s): pip install 'portpolicy[ansible]' (%s)" % (sys.executable, IMPORT_ERROR)
+                "Python that runs Ansible (%s); it is not on PyPI yet, so install it from a clone: "
+                "pip install './portpolicy[ansible]' (%s)" % (sys.executable, IMPORT_ERROR)
             )
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         facts = args["facts"]
@@ -78,13 +94,8 @@ class ActionModule(ActionBase):
         if isinstance(facts.get("process_scan"), dict):
             result["process_scan"] = facts["process_scan"]
         if live_audit.failed(report.findings, args["fail_on"]):
-            rank = live_audit.RANK[args["fail_on"]]
-            first = next(f for f in findings if live_audit.RANK[f["severity"]] >= rank)
             result["failed"] = True
-            result["msg"] = "portpolicy found %d problem(s) at or above %s; first: %s %s:%s: %s" % (
-                len(findings), args["fail_on"], first["rule"], first["path"], first["line"], first["message"])
-        else:
-            result["msg"] = "portpolicy: %d finding(s), none at or above %s" % (len(findings), args["fail_on"])
+        result["msg"] = outcome(findings, args["fail_on"])
         return result
 
     @staticmethod

@@ -26,7 +26,8 @@ description:
   - Returns the findings in the shape of C(portpolicy check --format json), and fails when a
     finding reaches O(fail_on).
   - Needs the C(portpolicy) Python package in the Python that runs Ansible on the controller
-    (C(pip install 'portpolicy[ansible]')). Nothing is installed on the target.
+    (from a clone, as no release is on PyPI yet: C(pip install './portpolicy[ansible]')).
+    Nothing is installed on the target.
 options:
   facts:
     description:
@@ -120,7 +121,7 @@ findings:
   sample:
     - rule: PP002
       name: listener-in-ephemeral-range
-      severity: warning
+      severity: info
       message: "java (pid 4121) listens on tcp/45000, inside the ephemeral range 32768-60999 ..."
       path: /proc/net/tcp
       line: 5
@@ -131,7 +132,7 @@ summary:
   description: Counts, as in the JSON report's C(summary).
   returned: always
   type: dict
-  sample: {"findings": 1, "by_severity": {"error": 0, "warning": 1, "info": 0}, "by_rule": {"PP002": 1}}
+  sample: {"findings": 1, "by_severity": {"error": 0, "warning": 0, "info": 1}, "by_rule": {"PP002": 1}}
 process_scan:
   description: Whether the owning process of every live socket was found, and why not.
   returned: when live facts were gathered or given
