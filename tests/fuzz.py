@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import traceback
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -984,7 +985,7 @@ def _run_cli_child(fmt: Format, root: Path, by_id: dict[str, Input], limit: floa
             Failure("unsafe-output", fmt.name, _owner(done.stdout, problem[0], by_id), problem[1], via=via)
         )
     hit = _UNSAFE.search(done.stderr)
-    if hit is not None:
+    if hit is not None and not failures:  # --debug tracebacks of internal errors quote raw text
         failures.append(
             Failure(
                 "unsafe-output",
@@ -1109,16 +1110,20 @@ def _child_scan(root: str) -> list[dict[str, str | None]]:
 
 
 def _announce_reads() -> None:
-    """Name each input on stderr as its files are read, so a hang in a reader names its input."""
+    """Name each input on stderr as its files are read, so a hang names the input it hangs on."""
     from portpolicy import pipeline
 
-    original = pipeline.read_candidate
+    safeio = sys.modules.get("portpolicy.safeio")
+    owner, name = (safeio, "read_bytes") if safeio is not None else (pipeline, "read_candidate")
+    original = getattr(owner, name)
 
-    def read_candidate(candidate: Any, *args: Any, **kwargs: Any) -> Any:
-        print(f"fuzz: begin {candidate.path.split('/', 1)[0]}", file=sys.stderr, flush=True)
-        return original(candidate, *args, **kwargs)
+    def announced(first: Any, *args: Any, **kwargs: Any) -> Any:
+        found = re.search(r"(?:^|/)(\d{6})/", str(getattr(first, "path", first)))
+        if found:
+            print(f"fuzz: begin {found.group(1)}", file=sys.stderr, flush=True)
+        return original(first, *args, **kwargs)
 
-    pipeline.read_candidate = read_candidate
+    setattr(owner, name, announced)
 
 
 def _record_internal_error_traces() -> dict[str, list[str]]:
@@ -1405,35 +1410,51 @@ def fuzz_format(
     jobs: int = 2,
     cli_every: int = 3,
     start: int = 0,
-    do_shrink: bool = False,
 ) -> Stats:
     """``count`` inputs of ``fmt`` in batches; every ``cli_every``-th batch runs through the CLI."""
-    stats = Stats()
     batches = [
         inputs(fmt, seed, first, min(batch_size, start + count - first))
         for first in range(start, start + count, batch_size)
     ]
+    offset = zlib.crc32(fmt.name.encode())  # formats start at different output formats
     vias = [
-        f"cli:{CLI_FORMATS[n // cli_every % len(CLI_FORMATS)]}"
+        f"cli:{CLI_FORMATS[(n // cli_every + offset) % len(CLI_FORMATS)]}"
         if fmt.cli and cli_every and n % cli_every == cli_every - 1
         else "library"
         for n in range(len(batches))
     ]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        results = list(
-            pool.map(lambda pair: run_batch(fmt, pair[0], workdir, pair[1]), zip(batches, vias, strict=True))
-        )
-    for batch, result in zip(batches, results, strict=True):
-        stats.inputs += len(batch)
+        parts = list(pool.map(lambda batch, via: _run_to_completion(fmt, batch, via, workdir), batches, vias))
+    stats = Stats()
+    for part in parts:
+        _merge(stats, part)
+    return stats
+
+
+MAX_RERUNS = 4
+"""Times a batch is run again without the input that stopped it (a hang stops the whole child)."""
+
+
+def _run_to_completion(fmt: Format, batch: list[Input], via: str, workdir: Path) -> Stats:
+    """Run a batch, pin each failure on its input; when one stopped the child, run the rest again."""
+    stats = Stats(inputs=len(batch))
+    remaining = batch
+    for _ in range(MAX_RERUNS + 1):
+        result = run_batch(fmt, remaining, workdir, via)
         stats.batches += 1
         stats.seconds += result.seconds
         stats.peak_rss_kib = max(stats.peak_rss_kib, result.peak_rss_kib)
+        culprits: set[int] = set()
         for failure in result.failures:
-            pinned = pin(fmt, batch, failure, workdir)
-            if do_shrink:
-                pinned = shrink(fmt, pinned, workdir)
+            stopped = failure.input is None
+            pinned = pin(fmt, remaining, failure, workdir)
             stats.by_class[pinned.cls] += 1
             stats.failures.append(pinned)
+            if stopped and pinned.input is not None:
+                culprits.add(pinned.input.index)
+        if not culprits:
+            break
+        remaining = [item for item in remaining if item.index not in culprits]
     return stats
 
 
