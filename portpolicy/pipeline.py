@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import posixpath
+import traceback
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
@@ -18,7 +19,8 @@ from portpolicy import correlate, engine, hosts, safeio, suppress
 from portpolicy.ansible import project as ansible_project
 from portpolicy.config import Config, HostConfig, compile_globs
 from portpolicy.discover import Candidate, Skipped, config_relative, discover, matches
-from portpolicy.model import Fact, Finding, Host, Location, ParseError, Unresolved
+from portpolicy.errors import UsageError
+from portpolicy.model import ContainerLink, Fact, Finding, Host, ImageInfo, Location, ParseError, Unresolved
 from portpolicy.readers.base import Source
 from portpolicy.registry import PATH_READERS, YAML_READERS
 from portpolicy.yamlsrc import YamlError, compose_documents
@@ -41,6 +43,8 @@ class Report:
     readers: dict[str, str] = field(default_factory=dict)
     resolved: int = 0
     """Port values that were only known after resolving a variable or template (Ansible)."""
+    tracebacks: list[str] = field(default_factory=list)
+    """Internal errors the scan survived (each also a PP000 finding), shown by ``--debug``."""
 
     @property
     def unresolved(self) -> list[Unresolved]:
@@ -68,8 +72,24 @@ class Report:
 
 
 def scan(paths: Sequence[str] = (".",), config: Config | None = None) -> Report:
-    """Read ``paths``, build the model and evaluate the selected rules on it."""
+    """Read ``paths``, build the model and evaluate the selected rules on it.
+
+    Raises only ``UsageError`` (a user's mistake, such as a missing path). A bug in any
+    stage becomes PP000 on the files it concerned (see ``StageGuard``) and the scan goes on;
+    a bug outside every stage's guard still returns a report, with one PP000 per path.
+    """
     config = config or Config()
+    guard = StageGuard()
+    try:
+        return _scan(paths, config, guard)
+    except UsageError:
+        raise
+    except Exception as exc:
+        return _crashed(list(paths) or ["."], config, guard, exc)
+
+
+def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
+    """``scan`` inside the outermost guard."""
     loaded = engine.load_rules(config.rule_directories())
     rules = engine.select(loaded, config)
     paths = list(paths) or ["."]
@@ -79,7 +99,8 @@ def scan(paths: Sequence[str] = (".",), config: Config | None = None) -> Report:
     # On a large tree the stage runs in a second process while this one reads the other files.
     worker = _start_ansible_stage([c.path for c in candidates], config)
     if worker is None:
-        stage = ansible_project.run([c.path for c in candidates], config)
+        paths_seen = [c.path for c in candidates]
+        stage = guard.ansible(lambda: ansible_project.run(paths_seen, config), paths_seen)
         candidates = [c for c in candidates if c.path not in stage.claimed]
     per_file: list[tuple[str, str, list[Fact]]] = []
     read_skipped: list[Skipped] = []
@@ -90,20 +111,119 @@ def scan(paths: Sequence[str] = (".",), config: Config | None = None) -> Report:
             continue
         per_file.append((candidate.path, name, facts))
     if worker is not None:
-        stage = _finish_ansible_stage(worker, [c.path for c in candidates], config)
+        paths_left = [c.path for c in candidates]
+        stage = guard.ansible(lambda: _finish_ansible_stage(worker, paths_left, config), paths_left)
         per_file = [entry for entry in per_file if entry[0] not in stage.claimed]
         read_skipped = [s for s in read_skipped if s.path not in stage.claimed]
     skipped += read_skipped
     readers: dict[str, str] = dict.fromkeys(sorted(stage.claimed), "ansible")
     readers.update((path, name) for path, name, _ in per_file)
-    host_list, facts = _model(per_file, config, stage)
-    findings = engine.evaluate(rules, facts, config.severity)
+    per_file = guard.entries + per_file
+    host_list, facts = _model(per_file, config, stage, guard)
+    facts, findings = _evaluate(rules, facts, config, guard)
     findings = suppress.apply(findings, sorted(readers), rules, loaded, config.severity, config.roots)
     findings = _filter(findings, config)
     findings.sort(key=lambda f: (f.location.path, f.location.line, f.location.column, f.rule))
     return Report(
-        findings, facts, host_list, sorted(readers), skipped, rules, config, readers, resolved=stage.resolved
+        findings,
+        facts,
+        host_list,
+        sorted(readers),
+        skipped,
+        rules,
+        config,
+        readers,
+        resolved=stage.resolved,
+        tracebacks=guard.tracebacks,
     )
+
+
+def _evaluate(
+    rules: list[engine.Rule], facts: list[Fact], config: Config, guard: StageGuard
+) -> tuple[list[Fact], list[Finding]]:
+    """Findings of every rule; a rule that fails on a fact becomes PP000 there (``engine.RuleFailure``)."""
+    failures: list[engine.RuleFailure] = []
+    findings = engine.evaluate(rules, facts, config.severity, failures)
+    if not failures:
+        return facts, findings
+    errors: list[Fact] = [ParseError(f.message, f.location, f.host) for f in failures]
+    guard.tracebacks.extend(f.traceback for f in failures if f.traceback)
+    pp000 = [r for r in rules if r.id == UNREADABLE]
+    return facts + errors, findings + engine.evaluate(pp000, errors, config.severity)
+
+
+UNREADABLE = "PP000"
+
+
+def _crashed(paths: list[str], config: Config, guard: StageGuard, exc: Exception) -> Report:
+    """The report of a scan that a bug stopped outside every stage's guard: PP000 on each path."""
+    errors = guard.errors("scan", exc, paths)
+    severity = config.severity.get(UNREADABLE, "warning")
+    findings = [
+        Finding(UNREADABLE, "unreadable-input", severity, f"{e.message}; nothing was checked", e.location)
+        for e in errors
+    ]
+    return Report(
+        findings, list(errors), [], [], [], _rules_or_none(config), config, tracebacks=guard.tracebacks
+    )
+
+
+def _rules_or_none(config: Config) -> list[engine.Rule]:
+    """The selected rules for the reporters, or none when loading them is what failed."""
+    try:
+        return engine.select(engine.load_rules(config.rule_directories()), config)
+    except Exception:
+        return []
+
+
+@dataclass
+class StageGuard:
+    """Turns a bug in one step of a stage into PP000 on the files the step concerned.
+
+    The step's facts are dropped (a half-done step could give wrong verdicts) and the scan
+    goes on. The message names the stage and where our code raised, never the exception's
+    text, which may quote a scanned file (a secret); the traceback, which has it, is kept in
+    ``tracebacks`` for ``--debug``. ``UsageError`` is never caught: it is the user's to fix.
+    """
+
+    tracebacks: list[str] = field(default_factory=list)
+    entries: list[tuple[str, str, list[Fact]]] = field(default_factory=list)
+    """Errors met before files are grouped into hosts, as per-file entries (they land on the file's host)."""
+
+    def errors(self, stage: str, exc: Exception, paths: Iterable[str], host: str = "") -> list[ParseError]:
+        self.tracebacks.append("".join(traceback.format_exception(exc)))
+        message = f"internal error in the {stage} stage ({engine.describe(exc)}); please report it"
+        return [ParseError(message, Location(path), host) for path in sorted(set(paths))]
+
+    def ansible(self, run: Callable[[], ansible_project.Result], paths: list[str]) -> ansible_project.Result:
+        """The Ansible stage's result; on a bug an empty one, and PP000 on each project's playbook."""
+        try:
+            return run()
+        except UsageError:
+            raise
+        except Exception as exc:
+            for error in self.errors("ansible", exc, _ansible_anchors(paths)):
+                self.entries.append((error.location.path, "ansible", [error]))
+            return ansible_project.Result()
+
+
+def _ansible_anchors(paths: list[str]) -> list[str]:
+    """One file per Ansible project to carry a PP000: a playbook at its root, else its first file."""
+    from portpolicy.ansible import discover as ansible_discover
+
+    try:
+        roots = ansible_discover.find_projects(paths)
+    except Exception:
+        roots = []
+    yaml_files = sorted(p for p in paths if p.endswith((".yml", ".yaml")))
+    if not roots:
+        return yaml_files[:1] or sorted(paths)[:1]
+    anchors = []
+    for root in roots:
+        inside = sorted(p for p in paths if root == "." or p.startswith(root.rstrip("/") + "/"))
+        top = [p for p in inside if p in yaml_files and posixpath.dirname(p) == (root if root != "." else "")]
+        anchors.extend((top or inside)[:1])
+    return anchors
 
 
 PARALLEL_MIN_FILES = 2000
@@ -257,28 +377,52 @@ def _error(path: str, message: str, line: int = 1, column: int = 1) -> ParseErro
     return ParseError(message, Location(path, line, column))
 
 
-def assemble(by_reader: dict[str, list[Fact]]) -> list[tuple[str, Fact]]:
+def assemble(by_reader: dict[str, list[Fact]], guard: StageGuard | None = None) -> list[tuple[str, Fact]]:
     """One host's facts per reader, after each reader joined its files (``assemble``), tagged
-    with the reader's name."""
+    with the reader's name. A reader whose join fails gives PP000 on each of its files instead."""
+    guard = guard or StageGuard()
     modules: dict[str, ModuleType] = {m.NAME: m for m in PATH_READERS}
     out: list[tuple[str, Fact]] = []
     for reader, facts in by_reader.items():
         join = getattr(modules.get(reader), "assemble", None)
-        out.extend((reader, f) for f in (join(facts) if join else facts))
+        if join is None:
+            out.extend((reader, f) for f in facts)
+            continue
+        try:
+            joined: list[Fact] = list(join(facts))
+        except UsageError:
+            raise
+        except Exception as exc:
+            joined = list(guard.errors(f"{reader} assemble", exc, _paths(facts)))
+        out.extend((reader, f) for f in joined)
     return out
+
+
+def _paths(facts: Iterable[object]) -> set[str]:
+    """The files some facts (or a reader's per-file records awaiting ``assemble``) were read from."""
+    paths = set()
+    for fact in facts:
+        loc = getattr(fact, "location", None)
+        path = (loc.path if isinstance(loc, Location) else "") or getattr(fact, "path", "")
+        if isinstance(path, str) and path:
+            paths.add(path)
+    return paths
 
 
 def _model(
     per_file: Iterable[tuple[str, str, list[Fact]]],
     config: Config,
     stage: ansible_project.Result | None = None,
+    guard: StageGuard | None = None,
 ) -> tuple[list[Host], list[Fact]]:
     """Group facts per host, let readers join across files, then derive.
 
     ``stage`` holds facts a project-level stage already placed on a host (Ansible: the
     play's hosts), added as they are so readers still join them (systemd units); once
-    joined, it adds where their templated values were defined.
+    joined, it adds where their templated values were defined. Each step runs under
+    ``guard``: a bug in one costs the files that step worked on, not the scan.
     """
+    guard = guard or StageGuard()
     buckets: dict[str, hosts.HostBucket] = {}
     by_reader: dict[str, dict[str, list[Fact]]] = defaultdict(lambda: defaultdict(list))
     for group in stage.groups if stage else ():
@@ -296,18 +440,95 @@ def _model(
         return scopes[key]
 
     # Files that belong to a container (its image, its mounted configs) move to its host.
-    placement = correlate.place(per_file, lambda path, reader: scope(path, reader)[0])
+    placement = _place(list(per_file), lambda path, reader: scope(path, reader)[0], guard)
     for path, scope_reader, reader, facts in placement.entries:
         name, reason, host_config = scope(path, scope_reader)
         if name not in buckets:
             buckets[name] = hosts.HostBucket(name, reason, host_config)
         by_reader[name][reader].extend(facts)
     for name, bucket in buckets.items():
-        bucket.facts.extend(assemble(by_reader[name]))
-        bucket.facts = placement.apply(name, bucket.facts)
+        bucket.facts.extend(assemble(by_reader[name], guard))
+        bucket.facts = _apply(placement, name, bucket.facts, guard)
         if stage is not None:
-            bucket.facts = stage.annotate(name, bucket.facts)
-    return hosts.build(buckets.values(), config)
+            bucket.facts = _annotate(stage, name, bucket.facts, guard)
+    return _build(list(buckets.values()), config, guard)
+
+
+CORRELATION_INPUTS = (ContainerLink, ImageInfo)
+
+
+def _place(
+    per_file: list[tuple[str, str, list[Fact]]], host_of: Callable[[str, str], str], guard: StageGuard
+) -> correlate.Placement:
+    """``correlate.place``; on a bug, no file moves and the compose files and Dockerfiles get PP000."""
+    try:
+        return correlate.place(per_file, host_of)
+    except UsageError:
+        raise
+    except Exception as exc:
+        inputs = {p for p, _, facts in per_file if any(isinstance(f, CORRELATION_INPUTS) for f in facts)}
+        inputs = inputs or {p for p, _, _ in per_file}
+        errors: dict[str, Fact] = {e.location.path: e for e in guard.errors("correlate", exc, inputs)}
+        entries = [
+            (p, reader, reader, [errors[p]] if p in errors else facts) for p, reader, facts in per_file
+        ]
+        return correlate.Placement(entries, {})
+
+
+def _apply(
+    placement: correlate.Placement, host: str, pairs: list[tuple[str, Fact]], guard: StageGuard
+) -> list[tuple[str, Fact]]:
+    """``Placement.apply``; on a bug, the facts of the host's container files become PP000."""
+    try:
+        return placement.apply(host, pairs)
+    except UsageError:
+        raise
+    except Exception as exc:
+        touched = {
+            path
+            for c in placement.containers.get(host, ())
+            for path in (*c.files, c.compose_path, c.scope[0], *(ln.location.path for ln in c.exposes))
+            if path
+        } or _paths(f for _, f in pairs)
+        kept = [(r, f) for r, f in pairs if not (_paths([f]) & touched)]
+        return kept + [("pipeline", e) for e in guard.errors("correlate", exc, touched, host)]
+
+
+def _annotate(
+    stage: ansible_project.Result, host: str, pairs: list[tuple[str, Fact]], guard: StageGuard
+) -> list[tuple[str, Fact]]:
+    """``Result.annotate``; on a bug, the host's facts from Ansible-claimed files become PP000."""
+    try:
+        return stage.annotate(host, pairs)
+    except UsageError:
+        raise
+    except Exception as exc:
+        everything = _paths(f for _, f in pairs)
+        claimed = (everything & stage.claimed) or everything
+        kept = [(r, f) for r, f in pairs if not (_paths([f]) & claimed)]
+        return kept + [("ansible", e) for e in guard.errors("ansible", exc, claimed, host)]
+
+
+def _build(
+    buckets: list[hosts.HostBucket], config: Config, guard: StageGuard
+) -> tuple[list[Host], list[Fact]]:
+    """``hosts.build``; on a bug, each host is built alone and a failing one's files become PP000."""
+    try:
+        return hosts.build(buckets, config)
+    except UsageError:
+        raise
+    except Exception:
+        pass  # find the host that fails: the traceback worth keeping is that one's
+    parts: list[tuple[list[Host], list[Fact]]] = []
+    errors: list[Fact] = []
+    for bucket in buckets:
+        try:
+            parts.append(hosts.build([bucket], config))
+        except UsageError:
+            raise
+        except Exception as exc:
+            errors.extend(guard.errors("hosts", exc, _paths(f for _, f in bucket.facts), bucket.name))
+    return hosts.merge(parts, errors)
 
 
 def _filter(findings: list[Finding], config: Config) -> list[Finding]:
