@@ -9,8 +9,9 @@ that never returns from ``read``. Every reader of scanned content goes through
   scanned roots, and refuses a link into a version-control folder (``.git/config`` can hold
   the checkout's token);
 - opens only a regular file (``stat`` before ``open``, so a device is never opened at all),
-  with ``O_NONBLOCK`` (a FIFO swapped in cannot block) and ``O_NOFOLLOW`` on the resolved
-  path, then checks again with ``fstat``;
+  with ``O_NONBLOCK`` (a FIFO swapped in cannot block) and, unless the path is a link that
+  was just checked, ``O_NOFOLLOW``; then checks again with ``fstat``. The path is opened as
+  given, not resolved, so a working folder whose parents the user cannot traverse works;
 - reads at most ``limit + 1`` bytes, since ``/proc`` files report a size of 0.
 
 The roots are passed explicitly (``Config.roots``): the Ansible action plugin runs scans in
@@ -33,10 +34,11 @@ OUTSIDE = "symbolic link to outside the scanned tree"
 INTO_PRIVATE = "symbolic link into a version-control folder"
 NOT_REGULAR = "not a regular file"
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _FLAGS = (
     os.O_RDONLY
     | getattr(os, "O_NONBLOCK", 0)
-    | getattr(os, "O_NOFOLLOW", 0)
+    | _NOFOLLOW
     | getattr(os, "O_NOCTTY", 0)
     | getattr(os, "O_CLOEXEC", 0)
 )
@@ -99,11 +101,10 @@ def read_bytes(path: str, roots: tuple[str, ...] = (), limit: int = MAX_BYTES) -
     refused = containment(path, roots)
     if refused is not None:
         return Refusal("outside", refused)
-    real = os.path.realpath(path)
     try:
-        if not stat.S_ISREG(os.stat(real).st_mode):
+        if not stat.S_ISREG(os.stat(path).st_mode):
             return Refusal("special", NOT_REGULAR)
-        fd = os.open(real, _FLAGS)
+        fd = os.open(path, _FLAGS if not os.path.islink(path) else _FLAGS & ~_NOFOLLOW)
     except OSError as exc:
         return _unreadable(exc)
     try:
@@ -149,7 +150,7 @@ def read_text(path: str, roots: tuple[str, ...] = (), limit: int = MAX_BYTES) ->
 def can_open(path: str) -> str | None:
     """None when ``path`` (a file named on the command line) opens for reading, else why not."""
     try:
-        fd = os.open(path, _FLAGS & ~getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, _FLAGS & ~_NOFOLLOW)
     except OSError as exc:
         return exc.strerror or type(exc).__name__
     os.close(fd)
