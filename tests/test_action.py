@@ -139,3 +139,23 @@ def test_fail_step_turns_the_exit_code_into_the_job_result(tmp_path: Path, code:
     assert done.returncode == expected
     if expected >= 2:
         assert done.stdout.startswith("::error title=portpolicy::")
+
+
+def test_install_snippets_point_only_at_what_exists() -> None:
+    """No release exists yet: no snippet may install from PyPI or pin a tag (see docs/release.md)."""
+    import re
+
+    docs = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    docs += sorted((REPO / "collections").rglob("*.md"))
+    stale = re.compile(r"pip install '?portpolicy\b|portpolicy/portpolicy@v\d|rev: v\d|collection install portpolicy\.audit")
+    offending = [
+        f"{path.relative_to(REPO)}: {line.strip()}"
+        for path in docs
+        if path.name != "release.md"  # the procedure for when a release exists
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if stale.search(line)
+    ]
+    assert offending == []
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "pip install . && portpolicy check examples/" in readme
+    assert "pip install '.[test]' && python -m pytest -q" in readme

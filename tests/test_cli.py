@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -433,3 +434,27 @@ def test_progress_line_appears_after_the_delay_and_is_erased(tmp_path: Path) -> 
     assert "portpolicy: checking deploy (0s)" in shown and shown.endswith(ERASE)
     with open(os.devnull, "w") as null:  # not a terminal: never shown
         assert not Progress("checking", fd=null.fileno(), delay=0.01).enabled
+
+
+def test_config_schema_is_ready_for_editors_and_schemastore() -> None:
+    import jsonschema
+
+    schema = json.loads((REPO / "portpolicy/schemas/config.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$id"].startswith("https://") and schema["title"] == "portpolicy configuration"
+    missing = []
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        for key, sub in node.get("properties", {}).items():
+            if "description" not in sub:
+                missing.append(f"{path}{key}")
+            walk(sub, f"{path}{key}.")
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            walk(extra, f"{path}*.")
+
+    walk(schema, "")
+    assert missing == []
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"# yaml-language-server: $schema={schema['$id']}" in readme and f'"{schema["$id"]}"' in readme
+    assert (REPO / "portpolicy/py.typed").exists()
