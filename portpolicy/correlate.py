@@ -116,6 +116,7 @@ class Placement:
         daemons: dict[int, list[Listener]] = defaultdict(list)
         declared: dict[int, list[Listener]] = defaultdict(list)
         owners = {(c.compose_path, c.name): i for i, c in enumerate(containers) if c.compose_path}
+        position = {id(c): i for i, c in enumerate(containers)}
         for reader, fact in pairs:
             if (
                 isinstance(fact, Listener)
@@ -125,7 +126,7 @@ class Placement:
                 for c in by_file[fact.location.path]:
                     if c.netns:
                         moved = _rehome(fact, c, c.files[fact.location.path])
-                        daemons[containers.index(c)].append(moved)
+                        daemons[position[id(c)]].append(moved)
                         out.append((reader, moved))
                 continue
             if isinstance(fact, Listener) and reader == COMPOSE and fact.bound_by == "process":
@@ -173,15 +174,14 @@ def place(
                 kept.append(fact)  # a Dockerfile's EXPOSE listeners come back per container
         files.append((path, reader, kept))
     containers = list(_containers(links, images, host_of))
+    index = _SourceIndex(containers)
     entries: list[Entry] = []
     for path, reader, facts in files:
         homes: dict[tuple[str, str], bool] = {}
         if reader in readers:
-            for c in containers:
-                evidence = c.match(path)
-                if evidence is not None:
-                    c.files[path] = evidence
-                    homes.setdefault(c.scope, True)
+            for c, evidence in index.homes(path):
+                c.files[path] = evidence
+                homes.setdefault(c.scope, True)
         if not homes:
             entries.append((path, reader, reader, facts))
             continue
@@ -191,6 +191,39 @@ def place(
     for c in containers:
         by_host[c.host].append(c)
     return Placement(entries, dict(by_host))
+
+
+class _SourceIndex:
+    """Which containers a file reaches, without asking every container about every file.
+
+    A file or directory source can only take a path that it equals or that lies below it,
+    so sources are looked up by the path and each of its parent folders; glob sources
+    (``COPY *.conf``) are few and always asked. Each container answers with its first
+    source that takes the file, as ``Container.match`` does.
+    """
+
+    def __init__(self, containers: list[Container]) -> None:
+        self.by_path: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        self.globs: list[tuple[int, int]] = []
+        self.containers = containers
+        for ci, c in enumerate(containers):
+            for si, src in enumerate(c.sources):
+                (self.globs if src.glob else self.by_path[src.path]).append((ci, si))
+
+    def homes(self, path: str) -> Iterator[tuple[Container, Evidence]]:
+        parts = path.split("/")
+        keys = {path, ".", *("/".join(parts[:k]) for k in range(1, len(parts)))}
+        found = sorted({*self.globs, *(hit for key in keys for hit in self.by_path.get(key, ()))})
+        done: set[int] = set()
+        for ci, si in found:
+            if ci in done:
+                continue
+            c = self.containers[ci]
+            src = c.sources[si]
+            where = _inside(path, src)
+            if where is not None:
+                done.add(ci)
+                yield c, Evidence(src.location, f"{path} is {src.how} into {c.name} at {where}")
 
 
 def _containers(

@@ -497,16 +497,21 @@ def _apply(
 def _annotate(
     stage: ansible_project.Result, host: str, pairs: list[tuple[str, Fact]], guard: StageGuard
 ) -> list[tuple[str, Fact]]:
-    """``Result.annotate``; on a bug, the host's facts from Ansible-claimed files become PP000."""
+    """``Result.annotate``; on a bug, the host's facts from Ansible-claimed files become PP000.
+
+    A host with no such facts keeps its facts (annotating them is a no-op) and gets one
+    PP000, at its first file.
+    """
     try:
         return stage.annotate(host, pairs)
     except UsageError:
         raise
     except Exception as exc:
         everything = _paths(f for _, f in pairs)
-        claimed = (everything & stage.claimed) or everything
+        claimed = everything & stage.claimed
         kept = [(r, f) for r, f in pairs if not (_paths([f]) & claimed)]
-        return kept + [("ansible", e) for e in guard.errors("ansible", exc, claimed, host)]
+        at = claimed or set(sorted(everything)[:1])
+        return kept + [("ansible", e) for e in guard.errors("ansible", exc, at, host)]
 
 
 def _build(

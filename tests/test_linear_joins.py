@@ -215,3 +215,37 @@ def test_a_join_built_to_defeat_the_index_stops_at_the_budget(monkeypatch: pytes
     assert "stopped after 1200 comparisons" in failures[0].message
     with pytest.raises(engine.JoinBudgetExceeded):
         engine.evaluate([pp004()], facts)
+
+
+def test_the_mount_index_agrees_with_asking_every_container() -> None:
+    """``correlate`` looks sources up by path and parent folders; the answer is ``Container.match``'s."""
+    from portpolicy.correlate import Container, _Source, _SourceIndex
+
+    def container(name: str, *sources: tuple[str, str, bool]) -> Container:
+        c = Container(name, "h", ("compose.yaml", "compose"), f"container:{name}", RunAs(), False, None)
+        c.sources = [
+            _Source(p, t, Location("compose.yaml", i + 1), "mounted", g)
+            for i, (p, t, g) in enumerate(sources)
+        ]
+        return c
+
+    containers = [
+        container("file", ("nginx/site.conf", "/etc/nginx/conf.d/default.conf", False)),
+        container("dir", ("nginx", "/etc/nginx", False), ("nginx/site.conf", "/etc/nginx/x.conf", False)),
+        container("context", (".", "/etc/app", False)),
+        container("glob", ("conf/*.conf", "/etc/haproxy/", True)),
+        container("code", ("nginx", "/app", False)),  # not a config location: no move
+    ]
+    index = _SourceIndex(containers)
+    paths = [
+        "nginx/site.conf",
+        "nginx/sub/a.conf",
+        "conf/h.conf",
+        "conf/deep/h.conf",
+        "other.conf",
+        "../up.conf",
+    ]
+    for path in paths:
+        expected = [(c.name, c.match(path)) for c in containers if c.match(path) is not None]
+        assert [(c.name, ev) for c, ev in index.homes(path)] == expected, path
+    assert [c.name for c, _ in index.homes("nginx/site.conf")] == ["file", "dir", "context"]

@@ -215,6 +215,35 @@ def test_an_ansible_stage_bug_in_the_worker_process_is_guarded_too(
     conflict_survives(report)
 
 
+PLAYBOOK = """\
+- hosts: web
+  tasks:
+    - name: ephemeral range
+      ansible.posix.sysctl:
+        name: net.ipv4.ip_local_port_range
+        value: "1024 65000"
+"""
+
+
+def test_an_annotation_bug_costs_the_hosts_ansible_facts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(tmp_path, {"infra/site.yml": PLAYBOOK})
+    original = ansible_project.Result.annotate
+
+    def flaky(self: ansible_project.Result, host: str, facts: list[Any]) -> Any:
+        if host == "infra:web":
+            boom()
+        return original(self, host, facts)
+
+    monkeypatch.setattr(ansible_project.Result, "annotate", flaky)
+    report = scan_tree(tree(tmp_path))
+    assert_reported(report, "ansible", {"infra/site.yml"})
+    assert not [f for f in report.facts if f.location.path == "infra/site.yml" and f.kind != "parse_error"]
+    assert not [f for f in report.findings if f.rule == "PP009"]  # the range's finding went with it
+    conflict_survives(report)
+
+
 def test_scan_never_raises_on_a_bug_outside_every_stage(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
