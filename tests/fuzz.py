@@ -29,6 +29,7 @@ import argparse
 import ast
 import base64
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -70,7 +71,9 @@ SECONDS_PER_INPUT = {
 SHRINK_TIMEOUT = 10.0
 """While shrinking a hang: one input that runs this long still hangs (a healthy one takes < 1 s)."""
 INPUT_SECONDS = 2.0
-"""One expression, template or facts document evaluated in the child: at most this long."""
+SECONDS_PER_KIB = 0.05
+"""One expression, template or facts document evaluated in the child: at most 2 s plus 0.05 s per
+KiB (linear work on a 100 KiB input takes about 1 s on a busy machine; quadratic work, minutes)."""
 MAX_INPUT = 256 * 1024
 """Bytes per mutated file: large enough for long runs and deep nesting, small enough to be fast."""
 CLI_FORMATS = ("json", "text", "sarif", "github", "gitlab", "junit")
@@ -711,18 +714,18 @@ def _mutate_json(rng: random.Random, doc: Any) -> Any:
         if choice < 0.15:
             del doc[key]
         elif choice < 0.5:
-            doc[key] = rng.choice(_JSON_VALUES)
+            doc[key] = copy.deepcopy(rng.choice(_JSON_VALUES))
         else:
             doc[key] = _mutate_json(rng, doc[key])
         return doc
     if isinstance(doc, list) and doc and rng.random() < 0.8:
         at = rng.randrange(len(doc))
         if rng.random() < 0.2:
-            doc.extend([doc[at]] * rng.choice((1, 10, 1000)))
+            doc.extend(copy.deepcopy([doc[at]] * rng.choice((1, 10, 1000))))
         else:
             doc[at] = _mutate_json(rng, doc[at])
         return doc
-    return rng.choice(_JSON_VALUES)
+    return copy.deepcopy(rng.choice(_JSON_VALUES))
 
 
 # --------------------------------------------------------------------------- inputs
@@ -921,6 +924,11 @@ def _run_library_child(
                 item.get("trace", ""),
             )
         )
+    left = root / f".trace-{current}"
+    if not report and not fmt.scanned and left.exists() and "Timeout (" in left.read_text(errors="replace"):
+        done.stderr += "\n" + left.read_text(
+            errors="replace"
+        )  # where the input was when its own bound passed
     if not report:
         died = _died(fmt, done, by_id.get(current or "") if not fmt.scanned else None)
         died.hint = by_id.get(current or "") if fmt.scanned else None
@@ -1061,6 +1069,7 @@ def child_main(kind: str, root: str, dump_after: float) -> int:
     """Run one batch and print one JSON line: the failures, the time, the peak memory."""
     import faulthandler
 
+    deadline = time.monotonic() + max(1.0, dump_after)
     faulthandler.dump_traceback_later(max(1.0, dump_after), exit=True)
     failures: list[dict[str, str | None]] = []
     try:
@@ -1069,7 +1078,7 @@ def child_main(kind: str, root: str, dump_after: float) -> int:
         elif kind == "selftest-batch":
             _selftest_batch(root)
         else:
-            failures = _child_evaluate(kind, root)
+            failures = _child_evaluate(kind, root, deadline)
     except MemoryError:
         failures.append(
             {"class": "memory", "input": None, "detail": "MemoryError", "trace": traceback.format_exc()}
@@ -1102,7 +1111,7 @@ def _child_scan(root: str) -> list[dict[str, str | None]]:
         if "internal error" in finding.message:
             path = finding.location.path
             cls = "memory" if "MemoryError" in finding.message else "internal-error"
-            trace = "".join(traces.get(path, []))
+            trace = "".join(traces.get(path, [])) or "".join(getattr(report, "tracebacks", []))[-6000:]
             failures.append(
                 {"class": cls, "input": path.split("/", 1)[0], "detail": finding.message, "trace": trace}
             )
@@ -1142,35 +1151,46 @@ def _record_internal_error_traces() -> dict[str, list[str]]:
     return traces
 
 
-def _child_evaluate(kind: str, root: str) -> list[dict[str, str | None]]:
+def _child_evaluate(kind: str, root: str, deadline: float) -> list[dict[str, str | None]]:
+    """Each input alone, timed; a slow one leaves the stack it was on in ``.trace-<input>``."""
     evaluate = _EVALUATORS[kind]()
     failures: list[dict[str, str | None]] = []
-    for path in sorted(Path(root).iterdir()):
-        ident = path.name
-        data = next((p for p in path.rglob("*") if p.is_file()), None)
-        if data is None:
-            continue
+    for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
+        ident = folder.name
+        data = b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file())
         print(f"fuzz: begin {ident}", file=sys.stderr, flush=True)
-        start = time.monotonic()
-        try:
-            evaluate(data.read_bytes())
-        except MemoryError:
-            failures.append(
-                {"class": "memory", "input": ident, "detail": "MemoryError", "trace": traceback.format_exc()}
-            )
-        except Exception as exc:
-            failures.append(
-                {
-                    "class": "exception",
-                    "input": ident,
-                    "detail": repr(exc)[:500],
-                    "trace": traceback.format_exc(),
-                }
-            )
-        took = time.monotonic() - start
-        if took > INPUT_SECONDS:
-            failures.append({"class": "timeout", "input": ident, "detail": f"took {took:.1f} s", "trace": ""})
+        bound = INPUT_SECONDS + SECONDS_PER_KIB * len(data) / 1024
+        with open(Path(root, f".trace-{ident}"), "w+", encoding="utf-8") as stack:
+            took, failure = _timed(evaluate, data, bound, stack, deadline)
+            if failure is not None:
+                failures.append({"input": ident, **failure})
+            if took > bound:
+                stack.seek(0)
+                detail = f"took {took:.1f} s, over the {bound:.1f} s bound for {len(data)} bytes"
+                failures.append({"class": "timeout", "input": ident, "detail": detail, "trace": stack.read()})
     return failures
+
+
+def _timed(
+    evaluate: Callable[[bytes], None], data: bytes, bound: float, stack: Any, deadline: float
+) -> tuple[float, dict[str, str] | None]:
+    """Seconds ``evaluate(data)`` took and what it raised; its stack is dumped to ``stack`` at ``bound``."""
+    import faulthandler
+
+    faulthandler.dump_traceback_later(bound, file=stack)
+    start = time.monotonic()
+    failure: dict[str, str] | None = None
+    try:
+        evaluate(data)
+    except MemoryError:
+        failure = {"class": "memory", "detail": "MemoryError", "trace": traceback.format_exc()}
+    except Exception as exc:
+        failure = {"class": "exception", "detail": repr(exc)[:500], "trace": traceback.format_exc()}
+    took = time.monotonic() - start
+    faulthandler.dump_traceback_later(
+        max(0.5, deadline - time.monotonic()), exit=True
+    )  # the batch bound again
+    return took, failure
 
 
 def _jinja_resolver() -> Callable[[str], Any]:
@@ -1515,6 +1535,7 @@ def campaign(
                 size = chunk // 3 if fmt.kind == "ansible" else chunk
                 part = fuzz_format(fmt, seed, size, workdir, batch_size, jobs, start=done.inputs)
                 _merge(done, part)
+                print(f"{fmt.name}: {done.inputs} inputs, failures {dict(done.by_class)}", flush=True)
                 for failure in part.failures:
                     if failure.signature not in seen:
                         seen[failure.signature] = shrink(fmt, failure, workdir)
