@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from portpolicy.model import InvalidPort, Location, PortRange, Unresolved
+from portpolicy.readers.lexing import JINJA_COMMENTS, replace_templates
 
 PROTOCOLS = {"tcp", "udp", "sctp", "dccp"}
 
@@ -43,7 +44,6 @@ LINE_BREAK = re.compile(r"\r\n|\r|\n")
 """How config files end a line: CRLF, CR or LF (split on it, line numbers stay right)."""
 TEMPLATE_MARK = re.compile(r"\{\{|\{%|\$\{|\$[A-Za-z_]|%[a-zA-Z]")
 JINJA_STATEMENT_LINE = re.compile(r"^\s*\{%.*%\}\s*$")
-JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.S)
 
 
 PLACEHOLDER = re.compile(r"<[A-Za-z][\w .:-]*>|__[A-Z][A-Z0-9_]*__|@[A-Z][A-Z0-9_]*@")
@@ -64,7 +64,9 @@ def mask_jinja(text: str) -> str:
     Used for raw ``.j2`` files: ``{% if %}`` lines would break the format's parser, and a
     tolerant read of the remaining lines is what a reviewer sees anyway.
     """
-    text = JINJA_COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    text = replace_templates(
+        text, lambda comment: "\n" * comment.count("\n"), JINJA_COMMENTS, across_lines=True
+    )
     return "\n".join("" if JINJA_STATEMENT_LINE.match(line) else line for line in text.split("\n"))
 
 

@@ -10,12 +10,12 @@ iptables reader owns shell scripts and hands these lines here, as it does ``ufw`
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterator
 from typing import Any
 
 from portpolicy.model import Evidence, Fact, FirewallRule, Location, PortRange, Unresolved
 from portpolicy.readers.base import PROTOCOLS, Source, is_templated, parse_port_range, shown
+from portpolicy.readers.lexing import split_shell
 
 TOOLS = ("firewall-cmd", "firewall-offline-cmd")
 
@@ -25,9 +25,19 @@ def _protocol(text: str | None) -> str:
     return value if value in PROTOCOLS else "any"
 
 
+_COLUMN_SEARCH = 4096
+"""The tool's column is looked for in a line's first characters only: a real command line
+is shorter, and a hostile line of thousands of commands then costs no more than this each."""
+
+
+def _tool_column(line: str) -> int:
+    found = [i for i in (line.find(tool, 0, _COLUMN_SEARCH) for tool in TOOLS) if i >= 0]
+    return min(found, default=0) + 1
+
+
 def command(source: Source, number: int, line: str, words: list[str]) -> Iterator[Fact]:
     """One ``firewall-cmd`` invocation (the arguments after the command name)."""
-    at = source.at(number, max(min((line.find(t) for t in TOOLS if t in line), default=0), 0) + 1)
+    at = source.at(number, _tool_column(line))
     zone = ""
     options: list[tuple[str, str]] = []
     i = 0
@@ -105,7 +115,7 @@ def _service(name: str, at: Location, zone: str) -> Iterator[Fact]:
 def rich_rule(text: str, where: Location, zone: str, evidence: tuple[Any, ...] = ()) -> Fact | None:
     """The port opening a firewalld rich rule makes, if it is one (firewalld.richlanguage(5))."""
     try:
-        words = shlex.split(text)
+        words = split_shell(text)
     except ValueError:
         return None
     if not words or words[0] != "rule":

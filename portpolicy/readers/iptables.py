@@ -19,7 +19,6 @@ variables depend on its environment and arguments.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -27,6 +26,7 @@ from portpolicy.model import Fact, InvalidPort, ParseError, PortRange, Unresolve
 from portpolicy.readers import firewall_cmd
 from portpolicy.readers import netfilter as nf
 from portpolicy.readers.base import Source, is_ascii_digits, mask_jinja
+from portpolicy.readers.lexing import JINJA_EXPRESSIONS, replace_templates, split_shell
 
 NAME = "iptables"
 DECLINE = "shell script without iptables, ufw or firewall-cmd commands"
@@ -40,7 +40,9 @@ _LEADING_COMMAND = re.compile(
     r"^\s*(?:sudo\s+)?(?:\S*/)?(?:ip6?tables(?:-legacy|-nft)?|ufw|firewall-(?:offline-)?cmd)\s"
 )
 _ASSIGN = re.compile(r"^\s*(?:export\s+|readonly\s+|local\s+)?([A-Za-z_][A-Za-z0-9_]*)=(\S*)")
-_JINJA_EXPR = re.compile(r"\{\{.*?\}\}")
+_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_NEAR = 256
+"""How far past the previous word the next one is looked for (blanks and quotes between)."""
 _COMMANDS = {
     "-A": "A",
     "--append": "A",
@@ -306,7 +308,7 @@ def read_save(
         if line.startswith("["):  # counters given with -c: "[12:345] -A INPUT ..."
             line = line.split("]", 1)[-1].strip()
         try:
-            words = shlex.split(_JINJA_EXPR.sub(lambda m: m.group(0).replace(" ", ""), line), comments=False)
+            words = split_shell(_join_templates(line))
         except ValueError as exc:
             yield ParseError(f"cannot split rule line: {exc}", at)
             continue
@@ -341,9 +343,18 @@ class _Args:
     narrowed: bool = False
 
 
-def _column(raw: str, word: str, after: int = 0) -> int:
-    i = raw.find(word, after)
-    return (i if i >= 0 else raw.find(word)) + 1 if word else 1
+def _find_word(raw: str, word: str, after: int, skipped: int | None) -> int:
+    """Where ``word`` starts in ``raw`` at or after ``after``, or -1; looked for only near it.
+
+    Words are found in order, the next one past the ``skipped`` characters of the word
+    before it and a few blanks or quotes, so a word spelt differently in the raw line (a
+    rejoined template, an escape) never makes the search scan the rest of a long line.
+    ``skipped`` None: the first word, anywhere.
+    """
+    if not word:
+        return -1
+    end = len(raw) if skipped is None else after + 2 * (skipped + len(word)) + _NEAR
+    return raw.find(word, after, end)
 
 
 def apply(
@@ -352,13 +363,14 @@ def apply(
     """Apply one iptables invocation (without the command name) to ``ruleset``."""
     args = _Args(table=table)
     i, negate = 0, False
-    cursor = 0
+    cursor = 0  # where the last word found in ``raw`` ends
     while i < len(words):
         w = words[i]
         nxt = words[i + 1] if i + 1 < len(words) else ""
-        col = _column(raw, nxt, cursor) if nxt else 1
-        if nxt:
-            cursor = max(cursor, col - 1)
+        start = _find_word(raw, nxt, cursor, None if i == 0 else len(w))
+        col = start + 1 if start >= 0 else (cursor + 1 if nxt else 1)
+        if start >= 0:
+            cursor = start + len(nxt)
         if w == "!":
             negate = True
             i += 1
@@ -372,7 +384,8 @@ def apply(
         elif w in ("-P", "--policy"):
             args.command, args.chain = "P", nxt
             args.policy = words[i + 2] if i + 2 < len(words) else ""
-            args.policy_column = _column(raw, args.policy, cursor)
+            found = _find_word(raw, args.policy, cursor, 0)
+            args.policy_column = found + 1 if found >= 0 else cursor + 1
             i += 1
         elif w in ("-N", "--new-chain"):
             args.command, args.chain = "N", nxt
@@ -553,16 +566,22 @@ def _ports(
 # --- shell scripts --------------------------------------------------------------------------------
 
 
+def _join_templates(line: str) -> str:
+    """``{{ port }}`` as ``{{port}}``: one shell word, as the rendered value is."""
+    return replace_templates(line, lambda span: span.replace(" ", ""), JINJA_EXPRESSIONS)
+
+
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
     """(first line number, joined text) with backslash-newline continuations joined."""
     lines = text.split("\n")
     i = 0
     while i < len(lines):
-        start, buf = i + 1, lines[i]
-        while buf.endswith("\\") and i + 1 < len(lines):
+        start, parts = i + 1, [lines[i]]
+        while parts[-1].endswith("\\") and i + 1 < len(lines):  # parts joined once: linear
             i += 1
-            buf = buf[:-1] + " " + lines[i].lstrip()
-        yield start, buf
+            parts[-1] = parts[-1][:-1]
+            parts.append(lines[i].lstrip())
+        yield start, " ".join(parts)
         i += 1
 
 
@@ -597,18 +616,13 @@ def _read_script(source: Source, text: str) -> list[Fact] | None:
             if re.fullmatch(r"ip6?tables(-legacy|-nft)?|ufw", base):
                 commands[assign.group(1)] = base
             continue
-        if not _COMMAND.search(line) and not any(f"${v}" in line or f"${{{v}}}" in line for v in commands):
+        if not _COMMAND.search(line) and not any(name in commands for name in _VARIABLE.findall(line)):
             continue
-        cooked = _JINJA_EXPR.sub(lambda m: m.group(0).replace(" ", ""), line)
         try:
-            lexer = shlex.shlex(cooked, posix=True, punctuation_chars=";&|()")
-            lexer.whitespace_split = True
-            lexer.commenters = "#"
-            words = list(lexer)
+            words = split_shell(_join_templates(line), punctuation=";&|()", comments=True)
         except ValueError as exc:
-            if _LEADING_COMMAND.match(line) or any(
-                line.lstrip().startswith(("$" + v, "${" + v)) for v in commands
-            ):
+            leading = _VARIABLE.match(line.lstrip())
+            if _LEADING_COMMAND.match(line) or (leading is not None and leading.group(1) in commands):
                 found = True
                 facts.append(ParseError(f"cannot split the command line: {exc}", source.at(number)))
             continue

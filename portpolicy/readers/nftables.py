@@ -170,7 +170,7 @@ def tokenize(source: Source, text: str) -> tuple[list[Tok], list[ParseError]]:
             tokens.append(Tok("\n", "nl", at))
             i, line, col = i + 1, line + 1, 1
             continue
-        if c in " \t\r":
+        if c.isspace():  # a blank, whichever: _SEP ends a word at each of them (\f, \v, U+00A0)
             i, col = i + 1, col + 1
             continue
         if c == "\\" and text[i + 1 : i + 2] == "\n":

@@ -24,6 +24,7 @@ import posixpath
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 from portpolicy.model import (
     BindAddress,
@@ -38,6 +39,7 @@ from portpolicy.model import (
 )
 from portpolicy.readers import apache
 from portpolicy.readers.base import Source, ascii_int, mask_jinja, shown
+from portpolicy.readers.lexing import ForwardFinder, replace_templates
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 
 NAME = "nginx"
@@ -46,7 +48,6 @@ MAX_DEPTH = 64
 MAX_INCLUDE_DEPTH = 16
 
 _TEMPLATE_SUFFIXES = (".j2", ".template", ".tmpl")
-_INLINE_TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 _MASK = "\x01"
 # Content that shows a generic ``*.conf`` is nginx's: a block or a listen/include line.
 _SNIFF = re.compile(
@@ -129,7 +130,7 @@ def read(source: Source) -> Iterator[Fact | NginxFile]:
         text = _blank_lua_blocks(text)
     if source.path.endswith(_TEMPLATE_SUFFIXES) or "{%" in text or "{#" in text:
         text = mask_jinja(text)
-    parser = _Parser(source, _INLINE_TEMPLATE.sub(lambda m: _MASK * len(m.group(0)), text), text)
+    parser = _Parser(source, replace_templates(text, lambda span: _MASK * len(span)), text)
     directives = parser.parse()
     yield from parser.errors[:1]  # nginx stops at the first error; the rest follow from it
     main = any(d.name in ("http", "events", "stream", "mail") and d.block is not None for d in directives)
@@ -256,6 +257,8 @@ class _Parser:
         i = 0
         line, col = 1, 1
 
+        next_close = ForwardFinder(text, "}")
+
         def advance(count: int) -> None:
             nonlocal i, line, col
             for _ in range(count):
@@ -300,8 +303,8 @@ class _Parser:
             j = i
             while j < n and text[j] not in " \t\r\n;{}\"'":
                 if text[j] == "$" and j + 1 < n and text[j + 1] == "{":
-                    close = text.find("}", j)
-                    j = close + 1 if close > 0 else j + 2
+                    close = next_close.at_or_after(j)
+                    j = close + 1 if close < n else j + 2
                     continue
                 if text[j] == "\\" and j + 1 < n:
                     j += 2
@@ -334,28 +337,18 @@ def assemble(facts: Sequence[Fact | NginxFile]) -> list[Fact]:
     return out
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """glob(3) as nginx calls it: ``*`` and ``?`` never cross a ``/``."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "*":
-            out.append("[^/]*")
-        elif ch == "?":
-            out.append("[^/]")
-        elif ch == "[":
-            close = pattern.find("]", i + 1)
-            if close < 0:
-                out.append(re.escape(ch))
-            else:
-                body = pattern[i + 1 : close].replace("\\", "\\\\")
-                out.append(f"[{'^' + body[1:] if body.startswith('!') else body}]")
-                i = close
-        else:
-            out.append(re.escape(ch))
-        i += 1
-    return re.compile("".join(out) + r"\Z")
+def _glob_matches(pattern: str, path: str, tail: bool = False) -> bool:
+    """glob(3) as nginx calls it: ``*`` and ``?`` never cross a ``/``.
+
+    Component by component with ``fnmatchcase``, which never backtracks exponentially
+    (a regex of ``[^/]*a[^/]*a...`` does on a long name). ``tail``: the pattern may match
+    the last components of ``path`` (an absolute path inside a root-filesystem tree).
+    """
+    want = pattern.split("/")
+    have = path.split("/")
+    if tail:
+        have = have[len(have) - len(want) :] if len(want) <= len(have) else []
+    return len(want) == len(have) and all(fnmatchcase(h, w) for h, w in zip(have, want, strict=True))
 
 
 _PREFIXES = ("/etc/nginx/", "/usr/local/etc/nginx/", "/usr/local/nginx/conf/", "/opt/nginx/conf/")
@@ -427,11 +420,10 @@ class _Walker:
         found: list[NginxFile] = []
         for candidate in candidates:
             if candidate.startswith("*"):
-                tail = _glob_regex(candidate[1:])
-                hits = [p for p in self.by_path if tail.search("/" + p)]
+                hits = [p for p in self.by_path if _glob_matches(candidate[2:], p, tail=True)]
             else:
-                regex = _glob_regex(posixpath.normpath(candidate))
-                hits = [p for p in self.by_path if regex.match(posixpath.normpath(p))]
+                pattern = posixpath.normpath(candidate)
+                hits = [p for p in self.by_path if _glob_matches(pattern, posixpath.normpath(p))]
             for path in sorted(hits):
                 target = self.by_path[path]
                 if target not in found:
