@@ -46,7 +46,11 @@ NOT_PLAYBOOK_DIRS = {
     "library",
     "module_utils",
 }
-_PLAYBOOK_SNIFF = re.compile(r"^\s*-?\s*(?:hosts|(?:ansible\.builtin\.)?import_playbook)\s*:", re.M)
+_PLAYBOOK_SNIFF = re.compile(
+    r"^[ \t]*(?:-[ \t]+)?(?:hosts|(?:ansible\.builtin\.)?import_playbook)[ \t]*:", re.M
+)
+"""A play's first key. Blanks within one line only: ``\\s*-?\\s*`` let each line start try
+every split of the blank lines after it, cubic on a file of blank lines."""
 MAX_FILES = 200_000
 CONFIG_LIMIT = 1024 * 1024
 MAX_PLAYBOOK_DEPTH = 4  # path components below the project root, file name included
