@@ -36,6 +36,7 @@ CONFIG_NAMES = (".portpolicy.yml", ".portpolicy.yaml")
 SEVERITIES = ("error", "warning", "info")
 FAIL_ON = ("error", "warning", "info", "never")
 CONFIG_LIMIT = 1024 * 1024
+MAX_CONFIG_VALUES = 100_000
 
 
 class ConfigError(UsageError):
@@ -193,7 +194,30 @@ def _read(path: Path) -> tuple[dict[str, Any], str]:
         return {}, text
     if not isinstance(loaded, dict):
         raise ConfigError(f"{path}: config must be a mapping of settings, not {type(loaded).__name__}")
+    if _expands_beyond(loaded, MAX_CONFIG_VALUES):
+        raise ConfigError(f"{path}: config expands to more than {MAX_CONFIG_VALUES} values (YAML aliases?)")
     return loaded, text
+
+
+def _expands_beyond(data: Any, limit: int) -> bool:
+    """True when ``data`` holds more than ``limit`` values, counting each alias use again.
+
+    YAML aliases make a few lines stand for billions of values; validation messages and
+    ``str()`` would walk every one of them.
+    """
+    stack = [data]
+    count = 0
+    while stack:
+        item = stack.pop()
+        count += 1
+        if count > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 _TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")

@@ -14,6 +14,7 @@ import pytest
 
 from portpolicy.config import find_config
 from tests.helpers import REPO, run_cli, scan_tree, write_tree
+from tests.hostile import run_bounded
 
 PP001_COMPOSE = "services:\n  web: {image: nginx, user: '101', network_mode: host, ports: ['80:80']}\n"
 CLEAN_COMPOSE = "services:\n  web: {image: nginx, ports: ['8080:80']}\n"
@@ -299,6 +300,15 @@ def test_a_broken_config_is_exit_2_naming_file_and_line(
     result = run_cli("check", cwd=tmp_path)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith(f"portpolicy: error: {tmp_path}/{message}"), result.stderr
+
+
+def test_a_config_alias_bomb_is_exit_2_not_a_hang(tmp_path: Path) -> None:
+    lines = ["x: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    write_tree(tmp_path, {".portpolicy.yml": "\n".join(lines) + "\n", "compose.yaml": CLEAN_COMPOSE})
+    result = run_bounded("check", cwd=tmp_path, timeout=30)
+    assert not result.crashed and result.returncode == 2
+    assert result.stderr.endswith("config expands to more than 100000 values (YAML aliases?)\n")
 
 
 def test_a_pyproject_without_a_portpolicy_section_is_passed_over(tmp_path: Path) -> None:
