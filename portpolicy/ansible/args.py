@@ -17,6 +17,9 @@ from portpolicy.ansible.variables import Scope, node_value
 from portpolicy.model import Evidence, Location
 from portpolicy.yamlsrc import MappingNode, Node, ScalarNode, items, location
 
+MAX_SHLEX = 2048
+"""Longest text split with ``shlex``, whose time grows quadratically with the length (a
+megabyte took minutes); longer values are taken as written."""
 _KV = re.compile(r"""(\w+)=((?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\{\{.*?\}\}|[^\s"'{]|\{(?!\{))+)""")
 
 
@@ -64,7 +67,7 @@ def _free_form(path: str, node: ScalarNode) -> dict[str, Arg]:
     for m in _KV.finditer(text):
         key, value = m.group(1), m.group(2)
         try:
-            parts = shlex.split(value) if not value.startswith("{{") else [value]
+            parts = shlex.split(value) if not value.startswith("{{") and len(value) <= MAX_SHLEX else [value]
             value = parts[0] if len(parts) == 1 else value
         except ValueError:
             pass

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from portpolicy.ansible.args import MAX_SHLEX
 from portpolicy.ansible.jinja import UnknownValue
 from portpolicy.ansible.loader import Loaded
 from portpolicy.ansible.variables import Var, vars_of
@@ -70,41 +71,35 @@ class Inventory:
                 out.setdefault(child, set()).add(g.name)
         return out
 
-    def groups_of(self, host: str) -> list[str]:
+    def groups_of(self, host: str, lookup: _Lookup | None = None) -> list[str]:
         """The host's groups, ``all`` first, then by depth (parents before children), as Ansible sorts them."""
-        parents = self.parents()
-        direct = {g.name for g in self.groups.values() if host in g.hosts}
+        lookup = lookup or _Lookup(self)
         found: set[str] = set()
-        stack = list(direct)
+        stack = list(lookup.direct.get(host, ()))
         while stack:
             g = stack.pop()
             if g in found:
                 continue
             found.add(g)
-            stack.extend(parents.get(g, ()))
+            stack.extend(lookup.parents.get(g, ()))
         found.add("all")
-        return sorted(found, key=lambda g: (self.depth(g, parents), g))
+        return sorted(found, key=lambda g: (lookup.depths.get(g, 1), g))
 
-    def depth(
-        self, group: str, parents: dict[str, set[str]] | None = None, seen: frozenset[str] = frozenset()
-    ) -> int:
-        if group == "all":
-            return 0
-        parents = self.parents() if parents is None else parents
-        ups = [p for p in parents.get(group, ()) if p not in seen]
-        if not ups:
-            return 1
-        return 1 + max(self.depth(p, parents, seen | {group}) for p in ups)
-
-    def members(self, group: str, seen: frozenset[str] = frozenset()) -> set[str]:
+    def members(self, group: str) -> set[str]:
+        """Hosts of ``group`` and of every group below it (each group visited once)."""
         if group == "all":
             return self.all_hosts
-        g = self.groups.get(group)
-        if g is None or group in seen:
-            return set()
-        out = set(g.hosts)
-        for child in g.children:
-            out |= self.members(child, seen | {group})
+        out: set[str] = set()
+        seen: set[str] = set()
+        stack = [group]
+        while stack:
+            name = stack.pop()
+            g = self.groups.get(name)
+            if g is None or name in seen:
+                continue
+            seen.add(name)
+            out |= g.hosts
+            stack.extend(g.children)
         return out
 
     def match(self, pattern: str) -> set[str] | None:
@@ -135,10 +130,10 @@ class Inventory:
                 selected |= hosts
         return selected if known else None
 
-    def layers_for(self, host: str) -> list[dict[str, Var]]:
+    def layers_for(self, host: str, lookup: _Lookup | None = None) -> list[dict[str, Var]]:
         """Inventory variable layers of one host, lowest precedence first."""
         layers: list[dict[str, Var]] = []
-        for g in self.groups_of(host):
+        for g in self.groups_of(host, lookup):
             group = self.groups.get(g)
             if group is not None:
                 layers.extend(group.vars)
@@ -159,7 +154,8 @@ class Inventory:
                 if group is not None and group.name != "all":
                     layers.extend(group.vars)
             return layers, "no inventory host matches; group variables only"
-        per_host = [_flatten(self.layers_for(h)) for h in sorted(hosts)]
+        lookup = _Lookup(self)
+        per_host = [_flatten(self.layers_for(h, lookup)) for h in sorted(hosts)]
         merged: dict[str, Var] = {}
         names = set().union(*per_host)
         for name in names:
@@ -177,6 +173,42 @@ class Inventory:
                     where.origin,
                 )
         return [merged], f"{len(hosts)} inventory host(s)"
+
+
+class _Lookup:
+    """Group relations of a finished inventory, each worked out once, in linear time.
+
+    A hostile inventory (thousands of hosts and groups, diamond-shaped ``children``) must
+    not make every host's look-up walk every path: per-path recursion took exponential time.
+    """
+
+    def __init__(self, inv: Inventory) -> None:
+        self.parents = inv.parents()
+        self.direct: dict[str, set[str]] = {}
+        for g in inv.groups.values():
+            for host in g.hosts:
+                self.direct.setdefault(host, set()).add(g.name)
+        self.depths = _depths(inv, self.parents)
+
+
+def _depths(inv: Inventory, parents: dict[str, set[str]]) -> dict[str, int]:
+    """Each group's depth: 1 + its deepest parent's, ``all`` 0 (longest path, in topological order).
+
+    Groups on a cycle of ``children`` (which Ansible refuses) keep the depth reached before it.
+    """
+    depths = {name: (0 if name == "all" else 1) for name in inv.groups}
+    waiting = {name: len(parents.get(name, ())) for name in inv.groups}
+    ready = [name for name, count in waiting.items() if count == 0]
+    while ready:
+        name = ready.pop()
+        for child in inv.groups[name].children:
+            if child not in waiting:
+                continue
+            depths[child] = max(depths[child], depths[name] + 1)
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
+    return depths
 
 
 def _flatten(layers: Iterable[dict[str, Var]]) -> dict[str, Var]:
@@ -227,19 +259,19 @@ def read_ini(inv: Inventory, path: str, text: str) -> None:
             inv.group(section).children.add(name)
             inv.group(name)
         else:
-            try:
-                tokens = shlex.split(line, comments=True)
-            except ValueError:
-                tokens = line.split()
+            tokens = _split(line)
             if not tokens:
                 continue
             host = tokens[0]
             host_vars: dict[str, Var] = {}
+            at = 0
             for token in tokens[1:]:
                 key, sep, value = token.partition("=")
                 if not sep:
                     continue
-                col = raw.find(key + "=") + len(key) + 2
+                found = raw.find(key + "=", at)
+                at = found + 1 if found >= 0 else at
+                col = found + len(key) + 2
                 host_vars[key] = Var(key, _literal(value), Location(path, number, max(col, 1)), path)
             inv.add_host(section if section else "ungrouped", host, host_vars)
     for name, values in group_vars.items():
@@ -248,14 +280,35 @@ def read_ini(inv: Inventory, path: str, text: str) -> None:
     inv.files.append(path)
 
 
+def _split(line: str) -> list[str]:
+    """A host line's words, quotes and comments as the shell reads them (``shlex``), when short
+    (a longer line, which no real inventory has, is split on whitespace)."""
+    if len(line) <= MAX_SHLEX:
+        try:
+            return shlex.split(line, comments=True)
+        except ValueError:
+            pass
+    return line.split()
+
+
 def _strip_comment(value: str) -> str:
     if value.startswith(("'", '"')):
+        if len(value) > MAX_SHLEX:
+            return value
         try:
             parsed = shlex.split(value, comments=True)
-            return parsed[0] if parsed else ""
         except ValueError:
             return value
-    return re.split(r"\s+[#;]", value, maxsplit=1)[0]
+        return parsed[0] if parsed else ""
+    for mark in _COMMENT.finditer(value):
+        if mark.start() and value[mark.start() - 1].isspace():
+            return value[: mark.start()].rstrip()
+    return value
+
+
+_COMMENT = re.compile(r"[#;]")
+"""A comment starts at ``#`` or ``;`` after whitespace (found without a regex that backtracks
+over long runs of spaces)."""
 
 
 def _literal(value: str) -> Any:

@@ -420,14 +420,23 @@ class _Parser:
 _PARSED: dict[str, Node] = {}
 
 
+MAX_CACHED = 512
+"""Longest expression kept in the parse cache (real ones are a few dozen characters), so
+that hostile content cannot fill the memory through it."""
+
+
 def parse(src: str) -> Node:
     """The AST of one expression (cached: role defaults repeat the same expressions)."""
     node = _PARSED.get(src)
     if node is None:
+        if len(src) > MAX_LENGTH:
+            raise TemplateSyntaxError(
+                f"expression longer than {MAX_LENGTH} characters (exceeds evaluation budget)"
+            )
         parser = _Parser(src)
         node = parser.expression()
         parser.done()
-        if len(_PARSED) < 50_000:
+        if len(_PARSED) < 50_000 and len(src) <= MAX_CACHED:
             _PARSED[src] = node
     return node
 
@@ -1216,9 +1225,10 @@ def _select(ev: Evaluator, value: Any, keep: bool, attr: Any, test: Any = "truth
     return out
 
 
-def _f_dict2items(_: Evaluator, value: Any, key_name: str = "key", value_name: str = "value") -> list[Any]:
+def _f_dict2items(ev: Evaluator, value: Any, key_name: str = "key", value_name: str = "value") -> list[Any]:
     if not isinstance(value, dict):
         raise Unknown("dict2items needs a mapping")
+    ev.budget.spend(len(value))
     return [{key_name: k, value_name: v} for k, v in value.items()]
 
 
@@ -2021,7 +2031,7 @@ def _render(tree: list[Any], resolve: Resolver, budget: Budget) -> Rendered:
     try:
         run(tree)
     except _Exhausted:
-        raise BudgetExceeded(f"more than {budget.limit} evaluation steps rendering the template") from None
+        raise BudgetExceeded(f"more than {budget.limit} evaluation steps") from None
     lines = out.lines
     last = 1
     filled: list[int] = []

@@ -127,6 +127,22 @@ def test_step_budget_bounds_work() -> None:
     assert time.monotonic() - start < 5
 
 
+def test_the_budget_counts_nodes_loop_iterations_and_items() -> None:
+    """Each evaluation spends from its own budget; running out is unknown, with the reason."""
+    assert evaluate("[" + ", ".join(["port"] * 40) + "] | length", resolve, jinja.Budget(100)) == 40
+    with pytest.raises(jinja.BudgetExceeded, match="more than 100 evaluation steps"):
+        evaluate("[" + ", ".join(["port"] * 120) + "] | length", resolve, jinja.Budget(100))
+    with pytest.raises(jinja.BudgetExceeded, match="more than 200 evaluation steps"):
+        render("{% for i in range(300) %}{% endfor %}", resolve, budget=jinja.Budget(200))
+    with pytest.raises(jinja.BudgetExceeded, match="more than 200 evaluation steps"):
+        render("{% for i in range(100) %}{{ i + i + i }}{% endfor %}", resolve, budget=jinja.Budget(200))
+    assert (
+        render("{% for i in range(60) %}{% endfor %}done", resolve, budget=jinja.Budget(200)).text == "done"
+    )
+    with pytest.raises(jinja.BudgetExceeded):
+        evaluate("range(1000) | map('string') | list | length", resolve, jinja.Budget(500))
+
+
 def test_deep_nesting_is_unknown_not_a_crash() -> None:
     with pytest.raises(Unknown):
         evaluate("(" * 5000 + "1" + ")" * 5000, resolve)

@@ -313,3 +313,48 @@ def test_unclosed_statements_in_a_template_are_masked_in_linear_time(tmp_path: P
     assert [(listener["ports"], listener["location"]) for listener in facts["listeners"]] == [
         ("2200", "roles/app/templates/sshd_config.j2:1:6")
     ]
+
+
+# --------------------------------------------------------------------------- inventories and module arguments
+
+
+def _check(tmp_path: Path, files: dict[str, str]) -> dict[str, Any]:
+    write_tree(tmp_path, {"ansible.cfg": "[defaults]\ninventory = inventory\n", **files})
+    run = run_bounded("facts", "--format", "json", ".", cwd=tmp_path)
+    assert not run.crashed, run.stderr[-2000:]
+    facts: dict[str, Any] = json.loads(run.stdout)
+    return facts
+
+
+PLAY = """- hosts: web
+  tasks:
+    - ansible.posix.firewalld: {port: "{{ web_port }}/tcp", state: enabled}
+"""
+
+
+def test_diamond_shaped_group_children_are_walked_once(tmp_path: Path) -> None:
+    """40 levels of two groups, each a child of both above: 2**40 paths, once a hang."""
+    lines = [f"[{a}{i}:children]\na{i + 1}\nb{i + 1}" for i in range(40) for a in "ab"]
+    inventory = "\n".join(lines) + "\n[a40]\nh1\n[web:children]\na0\n[a39:vars]\nweb_port=8080\n"
+    facts = _check(tmp_path, {"inventory": inventory, "site.yml": PLAY})
+    assert [rule["ports"] for rule in facts["firewall_rules"]] == ["8080"]
+
+
+def test_a_megabyte_inventory_line_is_split_without_shlex(tmp_path: Path) -> None:
+    """``shlex`` takes minutes on a megabyte; such a line is split on whitespace."""
+    host_line = "h1 web_port=8081 " + "x" * 1_000_000
+    comment = "[web:vars]\nother=a" + " " * 100_000 + "b ;c\n"
+    facts = _check(tmp_path, {"inventory": f"[web]\n{host_line}\n{comment}", "site.yml": PLAY})
+    assert [rule["ports"] for rule in facts["firewall_rules"]] == ["8081"]
+
+
+def test_a_megabyte_free_form_argument_is_taken_as_written(tmp_path: Path) -> None:
+    play = (
+        "- hosts: web\n  tasks:\n    - community.general.ufw: rule=allow port="
+        + "'8"
+        + "0" * 1_000_000
+        + "'\n"
+    )
+    facts = _check(tmp_path, {"inventory": "[web]\nh1\n", "site.yml": play})
+    [invalid] = facts["invalid_ports"]
+    assert invalid["location"].startswith("site.yml:3:")
