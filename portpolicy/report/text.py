@@ -102,22 +102,23 @@ def _headline(f: Finding, style: _Style) -> str:
 
 def _finding_frames(f: Finding, sources: _Sources, style: _Style) -> list[str]:
     """The finding's own source line, then each piece of related evidence with its line."""
-    lines = _frame(f.location, sources, style, COLOURS[f.severity])
+    width = max(len(str(loc.line)) for loc in (f.location, *(r.location for r in f.related)))
+    lines = _frame(f.location, sources, style, COLOURS[f.severity], width)
     for r in f.related:
         lines.append(style.paint(f"  note: {_where(r.location)} {display(r.message)}", DIM))
-        lines += _frame(r.location, sources, style, BOLD)
+        lines += _frame(r.location, sources, style, BOLD, width)
     if lines:
         lines.append("")
     return lines
 
 
-def _frame(loc: Location, sources: _Sources, style: _Style, caret_code: str) -> list[str]:
+def _frame(loc: Location, sources: _Sources, style: _Style, caret_code: str, width: int) -> list[str]:
     text = sources.line(loc.path, loc.line)
     if text is None:
         return []
     shown, indent = _window(text, loc.column)
-    number = str(loc.line)
-    pad = " " * len(number)
+    number = str(loc.line).rjust(width)
+    pad = " " * width
     gutter = style.paint(f"{pad} |", DIM)
     return [
         gutter,
