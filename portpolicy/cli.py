@@ -29,6 +29,8 @@ PLATFORMS = [
 ]
 RUNTIMES = ["docker", "docker-legacy", "docker-rootless", "podman-rootless", "nerdctl", "containerd", "cri-o"]
 ISSUES = "https://github.com/portpolicy/portpolicy/issues"
+MAX_ERROR_TEXT = 200
+"""Characters of an internal error's message shown without --debug."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -196,7 +198,10 @@ def _internal_error(exc: Exception, debug: bool) -> int:
     if debug:
         traceback.print_exc()
     hint = "" if debug else "; run with --debug for the traceback"
-    what = display(f"{type(exc).__name__}: {exc}")
+    message = str(exc)
+    if len(message) > MAX_ERROR_TEXT:  # enough to recognise the bug, not a dump of some input
+        message = message[: MAX_ERROR_TEXT - 1] + "…"
+    what = display(f"{type(exc).__name__}: {message}")
     print(f"portpolicy: internal error: {what} — please report it at {ISSUES}{hint}", file=sys.stderr)
     return 3
 
