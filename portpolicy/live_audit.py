@@ -291,7 +291,7 @@ def audit(
     paths: Sequence[str] = (),
 ) -> Report:
     """Evaluate the selected rules on a host's live facts plus any config files in ``paths``."""
-    from portpolicy.pipeline import assemble, read_candidate
+    from portpolicy.pipeline import StageGuard, assemble, build_guarded, evaluate_guarded, read_candidate
 
     config = replace(config or Config(), platform="linux", kernel={}, hosts=())
     rules = engine.select(engine.load_rules(config.rule_directories()), config)
@@ -308,22 +308,37 @@ def audit(
             readers[candidate.path] = name
             files.append(candidate.path)
             by_reader[name].extend(facts)
+    guard = StageGuard()
     bucket = hosts.HostBucket(host, "live host", None)
-    bucket.facts.extend(assemble(by_reader))
+    bucket.facts.extend(assemble(by_reader, guard))
     bucket.facts.extend((SOURCE, f) for f in facts_from_live(data))
-    host_list, model = hosts.build([bucket], config)
+    host_list, model = build_guarded([bucket], config, guard)
     model = [
         replace(f, privilege=ALREADY_BOUND) if isinstance(f, Listener) and f.source == SOURCE else f
         for f in model
     ]
     config_only = [f for f in model if not (isinstance(f, Listener) and f.source == SOURCE)]
-    findings = engine.evaluate([r for r in rules if r.id not in NOT_FOR_LIVE_SOCKETS], model, config.severity)
-    findings += engine.evaluate(
-        [r for r in rules if r.id in NOT_FOR_LIVE_SOCKETS], config_only, config.severity
+    model, findings = evaluate_guarded(
+        [r for r in rules if r.id not in NOT_FOR_LIVE_SOCKETS], model, config, guard
     )
+    checked, more = evaluate_guarded(
+        [r for r in rules if r.id in NOT_FOR_LIVE_SOCKETS], config_only, config, guard
+    )
+    model += checked[len(config_only) :]  # PP000 for a rule that failed on config facts
+    findings += more
     findings.sort(key=lambda f: (f.location.path, f.location.line, f.location.column, f.rule))
     read = sorted({str(item.get("source")) for item in _items(data, "listeners")} | _sysctl_paths(data))
-    return Report(findings, model, host_list, sorted(files) + read, skipped, rules, config, readers)
+    return Report(
+        findings,
+        model,
+        host_list,
+        sorted(files) + read,
+        skipped,
+        rules,
+        config,
+        readers,
+        tracebacks=guard.tracebacks,
+    )
 
 
 def _sysctl_paths(data: Mapping[str, Any]) -> set[str]:

@@ -120,7 +120,7 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
     readers.update((path, name) for path, name, _ in per_file)
     per_file = guard.entries + per_file
     host_list, facts = _model(per_file, config, stage, guard)
-    facts, findings = _evaluate(rules, facts, config, guard)
+    facts, findings = evaluate_guarded(rules, facts, config, guard)
     findings = suppress.apply(findings, sorted(readers), rules, loaded, config.severity, config.roots)
     findings = _filter(findings, config)
     findings.sort(key=lambda f: (f.location.path, f.location.line, f.location.column, f.rule))
@@ -138,7 +138,7 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
     )
 
 
-def _evaluate(
+def evaluate_guarded(
     rules: list[engine.Rule], facts: list[Fact], config: Config, guard: StageGuard
 ) -> tuple[list[Fact], list[Finding]]:
     """Findings of every rule; a rule that fails on a fact becomes PP000 there (``engine.RuleFailure``)."""
@@ -451,7 +451,7 @@ def _model(
         bucket.facts = _apply(placement, name, bucket.facts, guard)
         if stage is not None:
             bucket.facts = _annotate(stage, name, bucket.facts, guard)
-    return _build(list(buckets.values()), config, guard)
+    return build_guarded(list(buckets.values()), config, guard)
 
 
 CORRELATION_INPUTS = (ContainerLink, ImageInfo)
@@ -514,7 +514,7 @@ def _annotate(
         return kept + [("ansible", e) for e in guard.errors("ansible", exc, at, host)]
 
 
-def _build(
+def build_guarded(
     buckets: list[hosts.HostBucket], config: Config, guard: StageGuard
 ) -> tuple[list[Host], list[Fact]]:
     """``hosts.build``; on a bug, each host is built alone and a failing one's files become PP000."""

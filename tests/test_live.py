@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pwd
@@ -9,10 +10,11 @@ import random
 import shutil
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from portpolicy import live, live_audit
+from portpolicy import engine, live, live_audit
 from portpolicy.config import Config
 from tests.helpers import FIXTURES, REPO, run_cli
 
@@ -431,3 +433,23 @@ def test_cli_live_on_this_machine() -> None:
     finally:
         for s in (tcp, udp, client):
             s.close()
+
+
+def test_a_rule_bug_in_the_live_audit_is_pp000_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    facts = live.gather(str(HOST), byteorder="little")
+    original = engine.select
+
+    def with_failing_pp002(rules: Any, config: Any) -> list[engine.Rule]:
+        def fails(fact: Any, binding: Any) -> Any:
+            raise RuntimeError("bug in a rule")
+
+        return [
+            dataclasses.replace(r, condition=fails) if r.id == "PP002" else r for r in original(rules, config)
+        ]
+
+    monkeypatch.setattr(engine, "select", with_failing_pp002)
+    report = live_audit.audit(facts, "web1", Config())
+    errors = [f for f in report.findings if f.rule == "PP000"]
+    assert errors and all("internal error" in f.message and "rule PP002" in f.message for f in errors)
+    assert not any(f.rule == "PP002" for f in report.findings)
+    assert any("bug in a rule" in trace for trace in report.tracebacks)
