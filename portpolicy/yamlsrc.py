@@ -25,6 +25,10 @@ SequenceNode = yaml.SequenceNode
 ScalarNode = yaml.ScalarNode
 
 MAX_NODES = 2_000_000
+MAX_ALIAS_NODES = 100_000
+"""Nodes that aliases may add when expanded, beyond the file's own: merge keys and shared
+lists in real files add a few hundred; readers walk the expanded tree, so this bounds
+their work by the file's size."""
 MAX_DEPTH = 200
 FLOW_CHECK_THRESHOLD = 2_000
 
@@ -96,23 +100,57 @@ def _check_flow_depth(text: str) -> None:
 
 
 def _check_bounds(docs: list[Node]) -> None:
-    """Refuse alias bombs and absurd nesting before any reader walks the tree."""
-    seen = 0
-    stack: list[tuple[Node, int]] = [(d, 1) for d in docs]
-    while stack:
-        node, depth = stack.pop()
-        seen += 1
-        if seen > MAX_NODES:
+    """Refuse alias bombs, recursive aliases and absurd nesting before any reader walks the tree.
+
+    Sizes and heights are worked out once per distinct node (an alias shares its anchor's
+    node), so the check costs what was composed, never the expanded tree it refuses.
+    """
+    sizes: dict[int, int] = {}
+    heights: dict[int, int] = {}
+    total = 0
+    for doc in docs:
+        _measure(doc, sizes, heights)
+        total += sizes[id(doc)]
+        if total > MAX_NODES:
             raise YamlError(f"more than {MAX_NODES} nodes after alias expansion (alias bomb?)")
-        if depth > MAX_DEPTH:
+    if total - len(sizes) > MAX_ALIAS_NODES:
+        raise YamlError(f"aliases expand to more than {MAX_ALIAS_NODES} extra nodes (alias bomb?)")
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _measure(root: Node, sizes: dict[int, int], heights: dict[int, int]) -> None:
+    """Expanded size and height of every node under ``root`` (post-order, no recursion)."""
+    open_nodes: set[int] = set()  # the nodes on the path from root to the current node
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            open_nodes.discard(key)
+            children = _children(node)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            heights[key] = 1 + max((heights[id(c)] for c in children), default=0)
+            if sizes[key] > MAX_NODES:
+                raise YamlError(f"more than {MAX_NODES} nodes after alias expansion (alias bomb?)")
+            if heights[key] > MAX_DEPTH:
+                mark = node.start_mark
+                raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
             mark = node.start_mark
-            raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
-        if isinstance(node, MappingNode):
-            for k, v in node.value:
-                stack.append((k, depth + 1))
-                stack.append((v, depth + 1))
-        elif isinstance(node, SequenceNode):
-            stack.extend((v, depth + 1) for v in node.value)
+            raise YamlError("an alias refers to a node that contains it", mark.line + 1, mark.column + 1)
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node))
 
 
 def location(path: str, node: Node) -> Location:

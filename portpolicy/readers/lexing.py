@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
+from fnmatch import fnmatchcase
 from functools import lru_cache
 
 JINJA_TAGS: tuple[tuple[str, str], ...] = (("{{", "}}"), ("{%", "%}"))
@@ -90,6 +91,18 @@ def replace_templates(
         return text
     pieces.append(text[done:])
     return "".join(pieces)
+
+
+# --- globs -----------------------------------------------------------------------------------------
+
+MAX_GLOB = 1024
+"""Characters in one component's glob: a file name has at most 255 (NAME_MAX), so a longer
+pattern is hostile, and ``fnmatch`` translates it in time quadratic in its unclosed ``[``s."""
+
+
+def glob_matches(name: str, pattern: str) -> bool:
+    """``fnmatchcase`` for one path component; a pattern longer than ``MAX_GLOB`` matches nothing."""
+    return len(pattern) <= MAX_GLOB and fnmatchcase(name, pattern)
 
 
 # --- shell words ------------------------------------------------------------------------------------

@@ -30,11 +30,11 @@ import posixpath
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 
 from portpolicy.model import Fact, InvalidPort, Location, ParseError, PortRange, Unresolved
 from portpolicy.readers import netfilter as nf
 from portpolicy.readers.base import Source, mask_jinja
+from portpolicy.readers.lexing import glob_matches
 
 NAME = "nftables"
 
@@ -376,7 +376,7 @@ def _resolve(includer: str, pattern: str, files: dict[str, NftFile]) -> list[str
 
 def _glob(path: str, pattern: str) -> bool:
     a, b = path.split("/"), pattern.split("/")
-    return len(a) == len(b) and all(fnmatchcase(x, y) for x, y in zip(a, b, strict=True))
+    return len(a) == len(b) and all(glob_matches(x, y) for x, y in zip(a, b, strict=True))
 
 
 # --- interpretation --------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ import posixpath
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 
 from portpolicy.model import (
     BindAddress,
@@ -39,7 +38,7 @@ from portpolicy.model import (
 )
 from portpolicy.readers import apache
 from portpolicy.readers.base import Source, ascii_int, mask_jinja, shown
-from portpolicy.readers.lexing import ForwardFinder, replace_templates
+from portpolicy.readers.lexing import ForwardFinder, glob_matches, replace_templates
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 
 NAME = "nginx"
@@ -348,7 +347,7 @@ def _glob_matches(pattern: str, path: str, tail: bool = False) -> bool:
     have = path.split("/")
     if tail:
         have = have[len(have) - len(want) :] if len(want) <= len(have) else []
-    return len(want) == len(have) and all(fnmatchcase(h, w) for h, w in zip(have, want, strict=True))
+    return len(want) == len(have) and all(glob_matches(h, w) for h, w in zip(have, want, strict=True))
 
 
 _PREFIXES = ("/etc/nginx/", "/usr/local/etc/nginx/", "/usr/local/nginx/conf/", "/opt/nginx/conf/")

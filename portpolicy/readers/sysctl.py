@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from fnmatch import fnmatchcase
 
 from portpolicy.model import Fact, KernelSetting, Location, ParseError, Unresolved
 from portpolicy.readers.base import Source, is_templated, mask_jinja
+from portpolicy.readers.lexing import glob_matches
 
 NAME = "sysctl"
 
@@ -192,26 +192,30 @@ def _glob_matches(pattern_path: str, key: str) -> bool:
     target = key.split(".")
     if len(pattern) != len(target):
         return False
-    return all(fnmatchcase(t, p) for t, p in zip(target, pattern, strict=True))
+    return all(glob_matches(t, p) for t, p in zip(target, pattern, strict=True))
 
 
 def _template_may_name_port_key(key_text: str) -> bool:
     """Could some rendering of this templated key be one of the port keys?
 
     Placeholders match anything; literal separators match either ``.`` or ``/``. So
-    ``{{ item.key }}`` may, ``net.ipv4.conf.{{ iface }}.rp_filter`` may not.
+    ``{{ item.key }}`` may, ``net.ipv4.conf.{{ iface }}.rp_filter`` may not. Matched as a
+    glob, whose ``*`` never backtracks exponentially (a regex of many ``.*`` does).
     """
     pieces: list[str] = []
     last = 0
     for m in _PLACEHOLDER.finditer(key_text):
         pieces.append(_literal(key_text[last : m.start()]))
-        pieces.append(".*")
+        if not pieces[-1] and len(pieces) > 1:  # placeholders side by side: one "*" is enough
+            pieces.pop()
+        else:
+            pieces.append("*")
         last = m.end()
     pieces.append(_literal(key_text[last:]))
-    regex = re.compile("".join(pieces), re.S)
-    return any(regex.fullmatch(key) for key in PORT_KEYS)
+    pattern = "".join(pieces)
+    return any(glob_matches(key, pattern) for key in PORT_KEYS)
 
 
 def _literal(text: str) -> str:
-    """Regex for literal key text where ``.`` and ``/`` are interchangeable."""
-    return "".join("[./]" if c in "./" else re.escape(c) for c in text)
+    """Glob for literal key text where ``.`` and ``/`` are interchangeable."""
+    return "".join("[./]" if c in "./" else f"[{c}]" if c in "*?[" else c for c in text)
