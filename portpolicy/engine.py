@@ -13,6 +13,7 @@ and a rule that raises skips that fact: both are reported (``RuleFailure``), not
 from __future__ import annotations
 
 import dataclasses
+import functools
 import heapq
 import json
 import re
@@ -259,6 +260,29 @@ def _cmp(fn: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
     return op
 
 
+@functools.lru_cache(maxsize=256)
+def _pattern(text: str) -> Any:
+    """A rule's ``matches`` pattern in RE2 (linear time: the subject is scanned content).
+
+    A pattern RE2 refuses (backreferences, lookaround) is a rule error at load time; one
+    taken from a fact (``ref``) that RE2 refuses matches nothing.
+    """
+    from portpolicy.ansible.regex import RegexRefused, compile_untrusted
+
+    try:
+        return compile_untrusted(text)
+    except RegexRefused:
+        return _NEVER
+
+
+class _Never:
+    def search(self, _text: str) -> None:
+        return None
+
+
+_NEVER = _Never()
+
+
 BINARY_OPS: dict[str, Callable[[Any, Any], bool]] = {
     "eq": lambda a, b: a is not None and a == b,
     "ne": lambda a, b: a is not None and a != b,
@@ -271,8 +295,9 @@ BINARY_OPS: dict[str, Callable[[Any, Any], bool]] = {
     "overlaps": lambda a, b: a is not None and b is not None and _overlaps(a, b),
     "inside": lambda a, b: a is not None and b is not None and _inside(a, b),
     "not_inside": lambda a, b: a is not None and b is not None and not _inside(a, b),
-    "matches": lambda a, b: a is not None and re.search(str(b), str(a)) is not None,
+    "matches": lambda a, b: a is not None and _pattern(str(b)).search(str(a)) is not None,
 }
+
 UNARY_OPS: dict[str, Callable[[Any], bool]] = {
     "exists": lambda a: a is not None,
     "missing": lambda a: a is None,
@@ -325,7 +350,12 @@ def _compile(node: dict[str, Any], fact: str, join_fact: str | None) -> Conditio
         if op in {"overlaps", "inside", "not_inside"}:
             value = _port_value(value)
         elif op == "matches":
-            re.compile(str(value))
+            from portpolicy.ansible.regex import RegexRefused, compile_untrusted
+
+            try:
+                compile_untrusted(str(value))
+            except RegexRefused as exc:
+                raise ValueError(exc.reason) from None
         other = lambda f, b: value  # noqa: E731
     return lambda f, b: b if binary(field(f, b), other(f, b)) else None
 

@@ -322,3 +322,12 @@ def test_also_sides_report_under_the_rule_id() -> None:
             },
             "test",
         )
+
+
+def test_matches_runs_in_linear_time_and_refuses_backtracking_patterns() -> None:
+    # (a*)*$ against "aaaa…b" is exponential in a backtracking engine; RE2 answers at once.
+    slow = listener(80, "a" * 5_000 + "b", 1)
+    assert hits(rule({"field": "service", "op": "matches", "value": "^(a*)*$"}), [slow]) == []
+    assert len(hits(rule({"field": "service", "op": "matches", "value": "(a*)*b"}), [slow])) == 1
+    with pytest.raises(ConfigError, match="no backreferences or lookaround"):
+        rule({"field": "service", "op": "matches", "value": r"(a)\1"})
