@@ -40,6 +40,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.readers.base import Source, mask_jinja, parse_port_range, shown
+from portpolicy.readers.lexing import JINJA_EXPRESSIONS, replace_templates
 
 NAME = "dockerfile"
 
@@ -57,12 +58,12 @@ INSTRUCTIONS = frozenset(
         "volume", "user", "workdir", "arg", "onbuild", "stopsignal", "healthcheck", "shell",
     }
 )  # fmt: skip
-_DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=\s*(.*?)\s*$")
+_DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=(.*)")
+"""The value is stripped in code: ``(.*?)\\s*$`` is quadratic in a run of blanks."""
 _HEREDOC = re.compile(r"(?:^|(?<=\s))[0-9]*<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_.-]*)\2(?=\s|$)")
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _UNKNOWN = "\x00"
 _TEMPLATED = "\x01"
-_INLINE_TEMPLATE = re.compile(r"\{\{.*?\}\}")
 _PROTOCOLS = ("tcp", "udp", "sctp")
 MAX_LINES = 200_000
 
@@ -141,13 +142,13 @@ class _Reader:
         orig = text.splitlines()[:MAX_LINES]
         # Inline ``{{ … }}`` (Jinja, Go templates) is no Dockerfile syntax: one unknown value,
         # same length, so columns and the text shown for it stay those of the file.
-        raw = [_INLINE_TEMPLATE.sub(lambda m: _TEMPLATED * len(m.group(0)), ln) for ln in orig]
+        raw = [replace_templates(ln, lambda span: _TEMPLATED * len(span), JINJA_EXPRESSIONS) for ln in orig]
         i = 0
         while i < len(raw):  # parser directives: only before anything else
             m = _DIRECTIVE.match(raw[i])
             if not m:
                 break
-            key, value = m.group(1).lower(), m.group(2)
+            key, value = m.group(1).lower(), m.group(2).strip()
             if key == "escape":
                 if value not in ("\\", "`"):
                     self.facts.append(

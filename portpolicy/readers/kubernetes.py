@@ -42,6 +42,7 @@ from portpolicy.readers.base import (
     mask_jinja,
     shown,
 )
+from portpolicy.readers.lexing import replace_templates
 from portpolicy.yamlsrc import (
     MappingNode,
     Node,
@@ -94,7 +95,6 @@ _NODEPORT_TYPES = frozenset({"NodePort", "LoadBalancer"})
 _J2_NAME = re.compile(r".+\.(?:ya?ml|manifest)\.j2")
 _STATIC_POD = re.compile(r"(?:^|.*/)etc/kubernetes/manifests/[^/]+\.ya?ml")
 _KUBEADM_NAME = re.compile(r"kubeadm(?:[-_.](?:config|init|join|cluster)[^/]*)?\.ya?ml")
-_INLINE_TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}")
 _TEMPLATE_LINE = re.compile(r"^[ \t]*\{\{.*\}\}[ \t]*$", re.M)
 _PLACEHOLDER = re.compile(r"_T[0-9]+_+")
 _POOL = re.compile(r"([0-9]+)(?:([-+])([0-9]+))?")
@@ -255,13 +255,13 @@ def _mask_template(text: str) -> tuple[str, dict[str, str]]:
     placeholders: dict[str, str] = {}
     text = _TEMPLATE_LINE.sub("", text)
 
-    def repl(m: re.Match[str]) -> str:
+    def repl(template: str) -> str:
         ph = f"_T{len(placeholders)}_"
-        ph += "_" * max(0, len(m.group(0)) - len(ph))
-        placeholders[ph] = m.group(0)
+        ph += "_" * max(0, len(template) - len(ph))
+        placeholders[ph] = template
         return ph
 
-    return _INLINE_TEMPLATE.sub(repl, text), placeholders
+    return replace_templates(text, repl), placeholders
 
 
 @dataclass(frozen=True)

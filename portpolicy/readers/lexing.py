@@ -81,6 +81,8 @@ def replace_templates(
     across_lines: bool = False,
 ) -> str:
     """``text`` with each span of ``template_spans`` replaced by ``replace(span text)``."""
+    if not any(opener in text for opener, _ in tags):
+        return text
     pieces: list[str] = []
     done = 0
     for start, end in template_spans(text, tags, across_lines):
