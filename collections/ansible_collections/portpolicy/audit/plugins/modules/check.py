@@ -26,8 +26,8 @@ description:
   - Returns the findings in the shape of C(portpolicy check --format json), and fails when a
     finding reaches O(fail_on).
   - Needs the C(portpolicy) Python package in the Python that runs Ansible on the controller
-    (from a clone, as no release is on PyPI yet: C(pip install './portpolicy[ansible]')).
-    Nothing is installed on the target.
+    (installed from a clone with C(pip install './portpolicy[ansible]'), as no release is on
+    PyPI yet). Nothing is installed on the target.
 options:
   facts:
     description:
