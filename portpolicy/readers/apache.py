@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 from portpolicy.model import Evidence, Fact, InvalidPort, Listener, ParseError, PortRange, Unresolved
 from portpolicy.readers.base import LINE_BREAK, Source, ascii_int, is_templated, mask_jinja, shown
+from portpolicy.readers.lexing import ForwardFinder
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 
 NAME = "apache"
@@ -121,6 +122,7 @@ def _words(line: str) -> list[str]:
     """httpd's ap_getword_conf(): blanks split words, double or single quotes group them."""
     out: list[str] = []
     i, n = 0, len(line)
+    closer = ForwardFinder(line, "}}")  # each "}}" looked for once, however many "{{" are open
     while i < n:
         while i < n and line[i] in " \t":
             i += 1
@@ -135,8 +137,8 @@ def _words(line: str) -> list[str]:
         else:
             j = i
             while j < n and line[j] not in " \t":
-                if line.startswith("{{", j) and line.find("}}", j) > 0:
-                    j = line.find("}}", j) + 2  # a Jinja expression is one piece of the word
+                if line.startswith("{{", j) and closer.at_or_after(j) < n:
+                    j = closer.at_or_after(j) + 2  # a Jinja expression is one piece of the word
                     continue
                 j += 1
             out.append(line[i:j])

@@ -30,6 +30,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.readers.base import LINE_BREAK, Source, is_templated, mask_jinja, parse_port_range, shown
+from portpolicy.readers.lexing import ForwardFinder
 from portpolicy.readers.netaddr import bind_address
 
 NAME = "haproxy"
@@ -104,6 +105,7 @@ def _words(line: str) -> list[tuple[str, int]]:
     """(word, column) as HAProxy splits a line: blanks, quotes, backslash escapes, ``#`` comments."""
     out: list[tuple[str, int]] = []
     i, n = 0, len(line)
+    closer = ForwardFinder(line, "}}")  # each "}}" looked for once, however many "{{" are open
     while i < n:
         while i < n and line[i] in " \t":
             i += 1
@@ -114,8 +116,8 @@ def _words(line: str) -> list[tuple[str, int]]:
         quote = ""
         while i < n and (quote or line[i] not in " \t#"):
             ch = line[i]
-            if line.startswith("{{", i) and line.find("}}", i) > 0:
-                end = line.find("}}", i) + 2  # a Jinja expression is one piece of the word
+            if line.startswith("{{", i) and closer.at_or_after(i) < n:
+                end = closer.at_or_after(i) + 2  # a Jinja expression is one piece of the word
                 word.append(line[i:end])
                 i = end
                 continue

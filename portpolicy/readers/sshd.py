@@ -23,13 +23,14 @@ from collections.abc import Iterator
 
 from portpolicy.model import Fact, InvalidPort, Listener, Location, ParseError, PortRange, Unresolved
 from portpolicy.readers.base import LINE_BREAK, Source, ascii_int, is_templated, mask_jinja, shown
+from portpolicy.readers.lexing import JINJA_EXPRESSIONS, template_spans
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 
 NAME = "sshd"
 SERVICE = "sshd"
 
 # One argument: a run of non-blanks, where a Jinja ``{{ ... }}`` counts as one piece.
-_FIRST_WORD = re.compile(r"(?:\{\{.*?\}\}|[^\s#])+")
+_WORD_END = re.compile(r"[\s#]")
 _SNIFF = re.compile(
     r"^[ \t]*(?:ListenAddress|PermitRootLogin|PasswordAuthentication|Subsystem|HostKey|UsePAM"
     r"|AuthorizedKeysFile|ChallengeResponseAuthentication|KbdInteractiveAuthentication|X11Forwarding"
@@ -115,10 +116,25 @@ def _keyword(raw: str) -> tuple[str, str, int] | None:
         end = value.find('"', 1)
         value = value[1:end] if end > 0 else value[1:]
     else:
-        first = _FIRST_WORD.match(value)
-        value = first.group(0) if first else ""
+        value = _first_word(value)
     column = len(raw) - len(raw.lstrip()) + match.start(3) + 1
     return match.group(1).lower(), value, column
+
+
+def _first_word(value: str) -> str:
+    """``value`` up to its first blank or ``#`` outside a ``{{ }}`` expression.
+
+    Scanned once: a regex of ``(?:\\{\\{.*?\\}\\}|[^\\s#])+`` searches the rest of the
+    line again from every ``{{`` that is never closed.
+    """
+    pos = 0
+    for start, end in template_spans(value, JINJA_EXPRESSIONS):
+        stop = _WORD_END.search(value, pos, start)
+        if stop is not None:
+            return value[: stop.start()]
+        pos = end
+    stop = _WORD_END.search(value, pos)
+    return value if stop is None else value[: stop.start()]
 
 
 def _port(text: str, where: Location, context: str) -> int | InvalidPort | Unresolved:
