@@ -42,6 +42,7 @@ NAME = "daemons"
 
 _SETTING = re.compile(r"([A-Za-z0-9_.-]+)(?:\s*=\s*|\s+)(.*)$")
 _SECTION = re.compile(r"\[([^\]]*)\]")
+_COMMENT = re.compile(r"\s#")
 _FALSE = {"0", "off", "false", "no"}
 
 
@@ -252,7 +253,8 @@ def _unquote(value: str) -> str:
     if value[:1] in ("'", '"'):
         end = value.find(value[0], 1)
         return value[1:end] if end > 0 else value[1:]
-    return re.split(r"\s+#", value, maxsplit=1)[0].strip()
+    comment = _COMMENT.search(value)  # not \s+#: that retries from every blank of a long run
+    return (value if comment is None else value[: comment.start()]).strip()
 
 
 def _listeners(daemon: Daemon, settings: list[_Setting]) -> Iterator[Fact]:
