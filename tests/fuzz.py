@@ -37,6 +37,7 @@ import random
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -55,8 +56,8 @@ FIXTURES = REPO / "tests" / "fixtures"
 
 MEMORY_LIMIT = 1024 * 1024 * 1024
 """Address space of each child: a batch of small inputs needs well under 300 MiB."""
-BATCH_BASE_SECONDS = 10.0
-"""Child start-up (imports, rule loading) on a loaded CI machine."""
+BATCH_BASE_SECONDS = 8.0
+"""CPU seconds for a child's start-up (imports, rule loading: about 0.7 s)."""
 SECONDS_PER_INPUT = {
     "tree": 0.25,
     "ansible": 0.6,
@@ -67,15 +68,23 @@ SECONDS_PER_INPUT = {
     "selftest": 0.1,
     "selftest-batch": 0.1,
 }
-"""Time bound per input on top of the base: about 20x what a healthy input takes."""
-SHRINK_TIMEOUT = 10.0
-"""While shrinking a hang: one input that runs this long still hangs (a healthy one takes < 1 s)."""
+"""CPU seconds per input on top of the base: about 10x what a healthy input takes."""
+WALL_FACTOR = 4
+WALL_SLACK = 30.0
+"""Wall clock = 4 x the CPU bound + 30 s: only for a child that waits (a blocked read) instead of working."""
+SHRINK_TIMEOUT = 6.0
+"""While shrinking a hang: one input that takes this much CPU still hangs (a healthy one: < 1.5 s)."""
 INPUT_SECONDS = 2.0
 SECONDS_PER_KIB = 0.05
 """One expression, template or facts document evaluated in the child: at most 2 s plus 0.05 s per
 KiB (linear work on a 100 KiB input takes about 1 s on a busy machine; quadratic work, minutes)."""
 MAX_INPUT = 256 * 1024
 """Bytes per mutated file: large enough for long runs and deep nesting, small enough to be fast."""
+CLI_MAIN = (
+    "import faulthandler, signal, sys; faulthandler.register(signal.SIGXCPU, all_threads=True); "
+    "from portpolicy.cli import main; sys.exit(main())"
+)
+"""``python -m portpolicy``, plus a stack dump when the CPU time bound is reached."""
 CLI_FORMATS = ("json", "text", "sarif", "github", "gitlab", "junit")
 
 CLASSES = (
@@ -858,9 +867,13 @@ def _tree_state(root: Path) -> dict[str, tuple[int, int]]:
     }
 
 
-def _limits(memory: int) -> Callable[[], None]:
+def _limits(memory: int, cpu_seconds: float) -> Callable[[], None]:
+    """Address space, CPU time (SIGXCPU at the bound, which dumps the stack; SIGKILL a second later), no core."""
+    cpu = max(1, int(cpu_seconds + 0.999))
+
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
     return apply
@@ -883,20 +896,33 @@ class _Done:
 
 
 def _spawn(cmd: list[str], cwd: Path, limit: float) -> _Done:
+    """Run ``cmd`` with ``limit`` CPU seconds and a generous wall clock (a blocked read uses no CPU).
+
+    CPU time, not wall time, decides: the bound must hold on a busy CI machine. Past the wall
+    clock the child gets SIGABRT, so faulthandler prints where it was, then SIGKILL.
+    """
     start = time.monotonic()
-    try:
-        done = subprocess.run(
-            cmd,
-            cwd=cwd,
-            env=_child_env(),
-            capture_output=True,
-            timeout=limit,
-            preexec_fn=_limits(MEMORY_LIMIT),
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        return _Done(-9, _text(exc.stdout), _text(exc.stderr), True, time.monotonic() - start)
-    return _Done(done.returncode, _text(done.stdout), _text(done.stderr), False, time.monotonic() - start)
+    with subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=_child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_limits(MEMORY_LIMIT, limit),
+    ) as proc:
+        timed_out = False
+        try:
+            out, err = proc.communicate(timeout=WALL_FACTOR * limit + WALL_SLACK)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            proc.send_signal(signal.SIGABRT)
+            try:
+                out, err = proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+    return _Done(proc.returncode, _text(out), _text(err), timed_out, time.monotonic() - start)
 
 
 def _text(data: bytes | str | None) -> str:
@@ -909,7 +935,7 @@ def _run_library_child(
     fmt: Format, root: Path, by_id: dict[str, Input], limit: float, via: str
 ) -> BatchResult:
     # The child dumps its stack shortly before the parent would kill it: a hang shows where it hangs.
-    cmd = [sys.executable, "-m", "tests.fuzz", "--child", fmt.kind, str(root), "--dump-after", str(limit - 3)]
+    cmd = [sys.executable, "-m", "tests.fuzz", "--child", fmt.kind, str(root)]
     done = _spawn(cmd, root, limit)
     report = _last_json(done.stdout)
     failures: list[Failure] = []
@@ -939,8 +965,10 @@ def _run_library_child(
 def _died(fmt: Format, done: _Done, current: Input | None, via: str = "library") -> Failure:
     """The child gave no report: it hung, ran out of memory, crashed or raised."""
     trace = done.stderr[-6000:]
-    if done.timed_out or "Timeout (" in done.stderr:
+    if done.timed_out:
         return Failure("timeout", fmt.name, current, f"no result within {done.seconds:.0f} s", trace, via)
+    if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL) and "most recent call first" in done.stderr:
+        return Failure("timeout", fmt.name, current, "over its CPU time bound", trace, via)
     if "MemoryError" in done.stderr or "bad_alloc" in done.stderr or "Cannot allocate memory" in done.stderr:
         return Failure("memory", fmt.name, current, "memory limit reached", trace, via)
     if done.returncode < 0:
@@ -974,7 +1002,7 @@ _INPUT_ID = re.compile(r"(?<![\w/])(\d{6})/")
 def _run_cli_child(fmt: Format, root: Path, by_id: dict[str, Input], limit: float, via: str) -> BatchResult:
     """``portpolicy check`` on the batch in one output format; its exit code and output are judged."""
     out_format = via.split(":", 1)[1]
-    cmd = [sys.executable, "-m", "portpolicy", "check", "--debug", "--no-config", "--fail-on", "never"]
+    cmd = [sys.executable, "-c", CLI_MAIN, "check", "--debug", "--no-config", "--fail-on", "never"]
     done = _spawn([*cmd, "--format", out_format, "."], root, limit)
     died = done.timed_out or done.returncode < 0 or "MemoryError" in done.stderr
     if died or (done.returncode not in (0, 1, 3) and "Traceback" in done.stderr):
@@ -1065,12 +1093,11 @@ def _unsafe_output(out_format: str, stdout: str) -> tuple[int, str] | None:
 # --------------------------------------------------------------------------- the child side
 
 
-def child_main(kind: str, root: str, dump_after: float) -> int:
+def child_main(kind: str, root: str) -> int:
     """Run one batch and print one JSON line: the failures, the time, the peak memory."""
     import faulthandler
 
-    deadline = time.monotonic() + max(1.0, dump_after)
-    faulthandler.dump_traceback_later(max(1.0, dump_after), exit=True)
+    faulthandler.register(signal.SIGXCPU, all_threads=True)  # the CPU bound: show where it was
     failures: list[dict[str, str | None]] = []
     try:
         if kind in ("tree", "ansible"):
@@ -1078,7 +1105,7 @@ def child_main(kind: str, root: str, dump_after: float) -> int:
         elif kind == "selftest-batch":
             _selftest_batch(root)
         else:
-            failures = _child_evaluate(kind, root, deadline)
+            failures = _child_evaluate(kind, root)
     except MemoryError:
         failures.append(
             {"class": "memory", "input": None, "detail": "MemoryError", "trace": traceback.format_exc()}
@@ -1088,7 +1115,6 @@ def child_main(kind: str, root: str, dump_after: float) -> int:
         failures.append(
             {"class": cls, "input": None, "detail": repr(exc)[:500], "trace": traceback.format_exc()}
         )
-    faulthandler.cancel_dump_traceback_later()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"failures": failures, "peak_rss_kib": peak}))
     return 0
@@ -1151,8 +1177,8 @@ def _record_internal_error_traces() -> dict[str, list[str]]:
     return traces
 
 
-def _child_evaluate(kind: str, root: str, deadline: float) -> list[dict[str, str | None]]:
-    """Each input alone, timed; a slow one leaves the stack it was on in ``.trace-<input>``."""
+def _child_evaluate(kind: str, root: str) -> list[dict[str, str | None]]:
+    """Each input alone, timed in CPU seconds; a slow one leaves the stack it was on."""
     evaluate = _EVALUATORS[kind]()
     failures: list[dict[str, str | None]] = []
     for folder in sorted(p for p in Path(root).iterdir() if p.is_dir()):
@@ -1161,24 +1187,24 @@ def _child_evaluate(kind: str, root: str, deadline: float) -> list[dict[str, str
         print(f"fuzz: begin {ident}", file=sys.stderr, flush=True)
         bound = INPUT_SECONDS + SECONDS_PER_KIB * len(data) / 1024
         with open(Path(root, f".trace-{ident}"), "w+", encoding="utf-8") as stack:
-            took, failure = _timed(evaluate, data, bound, stack, deadline)
+            took, failure = _timed(evaluate, data, bound, stack)
             if failure is not None:
                 failures.append({"input": ident, **failure})
             if took > bound:
                 stack.seek(0)
-                detail = f"took {took:.1f} s, over the {bound:.1f} s bound for {len(data)} bytes"
+                detail = f"took {took:.1f} CPU s, over the {bound:.1f} s bound for {len(data)} bytes"
                 failures.append({"class": "timeout", "input": ident, "detail": detail, "trace": stack.read()})
     return failures
 
 
 def _timed(
-    evaluate: Callable[[bytes], None], data: bytes, bound: float, stack: Any, deadline: float
+    evaluate: Callable[[bytes], None], data: bytes, bound: float, stack: Any
 ) -> tuple[float, dict[str, str] | None]:
-    """Seconds ``evaluate(data)`` took and what it raised; its stack is dumped to ``stack`` at ``bound``."""
+    """CPU seconds ``evaluate(data)`` took and what it raised; its stack goes to ``stack`` after ``bound``."""
     import faulthandler
 
     faulthandler.dump_traceback_later(bound, file=stack)
-    start = time.monotonic()
+    start = time.process_time()
     failure: dict[str, str] | None = None
     try:
         evaluate(data)
@@ -1186,10 +1212,8 @@ def _timed(
         failure = {"class": "memory", "detail": "MemoryError", "trace": traceback.format_exc()}
     except Exception as exc:
         failure = {"class": "exception", "detail": repr(exc)[:500], "trace": traceback.format_exc()}
-    took = time.monotonic() - start
-    faulthandler.dump_traceback_later(
-        max(0.5, deadline - time.monotonic()), exit=True
-    )  # the batch bound again
+    took = time.process_time() - start
+    faulthandler.cancel_dump_traceback_later()
     return took, failure
 
 
@@ -1299,8 +1323,8 @@ def _selftest_evaluator() -> Callable[[bytes], None]:
 
 
 def _planted_hang() -> None:
-    while True:
-        time.sleep(0.01)
+    while True:  # busy, as a runaway parser is: the CPU time bound stops it
+        pass
 
 
 def _selftest_batch(root: str) -> None:
@@ -1633,10 +1657,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the formats and their seed counts")
     parser.add_argument("--child", metavar="KIND", help=argparse.SUPPRESS)
     parser.add_argument("root", nargs="?", help=argparse.SUPPRESS)
-    parser.add_argument("--dump-after", type=float, default=60.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        return child_main(args.child, args.root, args.dump_after)
+        return child_main(args.child, args.root)
     formats = load_formats()
     if args.list:
         for name, fmt in formats.items():
