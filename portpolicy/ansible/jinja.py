@@ -482,11 +482,17 @@ class Budget:
         Values read from variables can be large (a YAML list); reading one in every
         iteration of a loop must add up, not be free.
         """
+        if type(value) in _SCALARS:
+            return
         if isinstance(value, str):
-            self.spend(len(value) >> 6)
+            if len(value) >= 64:
+                self.spend(len(value) >> 6)
         elif isinstance(value, (list, dict)):
             items, chars = measure(value)
             self.spend((items >> 2) + (chars >> 6))
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 def check_int(value: int) -> int:
@@ -590,16 +596,21 @@ class Evaluator:
         self.depth = 0
 
     def eval(self, node: Node) -> Any:
-        self.budget.spend()
+        """One node: a step of the budget, one level of nesting (``depth`` is restored by
+        whoever catches an exception inside the evaluation: ``default``, ``defined``)."""
+        budget = self.budget
+        budget.left -= 1
+        if budget.left < 0:
+            budget.spend(0)
         self.depth += 1
         if self.depth > MAX_NESTING:
             raise BudgetExceeded(f"expression nested deeper than {MAX_NESTING} levels")
-        try:
-            kind = node[0]
-            value = self._KINDS[kind](self, node)
-            return self.budget.check(value) if kind in _PRODUCING else value
-        finally:
-            self.depth -= 1
+        kind = node[0]
+        value = self._KINDS[kind](self, node)
+        if kind in _PRODUCING:
+            budget.check(value)
+        self.depth -= 1
+        return value
 
     def const(self, node: Node) -> Any:
         return node[1]
@@ -704,19 +715,31 @@ class Evaluator:
         func = FILTERS.get(name)
         if func is None:
             raise Unknown(f"filter {name!r} is not evaluated statically")
-        for given in (value, *args, *kwargs.values()):
-            self.budget.visit(given)
+        self.visit_all(value, args, kwargs)
         try:
-            return check_length(func(self, value, *args, **kwargs))
+            return func(self, value, *args, **kwargs)
         except _FILTER_FAILURES as exc:
             raise Unknown(f"filter {name!r} failed ({type(exc).__name__})") from None
         except regex.RegexRefused as exc:
             raise Unknown(f"filter {name!r}: {exc.reason}") from None
 
+    def visit_all(self, value: Any, args: list[Any], kwargs: dict[str, Any]) -> None:
+        """Pay for the input and arguments of a filter or test (scalars are free)."""
+        visit = self.budget.visit
+        if type(value) not in _SCALARS:
+            visit(value)
+        for given in args:
+            if type(given) not in _SCALARS:
+                visit(given)
+        for given in kwargs.values():
+            visit(given)
+
     def default(self, arg: Node, arg_nodes: list[Node], kwarg_nodes: dict[str, Node]) -> Any:
+        depth = self.depth
         try:
             value = self.eval(arg)
         except Undefined:
+            self.depth = depth
             value = _UNDEF
         boolean = (
             bool(self.eval(arg_nodes[1]))
@@ -731,6 +754,7 @@ class Evaluator:
         _, arg, name, arg_nodes, negate, kwarg_nodes = node
         name = _short(name)
         if name in ("defined", "undefined"):
+            depth = self.depth
             try:
                 self.eval(arg)
                 defined = True
@@ -740,6 +764,7 @@ class Evaluator:
                 if arg[0] != "name":
                     raise
                 defined = True  # defined, with a value that is not known
+            self.depth = depth
             return bool((defined == (name == "defined")) != negate)
         value = self.eval(arg)
         args = [self.eval(a) for a in arg_nodes]
@@ -747,8 +772,7 @@ class Evaluator:
         func = TESTS.get(name)
         if func is None:
             raise Unknown(f"test {name!r} is not evaluated statically")
-        for given in (value, *args):
-            self.budget.visit(given)
+        self.visit_all(value, args, kwargs)
         try:
             return bool(func(value, *args, **kwargs)) != bool(negate)
         except _FILTER_FAILURES as exc:
@@ -917,7 +941,10 @@ def _number(value: Any) -> bool:
 
 def _binary(op: str, a: Any, b: Any) -> Any:
     if op == "~":
-        return _join("", (to_string(a), to_string(b)))
+        left, right = to_string(a), to_string(b)
+        if len(left) + len(right) > MAX_LENGTH:
+            raise BudgetExceeded(f"a string longer than {MAX_LENGTH}")
+        return left + right
     if op == "+":
         if (_number(a) and _number(b)) or (type(a) is type(b) and isinstance(a, (str, list))):
             return a + b
@@ -1588,33 +1615,43 @@ TESTS: dict[str, Callable[..., Any]] = {
 
 
 def guarded(run: Callable[[], _T], what: str = "evaluation") -> _T:
-    """Run an evaluation so that nothing but ``Unknown`` (or ``TemplateSyntaxError``) leaves it.
-
-    Scanned content is hostile: an input that still trips an exception in here must leave a
-    value unresolved, not stop the scan. The reason names the exception type (so a bug is
-    visible in the report), never its message (which could quote a value).
-    """
+    """Run an evaluation so that nothing but ``Unknown`` (or ``TemplateSyntaxError``) leaves it."""
     try:
         return run()
     except (Unknown, TemplateSyntaxError):
         raise
-    except RecursionError:
-        raise BudgetExceeded(f"{what} nested too deeply") from None
-    except MemoryError:
-        raise BudgetExceeded(f"{what} ran out of memory") from None
     except Exception as exc:
-        raise Unknown(
-            f"{what} failed with {type(exc).__name__} (a portpolicy bug: please report it)"
-        ) from None
+        raise _stray(exc, what) from None
+
+
+def _stray(exc: Exception, what: str) -> Unknown:
+    """The ``Unknown`` for an exception that escaped the evaluator on odd input.
+
+    Scanned content is hostile: such an input must leave a value unresolved, not stop the
+    scan. The reason names the exception type (so a bug is visible in the report), never
+    its message (which could quote a value).
+    """
+    if isinstance(exc, RecursionError):
+        return BudgetExceeded(f"{what} nested too deeply")
+    if isinstance(exc, MemoryError):
+        return BudgetExceeded(f"{what} ran out of memory")
+    return Unknown(f"{what} failed with {type(exc).__name__} (a portpolicy bug: please report it)")
 
 
 def evaluate(src: str, resolve: Resolver, budget: Budget | None = None) -> Any:
-    """Evaluate one expression; raises ``Unknown`` (or ``Undefined``) when it cannot."""
+    """Evaluate one expression; raises ``Unknown`` (or ``Undefined``) when it cannot (guarded)."""
     try:
-        node = guarded(lambda: parse(src), "parsing the expression")
+        node = parse(src)
     except TemplateSyntaxError as exc:
         raise Unknown(f"expression not understood: {exc}") from None
-    value = guarded(lambda: Evaluator(resolve, budget).eval(node))
+    except Exception as exc:
+        raise _stray(exc, "parsing the expression") from None
+    try:
+        value = Evaluator(resolve, budget).eval(node)
+    except Unknown:
+        raise
+    except Exception as exc:
+        raise _stray(exc, "evaluation") from None
     if isinstance(value, _Method):
         raise Unknown("a method that is not called")
     return value
@@ -1734,9 +1771,9 @@ _STATEMENTS = {"if", "for", "set"}
 _SUPPORTED_ENDS = {"endif", "endfor", "endset", "elif", "else"}
 
 
-_FOR_TAG = regex.compile_trusted(r"(?s)(.+?)\s+in\s+(.+?)(?:\s+if\s+(.+?))?(?:\s+recursive)?")
-"""``for x in items if cond``: RE2, because Python's ``re`` takes quadratic time on this
-pattern over a long run of whitespace."""
+_FOR_TAG = re.compile(r"(.+?)(?<=\S)\s+in\s+(.+?)(?:(?<=\S)\s+if\s+(.+?))?(?:(?<=\S)\s+recursive)?", re.S)
+"""``for x in items if cond``. Each ``\\s+`` may only start after a non-space: without
+that, every position inside a long run of whitespace rescans the run (quadratic time)."""
 
 
 def _build(toks: list[_Tok]) -> list[Any]:
