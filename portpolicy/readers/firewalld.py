@@ -46,6 +46,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.readers.base import PROTOCOLS, Source, ascii_int, is_templated, mask_jinja, shown
+from portpolicy.readers.lexing import JINJA_TAGS, replace_templates
 
 NAME = "firewalld"
 
@@ -61,11 +62,12 @@ _CANONICAL = re.compile(r"(?:^|/)firewalld/(zones|services|policies)/(?:[^/]+/)?
 _STOCK = re.compile(r"(?:^|/)(?:usr/)?lib/firewalld/|(?:^|/)config/(?:zones|services|policies)/")
 _ETC = re.compile(r"(?:^|/)etc/firewalld/")
 _DECLARATION = re.compile(r"<!(?:DOCTYPE|ENTITY)\b")
-_PROLOGUE = re.compile(r"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)", re.S)
+_PROLOGUE = re.compile(r"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[[^\]]*\])*>)", re.S)
+"""The internal subset is ``[^\\]]*``: ``\\[.*?\\]`` inside ``*`` tried every grouping of
+``[a][a][a]...`` (exponential) when no ``>`` follows."""
 _ROOT = re.compile(r"\s*<([A-Za-z_][\w.:-]*)")
-_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
-_STATEMENT = re.compile(r"\{%.*?%\}", re.S)
-_STATEMENT_VALUE = re.compile(r'"([^"<]*\{%[^"<]*)"')
+_STATEMENTS = (("{%", "%}"),)
+_QUOTED_VALUE = re.compile(r'"([^"<]*)"')
 _JINJA_SAFE = str.maketrans({'"': "'", "<": " ", "&": " "})
 _SERVICE_NAME = re.compile(r"[A-Za-z][\w.+]*(?:-[A-Za-z][\w.+]*)*", re.ASCII)
 _PORT_RANGE = re.compile(r"([0-9]+)(?:-([0-9]+))?")
@@ -250,9 +252,23 @@ def _neutralise_jinja(text: str) -> str:
     statements produce no output, so they become blanks.
     """
     text = mask_jinja(text)
-    text = _JINJA.sub(lambda m: m.group(0).translate(_JINJA_SAFE), text)
-    text = _STATEMENT_VALUE.sub(lambda m: '"{{' + " " * (len(m.group(1)) - 4) + '}}"', text)
-    return _STATEMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+    text = replace_templates(text, lambda span: span.translate(_JINJA_SAFE), JINJA_TAGS, across_lines=True)
+    text = _QUOTED_VALUE.sub(_unknown_if_statement, text)
+    return replace_templates(text, _blank, _STATEMENTS, across_lines=True)
+
+
+def _unknown_if_statement(m: re.Match[str]) -> str:
+    """An attribute value holding a ``{% %}`` statement, as a bare ``{{ }}`` of its length.
+
+    Every quoted value is looked at once; a regex for quoted values containing ``{%``
+    retries every ``{%`` of an unclosed value.
+    """
+    value = m.group(1)
+    return '"{{' + " " * (len(value) - 4) + '}}"' if "{%" in value else m.group(0)
+
+
+def _blank(span: str) -> str:
+    return "".join("\n" if c == "\n" else " " for c in span)
 
 
 def _read_xml(source: Source) -> Iterator[Fact | FirewalldDoc]:
