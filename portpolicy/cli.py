@@ -313,7 +313,7 @@ def _rules(args: argparse.Namespace, config: Any) -> int:
             if rule.id.lower() == wanted.lower() or rule.name == wanted:
                 from portpolicy import ruledoc
 
-                _emit(ruledoc.render(rule), args.output)
+                _emit(_printable_lines(ruledoc.render(rule)), args.output)
                 return 0
         from portpolicy.errors import UsageError
         from portpolicy.suggest import hint
@@ -341,5 +341,12 @@ def _rules(args: argparse.Namespace, config: Any) -> int:
         f"{r.id}  {r.name.ljust(width)}  {r.severity:<7}  {'on ' if r.enabled else 'off'}  {r.summary}"
         for r in rules
     ]
-    _emit("\n".join(lines) + "\n", args.output)
+    _emit(_printable_lines("\n".join(lines) + "\n"), args.output)
     return 0
+
+
+def _printable_lines(text: str) -> str:
+    """Rule text for a terminal: a custom rule file (from the scanned repository) may hold escapes."""
+    from portpolicy.report.escape import display
+
+    return "\n".join(display(line) for line in text.split("\n"))

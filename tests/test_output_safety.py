@@ -201,3 +201,21 @@ def test_one_escaping_helper_per_kind_of_output(raw: str, shown: str, unicode: s
     assert display(raw) == shown
     assert unicode_text(raw) == unicode and unicode.encode("utf-8")
     assert xml_text(raw) == xml
+
+
+def test_rules_and_explain_escape_custom_rule_text(tmp_path: Path) -> None:
+    """Custom rules come from the scanned repository (rules-dirs in its config): their text is input too."""
+    import yaml
+
+    from tests.helpers import REPO
+
+    rule = yaml.safe_load((REPO / "rules" / "PP009.yml").read_text(encoding="utf-8"))
+    rule.update(id="ACME001", name="loud-rule", summary="sum \x1b[2J mary")
+    rule["rationale"] += "\n\x1b]0;owned\x07"
+    write_tree(tmp_path, {"rules/ACME001.yml": yaml.safe_dump(rule)})
+    listed = run_bounded("rules", "--rules-dir", "rules", cwd=tmp_path)
+    assert listed.returncode == 0 and "ACME001  loud-rule" in listed.stdout
+    assert "sum \\x1b[2J mary" in listed.stdout and ESC not in listed.stdout
+    explained = run_bounded("explain", "ACME001", "--rules-dir", "rules", cwd=tmp_path)
+    assert explained.returncode == 0 and "\\x1b]0;owned\\x07" in explained.stdout
+    assert ESC not in explained.stdout and "\x07" not in explained.stdout
