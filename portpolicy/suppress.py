@@ -26,11 +26,14 @@ from dataclasses import dataclass, field
 from portpolicy import safeio
 from portpolicy.engine import Rule
 from portpolicy.model import USED_HERE, Finding, Location
+from portpolicy.readers.base import LINE_BREAK
 
 UNUSED_RULE = "PP014"
 MAX_BYTES = 8 * 1024 * 1024
 _LEADER = r"(?:#|;|//|<!--)"
-_IGNORE = re.compile(_LEADER + r"[ \t]*portpolicy:[ \t]*ignore\[([^\]\n]*)\][ \t]*(.*)")
+_IGNORE = re.compile(_LEADER + r"[ \t]*portpolicy:[ \t]*ignore\[([^\]\n]{0,512})\][ \t]*(.*)")
+"""The id list is bounded: an unbounded one made each unclosed ``ignore[`` of a line scan
+to its end (quadratic in a line of them); a real list is a few ids."""
 _NOQA = re.compile(
     _LEADER + r"[ \t]*noqa(?::[ \t]*|[ \t]+)([A-Za-z][\w\[\]-]*(?:[ \t]*,[ \t]*[A-Za-z][\w\[\]-]*)*)"
 )
@@ -52,8 +55,9 @@ class Suppression:
 
 def parse(path: str, text: str) -> list[Suppression]:
     """Every suppression in ``text`` (``noqa`` ids of any rule-id shape; ``apply`` keeps ours)."""
-    lines = text.splitlines()
+    lines = LINE_BREAK.split(text)  # the readers' lines: no break at \f, \v or U+2028
     out: list[Suppression] = []
+    following: list[int] = []  # filled on first use: the next code line after each line
     for index, line in enumerate(lines):
         if "portpolicy:" not in line and "noqa" not in line:
             continue
@@ -71,7 +75,8 @@ def parse(path: str, text: str) -> list[Suppression]:
         target = index + 1
         first = min(col for _, col, _ in found)
         if not line[: first - 1].strip():
-            target = _next_code_line(lines, index)
+            following = following or _next_code_lines(lines)
+            target = following[index]
         out += [
             Suppression(rule, Location(path, index + 1, col), target, spelling)
             for rule, col, spelling in found
@@ -80,11 +85,17 @@ def parse(path: str, text: str) -> list[Suppression]:
     return out
 
 
-def _next_code_line(lines: Sequence[str], index: int) -> int:
-    for j in range(index + 1, len(lines)):
+def _next_code_lines(lines: Sequence[str]) -> list[int]:
+    """For each line, the 1-based number of the next line that is neither blank nor a
+    comment (its own number when none follows), in one pass from the end: a file of
+    comment lines costs linear time, not quadratic."""
+    out = [0] * len(lines)
+    code: int | None = None
+    for j in range(len(lines) - 1, -1, -1):
+        out[j] = code if code is not None else j + 1
         if lines[j].strip() and not _COMMENT_ONLY.match(lines[j]):
-            return j + 1
-    return index + 1
+            code = j + 1
+    return out
 
 
 _NOTED: dict[str, list[Suppression]] = {}
