@@ -293,7 +293,9 @@ def audit(
     """Evaluate the selected rules on a host's live facts plus any config files in ``paths``."""
     from portpolicy.pipeline import StageGuard, assemble, build_guarded, evaluate_guarded, read_candidate
 
-    config = replace(config or Config(), platform="linux", kernel={}, hosts=())
+    config = replace(
+        config or Config(), platform="linux", kernel={}, hosts=(), roots=safeio.scan_roots(paths)
+    )
     rules = engine.select(engine.load_rules(config.rule_directories()), config)
     by_reader: dict[str, list[Fact]] = defaultdict(list)
     files: list[str] = []
@@ -302,7 +304,7 @@ def audit(
     if paths:
         candidates, skipped = discover(list(paths), config)
         for candidate in candidates:
-            name, facts, _reason = read_candidate(candidate)
+            name, facts, _reason = read_candidate(candidate, config.roots)
             if name is None:
                 continue
             readers[candidate.path] = name

@@ -17,6 +17,7 @@ from ansible.plugins.action import ActionBase
 try:
     from portpolicy import live_audit
     from portpolicy.config import ConfigError, find_config, load_config
+    from portpolicy.errors import UsageError
     from portpolicy.report.json import finding_dict
 except ImportError as exc:  # the controller's Python lacks portpolicy
     live_audit = None
@@ -87,7 +88,7 @@ class ActionModule(ActionBase):
         try:
             config = self._config(args, paths)
             report = live_audit.audit(facts, host, config, paths)
-        except (ConfigError, live_audit.FactsError) as exc:
+        except (UsageError, live_audit.FactsError) as exc:
             raise AnsibleActionFail("portpolicy: %s" % exc)
         findings = [finding_dict(f) for f in report.findings]
         result.update(changed=False, findings=findings, summary=report.summary())
