@@ -192,18 +192,36 @@ class Scope:
         return value
 
     def origins(self, text: str) -> Iterator[Var]:
-        """The definitions an expression or templated string reads (for evidence)."""
+        """The definitions an expression or templated string reads (for evidence), each once.
+
+        Depth first, as written, through the variables they read in turn; iterative and
+        bounded (``MAX_ORIGINS`` names), since variables may refer to each other in a cycle.
+        """
         seen: set[str] = set()
-        for expr in _expressions(text):
-            for name in jinja.iter_names(expr):
-                if name in seen:
-                    continue
-                seen.add(name)
-                var = self.find(name)
-                if var is not None:
-                    yield var
-                    if isinstance(var.value, str) and jinja.has_template(var.value) and len(seen) < 20:
-                        yield from self.origins(var.value)
+        stack: list[Iterator[str]] = [_names(text)]
+        while stack:
+            name = next(stack[-1], None)
+            if name is None:
+                stack.pop()
+                continue
+            if name in seen:
+                continue
+            seen.add(name)
+            var = self.find(name)
+            if var is None:
+                continue
+            yield var
+            if isinstance(var.value, str) and jinja.has_template(var.value) and len(seen) < MAX_ORIGINS:
+                stack.append(_names(var.value))
+
+
+MAX_ORIGINS = 20
+"""Variable names followed when explaining where a value came from."""
+
+
+def _names(text: str) -> Iterator[str]:
+    for expr in _expressions(text):
+        yield from jinja.iter_names(expr)
 
 
 def _expressions(text: str) -> Iterator[str]:

@@ -358,3 +358,19 @@ def test_a_megabyte_free_form_argument_is_taken_as_written(tmp_path: Path) -> No
     facts = _check(tmp_path, {"inventory": "[web]\nh1\n", "site.yml": play})
     [invalid] = facts["invalid_ports"]
     assert invalid["location"].startswith("site.yml:3:")
+
+
+def test_variables_that_refer_to_each_other_in_a_template_are_unresolved(tmp_path: Path) -> None:
+    """Explaining where a value came from followed the cycle until the stack ran out."""
+    facts = _facts(
+        tmp_path,
+        {
+            "roles/app/tasks/main.yml": SSHD_TASK,
+            "roles/app/defaults/main.yml": 'v1: "{{ v2 }}"\nv2: "{{ v1 }}"\n',
+            "roles/app/templates/sshd_config.j2": "Port {{ v1 }}\n",
+        },
+    )
+    assert not facts["parse_errors"]
+    [port] = facts["unresolved"]
+    assert port["location"] == "roles/app/templates/sshd_config.j2:1:6"
+    assert "refers to itself" in port["reason"]
