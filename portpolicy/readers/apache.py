@@ -25,11 +25,18 @@ import re
 from collections.abc import Iterator
 
 from portpolicy.model import Evidence, Fact, InvalidPort, Listener, ParseError, PortRange, Unresolved
-from portpolicy.readers.base import LINE_BREAK, Source, ascii_int, is_templated, mask_jinja, shown
+from portpolicy.readers.base import LINE_BREAK, Format, Source, ascii_int, is_templated, mask_jinja, shown
 from portpolicy.readers.lexing import ForwardFinder
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 
 NAME = "apache"
+
+FORMAT = Format(
+    "an Apache httpd config",
+    "httpd directive",
+    re.compile(r"[ \t]*(?:</?[A-Za-z]\w*|[A-Z][A-Za-z0-9]*[ \t]+\S)"),
+    whole_file=False,
+)
 SERVICE = "httpd"
 
 _DIRS = ("apache2", "httpd", "apache")

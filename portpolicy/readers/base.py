@@ -14,9 +14,11 @@ input: they yield ``ParseError`` / ``InvalidPort`` / ``Unresolved`` facts instea
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import ModuleType
+from typing import Any
 
-from portpolicy.model import InvalidPort, Location, PortRange, Unresolved
+from portpolicy.model import InvalidPort, Location, ParseError, PortRange, Unresolved
 from portpolicy.readers.lexing import JINJA_COMMENTS, replace_templates
 
 PROTOCOLS = {"tcp", "udp", "sctp", "dccp"}
@@ -129,3 +131,106 @@ def parse_port_range(
     if start > end:
         return InvalidPort(value, f"{context}: range {shown(value)} starts after it ends", location, context)
     return PortRange(start, end)
+
+
+# --------------------------------------------------------------------------- what messages may quote
+
+_WORD_END = re.compile(r"[\s=\"'`]")
+"""Where a line's leading keyword ends: a value, a quote or an ``=`` that follows is not quoted."""
+
+
+def first_word(line: str) -> str:
+    """The keyword a bad line starts with, cut short: all a message may quote of that line.
+
+    A line of a file that is not what its name says may hold a secret (``TOKEN=abc``), so
+    the word stops at a blank, ``=`` or quote; a line that starts with one gives that one
+    character.
+    """
+    text = line.lstrip()
+    end = _WORD_END.search(text, 0, SHOWN_CHARS + 1)
+    word = text[: end.start()] if end is not None else text[: SHOWN_CHARS + 1]
+    return shown(word or text[:1])
+
+
+@dataclass(frozen=True)
+class Format:
+    """What a reader's files look like, so a file claimed by name that is not one is told apart.
+
+    ``line`` matches (at its start) a line only that format has; blank lines, lines that
+    start with one of ``comments`` and Jinja lines say nothing either way. A file whose
+    first error comes before the first such line is reported once, quoting nothing
+    (``unlike``): its lines may be anything, a secret included. With ``whole_file``, so is a
+    file with content and no such line at all, errors or not (false for readers that read
+    only what they recognise in loosely named files and pass over the rest).
+    """
+
+    name: str
+    marks: str
+    line: re.Pattern[str]
+    comments: tuple[str, ...] = ("#",)
+    whole_file: bool = True
+
+
+NEUTRAL = ("{%", "{#", "{{")
+"""Jinja lines: in a template, neither the format nor garbage."""
+
+
+def unlike(form: Format, text: str, first_error: int | None, template: bool = False) -> str | None:
+    """Why ``text`` is not ``form`` (a message that quotes nothing), or None when it looks like it.
+
+    ``first_error`` is the line of the reader's first error. A template (``template``) is only
+    judged by that error: its raw text may be mostly Jinja.
+    """
+    content = False
+    for number, raw in enumerate(LINE_BREAK.split(text), start=1):
+        if first_error is not None and number > first_error:
+            break
+        if form.line.match(raw):
+            return None
+        stripped = raw.lstrip()
+        content = content or bool(stripped and not stripped.startswith((*form.comments, *NEUTRAL)))
+    if first_error is not None:
+        return f"does not look like {form.name} (no {form.marks} before the first error, line {first_error})"
+    if content and form.whole_file and not template:
+        return f"does not look like {form.name} (no {form.marks} found)"
+    return None
+
+
+TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2")
+
+
+def format_of(reader: ModuleType, path: str) -> Format | None:
+    """The format a path reader expects of ``path``: its ``FORMAT``, or ``format_for(path)``."""
+    form = getattr(reader, "FORMAT", None)
+    if form is None and hasattr(reader, "format_for"):
+        form = reader.format_for(path)
+    return form if isinstance(form, Format) else None
+
+
+def unlike_file(reader: ModuleType, source: Source, facts: list[Any]) -> str | None:
+    """Why a file claimed by its name is not of ``reader``'s format, quoting nothing; None when it is.
+
+    Such a file (no line of the format, or an error before the first one) gets this one
+    reason instead of per-line errors, which would quote what may be a secret.
+    """
+    form = format_of(reader, source.path)
+    if form is None:
+        return None
+    lines = [
+        f.location.line
+        for f in facts
+        if isinstance(f, (ParseError, InvalidPort)) and f.location.path == source.path
+    ]
+    return unlike(form, source.text, min(lines, default=None), source.path.endswith(TEMPLATE_SUFFIXES))
+
+
+def cut_values(facts: list[Any]) -> list[Any]:
+    """Facts whose invalid or unresolved port values are cut short (``-v`` and ``facts`` show them)."""
+    return [_cut(f) for f in facts]
+
+
+def _cut(fact: Any) -> Any:
+    """An invalid or unresolved port whose value is shown cut short (a hostile one can be megabytes)."""
+    if isinstance(fact, (InvalidPort, Unresolved)) and len(fact.value) > SHOWN_CHARS:
+        return replace(fact, value=shown(fact.value))
+    return fact

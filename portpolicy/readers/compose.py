@@ -33,7 +33,7 @@ from portpolicy.model import (
     RunAs,
     Unresolved,
 )
-from portpolicy.readers.base import MAX_DIGITS, Source, mask_jinja, parse_port_range, shown
+from portpolicy.readers.base import MAX_DIGITS, Format, Source, mask_jinja, parse_port_range, shown
 from portpolicy.readers.lexing import replace_templates
 from portpolicy.yamlsrc import (
     MappingNode,
@@ -50,6 +50,15 @@ from portpolicy.yamlsrc import (
 )
 
 NAME = "compose"
+
+FORMAT = Format(
+    "a Compose file",
+    "top-level Compose key",
+    re.compile(
+        r"[\"']?(?:services|version|name|networks|volumes|configs|secrets|include|x-[\w.-]*)[\"']?[ \t]*:"
+    ),
+    comments=("#", "---", "%"),
+)
 
 _BASENAME = re.compile(
     r"(?:(?:compose(?:\.override)?|docker-compose[^/]*)\.ya?ml|docker-compose[^/]*)\.j2"

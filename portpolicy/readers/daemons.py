@@ -35,7 +35,7 @@ from portpolicy.model import (
     RunAs,
     Unresolved,
 )
-from portpolicy.readers.base import LINE_BREAK, Source, ascii_int, is_templated, mask_jinja, shown
+from portpolicy.readers.base import LINE_BREAK, Format, Source, ascii_int, is_templated, mask_jinja, shown
 from portpolicy.readers.netaddr import bind_address, split_host_port
 
 NAME = "daemons"
@@ -173,6 +173,18 @@ def _daemon(name: str, entry: dict[str, Any]) -> Daemon:
 def matches(path: str) -> bool:
     parts = path.split("/")
     return any(d.claims(parts) for d in table().daemons)
+
+
+LINE = re.compile(r"[ \t]*(?:\[[\w. -]+\]|!include|</?[A-Z]\w*|[A-Za-z_][\w.-]*(?:[ \t]*=|[ \t]+\S|[ \t]*$))")
+"""A line of a ``key value`` / ``key = value`` config, a ``[section]``, an ``!include`` or a CUPS tag."""
+
+
+def format_for(path: str) -> Format | None:
+    """The format of the daemon whose file ``path`` is: its settings, sections and includes."""
+    daemon = daemon_for(path)
+    if daemon is None:
+        return None
+    return Format(f"a {daemon.name} config", f"{daemon.name} setting", LINE, ("#", ";"), whole_file=False)
 
 
 def daemon_for(path: str) -> Daemon | None:

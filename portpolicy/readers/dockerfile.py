@@ -39,10 +39,19 @@ from portpolicy.model import (
     RunAs,
     Unresolved,
 )
-from portpolicy.readers.base import Source, mask_jinja, parse_port_range, shown
+from portpolicy.readers.base import Format, Source, mask_jinja, parse_port_range, shown
 from portpolicy.readers.lexing import JINJA_EXPRESSIONS, replace_templates
 
 NAME = "dockerfile"
+
+FORMAT = Format(
+    "a Dockerfile",
+    "Dockerfile instruction",
+    re.compile(
+        r"(?i)[ \t]*(?:from|run|cmd|label|maintainer|expose|env|add|copy|entrypoint|volume|user|workdir"
+        r"|arg|onbuild|stopsignal|healthcheck|shell)(?:[ \t]|$)"
+    ),
+)
 
 # File-name suffixes after ``Dockerfile.`` that are not Dockerfiles (docs, scripts, ignore files).
 _NOT_DOCKERFILE = frozenset(

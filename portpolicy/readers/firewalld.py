@@ -45,7 +45,7 @@ from portpolicy.model import (
     PortRange,
     Unresolved,
 )
-from portpolicy.readers.base import PROTOCOLS, Source, ascii_int, is_templated, mask_jinja, shown
+from portpolicy.readers.base import PROTOCOLS, Format, Source, ascii_int, is_templated, mask_jinja, shown
 from portpolicy.readers.lexing import JINJA_TAGS, replace_templates
 
 NAME = "firewalld"
@@ -169,6 +169,22 @@ class FirewalldDoc:
 
 
 # --------------------------------------------------------------------------- matching
+
+
+CONF_FORMAT = Format("a firewalld.conf", "'Name=value' setting", re.compile(r"[ \t]*[A-Z][A-Za-z]*="))
+XML_FORMAT = Format(
+    "a firewalld XML file",
+    "firewalld element",
+    re.compile(
+        r"[ \t]*(?:<\?xml[^>]*>[ \t]*)?<(?:zone|service|policy|ipset|helper|icmptype|direct|!DOCTYPE|!ENTITY)[ \t>/]"
+    ),
+    comments=("<!--", "<?xml"),
+)
+
+
+def format_for(path: str) -> Format:
+    """``firewalld.conf`` is ``Name=value`` lines; everything else this reader claims is XML."""
+    return CONF_FORMAT if _CONF.search(path) else XML_FORMAT
 
 
 def matches(path: str) -> bool:

@@ -29,11 +29,29 @@ from portpolicy.model import (
     PortRange,
     Unresolved,
 )
-from portpolicy.readers.base import LINE_BREAK, Source, is_templated, mask_jinja, parse_port_range, shown
+from portpolicy.readers.base import (
+    LINE_BREAK,
+    Format,
+    Source,
+    is_templated,
+    mask_jinja,
+    parse_port_range,
+    shown,
+)
 from portpolicy.readers.lexing import ForwardFinder
 from portpolicy.readers.netaddr import bind_address
 
 NAME = "haproxy"
+
+FORMAT = Format(
+    "an HAProxy config",
+    "HAProxy section",
+    re.compile(
+        r"[ \t]*(?:global|defaults|frontend|backend|listen|peers|resolvers|userlist|program|mailers|cache"
+        r"|ring|http-errors|crt-store|traces|log-forward|fcgi-app)(?:[ \t]|$)"
+    ),
+    whole_file=False,
+)
 SERVICE = "haproxy"
 
 _SECTIONS = frozenset(

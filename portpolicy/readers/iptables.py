@@ -25,10 +25,17 @@ from dataclasses import dataclass, field
 from portpolicy.model import Fact, InvalidPort, ParseError, PortRange, Unresolved
 from portpolicy.readers import firewall_cmd
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import Source, is_ascii_digits, mask_jinja
+from portpolicy.readers.base import Format, Source, is_ascii_digits, mask_jinja
 from portpolicy.readers.lexing import JINJA_EXPRESSIONS, replace_templates, split_shell
 
 NAME = "iptables"
+
+SAVE_FORMAT = Format(
+    "an iptables-save file",
+    "table, chain or rule line",
+    re.compile(r"[ \t]*(?:\*[a-z]+[ \t]*$|:\S+[ \t]+\S|-[AIN][ \t]|COMMIT[ \t]*$)"),
+)
+
 DECLINE = "shell script without iptables, ufw or firewall-cmd commands"
 
 _SHELL_SUFFIXES = (".sh", ".bash", ".sh.j2", ".bash.j2")
@@ -179,6 +186,11 @@ _FLAG_OPTIONS = {
     "--physdev-is-in",
     "--physdev-is-out",
 }
+
+
+def format_for(path: str) -> Format | None:
+    """An iptables-save file is claimed by its name; a shell script is judged by ``declines``."""
+    return SAVE_FORMAT if is_save_path(path) else None
 
 
 def matches(path: str) -> bool:

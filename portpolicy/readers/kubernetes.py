@@ -35,6 +35,7 @@ from portpolicy.model import (
 )
 from portpolicy.readers.base import (
     MAX_DIGITS,
+    Format,
     Source,
     ascii_int,
     is_ascii_digits,
@@ -59,6 +60,13 @@ from portpolicy.yamlsrc import (
 )
 
 NAME = "kubernetes"
+
+FORMAT = Format(
+    "a Kubernetes manifest",
+    "'apiVersion' or 'kind' key",
+    re.compile(r"[ \t]*(?:-[ \t]+)?[\"']?(?:apiVersion|kind)[\"']?[ \t]*:"),
+    comments=("#", "---", "%"),
+)
 
 # Where each workload kind keeps its pod spec (CronJob nests a Job template).
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {

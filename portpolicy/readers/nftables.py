@@ -33,10 +33,21 @@ from dataclasses import dataclass, field
 
 from portpolicy.model import Fact, InvalidPort, Location, ParseError, PortRange, Unresolved
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import Source, mask_jinja
+from portpolicy.readers.base import Format, Source, mask_jinja
 from portpolicy.readers.lexing import glob_matches
 
 NAME = "nftables"
+
+FORMAT = Format(
+    "an nftables ruleset",
+    "nft statement",
+    re.compile(
+        r"[ \t]*(?:[{}]|(?:table|chain|set|map|flowtable|flush|define|redefine|undefine|include|add|insert"
+        r"|create|delete|destroy|replace|list|reset|rename|type|policy|elements|flags|counter|ip6?|inet"
+        r"|tcp|udp|sctp|th|meta|ct|iif|oif|iifname|oifname|icmp|icmpv6|accept|drop|reject|jump|goto"
+        r"|return|log|limit)(?:[ \t;{]|$))"
+    ),
+)
 
 MAX_INCLUDE_DEPTH = 16
 MAX_TOKENS = 2_000_000

@@ -37,11 +37,17 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.readers import apache
-from portpolicy.readers.base import Source, ascii_int, mask_jinja, shown
+from portpolicy.readers.base import Format, Source, ascii_int, mask_jinja, shown
 from portpolicy.readers.lexing import ForwardFinder, glob_matches, replace_templates
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 
 NAME = "nginx"
+
+FORMAT = Format(
+    "an nginx config",
+    "nginx directive",
+    re.compile(r"[ \t]*(?:[a-z_][a-z0-9_]*(?:[ \t][^;{}#\n]*)?[;{]|\})"),
+)
 SERVICE = "nginx"
 MAX_DEPTH = 64
 MAX_INCLUDE_DEPTH = 16

@@ -22,11 +22,17 @@ import re
 from collections.abc import Iterator
 
 from portpolicy.model import Fact, InvalidPort, Listener, Location, ParseError, PortRange, Unresolved
-from portpolicy.readers.base import LINE_BREAK, Source, ascii_int, is_templated, mask_jinja, shown
+from portpolicy.readers.base import LINE_BREAK, Format, Source, ascii_int, is_templated, mask_jinja, shown
 from portpolicy.readers.lexing import JINJA_EXPRESSIONS, template_spans
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 
 NAME = "sshd"
+
+FORMAT = Format(
+    "an sshd config",
+    "sshd keyword",
+    re.compile(r"[ \t]*[A-Za-z][A-Za-z0-9]*(?:[ \t]*=[ \t]*|[ \t]+)\S"),
+)
 SERVICE = "sshd"
 
 # One argument: a run of non-blanks, where a Jinja ``{{ ... }}`` counts as one piece.

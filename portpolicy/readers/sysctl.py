@@ -13,10 +13,17 @@ import re
 from collections.abc import Iterator
 
 from portpolicy.model import Fact, KernelSetting, Location, ParseError, Unresolved
-from portpolicy.readers.base import Source, is_templated, mask_jinja
+from portpolicy.readers.base import Format, Source, is_templated, mask_jinja
 from portpolicy.readers.lexing import glob_matches
 
 NAME = "sysctl"
+
+FORMAT = Format(
+    "a sysctl file",
+    "kernel setting",
+    re.compile(r"[ \t]*-?[\w*-]+(?:[./][\w*-]+)+[ \t]*(?:=|[ \t]\S|$)"),
+    comments=("#", ";"),
+)
 
 PORT_KEYS: tuple[str, ...] = (
     "net.ipv4.ip_local_port_range",

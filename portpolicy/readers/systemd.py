@@ -49,6 +49,7 @@ from portpolicy.readers.base import (
     LINE_BREAK,
     MAX_DIGITS,
     TOO_LARGE,
+    Format,
     Source,
     ascii_int,
     is_templated,
@@ -57,6 +58,13 @@ from portpolicy.readers.base import (
 )
 
 NAME = "systemd"
+
+FORMAT = Format(
+    "a systemd unit",
+    "[Section] header",
+    re.compile(r"[ \t]*\[(?:[A-Z][A-Za-z]*|X-[^\]]*)\]"),
+    comments=("#", ";"),
+)
 
 _T = TypeVar("_T")
 

@@ -35,7 +35,7 @@ from portpolicy.model import (
 )
 from portpolicy.readers import iptables
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import Source, is_ascii_digits, mask_jinja
+from portpolicy.readers.base import Format, Source, is_ascii_digits, mask_jinja
 
 NAME = "ufw"
 
@@ -46,6 +46,20 @@ _DIRECTIONS = {"input": "in", "output": "out", "forward": "forward"}
 _ACTIONS = {"allow": "accept", "deny": "drop", "reject": "reject", "limit": "accept"}
 _POLICY = re.compile(r"^\s*DEFAULT_(INPUT|OUTPUT|FORWARD)_POLICY\s*=\s*\"?([A-Za-z-]+)\"?")
 _LIMIT_NOTE = "ufw limit: accepted, but a source opening 6 connections in 30 seconds is refused"
+
+
+DEFAULTS_FORMAT = Format(
+    "a ufw settings file",
+    "'NAME=value' setting",
+    re.compile(r"[ \t]*[A-Z][A-Z0-9_]*="),
+)
+
+RULES_FORMAT = Format("a ufw rules file", iptables.SAVE_FORMAT.marks, iptables.SAVE_FORMAT.line)
+
+
+def format_for(path: str) -> Format | None:
+    """ufw's rules files are iptables-save files; ``/etc/default/ufw`` is shell-style settings."""
+    return DEFAULTS_FORMAT if path.rsplit("/", 1)[-1].startswith("ufw") else RULES_FORMAT
 
 
 def matches(path: str) -> bool:

@@ -75,7 +75,9 @@ def render(
     quiet: bool = False,
 ) -> str:
     style = _Style(colour)
-    sources = _Sources(set(report.readers), report.config.roots) if show_source else None
+    # a file no reader could read, or not of the format its name claims ("file"), is never quoted
+    readable = {path for path, reader in report.readers.items() if reader != "file"}
+    sources = _Sources(readable, report.config.roots) if show_source else None
     lines: list[str] = []
     for f in report.findings:
         lines.append(_headline(f, style))
