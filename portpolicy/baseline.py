@@ -35,12 +35,11 @@ def document(findings: Sequence[Finding], fingerprints: dict[Finding, str]) -> d
 
 
 def write(path: str, findings: Sequence[Finding], fingerprints: dict[Finding, str]) -> None:
-    try:
-        with open(path, "w", encoding="utf-8") as fh:
-            json.dump(document(findings, fingerprints), fh, indent=2, ensure_ascii=False)
-            fh.write("\n")
-    except OSError as exc:
-        raise ConfigError(f"cannot write baseline {path}: {exc.strerror or exc}") from None
+    """The baseline file, written the way every report is (never through a symbolic link)."""
+    from portpolicy import outputs
+
+    text = json.dumps(document(findings, fingerprints), indent=2, ensure_ascii=False) + "\n"
+    outputs.write(text, path)
 
 
 def load(path: str) -> set[str]:

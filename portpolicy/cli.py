@@ -29,8 +29,6 @@ PLATFORMS = [
 ]
 RUNTIMES = ["docker", "docker-legacy", "docker-rootless", "podman-rootless", "nerdctl", "containerd", "cri-o"]
 ISSUES = "https://github.com/portpolicy/portpolicy/issues"
-MAX_ERROR_TEXT = 200
-"""Characters of an internal error's message shown without --debug."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -193,15 +191,12 @@ def _internal_error(exc: Exception, debug: bool) -> int:
     """One line naming the error and where to report it; the traceback only with ``--debug``."""
     import traceback
 
-    from portpolicy.report.escape import display
-
     if debug:
         traceback.print_exc()
     hint = "" if debug else "; run with --debug for the traceback"
-    message = str(exc)
-    if len(message) > MAX_ERROR_TEXT:  # enough to recognise the bug, not a dump of some input
-        message = message[: MAX_ERROR_TEXT - 1] + "…"
-    what = display(f"{type(exc).__name__}: {message}")
+    from portpolicy.errors import describe
+
+    what = describe(exc)  # type and our line: the exception's text may quote a scanned file
     print(f"portpolicy: internal error: {what} — please report it at {ISSUES}{hint}", file=sys.stderr)
     return 3
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from portpolicy import errors
 from portpolicy.config import Config, ConfigError
 from portpolicy.model import (
     USED_HERE,
@@ -753,7 +754,7 @@ class _Evaluation:
                     raise
                 if fact.location.path not in failed:
                     failed.add(fact.location.path)
-                    what = f"internal error in the rules stage (rule {self.rule.id}, {describe(exc)}); please report it"
+                    what = f"internal error in the rules stage (rule {self.rule.id}, {errors.describe(exc)}); please report it"
                     self.failures.append(self._failure(fact, what, traceback.format_exc()))
                 continue
             if finding is not None:
@@ -763,30 +764,6 @@ class _Evaluation:
     def _failure(self, fact: Any, message: str, trace: str) -> RuleFailure:
         where = fact.location if isinstance(getattr(fact, "location", None), Location) else Location("")
         return RuleFailure(self.rule.id, where, getattr(fact, "host", ""), message, trace)
-
-
-def describe(exc: BaseException) -> str:
-    """``KeyError at portpolicy/engine.py:123``: the exception's type and where our code raised it.
-
-    The exception's own text is left out: it may quote the scanned file (a secret); the
-    traceback, shown only on request, has it.
-    """
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _ours(f.filename)]
-    if not frames:
-        return type(exc).__name__
-    frame = frames[-1]
-    return f"{type(exc).__name__} at {_short(frame.filename)}:{frame.lineno}"
-
-
-PACKAGE_DIR = str(Path(__file__).resolve().parent)
-
-
-def _ours(filename: str) -> bool:
-    return str(Path(filename).resolve()).startswith(PACKAGE_DIR)
-
-
-def _short(filename: str) -> str:
-    return "portpolicy/" + Path(filename).resolve().relative_to(PACKAGE_DIR).as_posix()
 
 
 def _judge(

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
-from portpolicy import correlate, engine, hosts, safeio, suppress
+from portpolicy import correlate, engine, errors, hosts, safeio, suppress
 from portpolicy.ansible import project as ansible_project
 from portpolicy.config import Config, HostConfig, compile_globs
 from portpolicy.discover import Candidate, Skipped, config_relative, discover, matches
 from portpolicy.errors import UsageError
 from portpolicy.model import ContainerLink, Fact, Finding, Host, ImageInfo, Location, ParseError, Unresolved
-from portpolicy.readers.base import Source
+from portpolicy.readers.base import TEMPLATE_SUFFIXES, Source, cut_values, unlike_file
 from portpolicy.registry import PATH_READERS, YAML_READERS
 from portpolicy.yamlsrc import YamlError, compose_documents
 
@@ -192,7 +192,7 @@ class StageGuard:
 
     def errors(self, stage: str, exc: Exception, paths: Iterable[str], host: str = "") -> list[ParseError]:
         self.tracebacks.append("".join(traceback.format_exception(exc)))
-        message = f"internal error in the {stage} stage ({engine.describe(exc)}); please report it"
+        message = f"internal error in the {stage} stage ({errors.describe(exc)}); please report it"
         return [ParseError(message, Location(path), host) for path in sorted(set(paths))]
 
     def ansible(self, run: Callable[[], ansible_project.Result], paths: list[str]) -> ansible_project.Result:
@@ -301,8 +301,13 @@ def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> tuple[s
             if declines is not None and declines(source):  # matched by name, not by content
                 return None, [], getattr(candidate.reader, "DECLINE", f"no {candidate.reader.NAME} content")
             read = list(candidate.reader.read(source))
+            unlike = unlike_file(candidate.reader, source, read)
+            if unlike is not None:  # read by its name, but not of the format: quote none of it
+                read, name = [_error(path, unlike)], UNRECOGNISED_FORMAT
+            else:
+                read, name = cut_values(read), candidate.reader.NAME
             facts.extend(_template_errors(path, read) if path.endswith(TEMPLATE_SUFFIXES) else read)
-            return candidate.reader.NAME, facts, ""
+            return name, facts, ""
         return _sniff_yaml(source, facts)
     except Exception as exc:  # a reader bug must not cost the user the rest of the run
         name = candidate.reader.NAME if candidate.reader is not None else "yaml"
@@ -311,7 +316,7 @@ def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> tuple[s
             [
                 _error(
                     path,
-                    f"internal error in the {name} reader ({type(exc).__name__}: {exc}); please report it",
+                    f"internal error in the {name} reader ({errors.describe(exc)}); please report it",
                 )
             ],
             "",
@@ -330,7 +335,8 @@ def _refused(candidate: Candidate, refusal: safeio.Refusal) -> tuple[str | None,
     return "file", [_error(candidate.path, refusal.reason)], ""
 
 
-TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2")
+UNRECOGNISED_FORMAT = "file"
+"""The reader name of a file that is not of the format its name claims: no line of it is quoted."""
 
 
 def _template_errors(path: str, facts: list[Any]) -> list[Any]:

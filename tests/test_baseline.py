@@ -74,3 +74,13 @@ def test_bad_baseline_is_a_usage_error(tmp_path: Path) -> None:
     ):
         result = run_cli("check", "--baseline", name, cwd=tmp_path)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_baseline_is_never_written_through_a_symbolic_link(tmp_path: Path) -> None:
+    """A pull request could commit ``baseline.json -> ~/.bashrc``: writing must not follow it."""
+    write_tree(tmp_path, {"repo/compose.yaml": COMPOSE, "victim": "keep me\n"})
+    (tmp_path / "repo/baseline.json").symlink_to(tmp_path / "victim")
+    result = run_cli("check", "--write-baseline", "baseline.json", cwd=tmp_path / "repo")
+    assert result.returncode == 2 and "symbolic link" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "victim").read_text() == "keep me\n"
