@@ -8,6 +8,7 @@ because readers use the scalar text as written, as Docker's YAML 1.2 parser does
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import yaml
@@ -18,6 +19,7 @@ except ImportError:  # pragma: no cover - libyaml missing
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 from portpolicy.model import Location
+from portpolicy.readers.base import shown
 
 Node = yaml.Node
 MappingNode = yaml.MappingNode
@@ -57,9 +59,9 @@ def compose_documents(text: str) -> list[Node]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         column = mark.column + 1 if mark else 1
-        raise YamlError(f"{exc.problem or exc.context or 'invalid YAML'}", line, column) from None
+        raise YamlError(_unquoted(exc.problem or exc.context or "invalid YAML"), line, column) from None
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
-        raise YamlError(f"invalid YAML: {exc}") from None
+        raise YamlError(f"invalid YAML: {_unquoted(str(exc))}") from None
     finally:
         loader.dispose()
     _check_bounds(docs)
@@ -90,13 +92,30 @@ def _check_flow_depth(text: str) -> None:
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         if "nesting depth" in str(exc.problem):  # PyYAML >= 6.0.4 stops at 1000 levels itself
             raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", line, column) from None
-        raise YamlError(f"{exc.problem or 'invalid YAML'}", line, column) from None
+        raise YamlError(_unquoted(exc.problem or "invalid YAML"), line, column) from None
     except yaml.YAMLError as exc:
         if "nesting depth" in str(exc):
             raise YamlError(f"nesting deeper than {MAX_DEPTH} levels") from None
-        raise YamlError(f"invalid YAML: {exc}") from None
+        raise YamlError(f"invalid YAML: {_unquoted(str(exc))}") from None
     finally:
         loader.dispose()
+
+
+_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+MESSAGE_CHARS = 160
+"""How much of a parser's message is kept: its first line, the kind of problem."""
+
+
+def _unquoted(message: str) -> str:
+    """A parser's message as a finding may show it: the kind of problem, no long quote of the file.
+
+    PyYAML's pure-Python parser quotes what it found (``found undefined alias 'x'``); each
+    quoted piece is cut short, and the message to its first line.
+    """
+    first = message.split("\n", 1)[0]
+    return shown(
+        _QUOTED.sub(lambda m: m.group(0)[0] + shown(m.group(0)[1:-1]) + m.group(0)[0], first), MESSAGE_CHARS
+    )
 
 
 def _check_bounds(docs: list[Node]) -> None:

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from portpolicy.model import Location, ParseError
-from portpolicy.readers.base import Source
+from portpolicy.readers.base import Source, cut_values, unlike_file
 from portpolicy.registry import PATH_READERS, YAML_READERS
 
 Mapper = Callable[[Location], Location]
@@ -39,16 +39,19 @@ def named_reader(name: str, yaml: bool = False) -> ModuleType | None:
 
 def read_as(reader: ModuleType, dest: str, text: str, mapper: Mapper) -> list[Any]:
     """Read ``text`` as if it were the file ``dest``; facts come back with mapped locations."""
+    source = Source(dest, text)
     try:
-        facts = list(reader.read(Source(dest, text)))
-    except Exception as exc:  # a reader bug must not stop the Ansible stage
+        facts = list(reader.read(source))
+    except Exception as exc:  # a reader bug must not stop the Ansible stage (its text may quote the file)
         return [
             ParseError(
-                f"internal error in the {reader.NAME} reader ({type(exc).__name__}: {exc})",
-                mapper(Location(dest)),
+                f"internal error in the {reader.NAME} reader ({type(exc).__name__})", mapper(Location(dest))
             )
         ]
-    return [remap(f, dest, mapper) for f in facts]
+    unlike = unlike_file(reader, source, facts)
+    if unlike is not None:  # not the format its name claims: quote none of it
+        return [ParseError(unlike, mapper(Location(dest)))]
+    return [remap(f, dest, mapper) for f in cut_values(facts)]
 
 
 def read_docs(reader: ModuleType, path: str, text: str, docs: Iterable[Any]) -> list[Any]:
@@ -57,9 +60,7 @@ def read_docs(reader: ModuleType, path: str, text: str, docs: Iterable[Any]) -> 
         return list(reader.read_yaml(Source(path, text), list(docs)))
     except Exception as exc:
         return [
-            ParseError(
-                f"internal error in the {reader.NAME} reader ({type(exc).__name__}: {exc})", Location(path)
-            )
+            ParseError(f"internal error in the {reader.NAME} reader ({type(exc).__name__})", Location(path))
         ]
 
 

@@ -18,7 +18,7 @@ from portpolicy.ansible.args import Arg, Resolved
 from portpolicy.ansible.jinja import Unknown, to_string
 from portpolicy.model import Evidence, Fact, FirewallRule, Location, PortRange, Unresolved
 from portpolicy.readers import firewall_cmd
-from portpolicy.readers.base import PROTOCOLS, parse_port_range
+from portpolicy.readers.base import PROTOCOLS, parse_port_range, shown
 
 BUILTIN = ("ansible.builtin", "ansible.legacy")
 # canonical name -> the collections that ship it (short names are accepted too)
@@ -179,7 +179,9 @@ def _firewalld_service(a: Resolved, out: Emit, module: str, service: Arg, zone: 
     ports = catalogue.service_ports(name)
     if ports is None:
         out.add(
-            Unresolved(name, f"{module} service {name!r} is not in firewalld's catalogue", service.location)
+            Unresolved(
+                name, f"{module} service {shown(name)!r} is not in firewalld's catalogue", service.location
+            )
         )
         return
     release = catalogue.catalogue()[0]

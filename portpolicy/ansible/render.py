@@ -101,7 +101,12 @@ def _read_rendered(
         facts = list(reader.read(Source(dest, rendered.text)))
     except Exception as exc:  # a reader bug must not stop the Ansible stage
         ctx.out.facts.append(
-            ("ansible", ParseError(f"internal error in the {reader.NAME} reader: {exc!r}", Location(path)))
+            (
+                "ansible",
+                ParseError(
+                    f"internal error in the {reader.NAME} reader ({type(exc).__name__})", Location(path)
+                ),
+            )
         )
         return
     skipped_text = "\n".join(

@@ -82,7 +82,9 @@ def read(source: Source) -> Iterator[Fact]:
             if depth:
                 depth.pop()
             else:
-                yield ParseError(f"httpd: {head} without matching section start", source.at(number, column))
+                yield ParseError(
+                    f"httpd: {shown(head)} without matching section start", source.at(number, column)
+                )
             continue
         if lower.startswith("<"):
             depth.append((lower.strip("<>"), number))
@@ -92,12 +94,12 @@ def read(source: Source) -> Iterator[Fact]:
         elif lower == "user" and len(words) >= 2 and not depth:
             user = Evidence(
                 source.at(number, column),
-                f"User {words[1]}: child processes run as {words[1]}; the parent binds as root",
+                f"User {shown(words[1])}: child processes run as it; the parent binds as root",
             )
         elif lower == "listen":
             listens.append((head, words[1:], number, column))
     for section, line in depth:
-        yield ParseError(f"httpd: <{section}> is never closed", source.at(line))
+        yield ParseError(f"httpd: <{shown(section)}> is never closed", source.at(line))
     for _, args, number, column in listens:
         yield from _listen(source, args, number, column, defines, user)
 

@@ -198,7 +198,7 @@ def _read_guarded(
         for doc in docs:
             yield from _Reader(source, placeholders).document(doc, by_name)
     except Exception as exc:  # pragma: no cover - a safety net for bugs, not for bad input
-        yield ParseError(f"compose reader failed: {exc!r}", source.at(1))
+        yield ParseError(f"compose reader failed ({type(exc).__name__}); please report it", source.at(1))
 
 
 def _mask_inline_jinja(text: str) -> tuple[str, dict[str, str]]:
@@ -352,7 +352,7 @@ class _Reader:
             if is_null(svc):
                 continue
             if not isinstance(svc, MappingNode):
-                yield ParseError(f"service {key!r} must be a mapping", self.loc(svc))
+                yield ParseError(f"service {shown(key)!r} must be a mapping", self.loc(svc))
                 continue
             self.services[self.restore(key)] = (key_node, svc)
         for name, (_, svc) in self.services.items():
@@ -462,7 +462,7 @@ class _Reader:
             node = self.attr(svc, key)
             if not is_null(node) and not isinstance(node, SequenceNode):
                 assert node is not None
-                yield ParseError(f"service {name!r}: '{key}' must be a list", self.loc(node))
+                yield ParseError(f"service {shown(name)!r}: '{key}' must be a list", self.loc(node))
         for node in self.attr_list(svc, "ports"):
             yield from self.port_entry(node, mappings)
         for node in self.attr_list(svc, "expose"):

@@ -35,7 +35,16 @@ from portpolicy.model import (
     RunAs,
     Unresolved,
 )
-from portpolicy.readers.base import LINE_BREAK, Format, Source, ascii_int, is_templated, mask_jinja, shown
+from portpolicy.readers.base import (
+    LINE_BREAK,
+    Format,
+    Source,
+    ascii_int,
+    first_word,
+    is_templated,
+    mask_jinja,
+    shown,
+)
 from portpolicy.readers.netaddr import bind_address, split_host_port
 
 NAME = "daemons"
@@ -233,7 +242,7 @@ def _settings(source: Source, text: str, daemon: Daemon) -> Iterator[_Setting | 
             continue
         if daemon.sections is not None and stripped.startswith("[") and "]" not in stripped:
             yield ParseError(
-                f"section header {stripped!r} never closes: {daemon.name} refuses this file",
+                f"section header {first_word(stripped)!r} never closes: {daemon.name} refuses this file",
                 source.at(number, 1 + raw.index("[")),
             )
             return
@@ -252,7 +261,7 @@ def _settings(source: Source, text: str, daemon: Daemon) -> Iterator[_Setting | 
         quoted = match.group(2).strip()
         if quoted[:1] in ("'", '"') and quoted.find(quoted[0], 1) < 0:
             yield ParseError(
-                f"unbalanced quotes in {match.group(1).strip()!r}: {daemon.name} refuses this file",
+                f"unbalanced quotes in {shown(match.group(1).strip())!r}: {daemon.name} refuses this file",
                 source.at(number, column),
             )
             return
@@ -296,7 +305,7 @@ def _listeners(daemon: Daemon, settings: list[_Setting]) -> Iterator[Fact]:
                 continue  # a Unix socket
             host, port_text = split_host_port(value)
             if port_text is None:
-                yield InvalidPort(value, f"{context} {value}: no port", where, context)
+                yield InvalidPort(value, f"{context} {shown(value)}: no port", where, context)
                 continue
             hosts: list[str | None] = [host]
         else:
@@ -371,7 +380,7 @@ def _privilege(daemon: Daemon, last: dict[str, _Setting]) -> tuple[RunAs, str, _
         run_as = RunAs(user=user, location=user_setting.location)
 
         def from_key(where: Location) -> tuple[Evidence, ...]:
-            return (Evidence(user_setting.location, f"{daemon.user_key} = {user}"),)
+            return (Evidence(user_setting.location, f"{daemon.user_key} = {shown(user)}"),)
 
         return run_as, "process", from_key
     if daemon.model == "root-master":
@@ -413,7 +422,7 @@ def exec_listeners(
             continue
         host, port_text = split_host_port(value)
         if port_text is None or (host is None and not value.startswith(":")):
-            yield InvalidPort(value, f"{context}={value}: missing port in address", where, context)
+            yield InvalidPort(value, f"{context}={shown(value)}: missing port in address", where, context)
             continue
         port = ascii_int(port_text)
         if port is None or port > 65535:
@@ -436,5 +445,5 @@ def exec_listeners(
                 run_as=run_as,
                 bound_by="process",
                 source="systemd",
-                evidence=(*evidence, Evidence(where, f"{name}={value}")),
+                evidence=(*evidence, Evidence(where, f"{name}={shown(value)}")),
             )

@@ -39,7 +39,7 @@ from portpolicy.model import (
     RunAs,
     Unresolved,
 )
-from portpolicy.readers.base import Format, Source, mask_jinja, parse_port_range, shown
+from portpolicy.readers.base import Format, Source, first_word, mask_jinja, parse_port_range, shown
 from portpolicy.readers.lexing import JINJA_EXPRESSIONS, replace_templates
 
 NAME = "dockerfile"
@@ -126,7 +126,7 @@ def read(source: Source) -> Iterator[Fact]:
     try:
         yield from _Reader(source).run()
     except Exception as exc:  # pragma: no cover - a safety net for bugs, not for bad input
-        yield ParseError(f"dockerfile reader failed: {exc!r}", source.at(1))
+        yield ParseError(f"dockerfile reader failed ({type(exc).__name__}); please report it", source.at(1))
 
 
 class _Reader:
@@ -162,7 +162,8 @@ class _Reader:
                 if value not in ("\\", "`"):
                     self.facts.append(
                         ParseError(
-                            f"invalid escape directive {value!r} (must be \\ or `)", self.source.at(i + 1)
+                            f"invalid escape directive {shown(value)!r} (must be \\ or `)",
+                            self.source.at(i + 1),
                         )
                     )
                 else:
@@ -243,7 +244,9 @@ class _Reader:
             rest = text[rest_at:].rstrip()
             if instr not in INSTRUCTIONS:
                 if not (self.template or _TEMPLATED in word or "$" in word or "@" in word):
-                    self.facts.append(ParseError(f"unknown instruction {word!r}", line.at(0, self.path)))
+                    self.facts.append(
+                        ParseError(f"unknown instruction {first_word(word)!r}", line.at(0, self.path))
+                    )
                 continue
             handler = getattr(self, f"do_{instr}", None)
             if instr != "arg" and instr != "from" and not self.stages:

@@ -93,11 +93,13 @@ def _service(name: str, at: Location, zone: str) -> Iterator[Fact]:
 
     ports = firewalld.service_ports(name)
     if ports is None:
-        yield Unresolved(name, f"firewall-cmd --add-service: {name!r} is not in firewalld's catalogue", at)
+        yield Unresolved(
+            name, f"firewall-cmd --add-service: {shown(name)!r} is not in firewalld's catalogue", at
+        )
         return
     release = firewalld.catalogue()[0]
     for proto, rng in ports:
-        note = Evidence(at, f"firewalld {release} service {name}: {rng}/{proto}")
+        note = Evidence(at, f"firewalld {release} service {shown(name)}: {rng}/{proto}")
         yield FirewallRule(
             "firewalld",
             "in",

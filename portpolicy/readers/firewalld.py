@@ -223,7 +223,7 @@ def read(source: Source) -> Iterator[Fact | FirewalldDoc]:
         else:
             yield from _read_xml(source)
     except Exception as exc:  # pragma: no cover - defensive: a reader bug is reported, not raised
-        yield ParseError(f"firewalld reader could not read this file: {exc!r}", source.at(1))
+        yield ParseError(f"firewalld reader could not read this file ({type(exc).__name__})", source.at(1))
 
 
 def _read_conf(source: Source) -> Iterator[Fact | FirewalldDoc]:
@@ -299,7 +299,7 @@ def _read_xml(source: Source) -> Iterator[Fact | FirewalldDoc]:
     if root not in ROLES or (expected is not None and root != expected):
         if expected is None:
             return  # some other XML that happens to sit near firewalld files
-        found = f"root element <{root}>" if root else "no root element"
+        found = f"root element <{shown(root)}>" if root else "no root element"
         yield ParseError(f"not a firewalld {expected} file ({found})", source.at(1))
         return
     declaration = _DECLARATION.search(text)
@@ -444,7 +444,9 @@ class _Interpreter:
             target = ""
         allowed = _ZONE_TARGETS if root.tag == "zone" else _POLICY_TARGETS
         if target and target not in allowed and target not in {"default", "CONTINUE", "{chain}_{zone}"}:
-            self.facts.append(ParseError(f"unknown {root.tag} target {target!r}; {_REFUSED}", root.location))
+            self.facts.append(
+                ParseError(f"unknown {root.tag} target {shown(target)!r}; {_REFUSED}", root.location)
+            )
             target = ""
         v = self.values
         yield from self.facts
@@ -478,7 +480,8 @@ class _Interpreter:
         if proto not in PROTOCOLS:
             self.facts.append(
                 ParseError(
-                    f"{context}: protocol {proto!r} is not tcp, udp, sctp or dccp; {_REFUSED}", node.location
+                    f"{context}: protocol {shown(proto)!r} is not tcp, udp, sctp or dccp; {_REFUSED}",
+                    node.location,
                 )
             )
             return None
@@ -706,7 +709,7 @@ def assemble(facts: Sequence[Fact | FirewalldDoc]) -> list[Fact]:
         out.extend(_Host(docs).rules())
     except Exception as exc:  # pragma: no cover - defensive, as in read()
         where = docs[0].location if docs else Location("<firewalld>")
-        out.append(ParseError(f"firewalld reader could not join files: {exc!r}", where))
+        out.append(ParseError(f"firewalld reader could not join files ({type(exc).__name__})", where))
     return out
 
 

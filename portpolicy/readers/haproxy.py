@@ -103,7 +103,7 @@ def read(source: Source) -> Iterator[Fact]:
         if section == "global" and keyword in ("user", "uid") and len(words) > 1:
             user = Evidence(
                 source.at(number, words[0][1]),
-                f"{keyword} {words[1][0]}: HAProxy drops to it after binding its listeners as root",
+                f"{keyword} {shown(words[1][0])}: HAProxy drops to it after binding its listeners as root",
             )
         elif section in _BIND_SECTIONS and keyword == "bind" and len(words) > 1:
             binds.append((words[1:], number, section))

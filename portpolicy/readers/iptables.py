@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from portpolicy.model import Fact, InvalidPort, ParseError, PortRange, Unresolved
 from portpolicy.readers import firewall_cmd
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import Format, Source, is_ascii_digits, mask_jinja
+from portpolicy.readers.base import Format, Source, first_word, is_ascii_digits, mask_jinja, shown
 from portpolicy.readers.lexing import JINJA_EXPRESSIONS, replace_templates, split_shell
 
 NAME = "iptables"
@@ -300,14 +300,14 @@ def read_save(
         if not table:
             if "{{" in line:
                 continue
-            yield ParseError(f"rule outside a table (no '*filter' line before it): {line[:60]!r}", at)
+            yield ParseError(f"rule outside a table (no '*filter' line before it): {first_word(line)!r}", at)
             continue
         if table != "filter":
             continue
         if line.startswith(":"):
             fields = line[1:].split()
             if len(fields) < 2:
-                yield ParseError(f"malformed chain line {line!r}", at)
+                yield ParseError(f"malformed chain line {first_word(line)!r}", at)
                 continue
             chain = ruleset.chain(fields[0])
             policy = fields[1].upper()
@@ -472,7 +472,9 @@ def _rule(ruleset: Ruleset, args: _Args, source: Source, number: int, raw: str) 
             chain.policy = policy.lower()
             chain.policy_location = source.at(number, args.policy_column)
         elif policy not in ("ACCEPT", "DROP") and "{{" not in policy and not policy.startswith("$"):
-            yield ParseError(f"chain policy must be ACCEPT or DROP, not {args.policy!r}", source.at(number))
+            yield ParseError(
+                f"chain policy must be ACCEPT or DROP, not {shown(args.policy)!r}", source.at(number)
+            )
         return
     if args.command == "N":
         ruleset.chain(args.chain)

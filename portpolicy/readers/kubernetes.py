@@ -236,7 +236,7 @@ def _read_guarded(
         for doc in docs:
             yield from reader.object(doc)
     except Exception as exc:  # pragma: no cover - a safety net for bugs, not for bad input
-        yield ParseError(f"kubernetes reader failed: {exc!r}", source.at(1))
+        yield ParseError(f"kubernetes reader failed ({type(exc).__name__}); please report it", source.at(1))
 
 
 def _conditional_lines(text: str) -> frozenset[int]:
@@ -440,7 +440,9 @@ class _Reader:
             if node is not None and not is_null(node) and not isinstance(node, SequenceNode):
                 if self.is_template_node(node):
                     continue
-                yield ParseError(f"{kind} {name}: '{key}' must be a list of containers", self.loc(node))
+                yield ParseError(
+                    f"{shown(kind)} {shown(name)}: '{key}' must be a list of containers", self.loc(node)
+                )
                 continue
             for container in seq(node):
                 if not isinstance(container, MappingNode):
@@ -484,12 +486,14 @@ class _Reader:
         ports = get(container, "ports")
         if ports is not None and not is_null(ports) and not isinstance(ports, SequenceNode):
             if not self.is_template_node(ports):
-                yield ParseError(f"container {cname!r}: 'ports' must be a list", self.loc(ports))
+                yield ParseError(f"container {shown(cname)!r}: 'ports' must be a list", self.loc(ports))
             return
         for entry in seq(ports):
             if not isinstance(entry, MappingNode):
                 if not self.is_template_node(entry):
-                    yield ParseError(f"container {cname!r}: each port must be a mapping", self.loc(entry))
+                    yield ParseError(
+                        f"container {shown(cname)!r}: each port must be a mapping", self.loc(entry)
+                    )
                 continue
             yield from self.container_port(pod, service, run_as, entry)
 

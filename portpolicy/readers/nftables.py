@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from portpolicy.model import Fact, InvalidPort, Location, ParseError, PortRange, Unresolved
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import Format, Source, mask_jinja
+from portpolicy.readers.base import Format, Source, first_word, mask_jinja, shown
 from portpolicy.readers.lexing import glob_matches
 
 NAME = "nftables"
@@ -347,7 +347,7 @@ def _splice(
                 )
             for path in found:
                 if path in chain or len(chain) >= MAX_INCLUDE_DEPTH:
-                    notes.append(ParseError(f"include loop or nesting too deep at {path}", target.at))
+                    notes.append(ParseError(f"include loop or nesting too deep at {shown(path)}", target.at))
                     continue
                 included.add(path)
                 out.extend(_splice(files[path], files, included, notes, (*chain, path)))
@@ -494,7 +494,7 @@ def _top(rs: Ruleset, line: list[Item]) -> None:
                 _top(rs, [Tok("table", "word", first.at), Tok(family, "word", first.at), *rest])
             return
         if len(rest) < 2 or not isinstance(rest[0], Tok) or not isinstance(rest[1], Tok):
-            rs.facts.append(ParseError(f"'{word} {what}' needs a table and a name", first.at))
+            rs.facts.append(ParseError(f"'{shown(word)} {shown(what)}' needs a table and a name", first.at))
             return
         table = rs.table(family, rest[0].text)
         if what == "rule":
@@ -540,7 +540,7 @@ def _top(rs: Ruleset, line: list[Item]) -> None:
                 )
             )
         return
-    rs.facts.append(ParseError(f"nft does not know the statement {word!r}", first.at))
+    rs.facts.append(ParseError(f"nft does not know the statement {first_word(word)!r}", first.at))
 
 
 def _table_stmt(rs: Ruleset, table: Table, stmt: list[Item]) -> None:
@@ -589,7 +589,9 @@ def _chain_stmt(rs: Ruleset, table: Table, chain: nf.Chain, line: list[Item]) ->
             chain.policy = "unknown"
             rs.facts.append(Unresolved(policy, "chain policy is a template or variable", _at(line[1])))
         else:
-            rs.facts.append(ParseError(f"chain policy must be accept or drop, not {policy!r}", _at(line[0])))
+            rs.facts.append(
+                ParseError(f"chain policy must be accept or drop, not {shown(policy)!r}", _at(line[0]))
+            )
         return
     if word in ("comment", "devices", "device", "flags"):
         return
@@ -820,7 +822,9 @@ def _ports(
                 rs.facts.append(got)
             else:
                 rs.facts.append(
-                    Unresolved(value, f"{what}: named set {value} is not defined in the scanned files", at)
+                    Unresolved(
+                        value, f"{what}: named set {shown(value)} is not defined in the scanned files", at
+                    )
                 )
             return None
         out.append(got)

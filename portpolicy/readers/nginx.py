@@ -338,7 +338,7 @@ def assemble(facts: Sequence[Fact | NginxFile]) -> list[Fact]:
         out.extend(_Walker(files).run())
     except Exception as exc:  # pragma: no cover - defensive: a reader bug is reported, not raised
         where = files[0].location if files else Location("<nginx>")
-        out.append(ParseError(f"nginx reader could not join files: {exc!r}", where))
+        out.append(ParseError(f"nginx reader could not join files ({type(exc).__name__})", where))
     return out
 
 
@@ -452,7 +452,9 @@ class _Walker:
         host, port_text = _split(addr.text)
         if port_text is None:
             if block != "http-server":
-                yield InvalidPort(addr.text, f"nginx listen: no port in {addr.text!r}", where, "listen")
+                yield InvalidPort(
+                    addr.text, f"nginx listen: no port in {shown(addr.text)!r}", where, "listen"
+                )
                 return
             port_text = "80"  # "If only address is given, the port 80 is used."
         port = ascii_int(port_text)

@@ -22,7 +22,16 @@ import re
 from collections.abc import Iterator
 
 from portpolicy.model import Fact, InvalidPort, Listener, Location, ParseError, PortRange, Unresolved
-from portpolicy.readers.base import LINE_BREAK, Format, Source, ascii_int, is_templated, mask_jinja, shown
+from portpolicy.readers.base import (
+    LINE_BREAK,
+    Format,
+    Source,
+    ascii_int,
+    first_word,
+    is_templated,
+    mask_jinja,
+    shown,
+)
 from portpolicy.readers.lexing import JINJA_EXPRESSIONS, template_spans
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 
@@ -88,7 +97,9 @@ def read(source: Source) -> Iterator[Fact]:
         if in_match == "all":
             continue  # not a listener there; whether sshd accepts it depends on its version
         if in_match:
-            yield ParseError(f"sshd: directive {raw.split()[0]!r} is not allowed within a Match block", where)
+            yield ParseError(
+                f"sshd: directive {first_word(raw)!r} is not allowed within a Match block", where
+            )
             continue
         if keyword == "port":
             port_lines += 1

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 
 from portpolicy.model import Fact, KernelSetting, Location, ParseError, Unresolved
-from portpolicy.readers.base import Format, Source, is_templated, mask_jinja
+from portpolicy.readers.base import Format, Source, first_word, is_templated, mask_jinja, shown
 from portpolicy.readers.lexing import glob_matches
 
 NAME = "sysctl"
@@ -39,7 +39,6 @@ _GLOB_CHARS = "*?["
 _SWAP_SEPARATORS = str.maketrans("./", "/.")
 # A placeholder in a key; an unclosed one runs to the end of the text.
 _PLACEHOLDER = re.compile(r"\{\{.*?(?:\}\}|$)|\{%.*?(?:%\}|$)|\$\{[^}]*(?:\}|$)")
-_SHOWN_CHARS = 80
 
 # Directory (the components just above "sysctl.d") -> masking priority, lower wins.
 # Longer suffixes first: "usr/local/lib" and "usr/lib" both end in "lib".
@@ -92,9 +91,9 @@ def read(source: Source) -> Iterator[Fact]:
             # "-key" without "=" only excludes the key from glob assignments (sysctl.d(5));
             # a placeholder line such as "{{ ansible_managed | comment }}" is template markup.
             if not body.startswith("-") and not is_templated(body):
-                shown = body if len(body) <= _SHOWN_CHARS else body[:_SHOWN_CHARS] + "..."
                 yield ParseError(
-                    f"line is not an assignment, sysctl ignores it: {shown!r}", source.at(number, indent + 1)
+                    f"line is not an assignment, sysctl ignores it: {first_word(body)!r}",
+                    source.at(number, indent + 1),
                 )
             continue
 
@@ -117,7 +116,7 @@ def read(source: Source) -> Iterator[Fact]:
         if is_templated(key_text):
             if _template_may_name_port_key(key_text):
                 yield Unresolved(
-                    f"{key_text} = {value}",
+                    f"{shown(key_text)} = {shown(value)}",
                     "sysctl key is a template and may name a port setting",
                     source.at(number, key_column),
                 )
@@ -128,7 +127,7 @@ def read(source: Source) -> Iterator[Fact]:
             if hit:
                 yield Unresolved(
                     value,
-                    f"glob {key_text!r} also sets {', '.join(hit)} unless a file sets it explicitly",
+                    f"glob {shown(key_text)!r} also sets {', '.join(hit)} unless a file sets it explicitly",
                     value_at,
                 )
             continue

@@ -52,6 +52,7 @@ from portpolicy.readers.base import (
     Format,
     Source,
     ascii_int,
+    first_word,
     is_templated,
     mask_jinja,
     shown,
@@ -148,7 +149,7 @@ def read(source: Source) -> Iterator[Fact | UnitFragment]:
     try:
         yield from _read(source)
     except Exception as exc:  # pragma: no cover - defensive: a reader bug is reported, not raised
-        yield ParseError(f"systemd reader could not read this file: {exc!r}", source.at(1))
+        yield ParseError(f"systemd reader could not read this file ({type(exc).__name__})", source.at(1))
 
 
 def assemble(facts: Sequence[Fact | UnitFragment]) -> list[Fact]:
@@ -170,7 +171,7 @@ def assemble(facts: Sequence[Fact | UnitFragment]) -> list[Fact]:
         out.extend(units.exec_facts())
     except Exception as exc:  # pragma: no cover - defensive, as in read()
         where = fragments[0].location if fragments else Location("<systemd>")
-        out.append(ParseError(f"systemd reader could not join units: {exc!r}", where))
+        out.append(ParseError(f"systemd reader could not join units ({type(exc).__name__})", where))
     return out
 
 
@@ -249,7 +250,7 @@ def _read(source: Source) -> Iterator[Fact | UnitFragment]:
             if not body.endswith("]") or not _string_is_safe(body[1:-1]):
                 errors.append(
                     ParseError(
-                        f"invalid section header {body!r}: systemd refuses to load this file",
+                        f"invalid section header {first_word(body)!r}: systemd refuses to load this file",
                         here,
                     )
                 )
@@ -594,7 +595,7 @@ def _run_as(units: _Units, socket: _Merged, service: str) -> tuple[RunAs, tuple[
     if user is not None:
         expanded = _expand(user, unit)
         name = None if is_templated(user) or expanded.unresolved else expanded.text
-        evidence.append(Evidence(user_at or unit.fragments[0].location, f"User={user}"))
+        evidence.append(Evidence(user_at or unit.fragments[0].location, f"User={shown(user)}"))
     elif dynamic:
         name = "dynamic user"
         location = dynamic_at
@@ -791,7 +792,7 @@ def _socket_facts(units: _Units, socket: _Merged) -> Iterator[Fact]:
     run_as, evidence = _run_as(units, socket, service)
     extra: list[Evidence] = []
     if service_at is not None:
-        extra.append(Evidence(service_at, f"Service={service}"))
+        extra.append(Evidence(service_at, f"Service={shown(service)}"))
     if accept and accept_at is not None:
         extra.append(Evidence(accept_at, f"Accept=yes: one {service} instance per connection"))
     if ipv6_only == "ipv6-only" and ipv6_at is not None:

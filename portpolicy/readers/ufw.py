@@ -35,7 +35,7 @@ from portpolicy.model import (
 )
 from portpolicy.readers import iptables
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import Format, Source, is_ascii_digits, mask_jinja
+from portpolicy.readers.base import Format, Source, is_ascii_digits, mask_jinja, shown
 
 NAME = "ufw"
 
@@ -94,7 +94,7 @@ def _defaults(source: Source, text: str) -> Iterator[Fact]:
         action = {"ACCEPT": "accept", "DROP": "drop", "REJECT": "reject"}.get(m.group(2).upper())
         if action is None:
             yield ParseError(
-                f"ufw policy must be ACCEPT, DROP or REJECT, not {m.group(2)!r}", source.at(number)
+                f"ufw policy must be ACCEPT, DROP or REJECT, not {shown(m.group(2))!r}", source.at(number)
             )
             continue
         direction = _DIRECTIONS[m.group(1).lower()]
@@ -184,7 +184,7 @@ def _default(
     action = {"allow": "accept", "deny": "drop", "reject": "reject"}.get(words[0])
     if action is None:
         if "{{" not in words[0] and not words[0].startswith("$"):
-            yield ParseError(f"ufw default takes allow, deny or reject, not {words[0]!r}", at)
+            yield ParseError(f"ufw default takes allow, deny or reject, not {shown(words[0])!r}", at)
         return
     which = words[1] if len(words) > 1 else "incoming"
     direction = {"incoming": "in", "outgoing": "out", "routed": "forward"}.get(which)
@@ -324,7 +324,7 @@ def _protocols(text: str, at: Location) -> tuple[tuple[str, ...] | None, Fact | 
         return (), None
     if "{{" in value or value.startswith("$"):
         return (), Unresolved(text, "ufw protocol is a template or variable", at)
-    return (), ParseError(f"ufw does not know protocol {text!r}", at)
+    return (), ParseError(f"ufw does not know protocol {shown(text)!r}", at)
 
 
 def _port_list(
@@ -334,7 +334,9 @@ def _port_list(
     parts = text.split(",")
     templated = "{{" in text or text.startswith("$")
     if (len(parts) > 1 or ":" in text) and protocols is None and not templated:
-        yield ParseError(f"ufw refuses {text!r} without a protocol: multiple ports need /tcp or /udp", at)
+        yield ParseError(
+            f"ufw refuses {shown(text)!r} without a protocol: multiple ports need /tcp or /udp", at
+        )
         return None
     ranges: list[PortRange] = []
     protocol = protocols[0] if protocols else "any"

@@ -6,7 +6,8 @@ followed by its source line with a caret under the column, and by its related ev
 same way; otherwise related evidence follows under ``--verbose``. Every path, message and
 source line goes through ``escape.display``: a file name cannot send escape sequences.
 
-Source lines are only quoted from files a reader read (``Report.readers``), read back
+Source lines are only quoted from files a reader read (``Report.readers``), never for a
+PP000 finding (the line did not parse: it may hold anything), read back
 through ``safeio`` (inside the scanned roots, regular files only), and only when the file
 is UTF-8 text.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from portpolicy import safeio
 from portpolicy.model import Finding, Location
-from portpolicy.pipeline import Report
+from portpolicy.pipeline import UNREADABLE, Report
 from portpolicy.report.escape import display
 
 COLOURS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[36m"}
@@ -103,9 +104,13 @@ def _headline(f: Finding, style: _Style) -> str:
 
 
 def _finding_frames(f: Finding, sources: _Sources, style: _Style) -> list[str]:
-    """The finding's own source line, then each piece of related evidence with its line."""
+    """The finding's own source line, then each piece of related evidence with its line.
+
+    An unreadable-input finding (PP000) has no frame: the line did not parse as the format,
+    so it may be anything, a secret included.
+    """
     width = max(len(str(loc.line)) for loc in (f.location, *(r.location for r in f.related)))
-    lines = _frame(f.location, sources, style, COLOURS[f.severity], width)
+    lines = [] if f.rule == UNREADABLE else _frame(f.location, sources, style, COLOURS[f.severity], width)
     for r in f.related:
         lines.append(style.paint(f"  note: {_where(r.location)} {display(r.message)}", DIM))
         lines += _frame(r.location, sources, style, BOLD, width)

@@ -148,7 +148,7 @@ def test_line_without_equals_is_parse_error_and_reading_continues() -> None:
     assert first.location == Location("etc/sysctl.d/80-broken.conf", 2, 1)
     assert second.location.line == 3
     assert "not an assignment" in second.message
-    assert "ip_local_port_range 10000 20000" in second.message
+    assert second.message.endswith("'net.ipv4.ip_local_port_range'")  # the key, never its value
     assert isinstance(last, KernelSetting)
     assert (last.key, last.value, last.location.line) == (RESERVED, "9100,9200-9299", 4)
 
