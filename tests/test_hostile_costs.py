@@ -66,11 +66,6 @@ def _nginx_include(pattern: str) -> bool:
     return _glob_matches(pattern, "a" * 60)
 
 
-def _compose_template(n: int) -> str:
-    ports = "".join(f'      - "{{{{ p{i} }}}}:80"\n' for i in range(n))
-    return "services:\n  web:\n    image: nginx\n    ports:\n" + ports
-
-
 def _shell_variables(n: int) -> str:
     return "".join(f"V{i}=/sbin/iptables\n" for i in range(n)) + "echo $X\n" * n + "iptables -P INPUT DROP\n"
 
@@ -84,8 +79,8 @@ CASES: dict[str, tuple[int, Callable[[int], Any], Callable[[Any], Any]]] = {
         _read("etc/nginx/conf.d/x.conf"),
     ),
     "unclosed ${ in nginx": (
-        20_000,
-        lambda n: "server {\n  listen 80;\n  set $a " + "${" * n + ";\n}\n",
+        100_000,
+        lambda n: "server {\n  listen 80;\n}\nset $a " + "${" * n + ";\n",
         _read("etc/nginx/conf.d/x.conf"),
     ),
     "long word in an iptables script": (
@@ -147,7 +142,7 @@ CASES: dict[str, tuple[int, Callable[[int], Any], Callable[[Any], Any]]] = {
     "unclosed {{ in Kubernetes": (
         20_000,
         lambda n: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + "{{" * n + "\n",
-        _read("etc/kubernetes/manifests/p.yaml"),
+        _read("etc/kubernetes/manifests/p.yaml.j2"),
     ),
     "blanks before a daemon comment": (
         20_000,
@@ -169,7 +164,7 @@ CASES: dict[str, tuple[int, Callable[[int], Any], Callable[[Any], Any]]] = {
         lambda n: '<zone><port protocol="tcp" port="' + "{%" * n + "/></zone>\n",
         _read("etc/firewalld/zones/x.xml.j2"),
     ),
-    "placeholders in a sysctl key": (40, lambda n: "{{ a }}." * n + " = 1\n", _read("etc/sysctl.d/x.conf")),
+    "placeholders in a sysctl key": (12, lambda n: "{{a}}" * n + "x = 1\n", _read("etc/sysctl.d/x.conf")),
     "stars in an nginx include": (12, lambda n: "*a" * n + "b", _nginx_include),
     "comment lines with suppressions": (
         10_000,
@@ -181,13 +176,16 @@ CASES: dict[str, tuple[int, Callable[[int], Any], Callable[[Any], Any]]] = {
         lambda n: "# portpolicy: ignore[" * n + "\n",
         _call("portpolicy.suppress", "parse", "x.conf"),
     ),
-    "templated ports in a compose template": (2_000, _compose_template, _read("compose.yaml.j2")),
 }
+
+
+class _TooSlow(BaseException):
+    """Not an Exception: readers catch those, and a case must not look fast by being cut short."""
 
 
 def _timed(run: Callable[[Any], Any], value: Any) -> float:
     def give_up(signum: int, frame: Any) -> None:
-        raise TimeoutError
+        raise _TooSlow
 
     signal.signal(signal.SIGALRM, give_up)
     signal.alarm(CASE_SECONDS)
@@ -195,7 +193,7 @@ def _timed(run: Callable[[Any], Any], value: Any) -> float:
         start = time.process_time()
         run(value)
         return time.process_time() - start
-    except TimeoutError:
+    except _TooSlow:
         return float("inf")
     finally:
         signal.alarm(0)
