@@ -36,6 +36,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.platforms import Platform, Runtime, platforms, runtimes
+from portpolicy.readers.base import shown
 
 COMPOSE_PROJECT_FILES = {
     f"{stem}{ext}"
@@ -344,7 +345,10 @@ def privilege(listener: Listener, ns: Namespace, runtime: Runtime) -> Privilege:
                 run_as.capability_location,
             )
         return Privilege(
-            True, False, f"runs as non-root user {run_as.user!r} with no capability to bind", run_as.location
+            True,
+            False,
+            f"runs as non-root user {shown(run_as.user or '')!r} with no capability to bind",
+            run_as.location,
         )
     if run_as.private_users:
         return Privilege(
@@ -370,6 +374,6 @@ def privilege(listener: Listener, ns: Namespace, runtime: Runtime) -> Privilege:
     return Privilege(
         True,
         False,
-        f"runs as non-root user {run_as.user!r} and no AmbientCapabilities=CAP_NET_BIND_SERVICE",
+        f"runs as non-root user {shown(run_as.user or '')!r} and no AmbientCapabilities=CAP_NET_BIND_SERVICE",
         run_as.location,
     )

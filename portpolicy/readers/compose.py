@@ -474,7 +474,7 @@ class _Reader:
             for m in mappings:
                 yield InvalidPort(
                     str(m.container),
-                    f"service {name!r}: Docker refuses 'ports' with network_mode: {mode.value} (conflicting "
+                    f"service {shown(name)!r}: Docker refuses 'ports' with network_mode: {shown(mode.value)} (conflicting "
                     "options: port publishing and the container type network mode); publish the port on "
                     "the service that owns the namespace",
                     m.container_location,
@@ -488,7 +488,7 @@ class _Reader:
             why = "network_mode: host: the process binds in the host's namespace"
             evidence = (Evidence(mode.location, why),)
         elif mode.kind == "join" and mode.location is not None:
-            why = f"network_mode: {mode.value}: the process binds in the namespace {netns}"
+            why = f"network_mode: {shown(mode.value)}: the process binds in the namespace {netns}"
             evidence = (Evidence(mode.location, why),)
         covered: dict[str, PortSet] = {}
         published: set[tuple[str, PortRange, BindAddress, PortRange]] = set()

@@ -420,7 +420,7 @@ class _Reader:
             yield Unresolved(hn_val.raw, why, hn_val.location)
         evidence: tuple[Evidence, ...] = ()
         if on_host and host_network is not None:
-            why = f"hostNetwork: true: {kind} {name} binds in the node's network namespace"
+            why = f"hostNetwork: true: {shown(kind)} {shown(name)} binds in the node's network namespace"
             evidence = (Evidence(self.loc(host_network), why),)
         windows = (self.value(self.path(spec, ("os", "name"))) or _Val("", True, self.loc(spec))).text
         pod = _Pod(
@@ -447,7 +447,7 @@ class _Reader:
             for container in seq(node):
                 if not isinstance(container, MappingNode):
                     if not self.is_template_node(container):
-                        why = f"{kind} {name}: each of '{key}' must be a mapping"
+                        why = f"{shown(kind)} {shown(name)}: each of '{key}' must be a mapping"
                         yield ParseError(why, self.loc(container))
                     continue
                 yield from self.node_port_flag(container)
@@ -647,7 +647,7 @@ class _Reader:
         if svc_type.text == "LoadBalancer" and self.flag(get(spec, "allocateLoadBalancerNodePorts")) is False:
             return
         _, name = self.names(doc)
-        why = f"Service {name} (type {svc_type.text}) takes node ports from this pool on every node"
+        why = f"Service {shown(name)} (type {shown(svc_type.text)}) takes node ports from this pool on every node"
         yield PortPool(
             "nodeport",
             NODEPORT_DEFAULT,
