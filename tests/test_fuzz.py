@@ -22,10 +22,10 @@ SEED = 20_260_512
 """Fixed: the same inputs on every run, so a red build is reproducible locally."""
 COUNTS = {
     "ansible": 60,
-    "jinja-template": 100,
-    "jinja-expr": 600,
-    "jinja-render": 400,
-    "live-facts": 150,
+    "jinja-template": 80,
+    "jinja-expr": 400,
+    "jinja-render": 300,
+    "live-facts": 100,
     "proc-net": 300,
 }
 DEFAULT_COUNT = 200
