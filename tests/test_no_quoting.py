@@ -280,3 +280,33 @@ def test_yaml_errors_keep_the_problem_and_position_but_cut_quotes() -> None:
     # PyYAML's pure-Python parser quotes what it found; only a short piece of it stays
     message = _unquoted(f"found undefined alias '{SECRET * 3}'\n  in \"<unicode string>\", line 1")
     assert message == f"found undefined alias '{(SECRET * 3)[:40]}...'"
+
+
+def test_a_template_opening_with_a_multi_line_statement_is_still_read(tmp_path: Path) -> None:
+    """Raw Jinja at the top of a template is no sign of another format: its listens still count."""
+    root = write_tree(
+        tmp_path,
+        {
+            "nginx/site.conf.j2": '{% set names = [ "a",\n    "b" ] %}\nserver {\n    listen 40000;\n}\n',
+            "etc/sysctl.d/50-ports.conf.j2": "{% set r = [\n  1 ] %}\nnet.ipv4.ip_local_port_range = 1024 1023\n",
+        },
+    )
+    result = run_bounded("check", "--format", "json", ".", cwd=root)
+    got = sorted((f["rule"], f["path"], f["line"]) for f in json.loads(result.stdout)["findings"])
+    assert ("PP002", "nginx/site.conf.j2", 4) in got
+    assert ("PP006", "etc/sysctl.d/50-ports.conf.j2", 3) in got
+    assert not [g for g in got if g[0] == "PP000"]
+
+
+def test_other_xml_near_firewalld_files_is_passed_over_quietly(tmp_path: Path) -> None:
+    root = write_tree(
+        tmp_path,
+        {
+            "firewalld/doc/firewalld.zone.xml": '<?xml version="1.0" encoding="utf-8"?>\n'
+            '<refentry id="firewalld.zone"><refnamediv><refname>x</refname></refnamediv></refentry>\n',
+            "firewalld/zones/public.xml": '<?xml version="1.0"?>\n<zone><port protocol="tcp" port="8080"/></zone>\n',
+        },
+    )
+    result = run_bounded("check", "--format", "json", "--fail-on", "info", ".", cwd=root)
+    assert result.returncode == 0, result.stdout
+    assert json.loads(result.stdout)["findings"] == []

@@ -59,9 +59,13 @@ def compile_untrusted(pattern: Any, ignorecase: bool = False, multiline: bool = 
 
 
 def _message(exc: Exception) -> str:
+    """RE2's reason, with the piece of pattern it quotes cut short (a pattern is scanned content)."""
+    from portpolicy.readers.base import shown
+
     detail = exc.args[0] if exc.args else ""
     text = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
-    return text[:120]
+    kind, colon, quoted = text.partition(": ")
+    return f"{kind[:80]}{colon}{shown(quoted)}" if colon else shown(text)
 
 
 def group(match: Any, ref: int | str) -> str | None:

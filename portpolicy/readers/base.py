@@ -178,9 +178,12 @@ NEUTRAL = ("{%", "{#", "{{")
 def unlike(form: Format, text: str, first_error: int | None, template: bool = False) -> str | None:
     """Why ``text`` is not ``form`` (a message that quotes nothing), or None when it looks like it.
 
-    ``first_error`` is the line of the reader's first error. A template (``template``) is only
-    judged by that error: its raw text may be mostly Jinja.
+    ``first_error`` is the line of the reader's first error. A template (``template``) is
+    never judged: its raw text may open with Jinja that spans lines (``{% set x = [ ...``),
+    its errors are unresolved values anyway, and they quote only the offending token.
     """
+    if template:
+        return None
     content = False
     for number, raw in enumerate(LINE_BREAK.split(text), start=1):
         if first_error is not None and number > first_error:
@@ -191,7 +194,7 @@ def unlike(form: Format, text: str, first_error: int | None, template: bool = Fa
         content = content or bool(stripped and not stripped.startswith((*form.comments, *NEUTRAL)))
     if first_error is not None:
         return f"does not look like {form.name} (no {form.marks} before the first error, line {first_error})"
-    if content and form.whole_file and not template:
+    if content and form.whole_file:
         return f"does not look like {form.name} (no {form.marks} found)"
     return None
 

@@ -179,6 +179,7 @@ XML_FORMAT = Format(
         r"[ \t]*(?:<\?xml[^>]*>[ \t]*)?<(?:zone|service|policy|ipset|helper|icmptype|direct|!DOCTYPE|!ENTITY)[ \t>/]"
     ),
     comments=("<!--", "<?xml"),
+    whole_file=False,  # other XML near firewalld files (DocBook pages) yields nothing, quietly
 )
 
 

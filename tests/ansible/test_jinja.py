@@ -316,3 +316,13 @@ def test_a_namespace_value_that_did_not_resolve_stays_unknown() -> None:
     )
     assert out.text == "{{ ns.x }}"
     assert "exceeds evaluation budget" in out.unresolved[0][2]
+
+
+def test_a_refused_pattern_is_quoted_cut_short() -> None:
+    """RE2's 'missing )' error repeats the whole pattern: the reason keeps only a short piece."""
+    secret = "TOKEN" + "A" * 300
+    with pytest.raises(Unknown) as exc:
+        evaluate(f"port | regex_replace('({secret}', '')", resolve)
+    reason = exc.value.reason
+    assert "linear-time engine" in reason and "missing )" in reason, reason
+    assert secret not in reason and len(reason) < 250
