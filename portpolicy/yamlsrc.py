@@ -64,7 +64,10 @@ def compose_documents(text: str) -> list[Node]:
         raise YamlError(f"invalid YAML: {_unquoted(str(exc))}") from None
     finally:
         loader.dispose()
-    _check_bounds(docs)
+    if "*" in text:
+        _check_bounds(docs)
+    else:  # no alias can be written without '*': the tree is as large as the text, only depth matters
+        _check_depth(docs)
     return docs
 
 
@@ -136,6 +139,22 @@ def _check_bounds(docs: list[Node]) -> None:
         raise YamlError(f"aliases expand to more than {MAX_ALIAS_NODES} extra nodes (alias bomb?)")
 
 
+def _check_depth(docs: list[Node]) -> None:
+    """Refuse absurd nesting in a tree without aliases (one cheap walk, nothing kept per node)."""
+    stack: list[tuple[Node, int]] = [(d, 1) for d in docs]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            mark = node.start_mark
+            raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
+        if isinstance(node, MappingNode):
+            for k, v in node.value:
+                stack.append((k, depth + 1))
+                stack.append((v, depth + 1))
+        elif isinstance(node, SequenceNode):
+            stack.extend((v, depth + 1) for v in node.value)
+
+
 def _children(node: Node) -> list[Node]:
     if isinstance(node, MappingNode):
         return [child for pair in node.value for child in pair]
@@ -156,10 +175,14 @@ def _measure(root: Node, sizes: dict[int, int], heights: dict[int, int]) -> None
             children = _children(node)
             sizes[key] = 1 + sum(sizes[id(c)] for c in children)
             heights[key] = 1 + max((heights[id(c)] for c in children), default=0)
-            if sizes[key] > MAX_NODES:
-                raise YamlError(f"more than {MAX_NODES} nodes after alias expansion (alias bomb?)")
+            mark = node.start_mark
+            if sizes[key] > MAX_NODES:  # at the first node whose copies are too many
+                raise YamlError(
+                    f"more than {MAX_NODES} nodes after alias expansion (alias bomb?)",
+                    mark.line + 1,
+                    mark.column + 1,
+                )
             if heights[key] > MAX_DEPTH:
-                mark = node.start_mark
                 raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
             continue
         if key in sizes:
