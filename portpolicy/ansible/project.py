@@ -16,6 +16,7 @@ the pattern (or the prefixed name) gives that host its platform, runtime and ker
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -25,7 +26,16 @@ from portpolicy.ansible.loader import Loaded, Loader
 from portpolicy.ansible.tasks import Ctx, Out, condition, role_reference, run_list, run_role
 from portpolicy.ansible.variables import Scope, Var, vars_of
 from portpolicy.config import Config, HostConfig
-from portpolicy.model import Evidence, Fact, FirewallRule, KernelSetting, Listener, Location, Unresolved
+from portpolicy.model import (
+    Evidence,
+    Fact,
+    FirewallRule,
+    KernelSetting,
+    Listener,
+    Location,
+    ParseError,
+    Unresolved,
+)
 from portpolicy.yamlsrc import MappingNode, SequenceNode, get, items, location, scalar, seq
 
 MAX_PLAYBOOK_DEPTH = 10
@@ -94,7 +104,9 @@ def _run_project(project: Project, loader: Loader, config: Config, result: Resul
     groups: dict[str, Group] = {}
     used_roles: set[str] = set()
     playbooks = [
-        p for p in discover.playbook_candidates(project, _Texts(loader)) if _is_playbook(loader.load(p))
+        p
+        for p in discover.playbook_candidates(project, _Texts(loader))
+        if _is_playbook(loader.load(p)) or _is_broken_playbook(loader.load(p))
     ]
     imported: set[str] = set()
     for playbook in playbooks:
@@ -163,6 +175,18 @@ def _is_playbook(loaded: Loaded) -> bool:
     )
 
 
+def _is_broken_playbook(loaded: Loaded) -> bool:
+    """A playbook candidate whose YAML is refused: its top level is a list, as plays are.
+
+    The sniff found a play's first key in it (``hosts:``, ``import_playbook:``); a top-level
+    list tells it from a Kubernetes or compose file (mappings) that has a ``- hosts:`` inside.
+    """
+    return loaded.error is not None and _TOP_LEVEL_LIST.search(loaded.text) is not None
+
+
+_TOP_LEVEL_LIST = re.compile(r"^-(?:[ \t]|$)", re.M)
+
+
 def _import_target(play: object) -> str | None:
     for key in ("import_playbook", "ansible.builtin.import_playbook", "include"):
         value = scalar(get(play, key)) if isinstance(play, MappingNode) else None
@@ -185,6 +209,9 @@ def _run_playbook(
         return
     loaded = loader.load(playbook)
     result.claimed.add(playbook)
+    if loaded.error is not None:
+        _report_unreadable(project, playbook, loaded.error, groups, result)
+        return
     inv = _inventory(project, loader, playbook, result)
     for doc in loaded.docs:
         for play in seq(doc):
@@ -197,6 +224,24 @@ def _run_playbook(
                     _run_playbook(project, loader, config, path, groups, used_roles, result, depth + 1)
                 continue
             _run_play(project, loader, config, playbook, play, inv, groups, used_roles, result)
+
+
+def _report_unreadable(
+    project: Project, playbook: str, error: ParseError, groups: dict[str, Group], result: Result
+) -> None:
+    """PP000 for a playbook that cannot be read or parsed, on a host of its own: its plays are unknown."""
+    out = Out()
+    out.facts.append(("ansible", error))
+    within = playbook if project.root == "." else playbook[len(project.root) + 1 :]
+    name = _host_name(project, f"playbook:{within}")
+    _merge(
+        groups,
+        name,
+        f"Ansible playbook {playbook} (does not parse: its plays are unknown)",
+        None,
+        out,
+        result,
+    )
 
 
 def _inventory(project: Project, loader: Loader, playbook: str, result: Result) -> inventory.Inventory:

@@ -328,3 +328,49 @@ def test_no_second_process_from_a_threaded_caller(monkeypatch) -> None:  # type:
     finally:
         release.set()
         other.join()
+
+
+def test_a_playbook_with_a_syntax_error_is_pp000_at_its_position(tmp_path: Path) -> None:
+    """A refused playbook was skipped in silence; its error is PP000 and the file counts as read."""
+    write_tree(
+        tmp_path,
+        {
+            "ansible.cfg": "[defaults]\n",
+            "site.yml": "- hosts: web\n  vars:\n    token: s3cr3t-t0ken\n  tasks: [unclosed\n",
+            "ops.yml": "- import_playbook: broken.yml\n",
+            "broken.yml": "- hosts: db\n  tasks:\n    - debug: msg=hi\n   bad: indent\n",
+        },
+    )
+    report = scan_tree(tmp_path)
+    errors = [(f.rule, f.location.path, f.location.line) for f in report.findings]
+    assert errors == [("PP000", "broken.yml", 4), ("PP000", "site.yml", 5)]
+    assert all("does not parse" in f.message and "s3cr3t" not in f.message for f in report.findings)
+    assert report.readers["site.yml"] == "ansible" and report.readers["broken.yml"] == "ansible"
+
+
+def test_a_playbook_with_an_alias_bomb_in_its_vars_is_pp000_in_a_bounded_run(tmp_path: Path) -> None:
+    from tests.hostile import run_bounded
+
+    bomb = '    a0: &a0 ["80", "80", "80", "80", "80", "80", "80", "80", "80", "80"]\n'
+    for level in range(1, 9):
+        bomb += f"    a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]\n"
+    write_tree(tmp_path, {"site.yml": "- hosts: all\n  vars:\n" + bomb + "  tasks: []\n"})
+    done = run_bounded("check", "--format", "json", "--fail-on", "never", "--no-config", ".", cwd=tmp_path)
+    assert not done.crashed, done.stderr[-2000:]
+    findings = [(f["rule"], f["path"], f["line"]) for f in json.loads(done.stdout)["findings"]]
+    assert findings == [("PP000", "site.yml", 9)]  # a6, the first anchor past two million nodes
+    assert "alias bomb" in json.loads(done.stdout)["findings"][0]["message"]
+
+
+def test_a_refused_mapping_with_a_hosts_key_is_left_to_the_other_readers(tmp_path: Path) -> None:
+    """A Kubernetes Ingress has ``- hosts:`` under ``tls:``; a broken one is not an Ansible playbook."""
+    write_tree(
+        tmp_path,
+        {
+            "ansible.cfg": "[defaults]\n",
+            "ingress.yaml": "apiVersion: networking.k8s.io/v1\nkind: Ingress\nspec:\n  tls:\n"
+            "    - hosts: [a\n",
+        },
+    )
+    report = scan_tree(tmp_path)
+    assert report.readers.get("ingress.yaml") != "ansible"
