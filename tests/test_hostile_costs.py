@@ -66,6 +66,34 @@ def _nginx_include(pattern: str) -> bool:
     return _glob_matches(pattern, "a" * 60)
 
 
+def _inventory_match(pattern: str) -> Any:
+    """A play's ``hosts`` pattern against a small inventory."""
+    from portpolicy.ansible.inventory import Inventory
+
+    inv = Inventory()
+    for i in range(5):
+        inv.add_host(f"web{i}", f"web{i}.example.com")
+    return inv.match(pattern)
+
+
+def _ini_inventory(text: str) -> Any:
+    from portpolicy.ansible.inventory import Inventory, read_ini
+
+    inv = Inventory()
+    read_ini(inv, "hosts", text)
+    return inv
+
+
+def _free_form_args(text: str) -> Any:
+    """A task's legacy ``k=v`` module arguments (``- command: TEXT``)."""
+    import yaml
+
+    from portpolicy.ansible.args import parse_args
+
+    node = yaml.ScalarNode("tag:yaml.org,2002:str", text, yaml.Mark("t.yml", 0, 0, 0, None, None))
+    return parse_args("t.yml", node, None)
+
+
 def _shell_variables(n: int) -> str:
     return "".join(f"V{i}=/sbin/iptables\n" for i in range(n)) + "echo $X\n" * n + "iptables -P INPUT DROP\n"
 
@@ -127,6 +155,14 @@ CASES: dict[str, tuple[int, Callable[[int], Any], Callable[[Any], Any]]] = {
         lambda n: " " * n + "\n",
         _call("portpolicy.ansible.discover", "_PLAYBOOK_SNIFF.search"),
     ),
+    "a host pattern of unclosed [": (3_000, lambda n: "web" + "[" * n, _inventory_match),
+    "a long quoted INI inventory host line": (
+        20_000,
+        lambda n: "[web]\nh1 ansible_port=22 note='" + "x " * n + "' # c\n",
+        _ini_inventory,
+    ),
+    "a long word in free-form module arguments": (20_000, lambda n: "a" * n, _free_form_args),
+    "unclosed {{ in free-form module arguments": (4_000, lambda n: "a={{ " * n, _free_form_args),
     "unclosed {{ in sshd": (20_000, lambda n: "Port " + "{{" * n + "\n", _read("etc/ssh/sshd_config")),
     "unclosed {{ in apache": (20_000, lambda n: "Listen " + "{{" * n + "\n", _read("etc/apache2/ports.conf")),
     "unclosed {{ in haproxy": (
@@ -313,3 +349,19 @@ def test_alias_bombs_are_refused_as_pp000_in_compose_kubernetes_and_ansible(tmp_
     )
     assert refused == ["ansible/group_vars/all.yml", "compose.yaml", "etc/kubernetes/manifests/pod.yaml"]
     assert cpu < 10, f"{cpu:.1f} s of CPU"
+
+
+def test_a_hostile_play_pattern_and_free_form_arguments_are_read_in_seconds(tmp_path: Path) -> None:
+    """A 40 KB ``hosts: web[[[…`` took minutes in fnmatch; a long free-form argument, quadratic regex time."""
+    (tmp_path / "inventory").write_text("[web]\nweb1 note='" + "x " * 20_000 + "'\n")
+    (tmp_path / "ansible.cfg").write_text("[defaults]\ninventory = inventory\n")
+    (tmp_path / "site.yml").write_text(
+        '- hosts: "web' + "[" * 40_000 + '"\n  tasks:\n'
+        "    - command: " + "a={{ " * 20_000 + "\n"
+        "    - command: " + "a" * 100_000 + "\n"
+        "    - ansible.posix.sysctl:\n        name: net.ipv4.ip_local_port_range\n"
+        '        value: "40000 30000"\n'
+    )
+    report, cpu = _check_json(tmp_path)
+    assert [(f["rule"], f["path"], f["line"]) for f in report["findings"]] == [("PP006", "site.yml", 7)]
+    assert cpu < 5, f"{cpu:.1f} s of CPU"

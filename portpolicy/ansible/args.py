@@ -7,7 +7,6 @@ Every argument keeps its node and location, so a fact points at the argument lin
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +14,14 @@ from portpolicy.ansible import jinja
 from portpolicy.ansible.jinja import OMIT, Unknown
 from portpolicy.ansible.variables import Scope, node_value
 from portpolicy.model import Evidence, Location
+from portpolicy.readers.lexing import JINJA_EXPRESSIONS, split_shell, template_spans
 from portpolicy.yamlsrc import MappingNode, Node, ScalarNode, items, location
 
-MAX_SHLEX = 2048
-"""Longest text split with ``shlex``, whose time grows quadratically with the length (a
-megabyte took minutes); longer values are taken as written."""
-_KV = re.compile(r"""(\w+)=((?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\{\{.*?\}\}|[^\s"'{]|\{(?!\{))+)""")
+_KV = re.compile(r"""(?<!\w)(\w+)=((?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\{\{.*?\}\}|[^\s"'{]|\{(?!\{))+)""")
+"""``key=value`` with a quoted, templated or plain value. A key starts a word (the look-behind
+keeps a long word without ``=`` from being tried at each of its characters); it runs on text
+whose unclosed ``{{`` are blanked (``_closed_templates_only``), or each would send the lazy
+``.*?`` to the end of the line."""
 
 
 @dataclass(frozen=True)
@@ -64,16 +65,34 @@ def _free_form(path: str, node: ScalarNode) -> dict[str, Arg]:
     base = location(path, node)
     out: dict[str, Arg] = {}
     single = "\n" not in text and node.style is None
-    for m in _KV.finditer(text):
-        key, value = m.group(1), m.group(2)
+    for m in _KV.finditer(_closed_templates_only(text)):
+        key, value = m.group(1), text[m.start(2) : m.end(2)]
         try:
-            parts = shlex.split(value) if not value.startswith("{{") and len(value) <= MAX_SHLEX else [value]
+            parts = split_shell(value) if not value.startswith("{{") else [value]
             value = parts[0] if len(parts) == 1 else value
         except ValueError:
             pass
         column = base.column + m.start(2) if single else base.column
         out[key] = Arg(key, value, None, Location(path, base.line, column))
     return out
+
+
+def _closed_templates_only(text: str) -> str:
+    """``text`` with each ``{{`` that no ``}}`` closes on its line blanked, at the same length.
+
+    A blank ends a plain value just as an unclosed ``{{`` does, so ``_KV`` finds the same
+    keys and value spans (values are then cut from the original text).
+    """
+    if "{{" not in text:
+        return text
+    pieces: list[str] = []
+    done = 0
+    for start, end in template_spans(text, JINJA_EXPRESSIONS):
+        pieces.append(text[done:start].replace("{{", "  "))
+        pieces.append(text[start:end])
+        done = end
+    pieces.append(text[done:].replace("{{", "  "))
+    return "".join(pieces)
 
 
 class Resolved:

@@ -11,19 +11,18 @@ Host patterns in a name such as ``web[01:03]`` are kept as written (one name).
 from __future__ import annotations
 
 import ast
-import fnmatch
 import os
 import re
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from portpolicy.ansible.args import MAX_SHLEX
 from portpolicy.ansible.jinja import UnknownValue
 from portpolicy.ansible.loader import Loaded
 from portpolicy.ansible.variables import Var, vars_of
 from portpolicy.model import Location, ParseError
+from portpolicy.readers.base import LINE_BREAK
+from portpolicy.readers.lexing import glob_matches, split_shell
 from portpolicy.yamlsrc import MappingNode, Node, items, location
 
 VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
@@ -117,10 +116,10 @@ class Inventory:
             elif part in self.host_vars:
                 hosts, known = {part}, True
             elif any(c in part for c in "*?["):
-                names = [g for g in self.groups if fnmatch.fnmatchcase(g, part)]
+                names = [g for g in self.groups if glob_matches(g, part)]
                 for g in names:
                     hosts |= self.members(g)
-                hosts |= {h for h in self.host_vars if fnmatch.fnmatchcase(h, part)}
+                hosts |= {h for h in self.host_vars if glob_matches(h, part)}
                 known = known or bool(hosts)
             if op == "!":
                 selected -= hosts
@@ -223,7 +222,9 @@ def _flatten(layers: Iterable[dict[str, Var]]) -> dict[str, Var]:
 
 def looks_like_ini_inventory(text: str) -> bool:
     """A cheap test: section headers or bare host lines, and nothing YAML-like at the top."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("#", ";"))]
+    lines = [
+        ln.strip() for ln in LINE_BREAK.split(text) if ln.strip() and not ln.strip().startswith(("#", ";"))
+    ]
     if not lines:
         return False
     if lines[0].startswith("---") or lines[0].endswith(":") or lines[0].startswith("- "):
@@ -237,7 +238,7 @@ def read_ini(inv: Inventory, path: str, text: str) -> None:
     """Add an INI inventory file's groups, hosts and variables."""
     section, kind = "ungrouped", "hosts"
     group_vars: dict[str, dict[str, Var]] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(LINE_BREAK.split(text), start=1):
         line = raw.strip()
         if not line or line[0] in "#;":
             continue
@@ -281,22 +282,17 @@ def read_ini(inv: Inventory, path: str, text: str) -> None:
 
 
 def _split(line: str) -> list[str]:
-    """A host line's words, quotes and comments as the shell reads them (``shlex``), when short
-    (a longer line, which no real inventory has, is split on whitespace)."""
-    if len(line) <= MAX_SHLEX:
-        try:
-            return shlex.split(line, comments=True)
-        except ValueError:
-            pass
-    return line.split()
+    """A host line's words, quotes and comments as the shell reads them (``shlex``, in linear time)."""
+    try:
+        return split_shell(line, comments=True)
+    except ValueError:
+        return line.split()
 
 
 def _strip_comment(value: str) -> str:
     if value.startswith(("'", '"')):
-        if len(value) > MAX_SHLEX:
-            return value
         try:
-            parsed = shlex.split(value, comments=True)
+            parsed = split_shell(value, comments=True)
         except ValueError:
             return value
         return parsed[0] if parsed else ""

@@ -1,0 +1,67 @@
+"""Inventories and free-form task arguments read as Ansible reads them, at any length (issue #20)."""
+
+from __future__ import annotations
+
+import yaml
+
+from portpolicy.ansible.args import parse_args
+from portpolicy.ansible.inventory import Inventory, read_ini
+
+
+def _ini(text: str) -> Inventory:
+    inv = Inventory()
+    read_ini(inv, "hosts", text)
+    return inv
+
+
+def test_a_long_host_line_is_split_as_the_shell_splits_it() -> None:
+    """Lines over 2,048 characters were split on blanks: the quoted note broke into words."""
+    note = "x " * 3_000
+    inv = _ini(f"[web]\nh1 note='{note}' ansible_port=2222 # comment\n")
+    values = {name: var.value for layer in inv.host_vars["h1"] for name, var in layer.items()}
+    assert values == {"note": note, "ansible_port": 2222}
+
+
+def test_a_quoted_group_variable_loses_its_quotes_and_comment_at_any_length() -> None:
+    long = "y" * 5_000
+    inv = _ini(f'[web:vars]\nshort="a b" # c\nlong="{long}" ; c\n')
+    values = {name: var.value for layer in inv.groups["web"].vars for name, var in layer.items()}
+    assert values == {"short": "a b", "long": long}
+
+
+def test_host_patterns_match_as_globs_and_a_hostile_one_matches_nothing() -> None:
+    inv = _ini("[web]\nweb1\nweb2\n[db]\ndb1\n")
+    assert inv.match("web*") == {"web1", "web2"}
+    assert inv.match("w?b[12]:db*") == {"web1", "web2", "db1"}
+    assert inv.match("web[" + "[" * 40_000) is None  # longer than any name: no match, no translation
+
+
+def _free_form(text: str) -> dict[str, tuple[str, int]]:
+    node = yaml.ScalarNode("tag:yaml.org,2002:str", text, yaml.Mark("t.yml", 0, 0, 4, None, None))
+    return {name: (arg.raw, arg.location.column) for name, arg in parse_args("t.yml", node, None).items()}
+
+
+def test_free_form_arguments_keep_quotes_templates_and_columns() -> None:
+    assert _free_form('port=8080/tcp msg="a b" dest={{ d }}/x state=enabled') == {
+        "port": ("8080/tcp", 10),  # the node's column (5) and the value's offset
+        "msg": ("a b", 23),
+        "dest": ("{{ d }}/x", 34),
+        "state": ("enabled", 50),
+    }
+
+
+def test_an_unclosed_template_ends_a_value_and_the_next_key_is_still_found() -> None:
+    assert _free_form("c={{ y }} a=x{{ b=1 d='{{' e") == {
+        "c": ("{{ y }}", 7),
+        "a": ("x", 17),
+        "b": ("1", 23),
+        "d": ("{{", 27),
+    }
+
+
+def test_a_key_starts_a_word() -> None:
+    assert _free_form("x-y=1 éa=2 " + "z" * 10_000 + " port=22") == {
+        "y": ("1", 9),
+        "éa": ("2", 14),
+        "port": ("22", 10_022),
+    }
