@@ -25,7 +25,6 @@ the build context into ``/app`` ships source code, not the daemon's configuratio
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -42,6 +41,7 @@ from portpolicy.model import (
     PortSet,
     RunAs,
 )
+from portpolicy.readers.lexing import glob_matches
 
 # Readers whose files configure a process that may run inside a container.
 CONFIG_READERS = frozenset({"nginx", "apache", "haproxy", "sshd", "daemons"})
@@ -279,9 +279,9 @@ def _inside(path: str, src: _Source) -> str | None:
     """The path ``path`` has in the container through ``src``, or None."""
     target = src.target
     if src.glob:
-        pattern, name = src.path.split("/"), path.split("/")
+        pattern, name = src.path.split("/"), path.split("/")  # the pattern: a COPY source, untrusted
         if len(pattern) != len(name) or not all(
-            fnmatch.fnmatchcase(a, b) for a, b in zip(name, pattern, strict=True)
+            glob_matches(a, b) for a, b in zip(name, pattern, strict=True)
         ):
             return None
         where = posixpath.join(target, name[-1]) if target.endswith("/") else target

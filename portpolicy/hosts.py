@@ -9,7 +9,6 @@ Kernel settings are replayed per namespace (``kernel.py``) and every listener ge
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import posixpath
 from collections import defaultdict
@@ -37,6 +36,7 @@ from portpolicy.model import (
 )
 from portpolicy.platforms import Platform, Runtime, platforms, runtimes
 from portpolicy.readers.base import shown
+from portpolicy.readers.lexing import glob_matches
 
 COMPOSE_PROJECT_FILES = {
     f"{stem}{ext}"
@@ -68,7 +68,9 @@ def scope_of(path: str, reader: str, config: Config) -> tuple[str, str, HostConf
         )
         for host in config.hosts:
             for pattern in host.paths:
-                if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel, pattern.rstrip("/") + "/*"):
+                # fnmatch on the whole path (``*`` crosses ``/``), length-capped: the config
+                # may come from the pull request under scan
+                if glob_matches(rel, pattern) or glob_matches(rel, pattern.rstrip("/") + "/*"):
                     return host.name, f"config maps {pattern!r} to host {host.name!r}", host
     directory = posixpath.dirname(path) or "."
     if reader == "compose":

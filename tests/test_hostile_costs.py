@@ -10,6 +10,7 @@ the finding or the refusal they must give.
 
 from __future__ import annotations
 
+import itertools
 import json
 import resource
 import signal
@@ -66,6 +67,15 @@ def _nginx_include(pattern: str) -> bool:
     return _glob_matches(pattern, "a" * 60)
 
 
+_CALLS = itertools.count()
+
+
+def _fresh(pattern: str) -> str:
+    """``pattern`` made new at each call: ``fnmatch`` caches what it translated, and the
+    best of three runs would time the cache, not the translation."""
+    return f"{pattern}{next(_CALLS)}"
+
+
 def _inventory_match(pattern: str) -> Any:
     """A play's ``hosts`` pattern against a small inventory."""
     from portpolicy.ansible.inventory import Inventory
@@ -73,7 +83,25 @@ def _inventory_match(pattern: str) -> Any:
     inv = Inventory()
     for i in range(5):
         inv.add_host(f"web{i}", f"web{i}.example.com")
-    return inv.match(pattern)
+    return inv.match(_fresh(pattern))
+
+
+def _config_hosts_path(pattern: str) -> Any:
+    """A ``hosts:`` path pattern of the repository's own ``.portpolicy.yml``."""
+    from portpolicy.config import Config, HostConfig
+    from portpolicy.hosts import scope_of
+
+    config = Config(hosts=(HostConfig("web", paths=(_fresh(pattern),)),))
+    return scope_of("etc/nginx/nginx.conf", "nginx", config)
+
+
+def _copy_source(pattern: str) -> Any:
+    """A Dockerfile's ``COPY`` source glob against a scanned file's path."""
+    from portpolicy.correlate import _inside, _Source
+    from portpolicy.model import Location
+
+    source = _Source(f"conf/{_fresh(pattern)}", "/etc/nginx/conf.d/", Location("Dockerfile", 2), "copy", True)
+    return _inside("conf/a.conf", source)
 
 
 def _ini_inventory(text: str) -> Any:
@@ -90,7 +118,7 @@ def _free_form_args(text: str) -> Any:
 
     from portpolicy.ansible.args import parse_args
 
-    node = yaml.ScalarNode("tag:yaml.org,2002:str", text, yaml.Mark("t.yml", 0, 0, 0, None, None))
+    node = yaml.ScalarNode("tag:yaml.org,2002:str", text, yaml.Mark("t.yml", 0, 0, 0, None, 0))
     return parse_args("t.yml", node, None)
 
 
@@ -156,6 +184,8 @@ CASES: dict[str, tuple[int, Callable[[int], Any], Callable[[Any], Any]]] = {
         _call("portpolicy.ansible.discover", "_PLAYBOOK_SNIFF.search"),
     ),
     "a host pattern of unclosed [": (3_000, lambda n: "web" + "[" * n, _inventory_match),
+    "a config hosts path of unclosed [": (4_000, lambda n: "roles/" + "[" * n, _config_hosts_path),
+    "a COPY source of unclosed [": (3_000, lambda n: "[" * n, _copy_source),
     "a long quoted INI inventory host line": (
         20_000,
         lambda n: "[web]\nh1 ansible_port=22 note='" + "x " * n + "' # c\n",
