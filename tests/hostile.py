@@ -48,39 +48,28 @@ def run_bounded(
     env: dict[str, str] | None = None,
 ) -> ChildRun:
     """``python -m portpolicy ARGS`` in a child with ``memory`` bytes of address space."""
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-
     inherited = {k: v for k, v in os.environ.items() if k not in {"GITHUB_ACTIONS", "GITLAB_CI"}}
     full_env = {**inherited, "PYTHONPATH": str(REPO), "NO_COLOR": "1", **(env or {})}
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "portpolicy", *args],
-            cwd=cwd,
-            env=full_env,
-            capture_output=True,
-            timeout=timeout,
-            preexec_fn=limit,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired as exc:
-        return ChildRun(-9, _text(exc.stdout), _text(exc.stderr), True)
-    return ChildRun(done.returncode, _text(done.stdout), _text(done.stderr), False)
+    return _bounded([sys.executable, "-m", "portpolicy", *args], cwd, full_env, timeout, memory)
 
 
 def run_python_bounded(
     code: str, timeout: float = TIME_LIMIT, memory: int = MEMORY_LIMIT, cwd: Path | str | None = None
 ) -> ChildRun:
     """Run a Python snippet (library calls, not the CLI) under the same bounds."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return _bounded([sys.executable, "-c", code], cwd, env, timeout, memory)
 
-    def limit() -> None:
+
+def _bounded(
+    argv: list[str], cwd: Path | str | None, env: dict[str, str], timeout: float, memory: int
+) -> ChildRun:
+    def limit() -> None:  # runs in the child before exec
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     try:
         done = subprocess.run(
-            [sys.executable, "-c", code],
+            argv,
             cwd=cwd,
             env=env,
             capture_output=True,
