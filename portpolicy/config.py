@@ -24,13 +24,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pathspec
 import yaml
 
 from portpolicy import safeio
 from portpolicy.errors import UsageError
+
+if TYPE_CHECKING:  # pathspec costs tens of milliseconds to import: only when a glob is compiled
+    import pathspec
 
 CONFIG_NAMES = (".portpolicy.yml", ".portpolicy.yaml")
 SEVERITIES = ("error", "warning", "info")
@@ -299,10 +301,14 @@ def compile_globs(patterns: Iterable[str]) -> pathspec.GitIgnoreSpec:
     RE2 runs in linear time, whatever a hostile pattern looks like. Raises ValueError for
     a pattern git would not accept either.
     """
+    import pathspec
+
     return pathspec.GitIgnoreSpec.from_lines(list(patterns), backend="re2")
 
 
 def _checked_globs(patterns: tuple[str, ...], where: str, key: str) -> tuple[str, ...]:
+    if not patterns:
+        return patterns
     try:
         compile_globs(patterns)
     except ValueError as exc:

@@ -27,13 +27,15 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from portpolicy import safeio
 from portpolicy.config import CONFIG_NAMES, Config, ConfigError, compile_globs
 from portpolicy.errors import UsageError
 from portpolicy.registry import PATH_READERS
+
+if TYPE_CHECKING:  # pathspec costs tens of milliseconds to import: only when a glob is compiled
+    import pathspec
 
 SKIP_DIRS = {
     ".git",
