@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from portpolicy import safeio
 from portpolicy.model import Finding
+from portpolicy.readers.base import LINE_BREAK
 
 MAX_BYTES = 8 * 1024 * 1024
 
@@ -37,7 +38,8 @@ class LineCache:
 
 def _read_lines(path: str, roots: tuple[str, ...]) -> list[str]:
     text = safeio.read_text(path, roots, MAX_BYTES)
-    return [] if isinstance(text, safeio.Refusal) else text.splitlines()
+    # numbered as the readers number them: \f, \v or U+2028 end no line
+    return [] if isinstance(text, safeio.Refusal) else LINE_BREAK.split(text)
 
 
 def normalise(line: str) -> str:

@@ -84,3 +84,12 @@ def test_a_baseline_is_never_written_through_a_symbolic_link(tmp_path: Path) -> 
     assert result.returncode == 2 and "symbolic link" in result.stderr
     assert "Traceback" not in result.stderr
     assert (tmp_path / "victim").read_text() == "keep me\n"
+
+
+def test_fingerprints_hash_the_line_the_finding_is_on_whatever_odd_breaks_precede_it(tmp_path: Path) -> None:
+    """Lines are numbered as the readers number them: a form feed or U+2028 ends no line."""
+    from portpolicy.fingerprint import LineCache
+
+    (tmp_path / "Dockerfile").write_text("FROM a\n# x\x0cy\u2028z\nEXPOSE 80800\n", encoding="utf-8")
+    cache = LineCache((str(tmp_path),))
+    assert cache.line(str(tmp_path / "Dockerfile"), 3) == "EXPOSE 80800"

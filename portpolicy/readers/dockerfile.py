@@ -39,7 +39,15 @@ from portpolicy.model import (
     RunAs,
     Unresolved,
 )
-from portpolicy.readers.base import Format, Source, first_word, mask_jinja, parse_port_range, shown
+from portpolicy.readers.base import (
+    LINE_BREAK,
+    Format,
+    Source,
+    first_word,
+    mask_jinja,
+    parse_port_range,
+    shown,
+)
 from portpolicy.readers.lexing import JINJA_EXPRESSIONS, replace_templates
 
 NAME = "dockerfile"
@@ -148,7 +156,8 @@ class _Reader:
         text = self.source.text
         if self.template or "{%" in text:
             text = mask_jinja(text)
-        orig = text.splitlines()[:MAX_LINES]
+        # the line breaks of every reader, suppression and code frame: \f, \v or U+2028 end no line
+        orig = LINE_BREAK.split(text, MAX_LINES)[:MAX_LINES]
         # Inline ``{{ … }}`` (Jinja, Go templates) is no Dockerfile syntax: one unknown value,
         # same length, so columns and the text shown for it stay those of the file.
         raw = [replace_templates(ln, lambda span: _TEMPLATED * len(span), JINJA_EXPRESSIONS) for ln in orig]

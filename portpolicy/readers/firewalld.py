@@ -45,7 +45,16 @@ from portpolicy.model import (
     PortRange,
     Unresolved,
 )
-from portpolicy.readers.base import PROTOCOLS, Format, Source, ascii_int, is_templated, mask_jinja, shown
+from portpolicy.readers.base import (
+    LINE_BREAK,
+    PROTOCOLS,
+    Format,
+    Source,
+    ascii_int,
+    is_templated,
+    mask_jinja,
+    shown,
+)
 from portpolicy.readers.lexing import JINJA_TAGS, replace_templates
 
 NAME = "firewalld"
@@ -231,7 +240,8 @@ def _read_conf(source: Source) -> Iterator[Fact | FirewalldDoc]:
     text = mask_jinja(source.text) if source.path.endswith(".j2") else source.text
     default: str | None = None
     where = source.at(1)
-    for number, line in enumerate(text.splitlines(), 1):
+    lines = LINE_BREAK.split(text)
+    for number, line in enumerate(lines, 1):
         stripped = line.strip()
         if stripped.startswith("#") or "=" not in stripped:
             continue
@@ -241,13 +251,14 @@ def _read_conf(source: Source) -> Iterator[Fact | FirewalldDoc]:
             where = source.at(number, line.index("=") + 2)
             default = "" if is_templated(value) else value
     if default == "":
-        yield Unresolved(text.splitlines()[where.line - 1].strip(), "DefaultZone= is a template", where)
+        yield Unresolved(lines[where.line - 1].strip(), "DefaultZone= is a template", where)
     yield FirewalldDoc("conf", "firewalld.conf", source.path, where, _rank(source.path), default_zone=default)
 
 
 def _position(text: str, index: int) -> tuple[int, int]:
-    line = text.count("\n", 0, index) + 1
-    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+    """Line and column of ``index``, lines ended as every reader ends them (CRLF, CR, LF)."""
+    breaks = list(LINE_BREAK.finditer(text, 0, index))
+    return len(breaks) + 1, index - (breaks[-1].end() if breaks else 0) + 1
 
 
 def _sniff_root(text: str) -> str | None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from portpolicy import safeio
 from portpolicy.model import Finding, Location
 from portpolicy.pipeline import UNREADABLE, Report
+from portpolicy.readers.base import LINE_BREAK
 from portpolicy.report.escape import display
 
 COLOURS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[36m"}
@@ -63,7 +64,8 @@ def file_lines(path: str, roots: tuple[str, ...] = ()) -> list[str] | None:
     if isinstance(data, safeio.Refusal) or b"\0" in data:
         return None
     try:
-        return data.decode("utf-8-sig").splitlines()
+        lines = LINE_BREAK.split(data.decode("utf-8-sig"))  # the readers' line numbers
+        return lines[:-1] if lines[-1] == "" else lines  # no line after the last break
     except UnicodeDecodeError:
         return None
 

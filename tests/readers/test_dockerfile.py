@@ -349,3 +349,25 @@ def test_copy_from_an_earlier_stage_is_traced_back_to_the_build_context() -> Non
         (".nginx/site.conf", "/etc/nginx/conf.d/default.conf"),
         ("deploy/nginx.conf", "/etc/nginx/nginx.conf"),
     ]
+
+
+ODD_BREAKS = "\x0c\x0b\x1c\x1d\x1e\x85\u2028\u2029"
+"""What ``str.splitlines`` breaks at and a Dockerfile, like every other reader, does not."""
+
+
+def test_only_crlf_cr_and_lf_end_a_line() -> None:
+    facts = read(f"FROM alpine\r\n# a note{ODD_BREAKS}more\rEXPOSE 80800\nEXPOSE 8080\n")
+    invalid = [f.location for f in facts if isinstance(f, InvalidPort)]
+    assert invalid == [Location("Dockerfile", 3, 8)]
+    assert exposed(facts) == [("tcp", "8080", None)]
+
+
+def test_line_numbers_code_frame_and_suppression_agree_on_odd_line_breaks(tmp_path: Path) -> None:
+    """The reader split at \\f and U+2028, the code frame and suppressions did not: the finding
+    pointed at a later line, showed another line's text and its noqa comment went unseen."""
+    text = f"FROM alpine\n# note{ODD_BREAKS}\nEXPOSE 80800\nEXPOSE 70000 # noqa: PP005\n"
+    write_tree(tmp_path, {"Dockerfile": text})
+    proc = run_cli("check", "--show-source", "--no-config", ".", cwd=tmp_path)
+    assert "Dockerfile:3:8: PP005" in proc.stdout, proc.stdout
+    assert "EXPOSE 80800" in proc.stdout
+    assert "70000" not in proc.stdout  # suppressed on its own line

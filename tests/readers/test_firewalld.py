@@ -452,3 +452,18 @@ def test_facts_table_shows_firewalld_rules() -> None:
                            "tcp", "5432", "10.20.5.0/24", "ruleset"]  # fmt: skip
     assert any("49152-65535 [samba-dc]" in line for line in lines)
     assert any("all (sport 123)" in line for line in lines)
+
+
+def test_line_numbers_count_only_crlf_cr_and_lf() -> None:
+    """firewalld.conf split at \\f and U+2028, the DOCTYPE position counted only LF."""
+    conf = list(
+        firewalld.read(Source("etc/firewalld/firewalld.conf", "# a\x0cb\u2028c\nDefaultZone=${ZONE}\n"))
+    )
+    assert [(f.value, f.location.line) for f in conf if isinstance(f, Unresolved)] == [
+        ("DefaultZone=${ZONE}", 2)
+    ]
+    xml = "<?xml version='1.0'?>\r<!-- a -->\r<!DOCTYPE zone [<!ENTITY a 'b'>]>\r<zone/>\r"
+    errors = [
+        f for f in firewalld.read(Source("etc/firewalld/zones/x.xml", xml)) if isinstance(f, ParseError)
+    ]
+    assert [(e.location.line, e.location.column) for e in errors] == [(3, 1)]
