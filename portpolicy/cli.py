@@ -268,7 +268,7 @@ def _scan(args: argparse.Namespace, paths: list[str], config: Any) -> Any:
     from portpolicy.progress import Progress
     from portpolicy.report.escape import display
 
-    with Progress("checking " + display(" ".join(paths)), enabled=not getattr(args, "quiet", False)):
+    with Progress("checking " + display(" ".join(paths) or "."), enabled=not getattr(args, "quiet", False)):
         report = scan(paths, config)
     if args.verbose:
         for s in report.skipped:
