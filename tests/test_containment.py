@@ -267,12 +267,16 @@ def _as_nobody(tree: Path, *args: str) -> ChildRun:
     code = (
         "import importlib, os, pkgutil, sys, grp, pwd, jsonschema, pathspec, re2, unicodedata\n"
         "import encodings.utf_8_sig, encodings.ascii, encodings.latin_1\n"
-        "import multiprocessing, threading, concurrent.futures, traceback\n"
+        "import multiprocessing, threading, concurrent.futures, traceback, locale, gettext, argparse\n"
+        "import contextlib, io\n"
         "import portpolicy\n"
         "for m in pkgutil.walk_packages(portpolicy.__path__, 'portpolicy.'):\n"
         "    if 'ansiblelint' not in m.name and not m.name.endswith('__main__'):\n"
         "        importlib.import_module(m.name)\n"
         "from portpolicy.cli import main\n"
+        # One run as root first: whatever the CLI imports lazily (argparse's gettext, say) is loaded.
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        f"    main({list(args)!r})\n"
         "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
         f"sys.exit(main({list(args)!r}))\n"
     )
