@@ -156,3 +156,29 @@ def test_a_template_whose_raw_text_does_not_parse_is_unresolved_not_pp000(tmp_pa
         for u in report.unresolved
         if u.location.path == "templates/vhost.j2"
     )
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n", "\n"])
+def test_cr_crlf_and_lf_files_give_the_same_line_numbers(tmp_path: Path, newline: str) -> None:
+    """Lines end at CR, CRLF or LF in every reader, as suppressions and code frames count them."""
+    files = {
+        "etc/sysctl.d/50-ports.conf": ["# ports", "", "net.ipv4.ip_local_port_range = 1024 1023"],
+        "etc/ufw/user.rules": [
+            "*filter",
+            ":ufw-user-input - [0:0]",
+            "",
+            "-A ufw-user-input -p tcp --dport 0 -j ACCEPT",
+        ],
+        "etc/iptables/rules.v4": ["*filter", "", "-A INPUT -p tcp --dport 0 -j ACCEPT", "COMMIT"],
+    }
+    for rel, lines in files.items():
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(newline.join(lines).encode() + newline.encode())
+    report = scan_tree(tmp_path)
+    got = sorted((f.location.path, f.location.line, f.rule) for f in report.findings)
+    assert got == [
+        ("etc/iptables/rules.v4", 3, "PP005"),
+        ("etc/sysctl.d/50-ports.conf", 3, "PP006"),
+        ("etc/ufw/user.rules", 4, "PP005"),
+    ]

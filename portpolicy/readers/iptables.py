@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from portpolicy.model import Fact, InvalidPort, ParseError, PortRange, Unresolved
 from portpolicy.readers import firewall_cmd
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import Format, Source, first_word, is_ascii_digits, mask_jinja, shown
+from portpolicy.readers.base import LINE_BREAK, Format, Source, first_word, is_ascii_digits, mask_jinja, shown
 from portpolicy.readers.lexing import JINJA_EXPRESSIONS, replace_templates, split_shell
 
 NAME = "iptables"
@@ -286,7 +286,7 @@ def read_save(
     """Read iptables-restore input; ``base`` maps chain names to directions (ufw's chains)."""
     ruleset = Ruleset(firewall, family, base=base or dict(_BUILTIN))
     table = ""
-    for number, raw in enumerate(text.split("\n"), start=1):
+    for number, raw in enumerate(LINE_BREAK.split(text), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -587,7 +587,7 @@ def _join_templates(line: str) -> str:
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
     """(first line number, joined text) with backslash-newline continuations joined."""
-    lines = text.split("\n")
+    lines = LINE_BREAK.split(text)
     i = 0
     while i < len(lines):
         start, parts = i + 1, [lines[i]]

@@ -34,6 +34,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.readers.base import (
+    LINE_BREAK,
     MAX_DIGITS,
     Format,
     Source,
@@ -243,7 +244,7 @@ def _conditional_lines(text: str) -> frozenset[int]:
     """Lines inside a Jinja ``{% if %}`` / ``{% for %}`` block: true only in some renderings."""
     depth = 0
     lines: set[int] = set()
-    for number, line in enumerate(text.split("\n"), 1):
+    for number, line in enumerate(LINE_BREAK.split(text), 1):
         if _BLOCK_CLOSE.match(line):
             depth = max(0, depth - 1)
         elif _BLOCK_OPEN.match(line):

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 
 from portpolicy.model import Fact, KernelSetting, Location, ParseError, Unresolved
-from portpolicy.readers.base import Format, Source, first_word, is_templated, mask_jinja, shown
+from portpolicy.readers.base import LINE_BREAK, Format, Source, first_word, is_templated, mask_jinja, shown
 from portpolicy.readers.lexing import glob_matches
 
 NAME = "sysctl"
@@ -81,7 +81,7 @@ def read(source: Source) -> Iterator[Fact]:
     dropin, basename, priority = _placement(source.path)
     file_id = (basename, priority) if dropin else None
 
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(LINE_BREAK.split(text), start=1):
         body = line.strip(_WS)
         if not body or body[0] in "#;":
             continue

@@ -35,7 +35,7 @@ from portpolicy.model import (
 )
 from portpolicy.readers import iptables
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import Format, Source, is_ascii_digits, mask_jinja, shown
+from portpolicy.readers.base import LINE_BREAK, Format, Source, is_ascii_digits, mask_jinja, shown
 
 NAME = "ufw"
 
@@ -87,7 +87,7 @@ def read(source: Source) -> Iterator[Fact]:
 
 
 def _defaults(source: Source, text: str) -> Iterator[Fact]:
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(LINE_BREAK.split(text), start=1):
         m = _POLICY.match(line)
         if not m:
             continue
