@@ -16,8 +16,6 @@ from portpolicy import safeio
 from portpolicy.model import Finding
 from portpolicy.readers.base import LINE_BREAK
 
-MAX_BYTES = 8 * 1024 * 1024
-
 
 class LineCache:
     """The lines of the files findings point at, read on first use (unreadable files: no lines).
@@ -37,7 +35,7 @@ class LineCache:
 
 
 def _read_lines(path: str, roots: tuple[str, ...]) -> list[str]:
-    text = safeio.read_text(path, roots, MAX_BYTES)
+    text = safeio.read_text(path, roots)
     # numbered as the readers number them: \f, \v or U+2028 end no line
     return [] if isinstance(text, safeio.Refusal) else LINE_BREAK.split(text)
 

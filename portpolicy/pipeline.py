@@ -25,7 +25,7 @@ from portpolicy.readers.base import TEMPLATE_SUFFIXES, Source, cut_values, unlik
 from portpolicy.registry import PATH_READERS, YAML_READERS
 from portpolicy.yamlsrc import YamlError, compose_documents
 
-MAX_BYTES = 8 * 1024 * 1024
+MAX_BYTES = safeio.MAX_BYTES
 SEVERITIES = ("error", "warning", "info")
 
 

@@ -29,7 +29,6 @@ from portpolicy.model import USED_HERE, Finding, Location
 from portpolicy.readers.base import LINE_BREAK
 
 UNUSED_RULE = "PP014"
-MAX_BYTES = 8 * 1024 * 1024
 _LEADER = r"(?:#|;|//|<!--)"
 _IGNORE = re.compile(_LEADER + r"[ \t]*portpolicy:[ \t]*ignore\[([^\]\n]{0,512})\][ \t]*(.*)")
 """The id list is bounded: an unbounded one made each unclosed ``ignore[`` of a line scan
@@ -112,7 +111,7 @@ def read(path: str, roots: tuple[str, ...] = ()) -> list[Suppression]:
 
     Read through ``safeio`` under the scan's ``roots``, like every other read of a scanned file.
     """
-    data = safeio.read_bytes(path, roots, MAX_BYTES)
+    data = safeio.read_bytes(path, roots)
     if isinstance(data, safeio.Refusal):
         return []
     if b"portpolicy:" not in data and b"noqa" not in data:

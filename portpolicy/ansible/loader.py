@@ -16,8 +16,6 @@ from portpolicy import safeio
 from portpolicy.model import Location, ParseError
 from portpolicy.yamlsrc import Node, YamlError, compose_documents
 
-MAX_BYTES = 8 * 1024 * 1024
-
 
 @dataclass
 class Loaded:
@@ -75,7 +73,7 @@ class Loader:
 
 
 def _read(path: str, roots: tuple[str, ...]) -> str | safeio.Refusal:
-    data = safeio.read_bytes(path, roots, MAX_BYTES)
+    data = safeio.read_bytes(path, roots)
     if isinstance(data, safeio.Refusal):
         return data
     if b"\0" in data[:8192]:
