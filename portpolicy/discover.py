@@ -26,13 +26,12 @@ import posixpath
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 from portpolicy import safeio
 from portpolicy.config import CONFIG_NAMES, Config, ConfigError, compile_globs
 from portpolicy.errors import UsageError
-from portpolicy.registry import PATH_READERS
+from portpolicy.recognise import NOT_CONFIG, named, never_config
 
 if TYPE_CHECKING:  # pathspec costs tens of milliseconds to import: only when a glob is compiled
     import pathspec
@@ -53,7 +52,6 @@ SKIP_DIRS = {
     "site-packages",
     ".terraform",
 }
-YAML_SUFFIXES = (".yml", ".yaml", ".yml.j2", ".yaml.j2")
 GITIGNORE_LIMIT = 1024 * 1024
 """Bytes of one ignore file that are read; the patterns run on RE2, so size is the only cost."""
 DIR_LINK = (
@@ -64,14 +62,15 @@ UNLISTABLE = "cannot list this folder"
 
 @dataclass(frozen=True)
 class Candidate:
-    """A file to read: the path shown to users, and its reader (None: sniff YAML content).
+    """A file to read: the path shown to users and the path relative to its scanned root.
 
-    ``problem`` is set for something that could not be read at all (a folder that cannot be
-    listed): it becomes a PP000 finding instead of a read.
+    What the file is, is decided when it is read (``recognise``), from its content; ``rel``
+    is the only path that decision may look at. ``problem`` is set for something that could
+    not be read at all (a folder that cannot be listed): it becomes PP000 instead of a read.
     """
 
     path: str
-    reader: ModuleType | None
+    rel: str = ""
     problem: str = ""
 
 
@@ -88,16 +87,23 @@ def display_path(path: str) -> str:
     return posixpath.normpath(shown.replace(os.sep, "/"))
 
 
-def classify(path: str) -> ModuleType | str | None:
-    """The path reader for ``path``, None for YAML to sniff, or a reason to skip it."""
-    if posixpath.basename(path) in CONFIG_NAMES:
+def classify(rel: str) -> str | None:
+    """Why a file is not even opened (its name alone says so), or None: it is read and recognised."""
+    if posixpath.basename(rel) in CONFIG_NAMES:
         return "portpolicy configuration"
-    for reader in PATH_READERS:
-        if reader.matches(path):
-            return reader
-    if path.lower().endswith(YAML_SUFFIXES):
-        return None
-    return "no reader for this file type"
+    if never_config(rel):
+        return NOT_CONFIG
+    return None
+
+
+def wanted_by_name(rel: str) -> bool:
+    """True when a format's name prior claims ``rel``: a loss of such a file is worth recording."""
+    return bool(named(rel))
+
+
+def _relative(path: str, top: str) -> str:
+    """``path`` below the walked folder ``top``, with forward slashes."""
+    return posixpath.normpath(os.path.relpath(path, top).replace(os.sep, "/"))
 
 
 def config_relative(path: str, config: Config) -> str:
@@ -170,7 +176,7 @@ class _Walk:
             raise UsageError(f"cannot read folder {top}: {exc.strerror or 'cannot list it'}") from None
         ignores = _GitIgnores(top, self.roots) if self.config.respect_gitignore else None
         for path in self._walk(top, ignores):
-            self.consider(path, explicit=False)
+            self.consider(path, explicit=False, rel=_relative(path, top))
 
     def _walk(self, top: str, ignores: _GitIgnores | None) -> Iterator[str]:
         """Files below ``top``, each folder's files before its subfolders, in name order."""
@@ -209,7 +215,7 @@ class _Walk:
         if is_dir and entry.name in SKIP_DIRS:
             return ""
         if rules and ignores is not None and ignores.ignored(rules, full, is_dir):
-            if is_dir or not isinstance(classify(display_path(full)), str):
+            if is_dir or wanted_by_name(display_path(full)):
                 self.skip(full, "ignored by .gitignore")
             return ""
         if is_dir and self._excluded(full, is_dir=True):
@@ -244,7 +250,7 @@ class _Walk:
 
     def _special(self, full: str) -> None:
         """A FIFO, socket or device: recorded when its name says a reader would want it."""
-        if not isinstance(classify(display_path(full)), str):
+        if classify(display_path(full)) is None:
             self.skip(full, safeio.NOT_REGULAR)
 
     def _unlistable(self, directory: str, exc: OSError) -> None:
@@ -252,7 +258,7 @@ class _Walk:
         if shown not in self.seen:
             self.seen.add(shown)
             problem = f"{UNLISTABLE}: {exc.strerror or type(exc).__name__}"
-            self.candidates.append(Candidate(shown, None, problem))
+            self.candidates.append(Candidate(shown, problem=problem))
 
     def skip(self, path: str, reason: str) -> None:
         shown = display_path(path)
@@ -263,20 +269,25 @@ class _Walk:
     def _excluded(self, path: str, is_dir: bool = False) -> bool:
         return self.exclude is not None and matches(self.exclude, config_relative(path, self.config), is_dir)
 
-    def consider(self, path: str, explicit: bool) -> None:
+    def consider(self, path: str, explicit: bool, rel: str = "") -> None:
+        """``path`` is read unless excluded or its type is never configuration (a named file always is).
+
+        ``rel`` is its path below the named folder it was found in; a file named on the
+        command line is its own root, and is known by the path as given.
+        """
         shown = display_path(path)
         if shown in self.seen:
             return
         if self._excluded(path):
             self.skip(path, "excluded by config")
             return
-        kind = classify(shown)
-        if isinstance(kind, str):
-            if explicit:
-                self.skip(path, kind)
+        rel = rel or shown
+        why = classify(rel)
+        if why is not None and not (explicit and why == NOT_CONFIG):
+            self.skip(path, why)
             return
         self.seen.add(shown)
-        self.candidates.append(Candidate(shown, kind))
+        self.candidates.append(Candidate(shown, rel))
 
 
 @dataclass(frozen=True)

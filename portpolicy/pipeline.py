@@ -12,17 +12,15 @@ import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from types import ModuleType
 from typing import Any
 
-from portpolicy import correlate, engine, errors, hosts, safeio, suppress
+from portpolicy import correlate, engine, errors, hosts, recognise, safeio, signatures, suppress
 from portpolicy.ansible import project as ansible_project
 from portpolicy.config import Config, HostConfig, compile_globs
 from portpolicy.discover import Candidate, Skipped, config_relative, discover, matches
 from portpolicy.errors import UsageError
 from portpolicy.model import ContainerLink, Fact, Finding, Host, ImageInfo, Location, ParseError, Unresolved
 from portpolicy.readers.base import TEMPLATE_SUFFIXES, Source, cut_values, unlike_file
-from portpolicy.registry import PATH_READERS, YAML_READERS
 from portpolicy.yamlsrc import YamlError, compose_documents
 
 MAX_BYTES = safeio.MAX_BYTES
@@ -271,8 +269,9 @@ def _finish_ansible_stage(worker: Any, paths: list[str], config: Config) -> ansi
 def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> tuple[str | None, list[Fact], str]:
     """(reader name, facts, skip reason): never raises, whatever the file holds.
 
-    The file is read through ``safeio`` under ``roots``: a link out of the tree or to a FIFO
-    or device is skipped, an unreadable or oversized file is PP000.
+    The file is read once, through ``safeio`` under ``roots`` (a link out of the tree or to
+    a FIFO or device is skipped, an unreadable file is PP000); ``recognise`` decides from
+    its text which reader gets it.
     """
     path = candidate.path
     if candidate.problem:
@@ -281,57 +280,61 @@ def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> tuple[s
     if isinstance(data, safeio.Refusal):
         return _refused(candidate, data)
     if b"\0" in data[:8192]:
-        if candidate.reader is None:
-            return None, [], "binary content"
-        return candidate.reader.NAME, [_error(path, "binary content, not a text file")], ""
+        return None, [], "binary content"
     text, bad_utf8 = _decode(data)
-    facts: list[Fact] = []
-    if bad_utf8 is not None:
-        facts.append(
-            _error(
-                path,
-                f"not valid UTF-8 (first bad byte at offset {bad_utf8}); read with replacement characters",
-            )
-        )
-    source = Source(path, text)
-    suppress.note(path, text)
+    name = "recognition"
     try:
-        if candidate.reader is not None:
-            declines = getattr(candidate.reader, "declines", None)
-            if declines is not None and declines(source):  # matched by name, not by content
-                return None, [], getattr(candidate.reader, "DECLINE", f"no {candidate.reader.NAME} content")
-            read = list(candidate.reader.read(source))
-            unlike = unlike_file(candidate.reader, source, read)
-            if unlike is not None:  # read by its name, but not of the format: quote none of it
-                read, name = [_error(path, unlike)], UNRECOGNISED_FORMAT
-            else:
-                read, name = cut_values(read), candidate.reader.NAME
-            facts.extend(_template_errors(path, read) if path.endswith(TEMPLATE_SUFFIXES) else read)
-            return name, facts, ""
-        return _sniff_yaml(source, facts)
-    except Exception as exc:  # a reader bug must not cost the user the rest of the run
-        name = candidate.reader.NAME if candidate.reader is not None else "yaml"
-        return (
-            name,
-            [
+        recognition = recognise.recognise(candidate.rel or path, text)
+        if recognition.signature is None and not recognition.sniff_yaml:
+            return None, [], recognition.reason
+        facts: list[Fact] = []
+        if bad_utf8 is not None:
+            facts.append(
                 _error(
                     path,
-                    f"internal error in the {name} reader ({errors.describe(exc)}); please report it",
+                    f"not valid UTF-8 (first bad byte at offset {bad_utf8}); read with replacement characters",
                 )
-            ],
+            )
+        source = Source(path, text, candidate.rel)
+        suppress.note(path, text)
+        if recognition.signature is None:
+            name = "yaml"
+            return _sniff_yaml(source, facts)
+        reader = signatures.reader(recognition.signature)
+        name = reader.NAME
+        declines = getattr(reader, "declines", None)
+        if declines is not None and declines(source):  # matched by name, not by content
+            return None, [], getattr(reader, "DECLINE", f"no {reader.NAME} content")
+        read = list(reader.read(source))
+        unlike = unlike_file(reader, source, read)
+        if unlike is not None:  # read by its name, but not of the format: quote none of it
+            read, name = [_error(path, unlike)], UNRECOGNISED_FORMAT
+        else:
+            read = cut_values(read)
+        facts.extend(_template_errors(path, read) if path.endswith(TEMPLATE_SUFFIXES) else read)
+        return name, facts, ""
+    except Exception as exc:  # a reader bug must not cost the user the rest of the run
+        return (
+            name,
+            [_error(path, f"internal error in the {name} reader ({errors.describe(exc)}); please report it")],
             "",
         )
 
 
 def _refused(candidate: Candidate, refusal: safeio.Refusal) -> tuple[str | None, list[Fact], str]:
-    """A file ``safeio`` would not read: a skip (not ours to read) or PP000 (ours, unreadable)."""
+    """A file ``safeio`` would not read: a skip (not ours to read) or PP000 (ours, unreadable).
+
+    An oversized file is PP000 only when its name says it is one of ours: its content is
+    never looked at.
+    """
     if refusal.kind in ("outside", "special"):
         return None, [], refusal.reason
     if refusal.kind == "too-large":
-        if candidate.reader is None:
-            return None, [], f"YAML file larger than {MAX_BYTES // 1048576} MiB, not sniffed"
+        priors = recognise.named(candidate.rel or candidate.path)
+        if not priors:
+            return None, [], f"larger than {MAX_BYTES // 1048576} MiB, not read"
         message = f"file is {refusal.size // 1048576} MiB, over the {MAX_BYTES // 1048576} MiB limit"
-        return candidate.reader.NAME, [_error(candidate.path, message)], ""
+        return priors[0].name, [_error(candidate.path, message)], ""
     return "file", [_error(candidate.path, refusal.reason)], ""
 
 
@@ -359,13 +362,15 @@ def _template_errors(path: str, facts: list[Any]) -> list[Any]:
 
 
 def _sniff_yaml(source: Source, facts: list[Fact]) -> tuple[str | None, list[Fact], str]:
-    if not any(reader.sniff(source.text) for reader in YAML_READERS):
-        return None, [], "YAML that no reader recognises"
+    """YAML whose text a YAML format's sniff accepted: composed once, then the readers' ``claims`` decide."""
+    yaml_readers = [
+        signatures.reader(s) for s in signatures.all_signatures() if s.yaml and s.looks(source.text)
+    ]
     try:
         docs = compose_documents(source.text)
     except YamlError:
         return None, [], "YAML that does not parse, and no reader claims it by name"
-    for reader in YAML_READERS:
+    for reader in yaml_readers:
         if reader.claims(docs):
             facts.extend(reader.read_yaml(source, docs))
             return reader.NAME, facts, ""
@@ -387,10 +392,11 @@ def assemble(by_reader: dict[str, list[Fact]], guard: StageGuard | None = None) 
     """One host's facts per reader, after each reader joined its files (``assemble``), tagged
     with the reader's name. A reader whose join fails gives PP000 on each of its files instead."""
     guard = guard or StageGuard()
-    modules: dict[str, ModuleType] = {m.NAME: m for m in PATH_READERS}
+    known = {s.name: s for s in signatures.all_signatures()}
     out: list[tuple[str, Fact]] = []
     for reader, facts in by_reader.items():
-        join = getattr(modules.get(reader), "assemble", None)
+        signature = known.get(reader)
+        join = getattr(signatures.reader(signature), "assemble", None) if signature else None
         if join is None:
             out.extend((reader, f) for f in facts)
             continue

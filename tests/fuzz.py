@@ -432,7 +432,7 @@ def load_formats() -> dict[str, Format]:
 
 
 def _fixture_format(name: str) -> Format:
-    from portpolicy.discover import classify
+    from portpolicy.recognise import claims
 
     seeds: list[Seed] = []
     root = FIXTURES / name
@@ -440,7 +440,7 @@ def _fixture_format(name: str) -> Format:
         files = {
             p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(scenario.rglob("*")) if p.is_file()
         }
-        focus = tuple(path for path in files if not isinstance(classify(path), str))
+        focus = tuple(path for path, data in files.items() if claims(path, data.decode("utf-8", "replace")))
         if not focus:
             continue
         seeds.append(Seed(files, focus))

@@ -147,7 +147,9 @@ def test_install_snippets_point_only_at_what_exists() -> None:
 
     docs = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
     docs += sorted((REPO / "collections").rglob("*.md"))
-    stale = re.compile(r"pip install '?portpolicy\b|portpolicy/portpolicy@v\d|rev: v\d|collection install portpolicy\.audit")
+    stale = re.compile(
+        r"pip install '?portpolicy\b|portpolicy/portpolicy@v\d|rev: v\d|collection install portpolicy\.audit"
+    )
     offending = [
         f"{path.relative_to(REPO)}: {line.strip()}"
         for path in docs

@@ -205,7 +205,7 @@ def test_rootless_runtime_cannot_publish_low_host_ports(tmp_path: Path) -> None:
 def test_verbose_lists_related_evidence_and_skipped_files(tmp_path: Path) -> None:
     write_tree(tmp_path, {"notes.txt": "hello", "broken.yaml": "a: [\n"})
     result = run_cli("check", ".", "notes.txt", "-v", cwd=tmp_path)
-    assert "skipped notes.txt: no reader for this file type" in result.stderr
+    assert "skipped notes.txt: not a configuration file, by its type" in result.stderr
     assert "skipped broken.yaml: YAML that no reader recognises" in result.stderr
     result = run_cli("check", "-v", "--select", "PP004", cwd=EXAMPLES)
     assert "    ci/docker-compose.yml:6:9: note: jenkins binds tcp/8080 here" in result.stdout

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from portpolicy import correlate, discover, pipeline, registry
+from portpolicy import correlate, signatures
 from portpolicy.model import BindAddress, ContainerLink, Fact, Listener, Mount, PortRange
 from portpolicy.pipeline import Report
 from portpolicy.readers import compose
@@ -39,15 +40,17 @@ def _fake_read(source: Source) -> Iterator[Fact]:
 
 FAKE = types.ModuleType("fake")
 FAKE.NAME = "fake"  # type: ignore[attr-defined]
-FAKE.matches = lambda path: path.endswith(".fakeconf")  # type: ignore[attr-defined]
 FAKE.read = _fake_read  # type: ignore[attr-defined]
+FAKE_SIGNATURE = signatures.Signature(
+    "fake", "fake_reader", "a fake config", lambda path: path.endswith(".fakeconf"), shaped=lambda _: True
+)
 
 
 @pytest.fixture
 def fake_reader(monkeypatch: pytest.MonkeyPatch) -> None:
-    readers = (*registry.PATH_READERS, FAKE)
-    monkeypatch.setattr(discover, "PATH_READERS", readers)
-    monkeypatch.setattr(pipeline, "PATH_READERS", readers)
+    every = (*signatures.all_signatures(), FAKE_SIGNATURE)
+    monkeypatch.setitem(sys.modules, "fake_reader", FAKE)
+    monkeypatch.setattr(signatures, "all_signatures", lambda: every)
     monkeypatch.setattr(correlate, "CONFIG_READERS", correlate.CONFIG_READERS | {"fake"})
 
 
@@ -448,19 +451,13 @@ server {
 
 
 def _nginx_registered() -> bool:
-    return any(m.NAME == "nginx" for m in registry.PATH_READERS)
+    return signatures.by_name("nginx") is not None
 
 
 @pytest.fixture
-def nginx_reader(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The nginx reader, also before it is registered for everyone."""
-    if _nginx_registered():
-        return
-    from portpolicy.readers import nginx
-
-    readers = (*registry.PATH_READERS, nginx)
-    monkeypatch.setattr(discover, "PATH_READERS", readers)
-    monkeypatch.setattr(pipeline, "PATH_READERS", readers)
+def nginx_reader() -> None:
+    """The nginx reader (registered for everyone)."""
+    assert _nginx_registered()
 
 
 def test_nginx_as_user_nginx_listening_on_80(tmp_path: Path, nginx_reader: None) -> None:
@@ -474,7 +471,6 @@ def test_nginx_as_user_nginx_listening_on_80(tmp_path: Path, nginx_reader: None)
     assert [f.rule for f in scan_tree(tmp_path, runtime="cri-o").findings] == ["PP001"]
 
 
-@pytest.mark.skipif(not _nginx_registered(), reason="the nginx reader is not registered yet")
 @pytest.mark.parametrize(("runtime", "expected"), [("docker", 0), ("docker-legacy", 1)])
 def test_nginx_as_user_nginx_end_to_end_cli(tmp_path: Path, runtime: str, expected: int) -> None:
     write_tree(tmp_path, REAL_TREE)

@@ -154,6 +154,7 @@ def test_exclude_star_stays_within_one_folder(tmp_path: Path) -> None:
     assert {(s.path, s.reason) for s in report.skipped} == {
         ("a/compose.yaml", "excluded by config"),
         ("x/y/generated.yaml", "excluded by config"),
+        (".portpolicy.yml", "portpolicy configuration"),
     }
 
 

@@ -252,7 +252,7 @@ def test_statistics_text_and_json() -> None:
     assert "3  PP002  listener-in-ephemeral-range" in tail
     assert "9  systemd  (3 findings)" in tail and "4  sysctl  (3 findings)" in tail
     assert "1  nftables  (2 findings)" in tail and "2  kubernetes  (2 findings)" in tail
-    assert "files read: 26, skipped: 0" in tail
+    assert "files read: 26, skipped: 2" in tail
     assert "port values: 0 resolved from variables, 0 unresolved" in tail
     doc = json.loads(run_cli("check", ".", "--statistics", "--format", "json", cwd=EXAMPLES).stdout)
     stats = doc["summary"]["statistics"]
@@ -273,7 +273,7 @@ def test_statistics_verbose_lists_skip_and_unresolved_reasons(tmp_path: Path) ->
     )
     result = run_cli("check", ".", "notes.txt", "--statistics", "-v", cwd=tmp_path)
     tail = result.stdout.split("Statistics:", 1)[1]
-    assert "notes.txt: no reader for this file type" in tail
+    assert "notes.txt: not a configuration file, by its type" in tail
     assert "1 unresolved" in tail and "compose.yaml:4:" in tail
 
 

@@ -36,11 +36,12 @@ def _read(path: str) -> Callable[[str], Any]:
     """Run the path reader that claims ``path`` on a text, as the pipeline does."""
 
     def run(text: str) -> Any:
-        from portpolicy.discover import classify
+        from portpolicy import recognise, signatures
         from portpolicy.readers.base import Source
 
-        reader = classify(path)
-        assert reader is not None and not isinstance(reader, str), path
+        found = recognise.named(path)
+        assert found, path
+        reader = signatures.reader(found[0])
         facts = list(reader.read(Source(path, text)))
         join = getattr(reader, "assemble", None)
         return join(facts) if join else facts

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from portpolicy.config import Config
-from portpolicy.discover import YAML_SUFFIXES
 from portpolicy.pipeline import scan
+from portpolicy.recognise import YAML_SUFFIXES
 from portpolicy.registry import PATH_READERS
 from tests.helpers import REPO, write_tree
 

@@ -39,13 +39,15 @@ def test_random_text_never_raises(tmp_path: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMED)
-def test_binary_file_is_pp000(tmp_path: Path, name: str) -> None:
+def test_binary_file_is_skipped_not_pp000(tmp_path: Path, name: str) -> None:
+    """A binary file is not of the format its name suggests: skipped with the reason, never PP000."""
     path = tmp_path / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)) * 4)
     report = scan_tree(tmp_path)
-    assert [(f.rule, f.message) for f in report.findings] == [
-        ("PP000", "cannot read this file: binary content, not a text file")
+    assert report.findings == []
+    assert [(s.path.rsplit("/", 1)[-1], s.reason) for s in report.skipped] == [
+        (name.rsplit("/", 1)[-1], "binary content")
     ]
 
 

@@ -37,6 +37,13 @@ class Source:
 
     path: str
     text: str
+    rel: str = ""
+    """The path relative to the scanned root: what any decision by path may look at."""
+
+    @property
+    def name_path(self) -> str:
+        """``rel`` when known, else ``path``: the path a reader decides by (never a folder above the root)."""
+        return self.rel or self.path
 
     def at(self, line: int, column: int = 1) -> Location:
         return Location(self.path, line, column)

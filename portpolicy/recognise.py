@@ -1,0 +1,311 @@
+"""What a file is: decided here, once, from its content with its path as a prior.
+
+Real repositories keep nginx snippets in ``conf/``, sysctl files in a role's ``files/``,
+HAProxy configs as ``<service>.cfg`` and Dockerfiles as ``Dockerfile-prod``; names lie the
+other way too (a fail2ban filter named ``nginx-auth.conf``). So a file is claimed by the
+first of these that holds, in order:
+
+1. a format its name suggests, whose strong content test (``looks``) passes;
+2. any other format whose strong content test passes (in ``signatures.ORDER``);
+3. a format its name suggests, whose shape test (``shaped``) passes;
+4. a format its name suggests, when the file holds nothing but comments.
+
+Otherwise it is skipped with the reason. YAML is different only in that its strong test is
+a cheap text sniff and the reader then decides from the composed documents.
+
+Only paths relative to the scanned root are looked at (``rel``), never a folder above it,
+so a tree gives the same verdicts from inside it, from its parent, and under any name.
+Types that are never configuration (source code, documents, media, archives, keys) are
+not opened at all: their names alone put them in the skipped list.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from portpolicy import signatures
+from portpolicy.readers.base import TEMPLATE_SUFFIXES, mask_jinja
+from portpolicy.signatures import Signature
+
+YAML_SUFFIXES = (".yml", ".yaml", ".yml.j2", ".yaml.j2")
+
+NOT_CONFIG_SUFFIXES = frozenset(
+    [
+        "py",
+        "pyc",
+        "pyi",
+        "pyx",
+        "ipynb",
+        "js",
+        "mjs",
+        "cjs",
+        "ts",
+        "tsx",
+        "jsx",
+        "vue",
+        "svelte",
+        "go",
+        "rs",
+        "java",
+        "kt",
+        "kts",
+        "scala",
+        "groovy",
+        "gradle",
+        "c",
+        "h",
+        "cc",
+        "cpp",
+        "cxx",
+        "hh",
+        "hpp",
+        "cs",
+        "fs",
+        "vb",
+        "swift",
+        "m",
+        "mm",
+        "rb",
+        "php",
+        "pl",
+        "pm",
+        "t",
+        "lua",
+        "r",
+        "jl",
+        "dart",
+        "ex",
+        "exs",
+        "erl",
+        "hrl",
+        "elm",
+        "clj",
+        "cljs",
+        "hs",
+        "ml",
+        "nim",
+        "zig",
+        "v",
+        "sol",
+        "asm",
+        "s",
+        "md",
+        "markdown",
+        "rst",
+        "adoc",
+        "asciidoc",
+        "txt",
+        "rtf",
+        "tex",
+        "org",
+        "pod",
+        "man",
+        "1",
+        "5",
+        "8",
+        "html",
+        "htm",
+        "xhtml",
+        "css",
+        "scss",
+        "sass",
+        "less",
+        "png",
+        "jpg",
+        "jpeg",
+        "gif",
+        "ico",
+        "icns",
+        "webp",
+        "bmp",
+        "tif",
+        "tiff",
+        "svg",
+        "psd",
+        "xcf",
+        "eps",
+        "ai",
+        "pdf",
+        "ps",
+        "mp3",
+        "mp4",
+        "m4a",
+        "wav",
+        "ogg",
+        "flac",
+        "webm",
+        "mov",
+        "avi",
+        "mkv",
+        "zip",
+        "gz",
+        "tgz",
+        "bz2",
+        "xz",
+        "zst",
+        "7z",
+        "rar",
+        "tar",
+        "jar",
+        "war",
+        "ear",
+        "whl",
+        "egg",
+        "deb",
+        "rpm",
+        "apk",
+        "dmg",
+        "iso",
+        "img",
+        "qcow2",
+        "vmdk",
+        "so",
+        "o",
+        "a",
+        "dll",
+        "dylib",
+        "exe",
+        "bin",
+        "class",
+        "pyd",
+        "lib",
+        "obj",
+        "wasm",
+        "woff",
+        "woff2",
+        "ttf",
+        "otf",
+        "eot",
+        "json",
+        "jsonl",
+        "ndjson",
+        "lock",
+        "sum",
+        "csv",
+        "tsv",
+        "parquet",
+        "sqlite",
+        "db",
+        "sql",
+        "xlsx",
+        "xls",
+        "docx",
+        "doc",
+        "pptx",
+        "odt",
+        "pem",
+        "crt",
+        "cer",
+        "der",
+        "key",
+        "pub",
+        "p12",
+        "pfx",
+        "jks",
+        "keystore",
+        "csr",
+        "gpg",
+        "asc",
+        "sig",
+        "license",
+        "tf",
+        "tfvars",
+        "hcl",
+        "nix",
+        "cue",
+        "jsonnet",
+        "libsonnet",
+        "rego",
+        "proto",
+        "graphql",
+        "gql",
+    ]
+)
+"""Suffixes of files that are never a config portpolicy reads (after a template suffix is removed).
+
+JSON is here too: Kubernetes accepts JSON manifests, but repositories keep them in YAML, and
+JSON files are mostly package metadata and data.
+"""
+
+NOT_CONFIG = "not a configuration file, by its type"
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """A file's format (``signature``), how that was decided, or why it is not read."""
+
+    signature: Signature | None
+    how: str = ""
+    reason: str = ""
+    sniff_yaml: bool = False
+    """YAML no name claims: compose it and let the YAML readers' ``claims`` decide."""
+
+
+def strip_template(name: str) -> str:
+    for suffix in TEMPLATE_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def is_template(rel: str) -> bool:
+    return rel.endswith(TEMPLATE_SUFFIXES)
+
+
+def is_yaml(rel: str) -> bool:
+    return rel.lower().endswith(YAML_SUFFIXES)
+
+
+def never_config(rel: str) -> bool:
+    """True for a file whose type is never configuration (``app.py``, ``logo.png``, ``README.md``)."""
+    name = strip_template(posixpath.basename(rel)).lower()
+    stem, dot, suffix = name.rpartition(".")
+    return bool(dot and stem and suffix in NOT_CONFIG_SUFFIXES)
+
+
+def named(rel: str) -> list[Signature]:
+    """The formats ``rel``'s name suggests, in ``signatures.ORDER``."""
+    return [s for s in signatures.all_signatures() if s.named(rel)]
+
+
+def claims(rel: str, text: str) -> bool:
+    """True when some reader reads the file at ``rel`` holding ``text`` (YAML: its sniff passes)."""
+    found = recognise(rel, text)
+    return found.signature is not None or found.sniff_yaml
+
+
+def recognise(rel: str, text: str) -> Recognition:
+    """What the file at ``rel`` (relative to its scanned root) holding ``text`` is."""
+    priors = named(rel)
+    if is_yaml(rel):
+        yaml_priors = [s for s in priors if s.yaml]
+        if yaml_priors:
+            return Recognition(yaml_priors[0], "name")
+        if any(s.looks(text) for s in signatures.all_signatures() if s.yaml):
+            return Recognition(None, sniff_yaml=True)
+        return Recognition(None, reason="YAML that no reader recognises")
+    body = mask_jinja(text) if is_template(rel) or "{%" in text else text
+    for signature in priors:
+        if signature.looks(body):
+            return Recognition(signature, "name and content")
+    for signature in signatures.all_signatures():
+        if not signature.yaml and signature not in priors and signature.looks(body):
+            return Recognition(signature, "content")
+    for signature in priors:
+        if signature.shaped(body):
+            return Recognition(signature, "name and shape")
+    for signature in priors:
+        if signature.empty_by_name and not _has_content(body, signature.comments):
+            return Recognition(signature, "name (the file holds only comments)")
+    if priors:
+        return Recognition(None, reason=f"named like {priors[0].title}, but its content is not")
+    return Recognition(None, reason="no reader recognises its content")
+
+
+def _has_content(text: str, comments: tuple[str, ...]) -> bool:
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith(comments):
+            return True
+    return False
