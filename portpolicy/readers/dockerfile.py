@@ -61,14 +61,6 @@ FORMAT = Format(
     ),
 )
 
-# File-name suffixes after ``Dockerfile.`` that are not Dockerfiles (docs, scripts, ignore files).
-_NOT_DOCKERFILE = frozenset(
-    {
-        "md", "markdown", "rst", "txt", "adoc", "html", "htm", "json", "yml", "yaml", "toml", "sh",
-        "bash", "ps1", "bat", "cmd", "py", "go", "js", "ts", "rb", "pl", "lock", "patch", "diff",
-        "orig", "rej", "swp", "dockerignore", "png", "svg", "gz", "zip",
-    }
-)  # fmt: skip
 INSTRUCTIONS = frozenset(
     {
         "from", "run", "cmd", "label", "maintainer", "expose", "env", "add", "copy", "entrypoint",
@@ -83,19 +75,6 @@ _UNKNOWN = "\x00"
 _TEMPLATED = "\x01"
 _PROTOCOLS = ("tcp", "udp", "sctp")
 MAX_LINES = 200_000
-
-
-def matches(path: str) -> bool:
-    """``Dockerfile``, ``Dockerfile.*``, ``*.Dockerfile``/``*.dockerfile``, ``Containerfile`` (and ``.j2``)."""
-    name = path.rsplit("/", 1)[-1]
-    if name.endswith(".j2"):
-        name = name[:-3]
-    for stem in ("Dockerfile", "Containerfile", "dockerfile"):
-        if name == stem:
-            return True
-        if name.startswith(stem + ".") and stem != "dockerfile":
-            return name.rsplit(".", 1)[-1].lower() not in _NOT_DOCKERFILE
-    return name.endswith((".Dockerfile", ".dockerfile", ".Containerfile"))
 
 
 @dataclass
@@ -141,11 +120,11 @@ class _Reader:
     def __init__(self, source: Source) -> None:
         self.source = source
         self.path = source.path
-        self.template = source.path.endswith(".j2")
+        self.template = source.name_path.endswith(".j2")
         self.escape = "\\"
         self.global_args: dict[str, str | None] = {}
         self.stages: list[_Stage] = []
-        name = posixpath.basename(self.path)
+        name = posixpath.basename(source.name_path)
         self.netns = f"container:image:{name}"
         self.facts: list[Fact] = []
 

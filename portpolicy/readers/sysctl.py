@@ -25,6 +25,8 @@ FORMAT = Format(
     comments=("#", ";"),
 )
 
+SYSCTL_CONF = "sysctl.conf"
+
 PORT_KEYS: tuple[str, ...] = (
     "net.ipv4.ip_local_port_range",
     "net.ipv4.ip_local_reserved_ports",
@@ -51,21 +53,6 @@ _DIR_PRIORITY: tuple[tuple[tuple[str, ...], int], ...] = (
 )
 
 
-def matches(path: str) -> bool:
-    """True for ``sysctl.conf`` anywhere and ``*.conf`` directly inside a ``sysctl.d`` dir.
-
-    ``.j2`` variants count too: Ansible roles keep these files as templates.
-    """
-    parts = path.split("/")
-    name = parts[-1]
-    if name in ("sysctl.conf", "sysctl.conf.j2"):
-        return True
-    if len(parts) < 2 or parts[-2] != "sysctl.d":
-        return False
-    stem = name[: -len(".j2")] if name.endswith(".j2") else name
-    return stem.endswith(".conf") and len(stem) > len(".conf")
-
-
 def read(source: Source) -> Iterator[Fact]:
     """Yield one ``KernelSetting`` per assignment of a port key, in file order.
 
@@ -76,10 +63,9 @@ def read(source: Source) -> Iterator[Fact]:
     has_bom = text.startswith("\ufeff")
     if has_bom:
         text = text[1:]
-    if _is_template(source.path, text):
+    if _is_template(source.name_path, text):
         text = mask_jinja(text)
-    dropin, basename, priority = _placement(source.path)
-    file_id = (basename, priority) if dropin else None
+    basename, file_id = _placement(source.name_path)
 
     for number, line in enumerate(LINE_BREAK.split(text), start=1):
         body = line.strip(_WS)
@@ -150,7 +136,7 @@ def read(source: Source) -> Iterator[Fact]:
             location=value_at,
             netns="host",
             ignore_errors=ignore_errors,
-            order=_order(dropin, basename, value_at),
+            order=_order(basename, value_at),
             file_id=file_id,
         )
 
@@ -160,23 +146,29 @@ def _is_template(path: str, text: str) -> bool:
     return path.endswith(".j2") or "{%" in text or "{#" in text
 
 
-def _placement(path: str) -> tuple[bool, str, int]:
-    """(is a sysctl.d drop-in, basename without ``.j2``, directory priority) for ordering."""
+def _placement(path: str) -> tuple[str, tuple[str, int] | None]:
+    """(basename without ``.j2``, file id) of a file, from its path below the scanned root.
+
+    Every file but ``sysctl.conf`` is ordered as a drop-in, by its basename: that is how the
+    boot applies ``sysctl.d`` files, and a ``99-reserved-ports.conf`` kept in a role's
+    ``files/`` lands in one. Only a file inside a ``sysctl.d`` folder has an id (basename,
+    directory priority), so the same name in ``/etc`` masks it in ``/usr/lib``: two roles'
+    ``files/hardening.conf`` do not mask each other.
+    """
     parts = path.split("/")
-    name = parts[-1]
-    basename = name[: -len(".j2")] if name.endswith(".j2") else name
+    basename = parts[-1].removesuffix(".j2")
     if len(parts) < 2 or parts[-2] != "sysctl.d":
-        return False, basename, 0
+        return basename, None
     above = tuple(parts[:-2])
     for suffix, priority in _DIR_PRIORITY:
         if above[-len(suffix) :] == suffix:
-            return True, basename, priority
-    return True, basename, 0
+            return basename, (basename, priority)
+    return basename, (basename, 0)
 
 
-def _order(dropin: bool, basename: str, at: Location) -> tuple[object, ...]:
+def _order(basename: str, at: Location) -> tuple[object, ...]:
     """Boot order: drop-ins by basename across all dirs, then ``sysctl.conf`` (procps ``--system``)."""
-    return (0, basename, at.line) if dropin else (1, "", at.line)
+    return (1, "", at.line) if basename == SYSCTL_CONF else (0, basename, at.line)
 
 
 def _proc_path(key: str) -> str:

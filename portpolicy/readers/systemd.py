@@ -69,9 +69,11 @@ FORMAT = Format(
 
 _T = TypeVar("_T")
 
-_UNIT_FILE = re.compile(r"(?:^|/)[^/]+\.(?:service|socket)(?:\.j2)?$")
-# ``foo.service.d/x.conf``, prefix drop-ins ``foo-.service.d/`` and the type-wide ``service.d/``.
-_DROPIN_FILE = re.compile(r"(?:^|/)(?:[^/]+\.)?(?:service|socket)\.d/[^/]+\.conf(?:\.j2)?$")
+UNIT_SUFFIXES = (
+    ".service", ".socket", ".device", ".mount", ".automount", ".swap", ".target", ".path", ".timer",
+    ".slice", ".scope",
+)  # fmt: skip
+"""Every unit type's suffix: a file named so is that unit, whatever its content says."""
 LONG_LINE_MAX = 1024 * 1024  # systemd's limit for one (continued) line
 _WS = " \t\n\r"  # systemd's WHITESPACE: what strstrip() removes
 _SPECIFIER = re.compile(r"%(.)", re.S)
@@ -136,12 +138,9 @@ class UnitFragment:
     failed: bool = False
     masked: bool = False
     host: str = ""
+    priority: int = 0
+    """Search-path rank from the path below the scanned root (lower wins, see ``_priority``)."""
     kind: str = field(default="unit_fragment", init=False)
-
-
-def matches(path: str) -> bool:
-    """Unit files and drop-ins of the two unit types that can hold or use a listening socket."""
-    return bool(_UNIT_FILE.search(path) or _DROPIN_FILE.search(path))
 
 
 def read(source: Source) -> Iterator[Fact | UnitFragment]:
@@ -178,13 +177,35 @@ def assemble(facts: Sequence[Fact | UnitFragment]) -> list[Fact]:
 # --------------------------------------------------------------------------- reading one file
 
 
-def _identity(path: str) -> tuple[str, bool, str]:
-    """(unit name, is drop-in, drop-in basename) from the path; ``.j2`` is dropped."""
+def _identity(path: str) -> tuple[str | None, bool, str]:
+    """(unit name, is drop-in, drop-in basename) from the path below the scanned root.
+
+    ``.j2`` is dropped. The unit name is None when the name has no unit type (a unit kept
+    as ``deploy/webapp`` or ``units/web.conf``): its sections decide (``_unit_from_sections``).
+    ``sshd.service.in`` (a build template) is ``sshd.service``.
+    """
     parts = path.split("/")
     base = parts[-1].removesuffix(".j2")
-    if base.endswith(".conf") and len(parts) >= 2 and parts[-2].endswith(".d"):
+    if len(parts) >= 2 and base.endswith(".conf") and _is_dropin_dir(parts[-2]):
         return parts[-2][:-2], True, base
-    return base, False, ""
+    if base.endswith(UNIT_SUFFIXES):
+        return base, False, ""
+    stem = base.rsplit(".", 1)[0]
+    return (stem if stem.endswith(UNIT_SUFFIXES) else None), False, ""
+
+
+def _is_dropin_dir(name: str) -> bool:
+    """``web.service.d``, ``foo-.socket.d``, the type-wide ``service.d``: a unit type before ``.d``."""
+    return name.endswith(".d") and ("." + name[:-2]).endswith(UNIT_SUFFIXES)
+
+
+def _unit_from_sections(path: str, directives: list[Directive]) -> str:
+    """A unit whose name has no type: a socket if it has a ``[Socket]`` section, else a service,
+    named after the file's stem (``deploy/webapp.conf`` with ``[Service]`` is ``webapp.service``)."""
+    base = path.rsplit("/", 1)[-1].removesuffix(".j2")
+    stem = base.rpartition(".")[0] or base
+    socket = any(d.section == "Socket" for d in directives)
+    return f"{stem}.socket" if socket else f"{stem}.service"
 
 
 def _is_user_path(path: str) -> bool:
@@ -213,10 +234,10 @@ class _Segment(NamedTuple):
 
 
 def _read(source: Source) -> Iterator[Fact | UnitFragment]:
-    unit, dropin, dropin_name = _identity(source.path)
+    unit, dropin, dropin_name = _identity(source.name_path)
     text = source.text
     jinja_lines: set[int] = set()
-    if source.path.endswith(".j2") or "{%" in text or "{#" in text:
+    if source.name_path.endswith(".j2") or "{%" in text or "{#" in text:
         # Ansible's template module also renders files without .j2. A masked ``{% if %}`` line
         # inside a continuation disappears when rendered, so it must not end the continuation.
         jinja_lines = {
@@ -320,15 +341,16 @@ def _read(source: Source) -> Iterator[Fact | UnitFragment]:
         errors.insert(0, ParseError(message, outside[0]))
     yield from errors
     yield UnitFragment(
-        unit=unit,
+        unit=unit or _unit_from_sections(source.name_path, directives),
         path=source.path,
         dropin=dropin,
         dropin_name=dropin_name,
-        user_unit=_is_user_path(source.path),
+        user_unit=_is_user_path(source.name_path),
         directives=tuple(directives),
         location=source.at(1),
         failed=failed,
         masked=not dropin and source.text == "",
+        priority=_priority(source.name_path),
     )
 
 
@@ -377,7 +399,7 @@ class _Units:
     def __init__(self, fragments: list[UnitFragment]) -> None:
         self.mains: dict[tuple[bool, str], UnitFragment] = {}
         self.dropins: dict[tuple[bool, str], list[UnitFragment]] = {}
-        for fragment in sorted(fragments, key=lambda f: (_priority(f.path), f.path)):
+        for fragment in sorted(fragments, key=lambda f: (f.priority, f.path)):
             key = (fragment.user_unit, fragment.unit)
             if fragment.dropin:
                 self.dropins.setdefault(key, []).append(fragment)
@@ -401,7 +423,7 @@ class _Units:
         prefixes = [f"{'-'.join(pieces[:i])}-.{unit_type}" for i in range(len(pieces) - 1, 0, -1)]
         dirs = [*own, *prefixes, unit_type]
         candidates = [
-            (_priority(fragment.path), specificity, fragment)
+            (fragment.priority, specificity, fragment)
             for specificity, dir_name in enumerate(dirs)
             for fragment in self.dropins.get((user_unit, dir_name), [])
         ]

@@ -17,7 +17,10 @@ from portpolicy.model import (
 )
 from portpolicy.readers import dockerfile
 from portpolicy.readers.base import Source
+from portpolicy.signatures.dockerfile import SIGNATURE
 from tests.helpers import run_cli, write_tree
+
+named = SIGNATURE.named
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dockerfile"
 
@@ -56,7 +59,7 @@ def exposed(facts: list[Fact]) -> list[tuple[str, str, str | None]]:
     ],
 )
 def test_matches_dockerfile_names(path: str) -> None:
-    assert dockerfile.matches(path)
+    assert named(path)
 
 
 @pytest.mark.parametrize(
@@ -71,7 +74,7 @@ def test_matches_dockerfile_names(path: str) -> None:
     ],
 )
 def test_does_not_match_other_files(path: str) -> None:
-    assert not dockerfile.matches(path)
+    assert not named(path)
 
 
 def test_multistage_fixture_stages_users_and_ports() -> None:

@@ -10,6 +10,9 @@ import pytest
 from portpolicy.model import Fact, KernelSetting, Location, ParseError, Unresolved
 from portpolicy.readers import sysctl
 from portpolicy.readers.base import Source
+from portpolicy.signatures.sysctl import SIGNATURE
+
+named = SIGNATURE.named
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sysctl"
 
@@ -57,7 +60,7 @@ def one(facts: list[Fact]) -> KernelSetting:
     ],
 )
 def test_matches_positive(path: str) -> None:
-    assert sysctl.matches(path)
+    assert named(path)
 
 
 @pytest.mark.parametrize(
@@ -79,7 +82,7 @@ def test_matches_positive(path: str) -> None:
     ],
 )
 def test_matches_negative(path: str) -> None:
-    assert not sysctl.matches(path)
+    assert not named(path)
 
 
 def test_name() -> None:
@@ -208,7 +211,7 @@ def test_jinja_template_file() -> None:
 def test_every_fixture_is_matched_by_path() -> None:
     for p in FIXTURES.rglob("*"):
         if p.is_file():
-            assert sysctl.matches(p.relative_to(FIXTURES).as_posix()), p
+            assert named(p.relative_to(FIXTURES).as_posix()), p
 
 
 # --- syntax details ----------------------------------------------------------------------

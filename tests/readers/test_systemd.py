@@ -23,6 +23,9 @@ from portpolicy.model import (
 from portpolicy.readers import systemd
 from portpolicy.readers.base import Source
 from portpolicy.readers.systemd import ALL_CAPABILITIES, Directive, UnitFragment
+from portpolicy.signatures.systemd import SIGNATURE
+
+named = SIGNATURE.named
 
 T = TypeVar("T")
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "systemd"
@@ -32,7 +35,7 @@ ETC = "etc/systemd/system"
 def read_all(files: dict[str, str]) -> list[object]:
     facts: list[object] = []
     for path, text in files.items():
-        assert systemd.matches(path), path
+        assert named(path), path
         facts.extend(systemd.read(Source(path, text)))
     return facts
 
@@ -46,7 +49,7 @@ def scan_tree(root: Path) -> list[object]:
     files = {
         p.relative_to(FIXTURES).as_posix(): p.read_text(encoding="utf-8")
         for p in sorted(root.rglob("*"))
-        if p.is_file() and systemd.matches(p.relative_to(root).as_posix())
+        if p.is_file() and named(p.relative_to(root).as_posix())
     }
     return scan(files)
 
@@ -80,7 +83,7 @@ def server() -> dict[str, list[Listener]]:
     return grouped
 
 
-# --------------------------------------------------------------------------- matches()
+# --------------------------------------------------------------------------- the name prior
 
 
 @pytest.mark.parametrize(
@@ -100,7 +103,7 @@ def server() -> dict[str, list[Listener]]:
     ],
 )
 def test_matches_unit_files_and_dropins(path: str) -> None:
-    assert systemd.matches(path)
+    assert named(path)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +123,7 @@ def test_matches_unit_files_and_dropins(path: str) -> None:
     ],
 )
 def test_matches_rejects_other_files(path: str) -> None:
-    assert not systemd.matches(path)
+    assert not named(path)
 
 
 # --------------------------------------------------------------------------- read(): syntax
