@@ -60,36 +60,87 @@ class HostBucket:
     """(reader name, fact): the reader becomes ``Listener.source`` in the one copy made here."""
 
 
-def scope_of(path: str, reader: str, config: Config) -> tuple[str, str, HostConfig | None]:
-    """The host a file's facts land on, and why (shown by ``portpolicy facts``)."""
+def scope_of(path: str, reader: str, config: Config, rel: str = "") -> tuple[str, str, HostConfig | None]:
+    """The host a file's facts land on, and why (shown by ``portpolicy facts``).
+
+    ``rel`` is the path below the scanned root (``discover.Candidate.rel``; the shown
+    ``path`` when not given). Only ``rel`` decides, so a folder above the root (a checkout
+    under ``~/src/etc/``, a clone named ``firewalld``) changes no verdict; the host is named
+    with the shown prefix, so two roots never share a host by accident.
+    """
     if config.hosts:
-        rel = posixpath.normpath(
-            os.path.relpath(os.path.abspath(path), os.path.abspath(config.root)).replace(os.sep, "/")
-        )
-        for host in config.hosts:
-            for pattern in host.paths:
-                # fnmatch on the whole path (``*`` crosses ``/``), length-capped: the config
-                # may come from the pull request under scan
-                if glob_matches(rel, pattern) or glob_matches(rel, pattern.rstrip("/") + "/*"):
-                    return host.name, f"config maps {pattern!r} to host {host.name!r}", host
-    directory = posixpath.dirname(path) or "."
+        mapped = _mapped(path, config)
+        if mapped is not None:
+            return mapped
+    prefix, rel = _split_root(path, rel)
+
+    def shown(scoped: str) -> str:
+        return _under(prefix, scoped)
+
+    directory = shown(posixpath.dirname(rel) or ".")
     if reader == "compose":
-        if posixpath.basename(path) in COMPOSE_PROJECT_FILES:
+        if posixpath.basename(rel) in COMPOSE_PROJECT_FILES:
             return directory, f"compose project in {directory}", None
         return path, f"compose file {path} (not a default project file, so its own project)", None
-    parts = path.split("/")
-    for i in range(len(parts) - 2, 0, -1):
-        if parts[i - 1] == "firewalld" and parts[i] in FIREWALLD_DIRS and rootfs_of(path) is None:
-            fw = "/".join(parts[:i])
-            return fw, f"firewalld configuration tree {fw}", None
-    root = rootfs_of(path)
+    fw = firewalld_tree(rel)
+    if fw is not None:
+        return shown(fw), f"firewalld configuration tree {shown(fw)}", None
+    root = rootfs_of(rel)
     if root is not None:
-        return root, f"root-filesystem tree {root}", None
+        return shown(root), f"root-filesystem tree {shown(root)}", None
     return directory, f"files in directory {directory}", None
 
 
+def _mapped(path: str, config: Config) -> tuple[str, str, HostConfig | None] | None:
+    """The host ``config.hosts`` maps ``path`` to: patterns are relative to the config file's folder."""
+    rel = posixpath.normpath(
+        os.path.relpath(os.path.abspath(path), os.path.abspath(config.root)).replace(os.sep, "/")
+    )
+    for host in config.hosts:
+        for pattern in host.paths:
+            # fnmatch on the whole path (``*`` crosses ``/``), length-capped: the config
+            # may come from the pull request under scan
+            if glob_matches(rel, pattern) or glob_matches(rel, pattern.rstrip("/") + "/*"):
+                return host.name, f"config maps {pattern!r} to host {host.name!r}", host
+    return None
+
+
+def _split_root(path: str, rel: str) -> tuple[str, str]:
+    """(shown path of the scanned root, path below it); the whole shown path when they disagree."""
+    if not rel or rel == path:
+        return "", path
+    prefix = path[: len(path) - len(rel)]
+    if not path.endswith(rel) or not prefix.endswith("/"):
+        return "", path
+    return prefix, rel
+
+
+def _under(prefix: str, scoped: str) -> str:
+    """``scoped`` (relative to the scanned root) as shown: below ``prefix``."""
+    if not prefix:
+        return scoped
+    base = prefix.rstrip("/") or "/"
+    return base if scoped == "." else posixpath.join(base, scoped)
+
+
+def firewalld_tree(rel: str) -> str | None:
+    """The folder holding ``zones/``, ``services/`` … when ``rel`` lies in a ``firewalld/`` tree.
+
+    Not inside a root-filesystem tree (``srv/etc/firewalld/zones``): that tree is the host.
+    """
+    parts = rel.split("/")
+    for i in range(len(parts) - 2, 0, -1):
+        if parts[i - 1] == "firewalld" and parts[i] in FIREWALLD_DIRS and rootfs_of(rel) is None:
+            return "/".join(parts[:i])
+    return None
+
+
 def rootfs_of(path: str) -> str | None:
-    """The directory that plays ``/`` when a path looks like ``…/etc/…`` or ``…/usr/lib/…``."""
+    """The directory that plays ``/`` when a path looks like ``…/etc/…`` or ``…/usr/lib/…``.
+
+    Give it a path relative to the scanned root: a shown path would let a folder above the
+    root (a checkout under ``~/src/etc/``) make the whole tree one root filesystem.
+    """
     parts = path.split("/")
     for i, part in enumerate(parts[:-1]):
         nxt = parts[i + 1] if i + 1 < len(parts) - 1 else ""
