@@ -304,7 +304,7 @@ def audit(
     if paths:
         candidates, skipped = discover(list(paths), config)
         for candidate in candidates:
-            name, facts, _reason = read_candidate(candidate, config.roots)
+            name, facts, *_ = read_candidate(candidate, config.roots)
             if name is None:
                 continue
             readers[candidate.path] = name

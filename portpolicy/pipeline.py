@@ -10,9 +10,9 @@ import os
 import posixpath
 import traceback
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from portpolicy import correlate, engine, errors, hosts, recognise, safeio, signatures, suppress
 from portpolicy.ansible import project as ansible_project
@@ -43,6 +43,8 @@ class Report:
     """Port values that were only known after resolving a variable or template (Ansible)."""
     tracebacks: list[str] = field(default_factory=list)
     """Internal errors the scan survived (each also a PP000 finding), shown by ``--debug``."""
+    suppressions: list[suppress.Suppression] = field(default_factory=list)
+    """Every suppression comment of ours in the files read, each marked ``used`` if it silenced a finding."""
 
     @property
     def unresolved(self) -> list[Unresolved]:
@@ -93,7 +95,6 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
     paths = list(paths) or ["."]
     config = replace(config, roots=safeio.scan_roots(paths))  # no scanned file is read outside these
     candidates, skipped = discover(paths, config)
-    rels = {c.path: c.rel for c in candidates}  # hosts are scoped below the scanned root only
     # Ansible projects are read as a whole (plays, roles, variables); their files are not read again.
     # On a large tree the stage runs in a second process while this one reads the other files.
     worker = _start_ansible_stage([c.path for c in candidates], config)
@@ -103,12 +104,14 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         candidates = [c for c in candidates if c.path not in stage.claimed]
     per_file: list[tuple[str, str, list[Fact]]] = []
     read_skipped: list[Skipped] = []
+    comments: dict[str, Sequence[suppress.Suppression]] = {}  # found while reading, kept for ``suppress``
     for candidate in candidates:
-        name, facts, reason = read_candidate(candidate, config.roots)
-        if name is None:
-            read_skipped.append(Skipped(candidate.path, reason))
+        read = read_candidate(candidate, config.roots)
+        if read.reader is None:
+            read_skipped.append(Skipped(candidate.path, read.skip))
             continue
-        per_file.append((candidate.path, name, facts))
+        per_file.append((candidate.path, read.reader, read.facts))
+        comments[candidate.path] = read.suppressions
     if worker is not None:
         paths_left = [c.path for c in candidates]
         stage = guard.ansible(lambda: _finish_ansible_stage(worker, paths_left, config), paths_left)
@@ -118,9 +121,10 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
     readers: dict[str, str] = dict.fromkeys(sorted(stage.claimed), "ansible")
     readers.update((path, name) for path, name, _ in per_file)
     per_file = guard.entries + per_file
-    host_list, facts = _model(per_file, config, stage, guard, rels)
+    host_list, facts = _model(per_file, config, stage, guard)
     facts, findings = evaluate_guarded(rules, facts, config, guard)
-    findings = suppress.apply(findings, sorted(readers), rules, loaded, config.severity, config.roots)
+    suppressions = suppress.collect(sorted(readers), comments, loaded, config.roots)
+    findings = suppress.apply(findings, suppressions, rules, loaded, config.severity)
     findings = _filter(findings, config)
     findings.sort(key=lambda f: (f.location.path, f.location.line, f.location.column, f.rule))
     return Report(
@@ -134,6 +138,7 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         readers,
         resolved=stage.resolved,
         tracebacks=guard.tracebacks,
+        suppressions=suppressions,
     )
 
 
@@ -267,8 +272,19 @@ def _finish_ansible_stage(worker: Any, paths: list[str], config: Config) -> ansi
     return result
 
 
-def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> tuple[str | None, list[Fact], str]:
-    """(reader name, facts, skip reason): never raises, whatever the file holds.
+class FileRead(NamedTuple):
+    """What reading one candidate gave: its reader (None when skipped), facts, skip reason
+    and suppression comments (these travel with the facts, not through shared state)."""
+
+    reader: str | None
+    facts: list[Fact]
+    skip: str = ""
+    suppressions: Sequence[suppress.Suppression] = ()
+
+
+def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> FileRead:
+    """The reader, facts and suppressions of one file, or why it is skipped: never raises,
+    whatever the file holds.
 
     The file is read once, through ``safeio`` under ``roots`` (a link out of the tree or to
     a FIFO or device is skipped, an unreadable file is PP000); ``recognise`` decides from
@@ -276,18 +292,19 @@ def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> tuple[s
     """
     path = candidate.path
     if candidate.problem:
-        return "file", [_error(path, candidate.problem)], ""
+        return FileRead("file", [_error(path, candidate.problem)])
     data = safeio.read_bytes(path, roots, MAX_BYTES)
     if isinstance(data, safeio.Refusal):
-        return _refused(candidate, data)
+        return FileRead(*_refused(candidate, data))
     if b"\0" in data[:8192]:
-        return None, [], "binary content"
+        return FileRead(None, [], "binary content")
     text, bad_utf8 = _decode(data)
     name = "recognition"
+    comments: Sequence[suppress.Suppression] = ()
     try:
         recognition = recognise.recognise(candidate.rel or path, text)
         if recognition.signature is None and not recognition.sniff_yaml:
-            return None, [], recognition.reason
+            return FileRead(None, [], recognition.reason)
         facts: list[Fact] = []
         if bad_utf8 is not None:
             facts.append(
@@ -297,15 +314,15 @@ def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> tuple[s
                 )
             )
         source = Source(path, text, candidate.rel)
-        suppress.note(path, text)
+        comments = suppress.in_text(path, text)
         if recognition.signature is None:
             name = "yaml"
-            return _sniff_yaml(source, facts)
+            return FileRead(*_sniff_yaml(source, facts), comments)
         reader = signatures.reader(recognition.signature)
         name = reader.NAME
         declines = getattr(reader, "declines", None)
         if declines is not None and declines(source):  # matched by name, not by content
-            return None, [], getattr(reader, "DECLINE", f"no {reader.NAME} content")
+            return FileRead(None, [], getattr(reader, "DECLINE", f"no {reader.NAME} content"))
         read = list(reader.read(source))
         unlike = unlike_file(reader, source, read)
         if unlike is not None:  # read by its name, but not of the format: quote none of it
@@ -313,13 +330,10 @@ def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> tuple[s
         else:
             read = cut_values(read)
         facts.extend(_template_errors(path, read) if path.endswith(TEMPLATE_SUFFIXES) else read)
-        return name, facts, ""
+        return FileRead(name, facts, "", comments)
     except Exception as exc:  # a reader bug must not cost the user the rest of the run
-        return (
-            name,
-            [_error(path, f"internal error in the {name} reader ({errors.describe(exc)}); please report it")],
-            "",
-        )
+        message = f"internal error in the {name} reader ({errors.describe(exc)}); please report it"
+        return FileRead(name, [_error(path, message)], "", comments)
 
 
 def _refused(candidate: Candidate, refusal: safeio.Refusal) -> tuple[str | None, list[Fact], str]:
@@ -427,12 +441,8 @@ def _model(
     config: Config,
     stage: ansible_project.Result | None = None,
     guard: StageGuard | None = None,
-    rels: Mapping[str, str] | None = None,
 ) -> tuple[list[Host], list[Fact]]:
     """Group facts per host, let readers join across files, then derive.
-
-    ``rels`` maps a shown path to its path below the scanned root (``Candidate.rel``):
-    scoping looks only at that, so where the user stands changes no host.
 
     ``stage`` holds facts a project-level stage already placed on a host (Ansible: the
     play's hosts), added as they are so readers still join them (systemd units); once
@@ -453,7 +463,7 @@ def _model(
         """``hosts.scope_of``, worked out once per file (the correlation step asks first)."""
         key = (path, reader)
         if key not in scopes:
-            scopes[key] = hosts.scope_of(path, reader, config, (rels or {}).get(path, ""))
+            scopes[key] = hosts.scope_of(path, reader, config)
         return scopes[key]
 
     # Files that belong to a container (its image, its mounted configs) move to its host.

@@ -20,7 +20,7 @@ A suppression of a rule that did not run (``--select``) is neither used nor unus
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from portpolicy import safeio
@@ -97,13 +97,13 @@ def _next_code_lines(lines: Sequence[str]) -> list[int]:
     return out
 
 
-_NOTED: dict[str, list[Suppression]] = {}
-"""Suppressions of files the pipeline has read in this process, so ``apply`` need not read them again."""
+def in_text(path: str, text: str) -> list[Suppression]:
+    """The suppressions of a file's text as a reader gets it: a substring test, then a parse.
 
-
-def note(path: str, text: str) -> None:
-    """Called by the pipeline with each file's text as it is read: a substring test, then a parse."""
-    _NOTED[path] = parse(path, text) if "portpolicy:" in text or "noqa" in text else []
+    The pipeline calls it once per file it reads and keeps the result with that file's
+    facts, so ``apply`` judges findings against the very text they came from.
+    """
+    return parse(path, text) if "portpolicy:" in text or "noqa" in text else []
 
 
 def read(path: str, roots: tuple[str, ...] = ()) -> list[Suppression]:
@@ -123,32 +123,44 @@ def _prefix(rule_id: str) -> str:
     return rule_id.rstrip("0123456789")
 
 
-def apply(
-    findings: list[Finding],
+def collect(
     files: Iterable[str],
-    selected: Sequence[Rule],
+    read_with: Mapping[str, Sequence[Suppression]],
     known: Sequence[Rule],
-    severity: dict[str, str] | None = None,
     roots: tuple[str, ...] = (),
-) -> list[Finding]:
-    """Drop suppressed findings; add an ``UNUSED_RULE`` finding per unknown or unused suppression.
+) -> list[Suppression]:
+    """Our suppressions in ``files``: those found while reading (``read_with``, by path), the
+    rest read again (files another stage read, such as Ansible's) under the scan's ``roots``.
 
-    ``roots`` are the scan's (``Config.roots``), for files that must be read again.
+    ``noqa`` is shared with other tools, so only ids with a prefix of a ``known`` rule count.
     """
-    known_ids = {r.id for r in known}
-    prefixes = tuple(sorted({_prefix(i) for i in known_ids} | {"PP"}))
-    by_place: dict[tuple[str, int], list[Suppression]] = {}
-    every: list[Suppression] = []
+    prefixes = tuple(sorted({_prefix(r.id) for r in known} | {"PP"}))
+    found: list[Suppression] = []
     for path in files:
-        noted = _NOTED.pop(path, None)
+        noted = read_with.get(path)
         for s in noted if noted is not None else read(path, roots):
             if s.spelling == "noqa" and not s.rule.startswith(prefixes):
                 continue  # another tool's noqa
-            every.append(s)
-            by_place.setdefault((path, s.target), []).append(s)
-    _NOTED.clear()
-    if not every:
+            found.append(s)
+    return found
+
+
+def apply(
+    findings: list[Finding],
+    suppressions: Sequence[Suppression],
+    selected: Sequence[Rule],
+    known: Sequence[Rule],
+    severity: dict[str, str] | None = None,
+) -> list[Finding]:
+    """Drop suppressed findings; add an ``UNUSED_RULE`` finding per unknown or unused suppression.
+
+    Marks each of ``suppressions`` (from ``collect``) ``used`` when it silenced a finding.
+    """
+    if not suppressions:
         return findings
+    by_place: dict[tuple[str, int], list[Suppression]] = {}
+    for s in suppressions:
+        by_place.setdefault((s.location.path, s.target), []).append(s)
     kept = []
     for f in findings:
         # a finding moved to where a value is written is still silenced where the value is used
@@ -161,9 +173,10 @@ def apply(
     unused_rule = next((r for r in selected if r.id == UNUSED_RULE), None)
     if unused_rule is None:
         return kept
+    known_ids = {r.id for r in known}
     ran = {r.id for r in selected}
     level = (severity or {}).get(UNUSED_RULE, unused_rule.severity)
-    for s in every:
+    for s in suppressions:
         detail = _problem(s, known_ids, ran)
         if detail is None:
             continue

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
-from portpolicy import suppress
+import pytest
+
+from portpolicy import engine, suppress
+from portpolicy.config import Config
+from portpolicy.pipeline import Report, scan
 from tests.helpers import run_cli, scan_tree, write_tree
 
 PRIVILEGED_COMPOSE = """\
@@ -169,3 +175,53 @@ def test_noqa_where_the_value_is_used_silences_a_finding_moved_to_where_it_is_wr
         (tmp_path / "site.yml").read_text().replace("  # noqa: PP003 the relay needs every port", "")
     )
     assert [(f.rule, f.location.line) for f in scan_tree(tmp_path).findings] == [("PP003", 3)]
+
+
+def test_scans_in_two_threads_each_judge_by_their_own_comments(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ansible-lint and action plugins scan in threaded hosts: no scan may see, or clear,
+    another's suppressions. Both scans finish reading before either evaluates, and the files
+    then lose their comments: each verdict must still come from the text that was read."""
+    trees = {
+        "a": _compose('      - "80"  # portpolicy: ignore[PP001] proxied'),
+        "b": _compose("      # noqa: PP001, PP002", '      - "443"'),
+    }
+    for name, files in trees.items():
+        write_tree(tmp_path / name, files)
+
+    def strip_comments() -> None:
+        for name in trees:
+            write_tree(tmp_path / name, _compose('      - "80"'))
+
+    both_read = threading.Barrier(2, action=strip_comments, timeout=60)
+    waited: set[int] = set()
+    evaluate = engine.evaluate
+
+    def evaluate_after_both_read(*args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() not in waited:
+            waited.add(threading.get_ident())
+            both_read.wait()
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "evaluate", evaluate_after_both_read)
+    reports: dict[str, Report] = {}
+
+    def run(name: str) -> None:
+        reports[name] = scan([str(tmp_path / name)], Config())
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in trees]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    a, b = str(tmp_path / "a" / "compose.yaml"), str(tmp_path / "b" / "compose.yaml")
+    assert [(s.location.path, s.rule, s.target, s.used) for s in reports["a"].suppressions] == [
+        (a, "PP001", 7, True)
+    ]
+    assert [(s.location.path, s.rule, s.target, s.used) for s in reports["b"].suppressions] == [
+        (b, "PP001", 8, True),
+        (b, "PP002", 8, False),
+    ]
+    assert [(f.rule, f.location.path) for f in reports["a"].findings] == []
+    assert [(f.rule, f.location.path, f.location.line) for f in reports["b"].findings] == [("PP014", b, 7)]

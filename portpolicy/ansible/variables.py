@@ -25,7 +25,6 @@ from portpolicy.ansible.jinja import Undefined, Unknown, UnknownValue
 from portpolicy.model import Location
 from portpolicy.yamlsrc import MappingNode, Node, ScalarNode, SequenceNode, items, location
 
-_CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _STANDARD_TAG = "tag:yaml.org,2002:"
 FACT_PREFIXES = ("ansible_", "facter_", "ohai_")
 MAGIC_UNKNOWN = {
@@ -69,7 +68,9 @@ def node_value(node: Node | None) -> Any:
         if tag.endswith(":str"):
             return str(node.value)
         try:
-            return _CONSTRUCTOR.construct_object(node)
+            # a constructor per value: one shared constructor keeps every node it built
+            # (``constructed_objects``) for the life of the process, across scans and threads
+            return yaml.constructor.SafeConstructor().construct_object(node)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError):
             return str(node.value)
     if isinstance(node, SequenceNode):
