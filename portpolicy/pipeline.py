@@ -10,7 +10,7 @@ import os
 import posixpath
 import traceback
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
@@ -95,6 +95,7 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
     paths = list(paths) or ["."]
     config = replace(config, roots=safeio.scan_roots(paths))  # no scanned file is read outside these
     candidates, skipped = discover(paths, config)
+    rels = {c.path: c.rel for c in candidates}  # hosts are scoped below the scanned root only
     # Ansible projects are read as a whole (plays, roles, variables); their files are not read again.
     # On a large tree the stage runs in a second process while this one reads the other files.
     worker = _start_ansible_stage([c.path for c in candidates], config)
@@ -121,7 +122,7 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
     readers: dict[str, str] = dict.fromkeys(sorted(stage.claimed), "ansible")
     readers.update((path, name) for path, name, _ in per_file)
     per_file = guard.entries + per_file
-    host_list, facts = _model(per_file, config, stage, guard)
+    host_list, facts = _model(per_file, config, stage, guard, rels)
     facts, findings = evaluate_guarded(rules, facts, config, guard)
     suppressions = suppress.collect(sorted(readers), comments, loaded, config.roots)
     findings = suppress.apply(findings, suppressions, rules, loaded, config.severity)
@@ -441,8 +442,12 @@ def _model(
     config: Config,
     stage: ansible_project.Result | None = None,
     guard: StageGuard | None = None,
+    rels: Mapping[str, str] | None = None,
 ) -> tuple[list[Host], list[Fact]]:
     """Group facts per host, let readers join across files, then derive.
+
+    ``rels`` maps a shown path to its path below the scanned root (``Candidate.rel``):
+    scoping looks only at that, so where the user stands changes no host.
 
     ``stage`` holds facts a project-level stage already placed on a host (Ansible: the
     play's hosts), added as they are so readers still join them (systemd units); once
@@ -463,7 +468,7 @@ def _model(
         """``hosts.scope_of``, worked out once per file (the correlation step asks first)."""
         key = (path, reader)
         if key not in scopes:
-            scopes[key] = hosts.scope_of(path, reader, config)
+            scopes[key] = hosts.scope_of(path, reader, config, (rels or {}).get(path, ""))
         return scopes[key]
 
     # Files that belong to a container (its image, its mounted configs) move to its host.
