@@ -1,47 +1,23 @@
-"""The reader registry: which module reads which file.
+"""Every reader module, imported: the format table (``portpolicy.signatures``) made concrete.
 
-Path readers are asked in order by path; YAML files no path reader claims are composed
-once and offered to the YAML content readers, each of which decides from the documents.
-Adding a format is one module and one line here.
+A scan never imports this module: it asks ``portpolicy.signatures`` what a file is and
+imports only that format's reader. This is for code that wants every reader at once (tests
+that go through each reader, documentation), in ``signatures.ORDER``.
 """
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from portpolicy.readers import (
-    apache,
-    compose,
-    daemons,
-    dockerfile,
-    firewalld,
-    haproxy,
-    iptables,
-    kubernetes,
-    nftables,
-    nginx,
-    sshd,
-    sysctl,
-    systemd,
-    ufw,
-)
+from portpolicy import signatures
 
-# Order matters: sysctl.d and systemd drop-ins (``*.conf``) are claimed before the daemon
-# readers look at ``*.conf`` names; Apache's directories before nginx's ``sites-enabled/``.
-PATH_READERS: tuple[ModuleType, ...] = (
-    sysctl,
-    systemd,
-    compose,
-    firewalld,
-    dockerfile,
-    kubernetes,
-    sshd,
-    apache,
-    nginx,
-    haproxy,
-    daemons,
-    nftables,
-    ufw,
-    iptables,
+MODULES: dict[str, str] = {s.name: s.module for s in signatures.all_signatures()}
+"""Format name (the reader's ``NAME``) -> the module that reads it."""
+
+PATH_READERS: tuple[ModuleType, ...] = tuple(signatures.reader(s) for s in signatures.all_signatures())
+"""Every reader, in the order recognition tries them."""
+
+YAML_READERS: tuple[ModuleType, ...] = tuple(
+    signatures.reader(s) for s in signatures.all_signatures() if s.yaml
 )
-YAML_READERS: tuple[ModuleType, ...] = (compose, kubernetes)
+"""The readers of YAML formats, which decide from composed documents (``claims``)."""

@@ -1,10 +1,11 @@
 """Hand rendered or synthesised text to the format's own reader, and map locations back.
 
-A template deployed to ``/etc/systemd/system/x.service`` is read by whichever registered
-path reader accepts that destination, never by a reader imported here: the registry stays
-the one place that knows formats. The reader sees the destination path (unit names and
-sysctl.d priorities come from it); every ``Location`` in the facts it returns is then
-mapped back to the file the user edits (the template line, the task argument).
+A template deployed to ``/etc/systemd/system/x.service`` is read by whichever format's
+signature (``portpolicy.signatures``) names that destination, never by a reader imported
+here: the signatures stay the one place that knows formats, and only the reader chosen is
+imported. The reader sees the destination path (unit names and sysctl.d priorities come
+from it); every ``Location`` in the facts it returns is then mapped back to the file the
+user edits (the template line, the task argument).
 """
 
 from __future__ import annotations
@@ -16,25 +17,35 @@ from typing import Any
 
 from portpolicy.model import Location, ParseError
 from portpolicy.readers.base import Source, cut_values, unlike_file
-from portpolicy.registry import PATH_READERS, YAML_READERS
+from portpolicy.signatures import Signature, all_signatures, by_name, reader
 
 Mapper = Callable[[Location], Location]
 
 
-def reader_for(dest: str) -> ModuleType | None:
-    """The path reader whose ``matches`` accepts a destination path."""
+def _names(signature: Signature, dest: str) -> bool:
+    """True when ``dest`` (a deployment path, absolute or relative) is named like the format."""
     probe = dest.rstrip("/")
-    for reader in PATH_READERS:
-        if reader.matches(probe) or reader.matches(probe.lstrip("/")):
-            return reader
-    return None
+    return signature.named(probe) or signature.named(probe.lstrip("/"))
+
+
+def named_as(name: str, dest: str) -> bool:
+    """True when the deployment path ``dest`` is named like the format called ``name``."""
+    signature = by_name(name)
+    return signature is not None and _names(signature, dest)
+
+
+def reader_for(dest: str) -> ModuleType | None:
+    """The reader of the first format (in ``signatures.ORDER``) whose name test accepts ``dest``."""
+    signature = next((s for s in all_signatures() if _names(s, dest)), None)
+    return reader(signature) if signature is not None else None
 
 
 def named_reader(name: str, yaml: bool = False) -> ModuleType | None:
-    for reader in YAML_READERS if yaml else PATH_READERS:
-        if getattr(reader, "NAME", "") == name:
-            return reader
-    return None
+    """The reader of the format called ``name`` (with ``yaml``: only a YAML format's)."""
+    signature = by_name(name)
+    if signature is None or (yaml and not signature.yaml):
+        return None
+    return reader(signature)
 
 
 def read_as(reader: ModuleType, dest: str, text: str, mapper: Mapper) -> list[Any]:

@@ -8,20 +8,23 @@ Blocks, ``include_tasks``/``import_tasks``, ``include_role``/``import_role``, ``
 * a loop over a list that resolves is expanded, item by item; a loop item that is written
   out as removed (``state: absent``/``comment``/``disabled``, ``enabled: false``) is not a
   setting; a loop that does not resolve makes the task's port values unresolved.
-* templates are rendered (``render.py``) and read by the reader for their destination.
+* files a task deploys (``template``, ``copy``, ``lineinfile``, ``blockinfile``) are read by
+  the reader for their destination (``deploy.py``).
+
+The state a run carries (``Ctx``, ``Out``) lives in ``context.py``, shared with ``deploy.py``.
 """
 
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from portpolicy.ansible import handoff, jinja, modules, render
+from portpolicy.ansible import deploy, handoff, jinja, modules
 from portpolicy.ansible.args import Arg, Resolved, parse_args
-from portpolicy.ansible.discover import Project, Role
+from portpolicy.ansible.context import Ctx, resolve_path
+from portpolicy.ansible.discover import Role
 from portpolicy.ansible.jinja import Unknown, UnknownValue
-from portpolicy.ansible.loader import Loader
 from portpolicy.ansible.modules import REMOVED_STATES, Emit
 from portpolicy.ansible.variables import Scope, Var, node_value, vars_of
 from portpolicy.model import Evidence, Fact, KernelSetting, Location, ParseError, Unresolved
@@ -107,39 +110,6 @@ _UNSUPPORTED_LOOPS = (
 )
 
 
-@dataclass
-class Out:
-    """Everything one play (or standalone role) produced."""
-
-    facts: list[tuple[str, Fact]] = field(default_factory=list)
-    claimed: set[str] = field(default_factory=set)
-    used_roles: set[str] = field(default_factory=set)
-    ran: set[tuple[str, str, str]] = field(default_factory=set)
-    resolved: int = 0
-    evidence: dict[tuple[str, int], tuple[Evidence, ...]] = field(default_factory=dict)
-    """(template path, line) -> where the values rendered there are defined."""
-    reasons: dict[tuple[str, int], str] = field(default_factory=dict)
-    """(template path, line) -> why an expression there did not resolve."""
-
-    checks: list[set[Any]] = field(default_factory=list)
-    """Open recordings of role runs: each collects the run keys looked at while it runs."""
-    names: list[set[str]] = field(default_factory=list)
-    """Open recordings of role runs: each collects the variable names looked up while it runs."""
-    exports: list[list[tuple[dict[str, Var], dict[str, Var]]]] = field(default_factory=list)
-    """Open recordings of role runs: the role variables they made visible to the play."""
-    reach: list[list[Any]] = field(default_factory=list)
-    """Open recordings of role runs: [deepest dependency depth reached, whether a bound cut it]."""
-
-    def mark(self) -> tuple[int, int, frozenset[str], frozenset[str], frozenset[Any]]:
-        return (
-            len(self.facts),
-            self.resolved,
-            frozenset(self.claimed),
-            frozenset(self.used_roles),
-            frozenset(self.ran),
-        )
-
-
 @dataclass(frozen=True)
 class RoleRun:
     """What running a role added to a play, and the variable values it depended on.
@@ -168,32 +138,6 @@ class RoleRun:
     runtime: tuple[tuple[str, Var], ...]
     exports: tuple[tuple[dict[str, Var], dict[str, Var]], ...] = ()
     """Defaults and vars of the roles it ran, made visible to the rest of the play, in order."""
-
-
-@dataclass
-class Ctx:
-    project: Project
-    loader: Loader
-    out: Out
-    scope: Scope
-    path: str
-    playbook: str
-    role: Role | None = None
-    parents: tuple[Role, ...] = ()
-    """Roles that included this one (Ansible searches their templates and files too)."""
-    stack: tuple[str, ...] = ()
-    task_vars: dict[str, Var] = field(default_factory=dict)
-    """``vars:`` of the task being run: for ``include_role`` they rank above the role's ``vars/``."""
-    runtime: dict[str, Var] = field(default_factory=dict)
-    """``set_fact`` and ``include_vars`` results, shared by the rest of the play."""
-
-    def child(self, **changes: Any) -> Ctx:
-        # a shallow copy with a few fields changed, made for every task and loop item:
-        # ``dataclasses.replace`` re-runs ``__init__`` and costs three times as much
-        new = object.__new__(Ctx)
-        new.__dict__.update(self.__dict__)
-        new.__dict__.update(changes)
-        return new
 
 
 def run_file(ctx: Ctx, path: str) -> None:
@@ -426,9 +370,9 @@ def dispatch(
     elif name == "sysctl":
         _sysctl(ctx, a, module)
     elif name == "template":
-        render.template_task(ctx, a, module)
+        deploy.template_task(ctx, a, module)
     elif name in ("copy", "lineinfile", "blockinfile"):
-        render.content_task(ctx, a, name, module)
+        deploy.content_task(ctx, a, name, module)
     elif name == "docker_container":
         _docker_container(ctx, a, where)
     elif name == "k8s":
@@ -483,24 +427,6 @@ def _include_vars(ctx: Ctx, a: Resolved, module_node: Node | None) -> None:
         ctx.out.facts.append(("ansible", loaded.error))
     if loaded.docs:
         ctx.runtime.update(vars_of(loaded.docs[0], path, path))
-
-
-def resolve_path(ctx: Ctx, target: str, kind: str) -> str | None:
-    """Ansible's search: the role's ``<kind>/`` dir, the current file's dir, the playbook's dir."""
-    files = ctx.project.files
-    bases: list[str] = []
-    for role in (ctx.role, *ctx.parents):
-        if role is not None:
-            bases.append(posixpath.join(role.root, kind))
-            bases.append(role.root)
-    bases.append(posixpath.dirname(ctx.path) or ".")
-    pb = posixpath.dirname(ctx.playbook) or "."
-    bases += [posixpath.join(pb, kind), pb]
-    for base in bases:
-        candidate = posixpath.normpath(posixpath.join(base, target))
-        if candidate in files:
-            return candidate
-    return None
 
 
 def run_role(ctx: Ctx, role: Role, params: dict[str, Var], tasks_from: str = "main", depth: int = 0) -> None:
@@ -781,7 +707,7 @@ def _sysctl(ctx: Ctx, a: Resolved, module: str) -> None:
             parts.append(str(arg.raw) if jinja.has_template(str(arg.raw)) else "{{ unknown }}")
             reasons.append(exc.reason)
     dest = a.known("sysctl_file") or "/etc/sysctl.conf"
-    if not isinstance(dest, str) or not reader.matches(dest):
+    if not isinstance(dest, str) or not handoff.named_as("sysctl", dest):
         dest = "/etc/sysctl.conf"
     text = f"{parts[0]} = {parts[1]}\n"
     facts = handoff.read_as(reader, dest, text, lambda loc: value_arg.location)
