@@ -88,7 +88,15 @@ def scope_of(path: str, reader: str, config: Config, rel: str = "") -> tuple[str
     root = rootfs_of(rel)
     if root is not None:
         return shown(root), f"root-filesystem tree {shown(root)}", None
+    if reader == "systemd" and _is_unit_dropin_dir(posixpath.basename(posixpath.dirname(rel))):
+        # a drop-in (``web.service.d/x.conf``) joins its unit, which lies one folder up
+        directory = shown(posixpath.dirname(posixpath.dirname(rel)) or ".")
     return directory, f"files in directory {directory}", None
+
+
+def _is_unit_dropin_dir(name: str) -> bool:
+    """``web.service.d``, ``web.socket.d``, ``service.d``: the folder of a systemd unit's drop-ins."""
+    return name.endswith((".service.d", ".socket.d")) or name in ("service.d", "socket.d")
 
 
 def _mapped(path: str, config: Config) -> tuple[str, str, HostConfig | None] | None:
