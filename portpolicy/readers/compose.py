@@ -5,7 +5,13 @@ published port gives two listeners: the host side, bound by the container runtim
 host namespace, and the container side, bound by the service's process in the container's
 namespace. Port strings follow the Compose specification and ``docker/go-connections``
 ``nat.ParsePortSpec`` (the parser Compose uses); values are interpolated the way Compose
-does it, with defaults taken and unknown variables reported as ``Unresolved``.
+does it (``portpolicy.readers.dotenv``), with defaults taken and unknown variables reported as
+``Unresolved``.
+
+A service fragment (a mapping of service names to service bodies with ``image``/``build``,
+no ``services:``; a tool merges it into the real compose file) is read as the services of a
+project of its own. A file that uses variables is read at once without a ``.env``; ``join``
+then reads it again with the ``.env`` of its folder (the project directory), if there is one.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from __future__ import annotations
 import ipaddress
 import posixpath
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from portpolicy.model import (
     BindAddress,
@@ -33,8 +40,19 @@ from portpolicy.model import (
     RunAs,
     Unresolved,
 )
-from portpolicy.readers.base import MAX_DIGITS, Format, Source, mask_jinja, parse_port_range, shown
+from portpolicy.readers.base import (
+    MAX_DIGITS,
+    TEMPLATE_SUFFIXES,
+    Format,
+    Source,
+    cut_values,
+    mask_jinja,
+    parse_port_range,
+    shown,
+)
+from portpolicy.readers.dotenv import UNKNOWN, Env, EnvFile, interpolate, references
 from portpolicy.readers.lexing import replace_templates
+from portpolicy.signatures import compose as signature
 from portpolicy.yamlsrc import (
     MappingNode,
     Node,
@@ -58,11 +76,6 @@ FORMAT = Format(
         r"[\"']?(?:services|version|name|networks|volumes|configs|secrets|include|x-[\w.-]*)[\"']?[ \t]*:"
     ),
     comments=("#", "---", "%"),
-)
-
-_BASENAME = re.compile(
-    r"(?:(?:compose(?:\.override)?|docker-compose[^/]*)\.ya?ml|docker-compose[^/]*)\.j2"
-    r"|(?:compose(?:\.override)?|docker-compose[^/]*)\.ya?ml"
 )
 
 TOP_LEVEL_KEYS = frozenset(
@@ -106,6 +119,25 @@ _SERVICE_MARKERS = frozenset(
     }
 )
 
+SERVICE_KEYS = frozenset(
+    """annotations attach blkio_config build cap_add cap_drop cgroup cgroup_parent command configs
+    container_name cpu_count cpu_percent cpu_period cpu_quota cpu_rt_period cpu_rt_runtime
+    cpu_shares cpus cpuset credential_spec depends_on deploy develop device_cgroup_rules devices
+    dns dns_opt dns_search domainname driver_opts entrypoint env_file environment expose extends
+    external_links extra_hosts gpus group_add healthcheck hostname image init ipc isolation
+    label_file labels links logging mac_address mem_limit mem_reservation mem_swappiness
+    memswap_limit models network_mode networks oom_kill_disable oom_score_adj pid pids_limit
+    platform ports post_start pre_stop privileged profiles provider pull_policy read_only restart
+    runtime scale secrets security_opt shm_size stdin_open stop_grace_period stop_signal
+    storage_opt sysctls tmpfs tty ulimits use_api_socket user userns_mode uts volumes
+    volumes_from working_dir
+    net dockerfile log_driver log_opt volume_driver""".split()  # noqa: SIM905 - a word list reads best as words
+)
+"""Every service attribute of the Compose specification, and those of version 1 files (``net``...).
+
+A service fragment may hold no other key: that is what tells it from other YAML.
+"""
+
 KERNEL_KEYS = frozenset(
     {
         "net.ipv4.ip_local_port_range",
@@ -116,8 +148,7 @@ KERNEL_KEYS = frozenset(
 
 _PROTOCOLS = ("tcp", "udp", "sctp")
 # Stands in for the part of a value that is not known statically (a variable, a template).
-_UNKNOWN = "\x00"
-_VAR_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
+_UNKNOWN = UNKNOWN
 _PLACEHOLDER = re.compile(r"\$J([0-9]+)_*")
 _PLACEHOLDER_DIGITS = 9
 """More digits than the number of any placeholder (one per template in an 8 MiB file)."""
@@ -128,23 +159,24 @@ _NO_NEW_PRIVS = re.compile(r"no-new-privileges(?:[:=](\w+))?")
 
 def matches(path: str) -> bool:
     """Compose's default file names (and their ``.j2`` templates) are compose files by name."""
-    return _BASENAME.fullmatch(path.rsplit("/", 1)[-1]) is not None
+    return signature.named(path)
 
 
 def sniff(text: str) -> bool:
-    """Cheap text test before any YAML is composed: a compose file must say ``services``."""
-    return "services" in text
+    """Cheap text test before any YAML is composed: ``services``, or a service fragment's shape."""
+    return signature.looks(text)
 
 
 def claims(docs: list[Node]) -> bool:
-    """True when a YAML file of any name has the shape of a compose file.
+    """True when a YAML file of any name has the shape of a compose file or a service fragment.
 
-    The top level may only hold compose's top-level keys (and ``x-`` extensions), and
-    ``services`` must map names to service mappings with at least one service attribute.
-    Ansible playbooks (a list), Kubernetes manifests (``apiVersion``/``kind``) and
-    GitHub workflows (``jobs.*.services``) fail the top-level test.
+    A compose file: the top level holds only compose's top-level keys (and ``x-``
+    extensions), and ``services`` maps names to service mappings with at least one service
+    attribute. A fragment: see ``_looks_like_fragment``. Ansible playbooks (a list),
+    Kubernetes manifests (``apiVersion``/``kind``), GitHub workflows (``jobs.*.services``),
+    Helm values (``image: {repository, tag}`` beside ``replicaCount``) fail both tests.
     """
-    return any(_looks_like_compose(doc) for doc in docs)
+    return any(_looks_like_compose(doc) or _looks_like_fragment(doc) for doc in docs)
 
 
 def _looks_like_compose(doc: Node) -> bool:
@@ -171,7 +203,44 @@ def _looks_like_compose(doc: Node) -> bool:
     return marked
 
 
-def read(source: Source) -> Iterator[Fact]:
+def _looks_like_fragment(doc: Node) -> bool:
+    """Service names mapping to service bodies, with no ``services:`` (a file merged into a compose file).
+
+    Every top-level key but ``x-`` extensions is a service: a mapping whose keys are all
+    Compose service attributes, with ``image: <name>`` (a string, as Compose requires),
+    ``build`` or ``extends``. That is specific: a vars file or Helm values has keys no
+    service has (``repository``, ``replicaCount``) or values that are not such mappings.
+    """
+    if not isinstance(doc, MappingNode):
+        return False
+    found = False
+    for key, _, body in items(doc):
+        if key.startswith("x-"):
+            continue
+        if key in TOP_LEVEL_KEYS or not _is_service_body(body):
+            return False
+        found = True
+    return found
+
+
+def _is_service_body(body: Node) -> bool:
+    """A mapping of Compose service attributes that says what it runs (``image``, ``build``, ``extends``)."""
+    if not isinstance(body, MappingNode):
+        return False
+    runs = False
+    for key, _, value in items(body):
+        if key.startswith("x-"):
+            continue
+        if key not in SERVICE_KEYS:
+            return False
+        if key == "image":
+            runs = runs or (isinstance(value, ScalarNode) and not is_null(value))
+        elif key in ("build", "extends"):
+            runs = runs or not is_null(value)
+    return runs
+
+
+def read(source: Source) -> Iterator[Fact | Pending]:
     """Compose a compose file (a ``.j2`` template with its Jinja masked) and read it."""
     text = source.text
     placeholders: dict[str, str] = {}
@@ -182,23 +251,121 @@ def read(source: Source) -> Iterator[Fact]:
     except YamlError as exc:
         yield ParseError(f"invalid YAML: {exc}", source.at(exc.line, exc.column))
         return
-    yield from _read_guarded(source, docs, placeholders, by_name=True)
+    yield from _with_pending(source, docs, placeholders, by_name=True)
 
 
-def read_yaml(source: Source, docs: list[Node]) -> Iterator[Fact]:
+def read_yaml(source: Source, docs: list[Node]) -> Iterator[Fact | Pending]:
     """Read already composed documents of a file that ``claims`` accepted."""
-    yield from _read_guarded(source, docs, {}, by_name=False)
+    yield from _with_pending(source, docs, {}, by_name=False)
+
+
+def _with_pending(
+    source: Source, docs: list[Node], placeholders: dict[str, str], by_name: bool
+) -> Iterator[Fact | Pending]:
+    """The facts read without a ``.env``; then, if the file uses variables, what ``join`` needs."""
+    facts = list(_read_guarded(source, docs, placeholders, by_name))
+    yield from facts
+    names = references(source.text)
+    if names and not source.path.endswith(TEMPLATE_SUFFIXES):
+        yield Pending(source, docs, placeholders, by_name, names, len(facts))
 
 
 def _read_guarded(
-    source: Source, docs: list[Node], placeholders: dict[str, str], by_name: bool
+    source: Source, docs: list[Node], placeholders: dict[str, str], by_name: bool, env: Env | None = None
 ) -> Iterator[Fact]:
     """A reader never raises: an unexpected failure becomes a ParseError, not a crash of the run."""
     try:
         for doc in docs:
-            yield from _Reader(source, placeholders).document(doc, by_name)
+            yield from _Reader(source, placeholders, env).document(doc, by_name)
     except Exception as exc:  # pragma: no cover - a safety net for bugs, not for bad input
         yield ParseError(f"compose reader failed ({type(exc).__name__}); please report it", source.at(1))
+
+
+# -- the project's .env -------------------------------------------------------------------------
+
+
+class Pending:
+    """A compose file that uses variables, kept (with its documents) until its folder's ``.env`` is known.
+
+    Not a dataclass, so nothing that walks facts (``handoff.remap``) walks its documents.
+    """
+
+    kind = "compose_pending"
+
+    def __init__(
+        self,
+        source: Source,
+        docs: list[Node],
+        placeholders: dict[str, str],
+        by_name: bool,
+        names: frozenset[str],
+        count: int,
+    ) -> None:
+        self.source = source
+        self.docs = docs
+        self.placeholders = placeholders
+        self.by_name = by_name
+        self.names = names
+        """The variables the file may use."""
+        self.count = count
+        """How many facts the reader gave before this record (those ``join`` replaces)."""
+        self.location = source.at(1)
+
+
+Entry = tuple[str, str, list[Any]]
+"""(path, reader name, what the reader gave) for one read file, as the pipeline holds it."""
+
+
+def join(entries: Sequence[Entry]) -> list[Entry]:
+    """Every compose file that uses a variable its folder's ``.env`` sets, read again with that file.
+
+    The folder of the compose file is its project directory, where Compose looks for
+    ``.env``; only a ``.env`` the scan read is used (it lies inside the scanned roots and
+    went through the same safe read). Runs once over all read files, before they are
+    grouped into hosts, so a file that is its own project (a fragment, ``prod.yml``) gets
+    the ``.env`` beside it as a default-named project file does.
+    """
+    envs: dict[str, EnvFile] = {}
+    for path, _, facts in entries:
+        for fact in facts:
+            if isinstance(fact, EnvFile):
+                envs[posixpath.dirname(path)] = fact
+    projects = {posixpath.dirname(path) for path, name, _ in entries if name == NAME}
+    out: list[Entry] = []
+    for path, name, facts in entries:
+        folder = posixpath.dirname(path)
+        env_file = envs.get(folder)
+        if name == NAME:
+            facts = _with_env(facts, env_file.env if env_file is not None else None)
+        elif env_file is not None and env_file.env.broken and folder in projects and env_file in facts:
+            facts = [*facts, _refused(env_file)]
+        out.append((path, name, facts))
+    return out
+
+
+def _with_env(facts: list[Any], env: Env | None) -> list[Any]:
+    """A compose file's facts, read again with ``env`` when it sets a variable the file uses."""
+    at = next((i for i, f in enumerate(facts) if isinstance(f, Pending)), None)
+    if at is None:
+        return facts
+    pending: Pending = facts[at]
+    if env is None or env.broken or not pending.names & env.names:
+        return facts[:at] + facts[at + 1 :]
+    start = at - pending.count
+    fresh = _read_guarded(pending.source, pending.docs, pending.placeholders, pending.by_name, env)
+    return facts[:start] + cut_values(list(fresh)) + facts[at + 1 :]
+
+
+def _refused(env_file: EnvFile) -> ParseError:
+    """A ``.env`` Compose cannot read: it refuses every compose file of the folder (nothing is quoted)."""
+    env = env_file.env
+    why = f"Compose cannot read this .env ({env.broken}) and refuses to start the project in its folder"
+    return ParseError(why, Location(env.path, env.broken_line))
+
+
+def assemble(facts: Sequence[Any]) -> list[Any]:
+    """What ``join`` did not use (a compose text read outside the pipeline's files) is dropped."""
+    return [f for f in facts if not isinstance(f, Pending)]
 
 
 def _mask_inline_jinja(text: str) -> tuple[str, dict[str, str]]:
@@ -261,9 +428,10 @@ class _Mapping:
 class _Reader:
     """Reads one compose document; holds what the services need to know about each other."""
 
-    def __init__(self, source: Source, placeholders: dict[str, str]) -> None:
+    def __init__(self, source: Source, placeholders: dict[str, str], env: Env | None = None) -> None:
         self.source = source
         self.placeholders = placeholders
+        self.env = env
         self.services: dict[str, tuple[Node, MappingNode]] = {}
         self.modes: dict[str, _NetMode] = {}
         self.container_names: dict[str, str] = {}
@@ -311,7 +479,7 @@ class _Reader:
     def text_value(self, text: str, loc: Location) -> _Value:
         """Interpolate text as found in the (masked) file, keeping the text as written."""
         raw = self.restore(text)
-        resolved, problem = _interpolate(text)
+        resolved, problem = _interpolate(text, self.env)
         if _UNKNOWN in resolved and problem is None:
             problem = "holds a variable without a default"
         if raw != text and ("{{" in raw or "{%" in raw):
@@ -341,7 +509,7 @@ class _Reader:
                 services = value
             elif key == "configs":
                 self.read_configs(value)
-        if services is None and by_name and _is_legacy(doc):
+        if services is None and ((by_name and _is_legacy(doc)) or _looks_like_fragment(doc)):
             services, legacy = doc, True
         if services is None or is_null(services):
             return
@@ -838,74 +1006,9 @@ def _is_legacy(doc: MappingNode) -> bool:
     return found
 
 
-def _interpolate(text: str) -> tuple[str, str | None]:
-    """Compose's interpolation with an empty environment, defaults taken.
-
-    ``$$`` is a literal ``$``; ``${VAR:-x}`` / ``${VAR-x}`` give ``x`` (itself interpolated);
-    ``$VAR``, ``${VAR}``, ``${VAR:?err}`` and ``${VAR:+x}`` are unknown (``_UNKNOWN``).
-    Returns the text and the first problem (an invalid template), if any.
-    """
-    if "$" not in text:
-        return text, None
-    out: list[str] = []
-    problem: str | None = None
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c != "$":
-            out.append(c)
-            i += 1
-            continue
-        nxt = text[i + 1 : i + 2]
-        if nxt == "$":
-            out.append("$")
-            i += 2
-            continue
-        named = _VAR_NAME.match(text, i + 1)
-        if named:
-            out.append(_UNKNOWN)
-            i = named.end()
-            continue
-        if nxt != "{":
-            out.append("$")  # Compose leaves a '$' that starts no variable as it is
-            i += 1
-            continue
-        end = _closing_brace(text, i + 1)
-        if end < 0:
-            out.append(_UNKNOWN)
-            problem = problem or "is an invalid interpolation ('${' without '}')"
-            break
-        body = text[i + 2 : end]
-        i = end + 1
-        named = _VAR_NAME.match(body)
-        if not named:
-            out.append(_UNKNOWN)
-            problem = problem or f"is an invalid interpolation '${{{body}}}'"
-            continue
-        rest = body[named.end() :]
-        if rest.startswith(":-") or rest.startswith("-"):
-            default, sub_problem = _interpolate(rest[2:] if rest.startswith(":-") else rest[1:])
-            out.append(default)
-            problem = problem or sub_problem
-        elif rest == "" or rest[:2] in (":?", ":+") or rest[:1] in ("?", "+"):
-            out.append(_UNKNOWN)
-        else:
-            out.append(_UNKNOWN)
-            problem = problem or f"is an invalid interpolation '${{{body}}}'"
-    return "".join(out), problem
-
-
-def _closing_brace(text: str, start: int) -> int:
-    """Index of the ``}`` closing the ``{`` at ``start`` (nested ``${...}`` counted)."""
-    depth = 0
-    for i in range(start, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
+def _interpolate(text: str, env: Env | None = None) -> tuple[str, str | None]:
+    """Compose's interpolation (``dotenv.interpolate``): the text, ``UNKNOWN`` where not known, and the first problem."""
+    return interpolate(text, env)
 
 
 def _split_parts(text: str) -> tuple[str, str, str]:

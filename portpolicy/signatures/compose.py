@@ -1,12 +1,45 @@
-"""Recognition of Compose files: by Compose's default names, or YAML that says ``services``."""
+"""Recognition of Compose files: Compose's default names, or YAML shaped like services.
 
-from portpolicy.signatures import Signature, delegated
+A compose file says ``services:``; a service fragment (a file a tool merges into the real
+compose file: ``web:`` mapping to a body with ``image:``/``build:``, no ``services:``) says
+it with a top-level key whose indented block sets ``image: <name>`` or ``build:``. Both
+are cheap text sniffs before any YAML is composed; the reader's ``claims(docs)`` then
+decides on the documents (a Helm ``values.yaml`` says ``image:`` too, but with a mapping
+of ``repository``/``tag`` and next to keys no service has).
+"""
+
+from __future__ import annotations
+
+import re
+
+from portpolicy.signatures import Signature
+
+_BASENAME = re.compile(
+    r"(?:(?:compose(?:\.override)?|docker-compose[^/]*)\.ya?ml|docker-compose[^/]*)\.j2"
+    r"|(?:compose(?:\.override)?|docker-compose[^/]*)\.ya?ml"
+)
+_FRAGMENT = re.compile(
+    r"^[\"']?[A-Za-z0-9][\w.-]*[\"']?[ \t]*:[ \t]*(?:#[^\n]*)?\r?\n"
+    r"(?:(?:[ \t#][^\n]*)?\n)*?"
+    r"[ \t]+(?:image[ \t]*:[ \t]*[^\s#{\[|>&*!]|build[ \t]*:)",
+    re.M,
+)
+"""A top-level key, then (over indented, blank or comment lines only) an indented ``image: name`` or ``build:``.
+
+Each line can be matched one way only, so a failed search costs one pass over each block.
+"""
+
+
+def named(rel: str) -> bool:
+    """Compose's default file names (and their ``.j2`` templates) are compose files by name."""
+    return _BASENAME.fullmatch(rel.rsplit("/", 1)[-1]) is not None
 
 
 def looks(text: str) -> bool:
-    """Cheap text test before any YAML is composed: a compose file must say ``services``."""
-    return "services" in text
+    """Cheap text test before any YAML is composed: ``services``, or a service fragment's shape."""
+    return "services" in text or (("image" in text or "build" in text) and _FRAGMENT.search(text) is not None)
 
 
-_BASE = delegated("compose", "a Compose file", yaml=True)
-SIGNATURE = Signature(_BASE.name, _BASE.module, _BASE.title, _BASE.named, looks=looks, yaml=True)
+SIGNATURE = Signature(
+    "compose", "portpolicy.readers.compose", "a Compose file", named, looks=looks, yaml=True
+)

@@ -42,8 +42,15 @@ def r(start: int, end: int | None = None) -> PortRange:
 
 
 def read_text(text: str, path: str = P) -> list[Fact]:
-    """The facts rules see; the ContainerLink facts for correlate are tested in test_correlate."""
-    return [f for f in compose.read(Source(path, text)) if f.kind != "container_link"]
+    """The facts rules see; the ContainerLink facts for correlate are tested in test_correlate.
+
+    A file that uses variables also gives a ``Pending`` record for ``join`` (tested below).
+    """
+    return [
+        f
+        for f in compose.read(Source(path, text))
+        if not isinstance(f, compose.Pending) and f.kind != "container_link"
+    ]
 
 
 def read_fixture(rel: str) -> tuple[str, list[Fact]]:
@@ -422,12 +429,19 @@ def test_interpolation_takes_the_default(entry: str, expected: list[Listener]) -
 UNKNOWN_HOST = "port mapping: the host side holds a variable without a default"
 
 
-@pytest.mark.parametrize(
-    "entry", ["${WEB_PORT}:80", "$WEB_PORT:80", "${WEB_PORT:?set WEB_PORT}:80", "${WEB_PORT:+8080}:80"]
-)
+@pytest.mark.parametrize("entry", ["${WEB_PORT}:80", "$WEB_PORT:80", "${WEB_PORT:+8080}:80"])
 def test_unknown_host_port_is_unresolved_but_the_container_port_is_known(entry: str) -> None:
     facts = read_text(one_port(f'"{entry}"'))
     assert problems(facts) == [Unresolved(entry, UNKNOWN_HOST, L5)]
+    assert listeners(facts) == [inside(r(80), L5)]
+
+
+def test_a_required_variable_says_so_with_the_files_own_message() -> None:
+    """Compose docs: "${VAR:?error} -> value of VAR if set and non-empty, otherwise exit with error"."""
+    entry = "${WEB_PORT:?set WEB_PORT}:80"
+    facts = read_text(one_port(f'"{entry}"'))
+    why = "port mapping: the host side requires WEB_PORT, which is not set (Compose stops: 'set WEB_PORT')"
+    assert problems(facts) == [Unresolved(entry, why, L5)]
     assert listeners(facts) == [inside(r(80), L5)]
 
 
@@ -489,8 +503,9 @@ def test_jinja_in_a_plain_compose_file_is_unresolved() -> None:
         ("cost $5", "cost $5", None),  # a '$' that starts no variable stays as it is
         ("${PORT}", "\x00", None),
         ("$PORT", "\x00", None),
-        ("${PORT:?needed}", "\x00", None),
-        ("${PORT?needed}", "\x00", None),
+        ("${PORT:?needed}", "\x00", "requires PORT, which is not set (Compose stops: 'needed')"),
+        ("${PORT?needed}", "\x00", "requires PORT, which is not set (Compose stops: 'needed')"),
+        ("${PORT:?}", "\x00", "requires PORT, which is not set"),
         ("${PORT:+1}", "\x00", None),
         ("${PORT+1}", "\x00", None),
         ("${1}", "\x00", "is an invalid interpolation '${1}'"),
