@@ -118,6 +118,7 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         stage = guard.ansible(lambda: _finish_ansible_stage(worker, paths_left, config), paths_left)
         per_file = [entry for entry in per_file if entry[0] not in stage.claimed]
         read_skipped = [s for s in read_skipped if s.path not in stage.claimed]
+    per_file = join_projects(per_file, guard)  # a compose file and its folder's .env
     skipped += read_skipped
     readers: dict[str, str] = dict.fromkeys(sorted(stage.claimed), "ansible")
     readers.update((path, name) for path, name, _ in per_file)
@@ -402,6 +403,34 @@ def _decode(data: bytes) -> tuple[str, int | None]:
 
 def _error(path: str, message: str, line: int = 1, column: int = 1) -> ParseError:
     return ParseError(message, Location(path, line, column))
+
+
+def join_projects(
+    per_file: list[tuple[str, str, list[Fact]]], guard: StageGuard
+) -> list[tuple[str, str, list[Fact]]]:
+    """Files a reader completes with others of their project, before any host exists.
+
+    A reader with ``join(entries)`` gets every read file's (path, reader, facts) once: the
+    compose reader reads a compose file again with the ``.env`` of its folder, which may be
+    on another host (a fragment or ``prod.yml`` is a project of its own). On a bug, the
+    entries stay as read and the reader's files get PP000.
+    """
+    names = {name for _, name, _ in per_file}
+    for signature in signatures.all_signatures():
+        join = getattr(signatures.reader(signature), "join", None) if signature.name in names else None
+        if join is None:
+            continue
+        try:
+            per_file = list(join(per_file))
+        except UsageError:
+            raise
+        except Exception as exc:
+            ours = [path for path, name, _ in per_file if name == signature.name]
+            guard.entries.extend(
+                (e.location.path, signature.name, [e])
+                for e in guard.errors(f"{signature.name} join", exc, ours)
+            )
+    return per_file
 
 
 def assemble(by_reader: dict[str, list[Fact]], guard: StageGuard | None = None) -> list[tuple[str, Fact]]:

@@ -64,6 +64,7 @@ ORDER = (
     "sysctl",
     "systemd",
     "compose",
+    "dotenv",
     "firewalld",
     "dockerfile",
     "kubernetes",
