@@ -43,7 +43,6 @@ _UNIT_KEY = re.compile(
     re.M,
 )
 """Keys no other INI-style format uses (``Exec=`` of a desktop entry, ``command=`` of supervisord are not here)."""
-_ASSIGNMENT = re.compile(r"[ \t]*[A-Za-z][A-Za-z0-9_-]*[ \t]*=")
 
 
 def named(rel: str) -> bool:
@@ -61,11 +60,12 @@ def looks(text: str) -> bool:
 
 
 def shaped(text: str) -> bool:
-    """The first meaningful line is a ``[Section]`` header or a ``Key=Value`` assignment."""
-    first = _CONTENT.search(text, 0, SAMPLE)
-    if first is None:
+    """A section header first, and a unit section (a drop-in may hold only ``[Service]`` and ``User=``)."""
+    sample = text[:SAMPLE]
+    first = _CONTENT.search(sample)
+    if first is None or _HEADER.match(sample, first.start()) is None:
         return False
-    return bool(_HEADER.match(text, first.start()) or _ASSIGNMENT.match(text, first.start()))
+    return _UNIT_SECTION.search(sample) is not None
 
 
 SIGNATURE = Signature(

@@ -481,6 +481,25 @@ def test_sysctl_conf_order(path: str) -> None:
     assert s.file_id is None
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["roles/base/files/conf/60-a.conf", "60-a.conf", "cm/kernel/60-a.conf.j2", "sysctl.d.bak/60-a.conf"],
+)
+def test_a_file_outside_sysctl_d_is_ordered_by_its_name_and_masks_nothing(path: str) -> None:
+    """Deployed somewhere we cannot see: boot order by basename, but no id (two roles' files never mask)."""
+    s = one(parse("\n\nnet.ipv4.ip_local_port_range = 1 2\n", path))
+    assert s.order == (0, "60-a.conf", 3)
+    assert s.file_id is None
+
+
+def test_placement_looks_only_below_the_scanned_root() -> None:
+    """A tree scanned as ``usr/lib/sysctl.d`` is the root itself: its files have no directory priority."""
+    source = Source("usr/lib/sysctl.d/60-a.conf", "net.ipv4.ip_local_port_range = 1 2\n", "60-a.conf")
+    (s,) = settings(list(sysctl.read(source)))
+    assert (s.order, s.file_id) == ((0, "60-a.conf", 1), None)
+    assert s.location.path == "usr/lib/sysctl.d/60-a.conf"
+
+
 def test_boot_order_across_dirs_then_sysctl_conf() -> None:
     files = {
         "etc/sysctl.conf": "net.ipv4.ip_local_port_range = 5 5\n",

@@ -151,6 +151,32 @@ def test_dropin_identity_comes_from_its_directory() -> None:
 
 
 @pytest.mark.parametrize(
+    ("path", "text", "unit"),
+    [
+        ("deploy/units/webapp", "[Service]\nExecStart=/usr/bin/webapp\n", "webapp.service"),
+        ("deploy/units/web.conf", "[Unit]\nDescription=x\n[Socket]\nListenStream=80\n", "web.socket"),
+        ("roles/web/templates/web-unit.j2", "[Service]\nExecStart=/x\n", "web-unit.service"),
+        ("units/sshd.service.in", "[Service]\nExecStart=/usr/sbin/sshd -D\n", "sshd.service"),
+        ("units/backup.timer", "[Timer]\nOnCalendar=daily\n", "backup.timer"),
+        ("conf.d/app.conf", "[Service]\nUser=app\n", "app.service"),
+    ],
+)
+def test_a_unit_without_a_unit_suffix_is_what_its_sections_say(path: str, text: str, unit: str) -> None:
+    frag = fragment(path, text)
+    assert (frag.unit, frag.dropin) == (unit, False)
+
+
+def test_user_unit_and_search_path_come_from_the_path_below_the_scanned_root() -> None:
+    """A checkout under ``~/.config/systemd/user`` holds system units: only ``rel`` is looked at."""
+    source = Source(
+        "home/u/.config/systemd/user/repo/web.socket", "[Socket]\nListenStream=80\n", "web.socket"
+    )
+    frag = next(f for f in systemd.read(source) if isinstance(f, UnitFragment))
+    assert not frag.user_unit and frag.priority == 0
+    assert frag.path == "home/u/.config/systemd/user/repo/web.socket"
+
+
+@pytest.mark.parametrize(
     ("path", "user"),
     [
         ("home/alice/.config/systemd/user/dev.socket", True),
