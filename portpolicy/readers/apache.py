@@ -39,7 +39,6 @@ FORMAT = Format(
 )
 SERVICE = "httpd"
 
-_DIRS = ("apache2", "httpd", "apache")
 _MAIN_NAMES = ("httpd.conf", "apache2.conf", "apache.conf")
 _SNIFF = re.compile(
     r"^[ \t]*(?:Listen[ \t]|<VirtualHost\b|<IfModule\b|ServerRoot\b|LoadModule\b)", re.M | re.I
@@ -51,25 +50,17 @@ def _strip_template(name: str) -> str:
     return name[:-3] if name.endswith(".j2") else name
 
 
-def matches(path: str) -> bool:
-    """``httpd.conf``, ``apache2.conf``, ``ports.conf`` and ``*.conf`` under an Apache directory."""
-    parts = path.split("/")
-    name = _strip_template(parts[-1])
-    if name in (*_MAIN_NAMES, "ports.conf"):
-        return True
-    dirs = [d.lower() for d in parts[:-1]]
-    if not any(d in _DIRS or d.startswith(("apache2", "httpd")) for d in dirs):
-        return False
-    return name.endswith(".conf") or (bool(dirs) and dirs[-1] in ("sites-available", "sites-enabled"))
-
-
 def read(source: Source) -> Iterator[Fact]:
-    """One file's ``Listen`` lines; a file that is no httpd config yields nothing."""
-    name = _strip_template(source.path.rsplit("/", 1)[-1])
+    """One file's ``Listen`` lines; a file with no httpd directive that matters yields nothing.
+
+    Which files are httpd's is decided by ``portpolicy.signatures.apache``; a main config
+    name (``httpd.conf``) still counts here when nothing in the file does.
+    """
+    name = _strip_template(source.name_path.rsplit("/", 1)[-1])
     text = source.text
     if name not in _MAIN_NAMES and not _SNIFF.search(text):
         return
-    if source.path.endswith(".j2") or "{%" in text or "{#" in text:
+    if source.name_path.endswith(".j2") or "{%" in text or "{#" in text:
         text = mask_jinja(text)
     defines: dict[str, str] = {}
     user: Evidence | None = None

@@ -1,7 +1,8 @@
 """Daemons whose ports are simple ``key value`` settings, driven by ``data/daemons.yml``.
 
 One generic reader covers PostgreSQL, Redis, MySQL/MariaDB, CUPS and whatever the table
-adds: the table says which files belong to a daemon, which ``[sections]`` hold server
+adds: the table says how a daemon's config is recognised (content marks first, file names
+on a tie: ``portpolicy.signatures.daemons`` decides), which ``[sections]`` hold server
 settings (a MySQL ``[client]`` port is where a client connects, not a listener), which keys
 are ports and which keys list their addresses, what a port of 0 means, and how the daemon
 gets the right to bind (``runs-as`` its own user, ``root-master``, or unknown).
@@ -16,12 +17,10 @@ these listeners when the config runs in a container (it finds them by ``service`
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from portpolicy.model import (
@@ -46,6 +45,7 @@ from portpolicy.readers.base import (
     shown,
 )
 from portpolicy.readers.netaddr import bind_address, split_host_port
+from portpolicy.signatures import daemons as signature
 
 NAME = "daemons"
 
@@ -75,7 +75,6 @@ class AddressSpec:
 @dataclass(frozen=True)
 class Daemon:
     name: str
-    files: tuple[tuple[str, tuple[str, ...]], ...]
     sections: re.Pattern[str] | None
     dashes: bool
     listeners: dict[str, KeySpec]
@@ -89,16 +88,6 @@ class Daemon:
     def key(self, text: str) -> str:
         key = text.lower()
         return key.replace("-", "_") if self.dashes else key
-
-    def claims(self, parts: list[str]) -> bool:
-        name = parts[-1].removesuffix(".j2")
-        dirs = parts[:-1]
-        for pattern, under in self.files:
-            if fnmatch.fnmatchcase(name, pattern) and (
-                not under or any(fnmatch.fnmatchcase(d, u) for d in dirs for u in under)
-            ):
-                return True
-        return False
 
 
 @dataclass(frozen=True)
@@ -118,10 +107,7 @@ class Table:
 @cache
 def table() -> Table:
     """The daemon table, loaded once on first use (no YAML work at import time)."""
-    import yaml
-
-    text = resources.files("portpolicy.data").joinpath("daemons.yml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    data = signature.raw_table()
     daemons = tuple(_daemon(name, entry) for name, entry in data["daemons"].items())
     flags = tuple(
         Flag(
@@ -149,7 +135,6 @@ def _daemon(name: str, entry: dict[str, Any]) -> Daemon:
     privilege = entry.get("privilege", {})
     return Daemon(
         name=name,
-        files=tuple((f["name"], tuple(f.get("under", ()))) for f in entry["files"]),
         sections=re.compile("(?:" + "|".join(sections) + r")\Z", re.I) if sections else None,
         dashes=dashes,
         listeners={
@@ -179,26 +164,14 @@ def _daemon(name: str, entry: dict[str, Any]) -> Daemon:
     )
 
 
-def matches(path: str) -> bool:
-    parts = path.split("/")
-    return any(d.claims(parts) for d in table().daemons)
+FORMAT = Format("a daemon config", "daemon setting", signature.LINE, ("#", ";"), whole_file=False)
+"""Settings, sections and includes: what every daemon of the table writes."""
 
 
-LINE = re.compile(r"[ \t]*(?:\[[\w. -]+\]|!include|</?[A-Z]\w*|[A-Za-z_][\w.-]*(?:[ \t]*=|[ \t]+\S|[ \t]*$))")
-"""A line of a ``key value`` / ``key = value`` config, a ``[section]``, an ``!include`` or a CUPS tag."""
-
-
-def format_for(path: str) -> Format | None:
-    """The format of the daemon whose file ``path`` is: its settings, sections and includes."""
-    daemon = daemon_for(path)
-    if daemon is None:
-        return None
-    return Format(f"a {daemon.name} config", f"{daemon.name} setting", LINE, ("#", ";"), whole_file=False)
-
-
-def daemon_for(path: str) -> Daemon | None:
-    parts = path.split("/")
-    return next((d for d in table().daemons if d.claims(parts)), None)
+def daemon_for(source: Source) -> Daemon | None:
+    """The daemon whose config ``source`` is: by its content, by its name on a tie or without marks."""
+    name = signature.daemon_of(source.text, source.name_path)
+    return next((d for d in table().daemons if d.name == name), None)
 
 
 _EvidenceFor = Callable[[Location], tuple[Evidence, ...]]
@@ -213,11 +186,11 @@ class _Setting:
 
 def read(source: Source) -> Iterator[Fact]:
     """The listeners one daemon config file sets; never raises."""
-    daemon = daemon_for(source.path)
+    daemon = daemon_for(source)
     if daemon is None:
         return
     text = source.text
-    if source.path.endswith(".j2") or "{%" in text or "{#" in text:
+    if source.name_path.endswith(".j2") or "{%" in text or "{#" in text:
         text = mask_jinja(text)
     settings: list[_Setting] = []
     for item in _settings(source, text, daemon):

@@ -68,21 +68,12 @@ _PREFIX = re.compile(r"^([a-z0-9]+)@")
 _SNIFF = re.compile(r"^[ \t]*(?:frontend|listen|backend|global|defaults)\b", re.M)
 
 
-def matches(path: str) -> bool:
-    """``haproxy.cfg`` and ``*.cfg`` under a haproxy directory (and ``.j2`` templates)."""
-    parts = path.split("/")
-    name = parts[-1].removesuffix(".j2")
-    if name == "haproxy.cfg" or (name.startswith("haproxy") and name.endswith(".cfg")):
-        return True
-    return name.endswith(".cfg") and any("haproxy" in d for d in parts[:-1])
-
-
 def read(source: Source) -> Iterator[Fact]:
-    """One file's ``bind`` lines; a ``.cfg`` that is no HAProxy config yields nothing."""
+    """One file's ``bind`` lines; a file with no HAProxy section yields nothing (by content, whatever its name)."""
     text = source.text
     if not _SNIFF.search(text):
         return
-    if source.path.endswith(".j2") or "{%" in text or "{#" in text:
+    if source.name_path.endswith(".j2") or "{%" in text or "{#" in text:
         text = mask_jinja(text)
     section = ""
     user: Evidence | None = None

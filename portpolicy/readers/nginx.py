@@ -36,10 +36,10 @@ from portpolicy.model import (
     PortRange,
     Unresolved,
 )
-from portpolicy.readers import apache
 from portpolicy.readers.base import Format, Source, ascii_int, mask_jinja, shown
 from portpolicy.readers.lexing import ForwardFinder, glob_matches, replace_templates
 from portpolicy.readers.netaddr import bind_address, split_bracketed
+from portpolicy.signatures import nginx as signature
 
 NAME = "nginx"
 
@@ -52,47 +52,19 @@ SERVICE = "nginx"
 MAX_DEPTH = 64
 MAX_INCLUDE_DEPTH = 16
 
-_TEMPLATE_SUFFIXES = (".j2", ".template", ".tmpl")
 _MASK = "\x01"
-# Content that shows a generic ``*.conf`` is nginx's: a block or a listen/include line.
+# Content that shows a text is nginx's to read: a block or a listen/include line.
 _SNIFF = re.compile(
     r"^[ \t]*(?:(?:http|server|stream|events|upstream|mail|location)\s*\{|listen\s+[^;\n]+;"
     r"|server_name\s|worker_processes\s|proxy_pass\s|root\s+[^;\n]+;)",
     re.M,
 )
-_APACHE_SNIFF = re.compile(r"^[ \t]*(?:<VirtualHost\b|Listen\s+\S|<IfModule\b)", re.M)
 _SERVER_CONTEXTS = {"http": "http-server", "stream": "stream-server", "mail": "mail-server"}
 
 
-def _strip_template(name: str) -> str:
-    for suffix in _TEMPLATE_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def matches(path: str) -> bool:
-    """``nginx.conf``, ``sites-*/*`` and ``*.conf`` under an nginx directory (and templates of them)."""
-    parts = path.split("/")
-    name = _strip_template(parts[-1])
-    if name == "nginx.conf" or (name.startswith("nginx") and name.endswith(".conf")):
-        return True
-    if "vhost" in name.lower() and (name.endswith(".conf") or name != parts[-1]):
-        return True  # an Ansible role's ``vhost.j2``; Apache content is handed to the Apache reader
-    dirs = parts[:-1]
-    if any(d in ("apache2", "httpd", "apache") for d in dirs):
-        return False
-    if dirs and dirs[-1] in ("sites-available", "sites-enabled", "streams-available", "streams-enabled"):
-        return not name.startswith(".")
-    return name.endswith(".conf") and any(
-        "nginx" in d and not d.endswith((".service.d", ".socket.d")) for d in dirs
-    )
-
-
-def _by_name(path: str) -> bool:
-    """Files that are nginx's whatever they hold; other matched files are sniffed first."""
-    parts = path.split("/")
-    name = _strip_template(parts[-1])
+def _main_name(path: str) -> bool:
+    """``nginx.conf``, ``nginx-*.conf``: the name of a main config (a tie-breaker, never the only evidence)."""
+    name = signature.strip_template(path.rsplit("/", 1)[-1])
     return name.startswith("nginx") and name.endswith(".conf")
 
 
@@ -121,25 +93,30 @@ class NginxFile:
     location: Location
     main: bool
     host: str = ""
+    rel: str = ""
+    """The path relative to the scanned root: what a decision by path may look at."""
     kind: str = field(default="nginx_file", init=False)
 
 
 def read(source: Source) -> Iterator[Fact | NginxFile]:
-    """Parse one file; never raises."""
+    """Parse one file; a text with no nginx line (a fail2ban filter, php-fpm) yields nothing; never raises.
+
+    Which files are nginx's is decided by ``portpolicy.signatures.nginx`` (Apache content
+    in a shared ``sites-enabled/`` goes to the Apache reader there).
+    """
     text = source.text
-    if not _by_name(source.path) and not _SNIFF.search(text):
-        if _APACHE_SNIFF.search(text):
-            yield from apache.read(source)  # Debian's sites-enabled/ is shared with Apache
+    if not _SNIFF.search(text) and not signature.shaped(text):
         return
     if "_by_lua_block" in text:
         text = _blank_lua_blocks(text)
-    if source.path.endswith(_TEMPLATE_SUFFIXES) or "{%" in text or "{#" in text:
+    if source.name_path.endswith(signature.TEMPLATE_SUFFIXES) or "{%" in text or "{#" in text:
         text = mask_jinja(text)
     parser = _Parser(source, replace_templates(text, lambda span: _MASK * len(span)), text)
     directives = parser.parse()
     yield from parser.errors[:1]  # nginx stops at the first error; the rest follow from it
     main = any(d.name in ("http", "events", "stream", "mail") and d.block is not None for d in directives)
-    yield NginxFile(source.path, tuple(directives), source.at(1), main or _by_name(source.path))
+    main = main or _main_name(source.name_path)
+    yield NginxFile(source.path, tuple(directives), source.at(1), main, rel=source.name_path)
 
 
 _LUA_BLOCK = re.compile(r"(?m)^[ \t]*\w+_by_lua_block[ \t]*\{")
@@ -521,14 +498,32 @@ def _inner_context(outer: str, name: str) -> str:
 
 
 def _fragment_context(f: NginxFile) -> str:
-    """The context a file nobody includes was meant for, from its path and content."""
+    """The context a file nobody includes was meant for: from its content, its folder on a tie."""
     if f.main:
         return "main"
     if any(d.name == "server" and d.block is not None for d in f.directives):
-        return "stream" if "stream" in f.path else "http"
+        return "stream" if _for_stream(f) else "http"
     if any(d.name == "listen" for d in f.directives):  # a listen snippet for server {}
-        return "stream-server" if "stream" in f.path else "http-server"
+        return "stream-server" if _for_stream(f) else "http-server"
     return "http"
+
+
+def _for_stream(f: NginxFile) -> bool:
+    """A stream fragment: a UDP listen says so; else a folder of it (``stream.d``, ``streams-enabled``)."""
+    if any(_udp_listen(d) for d in _walk_directives(f.directives)):
+        return True
+    return any(d.startswith("stream") for d in (f.rel or f.path).split("/")[:-1])
+
+
+def _walk_directives(directives: Sequence[Directive], depth: int = 0) -> Iterator[Directive]:
+    for d in directives:
+        yield d
+        if d.block is not None and depth < 4:
+            yield from _walk_directives(d.block, depth + 1)
+
+
+def _udp_listen(d: Directive) -> bool:
+    return d.name == "listen" and d.block is None and any(a.text == "udp" for a in d.args[1:])
 
 
 def _user_evidence(directives: Sequence[Directive]) -> tuple[Evidence, ...]:

@@ -54,26 +54,26 @@ _SNIFF = re.compile(
 )
 
 
+_SUBSYSTEM = re.compile(r"^[ \t]*Subsystem(?:[ \t]*=[ \t]*|[ \t]+)\S", re.M | re.I)
+"""``Subsystem sftp ...``: written in a main ``sshd_config``, hardly ever in a drop-in."""
+
+
 def _name(path: str) -> str:
     return path.rsplit("/", 1)[-1].removesuffix(".j2")
 
 
-def matches(path: str) -> bool:
-    """``sshd_config``, drop-ins in ``sshd_config.d/`` and templates named after them."""
-    parts = path.split("/")
-    name = _name(path)
-    if name.startswith("sshd_config") or name == "opensshd.conf":
-        return not name.endswith((".d", ".service", ".socket"))
-    return len(parts) >= 2 and parts[-2] == "sshd_config.d" and name.endswith(".conf")
+def _in_dropin_dir(path: str) -> bool:
+    return "/sshd_config.d/" in "/" + path
 
 
 def read(source: Source) -> Iterator[Fact]:
-    """One file's listeners; never raises."""
+    """One file's listeners; a file with no sshd keyword and no sshd name yields nothing; never raises."""
     text = source.text
-    by_name = _name(source.path).startswith("sshd_config") or "/sshd_config.d/" in "/" + source.path
+    path = source.name_path
+    by_name = _name(path).startswith("sshd_config") or _in_dropin_dir(path)
     if not by_name and not _SNIFF.search(text):
         return
-    if source.path.endswith(".j2") or "{%" in text or "{#" in text:
+    if source.name_path.endswith(".j2") or "{%" in text or "{#" in text:
         text = mask_jinja(text)
     ports: list[tuple[int, Location]] = []
     addresses: list[tuple[str, Location]] = []
@@ -110,7 +110,7 @@ def read(source: Source) -> Iterator[Fact]:
                 yield port
         else:
             addresses.append((value, where))
-    main = _name(source.path).startswith("sshd_config") and "/sshd_config.d/" not in "/" + source.path
+    main = _is_main(path, text)
     if not ports and (has_include or not main or port_lines):
         if not addresses:
             return
@@ -118,6 +118,13 @@ def read(source: Source) -> Iterator[Fact]:
     else:
         default_ports = ports or [(22, source.at(1))]
     yield from _listeners(addresses, default_ports, ports)
+
+
+def _is_main(path: str, text: str) -> bool:
+    """A main config (no ``Port`` means 22) rather than a drop-in: by its name, else by ``Subsystem``."""
+    if _in_dropin_dir(path):
+        return False
+    return _name(path).startswith("sshd_config") or _SUBSYSTEM.search(text) is not None
 
 
 def _keyword(raw: str) -> tuple[str, str, int] | None:

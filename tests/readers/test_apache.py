@@ -7,6 +7,7 @@ import pytest
 from portpolicy.model import InvalidPort, Listener, ParseError, Unresolved
 from portpolicy.readers import apache
 from portpolicy.readers.base import Source
+from portpolicy.signatures import apache as signature
 from tests.helpers import FIXTURES, scan_tree
 
 APACHE = FIXTURES / "apache"
@@ -64,8 +65,8 @@ def test_unbalanced_sections_are_parse_errors() -> None:
         ("etc/nginx/conf.d/default.conf", False),
     ],
 )
-def test_matches(path: str, claimed: bool) -> None:
-    assert apache.matches(path) is claimed
+def test_named(path: str, claimed: bool) -> None:
+    assert signature.SIGNATURE.named(path) is claimed
 
 
 def test_jinja_expression_is_one_unresolved_value() -> None:

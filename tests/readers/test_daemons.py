@@ -9,6 +9,7 @@ import pytest
 from portpolicy.model import InvalidPort, Listener, Unresolved
 from portpolicy.readers import daemons
 from portpolicy.readers.base import Source
+from portpolicy.signatures import daemons as signature
 from tests.helpers import FIXTURES, scan_tree, write_tree
 
 DAEMONS = FIXTURES / "daemons"
@@ -119,8 +120,8 @@ def test_flag_value_forms() -> None:
         ("app/settings.conf", False),
     ],
 )
-def test_matches(path: str, claimed: bool) -> None:
-    assert daemons.matches(path) is claimed
+def test_named(path: str, claimed: bool) -> None:
+    assert signature.SIGNATURE.named(path) is claimed
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import pytest
 from portpolicy.model import InvalidPort, Listener, Unresolved
 from portpolicy.readers import haproxy
 from portpolicy.readers.base import Source
+from portpolicy.signatures import haproxy as signature
 from tests.helpers import FIXTURES, scan_tree
 
 
@@ -42,10 +43,10 @@ def test_ipv6_only_and_missing_port() -> None:
     assert [type(f) for f in facts if not isinstance(f, Listener)] == [InvalidPort]
 
 
-def test_matches_and_non_haproxy_cfg() -> None:
-    assert haproxy.matches("etc/haproxy/haproxy.cfg")
-    assert haproxy.matches("roles/lb/templates/haproxy.cfg.j2")
-    assert not haproxy.matches("setup.cfg")
+def test_named_and_non_haproxy_cfg() -> None:
+    assert signature.SIGNATURE.named("etc/haproxy/haproxy.cfg")
+    assert signature.SIGNATURE.named("roles/lb/templates/haproxy.cfg.j2")
+    assert not signature.SIGNATURE.named("setup.cfg")
     assert list(haproxy.read(Source("haproxy/tox.cfg", "[tox]\nenvlist = py3\n"))) == []
 
 

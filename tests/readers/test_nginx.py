@@ -9,6 +9,7 @@ import pytest
 from portpolicy.model import BindAddress, InvalidPort, Listener, ParseError, PortRange, Unresolved
 from portpolicy.readers import nginx
 from portpolicy.readers.base import Source
+from portpolicy.signatures import nginx as signature
 from tests.helpers import FIXTURES, run_cli, scan_tree, write_tree
 
 NGINX = FIXTURES / "nginx"
@@ -175,7 +176,7 @@ def test_broken_file_is_pp000_and_keeps_what_it_read() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["}", "server { listen 80", 'server { listen "80 ; }', "{ ; }", "a" * 5000 + "{" * 200]
+    "text", ["}", "server { listen 80", 'server { listen "80 ; }', "events {}\n{ ; }", "a" * 5000 + "{" * 200]
 )
 def test_malformed_input_is_a_parse_error(text: str) -> None:
     facts = read(text, "nginx.conf")
@@ -195,19 +196,21 @@ def test_malformed_input_is_a_parse_error(text: str) -> None:
         ("etc/redis/redis.conf", False),
     ],
 )
-def test_matches(path: str, claimed: bool) -> None:
-    assert nginx.matches(path) is claimed
+def test_named(path: str, claimed: bool) -> None:
+    assert signature.SIGNATURE.named(path) is claimed
 
 
-def test_generic_conf_under_nginx_dir_that_is_not_nginx_yields_nothing() -> None:
+def test_generic_conf_under_nginx_dir_that_is_not_nginx_yields_nothing(tmp_path: Path) -> None:
     assert list(nginx.read(Source("roles/nginx/files/php-fpm.conf", "[www]\nlisten = 9000\n"))) == []
+    write_tree(tmp_path, {"roles/nginx/files/php-fpm.conf": "[www]\nlisten = 9000\n"})
+    report = scan_tree(tmp_path)
+    assert report.findings == [] and report.facts == []
 
 
-def test_apache_content_in_sites_enabled_is_read_as_apache() -> None:
-    facts = list(
-        nginx.read(Source("sites-enabled/site.conf", "Listen 8080\n<VirtualHost *:8080>\n</VirtualHost>\n"))
-    )
-    (listener,) = facts
+def test_apache_content_in_sites_enabled_is_read_as_apache(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"sites-enabled/site.conf": "Listen 8080\n<VirtualHost *:8080>\n</VirtualHost>\n"})
+    facts = scan_tree(tmp_path).facts
+    (listener,) = [f for f in facts if isinstance(f, Listener)]
     assert isinstance(listener, Listener)
     assert (listener.service, listener.ports, listener.address) == (
         "httpd",

@@ -7,6 +7,7 @@ import pytest
 from portpolicy.model import InvalidPort, Listener, ParseError, Unresolved
 from portpolicy.readers import sshd
 from portpolicy.readers.base import Source
+from portpolicy.signatures import sshd as signature
 from tests.helpers import FIXTURES, scan_tree
 
 SSHD = FIXTURES / "sshd"
@@ -34,7 +35,7 @@ def test_hardened_tree() -> None:
 
 
 def test_client_config_is_never_read() -> None:
-    assert not sshd.matches("etc/ssh/ssh_config")
+    assert not signature.SIGNATURE.named("etc/ssh/ssh_config")
     assert scan_tree(SSHD / "client").facts == []
 
 
@@ -72,8 +73,8 @@ def test_match_all_is_silent_other_match_is_an_error() -> None:
         ("etc/fail2ban/jail.d/sshd.local", False),
     ],
 )
-def test_matches(path: str, claimed: bool) -> None:
-    assert sshd.matches(path) is claimed
+def test_named(path: str, claimed: bool) -> None:
+    assert signature.SIGNATURE.named(path) is claimed
 
 
 def test_fail2ban_sshd_conf_is_not_read_as_sshd() -> None:
