@@ -17,7 +17,7 @@ from typing import Any
 from portpolicy.ansible.args import Arg, Resolved
 from portpolicy.ansible.jinja import Unknown, to_string
 from portpolicy.model import Evidence, Fact, FirewallRule, Location, PortRange, Unresolved
-from portpolicy.readers import firewall_cmd
+from portpolicy.readers import firewall_cmd, firewalld_catalogue
 from portpolicy.readers.base import PROTOCOLS, parse_port_range, shown
 
 BUILTIN = ("ansible.builtin", "ansible.legacy")
@@ -171,12 +171,10 @@ def firewalld(a: Resolved, out: Emit, module: str) -> None:
 def _firewalld_service(a: Resolved, out: Emit, module: str, service: Arg, zone: str) -> None:
     """``service: samba-dc``: the ports of firewalld's own service catalogue (a service defined
     on the host itself may differ, which the files cannot show: the evidence says where they came from)."""
-    from portpolicy.readers import firewalld as catalogue
-
     name = _text(a, out, module, service)
     if name is None:
         return
-    ports = catalogue.service_ports(name)
+    ports = firewalld_catalogue.service_ports(name)
     if ports is None:
         out.add(
             Unresolved(
@@ -184,7 +182,7 @@ def _firewalld_service(a: Resolved, out: Emit, module: str, service: Arg, zone: 
             )
         )
         return
-    release = catalogue.catalogue()[0]
+    release = firewalld_catalogue.catalogue()[0]
     for proto, rng in ports:
         note = Evidence(service.location, f"firewalld {release} service {name}: {rng}/{proto}")
         out.add(

@@ -2,10 +2,10 @@
 
 ``firewall-cmd [--permanent] [--zone=Z] --add-port=8080/tcp`` (also ranges, several
 options per line and ``--add-port 8080/tcp``), ``--add-service=samba-dc`` (the ports of
-firewalld's own service catalogue, see ``firewalld.service_ports``), ``--add-source-port``
+firewalld's own service catalogue, see ``firewalld_catalogue.service_ports``), ``--add-source-port``
 and ``--add-rich-rule='rule ...'`` (firewalld.richlanguage(5)). ``--remove-*``, queries
 and zone management open nothing. ``firewall-offline-cmd`` takes the same options. The
-iptables reader owns shell scripts and hands these lines here, as it does ``ufw`` lines.
+shell reader (``readers.shell``) owns scripts and hands these lines here.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from portpolicy.model import Evidence, Fact, FirewallRule, Location, PortRange, Unresolved
+from portpolicy.readers import firewalld_catalogue
 from portpolicy.readers.base import PROTOCOLS, Source, is_templated, parse_port_range, shown
 from portpolicy.readers.lexing import split_shell
 
@@ -89,15 +90,13 @@ def _port(value: str, at: Location, zone: str, source_port: bool) -> Iterator[Fa
 
 
 def _service(name: str, at: Location, zone: str) -> Iterator[Fact]:
-    from portpolicy.readers import firewalld
-
-    ports = firewalld.service_ports(name)
+    ports = firewalld_catalogue.service_ports(name)
     if ports is None:
         yield Unresolved(
             name, f"firewall-cmd --add-service: {shown(name)!r} is not in firewalld's catalogue", at
         )
         return
-    release = firewalld.catalogue()[0]
+    release = firewalld_catalogue.catalogue()[0]
     for proto, rng in ports:
         note = Evidence(at, f"firewalld {release} service {shown(name)}: {rng}/{proto}")
         yield FirewallRule(

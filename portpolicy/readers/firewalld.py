@@ -31,8 +31,6 @@ import re
 import xml.parsers.expat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from portpolicy.model import (
@@ -48,14 +46,15 @@ from portpolicy.model import (
 from portpolicy.readers.base import (
     LINE_BREAK,
     PROTOCOLS,
-    Format,
     Source,
     ascii_int,
     is_templated,
     mask_jinja,
     shown,
 )
+from portpolicy.readers.firewalld_catalogue import PortEntry, ServiceDef, catalogue
 from portpolicy.readers.lexing import JINJA_TAGS, replace_templates
+from portpolicy.signatures.firewalld import root_element
 
 NAME = "firewalld"
 
@@ -63,18 +62,10 @@ MAX_DEPTH = 32
 MAX_ELEMENTS = 20_000
 ROLES = ("zone", "service", "policy")
 
-_CONF = re.compile(r"(?:^|/)firewalld\.conf(?:\.j2)?$")
-_XML = re.compile(r"\.xml(?:\.j2)?$", re.I)
-_ROLE_DIR = re.compile(r"(?:^|/)(?:zones|policies)/(?:[^/]+/)?[^/]+\.xml(?:\.j2)?$")
-_CANONICAL = re.compile(r"(?:^|/)firewalld/(zones|services|policies)/(?:[^/]+/)?[^/]+\.xml(?:\.j2)?$")
 # Shipped defaults: /usr/lib/firewalld, and firewalld's own source tree (config/zones/...).
 _STOCK = re.compile(r"(?:^|/)(?:usr/)?lib/firewalld/|(?:^|/)config/(?:zones|services|policies)/")
 _ETC = re.compile(r"(?:^|/)etc/firewalld/")
 _DECLARATION = re.compile(r"<!(?:DOCTYPE|ENTITY)\b")
-_PROLOGUE = re.compile(r"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[[^\]]*\])*>)", re.S)
-"""The internal subset is ``[^\\]]*``: ``\\[.*?\\]`` inside ``*`` tried every grouping of
-``[a][a][a]...`` (exponential) when no ``>`` follows."""
-_ROOT = re.compile(r"\s*<([A-Za-z_][\w.:-]*)")
 _STATEMENTS = (("{%", "%}"),)
 _QUOTED_VALUE = re.compile(r'"([^"<]*)"')
 _JINJA_SAFE = str.maketrans({'"': "'", "<": " ", "&": " "})
@@ -102,19 +93,6 @@ class _Node:
 
     def has(self, key: str) -> bool:
         return any(k == key for k, _ in self.attrs)
-
-
-@dataclass(frozen=True)
-class PortEntry:
-    """One ``<port>``/``<source-port>``/``<protocol>`` (ports None: the whole protocol)."""
-
-    protocol: str
-    ports: PortRange | None
-    location: Location
-
-    @property
-    def text(self) -> str:
-        return f"{self.ports}/{self.protocol}" if self.ports else f"protocol {self.protocol}"
 
 
 @dataclass(frozen=True)
@@ -177,37 +155,7 @@ class FirewalldDoc:
     kind: str = field(default="firewalld_doc", init=False)
 
 
-# --------------------------------------------------------------------------- matching
-
-
-CONF_FORMAT = Format("a firewalld.conf", "'Name=value' setting", re.compile(r"[ \t]*[A-Z][A-Za-z]*="))
-XML_FORMAT = Format(
-    "a firewalld XML file",
-    "firewalld element",
-    re.compile(
-        r"[ \t]*(?:<\?xml[^>]*>[ \t]*)?<(?:zone|service|policy|ipset|helper|icmptype|direct|!DOCTYPE|!ENTITY)[ \t>/]"
-    ),
-    comments=("<!--", "<?xml"),
-    whole_file=False,  # other XML near firewalld files (DocBook pages) yields nothing, quietly
-)
-
-
-def format_for(path: str) -> Format:
-    """``firewalld.conf`` is ``Name=value`` lines; everything else this reader claims is XML."""
-    return CONF_FORMAT if _CONF.search(path) else XML_FORMAT
-
-
-def matches(path: str) -> bool:
-    """firewalld.conf, and XML whose path says firewalld or sits in a zones/policies folder.
-
-    The root element decides later: XML that is no zone, service or policy yields nothing.
-    """
-    if _CONF.search(path):
-        return True
-    if not _XML.search(path):
-        return False
-    low = path.lower()
-    return "firewall" in low or bool(_ROLE_DIR.search(low))
+# --------------------------------------------------------------------------- where a file sits
 
 
 def _rank(path: str) -> int:
@@ -226,18 +174,22 @@ def _doc_name(path: str) -> str:
 
 
 def read(source: Source) -> Iterator[Fact | FirewalldDoc]:
-    """Parse one file; never raises, since one odd file must not stop a whole scan."""
+    """Parse one file, XML or ``firewalld.conf`` as its content says; never raises."""
     try:
-        if _CONF.search(source.path):
-            yield from _read_conf(source)
+        text = mask_jinja(source.text) if _is_template(source) else source.text
+        if root_element(text) is None:
+            yield from _read_conf(source, text)
         else:
             yield from _read_xml(source)
     except Exception as exc:  # pragma: no cover - defensive: a reader bug is reported, not raised
         yield ParseError(f"firewalld reader could not read this file ({type(exc).__name__})", source.at(1))
 
 
-def _read_conf(source: Source) -> Iterator[Fact | FirewalldDoc]:
-    text = mask_jinja(source.text) if source.path.endswith(".j2") else source.text
+def _is_template(source: Source) -> bool:
+    return source.name_path.lower().endswith(".j2") or "{{" in source.text or "{%" in source.text
+
+
+def _read_conf(source: Source, text: str) -> Iterator[Fact | FirewalldDoc]:
     default: str | None = None
     where = source.at(1)
     lines = LINE_BREAK.split(text)
@@ -252,24 +204,15 @@ def _read_conf(source: Source) -> Iterator[Fact | FirewalldDoc]:
             default = "" if is_templated(value) else value
     if default == "":
         yield Unresolved(lines[where.line - 1].strip(), "DefaultZone= is a template", where)
-    yield FirewalldDoc("conf", "firewalld.conf", source.path, where, _rank(source.path), default_zone=default)
+    yield FirewalldDoc(
+        "conf", "firewalld.conf", source.path, where, _rank(source.name_path), default_zone=default
+    )
 
 
 def _position(text: str, index: int) -> tuple[int, int]:
     """Line and column of ``index``, lines ended as every reader ends them (CRLF, CR, LF)."""
     breaks = list(LINE_BREAK.finditer(text, 0, index))
     return len(breaks) + 1, index - (breaks[-1].end() if breaks else 0) + 1
-
-
-def _sniff_root(text: str) -> str | None:
-    pos = 0
-    while True:
-        m = _PROLOGUE.match(text, pos)
-        if not m or m.end() == pos:
-            break
-        pos = m.end()
-    root = _ROOT.match(text, pos)
-    return root.group(1) if root else None
 
 
 def _neutralise_jinja(text: str) -> str:
@@ -300,20 +243,10 @@ def _blank(span: str) -> str:
 
 
 def _read_xml(source: Source) -> Iterator[Fact | FirewalldDoc]:
-    text = source.text
-    if source.path.lower().endswith(".j2") or "{{" in text or "{%" in text:
-        text = _neutralise_jinja(text)
-    canonical = _CANONICAL.search(source.path)
-    expected = {"zones": "zone", "services": "service", "policies": "policy"}.get(
-        canonical.group(1) if canonical else ""
-    )
-    root = _sniff_root(text)
-    if root not in ROLES or (expected is not None and root != expected):
-        if expected is None:
-            return  # some other XML that happens to sit near firewalld files
-        found = f"root element <{shown(root)}>" if root else "no root element"
-        yield ParseError(f"not a firewalld {expected} file ({found})", source.at(1))
-        return
+    """A zone, service or policy, as its root element says; firewalld's other XML opens no port."""
+    text = _neutralise_jinja(source.text) if _is_template(source) else source.text
+    if root_element(text) not in ROLES:
+        return  # an ipset, helper, icmptype or direct file: recognised, but it opens nothing
     declaration = _DECLARATION.search(text)
     if declaration:
         line, column = _position(text, declaration.start())
@@ -464,10 +397,10 @@ class _Interpreter:
         yield from self.facts
         yield FirewalldDoc(
             role=root.tag,
-            name=_doc_name(self.source.path),
+            name=_doc_name(self.source.name_path),
             path=self.source.path,
             location=root.location,
-            rank=_rank(self.source.path),
+            rank=_rank(self.source.name_path),
             target=target,
             sources=tuple(v["sources"]),
             interfaces=tuple(v["interfaces"]),
@@ -633,76 +566,6 @@ class _Interpreter:
             action,
             limited,
         )
-
-
-# --------------------------------------------------------------------------- the service catalogue
-
-
-@dataclass(frozen=True)
-class ServiceDef:
-    """A service as firewalld resolves it: from a file in the tree or from the catalogue."""
-
-    name: str
-    ports: tuple[PortEntry, ...]
-    source_ports: tuple[PortEntry, ...]
-    protocols: tuple[PortEntry, ...]
-    includes: tuple[str, ...]
-    destination: tuple[tuple[str, str], ...]
-    origin: str  # the file path, or "" for the catalogue
-
-
-@cache
-def catalogue() -> tuple[str, dict[str, ServiceDef]]:
-    """(release, services) of firewalld's built-in service catalogue, loaded once."""
-    import yaml  # deferred: only needed when a zone names a service
-
-    text = resources.files("portpolicy.data").joinpath("firewalld_services.yml").read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    nowhere = Location("<firewalld catalogue>")
-
-    def entries(items: list[str]) -> tuple[PortEntry, ...]:
-        out = []
-        for item in items:
-            ports, _, proto = item.rpartition("/")
-            start, _, end = ports.partition("-")
-            out.append(PortEntry(proto, PortRange(int(start), int(end or start)), nowhere))
-        return tuple(out)
-
-    services = {
-        name: ServiceDef(
-            name,
-            entries(d.get("ports", [])),
-            entries(d.get("source_ports", [])),
-            tuple(PortEntry(p, None, nowhere) for p in d.get("protocols", [])),
-            tuple(d.get("includes", [])),
-            tuple(sorted(d.get("destination", {}).items())),
-            "",
-        )
-        for name, d in data["services"].items()
-    }
-    return str(data["release"]), services
-
-
-def service_ports(name: str) -> list[tuple[str, PortRange]] | None:
-    """(protocol, range) pairs the catalogue's service ``name`` opens, includes followed; None if unknown.
-
-    For other readers (firewall-cmd ``--add-service``, ``ansible.posix.firewalld service:``).
-    """
-    _, services = catalogue()
-    if name not in services:
-        return None
-    out: list[tuple[str, PortRange]] = []
-    seen: set[str] = set()
-    todo = [name]
-    while todo:
-        current = todo.pop(0)
-        if current in seen or current not in services:
-            continue
-        seen.add(current)
-        svc = services[current]
-        out.extend((e.protocol, e.ports) for e in svc.ports if e.ports is not None)
-        todo.extend(svc.includes)
-    return out
 
 
 # --------------------------------------------------------------------------- joining files of a host

@@ -134,14 +134,6 @@ _NARROWING = {
 _SEP = re.compile(r"[\s{};,\"#]")
 
 
-def matches(path: str) -> bool:
-    parts = path.split("/")
-    name = parts[-1][:-3] if parts[-1].endswith(".j2") else parts[-1]
-    if name.endswith(".nft") or name in ("nftables.conf", "nftables.rules"):
-        return True
-    return len(parts) > 1 and parts[-2] == "nftables.d" and name.endswith((".conf", ".rules", ".nft"))
-
-
 # --- tokens ----------------------------------------------------------------------------------------
 
 
@@ -159,15 +151,42 @@ class NftFile:
     path: str
     tokens: list[Tok]
     location: Location = field(default_factory=lambda: Location("", 1, 1))
+    root: str | None = None
+    """The folder (as ``path`` is shown) that plays ``/`` for absolute includes, when the
+    path below the scanned root has an ``etc/`` (``rootfs_of``); None when it has none."""
 
 
 def read(source: Source) -> Iterator[Fact | NftFile]:
     text = source.text
-    if source.path.endswith(".j2") or "{%" in text or "{#" in text:
+    if source.name_path.endswith(".j2") or "{%" in text or "{#" in text:
         text = mask_jinja(text)
     tokens, errors = tokenize(source, text)
     yield from errors
-    yield NftFile(source.path, tokens, source.at(1))
+    yield NftFile(source.path, tokens, source.at(1), root=_shown_root(source))
+
+
+def rootfs_of(rel: str) -> str | None:
+    """The folder of ``rel`` (a path below the scanned root) that plays ``/``: the one holding
+    its ``etc/`` or ``usr/``; ``.`` when the path starts there; None when it has neither."""
+    parts = rel.split("/")[:-1]
+    for i, part in enumerate(parts):
+        if part == "etc" or (part == "usr" and i + 1 < len(parts)):
+            return "/".join(parts[:i]) or "."
+    return None
+
+
+def _shown_root(source: Source) -> str | None:
+    """``rootfs_of`` the path below the scanned root, as a prefix of the path shown (``source.path``).
+
+    Only folders below the scanned root count: a tree checked out under ``etc/`` reads the
+    same as anywhere else.
+    """
+    root = rootfs_of(source.name_path)
+    if root is None:
+        return None
+    rel = source.name_path
+    above = source.path[: len(source.path) - len(rel)] if source.path.endswith(rel) else ""
+    return posixpath.normpath(posixpath.join(above or ".", root))
 
 
 def tokenize(source: Source, text: str) -> tuple[list[Tok], list[ParseError]]:
@@ -336,7 +355,7 @@ def _splice(
             if target.kind == "tmpl":
                 notes.append(Unresolved(target.text, "nftables include path is a template", target.at))
                 continue
-            found = _resolve(file.path, target.text, files)
+            found = _resolve(file, target.text, files)
             if not found and not any(ch in target.text for ch in "*?["):
                 notes.append(
                     Unresolved(
@@ -361,17 +380,14 @@ def _splice(
     return out
 
 
-def _resolve(includer: str, pattern: str, files: dict[str, NftFile]) -> list[str]:
-    from portpolicy.hosts import rootfs_of
-
+def _resolve(file: NftFile, pattern: str, files: dict[str, NftFile]) -> list[str]:
+    includer, root = file.path, file.root
     bases = []
     if pattern.startswith("/"):
-        root = rootfs_of(includer)
         if root is not None:
             bases.append(posixpath.normpath(posixpath.join(root, pattern.lstrip("/"))))
     else:
         bases.append(posixpath.normpath(posixpath.join(posixpath.dirname(includer), pattern)))
-        root = rootfs_of(includer)
         if root is not None:  # nft's default include directory is /etc
             bases.append(posixpath.normpath(posixpath.join(root, "etc", pattern)))
     found: list[str] = []

@@ -3,8 +3,9 @@
 * ``user.rules`` / ``user6.rules`` (and ``before``/``after`` rules in a ``ufw`` directory) are
   iptables-restore input with ufw's chains (``ufw-user-input`` ...); they are read with the
   iptables parser, each ufw chain giving its direction.
-* ``default/ufw`` holds the default policies (``DEFAULT_INPUT_POLICY="DROP"``).
-* Command lines (found in shell scripts by the iptables reader) follow ufw(8): the simple
+* ``default/ufw`` holds the default policies (``DEFAULT_INPUT_POLICY="DROP"``); ``ufw.conf``
+  (``ENABLED``, ``LOGLEVEL``) opens nothing. Which of the two a file is, its content says.
+* Command lines (found in shell scripts by ``readers.shell``) follow ufw(8): the simple
   syntax ``ufw allow 22``, ``8080/tcp``, ``60000:61000/udp``, ``ssh``, and the full syntax
   ``ufw allow [in|out] [on IF] [proto P] [from A [port P]] [to A [port P]] [comment C]``;
   ``route`` rules are forwarding, ``limit`` is an accept with a rate limit, ``delete`` removes
@@ -35,12 +36,10 @@ from portpolicy.model import (
 )
 from portpolicy.readers import iptables
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import LINE_BREAK, Format, Source, is_ascii_digits, mask_jinja, shown
+from portpolicy.readers.base import LINE_BREAK, Source, is_ascii_digits, mask_jinja, shown
 
 NAME = "ufw"
 
-_RULE_FILES = {"user.rules", "user6.rules"}
-_UFW_DIR_FILES = {"before.rules", "after.rules", "before6.rules", "after6.rules"}
 _CHAIN = re.compile(r"^ufw6?-(?:before|user|after)-(input|output|forward)$")
 _DIRECTIONS = {"input": "in", "output": "out", "forward": "forward"}
 _ACTIONS = {"allow": "accept", "deny": "drop", "reject": "reject", "limit": "accept"}
@@ -48,33 +47,14 @@ _POLICY = re.compile(r"^\s*DEFAULT_(INPUT|OUTPUT|FORWARD)_POLICY\s*=\s*\"?([A-Za
 _LIMIT_NOTE = "ufw limit: accepted, but a source opening 6 connections in 30 seconds is refused"
 
 
-DEFAULTS_FORMAT = Format(
-    "a ufw settings file",
-    "'NAME=value' setting",
-    re.compile(r"[ \t]*[A-Z][A-Z0-9_]*="),
-)
-
-RULES_FORMAT = Format("a ufw rules file", iptables.SAVE_FORMAT.marks, iptables.SAVE_FORMAT.line)
-
-
-def format_for(path: str) -> Format | None:
-    """ufw's rules files are iptables-save files; ``/etc/default/ufw`` is shell-style settings."""
-    return DEFAULTS_FORMAT if path.rsplit("/", 1)[-1].startswith("ufw") else RULES_FORMAT
-
-
-def matches(path: str) -> bool:
-    parts = path.split("/")
-    name = parts[-1][:-3] if parts[-1].endswith(".j2") else parts[-1]
-    parent = parts[-2] if len(parts) > 1 else ""
-    if name in _RULE_FILES or (parent == "ufw" and name in _UFW_DIR_FILES):
-        return True
-    return parent == "default" and name == "ufw"
+_RULE_LINE = re.compile(r"^[ \t]*(?:\*filter|:ufw6?-|-A[ \t])", re.M)
+_CHAIN_LINE = re.compile(r"^[ \t]*:ufw(6?)-", re.M)
 
 
 def read(source: Source) -> Iterator[Fact]:
-    text = mask_jinja(source.text) if source.path.endswith(".j2") or "{%" in source.text else source.text
-    name = source.path.rsplit("/", 1)[-1]
-    if name.startswith("ufw"):
+    """A rules file (iptables-restore input) or settings, told apart by their lines."""
+    text = mask_jinja(source.text) if source.name_path.endswith(".j2") or "{%" in source.text else source.text
+    if not _RULE_LINE.search(text):
         yield from _defaults(source, text)
         return
     base: dict[str, str] = {}
@@ -82,8 +62,17 @@ def read(source: Source) -> Iterator[Fact]:
         m = _CHAIN.match(chain)
         if m:
             base[chain] = _DIRECTIONS[m.group(1)]
-    family = "ipv6" if "6" in name else "ipv4"
-    yield from iptables.read_save(source, text, "ufw", family, base=base, always_stateful=True)
+    yield from iptables.read_save(
+        source, text, "ufw", _rules_family(source, text), base=base, always_stateful=True
+    )
+
+
+def _rules_family(source: Source, text: str) -> str:
+    """ipv6 for ``ufw6-`` chains (``user6.rules``), ipv4 for ``ufw-`` ones; else the name says."""
+    chain = _CHAIN_LINE.search(text)
+    if chain is not None:
+        return "ipv6" if chain.group(1) else "ipv4"
+    return "ipv6" if "6" in source.name_path.rsplit("/", 1)[-1] else "ipv4"
 
 
 def _defaults(source: Source, text: str) -> Iterator[Fact]:

@@ -76,6 +76,7 @@ ORDER = (
     "nftables",
     "ufw",
     "iptables",
+    "shell",
 )
 """The order in which content tests run when no name suggests a format; first claim wins.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from portpolicy.model import FirewallRule, InvalidPort, PortRange, Unresolved
-from portpolicy.readers import firewall_cmd, iptables
+from portpolicy.readers import firewall_cmd, shell
 from portpolicy.readers.base import Source
 from tests.helpers import FIXTURES, run_cli, scan_tree, write_tree
 
@@ -15,7 +15,7 @@ SCRIPT = FIXTURES / "firewall_cmd" / "provision" / "firewall.sh"
 
 
 def facts_of(text: str, path: str = "provision/firewall.sh") -> list[object]:
-    return list(iptables.read(Source(path, text)))
+    return list(shell.read(Source(path, text)))
 
 
 def test_the_provisioning_script() -> None:

@@ -10,9 +10,11 @@ from typing import TypeVar
 
 import pytest
 
+from portpolicy import recognise
 from portpolicy.model import FirewallRule, InvalidPort, ParseError, PortRange, Unresolved
-from portpolicy.readers import firewalld
+from portpolicy.readers import firewalld, firewalld_catalogue
 from portpolicy.readers.base import Source
+from portpolicy.signatures.firewalld import SIGNATURE
 from tests.helpers import REPO, run_cli, scan_tree, write_tree
 
 T = TypeVar("T")
@@ -24,7 +26,7 @@ def scan(files: dict[str, str]) -> list[object]:
     """Read every file, then assemble them as one host, as the pipeline does."""
     facts: list[object] = []
     for path, text in files.items():
-        assert firewalld.matches(path), path
+        assert SIGNATURE.named(path), path
         facts.extend(firewalld.read(Source(path, text)))
     return list(firewalld.assemble(facts))  # type: ignore[arg-type]
 
@@ -34,7 +36,7 @@ def fixture(name: str) -> list[object]:
     files = {
         p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
         for p in sorted(root.rglob("*"))
-        if p.is_file() and firewalld.matches(p.relative_to(root).as_posix())
+        if p.is_file() and SIGNATURE.named(p.relative_to(root).as_posix())
     }
     return scan(files)
 
@@ -73,31 +75,38 @@ def ports(facts: Sequence[object]) -> list[tuple[str, str, str]]:
         "firewalld/config/zones/trusted.xml",
     ],
 )
-def test_matches_firewalld_files(path: str) -> None:
-    assert firewalld.matches(path)
+def test_names_of_firewalld_files(path: str) -> None:
+    assert SIGNATURE.named(path)
 
 
 @pytest.mark.parametrize(
     "path", ["pom.xml", "src/main/resources/services/app.xml", "docs/index.xml", "etc/nginx/nginx.conf"]
 )
 def test_leaves_other_files_alone(path: str) -> None:
-    assert not firewalld.matches(path)
+    assert not SIGNATURE.named(path)
 
 
-def test_other_xml_near_firewalld_files_yields_nothing() -> None:
+def test_firewalld_xml_that_opens_nothing_yields_nothing() -> None:
     text = '<?xml version="1.0"?>\n<ipset type="hash:net">\n  <entry>10.0.0.0/8</entry>\n</ipset>\n'
-    assert list(firewalld.read(Source("roles/firewall/files/blocklist.xml", text))) == []
+    rel = "roles/firewall/files/blocklist.xml"
+    assert recognise.recognise(rel, text).signature == SIGNATURE
+    assert list(firewalld.read(Source(rel, text))) == []
+
+
+def test_other_xml_near_firewalld_files_is_not_claimed() -> None:
     docbook = '<?xml version="1.0"?>\n<!DOCTYPE refentry PUBLIC "-//OASIS//DTD DocBook XML V4.2//EN" "x.dtd">\n<refentry/>\n'
-    assert list(firewalld.read(Source("firewalld/doc/xml/firewalld.zone.xml", docbook))) == []
+    found = recognise.recognise("firewalld/doc/xml/firewalld.zone.xml", docbook)
+    assert found.signature is None and found.reason.startswith("named like a firewalld configuration")
 
 
-def test_wrong_root_in_a_zones_folder_is_pp000() -> None:
-    facts = list(
-        firewalld.read(Source(f"{ZONES}/x.xml", "<service><port port='1' protocol='tcp'/></service>"))
-    )
-    assert [f.message for f in only(facts, ParseError)] == [
-        "not a firewalld zone file (root element <service>)"
-    ]
+def test_the_root_element_not_the_folder_says_what_a_file_is() -> None:
+    """A service file kept in a zones folder is a service: it defines ports, it opens none."""
+    service = "<service><port port='1' protocol='tcp'/></service>"
+    facts = list(firewalld.read(Source(f"{ZONES}/x.xml", service)))
+    assert [type(f).__name__ for f in facts] == ["FirewalldDoc"] and facts[0].role == "service"
+    zone = "<zone><port port='8080' protocol='tcp'/></zone>"
+    (doc,) = firewalld.read(Source("etc/firewalld/services/odd.xml", zone))
+    assert doc.role == "zone"
 
 
 # --------------------------------------------------------------------------- zones
@@ -411,8 +420,8 @@ def test_catalogue_records_its_release() -> None:
     assert len(services) > 200
     header = (REPO / "portpolicy/data/firewalld_services.yml").read_text(encoding="utf-8").splitlines()[1]
     assert "scripts/firewalld_catalogue.py" in header and "commit" in header
-    assert firewalld.service_ports("mosh") == [("udp", PortRange(60000, 61000))]
-    assert firewalld.service_ports("no-such-service") is None
+    assert firewalld_catalogue.service_ports("mosh") == [("udp", PortRange(60000, 61000))]
+    assert firewalld_catalogue.service_ports("no-such-service") is None
 
 
 def test_catalogue_script_builds_the_table(tmp_path: Path) -> None:

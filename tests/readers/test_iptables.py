@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from portpolicy import recognise, signatures
 from portpolicy.model import Fact, FirewallRule, InvalidPort, ParseError, PortRange, Unresolved
 from portpolicy.readers import iptables
 from portpolicy.readers.base import Source
@@ -15,7 +16,11 @@ ROOT = FIXTURES / "iptables"
 
 
 def read(rel: str) -> list[Fact]:
-    return iptables.read(Source(rel, (ROOT / rel).read_text()))
+    """The file read by the reader recognition picks for it (iptables-save or shell script)."""
+    text = (ROOT / rel).read_text()
+    signature = recognise.recognise(rel, text).signature
+    assert signature is not None, rel
+    return list(signatures.reader(signature).read(Source(rel, text)))
 
 
 def parse(text: str, path: str = "etc/iptables/rules.v4") -> list[Fact]:
@@ -33,23 +38,35 @@ def at_line(facts: list[Fact], line: int) -> list[FirewallRule]:
 @pytest.mark.parametrize(
     "path, expected",
     [
-        ("etc/iptables/rules.v4", True),
-        ("etc/iptables/rules.v6", True),
-        ("etc/sysconfig/iptables", True),
-        ("etc/sysconfig/ip6tables", True),
-        ("etc/iptables/custom.rules", True),
-        ("roles/fw/templates/rules.v4.j2", True),
-        ("scripts/firewall.sh", True),
-        ("roles/fw/templates/firewall.sh.j2", True),
-        ("roles/fw/templates/iptables.j2", True),
-        ("etc/network/if-pre-up.d/iptables", True),
-        ("etc/udev/rules.d/70-net.rules", False),
-        ("roles/web/templates/nginx.conf.j2", False),
-        ("etc/ufw/user.rules", False),
+        ("etc/iptables/rules.v4", ["iptables"]),
+        ("etc/iptables/rules.v6", ["iptables"]),
+        ("etc/sysconfig/iptables", ["iptables", "shell"]),
+        ("etc/sysconfig/ip6tables", ["iptables", "shell"]),
+        ("etc/iptables/custom.rules", ["iptables"]),
+        ("roles/fw/templates/rules.v4.j2", ["iptables"]),
+        ("scripts/firewall.sh", ["shell"]),
+        ("roles/fw/templates/firewall.sh.j2", ["shell"]),
+        ("roles/fw/templates/iptables.j2", ["shell"]),
+        ("etc/network/if-pre-up.d/iptables", ["shell"]),
+        ("etc/udev/rules.d/70-net.rules", []),
+        ("roles/web/templates/nginx.conf.j2", []),
+        ("etc/ufw/user.rules", []),
     ],
 )
-def test_matches(path: str, expected: bool) -> None:
-    assert iptables.matches(path) is expected
+def test_name_priors(path: str, expected: list[str]) -> None:
+    """Which of the iptables-save and shell-script formats a path suggests (content decides)."""
+    named = [
+        s.name for s in (signatures.by_name("iptables"), signatures.by_name("shell")) if s and s.named(path)
+    ]
+    assert named == expected
+
+
+def test_content_decides_between_a_save_file_and_a_script() -> None:
+    save = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"
+    script = "#!/bin/sh\niptables -P INPUT DROP\niptables -A INPUT -p tcp --dport 22 -j ACCEPT\n"
+    for text, name in ((save, "iptables"), (script, "shell")):
+        found = recognise.recognise("etc/sysconfig/iptables", text).signature
+        assert found is not None and found.name == name
 
 
 def test_docker_host_save_file() -> None:
@@ -111,12 +128,13 @@ def test_legacy_script() -> None:
     assert {str(r.ports) for r in v6} == {"None", "22"} and all(r.ruleset_stateful for r in v6)
 
 
-def test_script_without_firewall_commands_is_declined(tmp_path: Path) -> None:
-    backup = Source("backup.sh", (ROOT / "legacy-script" / "backup.sh").read_text())
-    assert iptables.declines(backup) and iptables.read(backup) == []
+def test_script_without_firewall_commands_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    found = recognise.recognise("backup.sh", (ROOT / "legacy-script" / "backup.sh").read_text())
+    assert found.signature is None
     report = scan_tree(ROOT / "legacy-script")
     assert "backup.sh" not in report.files
-    assert any(s.path == "backup.sh" for s in report.skipped)
+    (skip,) = [s for s in report.skipped if s.path == "backup.sh"]
+    assert skip.reason == "named like a shell script that runs firewall commands, but its content is not"
 
 
 def test_open_ended_and_multiport_forms() -> None:
@@ -178,4 +196,4 @@ def test_rules_narrowed_by_unmodelled_matches_claim_no_port() -> None:
 
 def test_prose_mentioning_ufw_is_not_a_firewall_script() -> None:
     text = "#!/bin/sh\ncat <<EOF\nThe role deletes every `ufw` rule that doesn't have a comment\nEOF\necho 'ufw is nice\n"
-    assert iptables.declines(Source("gen.sh", text))
+    assert recognise.recognise("gen.sh", text).signature is None

@@ -9,6 +9,7 @@ import pytest
 from portpolicy.model import Fact, FirewallRule, InvalidPort, ParseError, PortRange, Unresolved
 from portpolicy.readers import nftables
 from portpolicy.readers.base import Source
+from portpolicy.signatures.nftables import SIGNATURE
 from tests.helpers import FIXTURES, run_cli, scan_tree, write_tree
 
 HOST = FIXTURES / "nftables" / "host"
@@ -50,7 +51,7 @@ def chain(body: str) -> list[Fact]:
     ],
 )
 def test_matches(path: str, expected: bool) -> None:
-    assert nftables.matches(path) is expected
+    assert SIGNATURE.named(path) is expected
 
 
 def test_single_ports_sets_ranges_and_service_names() -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from portpolicy.model import Fact, FirewallRule, InvalidPort, ParseError, PortRange, Unresolved
-from portpolicy.readers import iptables, ufw
+from portpolicy.readers import shell, ufw
 from portpolicy.readers.base import Source
+from portpolicy.signatures.ufw import SIGNATURE
 from tests.helpers import FIXTURES, scan_tree
 
 ROOT = FIXTURES / "ufw"
@@ -20,13 +21,14 @@ def rules(facts: list[Fact], line: int | None = None) -> list[FirewallRule]:
 
 def script() -> list[Fact]:
     rel = "bootstrap/setup-firewall.sh"
-    return iptables.read(Source(rel, (ROOT / rel).read_text()))
+    return shell.read(Source(rel, (ROOT / rel).read_text()))
 
 
 def test_matches() -> None:
-    assert ufw.matches("etc/ufw/user.rules") and ufw.matches("etc/ufw/user6.rules")
-    assert ufw.matches("etc/ufw/before.rules") and ufw.matches("etc/default/ufw")
-    assert not ufw.matches("etc/before.rules") and not ufw.matches("etc/default/grub")
+    named = SIGNATURE.named
+    assert named("etc/ufw/user.rules") and named("etc/ufw/user6.rules") and named("etc/ufw/ufw.conf")
+    assert named("etc/ufw/before.rules") and named("etc/default/ufw")
+    assert not named("etc/before.rules") and not named("etc/default/grub")
 
 
 def test_user_rules() -> None:
@@ -96,4 +98,4 @@ def test_default_commands_in_script() -> None:
 def test_scan_reads_ufw_tree() -> None:
     report = scan_tree(ROOT)
     assert report.readers["host/etc/ufw/user.rules"] == "ufw"
-    assert report.readers["bootstrap/setup-firewall.sh"] == "iptables"
+    assert report.readers["bootstrap/setup-firewall.sh"] == "shell"

@@ -1,0 +1,216 @@
+"""Shell scripts that run firewall commands: each command goes to the reader of its tool.
+
+Scripts and their templates (``firewall.sh``, ``rc.firewall``, ``if-up.d/firewall``, a
+``provision/net-up`` with ``#!/bin/sh``) are claimed by ``signatures.shell`` when they run
+``iptables``/``ip6tables`` (``-legacy``/``-nft``, behind ``sudo`` or a ``$IPT`` variable
+assigned the command), ``ufw``, ``firewall-cmd``/``firewall-offline-cmd`` or ``nft``. This
+module owns what is shell about them: lines split into words, backslash continuations
+joined, heredoc bodies passed over, ``;``/``&&``/``|`` separating commands, ``VAR=tool``
+assignments followed. Each command's arguments are then read by its tool's module:
+``iptables.apply`` (one ruleset per family, walked at the end), ``ufw.command``,
+``firewall_cmd.command``, and nftables' own interpreter for ``nft add rule ...`` lines
+(``nft -f FILE`` loads a file this script does not show: it is passed over).
+
+Shell variables in ports stay Unresolved: a script's variables depend on its environment
+and arguments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from portpolicy.model import Fact, ParseError
+from portpolicy.readers import firewall_cmd, iptables, nftables, ufw
+from portpolicy.readers import netfilter as nf
+from portpolicy.readers.base import LINE_BREAK, Source, mask_jinja
+from portpolicy.readers.lexing import split_shell
+
+NAME = "shell"
+
+_TOOLS = r"ip6?tables(?:-legacy|-nft)?|ufw|firewall-(?:offline-)?cmd|nft"
+_COMMAND = re.compile(rf"(?:^|[\s;&|(`/]|\$\{{?)({_TOOLS})\b")
+_LEADING_COMMAND = re.compile(rf"^\s*(?:sudo\s+)?(?:\S*/)?(?:{_TOOLS})\s")
+_ASSIGN = re.compile(r"^\s*(?:export\s+|readonly\s+|local\s+)?([A-Za-z_][A-Za-z0-9_]*)=(\S*)")
+_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+_HEREDOC = re.compile(r"<<-?\s*['\"]?([A-Za-z_]+)['\"]?")
+_IPTABLES = re.compile(r"ip6?tables(?:-legacy|-nft)?")
+_ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_PREFIXES = frozenset({"sudo", "command", "exec", "then", "do", "else", "time", "nice", "if", "!", "{"})
+_NFT_OPTIONS_WITH_VALUE = frozenset({"-I", "--includepath", "-D", "--define", "-o", "--optimize"})
+_NFT_STATEMENTS = frozenset(
+    {"add", "create", "insert", "replace", "table", "define", "flush", "delete", "destroy"}
+)
+
+
+@dataclass
+class _Script:
+    """What a script's commands build up: a ruleset per iptables family, ufw's state, nft statements."""
+
+    source: Source
+    rulesets: dict[str, iptables.Ruleset] = field(
+        default_factory=lambda: {
+            "ipv4": iptables.Ruleset("iptables", "ipv4"),
+            "ipv6": iptables.Ruleset("iptables", "ipv6"),
+        }
+    )
+    ufw_state: ufw.ScriptState = field(default_factory=ufw.ScriptState)
+    nft_lines: dict[int, list[str]] = field(default_factory=dict)
+    facts: list[Fact] = field(default_factory=list)
+
+    def run(self, tool: str, number: int, line: str, words: list[str]) -> None:
+        """Hand one command's arguments (``words``, after the tool's name) to its reader."""
+        if tool == "ufw":
+            self.facts.extend(ufw.command(self.source, number, line, words, self.ufw_state))
+        elif tool == "firewall-cmd":
+            self.facts.extend(firewall_cmd.command(self.source, number, line, words))
+        elif tool == "nft":
+            statement = _nft_statement(words)
+            if statement is not None:
+                self.nft_lines.setdefault(number, []).append(statement)
+        else:
+            ruleset = self.rulesets["ipv6" if tool.startswith("ip6") else "ipv4"]
+            self.facts.extend(iptables.apply(ruleset, words, self.source, number, line))
+
+    def finish(self) -> list[Fact]:
+        """Rules once every command ran: chains walked, last ufw defaults, nft statements interpreted."""
+        for ruleset in self.rulesets.values():
+            self.facts.extend(nf.walk("iptables", ruleset.chains))
+        self.facts.extend(self.ufw_state.policies())
+        if self.nft_lines:
+            tokens, errors = nftables.tokenize(self.source, _nft_text(self.nft_lines))
+            self.facts.extend(errors)
+            self.facts.extend(nftables.interpret(tokens))
+        return self.facts
+
+
+def read(source: Source) -> list[Fact]:
+    text = source.text
+    if source.name_path.endswith(".j2") or "{%" in text:
+        text = mask_jinja(text)
+    script = _Script(source)
+    commands: dict[str, str] = {}  # IPT -> iptables
+    heredoc: str | None = None
+    for number, line in _logical_lines(text):
+        if heredoc is not None:
+            if line.strip() == heredoc:
+                heredoc = None
+            continue
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        opened = _HEREDOC.search(line)
+        if opened:
+            heredoc = opened.group(1)
+        if _assigns_a_tool(line, commands):
+            continue
+        if not _COMMAND.search(line) and not any(name in commands for name in _VARIABLE.findall(line)):
+            continue
+        _run_line(script, number, line, commands)
+    return script.finish()
+
+
+def _assigns_a_tool(line: str, commands: dict[str, str]) -> bool:
+    """True for ``VAR=value`` with no command after it; ``IPT=/sbin/iptables`` is noted in ``commands``."""
+    assign = _ASSIGN.match(line)
+    if not assign or _COMMAND.search(line[assign.end() :]):
+        return False
+    value = assign.group(2).strip("'\"")
+    base = value.split()[0].rsplit("/", 1)[-1] if value.split() else ""
+    if _IPTABLES.fullmatch(base) or base == "ufw":
+        commands[assign.group(1)] = base
+    return True
+
+
+def _run_line(script: _Script, number: int, line: str, commands: dict[str, str]) -> None:
+    """Split one logical line into commands and run those of a firewall tool."""
+    try:
+        words = split_shell(iptables.join_templates(line), punctuation=";&|()", comments=True)
+    except ValueError as exc:
+        leading = _VARIABLE.match(line.lstrip())
+        if _LEADING_COMMAND.match(line) or (leading is not None and leading.group(1) in commands):
+            script.facts.append(ParseError(f"cannot split the command line: {exc}", script.source.at(number)))
+        return
+    for command in _split_commands(words):
+        tool, rest = _tool(command, commands)
+        if tool is not None:
+            script.run(tool, number, line, rest)
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(first line number, joined text) with backslash-newline continuations joined."""
+    lines = LINE_BREAK.split(text)
+    i = 0
+    while i < len(lines):
+        start, parts = i + 1, [lines[i]]
+        while parts[-1].endswith("\\") and i + 1 < len(lines):  # parts joined once: linear
+            i += 1
+            parts[-1] = parts[-1][:-1]
+            parts.append(lines[i].lstrip())
+        yield start, " ".join(parts)
+        i += 1
+
+
+def _split_commands(words: list[str]) -> Iterator[list[str]]:
+    current: list[str] = []
+    for w in words:
+        if w and all(c in ";&|()" for c in w):
+            if current:
+                yield current
+            current = []
+        else:
+            current.append(w)
+    if current:
+        yield current
+
+
+def _tool(words: list[str], commands: dict[str, str]) -> tuple[str | None, list[str]]:
+    """The firewall tool a simple command runs, and its arguments."""
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if "=" in w and not w.startswith("-") and _ENV_ASSIGNMENT.match(w):
+            i += 1
+            continue
+        if w in _PREFIXES:
+            i += 1
+            while w == "sudo" and i < len(words) and words[i].startswith("-"):
+                i += 1
+            continue
+        name = w.rsplit("/", 1)[-1]
+        var = re.fullmatch(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", w)
+        if var and var.group(1) in commands:
+            name = commands[var.group(1)]
+        if _IPTABLES.fullmatch(name):
+            return ("ip6tables" if name.startswith("ip6") else "iptables"), words[i + 1 :]
+        if name == "ufw":
+            return "ufw", words[i + 1 :]
+        if name in firewall_cmd.TOOLS:
+            return "firewall-cmd", words[i + 1 :]
+        if name == "nft":
+            return "nft", words[i + 1 :]
+        return None, []
+    return None, []
+
+
+def _nft_statement(words: list[str]) -> str | None:
+    """The ruleset statement an ``nft`` command runs (its words joined, as nft joins them).
+
+    Options go; ``nft -f FILE`` (a file this script does not show) and queries are no statement.
+    """
+    i = 0
+    while i < len(words) and words[i].startswith("-"):
+        if words[i] in ("-f", "--file"):
+            return None
+        i += 2 if words[i] in _NFT_OPTIONS_WITH_VALUE else 1
+    rest = words[i:]
+    if not rest or rest[0] not in _NFT_STATEMENTS:
+        return None
+    return " ".join(rest)
+
+
+def _nft_text(lines: dict[int, list[str]]) -> str:
+    """The script's nft statements as one ruleset text, each on the line it was written on."""
+    last = max(lines)
+    return "\n".join("; ".join(lines.get(number, [])) for number in range(1, last + 1)) + "\n"

@@ -1,0 +1,82 @@
+"""Recognition of shell scripts that run firewall commands (iptables, ufw, firewall-cmd, nft).
+
+A script is claimed by what it runs, not by its name: ``if-up.d/firewall`` has no suffix,
+``provision/net-up`` no telling name at all. With an interpreter line of a shell, one
+command line of ``iptables``/``ip6tables``/``ufw``/``firewall-cmd``/``nft`` (also behind
+``sudo`` or a ``$IPT`` variable assigned the command) claims a file of any name; without
+one, two such lines. A ``.sh`` name or a firewall-ish script name (``rc.firewall``) is a
+prior: one such command anywhere in command position is then enough. A script that runs
+none of these is skipped with that reason: it is not a firewall script.
+"""
+
+from __future__ import annotations
+
+import re
+
+from portpolicy.signatures import Signature
+from portpolicy.signatures.iptables import stem
+
+TOOL = r"(?:ip6?tables(?:-legacy|-nft)?|ufw|firewall-(?:offline-)?cmd|nft)"
+_SUDO = r"(?:sudo[ \t]+(?:-\S+[ \t]+)*)?"
+_PATH = r"(?:/[\w.-]+)*/"
+_LINE_COMMAND = re.compile(rf"^[ \t]*{_SUDO}(?:{_PATH})?{TOOL}[ \t]+\S", re.M)
+_ANY_COMMAND = re.compile(
+    rf"(?:^|[;&|(`{{]|\$\(|\bthen|\bdo|\belse)[ \t]*{_SUDO}(?:{_PATH})?{TOOL}[ \t]+[-\w\"']", re.M
+)
+_ASSIGN = re.compile(
+    rf"^[ \t]*(?:export[ \t]+|readonly[ \t]+|local[ \t]+)?([A-Za-z_]\w*)=[\"']?(?:{_PATH})?{TOOL}\b", re.M
+)
+_SHELL = re.compile(r"\A#![ \t]*(?:/[\w.-]+)*/(?:env[ \t]+)?(?:(?:ba|da|k|z|a|mk)?sh|busybox[ \t]+sh)\b")
+_SUFFIXES = (".sh", ".bash", ".ksh", ".zsh")
+_SCRIPT_NAMES = frozenset(
+    {"firewall", "rc.firewall", "iptables", "ip6tables", "firewall.sh", "fw", "rc.local"}
+)
+_FIREWALL_WORD = re.compile(r"firewall|iptables|ip6tables|ufw|nftables", re.I)
+_IFUPDOWN = frozenset({"if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d"})
+_MAX_VARIABLES = 32
+
+
+def named(rel: str) -> bool:
+    """``*.sh``/``*.bash``, firewall script names, firewall-named templates, ifupdown hooks."""
+    name, parent = stem(rel)
+    if name.endswith(_SUFFIXES) or name in _SCRIPT_NAMES:
+        return True
+    if name != rel.rsplit("/", 1)[-1] and "." not in name and _FIREWALL_WORD.search(name):
+        return True  # roles/fw/templates/firewall.j2
+    return parent in _IFUPDOWN and "." not in name
+
+
+def _variable_commands(text: str) -> int:
+    """Lines that run a firewall tool through a variable assigned it (``IPT=/sbin/iptables``)."""
+    names = list(dict.fromkeys(_ASSIGN.findall(text)))[:_MAX_VARIABLES]
+    if not names:
+        return 0
+    used = re.compile(rf"^[ \t]*{_SUDO}\$\{{?(?:{'|'.join(names)})\}}?[ \t]+\S", re.M)
+    return len(used.findall(text))
+
+
+def command_lines(text: str) -> int:
+    """Lines that start with a firewall command, directly or through a variable."""
+    return len(_LINE_COMMAND.findall(text)) + _variable_commands(text)
+
+
+def looks(text: str) -> bool:
+    if _SHELL.match(text):
+        return command_lines(text) >= 1
+    return command_lines(text) >= 2
+
+
+def shaped(text: str) -> bool:
+    """Some firewall command in command position (after ``;``, ``&&``, ``then``...), or through a variable."""
+    return _ANY_COMMAND.search(text) is not None or _variable_commands(text) > 0
+
+
+SIGNATURE = Signature(
+    "shell",
+    "portpolicy.readers.shell",
+    "a shell script that runs firewall commands",
+    named,
+    looks,
+    shaped,
+    empty_by_name=False,
+)
