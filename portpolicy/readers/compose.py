@@ -330,37 +330,34 @@ def join(entries: Sequence[Entry]) -> list[Entry]:
         for fact in facts:
             if isinstance(fact, EnvFile):
                 envs[posixpath.dirname(path)] = fact
-    projects = {posixpath.dirname(path) for path, name, _ in entries if name == NAME}
     out: list[Entry] = []
     for path, name, facts in entries:
-        folder = posixpath.dirname(path)
-        env_file = envs.get(folder)
         if name == NAME:
-            facts = _with_env(facts, env_file.env if env_file is not None else None)
-        elif env_file is not None and env_file.env.broken and folder in projects and env_file in facts:
-            facts = [*facts, _refused(env_file)]
+            env_file = envs.get(posixpath.dirname(path))
+            facts = _with_env(path, facts, env_file.env if env_file is not None else None)
         out.append((path, name, facts))
     return out
 
 
-def _with_env(facts: list[Any], env: Env | None) -> list[Any]:
+def _with_env(path: str, facts: list[Any], env: Env | None) -> list[Any]:
     """A compose file's facts, read again with ``env`` when it sets a variable the file uses."""
     at = next((i for i, f in enumerate(facts) if isinstance(f, Pending)), None)
+    refused = [_refused(path, env)] if env is not None and env.broken else []
     if at is None:
-        return facts
+        return facts + refused
     pending: Pending = facts[at]
     if env is None or env.broken or not pending.names & env.names:
-        return facts[:at] + facts[at + 1 :]
+        return facts[:at] + facts[at + 1 :] + refused
     start = at - pending.count
     fresh = _read_guarded(pending.source, pending.docs, pending.placeholders, pending.by_name, env)
     return facts[:start] + cut_values(list(fresh)) + facts[at + 1 :]
 
 
-def _refused(env_file: EnvFile) -> ParseError:
-    """A ``.env`` Compose cannot read: it refuses every compose file of the folder (nothing is quoted)."""
-    env = env_file.env
-    why = f"Compose cannot read this .env ({env.broken}) and refuses to start the project in its folder"
-    return ParseError(why, Location(env.path, env.broken_line))
+def _refused(path: str, env: Env) -> ParseError:
+    """Compose refuses a project whose ``.env`` it cannot read: said on the compose file, so no line of
+    the ``.env`` (which holds secrets) is ever shown under a finding."""
+    why = f"Compose cannot read {env.path} ({env.broken}), so it refuses to start this project"
+    return ParseError(why, Location(path, 1))
 
 
 def assemble(facts: Sequence[Any]) -> list[Any]:

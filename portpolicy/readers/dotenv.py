@@ -68,8 +68,7 @@ class Env:
     values: Mapping[str, str] = field(default_factory=dict)
     opaque: Mapping[str, Opaque] = field(default_factory=dict)
     broken: str = ""
-    """Why Compose cannot read the file (it then refuses the project); empty when it can."""
-    broken_line: int = 1
+    """Why Compose cannot read the file (it then refuses the project), naming the line; empty when it can."""
 
     @property
     def names(self) -> frozenset[str]:
@@ -115,14 +114,14 @@ def parse(text: str, path: str) -> Env:
         line = text.count("\n", 0, pos) + 1
         key = _KEY.match(text, pos)
         if key is None or not _VALID_KEY.fullmatch(key.group(1)):
-            return Env(path, broken=f"line {line} is not KEY=VALUE", broken_line=line)
+            return Env(path, broken=f"line {line} is not KEY=VALUE")
         pos = key.end()
         if key.group(2) not in ("=", ":"):
             continue  # ``KEY`` alone: the value of the shell running Compose, never known here
         pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
         parsed = _value(text, pos, line)
         if isinstance(parsed, str):
-            return Env(path, broken=parsed, broken_line=line)
+            return Env(path, broken=parsed)
         raw, pos, quote = parsed
         _store(key.group(1), raw, quote, Env(path, values, opaque), values, opaque)
 
