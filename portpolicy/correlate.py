@@ -21,6 +21,13 @@ This runs in two steps because daemon readers may join files per host (``assembl
 re-homes the listeners of one host after its readers assembled them. A directory or glob
 moves a file only when the file lands in a config location inside the container (copying
 the build context into ``/app`` ships source code, not the daemon's configuration).
+
+A Kubernetes container is one too: its ConfigMap mounts reach it as embedded files
+(``deployed.Deployed`` records with the span of the manifest the key's text covers), so
+only the listeners read from that span move into the pod, run as the container's user,
+and the container's own ``containerPort`` stands aside where the daemon binds the port.
+``routes`` lists every way a tree file reaches a container for ``deployed``, which reads a
+file as what it becomes there.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
+from portpolicy.deployed import Deployed
 from portpolicy.model import (
     ContainerLink,
     Evidence,
@@ -54,7 +62,9 @@ CONFIG_PREFIXES = (
     "/opt/bitnami/",
     "/config/",
 )
-COMPOSE, DOCKERFILE = "compose", "dockerfile"
+COMPOSE, DOCKERFILE, KUBERNETES = "compose", "dockerfile", "kubernetes"
+DECLARING = frozenset({COMPOSE, KUBERNETES})
+"""Readers whose container listeners a daemon's own listener of the same port replaces."""
 
 Entry = tuple[str, str, str, list[Fact]]
 """(scope path, scope reader, reader, facts): the first two decide the host (``hosts.scope_of``)."""
@@ -72,6 +82,10 @@ class _Source:
     glob: bool = False
 
 
+Route = _Source
+"""What ``routes`` gives ``deployed``: a tree path (file, folder or glob) and where it lands."""
+
+
 @dataclass
 class Container:
     """A compose service or a lone image, and what belongs to it."""
@@ -86,6 +100,15 @@ class Container:
     exposes: tuple[Listener, ...] = ()
     sources: list[_Source] = field(default_factory=list)
     files: dict[str, Evidence] = field(default_factory=dict)
+    spans: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    """Files that reach it only in part (a manifest's ConfigMap key): the lines that do."""
+    declares: tuple[str, str] | None = None
+    """(reader, path) of the container's own port declarations (compose file, manifest)."""
+
+    def takes(self, location: Location) -> bool:
+        """True when the fact at ``location`` comes from what reaches this container."""
+        spans = self.spans.get(location.path)
+        return spans is None or any(a <= location.line <= b for a, b in spans)
 
     def match(self, path: str) -> Evidence | None:
         """How ``path`` gets into this container, or None when it does not."""
@@ -102,6 +125,8 @@ class Placement:
 
     entries: list[Entry]
     containers: dict[str, list[Container]]
+    readers: frozenset[str] = CONFIG_READERS
+    """Readers whose listeners move into a container (``place``'s)."""
 
     def apply(self, host: str, pairs: list[Pair]) -> list[Pair]:
         """Re-home one host's assembled facts: daemon listeners, the image user and EXPOSE ports."""
@@ -114,35 +139,37 @@ class Placement:
                 by_file[path].append(c)
         out: list[Pair] = []
         daemons: dict[int, list[Listener]] = defaultdict(list)
-        declared: dict[int, list[Listener]] = defaultdict(list)
-        owners = {(c.compose_path, c.name): i for i, c in enumerate(containers) if c.compose_path}
+        declared: dict[int, list[tuple[str, Listener]]] = defaultdict(list)
+        owners = {(*c.declares, c.name): i for i, c in enumerate(containers) if c.declares}
         position = {id(c): i for i, c in enumerate(containers)}
         for reader, fact in pairs:
-            if (
-                isinstance(fact, Listener)
-                and reader not in (COMPOSE, DOCKERFILE)
-                and fact.location.path in by_file
-            ):
-                for c in by_file[fact.location.path]:
+            homes = (
+                [c for c in by_file.get(fact.location.path, ()) if c.takes(fact.location)]
+                if isinstance(fact, Listener) and reader in self.readers
+                else []
+            )
+            if homes:
+                assert isinstance(fact, Listener)
+                for c in homes:
                     if c.netns:
                         moved = _rehome(fact, c, c.files[fact.location.path])
                         daemons[position[id(c)]].append(moved)
                         out.append((reader, moved))
                 continue
-            if isinstance(fact, Listener) and reader == COMPOSE and fact.bound_by == "process":
-                owner = owners.get((fact.location.path, fact.service))
+            if isinstance(fact, Listener) and reader in DECLARING and fact.bound_by == "process":
+                owner = owners.get((reader, fact.location.path, fact.service))
                 if owner is not None:
-                    declared[owner].append(fact)
+                    declared[owner].append((reader, fact))
                     continue
             out.append((reader, fact))
         for i, c in enumerate(containers):
             covered: dict[str, PortSet] = defaultdict(PortSet)
             for ln in daemons[i]:
                 covered[ln.protocol] = covered[ln.protocol].union(ln.ports)
-            for ln in declared[i]:
+            for declarer, ln in declared[i]:
                 if c.inherits_user:
                     ln = replace(ln, run_as=_merged(ln.run_as, c.run_as))
-                out.extend((COMPOSE, piece) for piece in _uncovered(ln, covered))
+                out.extend((declarer, piece) for piece in _uncovered(ln, covered))
                 covered[ln.protocol] = covered[ln.protocol].union(ln.ports)
             if not c.netns:
                 continue
@@ -160,28 +187,34 @@ def place(
 ) -> Placement:
     """Decide which files belong to which container; move them to the container's host."""
     readers = CONFIG_READERS if readers is None else readers
-    files: list[tuple[str, str, list[Fact]]] = []
+    files: list[tuple[str, str, list[Fact], list[Deployed]]] = []
     images: dict[str, ImageInfo] = {}
-    links: list[tuple[str, ContainerLink]] = []
+    links: list[tuple[str, str, ContainerLink]] = []
     for path, reader, facts in per_file:
         kept: list[Fact] = []
+        embedded: list[Deployed] = []
         for fact in facts:
             if isinstance(fact, ImageInfo):
                 images[path] = fact
             elif isinstance(fact, ContainerLink):
-                links.append((path, fact))
+                links.append((path, reader, fact))
+            elif isinstance(fact, Deployed):
+                embedded.append(fact)
             elif not (reader == DOCKERFILE and isinstance(fact, Listener)):
                 kept.append(fact)  # a Dockerfile's EXPOSE listeners come back per container
-        files.append((path, reader, kept))
+        files.append((path, reader, kept, embedded))
     containers = list(_containers(links, images, host_of))
     index = _SourceIndex(containers)
     entries: list[Entry] = []
-    for path, reader, facts in files:
+    for path, reader, facts, embedded in files:
         homes: dict[tuple[str, str], bool] = {}
         if reader in readers:
-            for c, evidence in index.homes(path):
-                c.files[path] = evidence
-                homes.setdefault(c.scope, True)
+            for ident, span in [(d.key, d.lines) for d in embedded] or [(path, None)]:
+                for c, evidence in index.homes(ident):
+                    c.files[path] = evidence
+                    if span is not None:
+                        c.spans.setdefault(path, []).append(span)
+                    homes.setdefault(c.scope, True)
         if not homes:
             entries.append((path, reader, reader, facts))
             continue
@@ -190,7 +223,29 @@ def place(
     by_host: dict[str, list[Container]] = defaultdict(list)
     for c in containers:
         by_host[c.host].append(c)
-    return Placement(entries, dict(by_host))
+    return Placement(entries, dict(by_host), readers)
+
+
+def routes(per_file: Iterable[tuple[str, str, list[Fact]]]) -> list[Route]:
+    """Every way a file of the tree reaches a container: compose mounts and the image's COPY/ADD.
+
+    The same containers as ``place`` builds (a service's image with its build context, a
+    Dockerfile no service builds with its own folder), without deciding any host.
+    """
+    images: dict[str, ImageInfo] = {}
+    links: list[tuple[str, str, ContainerLink]] = []
+    for path, reader, facts in per_file:
+        for fact in facts:
+            if isinstance(fact, ImageInfo):
+                images[path] = fact
+            elif isinstance(fact, ContainerLink):
+                links.append((path, reader, fact))
+    return [src for c in _containers(links, images, lambda path, reader: "") for src in c.sources]
+
+
+def landing(path: str, route: Route) -> str | None:
+    """Where ``path`` lands through ``route``, or None (a folder or glob: only in a config location)."""
+    return _inside(path, route)
 
 
 class _SourceIndex:
@@ -227,11 +282,14 @@ class _SourceIndex:
 
 
 def _containers(
-    links: list[tuple[str, ContainerLink]], images: dict[str, ImageInfo], host_of: Callable[[str, str], str]
+    links: list[tuple[str, str, ContainerLink]],
+    images: dict[str, ImageInfo],
+    host_of: Callable[[str, str], str],
 ) -> Iterator[Container]:
-    """One container per compose service, and one per Dockerfile that no service builds."""
+    """One container per compose service (or Kubernetes container), and one per Dockerfile that
+    no service builds."""
     used: set[str] = set()
-    for path, link in links:
+    for path, reader, link in links:
         image = images.get(link.dockerfile or "")
         stage = image.stage(link.target) if image is not None else None
         if image is not None:
@@ -240,9 +298,11 @@ def _containers(
         inherits = not link.user_set and stage is not None and stage.run_as.location is not None
         if inherits and stage is not None:
             run_as = _merged(run_as, stage.run_as)
+        compose_path = path if reader == COMPOSE else None
         c = Container(
-            link.service, host_of(path, COMPOSE), (path, COMPOSE), link.netns, run_as, inherits, path
+            link.service, host_of(path, reader), (path, reader), link.netns, run_as, inherits, compose_path
         )
+        c.declares = (reader, path) if reader in DECLARING else None
         c.sources.extend(_Source(m.source, m.target, m.location, m.how) for m in link.mounts)
         if stage is not None:
             c.exposes = stage.listeners

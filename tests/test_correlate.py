@@ -396,6 +396,7 @@ def test_unknown_network_mode_drops_the_daemon_listeners(tmp_path: Path, fake_re
 
 
 def test_configs_top_level_file(tmp_path: Path, fake_reader: None) -> None:
+    # a target no real format is named for: at haproxy.cfg the file would be read as HAProxy's
     compose_text = """\
 services:
   lb:
@@ -403,7 +404,7 @@ services:
     user: haproxy
     configs:
       - source: lb
-        target: /usr/local/etc/haproxy/haproxy.cfg
+        target: /etc/fake/lb.conf
 configs:
   lb:
     file: ./lb.fakeconf

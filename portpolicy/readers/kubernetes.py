@@ -10,6 +10,13 @@ pool (``--service-node-port-range`` where a kube-apiserver flag, a kubeadm
 Plain init containers run to completion before the app starts and are not read; native
 sidecars (``restartPolicy: Always``) listen for the pod's life and are. Templates: inline
 placeholders (Helm ``{{ }}``, Jinja) make a value unresolved, never a guess.
+
+A ConfigMap's ``data`` keys are files in waiting: each becomes an ``Embedded`` text (padded
+to the manifest's lines), and a container that mounts a ConfigMap volume (``mountPath``,
+``subPath``, ``items``, ``projected`` sources) gives a ``ContainerLink`` whose mounts name
+the ConfigMap. ``deployed`` joins the two, reads each key as what its mount path makes it
+(``nginx.conf`` at ``/etc/nginx/nginx.conf``), and ``correlate`` runs its listeners in the
+pod as the container's user.
 """
 
 from __future__ import annotations
@@ -18,14 +25,17 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+from portpolicy.deployed import CONFIGMAP, Embedded, embed
 from portpolicy.model import (
     BindAddress,
+    ContainerLink,
     Evidence,
     Fact,
     InvalidPort,
     KernelSetting,
     Listener,
     Location,
+    Mount,
     NetnsDecl,
     ParseError,
     PortPool,
@@ -116,6 +126,11 @@ _K8S_TEXT = re.compile(r"^apiVersion\s*:", re.M)
 _BLOCK_OPEN = re.compile(r"^\s*\{%-?\s*(?:if|for)\b")
 _BLOCK_CLOSE = re.compile(r"^\s*\{%-?\s*end(?:if|for)\b")
 
+Record = Fact | Embedded
+"""What this reader yields: facts, and ConfigMap keys for ``deployed``."""
+ConfigSources = dict[str, list[tuple[str, list[tuple[str, str]] | None]]]
+"""Per pod volume name: the ConfigMaps it projects, each with its ``items`` (key, path) or None (all keys)."""
+
 
 def matches(path: str) -> bool:
     """Files that are Kubernetes by name: YAML Jinja templates, static pods, kubeadm configs.
@@ -143,7 +158,7 @@ def _is_object(doc: Node) -> bool:
     return "apiVersion" in keys and scalar(keys.get("kind")) is not None
 
 
-def read(source: Source) -> Iterator[Fact]:
+def read(source: Source) -> Iterator[Record]:
     """A file matched by name; a template has its Jinja masked first, keeping lines and columns."""
     text = source.text
     placeholders: dict[str, str] = {}
@@ -166,7 +181,7 @@ def read(source: Source) -> Iterator[Fact]:
     yield from _read_guarded(source, docs, text, placeholders, conditional)
 
 
-def read_yaml(source: Source, docs: list[Node]) -> Iterator[Fact]:
+def read_yaml(source: Source, docs: list[Node]) -> Iterator[Record]:
     """Read already composed documents of a file that ``claims`` accepted."""
     yield from _read_guarded(source, docs, source.text, {})
 
@@ -230,7 +245,7 @@ def _read_guarded(
     text: str,
     placeholders: dict[str, str],
     conditional: frozenset[int] = frozenset(),
-) -> Iterator[Fact]:
+) -> Iterator[Record]:
     """A reader never raises: an unexpected failure becomes a ParseError, not a crash of the run."""
     try:
         reader = _Reader(source, text, placeholders, conditional)
@@ -379,7 +394,7 @@ class _Reader:
 
     # -- objects ----------------------------------------------------------------------------
 
-    def object(self, doc: Node, depth: int = 0) -> Iterator[Fact]:
+    def object(self, doc: Node, depth: int = 0) -> Iterator[Record]:
         """One object (or the items of a ``List``)."""
         if not isinstance(doc, MappingNode) or not _is_object(doc):
             return
@@ -393,6 +408,8 @@ class _Reader:
             yield from self.workload(doc, kind, self.path(doc, POD_SPEC_PATHS[kind]))
         elif kind == "Service":
             yield from self.service(doc)
+        elif kind == "ConfigMap":
+            yield from self.config_map(doc)
         elif kind == "ClusterConfiguration" and api.startswith("kubeadm.k8s.io/"):
             yield from self.kubeadm(doc)
         elif kind == "Cluster" and api.startswith("kops.k8s.io/"):
@@ -408,7 +425,7 @@ class _Reader:
 
     # -- pods -------------------------------------------------------------------------------
 
-    def workload(self, doc: MappingNode, kind: str, spec: Node | None) -> Iterator[Fact]:
+    def workload(self, doc: MappingNode, kind: str, spec: Node | None) -> Iterator[Record]:
         if spec is None or not isinstance(spec, MappingNode):
             return
         namespace, name = self.names(doc)
@@ -436,6 +453,7 @@ class _Reader:
         if not on_host:
             yield NetnsDecl(pod.netns, "container", self.loc(doc))
         yield from self.sysctls(pod)
+        volumes = self.config_volumes(spec, namespace)
         for key in ("containers", "initContainers"):
             node = get(spec, key)
             if node is not None and not is_null(node) and not isinstance(node, SequenceNode):
@@ -456,7 +474,7 @@ class _Reader:
                     restart = self.value(get(container, "restartPolicy"))
                     if restart is None or restart.text != "Always":
                         continue  # runs to completion before the app containers start
-                yield from self.container(pod, container)
+                yield from self.container(pod, container, volumes)
 
     def static_pod(self, kind: str) -> bool:
         """A Pod in the kubelet's manifest directory: the kubelet runs it, no scheduler places it."""
@@ -479,11 +497,16 @@ class _Reader:
             loc = key_val.location
             yield KernelSetting(key, value, loc, netns=pod.netns, order=(0, "", loc.line))
 
-    def container(self, pod: _Pod, container: MappingNode) -> Iterator[Fact]:
+    def container(
+        self, pod: _Pod, container: MappingNode, volumes: ConfigSources | None = None
+    ) -> Iterator[Fact]:
         name_val = self.value(get(container, "name"))
         cname = name_val.text if name_val is not None else f"container@{self.loc(container).line}"
         service = f"{pod.label}/{cname}"
         run_as = RunAs() if pod.windows else self.run_as(pod.security, get(container, "securityContext"))
+        mounts = tuple(self.config_mounts(container, volumes or {}))
+        if mounts:
+            yield ContainerLink(service, pod.netns, self.loc(container), run_as, True, mounts=mounts)
         ports = get(container, "ports")
         if ports is not None and not is_null(ports) and not isinstance(ports, SequenceNode):
             if not self.is_template_node(ports):
@@ -623,6 +646,86 @@ class _Reader:
                 cap = val.text.upper()
                 caps.add(cap[4:] if cap.startswith("CAP_") else cap)
         return caps
+
+    # -- ConfigMaps: files the pods mount -------------------------------------------------------
+
+    def config_map(self, doc: MappingNode) -> Iterator[Embedded]:
+        """Each ``data`` key as an embedded file (``binaryData`` is never a config we read)."""
+        namespace, name = self.names(doc)
+        owner = f"{CONFIGMAP}{namespace}/{name}"
+        for key, key_node, node in items(get(doc, "data")):
+            if not isinstance(node, ScalarNode) or self.is_template_node(node):
+                continue
+            yield self.embedded(owner, key, key_node, node)
+
+    def embedded(self, owner: str, key: str, key_node: Node, node: ScalarNode) -> Embedded:
+        """A key's text where it is written: a literal block (``|``, what ``kubectl`` writes for a
+        file) keeps its lines and columns; any other style starts on the key's line and its
+        later lines are counted from there (a quoted ``\\n`` has no line of its own)."""
+        value = str(node.value)
+        if node.style == "|":
+            offset = node.start_mark.line + 1
+            text, lines = embed(value, offset, self.indent(offset, node.end_mark.line))
+        else:
+            text, lines = embed(value, key_node.start_mark.line, 0)
+        return Embedded(self.source.path, owner, key, text, lines, self.loc(key_node))
+
+    def indent(self, first: int, end: int) -> int:
+        """The indentation of a literal block: that of its first line with content."""
+        for line in LINE_BREAK.split(self.text, end + 1)[first : end + 1]:
+            if line.strip():
+                return len(line) - len(line.lstrip(" "))
+        return 0
+
+    def config_volumes(self, spec: Node, namespace: str) -> ConfigSources:
+        """The pod's volumes that hold ConfigMaps (``configMap``, or ``projected`` sources)."""
+        found: ConfigSources = {}
+        for volume in seq(get(spec, "volumes")):
+            name = self.value(get(volume, "name"))
+            if name is None or not name.known:
+                continue
+            sources = [get(volume, "configMap")]
+            sources += [get(s, "configMap") for s in seq(self.path(volume, ("projected", "sources")))]
+            for cm in sources:
+                cm_name = self.value(get(cm, "name"))
+                if cm is None or cm_name is None or not cm_name.known:
+                    continue
+                chosen = self.config_items(get(cm, "items"))
+                found.setdefault(name.text, []).append((f"{namespace}/{cm_name.text}", chosen))
+        return found
+
+    def config_items(self, node: Node | None) -> list[tuple[str, str]] | None:
+        """``items``: the keys projected and the relative path each gets; None (all keys) when absent."""
+        if node is None or is_null(node):
+            return None
+        chosen = []
+        for item in seq(node):
+            key, path = self.value(get(item, "key")), self.value(get(item, "path"))
+            if key is not None and path is not None and key.known and path.known:
+                chosen.append((key.text, path.text))
+        return chosen
+
+    def config_mounts(self, container: MappingNode, volumes: ConfigSources) -> Iterator[Mount]:
+        """``volumeMounts`` of ConfigMap volumes, naming the ConfigMap (and key) for ``deployed``."""
+        for entry in seq(get(container, "volumeMounts")):
+            name, where = self.value(get(entry, "name")), self.value(get(entry, "mountPath"))
+            sub = self.value(get(entry, "subPath"))
+            if name is None or where is None or not (name.known and where.known) or name.text not in volumes:
+                continue
+            if sub is not None and not sub.known:
+                continue
+            for owner, chosen in volumes[name.text]:
+                ref = f"{CONFIGMAP}{owner}"
+                if sub is not None and sub.text:
+                    key = next((k for k, p in chosen or () if p == sub.text), None if chosen else sub.text)
+                    if key is not None:
+                        yield Mount(f"{ref}:{key}", where.text, where.location, "mounted")
+                elif chosen is not None:
+                    for key, path in chosen:
+                        target = where.text.rstrip("/") + "/" + path
+                        yield Mount(f"{ref}:{key}", target, where.location, "mounted")
+                else:
+                    yield Mount(ref, where.text.rstrip("/") + "/", where.location, "mounted")
 
     # -- services and the NodePort pool ---------------------------------------------------------
 

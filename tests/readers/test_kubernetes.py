@@ -441,3 +441,112 @@ def test_node_port_range_in_unicode_digits_is_invalid() -> None:
     facts = read_text(text, "etc/kubernetes/manifests/kube-apiserver.yaml")
     (bad,) = [f for f in facts if isinstance(f, InvalidPort)]
     assert "is not a port range" in bad.reason
+
+
+# -- ConfigMap keys and the pods that mount them ------------------------------------------------
+
+CONFIGMAP_AND_POD = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: proxy
+  namespace: edge
+data:
+  nginx.conf: |
+    events {}
+    http {
+      server { listen 80; }
+    }
+  motd: "hello"
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: edge
+spec:
+  template:
+    spec:
+      securityContext:
+        runAsUser: 101
+      containers:
+        - name: nginx
+          image: nginx:1.27
+          volumeMounts:
+            - name: conf
+              mountPath: /etc/nginx/nginx.conf
+              subPath: nginx.conf
+            - name: all
+              mountPath: /etc/proxy
+            - name: picked
+              mountPath: /etc/picked/
+            - name: data
+              mountPath: /var/lib/data
+      volumes:
+        - name: conf
+          configMap:
+            name: proxy
+        - name: all
+          projected:
+            sources:
+              - configMap:
+                  name: proxy
+        - name: picked
+          configMap:
+            name: proxy
+            items:
+              - key: nginx.conf
+                path: sites/main.conf
+        - name: data
+          emptyDir: {}
+"""
+
+
+def test_configmap_keys_are_embedded_files_at_the_lines_they_are_written() -> None:
+    from portpolicy.deployed import Embedded
+
+    keys = {f.name: f for f in read_text(CONFIGMAP_AND_POD) if isinstance(f, Embedded)}
+    assert set(keys) == {"nginx.conf", "motd"}
+    conf = keys["nginx.conf"]
+    assert (conf.owner, conf.lines, conf.location.line) == ("configmap:edge/proxy", (8, 11), 7)
+    # padded to the manifest: line 10 of the text is line 10 of the manifest, same columns
+    lines = conf.text.split("\n")
+    assert lines[9] == "      server { listen 80; }" and lines[9] == CONFIGMAP_AND_POD.split("\n")[9]
+    assert keys["motd"].text.split("\n")[11] == "hello" and keys["motd"].lines == (12, 12)
+
+
+def test_pod_mounts_name_the_configmap_and_key_they_take() -> None:
+    from portpolicy.model import ContainerLink
+
+    links = [f for f in read_text(CONFIGMAP_AND_POD) if isinstance(f, ContainerLink)]
+    assert len(links) == 1
+    link = links[0]
+    assert (link.service, link.netns, link.run_as.user) == ("edge/web/nginx", "pod:edge/web", "101")
+    assert [(m.source, m.target, m.location.line) for m in link.mounts] == [
+        ("configmap:edge/proxy:nginx.conf", "/etc/nginx/nginx.conf", 29),  # subPath: one key, one file
+        ("configmap:edge/proxy", "/etc/proxy/", 32),  # a folder: every key
+        ("configmap:edge/proxy:nginx.conf", "/etc/picked/sites/main.conf", 34),  # items: path per key
+    ]
+
+
+def test_a_pod_without_configmap_mounts_gives_no_link() -> None:
+    from portpolicy.model import ContainerLink
+
+    text = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: cache}
+spec:
+  containers:
+    - name: redis
+      image: redis:7
+      volumeMounts:
+        - {name: data, mountPath: /data}
+        - {name: tls, mountPath: /etc/redis/tls}
+        - {name: missing, mountPath: /etc/redis/redis.conf}
+  volumes:
+    - {name: data, emptyDir: {}}
+    - {name: tls, secret: {secretName: redis-tls}}
+"""
+    facts = read_text(text)
+    assert not [f for f in facts if isinstance(f, ContainerLink)]
