@@ -21,9 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from portpolicy.ansible import discover, inventory
+from portpolicy.ansible.context import Ctx, Out
 from portpolicy.ansible.discover import Project
 from portpolicy.ansible.loader import Loaded, Loader
-from portpolicy.ansible.tasks import Ctx, Out, condition, role_reference, run_list, run_role
+from portpolicy.ansible.tasks import condition, role_reference, run_list, run_role
 from portpolicy.ansible.variables import Scope, Var, vars_of
 from portpolicy.config import Config, HostConfig
 from portpolicy.model import (

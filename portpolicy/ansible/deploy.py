@@ -1,4 +1,5 @@
-"""Files a task deploys (``template``, ``copy``, ``lineinfile``, ``blockinfile``), read for their destination.
+"""The module handlers that deploy a file (``template``, ``copy``, ``lineinfile``,
+``blockinfile``): what each writes is read by the reader of its destination's format.
 
 A template is rendered with the task's variables; each output line remembers its template
 line, so a finding points at the line the user edits. Expressions that do not resolve stay
@@ -13,10 +14,11 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from portpolicy.ansible import handoff, jinja, regex
 from portpolicy.ansible.args import Arg, Resolved, is_literal
+from portpolicy.ansible.context import Ctx, resolve_path
 from portpolicy.ansible.jinja import Rendered, TemplateSyntaxError, Unknown
 from portpolicy.model import (
     Evidence,
@@ -32,16 +34,11 @@ from portpolicy.model import (
 from portpolicy.readers.base import Source, mask_jinja
 from portpolicy.yamlsrc import ScalarNode
 
-if TYPE_CHECKING:
-    from portpolicy.ansible.tasks import Ctx
-
 _PRIVILEGE_WORDS = re.compile(r"(?i)\buser\b|user=|capabilit|privateusers|\broot\b|setcap")
 _PORT_FACTS = (Listener, FirewallRule, KernelSetting)
 
 
 def template_task(ctx: Ctx, a: Resolved, module: str) -> None:
-    from portpolicy.ansible.tasks import resolve_path
-
     src = a.known("src")
     if not isinstance(src, str) or not src:
         if ctx.role is not None:
@@ -209,8 +206,6 @@ def _skipped_facts(ctx: Ctx, reader: Any, dest: str, path: str, text: str, rende
 
 def content_task(ctx: Ctx, a: Resolved, name: str, module: str) -> None:
     """``copy`` (content or src), ``lineinfile`` (line), ``blockinfile`` (block) into a known format."""
-    from portpolicy.ansible.tasks import resolve_path
-
     if str(a.known("state", default="present")).lower() == "absent":
         return
     dest = a.known("dest", "path", "name")
