@@ -707,7 +707,7 @@ def _sysctl(ctx: Ctx, a: Resolved, module: str) -> None:
             parts.append(str(arg.raw) if jinja.has_template(str(arg.raw)) else "{{ unknown }}")
             reasons.append(exc.reason)
     dest = a.known("sysctl_file") or "/etc/sysctl.conf"
-    if not isinstance(dest, str) or not reader.matches(dest):
+    if not isinstance(dest, str) or not handoff.named_as("sysctl", dest):
         dest = "/etc/sysctl.conf"
     text = f"{parts[0]} = {parts[1]}\n"
     facts = handoff.read_as(reader, dest, text, lambda loc: value_arg.location)
