@@ -119,6 +119,7 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         per_file = [entry for entry in per_file if entry[0] not in stage.claimed]
         read_skipped = [s for s in read_skipped if s.path not in stage.claimed]
     per_file = join_projects(per_file, guard)  # a compose file and its folder's .env
+    per_file, read_skipped = _deployed(per_file, read_skipped, config, guard)
     skipped += read_skipped
     readers: dict[str, str] = dict.fromkeys(sorted(stage.claimed), "ansible")
     readers.update((path, name) for path, name, _ in per_file)
@@ -142,6 +143,26 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         tracebacks=guard.tracebacks,
         suppressions=suppressions,
     )
+
+
+def _deployed(
+    per_file: list[tuple[str, str, list[Fact]]], skipped: list[Skipped], config: Config, guard: StageGuard
+) -> tuple[list[tuple[str, str, list[Fact]]], list[Skipped]]:
+    """``deployed.read_all``: files read again as what they become where they are deployed.
+
+    On a bug the first pass stands, and the files that deploy others get PP000.
+    """
+    from portpolicy import deployed
+
+    try:
+        return deployed.read_all(per_file, skipped, config.roots)
+    except UsageError:
+        raise
+    except Exception as exc:
+        inputs = {p for p, _, facts in per_file if any(isinstance(f, CORRELATION_INPUTS) for f in facts)}
+        for error in guard.errors("deployed", exc, inputs):
+            guard.entries.append((error.location.path, "deployed", [error]))
+        return deployed.facts_only(per_file), skipped
 
 
 def evaluate_guarded(
