@@ -15,7 +15,7 @@ import yaml
 from portpolicy.config import Config
 from portpolicy.pipeline import scan
 from portpolicy.recognise import YAML_SUFFIXES
-from portpolicy.registry import PATH_READERS
+from portpolicy.signatures import all_signatures
 from tests.helpers import REPO, write_tree
 
 MANIFEST = REPO / ".pre-commit-hooks.yaml"
@@ -133,10 +133,10 @@ def test_files_pattern_covers_every_path_a_reader_reads(hook_id: str) -> None:
     pattern = _pattern(hook_id)
     samples = _samples()
     missed = []
-    for reader in PATH_READERS:
-        matched = [p for p in samples if reader.matches(p)]
-        assert matched, f"reader {reader.NAME}: add sample paths of its files to CANONICAL"
-        missed += [(reader.NAME, p) for p in matched if not pattern.search(p)]
+    for signature in all_signatures():
+        matched = [p for p in samples if signature.named(p)]
+        assert matched, f"reader {signature.name}: add sample paths of its files to CANONICAL"
+        missed += [(signature.name, p) for p in matched if not pattern.search(p)]
     missed += [("yaml", p) for p in samples if p.lower().endswith(YAML_SUFFIXES) and not pattern.search(p)]
     assert missed == []
 

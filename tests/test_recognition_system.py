@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from portpolicy.model import Listener
 from portpolicy.signatures import dockerfile, sysctl, systemd
 from tests.helpers import run_cli, scan_tree, write_tree
 
@@ -80,8 +81,8 @@ def test_each_format_under_an_unhelpful_name_is_read_and_judged(tmp_path: Path) 
 def test_dockerfile_prod_as_non_root_exposing_80_is_read_without_a_verdict(tmp_path: Path) -> None:
     """Inside its own network namespace Docker lowers the privileged-port limit to 0: no PP001."""
     report = scan_tree(write_tree(tmp_path, {"build/Dockerfile-prod": TREE["build/Dockerfile-prod"]}))
-    listeners = [f for f in report.facts if type(f).__name__ == "Listener"]
-    assert [(str(ln.ports), ln.run_as.user) for ln in listeners] == [("80", "app")]  # type: ignore[attr-defined]
+    listeners = [f for f in report.facts if isinstance(f, Listener)]
+    assert [(str(ln.ports), ln.run_as.user) for ln in listeners] == [("80", "app")]
     assert [f.rule for f in report.findings] == ["PP005"]
 
 
