@@ -387,3 +387,19 @@ def test_unchanged_files_keep_their_facts_without_a_pending_record(tmp_path: Pat
         "Listener",
         "Unresolved",
     ]
+
+
+def test_the_fragment_sniff_costs_one_pass() -> None:
+    """Blocks of many indented, blank or comment lines with no ``image:`` child: linear, not quadratic."""
+    import time
+
+    from portpolicy.signatures.compose import looks
+
+    def cost(n: int) -> float:
+        text = ("a:\n  k: v\n" + "    deeper: x\n" * n + "  \n   # c\n" * n) * 4 + "b: 1\n"
+        start = time.process_time()
+        assert not looks(text)
+        return time.process_time() - start
+
+    small, large = min(cost(5_000) for _ in range(3)), min(cost(40_000) for _ in range(3))
+    assert large < 2.0 and large < 30 * max(small, 1e-3)

@@ -19,14 +19,17 @@ _BASENAME = re.compile(
     r"|(?:compose(?:\.override)?|docker-compose[^/]*)\.ya?ml"
 )
 _FRAGMENT = re.compile(
-    r"^[\"']?[A-Za-z0-9][\w.-]*[\"']?[ \t]*:[ \t]*(?:#[^\n]*)?\r?\n"
-    r"(?:(?:[ \t#][^\n]*)?\n)*?"
-    r"[ \t]+(?:image[ \t]*:[ \t]*[^\s#{\[|>&*!]|build[ \t]*:)",
+    r"^[\"']?[A-Za-z0-9][\w.-]*[\"']?[ \t]*:[ \t]*(?:#[^\n]*)?\r?\n"  # a top-level key
+    r"(?:[ \t]*(?:#[^\n]*)?\r?\n)*"  # blank or comment lines
+    r"(?P<ind>[ \t]+)"  # the indentation of its first child, a key (not a list item)
+    r"(?:[A-Za-z_<\"'][^\n]*\n(?:(?P=ind)[^\n]*\n|(?!(?P=ind))[ \t]*(?:#[^\n]*)?\r?\n)*?(?P=ind))?"
+    r"(?:image[ \t]*:[ \t]*[^\s#{\[|>&*!]|build[ \t]*:)",  # a sibling: image: <name>, or build:
     re.M,
 )
-"""A top-level key, then (over indented, blank or comment lines only) an indented ``image: name`` or ``build:``.
+"""A top-level key whose own child (not a deeper key, not in a list) is ``image: <name>`` or ``build:``.
 
-Each line can be matched one way only, so a failed search costs one pass over each block.
+Each line can be matched one way only (at the child indentation or deeper, or a blank or
+comment line above it), so a failed search costs one pass over each block.
 """
 
 
