@@ -1,4 +1,4 @@
-"""Read ``sysctl.conf`` and ``sysctl.d`` drop-ins for the three kernel port settings.
+"""Read ``sysctl.conf``, ``sysctl.d`` drop-ins and sysctl files kept anywhere for the three kernel port settings.
 
 The syntax is the one systemd-sysctl and procps ``sysctl --system`` share: ``key = value``
 lines, ``#``/``;`` comment lines, ``.`` or ``/`` separators, a leading ``-`` that makes a
@@ -9,6 +9,7 @@ simulation (not this reader) decides what the kernel would accept.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterator
 
@@ -59,6 +60,13 @@ def read(source: Source) -> Iterator[Fact]:
     Lines sysctl would refuse become ``ParseError`` and reading goes on, as sysctl does;
     template placeholders become ``Unresolved`` because their value is unknown here.
     """
+    if _never_loaded(source.name_path):
+        yield Unresolved(
+            posixpath.basename(source.name_path),
+            "sysctl loads only *.conf files from a sysctl.d folder: this one is never applied",
+            source.at(1),
+        )
+        return
     text = source.text
     has_bom = text.startswith("\ufeff")
     if has_bom:
@@ -144,6 +152,13 @@ def read(source: Source) -> Iterator[Fact]:
 def _is_template(path: str, text: str) -> bool:
     """``.j2`` files, and files with Jinja blocks (Ansible templates need no suffix)."""
     return path.endswith(".j2") or "{%" in text or "{#" in text
+
+
+def _never_loaded(path: str) -> bool:
+    """A file in a ``sysctl.d`` folder that is not ``*.conf`` (``99-x.conf.bak``, ``README``): never applied."""
+    parts = path.split("/")
+    name = parts[-1].removesuffix(".j2")
+    return len(parts) >= 2 and parts[-2] == "sysctl.d" and not (name.endswith(".conf") and name != ".conf")
 
 
 def _placement(path: str) -> tuple[str, tuple[str, int] | None]:

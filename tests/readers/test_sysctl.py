@@ -500,6 +500,14 @@ def test_placement_looks_only_below_the_scanned_root() -> None:
     assert s.location.path == "usr/lib/sysctl.d/60-a.conf"
 
 
+@pytest.mark.parametrize("path", ["etc/sysctl.d/90-ports.conf.bak", "etc/sysctl.d/90-ports.conf.dpkg-old"])
+def test_a_file_sysctl_d_never_loads_sets_nothing(path: str) -> None:
+    """Recognised by its content, but systemd-sysctl and procps read only ``*.conf`` there."""
+    facts = parse("net.ipv4.ip_unprivileged_port_start = 70000\n", path)
+    assert [type(f).__name__ for f in facts] == ["Unresolved"]
+    assert isinstance(facts[0], Unresolved) and "never applied" in facts[0].reason
+
+
 def test_boot_order_across_dirs_then_sysctl_conf() -> None:
     files = {
         "etc/sysctl.conf": "net.ipv4.ip_local_port_range = 5 5\n",
