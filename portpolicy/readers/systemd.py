@@ -26,6 +26,7 @@ Behaviour copied from systemd's source (``src/shared/conf-parser.c``, ``src/core
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -74,6 +75,11 @@ UNIT_SUFFIXES = (
     ".slice", ".scope",
 )  # fmt: skip
 """Every unit type's suffix: a file named so is that unit, whatever its content says."""
+_LEFT_OVER = (
+    ".bak", ".orig", ".old", ".save", ".disabled", ".swp", "~", ".dpkg-old", ".dpkg-dist", ".dpkg-new",
+    ".dpkg-bak", ".rpmnew", ".rpmsave", ".rpmorig",
+)  # fmt: skip
+"""Name endings of copies systemd never loads (``web.socket.bak``); ``sshd.service.in`` is a build template."""
 LONG_LINE_MAX = 1024 * 1024  # systemd's limit for one (continued) line
 _WS = " \t\n\r"  # systemd's WHITESPACE: what strstrip() removes
 _SPECIFIER = re.compile(r"%(.)", re.S)
@@ -234,6 +240,13 @@ class _Segment(NamedTuple):
 
 
 def _read(source: Source) -> Iterator[Fact | UnitFragment]:
+    if source.name_path.endswith(_LEFT_OVER):
+        yield Unresolved(
+            posixpath.basename(source.name_path),
+            "a backup or package left-over: systemd never loads a unit under this name",
+            source.at(1),
+        )
+        return
     unit, dropin, dropin_name = _identity(source.name_path)
     text = source.text
     jinja_lines: set[int] = set()

@@ -166,6 +166,15 @@ def test_a_unit_without_a_unit_suffix_is_what_its_sections_say(path: str, text: 
     assert (frag.unit, frag.dropin) == (unit, False)
 
 
+@pytest.mark.parametrize(
+    "path", ["etc/systemd/system/web.socket.bak", "etc/systemd/system/web.socket.dpkg-old"]
+)
+def test_a_left_over_copy_of_a_unit_is_never_loaded(path: str) -> None:
+    facts = list(systemd.read(Source(path, "[Socket]\nListenStream=80\n")))
+    assert [type(f).__name__ for f in facts] == ["Unresolved"]
+    assert isinstance(facts[0], Unresolved) and "never loads" in facts[0].reason
+
+
 def test_user_unit_and_search_path_come_from_the_path_below_the_scanned_root() -> None:
     """A checkout under ``~/.config/systemd/user`` holds system units: only ``rel`` is looked at."""
     source = Source(
