@@ -34,12 +34,9 @@ def document(findings: Sequence[Finding], fingerprints: dict[Finding, str]) -> d
     return {"version": VERSION, "tool": {"name": "portpolicy", "version": __version__}, "entries": entries}
 
 
-def write(path: str, findings: Sequence[Finding], fingerprints: dict[Finding, str]) -> None:
-    """The baseline file, written the way every report is (never through a symbolic link)."""
-    from portpolicy import outputs
-
-    text = json.dumps(document(findings, fingerprints), indent=2, ensure_ascii=False) + "\n"
-    outputs.write(text, path)
+def text(findings: Sequence[Finding], fingerprints: dict[Finding, str]) -> str:
+    """The baseline file's text; ``outputs`` writes it the way every report is written."""
+    return json.dumps(document(findings, fingerprints), indent=2, ensure_ascii=False) + "\n"
 
 
 def load(path: str) -> set[str]:

@@ -169,7 +169,7 @@ def _apply_baseline(report: Any, prints: dict[Any, str], options: CheckOptions) 
     where = options.write_baseline or options.baseline
     assert where is not None
     if options.write_baseline:
-        baseline.write(options.write_baseline, report.findings, prints)
+        write(baseline.text(report.findings, prints), options.write_baseline)  # never through a link
         _note(f"wrote {len(report.findings)} findings to {where}", options)
     known = baseline.load(where)
     report.findings, old, stale = baseline.split(report.findings, prints, known)
