@@ -271,8 +271,7 @@ def _scan(args: argparse.Namespace, paths: list[str], config: Any) -> Any:
     with Progress("checking " + display(" ".join(paths) or "."), enabled=not getattr(args, "quiet", False)):
         report = scan(paths, config)
     if args.verbose:
-        for s in report.skipped:
-            print(f"portpolicy: skipped {display(s.path)}: {display(s.reason)}", file=sys.stderr)
+        _list_skipped(report.skipped)
     if not report.files:  # a wrong path in CI must not pass as "no problems"
         from portpolicy.discover import nothing_read
 
@@ -281,6 +280,20 @@ def _scan(args: argparse.Namespace, paths: list[str], config: Any) -> Any:
         for trace in getattr(report, "tracebacks", []):
             sys.stderr.write(trace if trace.endswith("\n") else trace + "\n")
     return report
+
+
+def _list_skipped(skipped: list[Any]) -> None:
+    """``-v``: every file not read, one heading per reason with its count, then its paths sorted.
+
+    Each path line keeps its reason, so a ``grep`` of one line still says why.
+    """
+    from portpolicy.report.escape import display
+    from portpolicy.report.statistics import by_reason
+
+    for reason, paths in by_reason(skipped):
+        print(f"portpolicy: {len(paths)} not read: {display(reason)}", file=sys.stderr)
+        for path in paths:
+            print(f"portpolicy:   skipped {display(path)}: {display(reason)}", file=sys.stderr)
 
 
 def _check_options(args: argparse.Namespace) -> Any:

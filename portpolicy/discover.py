@@ -10,8 +10,10 @@ Version-control and dependency folders are passed over, and so, inside a git rep
 whatever ``.gitignore`` files (each for its own subtree, as git reads them) and
 ``.git/info/exclude`` ignore, unless ``respect-gitignore`` is off. ``exclude`` and
 ``per-file-ignores`` are gitignore-style globs relative to the config file's folder (``*``
-stays within one folder, a pattern without ``/`` matches at any depth). Every file a reader
-would have read and every folder left out is recorded with the reason, for ``--verbose``.
+stays within one folder, a pattern without ``/`` matches at any depth). Every folder left
+out, every special file, every file excluded or never opened by its type, and every ignored
+file a name prior claims is recorded with the reason, for ``--verbose`` and ``--statistics``
+(an ignored file no name claims is left out quietly, as git leaves it out).
 
 A path named on the command line is the user's explicit request: when it is missing,
 unreadable, not a file or folder, or a symbolic link to outside the scanned paths, that is
@@ -58,6 +60,7 @@ DIR_LINK = (
     "symbolic link to a folder (not followed: a target inside the scanned tree is scanned where it lies)"
 )
 UNLISTABLE = "cannot list this folder"
+PASSED_OVER = "version-control, dependency or cache folder (not scanned)"
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,8 @@ class _Walk:
         self.candidates: list[Candidate] = []
         self.skipped: list[Skipped] = []
         self.seen: set[str] = set()
+        self.top = "."
+        """The named folder being walked: name priors look only below it."""
         try:
             self.exclude = compile_globs(config.exclude) if config.exclude else None
         except ValueError as exc:
@@ -175,6 +180,7 @@ class _Walk:
         except OSError as exc:
             raise UsageError(f"cannot read folder {top}: {exc.strerror or 'cannot list it'}") from None
         ignores = _GitIgnores(top, self.roots) if self.config.respect_gitignore else None
+        self.top = top
         for path in self._walk(top, ignores):
             self.consider(path, explicit=False, rel=_relative(path, top))
 
@@ -213,9 +219,10 @@ class _Walk:
         except OSError:
             is_dir = False
         if is_dir and entry.name in SKIP_DIRS:
+            self.skip(full, PASSED_OVER)
             return ""
         if rules and ignores is not None and ignores.ignored(rules, full, is_dir):
-            if is_dir or wanted_by_name(display_path(full)):
+            if is_dir or wanted_by_name(_relative(full, self.top)):
                 self.skip(full, "ignored by .gitignore")
             return ""
         if is_dir and self._excluded(full, is_dir=True):
@@ -249,9 +256,8 @@ class _Walk:
         return ""
 
     def _special(self, full: str) -> None:
-        """A FIFO, socket or device: recorded when its name says a reader would want it."""
-        if classify(display_path(full)) is None:
-            self.skip(full, safeio.NOT_REGULAR)
+        """A FIFO, socket or device: never opened, always recorded (whatever its name)."""
+        self.skip(full, safeio.NOT_REGULAR)
 
     def _unlistable(self, directory: str, exc: OSError) -> None:
         shown = display_path(directory)

@@ -8,6 +8,7 @@ with the kernel's verdict, and the values that could not be resolved.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
 from portpolicy.model import (
@@ -276,6 +277,19 @@ def render_text(report: Report) -> str:
         lines.append("unreadable files:")
         lines += _table(["location", "problem"], [[p["location"], p["message"]] for p in d["parse_errors"]])
     lines.append("")
-    n = len(d["files"])
-    lines.append(f"{n} file{'s' if n != 1 else ''} read, {len(d['skipped'])} skipped (--verbose lists them)")
+    lines += _coverage(d["files"], d["skipped"])
     return "\n".join(lines) + "\n"
+
+
+def _coverage(files: list[dict[str, str]], skipped: list[dict[str, str]]) -> list[str]:
+    """Files read per reader, and files not read per reason: a quiet model can be told from a blind one."""
+    read = Counter(f["reader"] for f in files)
+    per_reader = ", ".join(f"{n} {reader}" for reader, n in sorted(read.items(), key=lambda i: (-i[1], i[0])))
+    n = len(files)
+    lines = [f"{n} file{'s' if n != 1 else ''} read" + (f" ({per_reader})" if per_reader else "")]
+    if not skipped:
+        return lines
+    lines.append(f"{len(skipped)} not read (--verbose lists them):")
+    reasons = Counter(s["reason"] for s in skipped)
+    lines += [f"  {n:>6}  {reason}" for reason, n in sorted(reasons.items(), key=lambda i: (-i[1], i[0]))]
+    return lines

@@ -1,16 +1,31 @@
 """``--statistics``: what a run covered, so a quiet result can be told from a blind one.
 
-Counts findings per rule and files per file type (reader), files read and skipped, and
-port values resolved from variables or left unresolved; ``-v`` adds the reasons.
+Counts findings per rule and files per file type (reader), files read and, per reason,
+files not read, and port values resolved from variables or left unresolved; ``-v`` adds the
+paths under each reason. Every file under the scanned roots is either read or in
+``Report.skipped`` with its reason, so the counts add up to the tree.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from typing import Any
 
+from portpolicy.discover import Skipped
 from portpolicy.pipeline import Report
 from portpolicy.report.escape import deep, display, unicode_text
+
+
+def by_reason(skipped: Iterable[Skipped]) -> list[tuple[str, list[str]]]:
+    """(reason, sorted paths) per reason, the most frequent reason first: how ``-v``,
+    ``--statistics`` and ``facts`` group what was not read."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for s in skipped:
+        groups[s.reason].append(s.path)
+    return sorted(
+        ((reason, sorted(paths)) for reason, paths in groups.items()), key=lambda g: (-len(g[1]), g[0])
+    )
 
 
 def collect(report: Report, verbose: bool = False) -> dict[str, Any]:
@@ -51,10 +66,12 @@ def render_text(report: Report, verbose: bool = False) -> str:
         for t in s["by_file_type"]
     ] or ["    (none)"]
     lines.append(f"  files read: {s['files_read']}, skipped: {s['files_skipped']}")
-    for reason, n in s["skipped_reasons"].items():
-        lines.append(f"    {n:>6}  {reason}")
+    paths: dict[str, list[str]] = defaultdict(list)
     for item in s.get("skipped", ()):
-        lines.append(f"            {item['path']}: {item['reason']}")
+        paths[item["reason"]].append(item["path"])
+    for reason, n in sorted(s["skipped_reasons"].items(), key=lambda item: (-item[1], item[0])):
+        lines.append(f"    {n:>6}  {reason}")
+        lines += [f"            {path}: {reason}" for path in sorted(paths[reason])]
     lines.append(
         f"  port values: {s['ports_resolved']} resolved from variables, {s['ports_unresolved']} unresolved"
     )
