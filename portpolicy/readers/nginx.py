@@ -36,7 +36,7 @@ from portpolicy.model import (
     PortRange,
     Unresolved,
 )
-from portpolicy.readers.base import Format, Source, ascii_int, mask_jinja, shown
+from portpolicy.readers.base import Format, Source, ascii_int, is_templated, mask_jinja, shown
 from portpolicy.readers.lexing import ForwardFinder, glob_matches, replace_templates
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 from portpolicy.signatures import nginx as signature
@@ -420,7 +420,7 @@ class _Walker:
             return
         addr = d.args[0]
         where = Location(d.location.path, addr.line, addr.column)
-        if addr.templated or "$" in addr.text:
+        if addr.templated or "$" in addr.text or is_templated(addr.text):
             yield Unresolved(addr.text, "nginx listen: value is a template or variable", where)
             return
         if addr.text.startswith("unix:"):

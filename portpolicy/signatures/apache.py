@@ -1,9 +1,9 @@
 """Recognition of Apache httpd config: ``<VirtualHost>`` and other sections, CamelCase directives.
 
 Apache configs are kept as ``conf/<app>.conf``, ``ports.conf.gen``, ``apache_ssl.conf``, so
-content decides: a ``<VirtualHost ...>`` section, another httpd section (``<Directory``,
-``<IfModule``...) with an httpd directive, or two different httpd directives
-(``Listen 80`` without ``;``, ``ServerName``, ``DocumentRoot``, ``LoadModule``...).
+content decides: a ``<VirtualHost ...>`` section, an ``<IfModule ...>`` (``<Directory``...)
+opened and closed, another httpd section with an httpd directive, or two different httpd
+directives (``Listen 80`` without ``;``, ``ServerName``, ``DocumentRoot``, ``LoadModule``...).
 Directives are matched with httpd's own capitalisation, so a Maven ``<directory>`` or an
 nginx ``listen 80;`` never passes. cupsd.conf borrows httpd's syntax (``<Location /admin>``,
 ``Listen localhost:631``) and is told apart by the directives only CUPS has.
@@ -26,6 +26,10 @@ _DIRS = ("apache2", "httpd", "apache")
 _MAIN_NAMES = ("httpd.conf", "apache2.conf", "apache.conf")
 
 _VHOST = re.compile(r"^[ \t]*<VirtualHost[ \t]+[^>\n]+>", re.M)
+_HTTPD_SECTIONS = r"IfModule|IfDefine|IfVersion|Directory|DirectoryMatch|FilesMatch|LocationMatch"
+_OPEN = re.compile(rf"^[ \t]*<({_HTTPD_SECTIONS})[ \t]+[^>\n]+>", re.M)
+_CLOSE = re.compile(rf"^[ \t]*</({_HTTPD_SECTIONS})>", re.M)
+"""Sections only httpd (and its look-alike ProFTPD) writes: one opened and closed again says httpd."""
 _SECTION = re.compile(
     r"^[ \t]*<(?:Directory|DirectoryMatch|Location|LocationMatch|Files|FilesMatch|IfModule|IfDefine"
     r"|IfVersion|Proxy|ProxyMatch|Macro|RequireAll|RequireAny)[ \t]+[^>\n]+>",
@@ -37,7 +41,10 @@ _DIRECTIVE = re.compile(
     r"|AllowOverride|CustomLog|RewriteEngine|RewriteRule|RewriteCond|SSLEngine|SSLCertificateFile"
     r"|SSLCertificateKeyFile|ProxyPass|ProxyPassReverse|ScriptAlias|WSGIScriptAlias|WSGIDaemonProcess"
     r"|IncludeOptional|KeepAliveTimeout|MaxKeepAliveRequests|HostnameLookups|AccessFileName"
-    r"|LogFormat|SetEnvIf|AddHandler|AddOutputFilterByType|ServerTokens|ServerSignature)[ \t]+\S)",
+    r"|LogFormat|SetEnvIf|AddHandler|AddOutputFilterByType|ServerTokens|ServerSignature|RequestHeader"
+    r"|SSLProtocol|SSLCipherSuite|FileETag|AddDefaultCharset|ExpiresActive|ExpiresByType|ExpiresDefault"
+    r"|ErrorDocument|AddEncoding|AddCharset|TraceEnable|BrowserMatch|SetOutputFilter"
+    r"|Header[ \t]+(?:always[ \t]+)?(?:set|unset|append|merge|add|edit|echo))[ \t]+\S)",
     re.M,
 )
 """Directives only httpd writes this way; ``Listen`` with a bare port or ``host:port`` and no ``;``."""
@@ -79,7 +86,7 @@ def looks(text: str) -> bool:
     sample = text[:SAMPLE]
     if _SCRIPT.search(sample) or _CUPS.search(sample):
         return False
-    if _VHOST.search(sample):
+    if _VHOST.search(sample) or _closed_section(sample):
         return True
     section = _SECTION.search(sample) is not None
     seen: set[str] = set()
@@ -92,10 +99,15 @@ def looks(text: str) -> bool:
     return False
 
 
+def _closed_section(sample: str) -> bool:
+    opened = {m.group(1) for m in _OPEN.finditer(sample)}
+    return bool(opened) and any(m.group(1) in opened for m in _CLOSE.finditer(sample))
+
+
 def shaped(text: str) -> bool:
     """The first meaningful line is an httpd directive or section tag (a well-named file)."""
     first = _CONTENT.search(text, 0, SAMPLE)
-    return first is not None and _LINE.match(text, first.start()) is not None
+    return first is not None and _LINE.match(text, first.start(), first.start() + SAMPLE) is not None
 
 
 SIGNATURE = Signature(

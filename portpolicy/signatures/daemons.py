@@ -140,7 +140,7 @@ def shaped(text: str) -> bool:
     no server setting to read.
     """
     first = _CONTENT.search(text, 0, SAMPLE)
-    if first is None or LINE.match(text, first.start()) is None:
+    if first is None or LINE.match(text, first.start(), first.start() + SAMPLE) is None:
         return False
     return _SECTION.search(text, 0, SAMPLE) is None
 

@@ -68,7 +68,7 @@ def looks(text: str) -> bool:
 def shaped(text: str) -> bool:
     """The first meaningful line is a section keyword (a well-named file)."""
     first = _CONTENT.search(text, 0, SAMPLE)
-    return first is not None and _LINE.match(text, first.start()) is not None
+    return first is not None and _LINE.match(text, first.start(), first.start() + SAMPLE) is not None
 
 
 SIGNATURE = Signature(

@@ -4,8 +4,8 @@ nginx keeps its config in many small files (``conf/*.conf``, ``snippets/ssl.conf
 ``h5bp/location/*.conf``) that often sit in no ``nginx`` folder, so content decides: a
 block nginx opens (``server {``, ``upstream app {``, ``location / {``) together with a
 directive only nginx writes (``listen 80;``, ``proxy_pass ...;``), or two different such
-directives. A tiny snippet of one such directive is nginx's when every line of it has
-nginx's shape. Other formats do not end lines with ``;``: a fail2ban filter named
+directives. A short snippet (``add_header ...;``, a list of ``include ...;``) is nginx's
+when every line of it has nginx's shape. Other formats do not end lines with ``;``: a fail2ban filter named
 ``nginx-auth.conf`` (``failregex = ...``), php-fpm's ``listen = 9000``, an Apache vhost.
 A shell script that writes a config through a heredoc is a script, not the config.
 
@@ -22,7 +22,7 @@ from portpolicy.signatures import Signature
 SAMPLE = 65536
 """Characters of a file the content tests look at."""
 SNIPPET = 4096
-"""A file this short with one nginx directive and nothing else is a snippet (``add_header ...;``)."""
+"""A file this short with nginx directives and only nginx-shaped lines is a snippet."""
 
 TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2", ".template", ".tmpl")
 """Ansible templates, and the official image's envsubst templates (``default.conf.template``)."""
@@ -40,13 +40,13 @@ _DIRECTIVE = re.compile(
     r"|try_files|expires|access_log|error_log|worker_\w+|keepalive_\w+|sendfile|tcp_no\w+|gzip\w*"
     r"|client_\w+|limit_\w+|rewrite|error_page|server_tokens|resolver\w*|real_ip_\w+|set_real_ip_from"
     r"|auth_basic\w*|autoindex|types_hash_\w+|log_format|open_file_cache\w*|default_type|charset_types"
-    r"|more_set_headers|return|root|index|alias|include|deny|allow|etag|if_modified_since|charset)"
+    r"|more_set_headers|brotli\w*|return|root|index|alias|include|deny|allow|etag|if_modified_since|charset)"
     r"[ \t]+(?![ \t=])(?:[^;{}\n]|\$\{[^{}\n]*\})*;",
     re.M,
 )
 """A directive line with its ``;``: name, arguments that do not start with ``=``, ``;``."""
 _GENERIC = frozenset({"return", "root", "index", "alias", "include", "deny", "allow", "charset", "etag"})
-"""Directives other ``;`` formats share a word with: they count only next to an nginx block."""
+"""Directives other ``;`` formats share a word with: alone, they count only in a snippet or next to a block."""
 _SCRIPT = re.compile(r"\A#!|<<-?[ \t]*['\"]?[A-Za-z_]")
 """A shell script (shebang) or a heredoc: the config it writes is not this file."""
 _CONTENT = re.compile(r"^[ \t]*(?!#)\S", re.M)
@@ -81,7 +81,7 @@ def named(rel: str) -> bool:
 
 
 def looks(text: str) -> bool:
-    """An nginx block with an nginx directive, two nginx directives, or a one-directive snippet."""
+    """An nginx block with an nginx directive, two nginx directives, or a short nginx-shaped snippet."""
     sample = text[:SAMPLE]
     if _SCRIPT.search(sample):
         return False
@@ -91,11 +91,10 @@ def looks(text: str) -> bool:
         word = match.group(1)
         if block:
             return True
-        if word not in _GENERIC:
-            seen.add(word)
-            if len(seen) >= 2:
-                return True
-    return len(seen) == 1 and len(text) <= SNIPPET and _all_lines_nginx(text)
+        seen.add(word)
+        if len(seen - _GENERIC) >= 2:
+            return True
+    return bool(seen) and len(text) <= SNIPPET and _all_lines_nginx(text)
 
 
 def _all_lines_nginx(text: str) -> bool:
@@ -110,7 +109,7 @@ def _all_lines_nginx(text: str) -> bool:
 def shaped(text: str) -> bool:
     """The first meaningful line is an nginx directive or block (a well-named file)."""
     first = _CONTENT.search(text, 0, SAMPLE)
-    return first is not None and _LINE.match(text, first.start()) is not None
+    return first is not None and _LINE.match(text, first.start(), first.start() + SAMPLE) is not None
 
 
 SIGNATURE = Signature(

@@ -82,7 +82,7 @@ def looks(text: str) -> bool:
 def shaped(text: str) -> bool:
     """The first meaningful line is a ``Keyword value`` line, and no ``Host`` block (a well-named file)."""
     first = _CONTENT.search(text, 0, SAMPLE)
-    if first is None or _LINE.match(text, first.start()) is None:
+    if first is None or _LINE.match(text, first.start(), first.start() + SAMPLE) is None:
         return False
     return _CLIENT.search(text, 0, SAMPLE) is None
 

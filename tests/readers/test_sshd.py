@@ -94,3 +94,11 @@ def test_placeholders_left_for_a_human_or_sed_are_unresolved_not_invalid(value: 
     facts = list(sshd.read(Source("etc/ssh/sshd_config", f"Port {value}\n")))
     assert not [f for f in facts if isinstance(f, InvalidPort)]
     assert [f.value for f in facts if isinstance(f, Unresolved)] == [value]
+
+
+def test_erb_template_values_are_unresolved_not_invalid() -> None:
+    """Chef's ``opensshd.conf.erb`` (dev-sec/chef-ssh-hardening): ``Port <%= ssh_port %>`` is no bad port."""
+    facts = list(
+        sshd.read(Source("templates/default/opensshd.conf.erb", "Port <%= ssh_port %>\nPermitRootLogin no\n"))
+    )
+    assert [type(f) for f in facts] == [Unresolved]
