@@ -62,9 +62,16 @@ def is_templated(value: str) -> bool:
     """True when a value still holds a template or variable placeholder (never guessed).
 
     Besides Jinja and shell variables, the placeholders people leave for a human or a
-    ``sed`` to fill: ``<ssh-port>``, ``__PORT__``, ``@PORT@`` (autoconf).
+    ``sed`` to fill: ``<ssh-port>``, ``__PORT__``, ``@PORT@`` (autoconf), and ERB/EPP
+    tags of Chef and Puppet templates (``<%= port %>``).
     """
-    return "{{" in value or "{%" in value or "${" in value or PLACEHOLDER.search(value) is not None
+    return (
+        "{{" in value
+        or "{%" in value
+        or "${" in value
+        or "<%" in value
+        or PLACEHOLDER.search(value) is not None
+    )
 
 
 def mask_jinja(text: str) -> str:
