@@ -54,16 +54,17 @@ _CHAIN_LINE = re.compile(r"^[ \t]*:ufw(6?)-", re.M)
 def read(source: Source) -> Iterator[Fact]:
     """A rules file (iptables-restore input) or settings, told apart by their lines."""
     text = mask_jinja(source.text) if source.name_path.endswith(".j2") or "{%" in source.text else source.text
-    if not _RULE_LINE.search(text):
+    lines = text.replace("\r", "\n")  # for ``^`` searches: a line may end at CR alone
+    if not _RULE_LINE.search(lines):
         yield from _defaults(source, text)
         return
     base: dict[str, str] = {}
-    for chain in re.findall(r"^:(\S+)", text, re.M):
+    for chain in re.findall(r"^:(\S+)", lines, re.M):
         m = _CHAIN.match(chain)
         if m:
             base[chain] = _DIRECTIONS[m.group(1)]
     yield from iptables.read_save(
-        source, text, "ufw", _rules_family(source, text), base=base, always_stateful=True
+        source, text, "ufw", _rules_family(source, lines), base=base, always_stateful=True
     )
 
 

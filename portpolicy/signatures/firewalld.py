@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from portpolicy.signatures import Signature
-from portpolicy.signatures.iptables import stem
+from portpolicy.signatures.iptables import stem, unix_lines
 
 ROOTS = ("zone", "service", "policy", "ipset", "helper", "icmptype", "direct")
 """The root elements of firewalld's XML files."""
@@ -102,12 +102,12 @@ def looks(text: str) -> bool:
     root = root_element(text)
     if root in _FIREWALLD_ONLY:
         return _FIREWALLD_ONLY[root].search(text) is not None
-    return len(_CONF_SETTING.findall(text)) >= 2
+    return len(_CONF_SETTING.findall(unix_lines(text))) >= 2
 
 
 def shaped(text: str) -> bool:
     """A firewalld root element, or a firewalld.conf setting."""
-    return root_element(text) in ROOTS or _CONF_SETTING.search(text) is not None
+    return root_element(text) in ROOTS or _CONF_SETTING.search(unix_lines(text)) is not None
 
 
 SIGNATURE = Signature(

@@ -15,13 +15,18 @@ from portpolicy.signatures import Signature
 _SAVE_NAMES = frozenset(
     {"rules.v4", "rules.v6", "iptables.rules", "ip6tables.rules", "iptables.save", "ip6tables.save"}
 )
-_TABLE = re.compile(r"^[ \t]*\*(?:filter|nat|mangle|raw|security)[ \t]*$", re.M)
-_COMMIT = re.compile(r"^[ \t]*COMMIT[ \t]*$", re.M)
+_TABLE = re.compile(r"^[ \t]*\*[a-z]", re.M)
+_COMMIT = re.compile(r"^[ \t]*COMMIT\b", re.M)
 _CHAIN_OR_RULE = re.compile(r"^[ \t]*(?::[A-Za-z][\w-]*[ \t]+(?:ACCEPT|DROP|-)\b|-[AIN][ \t]+\S)", re.M)
-_SAVE_LINE = re.compile(r"[ \t]*(?:\*[a-z]+[ \t]*$|:\S+[ \t]+\S|-[AIN][ \t]|COMMIT[ \t]*$)")
-"""A line only iptables-restore input has (also the reader's ``FORMAT.line``)."""
+_SAVE_LINE = re.compile(r"[ \t]*(?:\*[a-z]|:\S+[ \t]+\S|-[AIN][ \t]|COMMIT\b)")
+"""The start of a line only iptables-restore input has."""
 _UFW_CHAIN = re.compile(r"^[ \t]*:ufw6?-(?:before|user|after|track|skip|logging|not-local|reject)", re.M)
 _BUILTIN_CHAIN = re.compile(r"^[ \t]*:(?:INPUT|OUTPUT|FORWARD)[ \t]", re.M)
+
+
+def unix_lines(text: str) -> str:
+    """``text`` with CRLF and CR line ends as LF, so ``^``/``$`` see every line end the readers see."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def stem(rel: str) -> tuple[str, str]:
@@ -45,11 +50,13 @@ def named(rel: str) -> bool:
 
 def is_save(text: str) -> bool:
     """A table line, a chain or rule line and ``COMMIT``: iptables-restore input."""
+    text = unix_lines(text)
     return bool(_TABLE.search(text) and _COMMIT.search(text) and _CHAIN_OR_RULE.search(text))
 
 
 def ufw_only(text: str) -> bool:
     """ufw's chains without the built-in ones: a ufw rules file (``user.rules``, ``before.rules``)."""
+    text = unix_lines(text)
     return bool(_UFW_CHAIN.search(text)) and not _BUILTIN_CHAIN.search(text)
 
 
@@ -59,7 +66,7 @@ def looks(text: str) -> bool:
 
 def first_line_is_save(text: str) -> bool:
     """The first line that is not blank or a comment is a table, chain or rule line."""
-    for line in text.splitlines():
+    for line in unix_lines(text).split("\n"):
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
             return bool(_SAVE_LINE.match(line))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from portpolicy.signatures import Signature
-from portpolicy.signatures.iptables import stem
+from portpolicy.signatures.iptables import stem, unix_lines
 
 _FAMILY = r"(?:ip|ip6|inet|arp|bridge|netdev)"
 _NAME = r"[A-Za-z_$][\w.$-]*"
@@ -41,6 +41,7 @@ def named(rel: str) -> bool:
 
 def looks(text: str) -> bool:
     """nft's own syntax; a script with another interpreter line is the shell reader's."""
+    text = unix_lines(text)
     if text.startswith("#!") and not _SHEBANG.match(text):
         return False
     if _TABLE.search(text) or _SHEBANG.match(text) or _FLUSH.search(text):
@@ -52,7 +53,7 @@ def looks(text: str) -> bool:
 
 def shaped(text: str) -> bool:
     """The first line that is not blank or a comment is an nft statement."""
-    for line in text.splitlines():
+    for line in unix_lines(text).split("\n"):
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
             return bool(_STATEMENT.match(line))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from portpolicy.signatures import Signature
-from portpolicy.signatures.iptables import stem
+from portpolicy.signatures.iptables import stem, unix_lines
 
 TOOL = r"(?:ip6?tables(?:-legacy|-nft)?|ufw|firewall-(?:offline-)?cmd|nft)"
 _SUDO = r"(?:sudo[ \t]+(?:-\S+[ \t]+)*)?"
@@ -61,6 +61,7 @@ def command_lines(text: str) -> int:
 
 
 def looks(text: str) -> bool:
+    text = unix_lines(text)
     if _SHELL.match(text):
         return command_lines(text) >= 1
     return command_lines(text) >= 2
@@ -68,6 +69,7 @@ def looks(text: str) -> bool:
 
 def shaped(text: str) -> bool:
     """Some firewall command in command position (after ``;``, ``&&``, ``then``...), or through a variable."""
+    text = unix_lines(text)
     return _ANY_COMMAND.search(text) is not None or _variable_commands(text) > 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from portpolicy.signatures import Signature
-from portpolicy.signatures.iptables import first_line_is_save, is_save, stem, ufw_only
+from portpolicy.signatures.iptables import first_line_is_save, is_save, stem, ufw_only, unix_lines
 
 _RULE_FILES = frozenset({"user.rules", "user6.rules"})
 _UFW_DIR_FILES = frozenset({"before.rules", "after.rules", "before6.rules", "after6.rules"})
@@ -35,10 +35,12 @@ def named(rel: str) -> bool:
 
 def is_settings(text: str) -> bool:
     """ufw's default policies, with another of ``/etc/default/ufw``'s settings beside them."""
+    text = unix_lines(text)
     return len(_POLICY.findall(text)) >= 2 or bool(_POLICY.search(text) and _DEFAULTS_KEY.search(text))
 
 
 def looks(text: str) -> bool:
+    text = unix_lines(text)
     return (
         bool(_TUPLE.search(text) and is_save(text)) or (is_save(text) and ufw_only(text)) or is_settings(text)
     )
@@ -48,7 +50,7 @@ def shaped(text: str) -> bool:
     """A well-named file whose first line is a rule-file line or one of ufw's settings."""
     if first_line_is_save(text):
         return True
-    for line in text.splitlines():
+    for line in unix_lines(text).split("\n"):
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
             return bool(_SETTING.match(line))
