@@ -75,7 +75,7 @@ def looks(text: str) -> bool:
 def shaped(text: str) -> bool:
     """The first meaningful line is an instruction, in any case (BuildKit accepts ``from``)."""
     first = _CONTENT.search(text, 0, SAMPLE)
-    return first is not None and _ANY_CASE_INSTRUCTION.match(text, first.start()) is not None
+    return first is not None and _ANY_CASE_INSTRUCTION.match(text, first.start(), SAMPLE) is not None
 
 
 SIGNATURE = Signature(

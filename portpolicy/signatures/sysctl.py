@@ -65,7 +65,7 @@ def shaped(text: str) -> bool:
     first = _CONTENT.search(text, 0, SAMPLE)
     if first is None:
         return False
-    return _ASSIGNMENT.match(text, first.start()) is not None
+    return _ASSIGNMENT.match(text, first.start(), SAMPLE) is not None
 
 
 SIGNATURE = Signature(
