@@ -10,18 +10,20 @@ import os
 import posixpath
 import traceback
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from portpolicy import correlate, engine, errors, hosts, recognise, safeio, signatures, suppress
-from portpolicy.ansible import project as ansible_project
 from portpolicy.config import Config, HostConfig, compile_globs
 from portpolicy.discover import Candidate, Skipped, config_relative, discover, matches
 from portpolicy.errors import UsageError
 from portpolicy.model import ContainerLink, Fact, Finding, Host, ImageInfo, Location, ParseError, Unresolved
 from portpolicy.readers.base import TEMPLATE_SUFFIXES, Source, cut_values, unlike_file
 from portpolicy.yamlsrc import YamlError, compose_documents
+
+if TYPE_CHECKING:  # the Ansible stage is imported only for a tree that may hold a project
+    from portpolicy.ansible import project as ansible_project
 
 MAX_BYTES = safeio.MAX_BYTES
 SEVERITIES = ("error", "warning", "info")
@@ -101,7 +103,7 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
     worker = _start_ansible_stage([c.path for c in candidates], config)
     if worker is None:
         paths_seen = [c.path for c in candidates]
-        stage = guard.ansible(lambda: ansible_project.run(paths_seen, config), paths_seen)
+        stage = guard.ansible(lambda: _run_ansible_stage(paths_seen, config), paths_seen)
         candidates = [c for c in candidates if c.path not in stage.claimed]
     per_file: list[tuple[str, str, list[Fact]]] = []
     read_skipped: list[Skipped] = []
@@ -222,7 +224,7 @@ class StageGuard:
         message = f"internal error in the {stage} stage ({errors.describe(exc)}); please report it"
         return [ParseError(message, Location(path), host) for path in sorted(set(paths))]
 
-    def ansible(self, run: Callable[[], ansible_project.Result], paths: list[str]) -> ansible_project.Result:
+    def ansible(self, run: Callable[[], StageResult], paths: list[str]) -> StageResult:
         """The Ansible stage's result; on a bug an empty one, and PP000 on each project's playbook."""
         try:
             return run()
@@ -231,7 +233,7 @@ class StageGuard:
         except Exception as exc:
             for error in self.errors("ansible", exc, _ansible_anchors(paths)):
                 self.entries.append((error.location.path, "ansible", [error]))
-            return ansible_project.Result()
+            return NO_STAGE
 
 
 def _ansible_anchors(paths: list[str]) -> list[str]:
@@ -253,6 +255,59 @@ def _ansible_anchors(paths: list[str]) -> list[str]:
     return anchors
 
 
+class StageResult(Protocol):
+    """What the pipeline uses of a project-level stage's result (``ansible.project.Result``)."""
+
+    @property
+    def groups(self) -> Sequence[ansible_project.Group]: ...
+    @property
+    def claimed(self) -> Set[str]: ...
+    @property
+    def resolved(self) -> int: ...
+    def annotate(self, host: str, facts: list[tuple[str, Fact]]) -> list[tuple[str, Fact]]: ...
+
+
+class _NoStage:
+    """The result of a stage that had nothing to read: built without importing the stage."""
+
+    groups: tuple[()] = ()
+    claimed: frozenset[str] = frozenset()
+    resolved = 0
+
+    def annotate(self, host: str, facts: list[tuple[str, Fact]]) -> list[tuple[str, Fact]]:
+        return facts
+
+
+NO_STAGE = _NoStage()
+
+ANSIBLE_FOLDERS = frozenset({"roles", "group_vars", "host_vars"})
+
+
+def may_hold_ansible(paths: Iterable[str]) -> bool:
+    """Could the Ansible stage find a project among ``paths``? Cheap, and never wrong the other way.
+
+    ``ansible.discover`` finds projects by a YAML file (a playbook, a role's
+    ``tasks/main.yml``), a ``roles/``, ``group_vars/`` or ``host_vars/`` folder, or an
+    ``ansible.cfg`` beside a file; without any of these the stage is not even imported, so
+    a one-file sysctl check does not pay for it.
+    """
+    folders: set[str] = set()
+    for path in paths:
+        if path.endswith((".yml", ".yaml")) or not ANSIBLE_FOLDERS.isdisjoint(path.split("/")[:-1]):
+            return True
+        folders.add(posixpath.dirname(path) or ".")
+    return any(os.path.isfile(os.path.join(folder, "ansible.cfg")) for folder in folders)
+
+
+def _run_ansible_stage(paths: list[str], config: Config) -> StageResult:
+    """The Ansible stage in this process; for a tree that cannot hold a project, nothing."""
+    if not may_hold_ansible(paths):
+        return NO_STAGE
+    from portpolicy.ansible import project as ansible_project
+
+    return ansible_project.run(paths, config)
+
+
 PARALLEL_MIN_FILES = 2000
 """Below this many candidate files a second process costs more than it saves."""
 
@@ -264,11 +319,11 @@ def _start_ansible_stage(paths: list[str], config: Config) -> Any:
     starts in milliseconds), from a process with no other thread, with a second core, a large
     tree and an Ansible project in it.
     """
+    if len(paths) < PARALLEL_MIN_FILES or (os.cpu_count() or 1) < 2:
+        return None
     import multiprocessing
     import threading
 
-    if len(paths) < PARALLEL_MIN_FILES or (os.cpu_count() or 1) < 2:
-        return None
     if threading.active_count() > 1:
         return None  # forking a threaded host (a plugin inside ansible-lint) can deadlock the child
     if "fork" not in multiprocessing.get_all_start_methods():
@@ -279,12 +334,16 @@ def _start_ansible_stage(paths: list[str], config: Config) -> Any:
         return None
     from concurrent.futures import ProcessPoolExecutor
 
+    from portpolicy.ansible import project as ansible_project
+
     pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
     return pool, pool.submit(ansible_project.run, paths, config)
 
 
 def _finish_ansible_stage(worker: Any, paths: list[str], config: Config) -> ansible_project.Result:
     """The worker's result; if the worker died, the stage runs here, so the result is the same."""
+    from portpolicy.ansible import project as ansible_project
+
     pool, future = worker
     try:
         result: ansible_project.Result = future.result()
@@ -490,7 +549,7 @@ def _paths(facts: Iterable[object]) -> set[str]:
 def _model(
     per_file: Iterable[tuple[str, str, list[Fact]]],
     config: Config,
-    stage: ansible_project.Result | None = None,
+    stage: StageResult | None = None,
     guard: StageGuard | None = None,
     rels: Mapping[str, str] | None = None,
 ) -> tuple[list[Host], list[Fact]]:
@@ -577,7 +636,7 @@ def _apply(
 
 
 def _annotate(
-    stage: ansible_project.Result, host: str, pairs: list[tuple[str, Fact]], guard: StageGuard
+    stage: StageResult, host: str, pairs: list[tuple[str, Fact]], guard: StageGuard
 ) -> list[tuple[str, Fact]]:
     """``Result.annotate``; on a bug, the host's facts from Ansible-claimed files become PP000.
 
