@@ -37,7 +37,7 @@ def test_order_names_every_signature_module() -> None:
 @pytest.mark.parametrize("signature", signatures.all_signatures(), ids=lambda s: s.name)
 def test_signature_matches_its_reader(signature: signatures.Signature) -> None:
     reader = signatures.reader(signature)
-    assert reader.NAME == signature.name
+    assert signature.name == reader.NAME
     assert callable(reader.read)
     if signature.yaml:
         assert callable(reader.claims) and callable(reader.read_yaml)
