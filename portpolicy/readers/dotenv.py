@@ -49,6 +49,7 @@ _SPACE = re.compile(r"[ \t\v\f\r]*")
 _BLANK_OR_COMMENT = re.compile(r"(?:\s|#[^\n]*)*")
 _LINE_END = re.compile(r"[ \t\v\f\r]*(?:#[^\n]*)?(?:\n|$)")
 _ESCAPE = re.compile(r"\\(.)", re.S)
+_INLINE_COMMENT = re.compile(r"[ \t]#")
 
 
 @dataclass(frozen=True)
@@ -106,12 +107,12 @@ def parse(text: str, path: str) -> Env:
     """The variables ``text`` sets, as Compose reads a ``.env``; later lines see earlier ones."""
     values: dict[str, str] = {}
     opaque: dict[str, Opaque] = {}
-    pos, n = 0, len(text)
+    pos, n, line, counted = 0, len(text), 1, 0
     while True:
         pos = _BLANK_OR_COMMENT.match(text, pos).end()  # type: ignore[union-attr]
         if pos >= n:
             return Env(path, values, opaque)
-        line = text.count("\n", 0, pos) + 1
+        line, counted = line + text.count("\n", counted, pos), pos  # each character counted once
         key = _KEY.match(text, pos)
         if key is None or not _VALID_KEY.fullmatch(key.group(1)):
             return Env(path, broken=f"line {line} is not KEY=VALUE")
@@ -123,7 +124,7 @@ def parse(text: str, path: str) -> Env:
         if isinstance(parsed, str):
             return Env(path, broken=parsed)
         raw, pos, quote = parsed
-        _store(key.group(1), raw, quote, Env(path, values, opaque), values, opaque)
+        _store(key.group(1), raw, quote, path, values, opaque)
 
 
 def _value(text: str, pos: int, line: int) -> tuple[str, int, str] | str:
@@ -133,7 +134,7 @@ def _value(text: str, pos: int, line: int) -> tuple[str, int, str] | str:
         end = text.find("\n", pos)
         end = len(text) if end < 0 else end
         raw = text[pos:end]
-        comment = re.search(r"[ \t]#", raw)
+        comment = _INLINE_COMMENT.search(raw)
         raw = raw[: comment.start()] if comment else raw
         return raw.rstrip(), end, ""
     close = pos + 1
@@ -151,19 +152,19 @@ def _value(text: str, pos: int, line: int) -> tuple[str, int, str] | str:
 
 
 def _store(
-    name: str, raw: str, quote: str, so_far: Env, values: dict[str, str], opaque: dict[str, Opaque]
+    name: str, raw: str, quote: str, path: str, values: dict[str, str], opaque: dict[str, Opaque]
 ) -> None:
     """Keep ``name``'s value if it is port-like; otherwise only that it is set (and whether empty)."""
     values.pop(name, None)
     opaque.pop(name, None)
+    value, problem = raw, None
     if quote == "'":
-        value, problem = raw.replace("\\'", "'"), None
-    else:
-        if quote == '"':
-            raw = _ESCAPE.sub(_unescape, raw)
-        value, problem = interpolate(raw, so_far)
+        value = raw.replace("\\'", "'")
+    elif "$" in raw or "\\" in raw:
+        value = _ESCAPE.sub(_unescape, raw) if quote == '"' else raw
+        value, problem = interpolate(value, Env(path, values, opaque))
     if problem is not None or UNKNOWN in value:
-        opaque[name] = Opaque(f"whose value uses a variable that {so_far.path} does not set", None)
+        opaque[name] = Opaque(f"whose value uses a variable that {path} does not set", None)
     elif PORTLIKE.fullmatch(value):
         values[name] = value
     else:
