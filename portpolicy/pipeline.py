@@ -23,6 +23,7 @@ from portpolicy.readers.base import TEMPLATE_SUFFIXES, Source, cut_values, unlik
 from portpolicy.yamlsrc import YamlError, compose_documents
 
 if TYPE_CHECKING:  # the Ansible stage is imported only for a tree that may hold a project
+    from portpolicy.ansible import loader as ansible_loader
     from portpolicy.ansible import project as ansible_project
 
 MAX_BYTES = safeio.MAX_BYTES
@@ -300,12 +301,33 @@ def may_hold_ansible(paths: Iterable[str]) -> bool:
 
 
 def _run_ansible_stage(paths: list[str], config: Config) -> StageResult:
-    """The Ansible stage in this process; for a tree that cannot hold a project, nothing."""
+    """The Ansible stage in this process; for a tree that holds no project, nothing.
+
+    Two cheap steps before the stage itself is imported: the paths alone
+    (``may_hold_ansible``), then the stage's own project finder, which reads only YAML
+    files near the top of the tree (a ``compose.yaml`` is not a playbook).
+    """
     if not may_hold_ansible(paths):
+        return NO_STAGE
+    from portpolicy.ansible import discover as ansible_discover
+    from portpolicy.ansible.loader import Loader
+
+    roots = ansible_discover.find_projects(paths)
+    if not roots and not ansible_discover.lone_playbook_dirs(paths, roots, _Texts(Loader(config.roots))):
         return NO_STAGE
     from portpolicy.ansible import project as ansible_project
 
     return ansible_project.run(paths, config)
+
+
+class _Texts:
+    """A file's text through the Ansible loader (``ansible.discover``'s text source)."""
+
+    def __init__(self, loader: ansible_loader.Loader) -> None:
+        self.loader = loader
+
+    def get(self, path: str) -> str | None:
+        return self.loader.text(path)
 
 
 PARALLEL_MIN_FILES = 2000
