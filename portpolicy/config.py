@@ -14,7 +14,6 @@ A config that is found but broken stops the run (exit 2) naming the file and lin
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -272,6 +271,8 @@ def validate(data: dict[str, Any], where: str, text: str | None = None) -> None:
         extra = sorted(set(err.instance) - set(known))
         if extra:
             path.append(extra[0])
+            import difflib
+
             guess = difflib.get_close_matches(extra[0], known, n=1)
             hint = f" (did you mean '{guess[0]}'?)" if guess else ""
             raise ConfigError(f"{where}{_line(text, path)}: unknown config key '{'.'.join(path)}'{hint}")
