@@ -114,6 +114,16 @@ def test_a_config_under_an_unhelpful_name_is_read_with_its_finding(tmp_path: Pat
     assert sorted({rule for _, rule in _findings(report)}) == rules
 
 
+def test_a_tool_found_by_command_v_is_followed(tmp_path: Path) -> None:
+    script = (
+        '#!/bin/bash\nIPT="$(command -v iptables-legacy)"\n$IPT -P INPUT DROP\n'
+        "$IPT -A INPUT -p tcp --dport 1024:65535 -j ACCEPT\n"
+    )
+    report = scan_tree(write_tree(tmp_path, {"bin/fw-up": script}))
+    assert report.readers == {"bin/fw-up": "shell"}
+    assert [(f.rule, f.location.line) for f in report.findings] == [("PP003", 4)]
+
+
 def test_a_script_claimed_by_content_points_at_its_command_line(tmp_path: Path) -> None:
     report = scan_tree(write_tree(tmp_path, {"provision/net-up": SCRIPT}))
     (finding,) = report.findings
@@ -160,8 +170,15 @@ def test_other_xml_is_not_claimed_by_content(text: str) -> None:
         "[Service]\nExecStartPre=/sbin/iptables -A INPUT -p tcp --dport 8080 -j ACCEPT\nExecStart=/bin/app\n",
         "server {\n  listen 8080;\n  location / { proxy_pass http://app; }\n}\n",
         'FROM debian\nRUN apt-get update && apt-get install -y iptables\nCMD ["/bin/app"]\n',
+        # seen in real repositories: a DocBook page with command examples, a package list in a
+        # Makefile, nft output quoted in an autotest suite
+        '<?xml version="1.0"?>\n<refentry>\n<programlisting>\nfirewall-cmd --add-service=http\n'
+        "firewall-cmd --add-port=443/tcp\n</programlisting>\n</refentry>\n",
+        "PACKAGES = \\\n\tiptables iptables-nft libtool \\\n\tnftables make\n\tiptables ip6tables\n",
+        "FWD_START_TEST([policy])\nNFT_LIST_RULES([inet], [filter], 0, [dnl\n    table inet firewalld {\n"
+        "        chain input {\n        }\n    }\n])\n",
     ],
-    ids=["plain-script", "systemd-unit", "nginx", "dockerfile"],
+    ids=["plain-script", "systemd-unit", "nginx", "dockerfile", "docbook-examples", "makefile", "autotest"],
 )
 def test_firewall_formats_do_not_claim_other_files(text: str) -> None:
     found = recognise.recognise("conf/app.conf", text).signature

@@ -33,6 +33,8 @@ _TOOLS = r"ip6?tables(?:-legacy|-nft)?|ufw|firewall-(?:offline-)?cmd|nft"
 _COMMAND = re.compile(rf"(?:^|[\s;&|(`/]|\$\{{?)({_TOOLS})\b")
 _LEADING_COMMAND = re.compile(rf"^\s*(?:sudo\s+)?(?:\S*/)?(?:{_TOOLS})\s")
 _ASSIGN = re.compile(r"^\s*(?:export\s+|readonly\s+|local\s+)?([A-Za-z_][A-Za-z0-9_]*)=(\S*)")
+_FOUND_BY = re.compile(r"[\"']?(?:\$\(|`)(?:command\s+-v|which)\s+")
+"""``$(command -v iptables)``/`` `which ufw` ``: the tool's path as the shell finds it."""
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 _HEREDOC = re.compile(r"<<-?\s*['\"]?([A-Za-z_]+)['\"]?")
 _IPTABLES = re.compile(r"ip6?tables(?:-legacy|-nft)?")
@@ -114,10 +116,13 @@ def read(source: Source) -> list[Fact]:
 def _assigns_a_tool(line: str, commands: dict[str, str]) -> bool:
     """True for ``VAR=value`` with no command after it; ``IPT=/sbin/iptables`` is noted in ``commands``."""
     assign = _ASSIGN.match(line)
-    if not assign or _COMMAND.search(line[assign.end() :]):
+    if not assign:
         return False
-    value = assign.group(2).strip("'\"")
-    base = value.split()[0].rsplit("/", 1)[-1] if value.split() else ""
+    found_by = _FOUND_BY.match(line, assign.start(2))
+    if found_by is None and _COMMAND.search(line[assign.end() :]):
+        return False  # FOO=1 iptables ...: a command with an environment
+    value = line[found_by.end() if found_by else assign.start(2) :].strip().strip("'\"")
+    base = value.split()[0].rstrip(")`'\"").rsplit("/", 1)[-1] if value.split() else ""
     if _IPTABLES.fullmatch(base) or base == "ufw":
         commands[assign.group(1)] = base
     return True

@@ -61,7 +61,8 @@ def ufw_only(text: str) -> bool:
 
 
 def looks(text: str) -> bool:
-    return is_save(text) and not ufw_only(text)
+    """iptables-restore input from its first line on (not quoted inside another file)."""
+    return first_line_is_save(text) and is_save(text) and not ufw_only(text)
 
 
 def first_line_is_save(text: str) -> bool:

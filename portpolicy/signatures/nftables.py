@@ -44,6 +44,8 @@ def looks(text: str) -> bool:
     text = unix_lines(text)
     if text.startswith("#!") and not _SHEBANG.match(text):
         return False
+    if not shaped(text):
+        return False  # nft text quoted inside something else (a test suite, a document)
     if _TABLE.search(text) or _SHEBANG.match(text) or _FLUSH.search(text):
         return True
     if _BARE_TABLE.search(text) and _CHAIN.search(text):

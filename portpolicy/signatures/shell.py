@@ -17,15 +17,29 @@ from portpolicy.signatures import Signature
 from portpolicy.signatures.iptables import stem, unix_lines
 
 TOOL = r"(?:ip6?tables(?:-legacy|-nft)?|ufw|firewall-(?:offline-)?cmd|nft)"
+_INVOCATION = (
+    r"(?:ip6?tables(?:-legacy|-nft)?[ \t]+-"
+    r"|ufw[ \t]+(?:-|(?:allow|deny|reject|limit|default|enable|disable|route|insert|prepend|delete|reset"
+    r"|reload|status|logging|app)\b)"
+    r"|firewall-(?:offline-)?cmd[ \t]+-"
+    r"|nft[ \t]+(?:-|(?:add|insert|create|replace|delete|destroy|flush|list|table|define)\b))"
+)
+"""A tool's name followed by what its invocations start with: an option or a subcommand
+(``iptables iptables-nft libtool`` in a package list is none)."""
+_FOUND_BY = r"(?:\$\((?:command[ \t]+-v|which)[ \t]+|`(?:command[ \t]+-v|which)[ \t]+)"
+"""``IPT="$(command -v iptables-legacy)"``: the tool's path as the shell finds it."""
 _SUDO = r"(?:sudo[ \t]+(?:-\S+[ \t]+)*)?"
 _PATH = r"(?:/[\w.-]+)*/"
-_LINE_COMMAND = re.compile(rf"^[ \t]*{_SUDO}(?:{_PATH})?{TOOL}[ \t]+\S", re.M)
+_LINE_COMMAND = re.compile(rf"^[ \t]*{_SUDO}(?:{_PATH})?{_INVOCATION}", re.M)
 _ANY_COMMAND = re.compile(
-    rf"(?:^|[;&|(`{{]|\$\(|\bthen|\bdo|\belse)[ \t]*{_SUDO}(?:{_PATH})?{TOOL}[ \t]+[-\w\"']", re.M
+    rf"(?:^|[;&|(`{{]|\$\(|\bthen|\bdo|\belse)[ \t]*{_SUDO}(?:{_PATH})?{_INVOCATION}", re.M
 )
 _ASSIGN = re.compile(
-    rf"^[ \t]*(?:export[ \t]+|readonly[ \t]+|local[ \t]+)?([A-Za-z_]\w*)=[\"']?(?:{_PATH})?{TOOL}\b", re.M
+    rf"^[ \t]*(?:export[ \t]+|readonly[ \t]+|local[ \t]+)?([A-Za-z_]\w*)=[\"']?{_FOUND_BY}?(?:{_PATH})?{TOOL}\b",
+    re.M,
 )
+_MARKUP = re.compile(r"[ \t]*[<{\[]")
+"""A first line of XML, HTML, JSON or an INI section: a document that quotes commands, not a script."""
 _SHELL = re.compile(r"\A#![ \t]*(?:/[\w.-]+)*/(?:env[ \t]+)?(?:(?:ba|da|k|z|a|mk)?sh|busybox[ \t]+sh)\b")
 _SUFFIXES = (".sh", ".bash", ".ksh", ".zsh")
 _SCRIPT_NAMES = frozenset(
@@ -51,7 +65,7 @@ def _variable_commands(text: str) -> int:
     names = list(dict.fromkeys(_ASSIGN.findall(text)))[:_MAX_VARIABLES]
     if not names:
         return 0
-    used = re.compile(rf"^[ \t]*{_SUDO}\$\{{?(?:{'|'.join(names)})\}}?[ \t]+\S", re.M)
+    used = re.compile(rf"^[ \t]*{_SUDO}\$\{{?(?:{'|'.join(names)})\}}?[ \t]+-", re.M)
     return len(used.findall(text))
 
 
@@ -60,16 +74,26 @@ def command_lines(text: str) -> int:
     return len(_LINE_COMMAND.findall(text)) + _variable_commands(text)
 
 
+def _first_line(text: str) -> str:
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return line
+    return ""
+
+
 def looks(text: str) -> bool:
     text = unix_lines(text)
     if _SHELL.match(text):
         return command_lines(text) >= 1
-    return command_lines(text) >= 2
+    return not _MARKUP.match(_first_line(text)) and command_lines(text) >= 2
 
 
 def shaped(text: str) -> bool:
     """Some firewall command in command position (after ``;``, ``&&``, ``then``...), or through a variable."""
     text = unix_lines(text)
+    if _MARKUP.match(_first_line(text)):
+        return False
     return _ANY_COMMAND.search(text) is not None or _variable_commands(text) > 0
 
 

@@ -41,9 +41,8 @@ def is_settings(text: str) -> bool:
 
 def looks(text: str) -> bool:
     text = unix_lines(text)
-    return (
-        bool(_TUPLE.search(text) and is_save(text)) or (is_save(text) and ufw_only(text)) or is_settings(text)
-    )
+    rules = first_line_is_save(text) and is_save(text)
+    return (rules and (_TUPLE.search(text) is not None or ufw_only(text))) or is_settings(text)
 
 
 def shaped(text: str) -> bool:
