@@ -4,15 +4,14 @@ Run after editing a file in ``rules/`` (``tests/test_startup_imports.py`` says w
 
     python scripts/bundle_rules.py
 
-Each rule is stored with the SHA-256 of its YAML; ``engine.load_rules`` uses an entry only
-while the YAML still has those bytes. A rule whose data JSON cannot hold exactly (a date,
+Each rule is stored with its YAML's size and CRC-32 (``engine.stamp``); ``engine.load_rules``
+uses an entry only while the YAML still has them. A rule whose data JSON cannot hold exactly (a date,
 a non-string key) is left out and read from its YAML. Key order is kept: an example's
 files are shown in the order written.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -22,13 +21,13 @@ from portpolicy import engine
 
 
 def bundle(directory: Path) -> dict[str, Any]:
-    """File name -> {sha256, rule} for every rule file in ``directory`` that JSON holds exactly."""
+    """File name -> {stamp, rule} for every rule file in ``directory`` that JSON holds exactly."""
     out: dict[str, Any] = {}
     for path in sorted(directory.glob("*.yml")):
         raw = path.read_bytes()
         data = engine.rule_data(raw)
         if repr(json.loads(json.dumps(data))) == repr(data):  # same values, types and key order
-            out[path.name] = {"sha256": hashlib.sha256(raw).hexdigest(), "rule": data}
+            out[path.name] = {"stamp": engine.stamp(raw), "rule": data}
     return out
 
 

@@ -10,7 +10,6 @@ here).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import pkgutil
@@ -141,7 +140,7 @@ def test_an_edited_rule_is_read_from_its_yaml_not_from_the_bundle(tmp_path: Path
     path = tmp_path / "rules" / "PP001.yml"
     path.write_text(path.read_text(encoding="utf-8").replace("summary: ", "summary: EDITED ", 1))
     bundle = json.loads((tmp_path / "rules" / engine.BUNDLE).read_text(encoding="utf-8"))
-    assert bundle["PP001.yml"]["sha256"] != hashlib.sha256(path.read_bytes()).hexdigest()
+    assert bundle["PP001.yml"]["stamp"] != engine.stamp(path.read_bytes())
     assert engine._load(path, validate=False, bundle=bundle).summary.startswith("EDITED")
     unchanged = tmp_path / "rules" / "PP002.yml"
     bundle["PP002.yml"]["rule"]["summary"] = "from the bundle"
