@@ -37,7 +37,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-from portpolicy.deployed import Deployed
 from portpolicy.model import (
     ContainerLink,
     Evidence,
@@ -50,6 +49,7 @@ from portpolicy.model import (
     RunAs,
 )
 from portpolicy.readers.lexing import glob_matches
+from portpolicy.virtual import Deployed
 
 # Readers whose files configure a process that may run inside a container.
 CONFIG_READERS = frozenset({"nginx", "apache", "haproxy", "sshd", "daemons"})

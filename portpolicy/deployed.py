@@ -30,13 +30,14 @@ import dataclasses
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from portpolicy import recognise, safeio, signatures
+from portpolicy import correlate, recognise, safeio, signatures
 from portpolicy.discover import Skipped
 from portpolicy.model import ContainerLink, Fact, ImageInfo, Location, Mount, ParseError
 from portpolicy.readers.base import Source, cut_values, shown, unlike_file
+from portpolicy.virtual import CONFIGMAP, Deployed, Embedded, embed
 
 MAX_DESTINATION = 4096
 """PATH_MAX: a longer destination is no path a container has."""
@@ -48,9 +49,6 @@ MAX_READ_BYTES = 8 * safeio.MAX_BYTES
 """Text read again per scan, embedded texts included (one key mounted by many pods counts each time)."""
 MAX_NEST = 512
 """How deep ``relocate`` follows a fact's dataclasses (nginx blocks nest up to 64 levels)."""
-
-CONFIGMAP = "configmap:"
-"""How a Kubernetes mount names its ConfigMap before ``read_all`` joins it to the key's text."""
 
 RENDERED = (
     ("/etc/nginx/templates/", ".template", "/etc/nginx/conf.d/", "rendered by the nginx image's envsubst to"),
@@ -67,63 +65,6 @@ The official nginx image's ``20-envsubst-on-templates.sh`` writes each
 ``<dir>/<path>.template`` to ``<output>/<path>``; a ``${VAR}`` it substitutes is unknown
 here, so a port written that way stays unresolved.
 """
-
-
-@dataclass(frozen=True)
-class Deployed:
-    """A file at ``destination`` whose text lives in the scanned tree.
-
-    ``text`` None: the tree file ``source_path`` itself; else a text embedded in it,
-    preceded by ``line_offset`` lines (and padded so, see the module docstring).
-    ``location`` is the line that deploys it (the COPY, the volume, the volumeMount).
-    ``ident`` is how ``correlate`` finds the container it reaches: the source path, or a
-    name for an embedded text; ``lines`` the span of the source an embedded text covers.
-    """
-
-    source_path: str
-    text: str | None
-    destination: str
-    line_offset: int
-    how: str
-    location: Location
-    ident: str = ""
-    lines: tuple[int, int] | None = None
-    kind: str = field(default="deployed", init=False)
-
-    @property
-    def key(self) -> str:
-        return self.ident or self.source_path
-
-
-@dataclass(frozen=True)
-class Embedded:
-    """A file held inside another file, not yet deployed anywhere (a ConfigMap key).
-
-    ``owner`` names what holds it (``configmap:<namespace>/<name>``) and ``name`` the key;
-    ``text`` is already padded to the container file's lines (``embed``); ``lines`` is the
-    span of the container file it covers; ``location`` where the key is written.
-    """
-
-    source_path: str
-    owner: str
-    name: str
-    text: str
-    lines: tuple[int, int]
-    location: Location
-    kind: str = field(default="embedded", init=False)
-
-
-def embed(value: str, line_offset: int, indent: int) -> tuple[str, tuple[int, int]]:
-    """``value`` padded to where it is written: ``line_offset`` lines, ``indent`` columns.
-
-    Padding (not remapping) keeps every reader's line and column right, even readers that
-    keep raw token positions; the padded text is never larger than the lines it stands for.
-    """
-    lines = value.split("\n")
-    pad = " " * indent
-    body = "\n".join(pad + line if line else line for line in lines)
-    last = line_offset + max(1, len(lines) - (1 if value.endswith("\n") else 0))
-    return "\n" * line_offset + body, (line_offset + 1, last)
 
 
 def destination_name(destination: str) -> str | None:
@@ -359,8 +300,6 @@ def _tree_deployments(entries: list[Entry], known: list[str]) -> Iterator[Deploy
     The routes are ``correlate``'s (one definition of what reaches a container); a folder
     or glob deploys a file only into a config location, as ``correlate`` places it.
     """
-    from portpolicy import correlate
-
     for route in correlate.routes(entries):
         for path, destination in _landing(route, known):
             how = route.how
@@ -372,8 +311,6 @@ def _tree_deployments(entries: list[Entry], known: list[str]) -> Iterator[Deploy
 
 def _landing(route: Any, known: list[str]) -> Iterator[tuple[str, str]]:
     """(tree path, destination) of every known file the route takes."""
-    from portpolicy import correlate
-
     candidates: Iterable[str] = known
     if not route.glob and route.path not in (".", ""):
         start = bisect.bisect_left(known, route.path)

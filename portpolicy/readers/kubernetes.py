@@ -25,7 +25,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from portpolicy.deployed import CONFIGMAP, Embedded, embed
 from portpolicy.model import (
     BindAddress,
     ContainerLink,
@@ -55,6 +54,7 @@ from portpolicy.readers.base import (
     shown,
 )
 from portpolicy.readers.lexing import replace_templates
+from portpolicy.virtual import CONFIGMAP, Embedded, embed
 from portpolicy.yamlsrc import (
     MappingNode,
     Node,

@@ -503,7 +503,7 @@ spec:
 
 
 def test_configmap_keys_are_embedded_files_at_the_lines_they_are_written() -> None:
-    from portpolicy.deployed import Embedded
+    from portpolicy.virtual import Embedded
 
     keys = {f.name: f for f in read_text(CONFIGMAP_AND_POD) if isinstance(f, Embedded)}
     assert set(keys) == {"nginx.conf", "motd"}
