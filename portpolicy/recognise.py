@@ -230,6 +230,12 @@ JSON files are mostly package metadata and data.
 
 NOT_CONFIG = "not a configuration file, by its type"
 
+HEAD = 64 * 1024
+"""Characters of a file the content tests look at: a format shows itself in its first lines.
+
+It bounds the cost of recognition whatever a file holds (an 8 MiB line of blanks costs
+what 64 KiB does); a real config does not open with 64 KiB of comments."""
+
 
 @dataclass(frozen=True)
 class Recognition:
@@ -278,6 +284,7 @@ def claims(rel: str, text: str) -> bool:
 def recognise(rel: str, text: str) -> Recognition:
     """What the file at ``rel`` (relative to its scanned root) holding ``text`` is."""
     priors = named(rel)
+    text = text[:HEAD]
     if is_yaml(rel):
         yaml_priors = [s for s in priors if s.yaml]
         if yaml_priors:

@@ -54,6 +54,7 @@ from portpolicy.readers.base import (
     shown,
 )
 from portpolicy.readers.lexing import replace_templates
+from portpolicy.signatures.kubernetes import is_static_pod_path
 from portpolicy.virtual import CONFIGMAP, Embedded, embed
 from portpolicy.yamlsrc import (
     MappingNode,
@@ -111,9 +112,6 @@ _TRUE = frozenset({"true", "yes", "on", "y"})  # YAML 1.1, as sigs.k8s.io/yaml r
 _FALSE = frozenset({"false", "no", "off", "n"})
 _FLAG_RE = re.compile(r"--service-node-port-range(?:=|\s+)(\S+)")
 _NODEPORT_TYPES = frozenset({"NodePort", "LoadBalancer"})
-_J2_NAME = re.compile(r".+\.(?:ya?ml|manifest)\.j2")
-_STATIC_POD = re.compile(r"(?:^|.*/)etc/kubernetes/manifests/[^/]+\.ya?ml")
-_KUBEADM_NAME = re.compile(r"kubeadm(?:[-_.](?:config|init|join|cluster)[^/]*)?\.ya?ml")
 _TEMPLATE_LINE = re.compile(r"^[ \t]*\{\{.*\}\}[ \t]*$", re.M)
 _PLACEHOLDER = re.compile(r"_T[0-9]+_+")
 _POOL = re.compile(r"([0-9]+)(?:([-+])([0-9]+))?")
@@ -130,17 +128,6 @@ Record = Fact | Embedded
 """What this reader yields: facts, and ConfigMap keys for ``deployed``."""
 ConfigSources = dict[str, list[tuple[str, list[tuple[str, str]] | None]]]
 """Per pod volume name: the ConfigMaps it projects, each with its ``items`` (key, path) or None (all keys)."""
-
-
-def matches(path: str) -> bool:
-    """Files that are Kubernetes by name: YAML Jinja templates, static pods, kubeadm configs.
-
-    A ``.j2`` template must be read with its Jinja masked, and a static pod or kubeadm
-    config that does not parse is a PP000 error rather than unrecognised YAML. Every other
-    manifest is recognised by content (``claims``).
-    """
-    base = path.rsplit("/", 1)[-1]
-    return bool(_J2_NAME.fullmatch(base) or _STATIC_POD.fullmatch(path) or _KUBEADM_NAME.fullmatch(base))
 
 
 def sniff(text: str) -> bool:
@@ -478,7 +465,7 @@ class _Reader:
 
     def static_pod(self, kind: str) -> bool:
         """A Pod in the kubelet's manifest directory: the kubelet runs it, no scheduler places it."""
-        return kind == "Pod" and _STATIC_POD.fullmatch(self.source.path.removesuffix(".j2")) is not None
+        return kind == "Pod" and is_static_pod_path(self.source.name_path.removesuffix(".j2"))
 
     def sysctls(self, pod: _Pod) -> Iterator[Fact]:
         """The pod's port sysctls, in its own namespace (the kubelet refuses net.* with hostNetwork)."""

@@ -98,20 +98,3 @@ def all_signatures() -> tuple[Signature, ...]:
 
 def by_name(name: str) -> Signature | None:
     return next((s for s in all_signatures() if s.name == name), None)
-
-
-def delegated(name: str, title: str, yaml: bool = False) -> Signature:
-    """A signature that still asks the reader's own ``matches`` (transitional: imports the reader).
-
-    Such a format is recognised by name only, as before content recognition: a well-named
-    file is claimed, the reader's ``Format`` then tells a look-alike apart.
-    """
-    module = f"portpolicy.readers.{name}"
-
-    def named(rel: str) -> bool:
-        return bool(importlib.import_module(module).matches(rel))
-
-    def always(_: str) -> bool:
-        return True
-
-    return Signature(name, module, title, named, shaped=always, yaml=yaml)

@@ -1,6 +1,27 @@
-"""Recognition of Kubernetes manifests: YAML whose objects say ``apiVersion`` and ``kind``."""
+"""Recognition of Kubernetes manifests: YAML whose objects say ``apiVersion`` and ``kind``.
 
-from portpolicy.signatures import Signature, delegated
+By name: YAML Jinja templates (read with their Jinja masked), static pods and kubeadm
+configs (a static pod that does not parse is PP000, not unrecognised YAML); every other
+manifest is recognised by content, then by the reader's ``claims`` on the documents.
+"""
+
+import re
+
+from portpolicy.signatures import Signature
+
+_J2_NAME = re.compile(r".+\.(?:ya?ml|manifest)\.j2")
+_STATIC_POD = re.compile(r"(?:^|.*/)etc/kubernetes/manifests/[^/]+\.ya?ml")
+_KUBEADM_NAME = re.compile(r"kubeadm(?:[-_.](?:config|init|join|cluster)[^/]*)?\.ya?ml")
+
+
+def named(rel: str) -> bool:
+    base = rel.rsplit("/", 1)[-1]
+    return bool(_J2_NAME.fullmatch(base) or _STATIC_POD.fullmatch(rel) or _KUBEADM_NAME.fullmatch(base))
+
+
+def is_static_pod_path(rel: str) -> bool:
+    """A file the kubelet runs as a static pod (``etc/kubernetes/manifests/*.yaml``)."""
+    return _STATIC_POD.fullmatch(rel) is not None
 
 
 def looks(text: str) -> bool:
@@ -8,5 +29,6 @@ def looks(text: str) -> bool:
     return "apiVersion" in text and "kind" in text
 
 
-_BASE = delegated("kubernetes", "a Kubernetes manifest", yaml=True)
-SIGNATURE = Signature(_BASE.name, _BASE.module, _BASE.title, _BASE.named, looks=looks, yaml=True)
+SIGNATURE = Signature(
+    "kubernetes", "portpolicy.readers.kubernetes", "a Kubernetes manifest", named, looks=looks, yaml=True
+)

@@ -21,6 +21,7 @@ from portpolicy.model import (
 from portpolicy.readers import kubernetes
 from portpolicy.readers.base import Source
 from portpolicy.registry import PATH_READERS, YAML_READERS
+from portpolicy.signatures.kubernetes import SIGNATURE
 from portpolicy.yamlsrc import compose_documents
 from tests.helpers import FIXTURES, run_cli, scan_tree, write_tree
 
@@ -29,7 +30,7 @@ K8S = FIXTURES / "kubernetes"
 
 def read_text(text: str, path: str = "deploy/app.yaml") -> list[Fact]:
     """Read as the pipeline does: by name for templates and static pods, else by content."""
-    if kubernetes.matches(path):
+    if SIGNATURE.named(path):
         return list(kubernetes.read(Source(path, text)))
     docs = compose_documents(text)
     assert kubernetes.sniff(text) and kubernetes.claims(docs)
@@ -240,9 +241,9 @@ def test_static_pod_that_does_not_parse_is_an_error() -> None:
 def test_registry_order_keeps_compose_files_compose() -> None:
     assert PATH_READERS.index(kubernetes) > [m.NAME for m in PATH_READERS].index("compose")
     assert YAML_READERS[0].NAME == "compose" and kubernetes in YAML_READERS
-    assert not kubernetes.matches("roles/app/templates/docker-compose.yml")
-    assert kubernetes.matches("roles/echo/templates/echo-deployment.yaml.j2")
-    assert kubernetes.matches("node/etc/kubernetes/manifests/kube-apiserver.yaml")
+    assert not SIGNATURE.named("roles/app/templates/docker-compose.yml")
+    assert SIGNATURE.named("roles/echo/templates/echo-deployment.yaml.j2")
+    assert SIGNATURE.named("node/etc/kubernetes/manifests/kube-apiserver.yaml")
     compose_doc = compose_documents("services:\n  web:\n    image: nginx\n")
     assert not kubernetes.claims(compose_doc)
 
