@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from portpolicy import signatures
 from portpolicy.readers.base import TEMPLATE_SUFFIXES, mask_jinja
+from portpolicy.readers.lexing import JINJA_COMMENTS, replace_templates
 from portpolicy.signatures import Signature
 
 YAML_SUFFIXES = (".yml", ".yaml", ".yml.j2", ".yaml.j2")
@@ -292,7 +293,7 @@ def recognise(rel: str, text: str) -> Recognition:
         if any(s.looks(text) for s in signatures.all_signatures() if s.yaml):
             return Recognition(None, sniff_yaml=True)
         return Recognition(None, reason="YAML that no reader recognises")
-    body = mask_jinja(text) if is_template(rel) or "{%" in text else text
+    body = _masked(text) if is_template(rel) or "{%" in text or "{#" in text else text
     for signature in priors:
         if signature.looks(body):
             return Recognition(signature, "name and content")
@@ -308,6 +309,20 @@ def recognise(rel: str, text: str) -> Recognition:
     if priors:
         return Recognition(None, reason=f"named like {priors[0].title}, but its content is not")
     return Recognition(None, reason="no reader recognises its content")
+
+
+def _masked(text: str) -> str:
+    """Jinja statements and comments blanked, even across lines (``{% set x = [`` ... ``] %}``).
+
+    Only for recognition: a statement says nothing of the format, and the lines between
+    its ends are no line of the file it renders. Line breaks stay, so nothing moves.
+    """
+    text = replace_templates(text, _blank, (("{%", "%}"), *JINJA_COMMENTS), across_lines=True)
+    return mask_jinja(text)
+
+
+def _blank(span: str) -> str:
+    return "\n" * span.count("\n")
 
 
 def _has_content(text: str, comments: tuple[str, ...]) -> bool:

@@ -35,17 +35,21 @@ LEAKS = re.compile(r"FAKE-SECRET|AKIAFAKE|MIIEFAKE|wJalrXUtn")
 """Any piece of the secret text: none may reach any output."""
 
 NOT_THE_FORMAT = {
-    "etc/sysctl.d/90-x.conf": "a sysctl file",
-    "etc/systemd/system/web.service": "a systemd unit",
-    "Dockerfile": "a Dockerfile",
-    "etc/firewalld/zones/public.xml": "a firewalld XML file",
-    "etc/nftables.conf": "an nftables ruleset",
-    "etc/iptables/rules.v4": "an iptables-save file",
-    "etc/ufw/user.rules": "a ufw rules file",
     "compose.yaml": "a Compose file",
     "etc/kubernetes/manifests/web.yaml": "a Kubernetes manifest",
 }
-"""Credentials under a name these readers claim: one PP000 saying so, quoting nothing."""
+"""YAML under a name that says its format (read by name): one PP000 saying so, quoting nothing."""
+LOOK_ALIKES = {
+    "etc/sysctl.d/90-x.conf": "a sysctl file",
+    "etc/systemd/system/web.service": "a systemd unit",
+    "Dockerfile": "a Dockerfile",
+    "etc/firewalld/zones/public.xml": "a firewalld",
+    "etc/nftables.conf": "an nftables ruleset",
+    "etc/iptables/rules.v4": "an iptables-save file",
+    "etc/ufw/user.rules": "a ufw",
+}
+"""Credentials under a name that suggests a format its content is not: skipped with that
+reason, never PP000 (#11), so nothing of them is read, let alone quoted."""
 PASSED_OVER = (
     "etc/nginx/nginx.conf",  # named like nginx/sshd, content unlike: skipped by recognition (#11)
     "etc/ssh/sshd_config",
@@ -131,7 +135,7 @@ PLAYBOOK = "- hosts: web\n  tasks:\n    - ansible.builtin.debug:\n        msg: h
 
 def _tree(root: Path) -> Path:
     files: dict[str, str] = {}
-    for name in (*NOT_THE_FORMAT, *PASSED_OVER):
+    for name in (*NOT_THE_FORMAT, *LOOK_ALIKES, *PASSED_OVER):
         files[f"a/{name}"] = CREDENTIALS
     files["a/firewall.sh"] = "#!/bin/sh\niptables -A INPUT -p tcp --dport 22 -j ACCEPT\n" + CREDENTIALS
     files["a/ansible/group_vars/all.yml"] = CREDENTIALS
@@ -190,6 +194,15 @@ def test_a_file_unlike_its_claimed_format_is_one_quote_free_finding(
     assert "'" not in messages[0].split("(no ", 1)[0]
 
 
+@pytest.mark.parametrize("path", sorted(LOOK_ALIKES))
+def test_a_look_alike_under_a_helpful_name_is_skipped_with_its_reason(
+    outputs: dict[str, ChildRun], findings: dict[str, list[str]], path: str
+) -> None:
+    assert f"a/{path}" not in findings
+    listed = outputs["verbose-statistics"].stderr + outputs["verbose-statistics"].stdout
+    assert f"a/{path}: named like {LOOK_ALIKES[path]}" in listed
+
+
 @pytest.mark.parametrize("path", PASSED_OVER)
 def test_readers_that_pass_over_unknown_lines_say_nothing_of_credentials(
     findings: dict[str, list[str]], path: str
@@ -214,7 +227,7 @@ def test_a_bad_line_of_the_format_is_reported_by_its_token(findings: dict[str, l
 
 def test_show_source_quotes_no_line_that_did_not_parse(outputs: dict[str, ChildRun]) -> None:
     text = outputs["text-show-source"].stdout
-    assert "a/Dockerfile:1:1: PP000 [warning] cannot read this file: does not look like a Dockerfile" in text
+    assert "a/Dockerfile" not in text  # a look-alike: skipped, not read
     assert "b/Dockerfile:3:1: PP000 [warning] cannot read this file: unknown instruction 'FORM'" in text
     assert " | " not in text  # no frame: every finding here is PP000
 
