@@ -180,7 +180,10 @@ def test_every_character_class_is_tokenized_without_a_hang_or_an_internal_error(
     internal = [(f["path"], f["message"]) for f in report["findings"] if "internal error" in f["message"]]
     assert internal == []
     assert report["summary"]["files"] + report["summary"]["skipped"] <= written
-    assert report["summary"]["files"] >= len(variants)  # each variant's sample was read
+    # each variant's sample was read, except where a line break in the middle of a line makes
+    # it another text (a Dockerfile whose first line is no longer FROM): that one is skipped
+    reshaping = [name for name, raw in variants if raw in (b"\n", b"\r")]
+    assert report["summary"]["files"] >= len(variants) - len(reshaping)
 
 
 # --- the linear scanners agree with what they replace -------------------------------------------
