@@ -275,11 +275,13 @@ class _Walk:
     def _excluded(self, path: str, is_dir: bool = False) -> bool:
         return self.exclude is not None and matches(self.exclude, config_relative(path, self.config), is_dir)
 
-    def consider(self, path: str, explicit: bool, rel: str = "") -> None:
-        """``path`` is read unless excluded or its type is never configuration (a named file always is).
+    def consider(self, path: str, explicit: bool, rel: str = "") -> None:  # noqa: ARG002
+        """``path`` is read unless excluded or its type is never configuration.
 
-        ``rel`` is its path below the named folder it was found in; a file named on the
-        command line is its own root, and is known by the path as given.
+        A named file of such a type (``notes.txt``, ``app.py``) is skipped with that reason
+        too: pre-commit names every staged file, and source code that quotes a config must
+        not be read as one. ``rel`` is its path below the named folder it was found in; a
+        file named on the command line is its own root, and is known by the path as given.
         """
         shown = display_path(path)
         if shown in self.seen:
@@ -289,7 +291,7 @@ class _Walk:
             return
         rel = rel or shown
         why = classify(rel)
-        if why is not None and not (explicit and why == NOT_CONFIG):
+        if why is not None:
             self.skip(path, why)
             return
         self.seen.add(shown)

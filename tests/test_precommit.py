@@ -1,9 +1,8 @@
-"""The pre-commit hook: its `files:` pattern covers every reader, and a real try-repo run works."""
+"""The pre-commit hooks: they pass every text file portpolicy may recognise, and a real try-repo run works."""
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -11,10 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from identify import identify
+from identify.extensions import EXTENSIONS
 
 from portpolicy.config import Config
 from portpolicy.pipeline import scan
-from portpolicy.recognise import YAML_SUFFIXES
+from portpolicy.recognise import NOT_CONFIG_SUFFIXES, YAML_SUFFIXES
 from portpolicy.signatures import all_signatures
 from tests.helpers import REPO, write_tree
 
@@ -35,6 +36,8 @@ CANONICAL = [
     "docker-compose.yml",
     "deploy/docker-compose.prod.yaml",
     "compose.override.yml",
+    ".env",
+    "deploy/.env",
     "etc/nginx/nginx.conf",
     "etc/nginx/conf.d/default.conf",
     "etc/nginx/sites-available/default",
@@ -100,10 +103,16 @@ CANONICAL = [
 ]
 
 
-def _pattern(hook_id: str) -> re.Pattern[str]:
+def _excluded(hook_id: str) -> set[str]:
     hooks = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
     hook = next(h for h in hooks if h["id"] == hook_id)
-    return re.compile(hook["files"])  # pre-commit uses re.search on the repo-relative path
+    assert hook["types"] == ["text"]
+    return set(hook["exclude_types"])
+
+
+def _passed(path: str, excluded: set[str]) -> bool:
+    """Whether pre-commit hands ``path`` (a text file) to the hook: none of its tags is excluded."""
+    return not (identify.tags_from_filename(path) & excluded)
 
 
 def _samples() -> list[str]:
@@ -122,29 +131,40 @@ def test_manifest_shape() -> None:
     assert set(by_id) == {"portpolicy", "portpolicy-files"}
     for hook in hooks:
         assert hook["language"] == "python" and hook["entry"] == "portpolicy check"
-        assert "types" not in hook  # .service/.socket/.nft have no identify tag
+        assert "files" not in hook  # recognition is by content: no name filter
         assert hook["require_serial"] is True  # a split batch would lose cross-file context
     assert by_id["portpolicy"]["pass_filenames"] is False
     assert by_id["portpolicy-files"]["pass_filenames"] is True
+    assert by_id["portpolicy"]["exclude_types"] == by_id["portpolicy-files"]["exclude_types"]
+
+
+def test_excluded_types_are_the_types_portpolicy_never_reads() -> None:
+    """identify's tags for ``recognise.NOT_CONFIG_SUFFIXES``: text types only, and never XML (firewalld)."""
+    generic = {"text", "binary", "executable", "non-executable", "file", "xml"}
+    expected = set()
+    for suffix in NOT_CONFIG_SUFFIXES:
+        tags = set(EXTENSIONS.get(suffix, ())) - generic
+        expected |= {t for t in tags if any(t in v and "text" in v for v in EXTENSIONS.values())}
+    assert _excluded("portpolicy") == expected
 
 
 @pytest.mark.parametrize("hook_id", ["portpolicy", "portpolicy-files"])
-def test_files_pattern_covers_every_path_a_reader_reads(hook_id: str) -> None:
-    pattern = _pattern(hook_id)
+def test_every_path_a_reader_reads_reaches_the_hook(hook_id: str) -> None:
+    excluded = _excluded(hook_id)
     samples = _samples()
     missed = []
     for signature in all_signatures():
         matched = [p for p in samples if signature.named(p)]
         assert matched, f"reader {signature.name}: add sample paths of its files to CANONICAL"
-        missed += [(signature.name, p) for p in matched if not pattern.search(p)]
-    missed += [("yaml", p) for p in samples if p.lower().endswith(YAML_SUFFIXES) and not pattern.search(p)]
+        missed += [(signature.name, p) for p in matched if not _passed(p, excluded)]
+    missed += [("yaml", p) for p in samples if p.lower().endswith(YAML_SUFFIXES) and not _passed(p, excluded)]
     assert missed == []
 
 
 @pytest.mark.parametrize("hook_id", ["portpolicy", "portpolicy-files"])
-def test_files_pattern_covers_every_file_a_scan_of_the_fixtures_reads(hook_id: str) -> None:
-    """Readers found by content or by project structure (Ansible inventories) count too."""
-    pattern = _pattern(hook_id)
+def test_every_file_a_scan_of_the_fixtures_reads_reaches_the_hook(hook_id: str) -> None:
+    """Files recognised by content or by project structure (Ansible inventories) count too."""
+    excluded = _excluded(hook_id)
     old = os.getcwd()
     os.chdir(REPO)
     try:
@@ -152,13 +172,13 @@ def test_files_pattern_covers_every_file_a_scan_of_the_fixtures_reads(hook_id: s
     finally:
         os.chdir(old)
     assert len(report.files) > 20
-    assert [p for p in report.files if not pattern.search(p)] == []
+    assert [p for p in report.files if not _passed(p, excluded)] == []
 
 
-def test_files_pattern_leaves_unrelated_files_alone() -> None:
-    pattern = _pattern("portpolicy")
-    for path in ("README.md", "src/app/main.py", "docs/logo.png", "package.json", "Makefile", "go.sum"):
-        assert not pattern.search(path), path
+def test_unrelated_files_do_not_start_the_hook() -> None:
+    excluded = _excluded("portpolicy")
+    for path in ("README.md", "src/app/main.py", "docs/logo.svg", "package.json", "web/index.html"):
+        assert not _passed(path, excluded), path
 
 
 def _hook_repo(tmp: Path) -> Path:
@@ -202,6 +222,10 @@ def test_pre_commit_try_repo(tmp_path: Path) -> None:
             ),
             "shop/compose.yaml": "services:\n  web:\n    image: nginx:1.27\n    ports: ['8080:80']\n",
             "README.md": "not checked\n",
+            "deploy/units/webapp": (
+                "[Unit]\nDescription=web app\n[Service]\nUser=app\n"
+                "ExecStart=/usr/bin/node_exporter --web.listen-address=:80\n"
+            ),
         },
     )
     _git(work, "init", "-q")
@@ -219,5 +243,8 @@ def test_pre_commit_try_repo(tmp_path: Path) -> None:
     staged = try_repo("portpolicy-files", "--files", "shop/compose.yaml")
     assert staged.returncode == 0, staged.stdout + staged.stderr
     assert "Passed" in staged.stdout
+    unhelpful = try_repo("portpolicy-files", "--files", "deploy/units/webapp")
+    assert unhelpful.returncode == 1, unhelpful.stdout + unhelpful.stderr
+    assert "deploy/units/webapp:5:" in unhelpful.stdout and "PP001" in unhelpful.stdout
     skipped = try_repo("portpolicy", "--files", "README.md")
     assert skipped.returncode == 0 and "no files to check" in skipped.stdout.lower()
