@@ -169,7 +169,7 @@ class _Walk:
             why = safeio.can_open(raw)
             if why is not None:
                 raise UsageError(f"cannot read {raw}: {why}")
-            self.consider(raw, explicit=True)
+            self.consider(raw)
         else:
             raise UsageError(f"not a regular file or folder: {raw}")
 
@@ -182,7 +182,7 @@ class _Walk:
         ignores = _GitIgnores(top, self.roots) if self.config.respect_gitignore else None
         self.top = top
         for path in self._walk(top, ignores):
-            self.consider(path, explicit=False, rel=_relative(path, top))
+            self.consider(path, rel=_relative(path, top))
 
     def _walk(self, top: str, ignores: _GitIgnores | None) -> Iterator[str]:
         """Files below ``top``, each folder's files before its subfolders, in name order."""
@@ -275,7 +275,7 @@ class _Walk:
     def _excluded(self, path: str, is_dir: bool = False) -> bool:
         return self.exclude is not None and matches(self.exclude, config_relative(path, self.config), is_dir)
 
-    def consider(self, path: str, explicit: bool, rel: str = "") -> None:  # noqa: ARG002
+    def consider(self, path: str, rel: str = "") -> None:
         """``path`` is read unless excluded or its type is never configuration.
 
         A named file of such a type (``notes.txt``, ``app.py``) is skipped with that reason
