@@ -74,7 +74,7 @@ def template_task(ctx: Ctx, a: Resolved, module: str) -> None:
                 )
             ctx.out.facts.append((reader.NAME, fact))
         return
-    _read_rendered(ctx, reader, dest, path, text, rendered, a)
+    _read_rendered(ctx, handoff.recognised(reader, dest, rendered.text), dest, path, text, rendered, a)
 
 
 def _destination(a: Resolved, src: str) -> str | None:

@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
 
+from portpolicy import recognise
 from portpolicy.model import Location, ParseError
 from portpolicy.readers.base import Source, cut_values, unlike_file
 from portpolicy.signatures import Signature, all_signatures, by_name, reader
+from portpolicy.signatures import reader as signature_reader
 
 Mapper = Callable[[Location], Location]
 
@@ -48,8 +50,23 @@ def named_reader(name: str, yaml: bool = False) -> ModuleType | None:
     return reader(signature)
 
 
+def recognised(reader: ModuleType, dest: str, text: str) -> ModuleType:
+    """The reader for ``text`` deployed at ``dest``: ``reader`` (the name's) unless the text is
+    recognisably another format, as ``recognise`` decides for a file in the tree."""
+    found = recognise.recognise(dest.lstrip("/") or dest, text).signature
+    if found is not None and found.name != reader.NAME and not found.yaml:
+        return signature_reader(found)
+    return reader
+
+
 def read_as(reader: ModuleType, dest: str, text: str, mapper: Mapper) -> list[Any]:
-    """Read ``text`` as if it were the file ``dest``; facts come back with mapped locations."""
+    """Read ``text`` as if it were the file ``dest``; facts come back with mapped locations.
+
+    ``reader`` is the format ``dest``'s name suggests; when the text is recognisably
+    another format (Apache content deployed to ``sites-enabled/``), that format reads it,
+    as ``recognise`` decides for a file in the tree.
+    """
+    reader = recognised(reader, dest, text)
     source = Source(dest, text)
     try:
         facts = list(reader.read(source))
