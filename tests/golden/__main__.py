@@ -1,0 +1,5 @@
+"""``python -m tests.golden``: record the reports of every golden case again."""
+
+from tests.golden import update
+
+update()
