@@ -4,6 +4,10 @@ Strong evidence, any name: a ``table inet filter {`` block (or ``table <name> {`
 ``chain <name> {``), an ``#!/usr/sbin/nft -f`` interpreter line, ``flush ruleset``, or
 ``add rule|table|chain`` lines with an nft family. A well-named file (``*.nft``,
 ``nftables.conf``, ``nftables.d/*``) needs only to start with an nft statement.
+
+ferm writes ``table filter { chain INPUT { ... } }`` too, but with iptables' upper-case
+targets (``proto tcp dport 22 ACCEPT;``), ``domain`` and ``@def``/``@include``; nft's
+verdicts are lower case, so a family-less table with those is ferm's, not nft's.
 """
 
 from __future__ import annotations
@@ -19,6 +23,12 @@ _TABLE = re.compile(rf"^[ \t]*(?:add[ \t]+|create[ \t]+)?table[ \t]+{_FAMILY}[ \
 _BARE_TABLE = re.compile(rf"^[ \t]*table[ \t]+{_NAME}[ \t]*\{{", re.M)
 _CHAIN = re.compile(rf"^[ \t]*chain[ \t]+{_NAME}[ \t]*\{{", re.M)
 _SHEBANG = re.compile(r"\A#![ \t]*/(?:usr/)?s?bin/nft\b")
+_FERM = re.compile(
+    r"^[ \t]*(?:domain[ \t]|@(?:def|include|if|hook|subchain)\b)"
+    r"|(?<!jump )(?<!goto )\b(?:ACCEPT|DROP|REJECT|MASQUERADE|RETURN|SNAT|DNAT|REDIRECT|NOTRACK)[ \t]*;",
+    re.M,
+)
+"""ferm's own lines: ``domain ip``, ``@def $X = ...``, an iptables target ending a rule (``ACCEPT;``)."""
 _FLUSH = re.compile(r"^[ \t]*flush[ \t]+ruleset\b", re.M)
 _ADD = re.compile(
     rf"^[ \t]*(?:add|insert|create)[ \t]+(?:rule|table|chain)[ \t]+{_FAMILY}[ \t]+{_NAME}", re.M
@@ -49,7 +59,7 @@ def looks(text: str) -> bool:
     if _TABLE.search(text) or _SHEBANG.match(text) or _FLUSH.search(text):
         return True
     if _BARE_TABLE.search(text) and _CHAIN.search(text):
-        return True
+        return _FERM.search(text) is None  # ferm's ``table filter {`` has no family either
     return len(_ADD.findall(text)) >= 2
 
 

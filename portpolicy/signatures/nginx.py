@@ -41,16 +41,18 @@ _DIRECTIVE = re.compile(
     r"|client_\w+|limit_\w+|rewrite|error_page|server_tokens|resolver\w*|real_ip_\w+|set_real_ip_from"
     r"|auth_basic\w*|autoindex|types_hash_\w+|log_format|open_file_cache\w*|default_type|charset_types"
     r"|more_set_headers|brotli\w*|return|root|index|alias|include|deny|allow|etag|if_modified_since|charset)"
-    r"[ \t]+(?![ \t=])(?:[^;{}\n]|\$\{[^{}\n]*\})*;",
+    r"[ \t]+(?![ \t=])(?:[^;{}\n]|\$\{[^{}\n]*\}|\{\{[^{}\n]*\}\})*;",
     re.M,
 )
-"""A directive line with its ``;``: name, arguments that do not start with ``=``, ``;``."""
+"""A directive line with its ``;``: name, arguments that do not start with ``=``, ``;``.
+
+An argument may be a template's value (``listen {{ http_port }};``, ``root ${WEB_ROOT};``)."""
 _GENERIC = frozenset({"return", "root", "index", "alias", "include", "deny", "allow", "charset", "etag"})
 """Directives other ``;`` formats share a word with: alone, they count only in a snippet or next to a block."""
 _SCRIPT = re.compile(r"\A#!|<<-?[ \t]*['\"]?[A-Za-z_]")
 """A shell script (shebang) or a heredoc: the config it writes is not this file."""
 _CONTENT = re.compile(r"^[ \t]*(?!#)\S", re.M)
-_LINE = re.compile(r"[ \t]*(?:[a-z_][a-z0-9_]*(?:[ \t]+(?![ \t=])[^;{}#\n]*)?[;{]|\})")
+_LINE = re.compile(r"[ \t]*(?:[a-z_][a-z0-9_]*(?:[ \t]+(?![ \t=])(?:[^;{}#\n]|\{\{[^{}#\n]*\}\})*)?[;{]|\})")
 """An nginx line: ``directive args;``, ``block {`` or ``}`` (``key = value`` is not)."""
 
 

@@ -40,6 +40,9 @@ _ASSIGN = re.compile(
 )
 _MARKUP = re.compile(r"[ \t]*[<{\[]")
 """A first line of XML, HTML, JSON or an INI section: a document that quotes commands, not a script."""
+_LOG_LINE = re.compile(r"[ \t]*\[?(?:\d{4}-\d\d-\d\d[ T]|[A-Z][a-z]{2} [ \d]\d )\d\d:\d\d:\d\d")
+"""A first line stamped ``2014-08-08 14:59:35`` or ``Aug  8 14:59:35``: a log that quotes the
+commands a program ran (fail2ban's own log), not a script."""
 _SHELL = re.compile(r"\A#![ \t]*(?:/[\w.-]+)*/(?:env[ \t]+)?(?:(?:ba|da|k|z|a|mk)?sh|busybox[ \t]+sh)\b")
 _SUFFIXES = (".sh", ".bash", ".ksh", ".zsh")
 _SCRIPT_NAMES = frozenset(
@@ -82,17 +85,22 @@ def _first_line(text: str) -> str:
     return ""
 
 
+def _quotes_commands(first_line: str) -> bool:
+    """The file is a document or a log that quotes commands (by its first line), not a script."""
+    return _MARKUP.match(first_line) is not None or _LOG_LINE.match(first_line) is not None
+
+
 def looks(text: str) -> bool:
     text = unix_lines(text)
     if _SHELL.match(text):
         return command_lines(text) >= 1
-    return not _MARKUP.match(_first_line(text)) and command_lines(text) >= 2
+    return not _quotes_commands(_first_line(text)) and command_lines(text) >= 2
 
 
 def shaped(text: str) -> bool:
     """Some firewall command in command position (after ``;``, ``&&``, ``then``...), or through a variable."""
     text = unix_lines(text)
-    if _MARKUP.match(_first_line(text)):
+    if _quotes_commands(_first_line(text)):
         return False
     return _ANY_COMMAND.search(text) is not None or _variable_commands(text) > 0
 
