@@ -272,7 +272,7 @@ def condition(scope: Scope, node: Node | None) -> bool | None:
         if text.startswith("{{") and text.endswith("}}"):
             text = text[2:-2]
         try:
-            if not jinja._truth(jinja.evaluate(text, scope)):
+            if not jinja.truth(jinja.evaluate(text, scope)):
                 return False
         except Unknown:
             result = None

@@ -1,0 +1,97 @@
+"""The values an expression deals in, and the ways an evaluation says it cannot know one.
+
+``Unknown`` (with a reason shown to users) is how every part of the evaluator refuses:
+the caller leaves the value unresolved. ``UnknownValue`` is a variable known to be
+unknown; ``OMIT`` is Ansible's ``omit``. The small predicates below (``truth``, ``is_int``)
+are the language's view of plain Python values, shared by the operators, filters and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+class Unknown(Exception):
+    """A value that cannot be known statically; ``reason`` says why (shown to users)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Undefined(Unknown):
+    """A variable (or item, or attribute) that is not defined: ``default`` may replace it."""
+
+
+class BudgetExceeded(Unknown):
+    """Evaluating would take more steps, memory or nesting than the budget allows."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"exceeds evaluation budget: {what}")
+
+
+class TemplateSyntaxError(Exception):
+    """A template or expression this evaluator cannot parse (or a tag it does not support)."""
+
+
+class _Omit:
+    def __repr__(self) -> str:
+        return "omit"
+
+
+OMIT = _Omit()
+"""Ansible's ``omit``: the argument is left out, as if it were never written."""
+
+
+@dataclass(frozen=True)
+class UnknownValue:
+    """A variable whose value is known to be unknown (a lookup, a vault, a ``set`` of one)."""
+
+    reason: str
+
+
+Resolver = Callable[[str], Any]
+"""Looks a variable up; raises ``Undefined`` or ``Unknown``, may return ``UnknownValue``."""
+
+
+MISSING = object()
+"""A sentinel: no value at all (an undefined operand, an exhausted iterator)."""
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def truth(value: Any) -> bool:
+    """Jinja's truth: Python's, except that ``omit`` is true."""
+    if value is OMIT:
+        return True
+    return bool(value)
+
+
+def known(value: Any) -> Any:
+    """A value read out of a container: ``{% set ns.x = ... %}`` may have stored an unknown one."""
+    if isinstance(value, UnknownValue):
+        raise Unknown(value.reason)
+    return value
+
+
+def hashable(value: Any) -> Any:
+    """``value`` as a mapping key, or ``Unknown`` when it cannot be one."""
+    if isinstance(value, (list, dict)):
+        raise Unknown("a list or mapping cannot be a mapping key")
+    try:
+        hash(value)
+    except TypeError:
+        raise Unknown(f"a {type_name(value)} cannot be a mapping key") from None
+    return value
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
