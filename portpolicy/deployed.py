@@ -253,9 +253,6 @@ def _read_as(reader: Any, d: Deployed, virtual: str, text: str) -> list[Any]:
     source = Source(virtual, text, virtual.lstrip("/"))
     where = Location(d.source_path, d.location.line if d.text is not None else 1)
     try:
-        declines = getattr(reader, "declines", None)
-        if declines is not None and declines(source):
-            return []
         facts = list(reader.read(source))
     except Exception as exc:  # a reader bug must not cost the rest of the run; its text may quote the file
         return [ParseError(f"internal error in the {reader.NAME} reader ({type(exc).__name__})", where)]

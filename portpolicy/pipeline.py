@@ -424,9 +424,6 @@ def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> FileRea
             return FileRead(*_sniff_yaml(source, facts), comments)
         reader = signatures.reader(recognition.signature)
         name = reader.NAME
-        declines = getattr(reader, "declines", None)
-        if declines is not None and declines(source):  # matched by name, not by content
-            return FileRead(None, [], getattr(reader, "DECLINE", f"no {reader.NAME} content"))
         read = list(reader.read(source))
         unlike = unlike_file(reader, source, read)
         if unlike is not None:  # read by its name, but not of the format: quote none of it

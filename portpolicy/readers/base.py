@@ -1,11 +1,10 @@
 """What every reader shares: the source handed to it and small tolerant helpers.
 
-A reader is a module with ``NAME``, ``matches(path) -> bool`` (by path alone) and
-``read(source) -> Iterable[Fact]``; a YAML content reader also has ``sniff(text)`` (a
-cheap text test, so unrelated YAML is never composed), ``claims(docs)`` and
-``read_yaml(source, docs)``. A path reader that claims files by a loose name (shell
-scripts) may have ``declines(source) -> bool``: True when the content is not its format,
-so the file shows as skipped rather than read. A reader may also have ``assemble(facts) -> list[Fact]``,
+A reader is a module with ``NAME`` and ``read(source) -> Iterable[Fact]``; which files it
+gets is decided by its signature (``portpolicy.signatures``) and ``portpolicy.recognise``,
+never by the reader. A YAML reader also has ``claims(docs)`` and ``read_yaml(source, docs)``
+(its signature's cheap text sniff comes first, so unrelated YAML is never composed).
+A reader may also have ``assemble(facts) -> list[Fact]``,
 called once per host with that reader's facts, to join facts across files (systemd
 drop-ins and socket/service pairs). Readers never decide policy and never raise on bad
 input: they yield ``ParseError`` / ``InvalidPort`` / ``Unresolved`` facts instead.
@@ -15,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import cached_property
 from types import ModuleType
 from typing import Any
 
@@ -31,9 +31,33 @@ SHOWN_CHARS = 40
 """How much of an offending value a message quotes: a hostile value can be megabytes."""
 
 
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+"""How config files end a line: CRLF, CR or LF (split on it, line numbers stay right)."""
+TEMPLATE_MARK = re.compile(r"\{\{|\{%|\$\{|\$[A-Za-z_]|%[a-zA-Z]")
+JINJA_STATEMENT_LINE = re.compile(r"^\s*\{%.*%\}\s*$")
+
+TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2")
+"""A file named so is a Jinja template: read as what it renders to, its Jinja masked."""
+_JINJA_COMMENT = re.compile(r"(?<!\$)\{#")
+"""A Jinja comment's opener; ``${#name}`` is a shell variable's length, not a template."""
+
+
+def strip_template(path: str) -> str:
+    """``path`` without a template suffix (``sshd_config.j2`` is ``sshd_config``): the rendered file's name."""
+    for suffix in TEMPLATE_SUFFIXES:
+        if path.endswith(suffix):
+            return path[: -len(suffix)]
+    return path
+
+
 @dataclass(frozen=True)
 class Source:
-    """One file to read: ``path`` as shown to the user (relative, forward slashes) and its text."""
+    """One file to read: ``path`` as shown to the user (relative, forward slashes) and its text.
+
+    Whether it is a template, and its text with the Jinja masked, are decided here once for
+    every reader: a reader reads ``masked`` (the same as ``text`` when there is no Jinja) and
+    never looks at a template suffix itself.
+    """
 
     path: str
     text: str
@@ -45,14 +69,42 @@ class Source:
         """``rel`` when known, else ``path``: the path a reader decides by (never a folder above the root)."""
         return self.rel or self.path
 
+    @property
+    def rendered_path(self) -> str:
+        """``name_path`` without its template suffix: the name the rendered file is deployed under."""
+        return strip_template(self.name_path)
+
+    @property
+    def template(self) -> bool:
+        """A template by its name (``.j2``, ``.jinja``, ``.jinja2``): its text is only final once rendered."""
+        return self.name_path.endswith(TEMPLATE_SUFFIXES)
+
+    @cached_property
+    def jinja(self) -> bool:
+        """Raw Jinja: a template by name, or text holding a Jinja statement or comment.
+
+        Ansible's ``template`` module renders files of any name, so ``{%`` says it too; a
+        ``{#`` does unless it is shell's ``${#name}``.
+        """
+        return self.template or "{%" in self.text or _JINJA_COMMENT.search(self.text) is not None
+
+    @cached_property
+    def masked(self) -> str:
+        """The text with Jinja statement lines and comments blanked (``mask_jinja``), or the
+        text itself when it holds no Jinja; line numbers and columns are those of ``text``."""
+        return mask_jinja(self.text) if self.jinja else self.text
+
+    @cached_property
+    def statement_lines(self) -> frozenset[int]:
+        """Lines (from 1) that ``masked`` blanked as whole Jinja statements (``{% if x %}``):
+        gone once rendered, so they end no continuation."""
+        if not self.jinja or "{%" not in self.text:
+            return frozenset()
+        lines = LINE_BREAK.split(self.text)
+        return frozenset(n for n, line in enumerate(lines, start=1) if JINJA_STATEMENT_LINE.match(line))
+
     def at(self, line: int, column: int = 1) -> Location:
         return Location(self.path, line, column)
-
-
-LINE_BREAK = re.compile(r"\r\n|\r|\n")
-"""How config files end a line: CRLF, CR or LF (split on it, line numbers stay right)."""
-TEMPLATE_MARK = re.compile(r"\{\{|\{%|\$\{|\$[A-Za-z_]|%[a-zA-Z]")
-JINJA_STATEMENT_LINE = re.compile(r"^\s*\{%.*%\}\s*$")
 
 
 PLACEHOLDER = re.compile(r"<[A-Za-z][\w .:-]*>|__[A-Z][A-Z0-9_]*__|@[A-Z][A-Z0-9_]*@")
@@ -213,9 +265,6 @@ def unlike(form: Format, text: str, first_error: int | None, template: bool = Fa
     return None
 
 
-TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2")
-
-
 def format_of(reader: ModuleType, path: str) -> Format | None:
     """The format a path reader expects of ``path``: its ``FORMAT``, or ``format_for(path)``."""
     form = getattr(reader, "FORMAT", None)
@@ -238,7 +287,7 @@ def unlike_file(reader: ModuleType, source: Source, facts: list[Any]) -> str | N
         for f in facts
         if isinstance(f, (ParseError, InvalidPort)) and f.location.path == source.path
     ]
-    return unlike(form, source.text, min(lines, default=None), source.path.endswith(TEMPLATE_SUFFIXES))
+    return unlike(form, source.text, min(lines, default=None), source.template)
 
 
 def cut_values(facts: list[Any]) -> list[Any]:
