@@ -37,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
+from portpolicy import signatures
 from portpolicy.model import (
     ContainerLink,
     Evidence,
@@ -51,8 +52,6 @@ from portpolicy.model import (
 from portpolicy.readers.lexing import glob_matches
 from portpolicy.virtual import Deployed
 
-# Readers whose files configure a process that may run inside a container.
-CONFIG_READERS = frozenset({"nginx", "apache", "haproxy", "sshd", "daemons"})
 # Where a file that arrives through a directory mount or a glob is a daemon's configuration.
 CONFIG_PREFIXES = (
     "/etc/",
@@ -62,9 +61,16 @@ CONFIG_PREFIXES = (
     "/opt/bitnami/",
     "/config/",
 )
-COMPOSE, DOCKERFILE, KUBERNETES = "compose", "dockerfile", "kubernetes"
-DECLARING = frozenset({COMPOSE, KUBERNETES})
-"""Readers whose container listeners a daemon's own listener of the same port replaces."""
+
+
+def placed_readers() -> frozenset[str]:
+    """Readers whose files configure a program that may run in a container (role ``daemon``)."""
+    return _with_role(signatures.DAEMON)
+
+
+def _with_role(*roles: str) -> frozenset[str]:
+    return frozenset(name for name, role in signatures.roles().items() if role in roles)
+
 
 Entry = tuple[str, str, str, list[Fact]]
 """(scope path, scope reader, reader, facts): the first two decide the host (``hosts.scope_of``)."""
@@ -97,6 +103,7 @@ class Container:
     run_as: RunAs
     inherits_user: bool
     compose_path: str | None
+    """The file that declares it (a compose file, a manifest); None for a lone image."""
     exposes: tuple[Listener, ...] = ()
     sources: list[_Source] = field(default_factory=list)
     files: dict[str, Evidence] = field(default_factory=dict)
@@ -104,6 +111,8 @@ class Container:
     """Files that reach it only in part (a manifest's ConfigMap key): the lines that do."""
     declares: tuple[str, str] | None = None
     """(reader, path) of the container's own port declarations (compose file, manifest)."""
+    image_reader: str = ""
+    """The reader of the image it runs (a Dockerfile's): its ``exposes`` are tagged with it."""
 
     def takes(self, location: Location) -> bool:
         """True when the fact at ``location`` comes from what reaches this container."""
@@ -125,8 +134,11 @@ class Placement:
 
     entries: list[Entry]
     containers: dict[str, list[Container]]
-    readers: frozenset[str] = CONFIG_READERS
-    """Readers whose listeners move into a container (``place``'s)."""
+    readers: frozenset[str] = frozenset()
+    """Readers whose listeners move into a container (``place``'s: role ``daemon``)."""
+    declaring: frozenset[str] = frozenset()
+    """Readers whose container listeners a daemon's own listener of the same port replaces
+    (roles ``containers`` and ``pods``)."""
 
     def apply(self, host: str, pairs: list[Pair]) -> list[Pair]:
         """Re-home one host's assembled facts: daemon listeners, the image user and EXPOSE ports."""
@@ -156,7 +168,7 @@ class Placement:
                         daemons[position[id(c)]].append(moved)
                         out.append((reader, moved))
                 continue
-            if isinstance(fact, Listener) and reader in DECLARING and fact.bound_by == "process":
+            if isinstance(fact, Listener) and reader in self.declaring and fact.bound_by == "process":
                 owner = owners.get((reader, fact.location.path, fact.service))
                 if owner is not None:
                     declared[owner].append((reader, fact))
@@ -175,7 +187,7 @@ class Placement:
                 continue
             for ln in c.exposes:
                 ln = replace(ln, netns=c.netns, service=c.name, container=c.name, run_as=c.run_as)
-                out.extend((DOCKERFILE, piece) for piece in _uncovered(ln, covered))
+                out.extend((c.image_reader, piece) for piece in _uncovered(ln, covered))
                 covered[ln.protocol] = covered[ln.protocol].union(ln.ports)
         return out
 
@@ -186,24 +198,26 @@ def place(
     readers: frozenset[str] | None = None,
 ) -> Placement:
     """Decide which files belong to which container; move them to the container's host."""
-    readers = CONFIG_READERS if readers is None else readers
+    readers = placed_readers() if readers is None else readers
+    building = _with_role(signatures.IMAGE)
+    declaring = _with_role(*signatures.CONTAINER_ROLES)
     files: list[tuple[str, str, list[Fact], list[Deployed]]] = []
-    images: dict[str, ImageInfo] = {}
+    images: dict[str, tuple[str, ImageInfo]] = {}
     links: list[tuple[str, str, ContainerLink]] = []
     for path, reader, facts in per_file:
         kept: list[Fact] = []
         embedded: list[Deployed] = []
         for fact in facts:
             if isinstance(fact, ImageInfo):
-                images[path] = fact
+                images[path] = (reader, fact)
             elif isinstance(fact, ContainerLink):
                 links.append((path, reader, fact))
             elif isinstance(fact, Deployed):
                 embedded.append(fact)
-            elif not (reader == DOCKERFILE and isinstance(fact, Listener)):
-                kept.append(fact)  # a Dockerfile's EXPOSE listeners come back per container
+            elif not (reader in building and isinstance(fact, Listener)):
+                kept.append(fact)  # an image's EXPOSE listeners come back per container
         files.append((path, reader, kept, embedded))
-    containers = list(_containers(links, images, host_of))
+    containers = list(_containers(links, images, host_of, declaring))
     index = _SourceIndex(containers)
     entries: list[Entry] = []
     for path, reader, facts, embedded in files:
@@ -223,7 +237,7 @@ def place(
     by_host: dict[str, list[Container]] = defaultdict(list)
     for c in containers:
         by_host[c.host].append(c)
-    return Placement(entries, dict(by_host), readers)
+    return Placement(entries, dict(by_host), readers, declaring)
 
 
 def routes(per_file: Iterable[tuple[str, str, list[Fact]]]) -> list[Route]:
@@ -232,12 +246,12 @@ def routes(per_file: Iterable[tuple[str, str, list[Fact]]]) -> list[Route]:
     The same containers as ``place`` builds (a service's image with its build context, a
     Dockerfile no service builds with its own folder), without deciding any host.
     """
-    images: dict[str, ImageInfo] = {}
+    images: dict[str, tuple[str, ImageInfo]] = {}
     links: list[tuple[str, str, ContainerLink]] = []
     for path, reader, facts in per_file:
         for fact in facts:
             if isinstance(fact, ImageInfo):
-                images[path] = fact
+                images[path] = (reader, fact)
             elif isinstance(fact, ContainerLink):
                 links.append((path, reader, fact))
     return [src for c in _containers(links, images, lambda path, reader: "") for src in c.sources]
@@ -283,14 +297,15 @@ class _SourceIndex:
 
 def _containers(
     links: list[tuple[str, str, ContainerLink]],
-    images: dict[str, ImageInfo],
+    images: dict[str, tuple[str, ImageInfo]],
     host_of: Callable[[str, str], str],
+    declaring: frozenset[str] = frozenset(),
 ) -> Iterator[Container]:
     """One container per compose service (or Kubernetes container), and one per Dockerfile that
-    no service builds."""
+    no service builds. ``declaring``: readers whose own port declarations a daemon's replace."""
     used: set[str] = set()
     for path, reader, link in links:
-        image = images.get(link.dockerfile or "")
+        image_reader, image = images.get(link.dockerfile or "", ("", None))
         stage = image.stage(link.target) if image is not None else None
         if image is not None:
             used.add(image.location.path)
@@ -298,17 +313,18 @@ def _containers(
         inherits = not link.user_set and stage is not None and stage.run_as.location is not None
         if inherits and stage is not None:
             run_as = _merged(run_as, stage.run_as)
-        compose_path = path if reader == COMPOSE else None
+        compose_path = path if reader in declaring else None
         c = Container(
             link.service, host_of(path, reader), (path, reader), link.netns, run_as, inherits, compose_path
         )
-        c.declares = (reader, path) if reader in DECLARING else None
+        c.declares = (reader, path) if reader in declaring else None
+        c.image_reader = image_reader
         c.sources.extend(_Source(m.source, m.target, m.location, m.how) for m in link.mounts)
         if stage is not None:
             c.exposes = stage.listeners
             c.sources.extend(_copies(stage, link.build_context or posixpath.dirname(path)))
         yield c
-    for path, image in images.items():
+    for path, (image_reader, image) in images.items():
         if path in used:
             continue
         final = image.stage(None)
@@ -316,13 +332,14 @@ def _containers(
             continue
         c = Container(
             image.service,
-            host_of(path, DOCKERFILE),
-            (path, DOCKERFILE),
+            host_of(path, image_reader),
+            (path, image_reader),
             image.netns,
             final.run_as,
             False,
             None,
         )
+        c.image_reader = image_reader
         c.exposes = final.listeners
         c.sources.extend(_copies(final, posixpath.dirname(path) or "."))
         yield c

@@ -90,6 +90,9 @@ class Rule:
     """(severity, when in words) for each of ``levels``, for the documentation."""
     also: tuple[Rule, ...] = dataclasses.field(default=(), repr=False, compare=False)
     """Further sides of the same rule over other fact kinds (the ``also:`` key)."""
+    live_sockets: bool = True
+    """False: sockets seen bound on a live host take no part (their existence disproves the
+    verdict, as two bound sockets coexist by the kernel's consent); ``live_audit`` asks."""
 
 
 def builtin_rules_dir() -> Path:
@@ -211,6 +214,7 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
         condition=condition,
         levels=levels,
         level_texts=tuple((lv["severity"], lv["description"]) for lv in data.get("levels", ())),
+        live_sockets=data.get("live_sockets", True),
         also=tuple(
             compile_rule(
                 {**data, "match": part["match"], "report": part["report"], "also": [], "levels": []}, source

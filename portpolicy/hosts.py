@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from portpolicy import kernel
+from portpolicy import kernel, signatures
 from portpolicy.config import Config, HostConfig
 from portpolicy.model import (
     Fact,
@@ -38,14 +38,10 @@ from portpolicy.platforms import Platform, Runtime, platforms, runtimes
 from portpolicy.readers.base import shown
 from portpolicy.readers.lexing import glob_matches
 
-COMPOSE_PROJECT_FILES = {
-    f"{stem}{ext}"
-    for stem in ("compose", "compose.override", "docker-compose", "docker-compose.override")
-    for ext in (".yml", ".yaml", ".yml.j2", ".yaml.j2")
-}
 FIREWALLD_DIRS = {"zones", "services", "policies", "ipsets", "helpers", "icmptypes"}
+"""The folders of a firewalld configuration tree: a deployment layout, so it scopes every file in
+it (one that no reader could read too), whatever read it."""
 # Capabilities a container's root user has by default (moby oci/caps/defaults.go).
-CONTAINER_SOURCES = {"compose", "kubernetes"}
 BIND_CAP = "NET_BIND_SERVICE"
 
 
@@ -78,25 +74,27 @@ def scope_of(path: str, reader: str, config: Config, rel: str = "") -> tuple[str
         return _under(prefix, scoped)
 
     directory = shown(posixpath.dirname(rel) or ".")
-    if reader == "compose":
-        if posixpath.basename(rel) in COMPOSE_PROJECT_FILES:
-            return directory, f"compose project in {directory}", None
-        return path, f"compose file {path} (not a default project file, so its own project)", None
+    declared = signatures.by_name(reader)
+    if declared is not None and declared.scope == signatures.PROJECT:
+        if posixpath.basename(rel) in declared.project_files:
+            return directory, f"{reader} project in {directory}", None
+        return path, f"{reader} file {path} (not a default project file, so its own project)", None
     fw = firewalld_tree(rel)
     if fw is not None:
         return shown(fw), f"firewalld configuration tree {shown(fw)}", None
     root = rootfs_of(rel)
     if root is not None:
         return shown(root), f"root-filesystem tree {shown(root)}", None
-    if reader == "systemd" and _is_unit_dropin_dir(posixpath.basename(posixpath.dirname(rel))):
+    if declared is not None and _is_drop_in(posixpath.basename(posixpath.dirname(rel)), declared):
         # a drop-in (``web.service.d/x.conf``) joins its unit, which lies one folder up
         directory = shown(posixpath.dirname(posixpath.dirname(rel)) or ".")
     return directory, f"files in directory {directory}", None
 
 
-def _is_unit_dropin_dir(name: str) -> bool:
-    """``web.service.d``, ``web.socket.d``, ``service.d``: the folder of a systemd unit's drop-ins."""
-    return name.endswith((".service.d", ".socket.d")) or name in ("service.d", "socket.d")
+def _is_drop_in(folder: str, declared: signatures.Signature) -> bool:
+    """``web.service.d``, ``service.d``: a folder of drop-ins (``Signature.drop_in_folders``)."""
+    suffixes = declared.drop_in_folders
+    return bool(suffixes) and (folder.endswith(suffixes) or folder in {s[1:] for s in suffixes})
 
 
 def _mapped(path: str, config: Config) -> tuple[str, str, HostConfig | None] | None:
@@ -244,6 +242,7 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
             ns = replace(ns, unprivileged_port_start=replace(start, source=assumed))
         namespaces[netns] = replace(ns, shared=len(services[netns]) > 1)
         annotated.extend(done)
+    roles = signatures.roles()
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for _, ln in listeners:
         counts[ln.netns][0] += 1
@@ -254,8 +253,11 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
         namespaces[netns] = replace(namespaces[netns], listeners=n_listeners, firewall_rules=n_rules)
     for reader, listener in listeners:
         ns = namespaces[listener.netns]
-        listener = replace(listener, source=reader, host=bucket.name, namespace=ns)
-        rt = pod_runtime if reader == "kubernetes" else runtime
+        role = roles.get(reader, "")
+        # a pod's host port is a DNAT rule the CNI portmap plugin writes: no socket is bound
+        holds = not (role == signatures.PODS and listener.bound_by == "runtime")
+        listener = replace(listener, source=reader, host=bucket.name, namespace=ns, holds_socket=holds)
+        rt = pod_runtime if role == signatures.PODS else runtime
         annotated.append(replace(listener, privilege=privilege(listener, ns, rt)))
     for fact in placed:
         ns = namespaces[fact.netns]
@@ -372,7 +374,10 @@ def privilege(listener: Listener, ns: Namespace, runtime: Runtime) -> Privilege:
     is_root = run_as.is_root
     if is_root is None:
         return Privilege(False, False, "the user it runs as is not known")
-    container = listener.source in CONTAINER_SOURCES or bool(listener.container)
+    declared = signatures.by_name(listener.source)
+    container = (declared is not None and declared.role in signatures.CONTAINER_ROLES) or bool(
+        listener.container
+    )
     if container:
         caps = {BIND_CAP} if is_root else set()
         caps |= set(run_as.added)

@@ -6,7 +6,8 @@ Used by ``portpolicy live`` (this machine) and the Ansible action ``portpolicy.a
 - a socket that is bound proves the bind was permitted, so no listener here is "without
   privilege" (PP001 cannot fire for it);
 - two sockets that are both bound coexist by the kernel's consent (SO_REUSEPORT,
-  SO_REUSEADDR, v6-only pairs), so live sockets never take part in conflicts (PP004);
+  SO_REUSEADDR, v6-only pairs), so live sockets never take part in conflicts (PP004: a rule
+  with ``live_sockets: false`` is judged on the config facts alone);
 - the sysctl values read are the ones in force, so they are replayed first, as the base
   any config files scanned alongside are applied on (as ``sysctl --system`` or an Ansible
   run would apply them now);
@@ -47,8 +48,6 @@ from portpolicy.pipeline import Report
 from portpolicy.readers.base import ascii_int, shown
 
 SOURCE = "live"
-NOT_FOR_LIVE_SOCKETS = frozenset({"PP004"})
-"""Rules whose verdict a live socket disproves by existing (see the module docstring)."""
 ALREADY_BOUND = Privilege(True, True, "it is already bound on the live host: the kernel allowed the bind")
 RANK = {"info": 0, "warning": 1, "error": 2}
 FACTS_LIMIT = 64 * 1024 * 1024
@@ -320,12 +319,8 @@ def audit(
         for f in model
     ]
     config_only = [f for f in model if not (isinstance(f, Listener) and f.source == SOURCE)]
-    model, findings = evaluate_guarded(
-        [r for r in rules if r.id not in NOT_FOR_LIVE_SOCKETS], model, config, guard
-    )
-    checked, more = evaluate_guarded(
-        [r for r in rules if r.id in NOT_FOR_LIVE_SOCKETS], config_only, config, guard
-    )
+    model, findings = evaluate_guarded([r for r in rules if r.live_sockets], model, config, guard)
+    checked, more = evaluate_guarded([r for r in rules if not r.live_sockets], config_only, config, guard)
     model += checked[len(config_only) :]  # PP000 for a rule that failed on config facts
     findings += more
     findings.sort(key=lambda f: (f.location.path, f.location.line, f.location.column, f.rule))

@@ -274,6 +274,8 @@ class Listener:
     host: str = ""
     namespace: Namespace | None = None
     privilege: Privilege | None = None
+    holds_socket: bool = True
+    """False for a pod's host port: the CNI portmap plugin writes DNAT rules, no socket is bound."""
     seq: int = 0
     kind: str = field(default="listener", init=False)
 
@@ -294,11 +296,6 @@ class Listener:
             " (seen on the live host: if the program asked for an automatic port, it gets another"
             " one on restart and this is harmless; if the port is configured, reserve it)"
         )
-
-    @property
-    def holds_socket(self) -> bool:
-        """False for a Kubernetes hostPort: the CNI portmap plugin writes DNAT rules, no socket is bound."""
-        return not (self.source == "kubernetes" and self.bound_by == "runtime")
 
     @property
     def reserved_ports_if_added(self) -> PortSet:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from portpolicy import correlate, signatures
+from portpolicy import signatures
 from portpolicy.model import BindAddress, ContainerLink, Fact, Listener, Mount, PortRange
 from portpolicy.pipeline import Report
 from portpolicy.readers import compose
@@ -42,7 +42,13 @@ FAKE = types.ModuleType("fake")
 FAKE.NAME = "fake"  # type: ignore[attr-defined]
 FAKE.read = _fake_read  # type: ignore[attr-defined]
 FAKE_SIGNATURE = signatures.Signature(
-    "fake", "fake_reader", "a fake config", lambda path: path.endswith(".fakeconf"), shaped=lambda _: True
+    "fake",
+    "fake_reader",
+    "a fake config",
+    lambda path: path.endswith(".fakeconf"),
+    shaped=lambda _: True,
+    role="daemon",
+    scope="directory",
 )
 
 
@@ -51,7 +57,6 @@ def fake_reader(monkeypatch: pytest.MonkeyPatch) -> None:
     every = (*signatures.all_signatures(), FAKE_SIGNATURE)
     monkeypatch.setitem(sys.modules, "fake_reader", FAKE)
     monkeypatch.setattr(signatures, "all_signatures", lambda: every)
-    monkeypatch.setattr(correlate, "CONFIG_READERS", correlate.CONFIG_READERS | {"fake"})
 
 
 def scan(tmp_path: Path, files: dict[str, str], runtime: str = "docker-legacy") -> Report:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 
 import pytest
 
+import portpolicy
 import portpolicy.readers
 from portpolicy import recognise, signatures
 
@@ -52,3 +54,73 @@ def test_never_config_types_are_not_opened() -> None:
     assert not recognise.never_config("Dockerfile")
     assert not recognise.never_config(".env")
     assert not recognise.never_config("roles/web/templates/vhost.j2")
+
+
+def undeclared(signature: signatures.Signature) -> list[str]:
+    """What ``signature`` leaves out of what the stages after reading ask of every format."""
+    missing = []
+    if signature.role not in signatures.ROLES:
+        missing.append(f"role (one of {', '.join(signatures.ROLES)})")
+    if signature.scope not in signatures.SCOPES:
+        missing.append(f"scope (one of {', '.join(signatures.SCOPES)})")
+    if (signature.scope == signatures.PROJECT) != bool(signature.project_files):
+        missing.append("project_files, exactly when the scope is project")
+    if any(not s.startswith(".") or "/" in s for s in signature.drop_in_folders):
+        missing.append("drop_in_folders as folder suffixes such as '.service.d'")
+    return missing
+
+
+@pytest.mark.parametrize("signature", signatures.all_signatures(), ids=lambda s: s.name)
+def test_signature_declares_what_later_stages_ask(signature: signatures.Signature) -> None:
+    """One reader module, one signature, one ORDER entry: nothing else to remember."""
+    assert undeclared(signature) == [], f"{signature.name} must declare: {'; '.join(undeclared(signature))}"
+
+
+def test_a_signature_without_declarations_is_caught() -> None:
+    bare = signatures.Signature("x", "portpolicy.readers.x", "an x file", lambda rel: False)
+    assert [m.split(" ", 1)[0] for m in undeclared(bare)] == ["role", "scope"]
+    project = signatures.Signature(
+        "x", "m", "an x file", lambda rel: False, role="containers", scope="project"
+    )
+    assert undeclared(project) == ["project_files, exactly when the scope is project"]
+
+
+LATER_STAGES = (
+    "hosts",
+    "correlate",
+    "model",
+    "engine",
+    "pipeline",
+    "live_audit",
+    "live",
+    "suppress",
+    "kernel",
+)
+NOT_A_READER = {
+    ("hosts", "firewalld"): "a folder of the firewalld tree layout, which scopes any file in it",
+    ("hosts", "systemd"): "a folder of a root filesystem (lib/systemd); the bound_by value (PID 1)",
+    ("model", "firewalld"): "a FirewallRule's firewall tool (firewall-cmd, Ansible, the XML reader set it)",
+}
+"""Strings equal to a reader's name that mean something else in a later stage, and why."""
+
+
+def test_no_stage_after_reading_names_a_reader() -> None:
+    """Later stages ask the signatures (``role``, ``scope``), so a new format needs no edit there."""
+    import ast
+
+    names = {s.name for s in signatures.all_signatures()}
+    found = set()
+    for stage in LATER_STAGES:
+        path = Path(portpolicy.__file__).parent / f"{stage}.py"
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and node.value in names and id(node) not in docstrings:
+                found.add((stage, node.value))
+    assert found - NOT_A_READER.keys() == set()

@@ -17,6 +17,14 @@ Each signature answers three questions:
 
 A file whose name suggests a format but whose content does not is skipped with that
 reason, never PP000: PP000 is for a file that is clearly of its format and broken.
+
+Each signature also declares what the stages after reading need to know of its files, so
+that none of them names a reader: its ``role`` towards containers (``ROLES``) and its
+``scope``, how the hosts stage groups its files into hosts (``SCOPES``). Both are required:
+``tests/test_signatures.py`` fails on a signature that leaves one out. Whether a reader
+joins its files per host (``assemble(facts)``) or per project (``join(entries)``) is not
+declared here: the pipeline asks the reader module, which is imported by then anyway (it
+read the files), and a flag here would be a second place to keep in step with it.
 """
 
 from __future__ import annotations
@@ -30,6 +38,38 @@ from types import ModuleType
 
 def _never(_: str) -> bool:
     return False
+
+
+HOST = "host"
+DAEMON = "daemon"
+IMAGE = "image"
+CONTAINERS = "containers"
+PODS = "pods"
+ROLES: dict[str, str] = {
+    HOST: "configures the host itself (kernel settings, firewalls, units): never placed into a container",
+    DAEMON: "configures a program that may run in a container: a file mounted or copied into one "
+    "is placed there, its listeners in the container's namespace",
+    IMAGE: "builds an image: its exposed ports belong to each container that runs it",
+    CONTAINERS: "defines containers whose published ports the container runtime binds; "
+    "a daemon's own listener in the container replaces a declared port",
+    PODS: "defines pods: as containers, under a CRI runtime; a host port is a DNAT rule "
+    "(CNI portmap), no socket",
+}
+"""What a format's files are to containers (``Signature.role``): read by ``hosts`` (privilege,
+runtime, sockets) and by the placement stage (which files move into which container)."""
+CONTAINER_ROLES = frozenset({CONTAINERS, PODS})
+"""Roles whose listeners are container ports (a container's default capabilities apply)."""
+
+DIRECTORY = "directory"
+PROJECT = "project"
+SCOPES: dict[str, str] = {
+    DIRECTORY: "each folder is a host, unless a root-filesystem tree (``…/etc/…``) or a firewalld "
+    "tree (``…/firewalld/zones/…``) holds it; files in ``drop_in_folders`` join the folder above",
+    PROJECT: "a file named in ``project_files`` makes its folder one project (host); any other file "
+    "of the format is a project of its own",
+}
+"""How the hosts stage groups a format's files into hosts (``Signature.scope``, ``hosts.scope_of``).
+A config that maps paths to hosts overrides both."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +90,17 @@ class Signature:
     empty_by_name: bool = True
     """A well-named file with nothing but comments is read (it says nothing, so nothing contradicts the name)."""
     comments: tuple[str, ...] = ("#",)
-    """How a comment line starts (for the empty-file test and for suppression comments)."""
+    """How a comment line starts (for the empty-file test). Suppression comments do not ask:
+    ``suppress`` knows one set of leaders for every file, including those no reader read."""
+    role: str = ""
+    """What its files are to containers: one of ``ROLES`` (required)."""
+    scope: str = ""
+    """How its files are grouped into hosts: one of ``SCOPES`` (required)."""
+    project_files: frozenset[str] = frozenset()
+    """``project`` scope: the file names that make their folder one project."""
+    drop_in_folders: tuple[str, ...] = ()
+    """Folder suffixes (``.service.d``) whose files belong to the folder above; the suffix without
+    its dot (``service.d``) names such a folder too."""
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
 
@@ -98,3 +148,8 @@ def all_signatures() -> tuple[Signature, ...]:
 
 def by_name(name: str) -> Signature | None:
     return next((s for s in all_signatures() if s.name == name), None)
+
+
+def roles() -> dict[str, str]:
+    """Format name -> its declared ``role``; a name of no format (``file``, ``live``) is absent."""
+    return {s.name: s.role for s in all_signatures()}

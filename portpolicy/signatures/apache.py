@@ -111,5 +111,12 @@ def shaped(text: str) -> bool:
 
 
 SIGNATURE = Signature(
-    "apache", "portpolicy.readers.apache", "an Apache httpd config", named, looks=looks, shaped=shaped
+    "apache",
+    "portpolicy.readers.apache",
+    "an Apache httpd config",
+    named,
+    looks=looks,
+    shaped=shaped,
+    role="daemon",
+    scope="directory",
 )

@@ -44,5 +44,17 @@ def looks(text: str) -> bool:
 
 
 SIGNATURE = Signature(
-    "compose", "portpolicy.readers.compose", "a Compose file", named, looks=looks, yaml=True
+    "compose",
+    "portpolicy.readers.compose",
+    "a Compose file",
+    named,
+    looks=looks,
+    yaml=True,
+    role="containers",
+    scope="project",
+    project_files=frozenset(
+        f"{stem}{ext}"
+        for stem in ("compose", "compose.override", "docker-compose", "docker-compose.override")
+        for ext in (".yml", ".yaml", ".yml.j2", ".yaml.j2")
+    ),
 )

@@ -153,4 +153,6 @@ SIGNATURE = Signature(
     looks=looks,
     shaped=shaped,
     comments=("#", ";"),
+    role="daemon",
+    scope="directory",
 )

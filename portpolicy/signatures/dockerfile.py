@@ -79,5 +79,12 @@ def shaped(text: str) -> bool:
 
 
 SIGNATURE = Signature(
-    "dockerfile", "portpolicy.readers.dockerfile", "a Dockerfile", named, looks=looks, shaped=shaped
+    "dockerfile",
+    "portpolicy.readers.dockerfile",
+    "a Dockerfile",
+    named,
+    looks=looks,
+    shaped=shaped,
+    role="image",
+    scope="directory",
 )

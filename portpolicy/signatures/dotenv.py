@@ -25,4 +25,12 @@ def shaped(text: str) -> bool:
     return _FIRST_ASSIGNMENT.match(text) is not None
 
 
-SIGNATURE = Signature("dotenv", "portpolicy.readers.dotenv", "a Compose .env file", named, shaped=shaped)
+SIGNATURE = Signature(
+    "dotenv",
+    "portpolicy.readers.dotenv",
+    "a Compose .env file",
+    named,
+    shaped=shaped,
+    role="host",
+    scope="directory",
+)

@@ -118,4 +118,6 @@ SIGNATURE = Signature(
     looks,
     shaped,
     comments=("#", "<!--", "<?xml"),
+    role="host",
+    scope="directory",
 )

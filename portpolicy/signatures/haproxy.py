@@ -72,5 +72,12 @@ def shaped(text: str) -> bool:
 
 
 SIGNATURE = Signature(
-    "haproxy", "portpolicy.readers.haproxy", "an HAProxy config", named, looks=looks, shaped=shaped
+    "haproxy",
+    "portpolicy.readers.haproxy",
+    "an HAProxy config",
+    named,
+    looks=looks,
+    shaped=shaped,
+    role="daemon",
+    scope="directory",
 )

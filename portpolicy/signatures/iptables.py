@@ -81,4 +81,6 @@ SIGNATURE = Signature(
     named,
     looks=looks,
     shaped=first_line_is_save,
+    role="host",
+    scope="directory",
 )

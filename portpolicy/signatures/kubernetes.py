@@ -30,5 +30,12 @@ def looks(text: str) -> bool:
 
 
 SIGNATURE = Signature(
-    "kubernetes", "portpolicy.readers.kubernetes", "a Kubernetes manifest", named, looks=looks, yaml=True
+    "kubernetes",
+    "portpolicy.readers.kubernetes",
+    "a Kubernetes manifest",
+    named,
+    looks=looks,
+    yaml=True,
+    role="pods",
+    scope="directory",
 )

@@ -72,4 +72,13 @@ def shaped(text: str) -> bool:
     return False
 
 
-SIGNATURE = Signature("nftables", "portpolicy.readers.nftables", "an nftables ruleset", named, looks, shaped)
+SIGNATURE = Signature(
+    "nftables",
+    "portpolicy.readers.nftables",
+    "an nftables ruleset",
+    named,
+    looks,
+    shaped,
+    role="host",
+    scope="directory",
+)

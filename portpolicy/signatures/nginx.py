@@ -115,5 +115,12 @@ def shaped(text: str) -> bool:
 
 
 SIGNATURE = Signature(
-    "nginx", "portpolicy.readers.nginx", "an nginx config", named, looks=looks, shaped=shaped
+    "nginx",
+    "portpolicy.readers.nginx",
+    "an nginx config",
+    named,
+    looks=looks,
+    shaped=shaped,
+    role="daemon",
+    scope="directory",
 )

@@ -113,4 +113,6 @@ SIGNATURE = Signature(
     looks,
     shaped,
     empty_by_name=False,
+    role="host",
+    scope="directory",
 )

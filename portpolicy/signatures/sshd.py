@@ -87,4 +87,13 @@ def shaped(text: str) -> bool:
     return _CLIENT.search(text, 0, SAMPLE) is None
 
 
-SIGNATURE = Signature("sshd", "portpolicy.readers.sshd", "an sshd config", named, looks=looks, shaped=shaped)
+SIGNATURE = Signature(
+    "sshd",
+    "portpolicy.readers.sshd",
+    "an sshd config",
+    named,
+    looks=looks,
+    shaped=shaped,
+    role="daemon",
+    scope="directory",
+)

@@ -76,4 +76,6 @@ SIGNATURE = Signature(
     looks=looks,
     shaped=shaped,
     comments=("#", ";"),
+    role="host",
+    scope="directory",
 )

@@ -76,4 +76,7 @@ SIGNATURE = Signature(
     looks=looks,
     shaped=shaped,
     comments=("#", ";"),
+    role="host",
+    scope="directory",
+    drop_in_folders=(".service.d", ".socket.d"),
 )

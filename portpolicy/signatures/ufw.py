@@ -56,4 +56,13 @@ def shaped(text: str) -> bool:
     return False
 
 
-SIGNATURE = Signature("ufw", "portpolicy.readers.ufw", "a ufw rules or settings file", named, looks, shaped)
+SIGNATURE = Signature(
+    "ufw",
+    "portpolicy.readers.ufw",
+    "a ufw rules or settings file",
+    named,
+    looks,
+    shaped,
+    role="host",
+    scope="directory",
+)
