@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterator
 
 from portpolicy.model import Evidence, Fact, InvalidPort, Listener, ParseError, PortRange, Unresolved
-from portpolicy.readers.base import LINE_BREAK, Format, Source, ascii_int, is_templated, mask_jinja, shown
+from portpolicy.readers.base import LINE_BREAK, Format, Source, ascii_int, is_templated, shown
 from portpolicy.readers.lexing import ForwardFinder
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 
@@ -46,22 +46,16 @@ _SNIFF = re.compile(
 _VAR = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 
 
-def _strip_template(name: str) -> str:
-    return name[:-3] if name.endswith(".j2") else name
-
-
 def read(source: Source) -> Iterator[Fact]:
     """One file's ``Listen`` lines; a file with no httpd directive that matters yields nothing.
 
     Which files are httpd's is decided by ``portpolicy.signatures.apache``; a main config
     name (``httpd.conf``) still counts here when nothing in the file does.
     """
-    name = _strip_template(source.name_path.rsplit("/", 1)[-1])
-    text = source.text
-    if name not in _MAIN_NAMES and not _SNIFF.search(text):
+    name = source.rendered_path.rsplit("/", 1)[-1]
+    if name not in _MAIN_NAMES and not _SNIFF.search(source.text):
         return
-    if source.name_path.endswith(".j2") or "{%" in text or "{#" in text:
-        text = mask_jinja(text)
+    text = source.masked
     defines: dict[str, str] = {}
     user: Evidence | None = None
     listens: list[tuple[str, list[str], int, int]] = []

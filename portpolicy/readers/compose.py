@@ -42,11 +42,9 @@ from portpolicy.model import (
 )
 from portpolicy.readers.base import (
     MAX_DIGITS,
-    TEMPLATE_SUFFIXES,
     Format,
     Source,
     cut_values,
-    mask_jinja,
     parse_port_range,
     shown,
 )
@@ -242,10 +240,10 @@ def _is_service_body(body: Node) -> bool:
 
 def read(source: Source) -> Iterator[Fact | Pending]:
     """Compose a compose file (a ``.j2`` template with its Jinja masked) and read it."""
-    text = source.text
+    text = source.masked
     placeholders: dict[str, str] = {}
-    if source.path.endswith(".j2"):
-        text, placeholders = _mask_inline_jinja(mask_jinja(text))
+    if source.template:
+        text, placeholders = _mask_inline_jinja(text)
     try:
         docs = compose_documents(text)
     except YamlError as exc:
@@ -266,7 +264,7 @@ def _with_pending(
     facts = list(_read_guarded(source, docs, placeholders, by_name))
     yield from facts
     names = references(source.text)
-    if names and not source.path.endswith(TEMPLATE_SUFFIXES):
+    if names and not source.template:
         yield Pending(source, docs, placeholders, by_name, names, len(facts))
 
 

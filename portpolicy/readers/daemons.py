@@ -41,7 +41,6 @@ from portpolicy.readers.base import (
     ascii_int,
     first_word,
     is_templated,
-    mask_jinja,
     shown,
 )
 from portpolicy.readers.netaddr import bind_address, split_host_port
@@ -189,9 +188,7 @@ def read(source: Source) -> Iterator[Fact]:
     daemon = daemon_for(source)
     if daemon is None:
         return
-    text = source.text
-    if source.name_path.endswith(".j2") or "{%" in text or "{#" in text:
-        text = mask_jinja(text)
+    text = source.masked
     settings: list[_Setting] = []
     for item in _settings(source, text, daemon):
         if isinstance(item, ParseError):

@@ -44,7 +44,6 @@ from portpolicy.readers.base import (
     Format,
     Source,
     first_word,
-    mask_jinja,
     parse_port_range,
     shown,
 )
@@ -120,7 +119,7 @@ class _Reader:
     def __init__(self, source: Source) -> None:
         self.source = source
         self.path = source.path
-        self.template = source.name_path.endswith(".j2")
+        self.template = source.template
         self.escape = "\\"
         self.global_args: dict[str, str | None] = {}
         self.stages: list[_Stage] = []
@@ -132,9 +131,7 @@ class _Reader:
 
     def lines(self) -> Iterator[_Line]:
         """Logical instructions: directives read, continuations joined, heredoc bodies skipped."""
-        text = self.source.text
-        if self.template or "{%" in text:
-            text = mask_jinja(text)
+        text = self.source.masked
         # the line breaks of every reader, suppression and code frame: \f, \v or U+2028 end no line
         orig = LINE_BREAK.split(text, MAX_LINES)[:MAX_LINES]
         # Inline ``{{ … }}`` (Jinja, Go templates) is no Dockerfile syntax: one unknown value,

@@ -49,8 +49,8 @@ from portpolicy.readers.base import (
     Source,
     ascii_int,
     is_templated,
-    mask_jinja,
     shown,
+    strip_template,
 )
 from portpolicy.readers.firewalld_catalogue import PortEntry, ServiceDef, catalogue
 from portpolicy.readers.lexing import JINJA_TAGS, replace_templates
@@ -167,7 +167,7 @@ def _rank(path: str) -> int:
 
 def _doc_name(path: str) -> str:
     base = path.rsplit("/", 1)[-1]
-    return re.sub(r"\.xml(?:\.j2)?$", "", base, flags=re.I)
+    return re.sub(r"\.xml$", "", strip_template(base), flags=re.I)
 
 
 # --------------------------------------------------------------------------- reading one file
@@ -176,17 +176,13 @@ def _doc_name(path: str) -> str:
 def read(source: Source) -> Iterator[Fact | FirewalldDoc]:
     """Parse one file, XML or ``firewalld.conf`` as its content says; never raises."""
     try:
-        text = mask_jinja(source.text) if _is_template(source) else source.text
+        text = source.masked
         if root_element(text) is None:
             yield from _read_conf(source, text)
         else:
             yield from _read_xml(source)
     except Exception as exc:  # pragma: no cover - defensive: a reader bug is reported, not raised
         yield ParseError(f"firewalld reader could not read this file ({type(exc).__name__})", source.at(1))
-
-
-def _is_template(source: Source) -> bool:
-    return source.name_path.lower().endswith(".j2") or "{{" in source.text or "{%" in source.text
 
 
 def _read_conf(source: Source, text: str) -> Iterator[Fact | FirewalldDoc]:
@@ -220,9 +216,11 @@ def _neutralise_jinja(text: str) -> str:
 
     Quotes and ``<``/``&`` inside expressions are replaced; an attribute value holding a
     ``{% %}`` statement becomes a bare ``{{ }}`` (unknown, never a guessed port); other
-    statements produce no output, so they become blanks.
+    statements produce no output, so they become blanks. ``text`` is already masked
+    (``Source.masked``); text without Jinja tags is returned as it is.
     """
-    text = mask_jinja(text)
+    if "{{" not in text and "{%" not in text:
+        return text
     text = replace_templates(text, lambda span: span.translate(_JINJA_SAFE), JINJA_TAGS, across_lines=True)
     text = _QUOTED_VALUE.sub(_unknown_if_statement, text)
     return replace_templates(text, _blank, _STATEMENTS, across_lines=True)
@@ -244,7 +242,7 @@ def _blank(span: str) -> str:
 
 def _read_xml(source: Source) -> Iterator[Fact | FirewalldDoc]:
     """A zone, service or policy, as its root element says; firewalld's other XML opens no port."""
-    text = _neutralise_jinja(source.text) if _is_template(source) else source.text
+    text = _neutralise_jinja(source.masked)
     if root_element(text) not in ROLES:
         return  # an ipset, helper, icmptype or direct file: recognised, but it opens nothing
     declaration = _DECLARATION.search(text)

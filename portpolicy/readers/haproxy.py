@@ -34,7 +34,6 @@ from portpolicy.readers.base import (
     Format,
     Source,
     is_templated,
-    mask_jinja,
     parse_port_range,
     shown,
 )
@@ -70,11 +69,9 @@ _SNIFF = re.compile(r"^[ \t]*(?:frontend|listen|backend|global|defaults)\b", re.
 
 def read(source: Source) -> Iterator[Fact]:
     """One file's ``bind`` lines; a file with no HAProxy section yields nothing (by content, whatever its name)."""
-    text = source.text
-    if not _SNIFF.search(text):
+    if not _SNIFF.search(source.text):
         return
-    if source.name_path.endswith(".j2") or "{%" in text or "{#" in text:
-        text = mask_jinja(text)
+    text = source.masked
     section = ""
     user: Evidence | None = None
     binds: list[tuple[list[tuple[str, int]], int, str]] = []

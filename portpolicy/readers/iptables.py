@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from portpolicy.model import Fact, InvalidPort, ParseError, PortRange, Unresolved
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import LINE_BREAK, Format, Source, first_word, is_ascii_digits, mask_jinja, shown
+from portpolicy.readers.base import LINE_BREAK, Format, Source, first_word, is_ascii_digits, shown
 from portpolicy.readers.lexing import JINJA_EXPRESSIONS, replace_templates, split_shell
 
 NAME = "iptables"
@@ -180,7 +180,7 @@ def family_of(source: Source, text: str) -> str:
 
 
 def read(source: Source) -> list[Fact]:
-    text = mask_jinja(source.text) if source.name_path.endswith(".j2") or "{%" in source.text else source.text
+    text = source.masked
     return list(read_save(source, text, "iptables", family_of(source, text)))
 
 

@@ -50,7 +50,6 @@ from portpolicy.readers.base import (
     ascii_int,
     is_ascii_digits,
     is_templated,
-    mask_jinja,
     shown,
 )
 from portpolicy.readers.lexing import replace_templates
@@ -147,13 +146,13 @@ def _is_object(doc: Node) -> bool:
 
 def read(source: Source) -> Iterator[Record]:
     """A file matched by name; a template has its Jinja masked first, keeping lines and columns."""
-    text = source.text
+    text = source.masked
     placeholders: dict[str, str] = {}
     conditional: frozenset[int] = frozenset()
-    template = source.path.endswith(".j2")
+    template = source.template
     if template:
-        conditional = _conditional_lines(text)
-        text, placeholders = _mask_template(mask_jinja(text))
+        conditional = _conditional_lines(source.text)
+        text, placeholders = _mask_template(text)
     try:
         docs = compose_documents(text)
     except YamlError as exc:
@@ -465,7 +464,7 @@ class _Reader:
 
     def static_pod(self, kind: str) -> bool:
         """A Pod in the kubelet's manifest directory: the kubelet runs it, no scheduler places it."""
-        return kind == "Pod" and is_static_pod_path(self.source.name_path.removesuffix(".j2"))
+        return kind == "Pod" and is_static_pod_path(self.source.rendered_path)
 
     def sysctls(self, pod: _Pod) -> Iterator[Fact]:
         """The pod's port sysctls, in its own namespace (the kubelet refuses net.* with hostNetwork)."""

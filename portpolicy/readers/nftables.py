@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from portpolicy.model import Fact, InvalidPort, Location, ParseError, PortRange, Unresolved
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import Format, Source, first_word, mask_jinja, shown
+from portpolicy.readers.base import Format, Source, first_word, shown, strip_template
 from portpolicy.readers.lexing import glob_matches
 
 NAME = "nftables"
@@ -157,9 +157,7 @@ class NftFile:
 
 
 def read(source: Source) -> Iterator[Fact | NftFile]:
-    text = source.text
-    if source.name_path.endswith(".j2") or "{%" in text or "{#" in text:
-        text = mask_jinja(text)
+    text = source.masked
     tokens, errors = tokenize(source, text)
     yield from errors
     yield NftFile(source.path, tokens, source.at(1), root=_shown_root(source))
@@ -393,7 +391,7 @@ def _resolve(file: NftFile, pattern: str, files: dict[str, NftFile]) -> list[str
     found: list[str] = []
     for want in bases:
         for path in sorted(files):
-            shown = path[:-3] if path.endswith(".j2") else path
+            shown = strip_template(path)
             if path != includer and path not in found and _glob(shown, want):
                 found.append(path)
         if found:

@@ -36,7 +36,7 @@ from portpolicy.model import (
     PortRange,
     Unresolved,
 )
-from portpolicy.readers.base import Format, Source, ascii_int, is_templated, mask_jinja, shown
+from portpolicy.readers.base import Format, Source, ascii_int, is_templated, shown
 from portpolicy.readers.lexing import ForwardFinder, glob_matches, replace_templates
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 from portpolicy.signatures import nginx as signature
@@ -104,13 +104,11 @@ def read(source: Source) -> Iterator[Fact | NginxFile]:
     Which files are nginx's is decided by ``portpolicy.signatures.nginx`` (Apache content
     in a shared ``sites-enabled/`` goes to the Apache reader there).
     """
-    text = source.text
-    if not _SNIFF.search(text) and not signature.shaped(text):
+    if not _SNIFF.search(source.text) and not signature.shaped(source.text):
         return
+    text = source.masked
     if "_by_lua_block" in text:
         text = _blank_lua_blocks(text)
-    if source.name_path.endswith(signature.TEMPLATE_SUFFIXES) or "{%" in text or "{#" in text:
-        text = mask_jinja(text)
     parser = _Parser(source, replace_templates(text, lambda span: _MASK * len(span)), text)
     directives = parser.parse()
     yield from parser.errors[:1]  # nginx stops at the first error; the rest follow from it

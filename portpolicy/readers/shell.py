@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from portpolicy.model import Fact, ParseError
 from portpolicy.readers import firewall_cmd, iptables, nftables, ufw
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import LINE_BREAK, Source, mask_jinja
+from portpolicy.readers.base import LINE_BREAK, Source
 from portpolicy.readers.lexing import split_shell
 
 NAME = "shell"
@@ -88,9 +88,7 @@ class _Script:
 
 
 def read(source: Source) -> list[Fact]:
-    text = source.text
-    if source.name_path.endswith(".j2") or "{%" in text:
-        text = mask_jinja(text)
+    text = source.masked
     script = _Script(source)
     commands: dict[str, str] = {}  # IPT -> iptables
     heredoc: str | None = None

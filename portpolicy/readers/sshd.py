@@ -29,8 +29,8 @@ from portpolicy.readers.base import (
     ascii_int,
     first_word,
     is_templated,
-    mask_jinja,
     shown,
+    strip_template,
 )
 from portpolicy.readers.lexing import JINJA_EXPRESSIONS, template_spans
 from portpolicy.readers.netaddr import bind_address, split_bracketed
@@ -59,7 +59,7 @@ _SUBSYSTEM = re.compile(r"^[ \t]*Subsystem(?:[ \t]*=[ \t]*|[ \t]+)\S", re.M | re
 
 
 def _name(path: str) -> str:
-    return path.rsplit("/", 1)[-1].removesuffix(".j2")
+    return strip_template(path.rsplit("/", 1)[-1])
 
 
 def _in_dropin_dir(path: str) -> bool:
@@ -68,13 +68,11 @@ def _in_dropin_dir(path: str) -> bool:
 
 def read(source: Source) -> Iterator[Fact]:
     """One file's listeners; a file with no sshd keyword and no sshd name yields nothing; never raises."""
-    text = source.text
     path = source.name_path
     by_name = _name(path).startswith("sshd_config") or _in_dropin_dir(path)
-    if not by_name and not _SNIFF.search(text):
+    if not by_name and not _SNIFF.search(source.text):
         return
-    if source.name_path.endswith(".j2") or "{%" in text or "{#" in text:
-        text = mask_jinja(text)
+    text = source.masked
     ports: list[tuple[int, Location]] = []
     addresses: list[tuple[str, Location]] = []
     in_match = ""  # "", "all" (active everywhere) or "cond" (a Match sshd refuses Port in)

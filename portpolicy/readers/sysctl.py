@@ -14,7 +14,15 @@ import re
 from collections.abc import Iterator
 
 from portpolicy.model import Fact, KernelSetting, Location, ParseError, Unresolved
-from portpolicy.readers.base import LINE_BREAK, Format, Source, first_word, is_templated, mask_jinja, shown
+from portpolicy.readers.base import (
+    LINE_BREAK,
+    Format,
+    Source,
+    first_word,
+    is_templated,
+    shown,
+    strip_template,
+)
 from portpolicy.readers.lexing import glob_matches
 
 NAME = "sysctl"
@@ -67,12 +75,10 @@ def read(source: Source) -> Iterator[Fact]:
             source.at(1),
         )
         return
-    text = source.text
+    text = source.masked
     has_bom = text.startswith("\ufeff")
     if has_bom:
         text = text[1:]
-    if _is_template(source.name_path, text):
-        text = mask_jinja(text)
     basename, file_id = _placement(source.name_path)
 
     for number, line in enumerate(LINE_BREAK.split(text), start=1):
@@ -149,15 +155,10 @@ def read(source: Source) -> Iterator[Fact]:
         )
 
 
-def _is_template(path: str, text: str) -> bool:
-    """``.j2`` files, and files with Jinja blocks (Ansible templates need no suffix)."""
-    return path.endswith(".j2") or "{%" in text or "{#" in text
-
-
 def _never_loaded(path: str) -> bool:
     """A file in a ``sysctl.d`` folder that is not ``*.conf`` (``99-x.conf.bak``, ``README``): never applied."""
     parts = path.split("/")
-    name = parts[-1].removesuffix(".j2")
+    name = strip_template(parts[-1])
     return len(parts) >= 2 and parts[-2] == "sysctl.d" and not (name.endswith(".conf") and name != ".conf")
 
 
@@ -171,7 +172,7 @@ def _placement(path: str) -> tuple[str, tuple[str, int] | None]:
     ``files/hardening.conf`` do not mask each other.
     """
     parts = path.split("/")
-    basename = parts[-1].removesuffix(".j2")
+    basename = strip_template(parts[-1])
     if len(parts) < 2 or parts[-2] != "sysctl.d":
         return basename, None
     above = tuple(parts[:-2])

@@ -46,7 +46,6 @@ from portpolicy.model import (
 )
 from portpolicy.readers import daemons
 from portpolicy.readers.base import (
-    JINJA_STATEMENT_LINE,
     LINE_BREAK,
     MAX_DIGITS,
     TOO_LARGE,
@@ -55,8 +54,8 @@ from portpolicy.readers.base import (
     ascii_int,
     first_word,
     is_templated,
-    mask_jinja,
     shown,
+    strip_template,
 )
 
 NAME = "systemd"
@@ -191,7 +190,7 @@ def _identity(path: str) -> tuple[str | None, bool, str]:
     ``sshd.service.in`` (a build template) is ``sshd.service``.
     """
     parts = path.split("/")
-    base = parts[-1].removesuffix(".j2")
+    base = strip_template(parts[-1])
     if len(parts) >= 2 and base.endswith(".conf") and _is_dropin_dir(parts[-2]):
         return parts[-2][:-2], True, base
     if base.endswith(UNIT_SUFFIXES):
@@ -208,7 +207,7 @@ def _is_dropin_dir(name: str) -> bool:
 def _unit_from_sections(path: str, directives: list[Directive]) -> str:
     """A unit whose name has no type: a socket if it has a ``[Socket]`` section, else a service,
     named after the file's stem (``deploy/webapp.conf`` with ``[Service]`` is ``webapp.service``)."""
-    base = path.rsplit("/", 1)[-1].removesuffix(".j2")
+    base = strip_template(path.rsplit("/", 1)[-1])
     stem = base.rpartition(".")[0] or base
     socket = any(d.section == "Socket" for d in directives)
     return f"{stem}.socket" if socket else f"{stem}.service"
@@ -248,15 +247,10 @@ def _read(source: Source) -> Iterator[Fact | UnitFragment]:
         )
         return
     unit, dropin, dropin_name = _identity(source.name_path)
-    text = source.text
-    jinja_lines: set[int] = set()
-    if source.name_path.endswith(".j2") or "{%" in text or "{#" in text:
-        # Ansible's template module also renders files without .j2. A masked ``{% if %}`` line
-        # inside a continuation disappears when rendered, so it must not end the continuation.
-        jinja_lines = {
-            n for n, line in enumerate(LINE_BREAK.split(text), start=1) if JINJA_STATEMENT_LINE.match(line)
-        }
-        text = mask_jinja(text)
+    text = source.masked
+    # A masked ``{% if %}`` line inside a continuation disappears when rendered, so it must
+    # not end the continuation.
+    jinja_lines = source.statement_lines
     lines = LINE_BREAK.split(text)
     directives: list[Directive] = []
     errors: list[ParseError] = []

@@ -36,7 +36,7 @@ from portpolicy.model import (
 )
 from portpolicy.readers import iptables
 from portpolicy.readers import netfilter as nf
-from portpolicy.readers.base import LINE_BREAK, Source, is_ascii_digits, mask_jinja, shown
+from portpolicy.readers.base import LINE_BREAK, Source, is_ascii_digits, shown
 
 NAME = "ufw"
 
@@ -53,7 +53,7 @@ _CHAIN_LINE = re.compile(r"^[ \t]*:ufw(6?)-", re.M)
 
 def read(source: Source) -> Iterator[Fact]:
     """A rules file (iptables-restore input) or settings, told apart by their lines."""
-    text = mask_jinja(source.text) if source.name_path.endswith(".j2") or "{%" in source.text else source.text
+    text = source.masked
     lines = text.replace("\r", "\n")  # for ``^`` searches: a line may end at CR alone
     if not _RULE_LINE.search(lines):
         yield from _defaults(source, text)
