@@ -1,20 +1,22 @@
-"""What a task run carries: the play's context (``Ctx``), what it produced (``Out``), and
-Ansible's search for the files a task names (``resolve_path``).
+"""What a task run carries: the play's context (``Ctx``), what it produced (``Out``), one
+module call (``ModuleCall``), and Ansible's search for the files a task names
+(``resolve_path``).
 
-Its own module so that the task walker (``tasks.py``) and the module handlers that deploy
-files (``deploy.py``) both use it without importing each other.
+Its own module so that the task walker (``tasks.py``), role running (``roles.py``) and the
+module handlers (``modules/``) all use it without importing each other.
 """
 
 from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+from portpolicy.ansible.args import Resolved
 from portpolicy.ansible.discover import Project, Role
 from portpolicy.ansible.loader import Loader
 from portpolicy.ansible.variables import Scope, Var
-from portpolicy.model import Evidence, Fact
+from portpolicy.model import Evidence, Fact, Location
 
 
 @dataclass
@@ -74,6 +76,19 @@ class Ctx:
         new.__dict__.update(self.__dict__)
         new.__dict__.update(changes)
         return new
+
+
+class ModuleCall(NamedTuple):
+    """One call of a module by a task, for one loop item: what a module handler is given."""
+
+    name: str
+    """The module's canonical name (``sysctl``)."""
+    module: str
+    """The name as the task wrote it (``ansible.posix.sysctl``): messages quote it."""
+    args: Resolved
+    """The call's arguments, resolved in the task's scope (with the loop item)."""
+    where: Location
+    """The task."""
 
 
 def resolve_path(ctx: Ctx, target: str, kind: str) -> str | None:

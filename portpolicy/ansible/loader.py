@@ -36,13 +36,13 @@ class Loader:
         """Why a file has no text (outside the tree, not a regular file, binary, too large)."""
         self.yaml: dict[str, Loaded] = {}
         self.role_runs: dict[tuple[Any, ...], list[Any]] = {}
+        """Recorded role runs (``roles.RoleRun``) by role and place, replayed across plays."""
         self.role_layers: dict[tuple[str, str], Any] = {}
         """Each role's ``defaults``/``vars`` layer and the errors reading it, by (role root, kind)."""
         self.open_sources: set[str] = set()
         """Roles with a template task whose ``src`` did not resolve: their templates stay readable raw."""
         self.tasks: dict[int, Any] = {}
         """Each task's variable-free reading (``tasks._Prepared``) by node id; the nodes live as long."""
-        """Recorded role runs (``tasks.RoleRun``) by role and place, replayed across plays."""
 
     def text(self, path: str) -> str | None:
         if path not in self.texts:

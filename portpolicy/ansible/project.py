@@ -24,7 +24,8 @@ from portpolicy.ansible import discover, inventory
 from portpolicy.ansible.context import Ctx, Out
 from portpolicy.ansible.discover import Project
 from portpolicy.ansible.loader import Loaded, Loader
-from portpolicy.ansible.tasks import condition, role_reference, run_list, run_role
+from portpolicy.ansible.roles import role_reference, run_role
+from portpolicy.ansible.tasks import condition, run_file, run_list
 from portpolicy.ansible.variables import Scope, Var, vars_of
 from portpolicy.config import Config, HostConfig
 from portpolicy.model import (
@@ -129,7 +130,7 @@ def _run_project(project: Project, loader: Loader, config: Config, result: Resul
             name = _host_name(project, f"role:{role.name}")
             out = Out()
             ctx = Ctx(project, loader, out, Scope(), role.root + "/tasks/main.yml", role.root + "/x.yml")
-            run_role(ctx, role, {})
+            run_role(ctx, role, {}, run_file)
             _merge(
                 groups,
                 name,
@@ -352,7 +353,7 @@ def _run_play(
             continue
         role = project.find_role(name, playbook)
         if role is not None:
-            run_role(ctx, role, params)
+            run_role(ctx, role, params, run_file)
     for part in ("tasks", "post_tasks", "handlers"):
         run_list(ctx, keys.get(part))
     used_roles |= out.used_roles

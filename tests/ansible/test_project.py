@@ -240,7 +240,7 @@ def test_replayed_role_runs_give_exactly_the_model_of_running_every_role(tmp_pat
     (variable values and where they are defined, dependencies already run, the depth bound).
     """
     from portpolicy import pipeline
-    from portpolicy.ansible import tasks
+    from portpolicy.ansible import roles
 
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_FILES", 10**9)  # count replays in this process
     subprocess.run(
@@ -249,17 +249,17 @@ def test_replayed_role_runs_give_exactly_the_model_of_running_every_role(tmp_pat
         capture_output=True,
     )
     hits: list[bool] = []
-    real = tasks._replay
+    real = roles._replay
 
     def counting(*args):  # type: ignore[no-untyped-def]
         hit = real(*args)
         hits.append(hit)
         return hit
 
-    monkeypatch.setattr(tasks, "_replay", counting)
+    monkeypatch.setattr(roles, "_replay", counting)
     replayed = _model(tmp_path / "tree")
     assert hits.count(True) > 100 and hits.count(False) > 100  # both paths are exercised
-    monkeypatch.setattr(tasks, "_replay", lambda *args: False)
+    monkeypatch.setattr(roles, "_replay", lambda *args: False)
     assert _model(tmp_path / "tree") == replayed
 
 

@@ -1,10 +1,12 @@
-"""Modules that declare ports: the table of names and the facts each call makes.
+"""Firewall modules (ansible.posix.firewalld, community.general.ufw, ansible.builtin.iptables):
+their arguments become ``FirewallRule`` facts.
 
-Arguments follow the modules' own documentation (ansible.posix.firewalld,
-community.general.ufw, ansible.builtin.iptables, ansible.posix.sysctl,
-community.docker.docker_container, kubernetes.core.k8s). A call that removes something
+Arguments follow the modules' own documentation. A call that removes something
 (``state: absent``/``disabled``, ufw ``delete``) declares no port. Where a port value cannot
 be resolved, the fact is ``Unresolved`` with the reason, never a guess.
+
+Each function turns one call's arguments into facts (``Emit``), without the play's
+context; ``as_handler`` makes it an entry of the handler table.
 """
 
 from __future__ import annotations
@@ -12,47 +14,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from portpolicy.ansible.args import Arg, Resolved
+from portpolicy.ansible.context import Ctx, ModuleCall
 from portpolicy.ansible.jinja import Unknown, to_string
 from portpolicy.model import Evidence, Fact, FirewallRule, Location, PortRange, Unresolved
 from portpolicy.readers import firewall_cmd, firewalld_catalogue
 from portpolicy.readers.base import PROTOCOLS, parse_port_range, shown
-
-BUILTIN = ("ansible.builtin", "ansible.legacy")
-# canonical name -> the collections that ship it (short names are accepted too)
-MODULES: dict[str, tuple[str, ...]] = {
-    "firewalld": ("ansible.posix", "community.general"),
-    "ufw": ("community.general",),
-    "iptables": BUILTIN,
-    "sysctl": ("ansible.posix", *BUILTIN),
-    "template": BUILTIN,
-    "copy": BUILTIN,
-    "lineinfile": BUILTIN,
-    "blockinfile": BUILTIN,
-    "docker_container": ("community.docker", "community.general"),
-    "k8s": ("kubernetes.core", "community.kubernetes", "community.okd"),
-    "include_tasks": BUILTIN,
-    "import_tasks": BUILTIN,
-    "include": BUILTIN,
-    "include_role": BUILTIN,
-    "import_role": BUILTIN,
-    "set_fact": BUILTIN,
-    "include_vars": BUILTIN,
-    "systemd_service": BUILTIN,
-    "systemd": BUILTIN,
-    "service": BUILTIN,
-}
-ALIASES: dict[str, str] = {name: name for name in MODULES} | {
-    f"{coll}.{name}": name for name, colls in MODULES.items() for coll in colls
-}
-
-REMOVED_STATES = frozenset({"absent", "disabled", "comment", "commented", "removed"})
-
-
-def canonical(module: str) -> str | None:
-    return ALIASES.get(module)
 
 
 @dataclass
@@ -329,78 +297,17 @@ def iptables(a: Resolved, out: Emit, module: str) -> None:
         )
 
 
-FIREWALL_MODULES: dict[str, Callable[[Resolved, Emit, str], None]] = {
-    "firewalld": firewalld,
-    "ufw": ufw,
-    "iptables": iptables,
-}
+FirewallModule = Callable[[Resolved, Emit, str], None]
+"""Arguments, where the facts go, and the module's name as written (for messages)."""
 
 
-# --------------------------------------------------------------------------- docker_container
+def as_handler(module: FirewallModule) -> Callable[[Ctx, ModuleCall], None]:
+    """A handler that runs ``module`` on a call and adds what it emitted to the play's output."""
 
-# docker_container argument -> compose key, and whether it is a list of items
-_COMPOSE_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
-    (("user",), "user"),
-    (("network_mode",), "network_mode"),
-    (("privileged",), "privileged"),
-    (("published_ports", "ports"), "ports"),
-    (("exposed_ports", "expose", "exposed"), "expose"),
-    (("capabilities",), "cap_add"),
-    (("cap_drop",), "cap_drop"),
-    (("sysctls",), "sysctls"),
-)
+    def handle(ctx: Ctx, call: ModuleCall) -> None:
+        emit = Emit()
+        module(call.args, emit, call.module)
+        ctx.out.facts.extend(emit.facts)
+        ctx.out.resolved += emit.resolved
 
-
-def compose_text(
-    a: Resolved, name: str, task_location: Location
-) -> tuple[str, list[Location], dict[int, str]]:
-    """A compose document equivalent to a docker_container call, with a line -> location map.
-
-    Values that cannot be resolved are written as their template text, so the compose reader
-    reports them as unresolved; the returned map gives the reason for each such line.
-    """
-    lines = ["services:", f"  {json.dumps(name)}:"]
-    where = [task_location, task_location]
-    reasons: dict[int, str] = {}
-    for names, key in _COMPOSE_KEYS:
-        arg = a.get(*names)
-        if arg is None:
-            continue
-        try:
-            value = a.value(arg.name)
-        except Unknown as exc:
-            value, reasons[len(lines) + 1] = arg.raw, exc.reason
-        if value is None:
-            continue
-        if key in ("ports", "expose", "cap_add", "cap_drop"):
-            values = value if isinstance(value, list) else [value]
-            lines.append(f"    {key}:")
-            where.append(arg.location)
-            nodes = list(getattr(arg.node, "value", []) or []) if isinstance(arg.raw, list) else []
-            for i, v in enumerate(values):
-                lines.append(f"      - {_quote(v)}")
-                node = nodes[i] if i < len(nodes) else None
-                mark = getattr(node, "start_mark", None)
-                where.append(
-                    Location(arg.location.path, mark.line + 1, mark.column + 1) if mark else arg.location
-                )
-        elif key == "sysctls" and isinstance(value, dict):
-            lines.append(f"    {key}:")
-            where.append(arg.location)
-            for k, v in value.items():
-                lines.append(f"      {_quote(k)}: {_quote(v)}")
-                where.append(arg.location)
-        else:
-            lines.append(f"    {key}: {_quote(value)}")
-            where.append(arg.location)
-    return "\n".join(lines) + "\n", where, reasons
-
-
-def _quote(value: Any) -> str:
-    text = value if isinstance(value, str) else to_string(value)
-    return json.dumps(text.replace("$", "$$"))
-
-
-def docker_container_name(a: Resolved) -> str:
-    name = a.known("name")
-    return str(name) if name else "container"
+    return handle

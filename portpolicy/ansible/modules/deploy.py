@@ -18,7 +18,7 @@ from typing import Any
 
 from portpolicy.ansible import handoff, jinja, regex
 from portpolicy.ansible.args import Arg, Resolved, is_literal
-from portpolicy.ansible.context import Ctx, resolve_path
+from portpolicy.ansible.context import Ctx, ModuleCall, resolve_path
 from portpolicy.ansible.jinja import Rendered, TemplateSyntaxError, Unknown
 from portpolicy.model import (
     Evidence,
@@ -38,7 +38,9 @@ _PRIVILEGE_WORDS = re.compile(r"(?i)\buser\b|user=|capabilit|privateusers|\broot
 _PORT_FACTS = (Listener, FirewallRule, KernelSetting)
 
 
-def template_task(ctx: Ctx, a: Resolved, module: str) -> None:
+def template(ctx: Ctx, call: ModuleCall) -> None:
+    """``template``: ``src`` rendered with the task's variables, read as its ``dest``."""
+    a = call.args
     src = a.known("src")
     if not isinstance(src, str) or not src:
         if ctx.role is not None:
@@ -204,8 +206,9 @@ def _skipped_facts(ctx: Ctx, reader: Any, dest: str, path: str, text: str, rende
                 break
 
 
-def content_task(ctx: Ctx, a: Resolved, name: str, module: str) -> None:
+def content(ctx: Ctx, call: ModuleCall) -> None:
     """``copy`` (content or src), ``lineinfile`` (line), ``blockinfile`` (block) into a known format."""
+    a, name = call.args, call.name
     if str(a.known("state", default="present")).lower() == "absent":
         return
     dest = a.known("dest", "path", "name")
