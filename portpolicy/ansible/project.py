@@ -44,8 +44,8 @@ MAX_PLAYBOOK_DEPTH = 10
 
 
 @dataclass
-class Group:
-    """Facts for one host, with the reason shown by ``portpolicy facts``."""
+class HostFacts:
+    """Facts for one play host (or a role read on its own), with the reason shown by ``portpolicy facts``."""
 
     host: str
     reason: str
@@ -56,7 +56,7 @@ class Group:
 
 @dataclass
 class Result:
-    groups: list[Group] = field(default_factory=list)
+    groups: list[HostFacts] = field(default_factory=list)
     claimed: set[str] = field(default_factory=set)
     resolved: int = 0
     """Port values known only through a variable or a rendered template (``Report.resolved``)."""
@@ -103,7 +103,7 @@ def run(paths: Iterable[str], config: Config) -> Result:
 
 
 def _run_project(project: Project, loader: Loader, config: Config, result: Result) -> None:
-    groups: dict[str, Group] = {}
+    groups: dict[str, HostFacts] = {}
     used_roles: set[str] = set()
     playbooks = [
         p
@@ -202,7 +202,7 @@ def _run_playbook(
     loader: Loader,
     config: Config,
     playbook: str,
-    groups: dict[str, Group],
+    groups: dict[str, HostFacts],
     used_roles: set[str],
     result: Result,
     depth: int,
@@ -229,7 +229,7 @@ def _run_playbook(
 
 
 def _report_unreadable(
-    project: Project, playbook: str, error: ParseError, groups: dict[str, Group], result: Result
+    project: Project, playbook: str, error: ParseError, groups: dict[str, HostFacts], result: Result
 ) -> None:
     """PP000 for a playbook that cannot be read or parsed, on a host of its own: its plays are unknown."""
     out = Out()
@@ -301,7 +301,7 @@ def _run_play(
     playbook: str,
     play: MappingNode,
     inv: inventory.Inventory,
-    groups: dict[str, Group],
+    groups: dict[str, HostFacts],
     used_roles: set[str],
     result: Result,
 ) -> None:
@@ -361,11 +361,11 @@ def _run_play(
 
 
 def _merge(
-    groups: dict[str, Group], host: str, reason: str, hc: HostConfig | None, out: Out, result: Result
+    groups: dict[str, HostFacts], host: str, reason: str, hc: HostConfig | None, out: Out, result: Result
 ) -> None:
     group = groups.get(host)
     if group is None:
-        group = groups[host] = Group(host, reason, hc)
+        group = groups[host] = HostFacts(host, reason, hc)
     elif reason not in group.reason and len(group.reason) < 400:
         group.reason += f"; {reason}"
     seen = group.seen
