@@ -20,7 +20,7 @@ import re
 import traceback
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -44,6 +44,7 @@ from portpolicy.model import (
     PortRange,
     PortSet,
     Related,
+    SuppressionComment,
     Unresolved,
 )
 from portpolicy.readers.base import ascii_int, shown
@@ -56,6 +57,7 @@ FACT_CLASSES: dict[str, type] = {
     "firewall_rule": FirewallRule,
     "port_pool": PortPool,
     "unresolved": Unresolved,
+    "suppression": SuppressionComment,
 }
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
@@ -90,6 +92,11 @@ class Rule:
     """(severity, when in words) for each of ``levels``, for the documentation."""
     also: tuple[Rule, ...] = dataclasses.field(default=(), repr=False, compare=False)
     """Further sides of the same rule over other fact kinds (the ``also:`` key)."""
+    cases: tuple[tuple[Condition, str], ...] = dataclasses.field(default=(), repr=False, compare=False)
+    """(condition, message) pairs: the first that holds gives the finding's message instead of ``message``."""
+    per_fact: bool = False
+    """One finding per matching fact, even where several share a location (each id named in
+    one suppression comment is its own verdict); otherwise one per rule and location."""
     live_sockets: bool = True
     """False: sockets seen bound on a live host take no part (their existence disproves the
     verdict, as two bound sockets coexist by the kernel's consent); ``live_audit`` asks."""
@@ -192,7 +199,11 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
     try:
         condition = _compile(where, fact, None) if where else (lambda f, b: b)
         levels = tuple((_compile(lv["when"], fact, None), lv["severity"]) for lv in data.get("levels", ()))
-        _check_template(report["message"], fact)
+        cases = tuple(
+            (_compile(c["when"], fact, None), c["message"].strip()) for c in report.get("cases", ())
+        )
+        for template in (report["message"], *(c["message"] for c in report.get("cases", ()))):
+            _check_template(template, fact)
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return Rule(
@@ -214,6 +225,8 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
         condition=condition,
         levels=levels,
         level_texts=tuple((lv["severity"], lv["description"]) for lv in data.get("levels", ())),
+        cases=cases,
+        per_fact=report.get("per_fact", False),
         live_sockets=data.get("live_sockets", True),
         also=tuple(
             compile_rule(
@@ -748,7 +761,7 @@ class RuleFailure:
 
 def evaluate(
     rules: Iterable[Rule],
-    facts: list[Fact],
+    facts: Sequence[Fact | SuppressionComment],
     severity: Mapping[str, str] | None = None,
     failures: list[RuleFailure] | None = None,
 ) -> list[Finding]:
@@ -834,9 +847,10 @@ def _judge(
         if len(written) == 1:
             related.append(Related(at, USED_HERE))
             at = written.pop()
-    if (rule.id, at) in seen:
-        return None
-    seen.add((rule.id, at))
+    if not part.per_fact:
+        if (rule.id, at) in seen:
+            return None
+        seen.add((rule.id, at))
     for path, template in part.related:
         loc = _location_at(path, fact, binding)
         if loc is not None and loc != at and all(r.location != loc for r in related):
@@ -849,11 +863,16 @@ def _judge(
         rule=rule.id,
         name=rule.name,
         severity=level,
-        message=_render(part.message, fact, binding),
+        message=_render(_message(part, fact, start), fact, binding),
         location=at,
         host=getattr(fact, "host", ""),
         related=tuple(related),
     )
+
+
+def _message(part: Rule, fact: Any, start: Binding) -> str:
+    """The template of the first of ``part.cases`` whose condition holds, else ``part.message``."""
+    return next((text for cond, text in part.cases if cond(fact, start) is not None), part.message)
 
 
 def _location(value: Any, fact: Any) -> Location:

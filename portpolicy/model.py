@@ -591,6 +591,30 @@ Fact = (
 
 
 @dataclass(frozen=True)
+class SuppressionComment:
+    """One rule id named in one suppression comment, once every other rule has run.
+
+    Not read from a config: ``suppress`` makes these after it has dropped the findings they
+    silence, so ``used`` is known; the rules over them (PP014) run last (``pipeline``).
+    """
+
+    rule: str
+    """The id as written ("" for an empty ``ignore[]``)."""
+    location: Location
+    target: int
+    """The line it silences."""
+    spelling: str
+    """``ignore`` or ``noqa``."""
+    used: bool
+    """It silenced a finding."""
+    known: bool
+    """``rule`` is the id of a loaded rule."""
+    ran: bool
+    """``rule`` ran in this scan (a rule that did not run leaves its suppressions without a verdict)."""
+    kind: str = field(default="suppression", init=False)
+
+
+@dataclass(frozen=True)
 class Related:
     location: Location
     message: str

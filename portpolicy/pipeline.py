@@ -18,7 +18,17 @@ from portpolicy import correlate, engine, errors, hosts, recognise, safeio, sign
 from portpolicy.config import Config, HostConfig, compile_globs
 from portpolicy.discover import Candidate, Skipped, config_relative, discover, matches
 from portpolicy.errors import UsageError
-from portpolicy.model import ContainerLink, Fact, Finding, Host, ImageInfo, Location, ParseError, Unresolved
+from portpolicy.model import (
+    ContainerLink,
+    Fact,
+    Finding,
+    Host,
+    ImageInfo,
+    Location,
+    ParseError,
+    SuppressionComment,
+    Unresolved,
+)
 from portpolicy.readers.base import TEMPLATE_SUFFIXES, Source, cut_values, unlike_file
 from portpolicy.yamlsrc import YamlError, compose_documents
 
@@ -130,7 +140,10 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
     host_list, facts = _model(per_file, config, stage, guard, rels)
     facts, findings = evaluate_guarded(rules, facts, config, guard)
     suppressions = suppress.collect(sorted(readers), comments, loaded, config.roots)
-    findings = suppress.apply(findings, suppressions, rules, loaded, config.severity)
+    findings = suppress.apply(findings, suppressions)
+    # the comments are judged last (PP014: is each used?), by the engine like any fact
+    errors, more = judge(rules, suppress.as_facts(suppressions, loaded, rules), config, guard)
+    facts, findings = facts + errors, findings + more
     findings = _filter(findings, config)
     findings.sort(key=lambda f: (f.location.path, f.location.line, f.location.column, f.rule))
     return Report(
@@ -172,14 +185,22 @@ def evaluate_guarded(
     rules: list[engine.Rule], facts: list[Fact], config: Config, guard: StageGuard
 ) -> tuple[list[Fact], list[Finding]]:
     """Findings of every rule; a rule that fails on a fact becomes PP000 there (``engine.RuleFailure``)."""
+    errors, findings = judge(rules, facts, config, guard)
+    return facts + errors, findings
+
+
+def judge(
+    rules: list[engine.Rule], facts: Sequence[Fact | SuppressionComment], config: Config, guard: StageGuard
+) -> tuple[list[Fact], list[Finding]]:
+    """``evaluate_guarded`` for any facts (suppression comments too): the PP000 facts and the findings."""
     failures: list[engine.RuleFailure] = []
     findings = engine.evaluate(rules, facts, config.severity, failures)
     if not failures:
-        return facts, findings
+        return [], findings
     errors: list[Fact] = [ParseError(f.message, f.location, f.host) for f in failures]
     guard.tracebacks.extend(f.traceback for f in failures if f.traceback)
     pp000 = [r for r in rules if r.id == UNREADABLE]
-    return facts + errors, findings + engine.evaluate(pp000, errors, config.severity)
+    return errors, findings + engine.evaluate(pp000, errors, config.severity)
 
 
 UNREADABLE = "PP000"

@@ -10,9 +10,10 @@ a comment after other text applies to its own line. systemd units, sysctl files 
 INI-style formats only know whole-line comments, so there the comment goes on the line above.
 
 A suppression that names an unknown rule, or a selected rule that reports nothing on its
-target line, is itself a finding of rule ``UNUSED_RULE``. That rule is about comments, not
-about the fact model, and "unused" is only known once every other rule has run, so this
-module reports it directly, with the metadata (name, severity, message) from its rule file.
+target line, is itself a finding of rule ``UNUSED_RULE``. "Unused" is only known once every
+other rule has run, so ``apply`` drops the silenced findings first and ``as_facts`` then
+turns each suppression into a ``suppression`` fact (``model.SuppressionComment``) that the
+engine judges last, like any fact, with the conditions and messages of ``rules/PP014.yml``.
 A suppression of a rule that did not run (``--select``) is neither used nor unused: no verdict.
 ``noqa`` is shared with other tools, so only ids with a prefix of a loaded rule (``PP``) count.
 """
@@ -25,10 +26,11 @@ from dataclasses import dataclass, field
 
 from portpolicy import safeio
 from portpolicy.engine import Rule
-from portpolicy.model import USED_HERE, Finding, Location
+from portpolicy.model import USED_HERE, Finding, Location, SuppressionComment
 from portpolicy.readers.base import LINE_BREAK
 
 UNUSED_RULE = "PP014"
+"""The rule over suppression comments (``rules/PP014.yml``): its page says what it checks."""
 _LEADER = r"(?:#|;|//|<!--)"
 _IGNORE = re.compile(_LEADER + r"[ \t]*portpolicy:[ \t]*ignore\[([^\]\n]{0,512})\][ \t]*(.*)")
 """The id list is bounded: an unbounded one made each unclosed ``ignore[`` of a line scan
@@ -145,16 +147,10 @@ def collect(
     return found
 
 
-def apply(
-    findings: list[Finding],
-    suppressions: Sequence[Suppression],
-    selected: Sequence[Rule],
-    known: Sequence[Rule],
-    severity: dict[str, str] | None = None,
-) -> list[Finding]:
-    """Drop suppressed findings; add an ``UNUSED_RULE`` finding per unknown or unused suppression.
+def apply(findings: list[Finding], suppressions: Sequence[Suppression]) -> list[Finding]:
+    """``findings`` without the ones ``suppressions`` (from ``collect``) silence.
 
-    Marks each of ``suppressions`` (from ``collect``) ``used`` when it silenced a finding.
+    Marks each suppression ``used`` when it silenced a finding, for ``as_facts``.
     """
     if not suppressions:
         return findings
@@ -170,34 +166,18 @@ def apply(
             s.used = True
         if not matching:
             kept.append(f)
-    unused_rule = next((r for r in selected if r.id == UNUSED_RULE), None)
-    if unused_rule is None:
-        return kept
-    known_ids = {r.id for r in known}
-    ran = {r.id for r in selected}
-    level = (severity or {}).get(UNUSED_RULE, unused_rule.severity)
-    for s in suppressions:
-        detail = _problem(s, known_ids, ran)
-        if detail is None:
-            continue
-        kept.append(
-            Finding(
-                rule=unused_rule.id,
-                name=unused_rule.name,
-                severity=level,
-                message=unused_rule.message.format_map({"message": detail}),
-                location=s.location,
-            )
-        )
     return kept
 
 
-def _problem(s: Suppression, known: set[str], ran: set[str]) -> str | None:
-    """What is wrong with a suppression, or None when it is fine (or no verdict is possible)."""
-    if not s.rule:
-        return "suppression names no rule: write ignore[PPnnn]"
-    if s.rule not in known:
-        return f"suppression names unknown rule {s.rule} (see 'portpolicy rules')"
-    if s.used or s.rule not in ran or s.rule == UNUSED_RULE:
-        return None
-    return f"unused suppression: {s.rule} reports nothing on line {s.target}; remove the comment"
+def as_facts(
+    suppressions: Sequence[Suppression], known: Sequence[Rule], selected: Sequence[Rule]
+) -> list[SuppressionComment]:
+    """The suppressions after ``apply``, as facts for the rules that judge comments (PP014)."""
+    known_ids = {r.id for r in known}
+    ran = {r.id for r in selected}
+    return [
+        SuppressionComment(
+            s.rule, s.location, s.target, s.spelling, s.used, s.rule in known_ids, s.rule in ran
+        )
+        for s in suppressions
+    ]

@@ -79,6 +79,19 @@ def test_unknown_rule_and_empty_list_are_reported(tmp_path: Path) -> None:
     assert "unknown rule PP10" in messages[0] and "names no rule" in messages[1]
 
 
+def test_each_id_of_one_comment_is_its_own_verdict_in_the_order_written(tmp_path: Path) -> None:
+    """PP014 is judged by the engine over suppression facts: ids of one comment share its location."""
+    write_tree(tmp_path, _compose('      - "80"  # portpolicy: ignore[PP002,PP999,PP001,PP003]'))
+    found = [f for f in scan_tree(tmp_path, severity={"PP014": "warning"}).findings if f.rule == "PP014"]
+    assert [f.message.split(":")[0].split(" rule")[0] for f in found] == [
+        "unused suppression",
+        "suppression names unknown",
+        "unused suppression",
+    ]
+    assert "PP002" in found[0].message and "PP003" in found[2].message
+    assert {(f.location.line, f.location.column, f.severity) for f in found} == {(7, 15, "warning")}
+
+
 def test_suppression_of_a_rule_that_did_not_run_gets_no_verdict(tmp_path: Path) -> None:
     write_tree(tmp_path, _compose('      - "80"  # portpolicy: ignore[PP001]'))
     assert _rules(tmp_path, select=["PP002", "PP014"]) == []
