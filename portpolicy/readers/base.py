@@ -138,6 +138,32 @@ def mask_jinja(text: str) -> str:
     return "\n".join("" if JINJA_STATEMENT_LINE.match(line) else line for line in text.split("\n"))
 
 
+_EXPRESSION_LINE = re.compile(r"^[ \t]*\{\{.*\}\}[ \t]*$", re.M)
+"""A line holding only a ``{{ }}`` expression: it expands to YAML of its own (``{{ x | to_yaml }}``)."""
+
+
+def mask_inline_jinja(text: str, prefix: str, end: str = "") -> tuple[str, dict[str, str]]:
+    """A YAML template's text with its inline Jinja replaced by words, and what each word stands for.
+
+    Unquoted Jinja (``- {{ port }}:80``) is no valid YAML (or worse, a flow mapping). An
+    expression alone on its line expands to YAML of its own and is blanked like a statement;
+    every other one-line ``{{ }}`` / ``{% %}`` becomes ``<prefix><n><end>`` padded with ``_``
+    to its length, so the YAML stays valid, the columns stay in place, and the reader maps
+    the word back to the template text when it reports it. The reader chooses the word: one
+    that reads as an unknown value in its format (Compose: a ``$J0__`` variable).
+    """
+    placeholders: dict[str, str] = {}
+    text = _EXPRESSION_LINE.sub("", text)
+
+    def word(template: str) -> str:
+        placeholder = f"{prefix}{len(placeholders)}{end}"
+        placeholder += "_" * max(0, len(template) - len(placeholder))
+        placeholders[placeholder] = template
+        return placeholder
+
+    return replace_templates(text, word), placeholders
+
+
 def is_ascii_digits(text: str) -> bool:
     """True for a non-empty run of ``0``-``9`` only.
 

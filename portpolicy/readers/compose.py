@@ -45,6 +45,7 @@ from portpolicy.readers.base import (
     Format,
     Source,
     cut_values,
+    mask_inline_jinja,
     parse_port_range,
     shown,
 )
@@ -150,7 +151,6 @@ _UNKNOWN = UNKNOWN
 _PLACEHOLDER = re.compile(r"\$J([0-9]+)_*")
 _PLACEHOLDER_DIGITS = 9
 """More digits than the number of any placeholder (one per template in an 8 MiB file)."""
-_JINJA_LINE = re.compile(r"^[ \t]*\{\{.*\}\}[ \t]*$", re.M)
 _HEX_OR_OCTAL = re.compile(r"0[xX][0-9a-fA-F]+|0o[0-7]+")
 _NO_NEW_PRIVS = re.compile(r"no-new-privileges(?:[:=](\w+))?")
 
@@ -243,7 +243,7 @@ def read(source: Source) -> Iterator[Fact | Pending]:
     text = source.masked
     placeholders: dict[str, str] = {}
     if source.template:
-        text, placeholders = _mask_inline_jinja(text)
+        text, placeholders = mask_inline_jinja(text, "$J")
     try:
         docs = compose_documents(text)
     except YamlError as exc:
@@ -361,26 +361,6 @@ def _refused(path: str, env: Env) -> ParseError:
 def assemble(facts: Sequence[Any]) -> list[Any]:
     """What ``join`` did not use (a compose text read outside the pipeline's files) is dropped."""
     return [f for f in facts if not isinstance(f, Pending)]
-
-
-def _mask_inline_jinja(text: str) -> tuple[str, dict[str, str]]:
-    """Replace each one-line ``{{ }}`` / ``{% %}`` with a compose variable of the same length.
-
-    Unquoted Jinja (``- {{ port }}:80``) is no valid YAML (or worse, a flow mapping); a
-    ``$Jn___`` variable keeps the YAML valid and the columns in place, reads as unknown,
-    and is mapped back to the template text when reported.
-    """
-    placeholders: dict[str, str] = {}
-    # An expression alone on its line expands to YAML of its own: blank it like a statement.
-    text = _JINJA_LINE.sub("", text)
-
-    def repl(template: str) -> str:
-        ph = f"$J{len(placeholders)}"
-        ph += "_" * max(0, len(template) - len(ph))
-        placeholders[ph] = template
-        return ph
-
-    return replace_templates(text, repl), placeholders
 
 
 @dataclass

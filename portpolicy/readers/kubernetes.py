@@ -50,9 +50,9 @@ from portpolicy.readers.base import (
     ascii_int,
     is_ascii_digits,
     is_templated,
+    mask_inline_jinja,
     shown,
 )
-from portpolicy.readers.lexing import replace_templates
 from portpolicy.signatures.kubernetes import is_static_pod_path
 from portpolicy.virtual import CONFIGMAP, Embedded, embed
 from portpolicy.yamlsrc import (
@@ -111,7 +111,6 @@ _TRUE = frozenset({"true", "yes", "on", "y"})  # YAML 1.1, as sigs.k8s.io/yaml r
 _FALSE = frozenset({"false", "no", "off", "n"})
 _FLAG_RE = re.compile(r"--service-node-port-range(?:=|\s+)(\S+)")
 _NODEPORT_TYPES = frozenset({"NodePort", "LoadBalancer"})
-_TEMPLATE_LINE = re.compile(r"^[ \t]*\{\{.*\}\}[ \t]*$", re.M)
 _PLACEHOLDER = re.compile(r"_T[0-9]+_+")
 _POOL = re.compile(r"([0-9]+)(?:([-+])([0-9]+))?")
 _YAML11_INTS = (
@@ -152,7 +151,7 @@ def read(source: Source) -> Iterator[Record]:
     template = source.template
     if template:
         conditional = _conditional_lines(source.text)
-        text, placeholders = _mask_template(text)
+        text, placeholders = mask_inline_jinja(text, "_T", "_")
     try:
         docs = compose_documents(text)
     except YamlError as exc:
@@ -253,25 +252,6 @@ def _conditional_lines(text: str) -> frozenset[int]:
         elif depth:
             lines.add(number)
     return frozenset(lines)
-
-
-def _mask_template(text: str) -> tuple[str, dict[str, str]]:
-    """Replace each one-line ``{{ }}`` / ``{% %}`` with a plain word of the same length.
-
-    An expression alone on its line expands to YAML of its own (``{{ x | to_yaml }}``) and
-    is blanked like a statement; inline ones become ``_T<n>__`` words, mapped back to the
-    template text when reported.
-    """
-    placeholders: dict[str, str] = {}
-    text = _TEMPLATE_LINE.sub("", text)
-
-    def repl(template: str) -> str:
-        ph = f"_T{len(placeholders)}_"
-        ph += "_" * max(0, len(template) - len(ph))
-        placeholders[ph] = template
-        return ph
-
-    return replace_templates(text, repl), placeholders
 
 
 @dataclass(frozen=True)
