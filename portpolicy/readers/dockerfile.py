@@ -47,6 +47,7 @@ from portpolicy.readers.base import (
     parse_port_range,
     shown,
 )
+from portpolicy.readers.interpolate import BUILDKIT, VAR_NAME, operator_of, reference_at
 from portpolicy.readers.lexing import JINJA_EXPRESSIONS, replace_templates
 
 NAME = "dockerfile"
@@ -69,7 +70,6 @@ INSTRUCTIONS = frozenset(
 _DIRECTIVE = re.compile(r"#\s*([a-zA-Z][a-zA-Z0-9_-]*)\s*=(.*)")
 """The value is stripped in code: ``(.*?)\\s*$`` is quadratic in a run of blanks."""
 _HEREDOC = re.compile(r"(?:^|(?<=\s))[0-9]*<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_.-]*)\2(?=\s|$)")
-_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _UNKNOWN = "\x00"
 _TEMPLATED = "\x01"
 _PROTOCOLS = ("tcp", "udp", "sctp")
@@ -297,7 +297,7 @@ class _Reader:
         target = self.env()
         for word, _ in _words(rest, rest_at):
             key, eq, value = word.partition("=")
-            if not _VAR_NAME.fullmatch(key):
+            if not VAR_NAME.fullmatch(key):
                 continue
             if self.stages and key in self.stage.env_names:
                 continue  # ENV of the same name wins over ARG
@@ -318,7 +318,7 @@ class _Reader:
         else:
             pairs = [(w.partition("=")[0], w.partition("=")[2]) for w, _ in words]
         for key, value in pairs:
-            if _VAR_NAME.fullmatch(key):
+            if VAR_NAME.fullmatch(key):
                 self.stage.env[key] = _known(_expand(value, self.stage.env, self.escape)[0])
                 self.stage.env_names.add(key)
 
@@ -512,34 +512,24 @@ def _expand(text: str, env: dict[str, str | None], escape: str = "\\") -> tuple[
             out.append(c)
             i += 1
             continue
-        named = _VAR_NAME.match(text, i + 1)
-        if named:
-            value = env.get(named.group(0))
-            out.append(_UNKNOWN if value is None else value)
-            i = named.end()
+        ref = reference_at(text, i, BUILDKIT)
+        i = ref.end
+        if ref.literal is not None:
+            out.append(ref.literal)
             continue
-        if text[i + 1 : i + 2] != "{":
-            out.append("$")
-            i += 1
-            continue
-        end = text.find("}", i + 2)
-        if end < 0:
+        if not ref.closed:
             return "".join(out) + _UNKNOWN, "has a '${' without '}'"
-        body = text[i + 2 : end]
-        i = end + 1
-        named = _VAR_NAME.match(body)
-        if not named:
+        if ref.name is None:
             out.append(_UNKNOWN)
-            problem = problem or f"has a bad substitution '${{{body}}}'"
+            problem = problem or f"has a bad substitution '${{{ref.body}}}'"
             continue
-        name, mod = named.group(0), body[named.end() :]
+        name, mod = ref.name, ref.modifier
         declared = name in env
         value = env.get(name)
         if mod == "":
             out.append(_UNKNOWN if value is None else value)
-        elif mod[:2] in (":-", ":+") or mod[:1] in ("-", "+"):
-            colon = mod.startswith(":")
-            op, word = (mod[1], mod[2:]) if colon else (mod[0], mod[1:])
+        elif ref.valid:
+            colon, op, word = operator_of(mod)
             if declared and value is None:
                 out.append(_UNKNOWN)  # a build argument may or may not set it
                 continue

@@ -29,6 +29,7 @@ from typing import Any
 
 from portpolicy.model import Location
 from portpolicy.readers.base import Source, shown
+from portpolicy.readers.interpolate import COMPOSE, operator_of, reference_at
 
 NAME = "dotenv"
 
@@ -41,7 +42,6 @@ PORTLIKE = re.compile(r"(?:[0-9]{1,10}(?:[-:][0-9]{1,10}){0,3}(?:/(?:tcp|udp|sct
 MAX_NESTING = 16
 """Deepest ``${A:-${B:-...}}`` interpolated; deeper is unknown (bounds a hostile value's cost)."""
 
-_VAR_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
 _REFERENCE = re.compile(r"\$\{?([_a-zA-Z][_a-zA-Z0-9]*)")
 _KEY = re.compile(r"[ \t]*(?:export[ \t]+)?([^\s=:#'\"]+)[ \t]*(=|:|\r?\n|$)")
 _VALID_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
@@ -201,41 +201,25 @@ def interpolate(text: str, env: Env | None = None, depth: int = 0) -> tuple[str,
     problem: str | None = None
     i, n = 0, len(text)
     while i < n:
-        c = text[i]
-        if c != "$":
-            out.append(c)
-            i += 1
+        dollar = text.find("$", i)
+        if dollar < 0:
+            out.append(text[i:])
+            break
+        out.append(text[i:dollar])
+        ref = reference_at(text, dollar, COMPOSE)
+        i = ref.end
+        if ref.literal is not None:  # ``$$``, or a '$' that starts no variable: Compose leaves it
+            out.append(ref.literal)
             continue
-        nxt = text[i + 1 : i + 2]
-        if nxt == "$":
-            out.append("$")
-            i += 2
-            continue
-        named = _VAR_NAME.match(text, i + 1)
-        if named:
-            value, why = _substitute(named.group(0), "", env, depth)
-            out.append(value)
-            problem = problem or why
-            i = named.end()
-            continue
-        if nxt != "{":
-            out.append("$")  # Compose leaves a '$' that starts no variable as it is
-            i += 1
-            continue
-        end = _closing_brace(text, i + 1)
-        if end < 0:
+        if not ref.closed:
             out.append(UNKNOWN)
             problem = problem or "is an invalid interpolation ('${' without '}')"
             break
-        body = text[i + 2 : end]
-        i = end + 1
-        named = _VAR_NAME.match(body)
-        rest = body[named.end() :] if named else ""
-        if not named or not (rest == "" or rest[:2] in (":-", ":?", ":+") or rest[:1] in ("-", "?", "+")):
+        if ref.name is None or not ref.valid:
             out.append(UNKNOWN)
-            problem = problem or f"is an invalid interpolation '${{{shown(body)}}}'"
+            problem = problem or f"is an invalid interpolation '${{{shown(ref.body)}}}'"
             continue
-        value, why = _substitute(named.group(0), rest, env, depth)
+        value, why = _substitute(ref.name, ref.modifier, env, depth)
         out.append(value)
         problem = problem or why
     return "".join(out), problem
@@ -246,8 +230,7 @@ def _substitute(name: str, op: str, env: Env | None, depth: int) -> tuple[str, s
 
     Its value, or ``UNKNOWN`` and why (None: the variable is simply not set anywhere known).
     """
-    colon = op.startswith(":")
-    kind, arg = (op[1:2], op[2:]) if colon else (op[:1], op[1:])
+    colon, kind, arg = operator_of(op)
     value = env.values.get(name) if env is not None else None
     hidden = env.opaque.get(name) if env is not None else None
     if value is None and hidden is None:
@@ -286,16 +269,3 @@ def _withheld(name: str, env: Env | None, hidden: Opaque | None) -> str:
 
 def _where(env: Env | None) -> str:
     return env.path if env is not None else ".env"
-
-
-def _closing_brace(text: str, start: int) -> int:
-    """Index of the ``}`` closing the ``{`` at ``start`` (nested ``${...}`` counted)."""
-    depth = 0
-    for i in range(start, len(text)):
-        if text[i] == "{":
-            depth += 1
-        elif text[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
