@@ -18,7 +18,7 @@ embedded file (``Embedded``: a ConfigMap key's text inside a manifest; later clo
 precede it in its container file, so its lines and columns are the container's. An
 embedded file is expanded once: whatever a virtual file embeds in turn is not read.
 
-``correlate`` then puts the facts in the container's namespace as it does for any
+``placement`` then puts the facts in the container's namespace as it does for any
 well-named file. A destination is untrusted text: bounded, normalised under ``/``, and
 only ever used as a name to choose a reader; it never names a file to open.
 """
@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from portpolicy import correlate, recognise, safeio, signatures
+from portpolicy import placement, recognise, safeio, signatures
 from portpolicy.discover import Skipped
 from portpolicy.model import ContainerLink, Fact, ImageInfo, Location, Mount, ParseError
 from portpolicy.readers.base import Source, cut_values, shown, unlike_file
@@ -294,10 +294,10 @@ def relocate(obj: Any, virtual: str, path: str, depth: int = 0) -> Any:
 def _tree_deployments(entries: list[Entry], known: list[str]) -> Iterator[Deployed]:
     """Each tree file that a COPY/ADD or a compose mount puts somewhere, at its destination.
 
-    The routes are ``correlate``'s (one definition of what reaches a container); a folder
-    or glob deploys a file only into a config location, as ``correlate`` places it.
+    The routes are ``placement``'s (one definition of what reaches a container); a folder
+    or glob deploys a file only into a config location, as ``placement`` places it.
     """
-    for route in correlate.routes(entries):
+    for route in placement.routes(entries):
         for path, destination in _landing(route, known):
             how = route.how
             templated = rendered(destination)
@@ -313,7 +313,7 @@ def _landing(route: Any, known: list[str]) -> Iterator[tuple[str, str]]:
         start = bisect.bisect_left(known, route.path)
         candidates = _prefixed(known, start, route.path)
     for path in candidates:
-        where = correlate.landing(path, route)
+        where = placement.landing(path, route)
         if where is not None:
             yield path, where
 

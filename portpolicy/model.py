@@ -490,7 +490,7 @@ class Mount:
 class ContainerLink:
     """A compose service's ties to other files: the image it builds and what it mounts.
 
-    Read by ``correlate`` only (hosts ignore it). ``netns`` is "" when the service's
+    Read by ``placement`` only (hosts ignore it). ``netns`` is "" when the service's
     namespace is not known; ``user_set`` is True when the service sets ``user:`` (even to
     an unresolved value, which then still hides the image's ``USER``).
     """
@@ -526,7 +526,7 @@ class ImageStage:
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """What a Dockerfile builds, stage by stage, for ``correlate`` (hosts ignore it)."""
+    """What a Dockerfile builds, stage by stage, for ``placement`` (hosts ignore it)."""
 
     location: Location
     netns: str

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from portpolicy import correlate, engine, errors, hosts, recognise, safeio, signatures, suppress
+from portpolicy import engine, errors, hosts, placement, recognise, safeio, signatures, suppress
 from portpolicy.config import Config, HostConfig, compile_globs
 from portpolicy.discover import Candidate, Skipped, config_relative, discover, matches
 from portpolicy.errors import UsageError
@@ -30,7 +30,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.readers.base import TEMPLATE_SUFFIXES, Source, cut_values, unlike_file
-from portpolicy.yamlsrc import YamlError, compose_documents
+from portpolicy.yamlnodes import YamlError, compose_documents
 
 if TYPE_CHECKING:  # the Ansible stage is imported only for a tree that may hold a project
     from portpolicy.ansible import loader as ansible_loader
@@ -621,15 +621,15 @@ def _model(
         return scopes[key]
 
     # Files that belong to a container (its image, its mounted configs) move to its host.
-    placement = _place(list(per_file), lambda path, reader: scope(path, reader)[0], guard)
-    for path, scope_reader, reader, facts in placement.entries:
+    placed = _place(list(per_file), lambda path, reader: scope(path, reader)[0], guard)
+    for path, scope_reader, reader, facts in placed.entries:
         name, reason, host_config = scope(path, scope_reader)
         if name not in buckets:
             buckets[name] = hosts.HostBucket(name, reason, host_config)
         by_reader[name][reader].extend(facts)
     for name, bucket in buckets.items():
         bucket.facts.extend(assemble(by_reader[name], guard))
-        bucket.facts = _apply(placement, name, bucket.facts, guard)
+        bucket.facts = _apply(placed, name, bucket.facts, guard)
         if stage is not None:
             bucket.facts = _annotate(stage, name, bucket.facts, guard)
     return build_guarded(list(buckets.values()), config, guard)
@@ -640,39 +640,39 @@ CORRELATION_INPUTS = (ContainerLink, ImageInfo)
 
 def _place(
     per_file: list[tuple[str, str, list[Fact]]], host_of: Callable[[str, str], str], guard: StageGuard
-) -> correlate.Placement:
-    """``correlate.place``; on a bug, no file moves and the compose files and Dockerfiles get PP000."""
+) -> placement.Placement:
+    """``placement.place``; on a bug, no file moves and the compose files and Dockerfiles get PP000."""
     try:
-        return correlate.place(per_file, host_of)
+        return placement.place(per_file, host_of)
     except UsageError:
         raise
     except Exception as exc:
         inputs = {p for p, _, facts in per_file if any(isinstance(f, CORRELATION_INPUTS) for f in facts)}
         inputs = inputs or {p for p, _, _ in per_file}
-        errors: dict[str, Fact] = {e.location.path: e for e in guard.errors("correlate", exc, inputs)}
+        errors: dict[str, Fact] = {e.location.path: e for e in guard.errors("placement", exc, inputs)}
         entries = [
             (p, reader, reader, [errors[p]] if p in errors else facts) for p, reader, facts in per_file
         ]
-        return correlate.Placement(entries, {})
+        return placement.Placement(entries, {})
 
 
 def _apply(
-    placement: correlate.Placement, host: str, pairs: list[tuple[str, Fact]], guard: StageGuard
+    placed: placement.Placement, host: str, pairs: list[tuple[str, Fact]], guard: StageGuard
 ) -> list[tuple[str, Fact]]:
     """``Placement.apply``; on a bug, the facts of the host's container files become PP000."""
     try:
-        return placement.apply(host, pairs)
+        return placed.apply(host, pairs)
     except UsageError:
         raise
     except Exception as exc:
         touched = {
             path
-            for c in placement.containers.get(host, ())
+            for c in placed.containers.get(host, ())
             for path in (*c.files, c.compose_path, c.scope[0], *(ln.location.path for ln in c.exposes))
             if path
         } or _paths(f for _, f in pairs)
         kept = [(r, f) for r, f in pairs if not (_paths([f]) & touched)]
-        return kept + [("pipeline", e) for e in guard.errors("correlate", exc, touched, host)]
+        return kept + [("pipeline", e) for e in guard.errors("placement", exc, touched, host)]
 
 
 def _annotate(

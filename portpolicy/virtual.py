@@ -1,7 +1,7 @@
 """Files that live on behalf of, or inside, other files: the records ``deployed`` reads.
 
 Plain data, shared by the readers that find such files (a Kubernetes ConfigMap key), by
-``correlate`` (which container a deployed file reaches) and by ``deployed`` (which reads
+``placement`` (which container a deployed file reaches) and by ``deployed`` (which reads
 them as what they become): kept apart from all three so none imports another for them.
 """
 
@@ -22,7 +22,7 @@ class Deployed:
     ``text`` None: the tree file ``source_path`` itself; else a text embedded in it,
     preceded by ``line_offset`` lines (and padded so, see the module docstring).
     ``location`` is the line that deploys it (the COPY, the volume, the volumeMount).
-    ``ident`` is how ``correlate`` finds the container it reaches: the source path, or a
+    ``ident`` is how ``placement`` finds the container it reaches: the source path, or a
     name for an embedded text; ``lines`` the span of the source an embedded text covers.
     """
 

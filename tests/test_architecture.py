@@ -18,7 +18,7 @@ from portpolicy import signatures
 
 PACKAGE = Path(portpolicy.__file__).parent
 
-LATER_THAN_READERS = ("hosts", "correlate", "engine", "pipeline", "suppress", "report", "ansible")
+LATER_THAN_READERS = ("hosts", "placement", "engine", "pipeline", "suppress", "report", "ansible")
 """Stages after reading: a reader that imports one of them makes data flow backwards."""
 
 

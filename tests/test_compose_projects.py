@@ -132,7 +132,7 @@ def test_look_alikes_with_image_keys_are_not_claimed(tmp_path: Path) -> None:
 @pytest.mark.parametrize("path", sorted(LOOK_ALIKES))
 def test_no_look_alike_passes_the_shape_test(path: str) -> None:
     """The reader's ``claims`` decides on the composed documents, whatever the sniff said."""
-    from portpolicy.yamlsrc import compose_documents
+    from portpolicy.yamlnodes import compose_documents
 
     assert not compose.claims(compose_documents(LOOK_ALIKES[path]))
 
@@ -147,7 +147,7 @@ def test_no_look_alike_passes_the_shape_test(path: str) -> None:
 )
 def test_fragment_shapes_are_claimed(text: str) -> None:
     from portpolicy.signatures.compose import looks
-    from portpolicy.yamlsrc import compose_documents
+    from portpolicy.yamlnodes import compose_documents
 
     assert looks(text)
     assert compose.claims(compose_documents(text))

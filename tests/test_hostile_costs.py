@@ -99,8 +99,8 @@ def _config_hosts_path(pattern: str) -> Any:
 
 def _copy_source(pattern: str) -> Any:
     """A Dockerfile's ``COPY`` source glob against a scanned file's path."""
-    from portpolicy.correlate import _inside, _Source
     from portpolicy.model import Location
+    from portpolicy.placement import _inside, _Source
 
     source = _Source(f"conf/{_fresh(pattern)}", "/etc/nginx/conf.d/", Location("Dockerfile", 2), "copy", True)
     return _inside("conf/a.conf", source)

@@ -218,8 +218,8 @@ def test_a_join_built_to_defeat_the_index_stops_at_the_budget(monkeypatch: pytes
 
 
 def test_the_mount_index_agrees_with_asking_every_container() -> None:
-    """``correlate`` looks sources up by path and parent folders; the answer is ``Container.match``'s."""
-    from portpolicy.correlate import Container, _Source, _SourceIndex
+    """``placement`` looks sources up by path and parent folders; the answer is ``Container.match``'s."""
+    from portpolicy.placement import Container, _Source, _SourceIndex
 
     def container(name: str, *sources: tuple[str, str, bool]) -> Container:
         c = Container(name, "h", ("compose.yaml", "compose"), f"container:{name}", RunAs(), False, None)

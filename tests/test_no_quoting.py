@@ -18,7 +18,7 @@ import pytest
 
 from portpolicy.readers import dockerfile, nftables, sysctl
 from portpolicy.readers.base import Format, Source, first_word, unlike, unlike_file
-from portpolicy.yamlsrc import YamlError, _unquoted, compose_documents
+from portpolicy.yamlnodes import YamlError, _unquoted, compose_documents
 from tests.helpers import write_tree
 from tests.hostile import ChildRun, run_bounded
 

@@ -87,7 +87,7 @@ def test_a_signature_without_declarations_is_caught() -> None:
 
 LATER_STAGES = (
     "hosts",
-    "correlate",
+    "placement",
     "model",
     "engine",
     "pipeline",

@@ -1,6 +1,6 @@
 """Every stage after ``read()`` is guarded: a bug costs the files it concerned (PP000), not the scan.
 
-Each test makes one stage raise (a reader's ``assemble``, ``correlate.place``,
+Each test makes one stage raise (a reader's ``assemble``, ``placement.place``,
 ``Placement.apply``, ``hosts.build``, the Ansible stage, one rule) and asserts the PP000 at
 the right file, that the exception's text (which may quote a secret) stays out of the finding
 but in ``Report.tracebacks``, and that a finding elsewhere in the tree survives.
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from portpolicy import correlate, engine, hosts, pipeline
+from portpolicy import engine, hosts, pipeline, placement
 from portpolicy.ansible import project as ansible_project
 from portpolicy.errors import UsageError
 from portpolicy.model import Finding
@@ -106,10 +106,10 @@ def test_a_reader_assemble_bug_costs_that_readers_files_on_that_host(
 def test_a_correlation_bug_costs_the_compose_files_and_dockerfiles(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(correlate, "place", boom)
+    monkeypatch.setattr(placement, "place", boom)
     report = scan_tree(tree(tmp_path))
     # only the files correlation reads lose their facts: proj's services build nothing, mount nothing
-    assert_reported(report, "correlate", {"shop/compose.yaml", "shop/Dockerfile"})
+    assert_reported(report, "placement", {"shop/compose.yaml", "shop/Dockerfile"})
     assert not [f for f in report.facts if getattr(f, "service", "") == "shop"]
     conflict_survives(report)
     assert [f.service for f in report.facts if getattr(f, "source", "") == "systemd"] == [
@@ -120,17 +120,17 @@ def test_a_correlation_bug_costs_the_compose_files_and_dockerfiles(
 def test_a_placement_bug_costs_only_the_host_with_containers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = correlate.Placement.apply
+    original = placement.Placement.apply
 
-    def flaky(self: correlate.Placement, host: str, pairs: list[Any]) -> Any:
+    def flaky(self: placement.Placement, host: str, pairs: list[Any]) -> Any:
         if host == "shop":
             boom()
         return original(self, host, pairs)
 
-    monkeypatch.setattr(correlate.Placement, "apply", flaky)
+    monkeypatch.setattr(placement.Placement, "apply", flaky)
     report = scan_tree(tree(tmp_path))
-    assert_reported(report, "correlate", {"shop/compose.yaml", "shop/Dockerfile"})
-    assert all(f.host == "shop" for f in internal(report, "correlate"))
+    assert_reported(report, "placement", {"shop/compose.yaml", "shop/Dockerfile"})
+    assert all(f.host == "shop" for f in internal(report, "placement"))
     conflict_survives(report)
 
 

@@ -15,7 +15,7 @@ from portpolicy.ansible.jinja import OMIT, Unknown
 from portpolicy.ansible.variables import Scope, node_value
 from portpolicy.model import Evidence, Location
 from portpolicy.readers.lexing import JINJA_EXPRESSIONS, split_shell, template_spans
-from portpolicy.yamlsrc import MappingNode, Node, ScalarNode, items, location
+from portpolicy.yamlnodes import MappingNode, Node, ScalarNode, items, location
 
 _KV = re.compile(r"""(?<!\w)(\w+)=((?:"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|\{\{.*?\}\}|[^\s"'{]|\{(?!\{))+)""")
 """``key=value`` with a quoted, templated or plain value. A key starts a word (the look-behind

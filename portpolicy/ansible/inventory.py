@@ -23,7 +23,7 @@ from portpolicy.ansible.variables import Var, vars_of
 from portpolicy.model import Location, ParseError
 from portpolicy.readers.base import LINE_BREAK
 from portpolicy.readers.lexing import glob_matches, split_shell
-from portpolicy.yamlsrc import MappingNode, Node, items, location
+from portpolicy.yamlnodes import MappingNode, Node, items, location
 
 VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
 _SECTION = re.compile(r"^\[([^\]:]+)(?::(\w+))?\]\s*$")

@@ -3,7 +3,7 @@
 Files are read through ``safeio`` with the scan's roots and the pipeline's limits (size,
 binary, UTF-8): a ``vars_files``, ``include_vars`` or template ``src`` that resolves to a
 link out of the tree is never read. YAML is composed with
-``yamlsrc.compose_documents`` (libyaml, nodes only, ``!vault``/``!unsafe`` tolerated).
+``yamlnodes.compose_documents`` (libyaml, nodes only, ``!vault``/``!unsafe`` tolerated).
 A file that cannot be read or parsed keeps its error, which becomes a ``ParseError``.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from portpolicy import safeio
 from portpolicy.model import Location, ParseError
-from portpolicy.yamlsrc import Node, YamlError, compose_documents
+from portpolicy.yamlnodes import Node, YamlError, compose_documents
 
 
 @dataclass

@@ -38,7 +38,7 @@ from portpolicy.model import (
     ParseError,
     Unresolved,
 )
-from portpolicy.yamlsrc import MappingNode, SequenceNode, get, items, location, scalar, seq
+from portpolicy.yamlnodes import MappingNode, SequenceNode, get, items, location, scalar, seq
 
 MAX_PLAYBOOK_DEPTH = 10
 

@@ -23,7 +23,7 @@ from portpolicy.ansible.context import Ctx, Out
 from portpolicy.ansible.discover import Role
 from portpolicy.ansible.variables import Scope, Var, node_value, vars_of
 from portpolicy.model import Evidence, Fact, Location
-from portpolicy.yamlsrc import MappingNode, Node, ScalarNode, get, items, location, seq
+from portpolicy.yamlnodes import MappingNode, Node, ScalarNode, get, items, location, seq
 
 TaskFileRunner = Callable[[Ctx, str], None]
 """Runs one task file in a context (``tasks.run_file``)."""

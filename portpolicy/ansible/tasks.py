@@ -27,7 +27,7 @@ from portpolicy.ansible.context import Ctx, ModuleCall, resolve_path
 from portpolicy.ansible.jinja import Unknown, UnknownValue, evaluate, truth
 from portpolicy.ansible.variables import Scope, Var, node_value, vars_of
 from portpolicy.model import Location
-from portpolicy.yamlsrc import MappingNode, Node, ScalarNode, SequenceNode, get, items, location, seq
+from portpolicy.yamlnodes import MappingNode, Node, ScalarNode, SequenceNode, get, items, location, seq
 
 MAX_DEPTH = 30
 MAX_LOOP = 500

@@ -23,7 +23,7 @@ import yaml
 from portpolicy.ansible import jinja
 from portpolicy.ansible.jinja import Undefined, Unknown, UnknownValue
 from portpolicy.model import Location
-from portpolicy.yamlsrc import MappingNode, Node, ScalarNode, SequenceNode, items, location
+from portpolicy.yamlnodes import MappingNode, Node, ScalarNode, SequenceNode, items, location
 
 _STANDARD_TAG = "tag:yaml.org,2002:"
 FACT_PREFIXES = ("ansible_", "facter_", "ohai_")

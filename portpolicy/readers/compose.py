@@ -52,7 +52,7 @@ from portpolicy.readers.base import (
 from portpolicy.readers.dotenv import UNKNOWN, Env, EnvFile, interpolate, references
 from portpolicy.readers.lexing import replace_templates
 from portpolicy.signatures import compose as signature
-from portpolicy.yamlsrc import (
+from portpolicy.yamlnodes import (
     MappingNode,
     Node,
     ScalarNode,

@@ -55,7 +55,7 @@ from portpolicy.readers.base import (
 )
 from portpolicy.signatures.kubernetes import is_static_pod_path
 from portpolicy.virtual import CONFIGMAP, Embedded, embed
-from portpolicy.yamlsrc import (
+from portpolicy.yamlnodes import (
     MappingNode,
     Node,
     ScalarNode,

@@ -23,7 +23,7 @@ from portpolicy.model import (
 from portpolicy.readers import compose
 from portpolicy.readers.base import Source
 from portpolicy.readers.compose import _interpolate
-from portpolicy.yamlsrc import compose_documents
+from portpolicy.yamlnodes import compose_documents
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "compose"
 P = "docker-compose.yml"
@@ -42,7 +42,7 @@ def r(start: int, end: int | None = None) -> PortRange:
 
 
 def read_text(text: str, path: str = P) -> list[Fact]:
-    """The facts rules see; the ContainerLink facts for correlate are tested in test_correlate.
+    """The facts rules see; the ContainerLink facts for placement are tested in test_placement.
 
     A file that uses variables also gives a ``Pending`` record for ``join`` (tested below).
     """

@@ -22,7 +22,7 @@ from portpolicy.readers import kubernetes
 from portpolicy.readers.base import Source
 from portpolicy.registry import PATH_READERS, YAML_READERS
 from portpolicy.signatures.kubernetes import SIGNATURE
-from portpolicy.yamlsrc import compose_documents
+from portpolicy.yamlnodes import compose_documents
 from tests.helpers import FIXTURES, run_cli, scan_tree, write_tree
 
 K8S = FIXTURES / "kubernetes"

@@ -17,7 +17,7 @@ from portpolicy.ansible.args import Resolved
 from portpolicy.ansible.context import Ctx, ModuleCall, resolve_path
 from portpolicy.ansible.jinja import Unknown, to_string
 from portpolicy.model import Location, ParseError, Unresolved
-from portpolicy.yamlsrc import MappingNode, SequenceNode
+from portpolicy.yamlnodes import MappingNode, SequenceNode
 
 # docker_container argument -> compose key, and whether it is a list of items
 _COMPOSE_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (

@@ -32,7 +32,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.readers.base import Source, mask_jinja
-from portpolicy.yamlsrc import ScalarNode
+from portpolicy.yamlnodes import ScalarNode
 
 _PRIVILEGE_WORDS = re.compile(r"(?i)\buser\b|user=|capabilit|privateusers|\broot\b|setcap")
 _PORT_FACTS = (Listener, FirewallRule, KernelSetting)

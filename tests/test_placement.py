@@ -1,4 +1,4 @@
-"""Tests for correlate: images built by compose services, and daemon configs in containers."""
+"""Tests for placement: images built by compose services, and daemon configs in containers."""
 
 from __future__ import annotations
 
