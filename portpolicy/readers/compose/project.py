@@ -1,0 +1,122 @@
+"""The project around a compose file: its folder's ``.env``, and the second read that uses it.
+
+A file that uses variables is read at once without a ``.env`` and gives a ``Pending`` record;
+``join`` then reads it again with the ``.env`` of its folder (the project directory), if the
+scan read one.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from portpolicy.model import Fact, Location, ParseError
+from portpolicy.readers.base import Source, cut_values
+from portpolicy.readers.compose.document import Document
+from portpolicy.readers.compose.shape import NAME
+from portpolicy.readers.dotenv import Env, EnvFile, references
+from portpolicy.yamlnodes import Node
+
+
+def _with_pending(
+    source: Source, docs: list[Node], placeholders: dict[str, str], by_name: bool
+) -> Iterator[Fact | Pending]:
+    """The facts read without a ``.env``; then, if the file uses variables, what ``join`` needs."""
+    facts = list(_read_guarded(source, docs, placeholders, by_name))
+    yield from facts
+    names = references(source.text)
+    if names and not source.template:
+        yield Pending(source, docs, placeholders, by_name, names, len(facts))
+
+
+def _read_guarded(
+    source: Source, docs: list[Node], placeholders: dict[str, str], by_name: bool, env: Env | None = None
+) -> Iterator[Fact]:
+    """A reader never raises: an unexpected failure becomes a ParseError, not a crash of the run."""
+    try:
+        for doc in docs:
+            yield from Document(source, placeholders, env).document(doc, by_name)
+    except Exception as exc:  # pragma: no cover - a safety net for bugs, not for bad input
+        yield ParseError(f"compose reader failed ({type(exc).__name__}); please report it", source.at(1))
+
+
+class Pending:
+    """A compose file that uses variables, kept (with its documents) until its folder's ``.env`` is known.
+
+    Not a dataclass, so nothing that walks facts (``handoff.remap``) walks its documents.
+    """
+
+    kind = "compose_pending"
+
+    def __init__(
+        self,
+        source: Source,
+        docs: list[Node],
+        placeholders: dict[str, str],
+        by_name: bool,
+        names: frozenset[str],
+        count: int,
+    ) -> None:
+        self.source = source
+        self.docs = docs
+        self.placeholders = placeholders
+        self.by_name = by_name
+        self.names = names
+        """The variables the file may use."""
+        self.count = count
+        """How many facts the reader gave before this record (those ``join`` replaces)."""
+        self.location = source.at(1)
+
+
+Entry = tuple[str, str, list[Any]]
+"""(path, reader name, what the reader gave) for one read file, as the pipeline holds it."""
+
+
+def join(entries: Sequence[Entry]) -> list[Entry]:
+    """Every compose file that uses a variable its folder's ``.env`` sets, read again with that file.
+
+    The folder of the compose file is its project directory, where Compose looks for
+    ``.env``; only a ``.env`` the scan read is used (it lies inside the scanned roots and
+    went through the same safe read). Runs once over all read files, before they are
+    grouped into hosts, so a file that is its own project (a fragment, ``prod.yml``) gets
+    the ``.env`` beside it as a default-named project file does.
+    """
+    envs: dict[str, EnvFile] = {}
+    for path, _, facts in entries:
+        for fact in facts:
+            if isinstance(fact, EnvFile):
+                envs[posixpath.dirname(path)] = fact
+    out: list[Entry] = []
+    for path, name, facts in entries:
+        if name == NAME:
+            env_file = envs.get(posixpath.dirname(path))
+            facts = _with_env(path, facts, env_file.env if env_file is not None else None)
+        out.append((path, name, facts))
+    return out
+
+
+def _with_env(path: str, facts: list[Any], env: Env | None) -> list[Any]:
+    """A compose file's facts, read again with ``env`` when it sets a variable the file uses."""
+    at = next((i for i, f in enumerate(facts) if isinstance(f, Pending)), None)
+    refused = [_refused(path, env)] if env is not None and env.broken else []
+    if at is None:
+        return facts + refused
+    pending: Pending = facts[at]
+    if env is None or env.broken or not pending.names & env.names:
+        return facts[:at] + facts[at + 1 :] + refused
+    start = at - pending.count
+    fresh = _read_guarded(pending.source, pending.docs, pending.placeholders, pending.by_name, env)
+    return facts[:start] + cut_values(list(fresh)) + facts[at + 1 :]
+
+
+def _refused(path: str, env: Env) -> ParseError:
+    """Compose refuses a project whose ``.env`` it cannot read: said on the compose file, so no line of
+    the ``.env`` (which holds secrets) is ever shown under a finding."""
+    why = f"Compose cannot read {env.path} ({env.broken}), so it refuses to start this project"
+    return ParseError(why, Location(path, 1))
+
+
+def assemble(facts: Sequence[Any]) -> list[Any]:
+    """What ``join`` did not use (a compose text read outside the pipeline's files) is dropped."""
+    return [f for f in facts if not isinstance(f, Pending)]
