@@ -45,7 +45,18 @@ def report(folder: Path) -> str:
     env.pop("GITHUB_ACTIONS", None)
     env.pop("CI", None)
     done = subprocess.run(
-        [sys.executable, "-m", "portpolicy", "check", ".", "--format", "json", "--statistics", "--fail-on", "never"],
+        [
+            sys.executable,
+            "-m",
+            "portpolicy",
+            "check",
+            ".",
+            "--format",
+            "json",
+            "--statistics",
+            "--fail-on",
+            "never",
+        ],
         cwd=folder,
         env=env,
         capture_output=True,
