@@ -260,10 +260,10 @@ class StageGuard:
 
 def _ansible_anchors(paths: list[str]) -> list[str]:
     """One file per Ansible project to carry a PP000: a playbook at its root, else its first file."""
-    from portpolicy.ansible import discover as ansible_discover
+    from portpolicy.ansible import locate
 
     try:
-        roots = ansible_discover.find_projects(paths)
+        roots = locate.find_projects(paths)
     except Exception:
         roots = []
     yaml_files = sorted(p for p in paths if p.endswith((".yml", ".yaml")))
@@ -308,7 +308,7 @@ ANSIBLE_FOLDERS = frozenset({"roles", "group_vars", "host_vars"})
 def may_hold_ansible(paths: Iterable[str]) -> bool:
     """Could the Ansible stage find a project among ``paths``? Cheap, and never wrong the other way.
 
-    ``ansible.discover`` finds projects by a YAML file (a playbook, a role's
+    ``ansible.locate`` finds projects by a YAML file (a playbook, a role's
     ``tasks/main.yml``), a ``roles/``, ``group_vars/`` or ``host_vars/`` folder, or an
     ``ansible.cfg`` beside a file; without any of these the stage is not even imported, so
     a one-file sysctl check does not pay for it.
@@ -330,11 +330,11 @@ def _run_ansible_stage(paths: list[str], config: Config) -> StageResult:
     """
     if not may_hold_ansible(paths):
         return NO_STAGE
-    from portpolicy.ansible import discover as ansible_discover
+    from portpolicy.ansible import locate
     from portpolicy.ansible.loader import Loader
 
-    roots = ansible_discover.find_projects(paths)
-    if not roots and not ansible_discover.lone_playbook_dirs(paths, roots, _Texts(Loader(config.roots))):
+    roots = locate.find_projects(paths)
+    if not roots and not locate.lone_playbook_dirs(paths, roots, _Texts(Loader(config.roots))):
         return NO_STAGE
     from portpolicy.ansible import project as ansible_project
 
@@ -342,7 +342,7 @@ def _run_ansible_stage(paths: list[str], config: Config) -> StageResult:
 
 
 class _Texts:
-    """A file's text through the Ansible loader (``ansible.discover``'s text source)."""
+    """A file's text through the Ansible loader (``ansible.locate``'s text source)."""
 
     def __init__(self, loader: ansible_loader.Loader) -> None:
         self.loader = loader
@@ -371,9 +371,9 @@ def _start_ansible_stage(paths: list[str], config: Config) -> Any:
         return None  # forking a threaded host (a plugin inside ansible-lint) can deadlock the child
     if "fork" not in multiprocessing.get_all_start_methods():
         return None
-    from portpolicy.ansible import discover as ansible_discover
+    from portpolicy.ansible import locate
 
-    if not ansible_discover.find_projects(paths):
+    if not locate.find_projects(paths):
         return None
     from concurrent.futures import ProcessPoolExecutor
 

@@ -178,12 +178,12 @@ CASES: dict[str, tuple[int, Callable[[int], Any], Callable[[Any], Any]]] = {
     "blank lines before a play": (
         2_000,
         lambda n: "\n" * n,
-        _call("portpolicy.ansible.discover", "_PLAYBOOK_SNIFF.search"),
+        _call("portpolicy.ansible.locate", "_PLAYBOOK_SNIFF.search"),
     ),
     "a line of blanks before a play": (
         20_000,
         lambda n: " " * n + "\n",
-        _call("portpolicy.ansible.discover", "_PLAYBOOK_SNIFF.search"),
+        _call("portpolicy.ansible.locate", "_PLAYBOOK_SNIFF.search"),
     ),
     "a host pattern of unclosed [": (3_000, lambda n: "web" + "[" * n, _inventory_match),
     "a config hosts path of unclosed [": (4_000, lambda n: "roles/" + "[" * n, _config_hosts_path),

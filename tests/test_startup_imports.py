@@ -104,8 +104,8 @@ def test_sarif_output_and_a_config_file_load_what_they_need(tmp_path: Path) -> N
 
 
 def test_the_ansible_gate_never_turns_away_a_tree_the_project_finder_would_take(tmp_path: Path) -> None:
-    """``may_hold_ansible`` says no only where ``ansible.discover`` finds nothing either."""
-    from portpolicy.ansible import discover
+    """``may_hold_ansible`` says no only where ``ansible.locate`` finds nothing either."""
+    from portpolicy.ansible import locate
 
     write_tree(tmp_path, {"ops/ansible.cfg": "[defaults]\n", "ops/sysctl.conf": SYSCTL})
     trees = [
@@ -117,7 +117,7 @@ def test_the_ansible_gate_never_turns_away_a_tree_the_project_finder_would_take(
         [str(tmp_path / "ops/sysctl.conf")],
     ]
     for paths in trees:
-        finds = bool(discover.find_projects(paths)) or any(p.endswith((".yml", ".yaml")) for p in paths)
+        finds = bool(locate.find_projects(paths)) or any(p.endswith((".yml", ".yaml")) for p in paths)
         assert may_hold_ansible(paths) or not finds, paths
     assert not may_hold_ansible(trees[0])
     assert may_hold_ansible(trees[-1])  # the ansible.cfg beside it makes ops/ a project

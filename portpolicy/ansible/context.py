@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from portpolicy.ansible.args import Resolved
-from portpolicy.ansible.discover import Project, Role
 from portpolicy.ansible.loader import Loader
+from portpolicy.ansible.locate import Project, Role
 from portpolicy.ansible.variables import Scope, Var
 from portpolicy.model import Evidence, Fact, Location
 

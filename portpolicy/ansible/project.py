@@ -20,10 +20,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from portpolicy.ansible import discover, inventory
+from portpolicy.ansible import inventory, locate
 from portpolicy.ansible.context import Ctx, Out
-from portpolicy.ansible.discover import Project
 from portpolicy.ansible.loader import Loaded, Loader
+from portpolicy.ansible.locate import Project
 from portpolicy.ansible.roles import role_reference, run_role
 from portpolicy.ansible.tasks import condition, run_file, run_list
 from portpolicy.ansible.variables import Scope, Var, vars_of
@@ -93,11 +93,11 @@ def run(paths: Iterable[str], config: Config) -> Result:
     """The Ansible stage over the discovered file paths; never raises on content."""
     result = Result()
     paths = list(paths)
-    roots = discover.find_projects(paths)
+    roots = locate.find_projects(paths)
     loader = Loader(config.roots)
-    roots = discover.outermost(roots + discover.lone_playbook_dirs(paths, roots, _Texts(loader)))
+    roots = locate.outermost(roots + locate.lone_playbook_dirs(paths, roots, _Texts(loader)))
     for root in roots:
-        project = discover.load_project(root, roots=config.roots)
+        project = locate.load_project(root, roots=config.roots)
         _run_project(project, loader, config, result)
     return result
 
@@ -107,7 +107,7 @@ def _run_project(project: Project, loader: Loader, config: Config, result: Resul
     used_roles: set[str] = set()
     playbooks = [
         p
-        for p in discover.playbook_candidates(project, _Texts(loader))
+        for p in locate.playbook_candidates(project, _Texts(loader))
         if _is_playbook(loader.load(p)) or _is_broken_playbook(loader.load(p))
     ]
     imported: set[str] = set()
@@ -262,7 +262,7 @@ def _inventory(project: Project, loader: Loader, playbook: str, result: Result) 
 
 def _build_inventory(project: Project, loader: Loader, playbook: str, result: Result) -> inventory.Inventory:
     inv = inventory.Inventory()
-    files = discover.inventory_files(project, playbook)
+    files = locate.inventory_files(project, playbook)
     for path in files:
         text = loader.text(path)
         if text is None:
@@ -275,7 +275,7 @@ def _build_inventory(project: Project, loader: Loader, playbook: str, result: Re
         ):
             result.claimed.add(path)
     vars_files: dict[str, Loaded] = {}
-    for base in discover.vars_dirs(project, playbook, inv.files):
+    for base in locate.vars_dirs(project, playbook, inv.files):
         prefix = "" if base == "." else base + "/"
         for f in project.files:
             if (

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portpolicy.ansible.context import Ctx, Out
-from portpolicy.ansible.discover import Role
+from portpolicy.ansible.locate import Role
 from portpolicy.ansible.variables import Scope, Var, node_value, vars_of
 from portpolicy.model import Evidence, Fact, Location
 from portpolicy.yamlnodes import MappingNode, Node, ScalarNode, get, items, location, seq

@@ -1,7 +1,7 @@
 """Container modules: community.docker.docker_container is read as the compose service it
 is equivalent to, kubernetes.core.k8s as the manifests it applies (inline or from ``src``).
 
-Both hand their content to the format's own reader (``handoff``), so a container's ports
+Both hand their content to the format's own reader (``destinations``), so a container's ports
 mean what they mean in a compose file or a manifest, and map every location back to the
 task argument the user edits.
 """
@@ -12,7 +12,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from portpolicy.ansible import handoff
+from portpolicy.ansible import destinations
 from portpolicy.ansible.args import Resolved
 from portpolicy.ansible.context import Ctx, ModuleCall, resolve_path
 from portpolicy.ansible.jinja import Unknown, to_string
@@ -92,7 +92,7 @@ def docker_container(ctx: Ctx, call: ModuleCall) -> None:
     a, where = call.args, call.where
     if str(a.known("state", default="started")).lower() in ("absent", "stopped"):
         return
-    reader = handoff.named_reader("compose")
+    reader = destinations.named_reader("compose")
     if reader is None:
         return
     text, lines, reasons = _compose_text(a, _container_name(a), where)
@@ -101,11 +101,11 @@ def docker_container(ctx: Ctx, call: ModuleCall) -> None:
         return lines[loc.line - 1] if 1 <= loc.line <= len(lines) else where
 
     dest = f"{ctx.path}#docker_container/compose.yaml"
-    for fact in handoff.read_as(reader, dest, text, lambda loc: loc):
+    for fact in destinations.read_as(reader, dest, text, lambda loc: loc):
         line = fact.location.line if hasattr(fact, "location") else 1
         if isinstance(fact, Unresolved) and line in reasons:
             fact = replace(fact, reason=f"docker_container: {reasons[line]}")
-        fact = handoff.remap(fact, dest, mapper)
+        fact = destinations.remap(fact, dest, mapper)
         if not isinstance(fact, (Unresolved, ParseError)) and any(
             arg.templated for arg in a.args.values() if arg.location == getattr(fact, "location", None)
         ):
@@ -118,14 +118,14 @@ def k8s(ctx: Ctx, call: ModuleCall) -> None:
     a = call.args
     if str(a.known("state", default="present")).lower() == "absent":
         return
-    reader = handoff.named_reader("kubernetes", yaml=True)
+    reader = destinations.named_reader("kubernetes", yaml=True)
     if reader is None:
         return
     arg = a.get("definition", "resource_definition", "inline")
     if arg is not None and isinstance(arg.node, (MappingNode, SequenceNode)):
         docs = list(arg.node.value) if isinstance(arg.node, SequenceNode) else [arg.node]
         text = ctx.loader.text(ctx.path) or ""
-        for fact in handoff.read_docs(reader, ctx.path, text, docs):
+        for fact in destinations.read_docs(reader, ctx.path, text, docs):
             ctx.out.facts.append((reader.NAME, fact))
         return
     src = a.known("src")
@@ -136,5 +136,5 @@ def k8s(ctx: Ctx, call: ModuleCall) -> None:
         loaded = ctx.loader.load(path)
         if loaded.docs:
             ctx.out.claimed.add(path)
-            for fact in handoff.read_docs(reader, path, loaded.text, loaded.docs):
+            for fact in destinations.read_docs(reader, path, loaded.text, loaded.docs):
                 ctx.out.facts.append((reader.NAME, fact))

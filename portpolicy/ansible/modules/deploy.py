@@ -16,7 +16,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from portpolicy.ansible import handoff, jinja, regex
+from portpolicy.ansible import destinations, jinja, regex
 from portpolicy.ansible.args import Arg, Resolved, is_literal
 from portpolicy.ansible.context import Ctx, ModuleCall, resolve_path
 from portpolicy.ansible.jinja import Rendered, TemplateSyntaxError, Unknown
@@ -50,7 +50,7 @@ def template(ctx: Ctx, call: ModuleCall) -> None:
     if path is None:
         return
     dest = _destination(a, src)
-    reader = handoff.reader_for(dest) if dest else None
+    reader = destinations.reader_for(dest) if dest else None
     if reader is None or dest is None:
         return
     text = ctx.loader.text(path)
@@ -61,7 +61,7 @@ def template(ctx: Ctx, call: ModuleCall) -> None:
         rendered = jinja.render(text, a.scope)
     except (TemplateSyntaxError, Unknown, RecursionError) as exc:
         why = exc.reason if isinstance(exc, Unknown) else str(exc)
-        facts = handoff.read_as(
+        facts = destinations.read_as(
             reader, dest, mask_statements(text), lambda loc: Location(path, loc.line, loc.column)
         )
         for fact in facts:
@@ -76,7 +76,7 @@ def template(ctx: Ctx, call: ModuleCall) -> None:
                 )
             ctx.out.facts.append((reader.NAME, fact))
         return
-    _read_rendered(ctx, handoff.recognised(reader, dest, rendered.text), dest, path, text, rendered, a)
+    _read_rendered(ctx, destinations.recognised(reader, dest, rendered.text), dest, path, text, rendered, a)
 
 
 def _destination(a: Resolved, src: str) -> str | None:
@@ -87,7 +87,7 @@ def _destination(a: Resolved, src: str) -> str | None:
     if isinstance(dest, str) and dest:
         return dest + name if dest.endswith("/") else dest
     # Unknown destination: the template's own name may still say which format it is.
-    return name if handoff.reader_for(name) is not None else None
+    return name if destinations.reader_for(name) is not None else None
 
 
 def _read_rendered(
@@ -135,7 +135,7 @@ def _read_rendered(
             )
         if isinstance(fact, Listener) and degrade:
             fact = replace(fact, run_as=RunAs())
-        ctx.out.facts.append((reader.NAME, handoff.remap(fact, dest, mapper)))
+        ctx.out.facts.append((reader.NAME, destinations.remap(fact, dest, mapper)))
     if rendered.skipped_ranges:
         _skipped_facts(ctx, reader, dest, path, text, rendered)
 
@@ -182,7 +182,7 @@ def _origins(a: Resolved, exprs: list[str]) -> tuple[Evidence, ...]:
 
 def _skipped_facts(ctx: Ctx, reader: Any, dest: str, path: str, text: str, rendered: Rendered) -> None:
     """Port facts the raw template has inside unresolved branches: unresolved, never findings."""
-    raw = handoff.read_as(
+    raw = destinations.read_as(
         reader, dest, mask_statements(text), lambda loc: Location(path, loc.line, loc.column)
     )
     assemble = getattr(reader, "assemble", None)
@@ -214,7 +214,7 @@ def content(ctx: Ctx, call: ModuleCall) -> None:
     dest = a.known("dest", "path", "name")
     if not isinstance(dest, str) or not dest:
         return
-    reader = handoff.reader_for(dest)
+    reader = destinations.reader_for(dest)
     if reader is None:
         return
     key = {"copy": "content", "lineinfile": "line", "blockinfile": "block"}[name]
@@ -228,7 +228,9 @@ def content(ctx: Ctx, call: ModuleCall) -> None:
         if path is None or text is None:
             return
         ctx.out.claimed.add(path)
-        for fact in handoff.read_as(reader, dest, text, lambda loc: Location(path, loc.line, loc.column)):
+        for fact in destinations.read_as(
+            reader, dest, text, lambda loc: Location(path, loc.line, loc.column)
+        ):
             ctx.out.facts.append((reader.NAME, fact))
         return
     if arg is None or not isinstance(arg.raw, str):
@@ -246,7 +248,7 @@ def content(ctx: Ctx, call: ModuleCall) -> None:
         return Location(arg.location.path, first + rendered.template_line(loc.line) - 1, loc.column)
 
     reasons = [reason for _, _, reason in rendered.unresolved]
-    for fact in handoff.read_as(reader, dest, text, mapper):
+    for fact in destinations.read_as(reader, dest, text, mapper):
         if isinstance(fact, Unresolved) and reasons:
             fact = replace(fact, reason=f"{fact.reason}: {reasons[0]}")
         elif isinstance(fact, _PORT_FACTS) and arg.templated:

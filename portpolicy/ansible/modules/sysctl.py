@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from portpolicy.ansible import handoff, jinja
+from portpolicy.ansible import destinations, jinja
 from portpolicy.ansible.context import Ctx, ModuleCall
 from portpolicy.ansible.jinja import Unknown
 from portpolicy.model import KernelSetting, ParseError, Unresolved
@@ -25,7 +25,7 @@ def sysctl(ctx: Ctx, call: ModuleCall) -> None:
     name_arg, value_arg = a.get("name", "key"), a.get("value", "val")
     if name_arg is None or value_arg is None:
         return
-    reader = handoff.named_reader("sysctl")
+    reader = destinations.named_reader("sysctl")
     if reader is None:
         return
     reasons: list[str] = []
@@ -37,10 +37,10 @@ def sysctl(ctx: Ctx, call: ModuleCall) -> None:
             parts.append(str(arg.raw) if jinja.has_template(str(arg.raw)) else "{{ unknown }}")
             reasons.append(exc.reason)
     dest = a.known("sysctl_file") or "/etc/sysctl.conf"
-    if not isinstance(dest, str) or not handoff.named_as("sysctl", dest):
+    if not isinstance(dest, str) or not destinations.named_as("sysctl", dest):
         dest = "/etc/sysctl.conf"
     text = f"{parts[0]} = {parts[1]}\n"
-    facts = handoff.read_as(reader, dest, text, lambda loc: value_arg.location)
+    facts = destinations.read_as(reader, dest, text, lambda loc: value_arg.location)
     for fact in facts:
         if isinstance(fact, Unresolved) and reasons:
             fact = replace(

@@ -44,7 +44,7 @@ def _read_guarded(
 class Pending:
     """A compose file that uses variables, kept (with its documents) until its folder's ``.env`` is known.
 
-    Not a dataclass, so nothing that walks facts (``handoff.remap``) walks its documents.
+    Not a dataclass, so nothing that walks facts (``destinations.remap``) walks its documents.
     """
 
     kind = "compose_pending"

@@ -1,4 +1,4 @@
-"""Hand rendered or synthesised text to the format's own reader, and map locations back.
+"""Read deployed, rendered or synthesised text as its destination's format; map locations back.
 
 A template deployed to ``/etc/systemd/system/x.service`` is read by whichever format's
 signature (``portpolicy.signatures``) names that destination, never by a reader imported
