@@ -256,7 +256,14 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
         role = roles.get(reader, "")
         # a pod's host port is a DNAT rule the CNI portmap plugin writes: no socket is bound
         holds = not (role == signatures.PODS and listener.bound_by == "runtime")
-        listener = replace(listener, source=reader, host=bucket.name, namespace=ns, holds_socket=holds)
+        listener = replace(
+            listener,
+            source=reader,
+            host=bucket.name,
+            namespace=ns,
+            holds_socket=holds,
+            reserved_ports_if_added=_reserved(ns).union(listener.ports),
+        )
         rt = pod_runtime if role == signatures.PODS else runtime
         annotated.append(replace(listener, privilege=privilege(listener, ns, rt)))
     for fact in placed:
@@ -265,10 +272,28 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
             wide = fact.ports is None or fact.ports.size >= config.wide_range
             annotated.append(replace(fact, host=bucket.name, namespace=ns, wide=wide))
         else:
-            annotated.append(replace(fact, host=bucket.name, namespace=ns))
+            overlap = _ephemeral(ns)
+            annotated.append(
+                replace(
+                    fact,
+                    host=bucket.name,
+                    namespace=ns,
+                    ephemeral_overlap=fact.ports.intersection(overlap) if overlap else None,
+                )
+            )
     order = sorted(namespaces, key=lambda k: (k != "host", k))
     host = Host(bucket.name, bucket.reason, platform.name, runtime.name, tuple(namespaces[k] for k in order))
     return host, annotated + others
+
+
+def _reserved(ns: Namespace) -> PortSet:
+    value = ns.reserved_ports.value
+    return value if isinstance(value, PortSet) else PortSet()
+
+
+def _ephemeral(ns: Namespace) -> PortRange | None:
+    value = ns.ephemeral_range.value
+    return value if isinstance(value, PortRange) else None
 
 
 def _lookup(table: dict[str, Platform] | dict[str, Runtime], name: str, what: str):  # type: ignore[no-untyped-def]

@@ -180,5 +180,33 @@ def replay(state: State, writes: list[KernelSetting]) -> list[KernelSetting]:
             if effective:
                 dropped = earlier_reserved.minus(w.ports)
             earlier_reserved = earlier_reserved.union(w.ports)
-        result.append(replace(w, effective=effective, dropped=dropped, seq=i + 1))
+        result.append(
+            replace(
+                w,
+                effective=effective,
+                dropped=dropped,
+                seq=i + 1,
+                reserved_union=_keeping(w.ports, dropped),
+                same_parity=None if w.range is None else _same_parity(w.range),
+                parity_fixed=_parity_fixed(w.range),
+            )
+        )
     return result
+
+
+def _keeping(ports: PortSet | None, dropped: PortSet | None) -> PortSet | None:
+    """A reserved list plus what its write dropped: the one write that keeps every reservation."""
+    if ports is None:
+        return None
+    return ports.union(dropped) if dropped else ports
+
+
+def _same_parity(r: PortRange) -> bool:
+    return r.start % 2 == r.end % 2
+
+
+def _parity_fixed(r: PortRange | None) -> PortRange | None:
+    """The nearest range whose start and end differ in parity (the kernel prefers it); None if they do."""
+    if r is None or not _same_parity(r):
+        return None
+    return PortRange(r.start, r.end - 1 if r.end > r.start else r.end + 1)

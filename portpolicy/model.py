@@ -276,6 +276,8 @@ class Listener:
     privilege: Privilege | None = None
     holds_socket: bool = True
     """False for a pod's host port: the CNI portmap plugin writes DNAT rules, no socket is bound."""
+    reserved_ports_if_added: PortSet | None = None
+    """The namespace's reserved-ports list with this listener's ports added (a write replaces the list)."""
     seq: int = 0
     kind: str = field(default="listener", init=False)
 
@@ -296,13 +298,6 @@ class Listener:
             " (seen on the live host: if the program asked for an automatic port, it gets another"
             " one on restart and this is harmless; if the port is configured, reserve it)"
         )
-
-    @property
-    def reserved_ports_if_added(self) -> PortSet:
-        """The reserved-ports list that would also cover this listener (writes replace the list)."""
-        current = self.namespace.reserved_ports.value if self.namespace else PortSet()
-        assert isinstance(current, PortSet)
-        return current.union(self.ports)
 
 
 @dataclass(frozen=True)
@@ -332,6 +327,12 @@ class KernelSetting:
     number: int | None = None
     effective: bool = False
     dropped: PortSet | None = None
+    reserved_union: PortSet | None = None
+    """This write's ports plus the ones it dropped: the list that keeps every reservation."""
+    same_parity: bool | None = None
+    """The range's start and end have the same parity (None without a range)."""
+    parity_fixed: PortRange | None = None
+    """With ``same_parity``, the nearest range whose start and end differ in parity."""
     seq: int = 0
     kind: str = field(default="kernel_setting", init=False)
 
@@ -343,27 +344,6 @@ class KernelSetting:
     def shown_value(self) -> str:
         """The value for a message: a hostile one can be megabytes, the finding points at it anyway."""
         return self.value if len(self.value) <= 80 else self.value[:80] + "..."
-
-    @property
-    def same_parity(self) -> bool | None:
-        if self.range is None:
-            return None
-        return self.range.start % 2 == self.range.end % 2
-
-    @property
-    def parity_fixed(self) -> str | None:
-        """The nearest range with start and end of different parity, written as sysctl wants it."""
-        if self.range is None:
-            return None
-        end = self.range.end - 1 if self.range.end > self.range.start else self.range.end + 1
-        return f"{self.range.start} {end}"
-
-    @property
-    def reserved_union(self) -> PortSet | None:
-        """This write's ports plus the ones it dropped: the list that keeps every reservation."""
-        if self.ports is None:
-            return None
-        return self.ports.union(self.dropped) if self.dropped else self.ports
 
 
 @dataclass(frozen=True)
@@ -453,14 +433,10 @@ class PortPool:
     # Filled in by the hosts stage.
     host: str = ""
     namespace: Namespace | None = None
+    ephemeral_overlap: PortRange | None = None
+    """The ports of the pool the kernel may also hand out as ephemeral ports."""
     seq: int = 0
     kind: str = field(default="port_pool", init=False)
-
-    @property
-    def ephemeral_overlap(self) -> PortRange | None:
-        """The ports of the pool the kernel may also hand out as ephemeral ports."""
-        rng = self.namespace.ephemeral_range.value if self.namespace else None
-        return self.ports.intersection(rng) if isinstance(rng, PortRange) else None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ def test_valid_range_applies_and_parity_is_derived() -> None:
     assert done[0].accepted and done[0].effective
     assert s.ephemeral.value == PortRange(32768, 61000)
     assert done[0].same_parity is True
-    assert done[0].parity_fixed == "32768 60999"
+    assert done[0].parity_fixed == PortRange(32768, 60999)
 
 
 def test_tabs_and_equal_bounds_are_accepted() -> None:
