@@ -1,0 +1,190 @@
+"""Service units: who a service runs as, and the listeners its ``ExecStart=`` flags name.
+
+``User=``, ``DynamicUser=``, ``NoNewPrivileges=``, ``PrivateUsers=`` and the capability sets
+are read as systemd's ``load-fragment.c`` does (the last valid assignment wins, an empty one
+resets, capability lists add and remove). A socket's listeners run as the service it
+activates; a service's own flags (``--web.listen-address=:9100``, ``data/daemons.yml``) bind
+as the service's user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from portpolicy.model import Evidence, Fact, Location, RunAs
+from portpolicy.readers import daemons
+from portpolicy.readers.base import ascii_int, is_templated, shown
+from portpolicy.readers.systemd.dropins import HostUnits, MergedUnit
+from portpolicy.readers.systemd.specifiers import expand_specifiers
+from portpolicy.readers.systemd.unitfile import Directive
+
+_T = TypeVar("_T")
+
+
+_TRUE = frozenset({"1", "yes", "y", "true", "t", "on"})
+_FALSE = frozenset({"0", "no", "n", "false", "f", "off"})
+
+# Linux capability numbers 0..40, as systemd also accepts numeric names.
+ALL_CAPABILITIES: tuple[str, ...] = (
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+)  # fmt: skip
+
+
+def parse_bool(value: str) -> bool | None:
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    return None
+
+
+def last_assignment(
+    directives: Iterator[Directive], key: str, parse: Callable[[str], _T | None]
+) -> tuple[_T | None, Location | None]:
+    """A scalar setting: the last valid assignment wins, an empty one resets, invalid ones are ignored."""
+    value: _T | None = None
+    where: Location | None = None
+    for directive in directives:
+        if directive.key != key:
+            continue
+        if directive.value == "":
+            value, where = None, None
+            continue
+        parsed = parse(directive.value)
+        if parsed is not None:
+            value, where = parsed, directive.location
+    return value, where
+
+
+def _capability(name: str) -> str:
+    word = name.upper()
+    word = word.removeprefix("CAP_")
+    number = ascii_int(word)
+    if number is not None and number < len(ALL_CAPABILITIES):
+        return ALL_CAPABILITIES[number]
+    return word
+
+
+def _capabilities(directives: Iterator[Directive], key: str) -> tuple[frozenset[str] | None, Location | None]:
+    """A capability list as config_parse_capability_set() builds it (None: never set).
+
+    A first, empty or ``~``-only assignment replaces the set; later ones add (or, with
+    ``~``, remove) names. An inverted set ("all except") is spelled out by name, or ``ALL``.
+    """
+    inverted = False
+    names: frozenset[str] | None = None
+    where: Location | None = None
+    for directive in directives:
+        if directive.key != key:
+            continue
+        text = directive.value
+        invert = text.startswith("~")
+        words = frozenset(_capability(w) for w in text.removeprefix("~").split())
+        if not words or names is None or (not inverted and not names and key != "CapabilityBoundingSet"):
+            inverted, names = invert, words
+        elif invert:
+            names = names | words if inverted else names - words
+        else:
+            names = names - words if inverted else names | words
+        where = directive.location
+    if names is None:
+        return None, None
+    if not inverted:
+        return names, where
+    if not names:
+        return frozenset({"ALL"}), where
+    return frozenset(ALL_CAPABILITIES) - names, where
+
+
+def who_runs(units: HostUnits, socket: MergedUnit, service: str) -> tuple[RunAs, tuple[Evidence, ...]]:
+    """Who the paired service runs as (None when unknown) and the lines that say so."""
+    if socket.user_unit:
+        found = units.merged(True, service)
+        paired: tuple[Evidence, ...] = ()
+        if found is not None and found.fragments:
+            paired = (Evidence(found.fragments[0].location, f"paired service unit {service}"),)
+        return RunAs(user="systemd user manager"), paired
+    unit = units.merged(False, service)
+    if unit is None or unit.broken:
+        return RunAs(user=None), ()
+
+    def settings() -> Iterator[Directive]:
+        return unit.directives("Service")
+
+    evidence: list[Evidence] = []
+    if unit.fragments:
+        evidence.append(Evidence(unit.fragments[0].location, f"paired service unit {service}"))
+    user, user_at = last_assignment(settings(), "User", lambda v: v)
+    dynamic, dynamic_at = last_assignment(settings(), "DynamicUser", parse_bool)
+    nnp, nnp_at = last_assignment(settings(), "NoNewPrivileges", parse_bool)
+    private, private_at = last_assignment(settings(), "PrivateUsers", _private_users)
+    ambient, ambient_at = _capabilities(settings(), "AmbientCapabilities")
+    bounding, bounding_at = _capabilities(settings(), "CapabilityBoundingSet")
+
+    name: str | None
+    location = user_at
+    if user is not None:
+        expanded = expand_specifiers(user, unit)
+        name = None if is_templated(user) or expanded.unresolved else expanded.text
+        evidence.append(Evidence(user_at or unit.fragments[0].location, f"User={shown(user)}"))
+    elif dynamic:
+        name = "dynamic user"
+        location = dynamic_at
+    elif unit.main is not None:
+        name = "root"  # a system service without User= runs as root
+    else:
+        name = None
+    if dynamic and dynamic_at is not None:
+        evidence.append(Evidence(dynamic_at, "DynamicUser=yes: a transient non-root user"))
+    if ambient and ambient_at is not None:
+        evidence.append(Evidence(ambient_at, "AmbientCapabilities=" + " ".join(sorted(ambient))))
+    if nnp and nnp_at is not None:
+        evidence.append(Evidence(nnp_at, "NoNewPrivileges=yes"))
+    if private and private_at is not None:
+        evidence.append(Evidence(private_at, "PrivateUsers=: no capabilities in the host user namespace"))
+    run_as = RunAs(
+        user=name,
+        location=location,
+        ambient=ambient or frozenset(),
+        bounding=bounding,
+        no_new_privileges=bool(nnp) or bool(dynamic),
+        private_users=bool(private),
+        capability_location=ambient_at or bounding_at,
+    )
+    return run_as, tuple(evidence)
+
+
+def _private_users(value: str) -> bool | None:
+    """PrivateUsers= takes a boolean or (newer systemd) a mode: every mode is a user namespace."""
+    if value.lower() in {"self", "identity", "full", "managed"}:
+        return True
+    return parse_bool(value)
+
+
+def exec_facts(units: HostUnits) -> Iterator[Fact]:
+    """Listeners named by ``ExecStart=`` flags (``--web.listen-address``, see data/daemons.yml)."""
+    for user_unit, name in sorted(units.mains):
+        if not name.endswith(".service") or "@." in name:
+            continue
+        unit = units.merged(user_unit, name)
+        if unit is None or unit.broken:
+            continue
+        commands: list[Directive] = []
+        for directive in unit.directives("Service"):
+            if directive.key == "ExecStart":
+                if directive.value == "":
+                    commands.clear()  # an empty assignment resets the list (drop-in overrides)
+                else:
+                    commands.append(directive)
+        if not commands:
+            continue
+        run_as, evidence = who_runs(units, unit, name)
+        for directive in commands:
+            yield from daemons.exec_listeners(directive.value, directive.location, name, run_as, evidence)
