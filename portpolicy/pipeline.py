@@ -29,7 +29,7 @@ from portpolicy.model import (
     SuppressionComment,
     Unresolved,
 )
-from portpolicy.readers.base import TEMPLATE_SUFFIXES, Source, cut_values, unlike_file
+from portpolicy.readers.base import Source, cut_values, unlike_file
 from portpolicy.yamlnodes import YamlError, compose_documents
 
 if TYPE_CHECKING:  # the Ansible stage is imported only for a tree that may hold a project
@@ -451,7 +451,7 @@ def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> FileRea
             read, name = [_error(path, unlike)], UNRECOGNISED_FORMAT
         else:
             read = cut_values(read)
-        facts.extend(_template_errors(path, read) if path.endswith(TEMPLATE_SUFFIXES) else read)
+        facts.extend(_template_errors(path, read) if source.template else read)
         return FileRead(name, facts, "", comments)
     except Exception as exc:  # a reader bug must not cost the user the rest of the run
         message = f"internal error in the {name} reader ({errors.describe(exc)}); please report it"

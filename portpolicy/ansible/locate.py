@@ -21,11 +21,14 @@ from typing import Any, Protocol
 
 from portpolicy import safeio
 from portpolicy.discover import SKIP_DIRS
+from portpolicy.readers.base import TEMPLATE_SUFFIXES
 
 ROLE_DIRS = ("tasks", "handlers", "defaults", "vars", "meta", "templates", "files")
 YAML_EXT = (".yml", ".yaml")
 VARS_EXT = (".yml", ".yaml", ".json", "")
 INVENTORY_DIRS = {"inventory", "inventories", "environments", "hosts"}
+NOT_INVENTORY_SUFFIXES = (".md", ".py", ".sh", ".cfg", *TEMPLATE_SUFFIXES)
+"""Files in an inventory folder that are no inventory: documents, scripts, templates."""
 INVENTORY_NAMES = re.compile(
     r"^(?:hosts|inventory|inventory\.ini|hosts\.ini|.*\.ini|hosts\.ya?ml|inventory\.ya?ml)$"
 )
@@ -366,7 +369,7 @@ def inventory_files(project: Project, playbook: str) -> list[str]:
                 and not any(p in ("group_vars", "host_vars") for p in rest)
             ):
                 found.append(f)
-    return list(dict.fromkeys(f for f in found if not f.endswith((".md", ".py", ".sh", ".cfg", ".j2"))))
+    return list(dict.fromkeys(f for f in found if not f.endswith(NOT_INVENTORY_SUFFIXES)))
 
 
 def vars_dirs(project: Project, playbook: str, inventories: list[str]) -> list[str]:

@@ -31,7 +31,7 @@ from portpolicy.model import (
     RunAs,
     Unresolved,
 )
-from portpolicy.readers.base import Source, mask_jinja
+from portpolicy.readers.base import Source, mask_jinja, strip_template
 from portpolicy.yamlnodes import ScalarNode
 
 _PRIVILEGE_WORDS = re.compile(r"(?i)\buser\b|user=|capabilit|privateusers|\broot\b|setcap")
@@ -80,9 +80,9 @@ def template(ctx: Ctx, call: ModuleCall) -> None:
 
 
 def _destination(a: Resolved, src: str) -> str | None:
-    """Where the file lands; a directory destination takes the template's name without ``.j2``."""
-    name = posixpath.basename(src)
-    name = name[:-3] if name.endswith(".j2") else name
+    """Where the file lands; a directory destination takes the template's name without its
+    template suffix (``.j2``: ``base.strip_template``)."""
+    name = strip_template(posixpath.basename(src))
     dest = a.known("dest", "path")
     if isinstance(dest, str) and dest:
         return dest + name if dest.endswith("/") else dest
