@@ -17,6 +17,7 @@ import functools
 import heapq
 import json
 import re
+import string
 import traceback
 import zlib
 from collections import defaultdict
@@ -64,6 +65,8 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 Binding = dict[str, Any]
 Condition = Callable[[Any, Binding], "Binding | None"]
 Getter = Callable[[Any, Binding], Any]
+Choices = tuple[tuple[Condition, str], ...]
+"""(condition, template) pairs: the first whose condition holds gives the text."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,11 @@ class Rule:
     """(severity, when in words) for each of ``levels``, for the documentation."""
     also: tuple[Rule, ...] = dataclasses.field(default=(), repr=False, compare=False)
     """Further sides of the same rule over other fact kinds (the ``also:`` key)."""
-    cases: tuple[tuple[Condition, str], ...] = dataclasses.field(default=(), repr=False, compare=False)
+    cases: Choices = dataclasses.field(default=(), repr=False, compare=False)
     """(condition, message) pairs: the first that holds gives the finding's message instead of ``message``."""
+    phrases: tuple[tuple[str, Choices], ...] = dataclasses.field(default=(), repr=False, compare=False)
+    """Named pieces of text (``report.phrases``) a template inserts as ``{name}``: each the text of
+    its first choice whose condition holds, or "" when none does."""
     per_fact: bool = False
     """One finding per matching fact, even where several share a location (each id named in
     one suppression comment is its own verdict); otherwise one per rule and location."""
@@ -202,8 +208,14 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
         cases = tuple(
             (_compile(c["when"], fact, None), c["message"].strip()) for c in report.get("cases", ())
         )
-        for template in (report["message"], *(c["message"] for c in report.get("cases", ()))):
-            _check_template(template, fact)
+        phrases = _phrases(report.get("phrases", {}), fact)
+        named = frozenset(name for name, _ in phrases)
+        for template in (
+            report["message"],
+            *(c["message"] for c in report.get("cases", ())),
+            *(r["message"] for r in report.get("related", ())),
+        ):
+            _check_template(template, fact, named)
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return Rule(
@@ -226,6 +238,7 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
         levels=levels,
         level_texts=tuple((lv["severity"], lv["description"]) for lv in data.get("levels", ())),
         cases=cases,
+        phrases=phrases,
         per_fact=report.get("per_fact", False),
         live_sockets=data.get("live_sockets", True),
         also=tuple(
@@ -261,10 +274,33 @@ def _field_names(kind: str) -> frozenset[str] | None:
     )
 
 
-def _check_template(template: str, fact: str) -> None:
+def _check_template(template: str, fact: str, phrases: frozenset[str] = frozenset()) -> None:
     for name in re.findall(r"\{([a-z_][a-z0-9_]*)", template):
-        if name != "other":
+        if name != "other" and name not in phrases:
             _check_path(name, fact, None)
+
+
+def _phrases(spec: Mapping[str, Any], fact: str) -> tuple[tuple[str, Choices], ...]:
+    """``report.phrases`` compiled: a choice without ``when`` always holds; texts keep their spaces."""
+    compiled = []
+    for name, choices in spec.items():
+        if name in {"other", "self"} or name in (_field_names(fact) or ()):
+            raise ValueError(f"phrase '{name}' has the name of a field of fact '{fact}'")
+        for choice in choices:
+            _check_template(choice["text"], fact)
+        compiled.append(
+            (
+                name,
+                tuple(
+                    (_compile(c["when"], fact, None) if "when" in c else _always, c["text"]) for c in choices
+                ),
+            )
+        )
+    return tuple(compiled)
+
+
+def _always(f: Any, b: Binding) -> Binding | None:
+    return b
 
 
 def resolve(obj: Any, parts: tuple[str, ...]) -> Any:
@@ -720,14 +756,16 @@ def _compile_join(spec: dict[str, Any], fact: str) -> Condition:
 
 
 class _Fields(Mapping[str, Any]):
-    """Lets ``str.format_map`` templates say ``{namespace.ephemeral_range.value}`` or ``{other.service}``."""
+    """What a template names: ``{namespace.ephemeral_range.value}``, ``{other.service}``, a phrase."""
 
-    def __init__(self, fact: Any, binding: Binding) -> None:
-        self.fact, self.binding = fact, binding
+    def __init__(self, fact: Any, binding: Binding, phrases: Mapping[str, str]) -> None:
+        self.fact, self.binding, self.phrases = fact, binding, phrases
 
     def __getitem__(self, key: str) -> Any:
         if key in self.binding:
             return self.binding[key]
+        if key in self.phrases:
+            return self.phrases[key]
         return getattr(self.fact, key)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
@@ -737,11 +775,53 @@ class _Fields(Mapping[str, Any]):
         return 0
 
 
-def _render(template: str, fact: Any, binding: Binding) -> str:
+CUT = re.compile(r"\.(\d+)")
+"""A format spec that is only a precision: ``{value:.80}``."""
+
+
+class _Formatter(string.Formatter):
+    """``str.format`` with two additions for messages: a list is written as its items joined by
+    ", " (a set's sorted), and a precision cuts any value's text, marking the cut with "..."
+    (a hostile value can be megabytes; the finding points at it anyway).
+
+    Only the rule's template is parsed: a value (scanned content, a phrase's text) is inserted
+    as it is, never read as a template.
+    """
+
+    def get_value(self, key: int | str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        if isinstance(key, int):
+            raise KeyError(key)
+        return kwargs[key]
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        if isinstance(value, (tuple, list)):
+            value = ", ".join(str(v) for v in value)
+        elif isinstance(value, (set, frozenset)):
+            value = ", ".join(sorted(str(v) for v in value))
+        cut = CUT.fullmatch(format_spec)
+        if cut is None:
+            return format(value, format_spec)
+        text, limit = str(value), int(cut.group(1))
+        return text if len(text) <= limit else text[:limit] + "..."
+
+
+_FORMATTER = _Formatter()
+
+
+def _render(template: str, fact: Any, binding: Binding, phrases: Mapping[str, str] | None = None) -> str:
     try:
-        return template.format_map(_Fields(fact, binding))
-    except (AttributeError, KeyError, IndexError, ValueError) as exc:
+        return _FORMATTER.vformat(template, (), _Fields(fact, binding, phrases or {}))
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
         return f"{template} [template error: {exc}]"
+
+
+def _phrase_texts(part: Rule, fact: Any, start: Binding, binding: Binding) -> dict[str, str]:
+    """Each of ``part.phrases`` rendered: its first choice that holds, or ""."""
+    texts: dict[str, str] = {}
+    for name, choices in part.phrases:
+        chosen = next((text for cond, text in choices if cond(fact, start) is not None), None)
+        texts[name] = "" if chosen is None else _render(chosen, fact, binding)
+    return texts
 
 
 @dataclass(frozen=True)
@@ -851,10 +931,11 @@ def _judge(
         if (rule.id, at) in seen:
             return None
         seen.add((rule.id, at))
+    phrases = _phrase_texts(part, fact, start, binding)
     for path, template in part.related:
         loc = _location_at(path, fact, binding)
         if loc is not None and loc != at and all(r.location != loc for r in related):
-            related.append(Related(loc, _render(template, fact, binding)))
+            related.append(Related(loc, _render(template, fact, binding, phrases)))
     for ev in getattr(fact, "evidence", ()):
         if ev.location != at and all(r.location != ev.location for r in related):
             related.append(Related(ev.location, ev.message))
@@ -863,7 +944,7 @@ def _judge(
         rule=rule.id,
         name=rule.name,
         severity=level,
-        message=_render(_message(part, fact, start), fact, binding),
+        message=_render(_message(part, fact, start), fact, binding, phrases),
         location=at,
         host=getattr(fact, "host", ""),
         related=tuple(related),

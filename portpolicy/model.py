@@ -281,24 +281,6 @@ class Listener:
     seq: int = 0
     kind: str = field(default="listener", init=False)
 
-    @property
-    def ephemeral_move_hint(self) -> str:
-        """Where the listener could move to leave the ephemeral range, when there is room below it."""
-        rng = self.namespace.ephemeral_range.value if self.namespace else None
-        if isinstance(rng, PortRange) and rng.start > 1024:
-            return f" or move it below {rng.start}"
-        return ""
-
-    @property
-    def live_note(self) -> str:
-        """For a socket seen on a live host: whether its port was configured is not known."""
-        if self.source != "live":
-            return ""
-        return (
-            " (seen on the live host: if the program asked for an automatic port, it gets another"
-            " one on restart and this is harmless; if the port is configured, reserve it)"
-        )
-
 
 @dataclass(frozen=True)
 class KernelSetting:
@@ -335,15 +317,6 @@ class KernelSetting:
     """With ``same_parity``, the nearest range whose start and end differ in parity."""
     seq: int = 0
     kind: str = field(default="kernel_setting", init=False)
-
-    @property
-    def short_key(self) -> str:
-        return self.key.rsplit(".", 1)[-1]
-
-    @property
-    def shown_value(self) -> str:
-        """The value for a message: a hostile one can be megabytes, the finding points at it anyway."""
-        return self.value if len(self.value) <= 80 else self.value[:80] + "..."
 
 
 @dataclass(frozen=True)
@@ -388,32 +361,6 @@ class FirewallRule:
     def restricted(self) -> bool:
         """True when only explicit source addresses match (not "any")."""
         return bool(self.sources) and not any(s in {"any", "0.0.0.0/0", "::/0"} for s in self.sources)
-
-    @property
-    def port_text(self) -> str:
-        return "all ports" if self.ports is None else str(self.ports)
-
-    @property
-    def origin(self) -> str:
-        """`` (service samba-dc)`` when the rule came from a named service, for messages."""
-        return f" (service {self.service})" if self.service and self.service != "policy" else ""
-
-    @property
-    def source_text(self) -> str:
-        return ", ".join(self.sources) if self.restricted else "any source"
-
-    @property
-    def source_note(self) -> str:
-        """A clause for messages: what limits the exposure, when the rule names its sources."""
-        if not self.restricted:
-            return ""
-        return f"; only sources {self.source_text} match, so the exposure is limited to them"
-
-    @property
-    def where(self) -> str:
-        """The rule's place in its firewall, for messages (``zone public``, ``chain input``)."""
-        what = "zone" if self.firewall == "firewalld" else "chain"
-        return f"{self.firewall} {what} {self.chain}" if self.chain else self.firewall
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from portpolicy import engine
 from portpolicy.config import Config, ConfigError
 from portpolicy.model import (
     BindAddress,
+    FirewallRule,
     Listener,
     Location,
     Namespace,
@@ -176,6 +178,107 @@ def test_template_errors_are_caught_at_load_and_at_render() -> None:
         rule({"field": "service", "op": "exists"}, message="{prot}")
     r = rule({"field": "service", "op": "exists"}, message="{ports.nope.deeper}")
     assert "template error" in hits(r, [listener(80, "web", 1)])[0]
+
+
+ANY = {"field": "service", "op": "exists"}
+LOW = {"field": "ports.start", "op": "lt", "value": 1024}
+
+
+def test_a_phrase_is_the_text_of_its_first_choice_that_holds() -> None:
+    phrases = {
+        "band": [
+            {"when": LOW, "text": " (low port {ports.start})"},
+            {"when": {"field": "ports.start", "op": "lt", "value": 10000}, "text": " (registered)"},
+        ],
+        "owner": [
+            {"when": {"field": "service", "op": "eq", "value": "web"}, "text": "ours"},
+            {"text": "theirs"},
+        ],
+    }
+    r = rule(ANY, message="{service}{band}: {owner}", phrases=phrases)
+    facts = [listener(80, "web", 1), listener(8080, "api", 2, line=2), listener(50000, "db", 3, line=3)]
+    assert hits(r, facts) == ["web (low port 80): ours", "api (registered): theirs", "db: theirs"]
+
+
+def test_phrases_reach_the_joined_fact_and_related_messages() -> None:
+    where = {
+        "exists": {
+            "fact": "listener",
+            "same": ["namespace.id"],
+            "where": {"field": "other.seq", "op": "lt", "ref": "seq"},
+        }
+    }
+    phrases = {"pair": [{"when": LOW, "text": "{service}+{other.service}"}]}
+    r = rule(where, "{pair}", phrases=phrases, related=[{"at": "other.location", "message": "[{pair}]"}])
+    found = engine.evaluate([r], [listener(80, "web", 1), listener(443, "tls", 2, line=2)])
+    assert [(f.message, [x.message for x in f.related]) for f in found] == [("tls+web", ["[tls+web]"])]
+
+
+def test_a_phrase_is_inserted_as_text_never_read_as_a_template() -> None:
+    r = rule(ANY, message="{said}", phrases={"said": [{"text": "<{service}>"}]})
+    assert hits(r, [listener(80, "{ports} {0} {namespace.id!r", 1)]) == ["<{ports} {0} {namespace.id!r>"]
+
+
+def test_phrases_are_checked_at_load() -> None:
+    with pytest.raises(ConfigError, match="phrase 'service' has the name of a field"):
+        rule(ANY, message="{service}", phrases={"service": [{"text": "x"}]})
+    with pytest.raises(ConfigError, match="has no field 'prot'"):
+        rule(ANY, message="{p}", phrases={"p": [{"text": "{prot}"}]})
+    with pytest.raises(ConfigError, match="has no field 'q'"):
+        rule(ANY, message="{q}", phrases={"p": [{"text": "x"}]})
+    with pytest.raises(ConfigError, match="has no field 'prot'"):
+        rule(ANY, related=[{"at": "location", "message": "{prot}"}])
+    data = {
+        "id": "T004",
+        "name": "t",
+        "severity": "info",
+        "summary": "s",
+        "rationale": "r",
+        "remediation": "m",
+        "match": {"fact": "listener"},
+        "report": {"message": "{Loud}", "phrases": {"Loud": [{"text": "x"}]}},
+    }
+    with pytest.raises(ConfigError, match="invalid rule at report/phrases"):
+        engine.validate_rule(data, "test")
+    engine.validate_rule(
+        {**data, "report": {"message": "{p}", "phrases": {"p": [{"when": LOW, "text": ""}]}}}, "t"
+    )
+
+
+def test_the_documented_phrases_example_runs() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+    block = doc.split("### Phrases", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    report = yaml.safe_load(block)["report"]
+    r = rule({"field": "direction", "op": "eq", "value": "in"}, fact="firewall_rule", **report)
+    at = Location("zones/public.xml", 1, 1)
+    facts = [
+        FirewallRule(
+            "firewalld",
+            "in",
+            "accept",
+            "tcp",
+            PortRange(80, 80),
+            at,
+            chain="public",
+            service="http",
+            host="h",
+        ),
+        FirewallRule("iptables", "in", "accept", "udp", PortRange(53, 53), replace(at, line=2), host="h"),
+    ]
+    assert hits(r, facts) == [
+        "firewalld zone public opens tcp/80 (service http), but no listener on host h binds it",
+        "iptables opens udp/53, but no listener on host h binds it",
+    ]
+
+
+def test_lists_are_joined_and_a_precision_cuts_text() -> None:
+    fact = replace(
+        listener(8080, "webserver", 1), run_as=RunAs("app", added=frozenset({"NET_RAW", "NET_BIND_SERVICE"}))
+    )
+    r = rule(ANY, message="{service:.3}|{service:.9}|{ports:.2}|{run_as.added}|{run_as.added:.10}")
+    assert hits(r, [fact]) == ["web...|webserver|80...|NET_BIND_SERVICE, NET_RAW|NET_BIND_S..."]
+    r = rule(ANY, message="{service:>6.3}|{ports.start:05d}")
+    assert hits(r, [listener(80, "webserver", 1)]) == ["   web|00080"]
 
 
 def test_unknown_field_and_misplaced_other_are_rejected() -> None:
