@@ -1,0 +1,123 @@
+"""Services and the NodePort pool: port validation, and the pool node ports come from.
+
+A Service's ``port`` is a virtual cluster-IP port and its ``nodePort`` a netfilter rule, so
+neither is a socket: Services give no listeners. A ``NodePort`` or ``LoadBalancer`` Service
+draws from the NodePort pool, which ``--service-node-port-range`` sets where a kube-apiserver
+flag, a kubeadm ``ClusterConfiguration`` or a kops ``Cluster`` says so (the 30000-32767
+default otherwise).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from portpolicy.model import Evidence, Fact, InvalidPort, PortPool, PortRange, Unresolved
+from portpolicy.readers.base import ascii_int, is_ascii_digits, is_templated, shown
+from portpolicy.readers.kubernetes.manifest import Manifest, Value, yaml_int
+from portpolicy.yamlnodes import MappingNode, Node, get, items, seq
+
+NODEPORT_DEFAULT = PortRange(30000, 32767)
+FLAG = "service-node-port-range"
+
+_FLAG_RE = re.compile(r"--service-node-port-range(?:=|\s+)(\S+)")
+_NODEPORT_TYPES = frozenset({"NodePort", "LoadBalancer"})
+_POOL = re.compile(r"([0-9]+)(?:([-+])([0-9]+))?")
+
+
+def read_service(m: Manifest, doc: MappingNode) -> Iterator[Fact]:
+    """Port validation, and the NodePort pool a NodePort or LoadBalancer Service draws from."""
+    spec = get(doc, "spec")
+    type_node = get(spec, "type")
+    svc_type = m.value(type_node)
+    for entry in seq(get(spec, "ports")):
+        if not isinstance(entry, MappingNode):
+            continue
+        checks = (
+            m.port(get(entry, "port"), "Service port", zero_ok=False),
+            m.port(get(entry, "nodePort"), "nodePort", zero_ok=True),
+            target_port(m, get(entry, "targetPort")),
+            m.protocol(get(entry, "protocol")),
+        )
+        for fact in checks:
+            if isinstance(fact, (InvalidPort, Unresolved)):
+                yield fact
+    if svc_type is None or not svc_type.known or svc_type.text not in _NODEPORT_TYPES:
+        return
+    if svc_type.text == "LoadBalancer" and m.flag(get(spec, "allocateLoadBalancerNodePorts")) is False:
+        return
+    _, name = m.names(doc)
+    why = f"Service {shown(name)} (type {shown(svc_type.text)}) takes node ports from this pool on every node"
+    yield PortPool(
+        "nodeport",
+        NODEPORT_DEFAULT,
+        svc_type.location,
+        default=True,
+        evidence=(Evidence(svc_type.location, why),),
+    )
+
+
+def target_port(m: Manifest, node: Node | None) -> int | InvalidPort | Unresolved | None:
+    """A number (checked) or the name of a container port (not checked here)."""
+    val = m.value(node)
+    if val is not None and val.known and not is_ascii_digits(val.text) and yaml_int(val.text) is None:
+        return None
+    return m.port(node, "targetPort", zero_ok=False)
+
+
+def read_kubeadm(m: Manifest, doc: MappingNode) -> Iterator[Fact]:
+    """``apiServer.extraArgs``: a map (up to v1beta3) or a list of name/value (v1beta4)."""
+    args = m.path(doc, ("apiServer", "extraArgs"))
+    if isinstance(args, MappingNode):
+        for key, _, value in items(args):
+            if key == FLAG:
+                yield from pool(m, value, f"kubeadm apiServer.extraArgs {FLAG}")
+    for entry in seq(args):
+        name = m.value(get(entry, "name"))
+        if name is not None and name.text == FLAG:
+            yield from pool(m, get(entry, "value"), f"kubeadm apiServer.extraArgs {FLAG}")
+
+
+def node_port_flag(m: Manifest, container: MappingNode) -> Iterator[Fact]:
+    """``--service-node-port-range`` in a container's command or args (a static kube-apiserver)."""
+    words: list[Node] = [*seq(get(container, "command")), *seq(get(container, "args"))]
+    for i, node in enumerate(words):
+        val = m.value(node)
+        if val is None:
+            continue
+        if val.text == f"--{FLAG}" and i + 1 < len(words):
+            yield from pool(m, words[i + 1], f"kube-apiserver --{FLAG}")
+            continue
+        found = _FLAG_RE.search(val.raw)
+        if found is not None:
+            flag_value = Value(found.group(1), not is_templated(found.group(1)), val.location)
+            yield from pool_value(flag_value, f"kube-apiserver --{FLAG}")
+
+
+def pool(m: Manifest, node: Node | None, ctx: str) -> Iterator[Fact]:
+    """The NodePort pool a flag's value sets (nothing when absent)."""
+    val = m.value(node)
+    if val is not None:
+        yield from pool_value(val, ctx)
+
+
+def pool_value(val: Value, ctx: str) -> Iterator[Fact]:
+    """``a-b``, ``a+size`` or ``a`` (``k8s.io/apimachinery`` ``ParsePortRange``)."""
+    if not val.known:
+        yield Unresolved(val.raw, f"{ctx} is a template or variable", val.location)
+        return
+    text = val.text.strip("\"'")
+    found = _POOL.fullmatch(text)
+    start = ascii_int(found.group(1)) if found else None
+    end = start if found is None or found.group(2) is None else ascii_int(found.group(3))
+    if found is None or start is None or end is None:
+        yield InvalidPort(val.raw, f"{ctx}: {shown(val.raw)!r} is not a port range", val.location, ctx)
+        return
+    if found.group(2) == "+":
+        end = start + end
+    if not (1 <= start <= 65535 and 1 <= end <= 65535) or start > end:
+        why = f"{ctx}: {shown(val.raw)!r} is not a range within 1-65535 (the API server refuses to start)"
+        yield InvalidPort(val.raw, why, val.location, ctx)
+        return
+    why = f"{ctx} sets the NodePort pool"
+    yield PortPool("nodeport", PortRange(start, end), val.location, evidence=(Evidence(val.location, why),))
