@@ -1,8 +1,12 @@
 """The vocabulary every stage shares: small frozen dataclasses and nothing else.
 
 Readers produce facts (``Listener``, ``KernelSetting``, ``NetnsDecl``, ``InvalidPort``,
-``ParseError``, ``Unresolved``); the hosts stage fills in the derived fields (``host``,
-``namespace``, ``privilege``) so that rules only compare fields.
+``ParseError``, ``Unresolved``); the hosts stage (with the kernel replay) fills in the
+derived fields (``host``, ``namespace``, ``privilege``, the values a rule suggests) once, so
+that rules only compare fields. A property here is a meaning of a value's own fields that
+several stages ask (``size``, ``is_loopback``, ``is_root``, ``restricted``), never a piece
+of a message: a message's words and its conditional parts live in the rule
+(``report.phrases``).
 """
 
 from __future__ import annotations

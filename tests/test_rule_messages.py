@@ -7,11 +7,13 @@ each variant is pinned here, so moving a piece of text never changes a message.
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from typing import Any
 
 import pytest
 
-from portpolicy import engine, hosts
+from portpolicy import engine, hosts, model
 from portpolicy.config import Config
 from portpolicy.model import (
     BindAddress,
@@ -178,3 +180,18 @@ def test_pp007_pp009_pp010_suggest_values() -> None:
         " and is not reserved: an outgoing connection can take a NodePort; reserve 32768-40000 in"
         " `net.ipv4.ip_local_reserved_ports` on the nodes (one write that keeps every reservation)"
     ]
+
+
+def test_no_model_property_is_message_text() -> None:
+    """Words of a message belong to the rule (``report.phrases``), not to the model."""
+    classes = [c for c in vars(model).values() if dataclasses.is_dataclass(c) and isinstance(c, type)]
+    properties = [
+        (cls.__name__, name, prop.fget)
+        for cls in classes
+        for name, prop in vars(cls).items()
+        if isinstance(prop, property) and prop.fget is not None
+    ]
+    assert len(properties) >= 4
+    for cls_name, name, getter in properties:
+        returns = typing.get_type_hints(getter, vars(model)).get("return")
+        assert returns is not str and str not in typing.get_args(returns), f"{cls_name}.{name}"
