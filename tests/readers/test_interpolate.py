@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portpolicy.readers.dockerfile import _expand
+from portpolicy.readers.dockerfile.words import expand_word as _expand
 from portpolicy.readers.dotenv import UNKNOWN, interpolate
 from portpolicy.readers.interpolate import BUILDKIT, COMPOSE, reference_at
 
