@@ -109,9 +109,9 @@ def read(source: Source) -> Iterator[Fact | NginxFile]:
     text = source.masked
     if "_by_lua_block" in text:
         text = _blank_lua_blocks(text)
-    parser = _Parser(source, replace_templates(text, lambda span: _MASK * len(span)), text)
-    directives = parser.parse()
-    yield from parser.errors[:1]  # nginx stops at the first error; the rest follow from it
+    builder = _TreeBuilder(source, replace_templates(text, lambda span: _MASK * len(span)), text)
+    directives = builder.parse()
+    yield from builder.errors[:1]  # nginx stops at the first error; the rest follow from it
     main = any(d.name in ("http", "events", "stream", "mail") and d.block is not None for d in directives)
     main = main or _main_name(source.name_path)
     yield NginxFile(source.path, tuple(directives), source.at(1), main, rel=source.name_path)
@@ -161,7 +161,7 @@ def _blank_lua_blocks(text: str) -> str:
         pos = max(i, m.end())
 
 
-class _Parser:
+class _TreeBuilder:
     """ngx_conf_parse() over one file: a directive tree, and the errors nginx would stop at."""
 
     def __init__(self, source: Source, text: str, unmasked: str) -> None:

@@ -1,4 +1,4 @@
-"""Ties to other files, read by ``correlate``: the image a service builds, the files it bind-mounts
+"""Ties to other files, read by ``placement``: the image a service builds, the files it bind-mounts
 and the top-level ``configs`` it mounts."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def link(
     netns: str | None,
     run_as: RunAs,
 ) -> ContainerLink:
-    """The image the service builds and the files it bind-mounts, for ``correlate``."""
+    """The image the service builds and the files it bind-mounts, for ``placement``."""
     base = posixpath.dirname(doc.source.path)
     dockerfile = context = target = None
     build = doc.attr(svc, "build")

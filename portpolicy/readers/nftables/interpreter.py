@@ -19,7 +19,7 @@ from portpolicy.readers.base import first_word, shown
 from portpolicy.readers.nftables.blocks import Block, Item, item_at, item_text, nest, set_elements
 from portpolicy.readers.nftables.lexer import Tok
 from portpolicy.readers.nftables.rules import read_rule
-from portpolicy.readers.nftables.ruleset import FAMILIES, OTHER_FAMILIES, Ruleset, Table, resolve_define
+from portpolicy.readers.nftables.ruleset import FAMILIES, OTHER_FAMILIES, NftTable, Ruleset, resolve_define
 
 _HOOKS = {"input": "in", "output": "out", "forward": "forward"}
 _GUESS = (
@@ -189,7 +189,7 @@ def _top(rs: Ruleset, line: list[Item]) -> None:
     rs.facts.append(ParseError(f"nft does not know the statement {first_word(word)!r}", first.at))
 
 
-def _table_stmt(rs: Ruleset, table: Table, stmt: list[Item]) -> None:
+def _table_stmt(rs: Ruleset, table: NftTable, stmt: list[Item]) -> None:
     if not stmt:
         return
     word = item_text(stmt[0])
@@ -211,7 +211,7 @@ def _table_stmt(rs: Ruleset, table: Table, stmt: list[Item]) -> None:
                     table.sets[name].extend(set_elements(block))
 
 
-def _chain_stmt(rs: Ruleset, table: Table, chain: nf.Chain, line: list[Item]) -> None:
+def _chain_stmt(rs: Ruleset, table: NftTable, chain: nf.Chain, line: list[Item]) -> None:
     word = item_text(line[0])
     if word == "type":
         words = [item_text(i) for i in line]

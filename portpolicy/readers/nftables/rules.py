@@ -17,7 +17,7 @@ from portpolicy.readers import netfilter as nf
 from portpolicy.readers.base import shown
 from portpolicy.readers.nftables.blocks import Block, Item, item_at, item_text, set_elements
 from portpolicy.readers.nftables.lexer import Tok
-from portpolicy.readers.nftables.ruleset import FAMILIES, OTHER_FAMILIES, Ruleset, Table, resolve_define
+from portpolicy.readers.nftables.ruleset import FAMILIES, OTHER_FAMILIES, NftTable, Ruleset, resolve_define
 
 _VERDICT_WORDS = {"accept", "drop", "reject", "return", "continue", "queue"}
 _NAT_WORDS = {"masquerade", "snat", "dnat", "redirect", "notrack", "tproxy", "synproxy", "dup", "fwd"}
@@ -60,7 +60,9 @@ _NARROWING = {
 
 
 @dataclass
-class _Rule:
+class _Matches:
+    """What one rule matches so far, and its verdict; ``failed`` drops the rule, ``nat`` leaves it out."""
+
     protocols: tuple[str, ...] | None = None
     dports: tuple[PortRange, ...] | None = None
     sports: tuple[PortRange, ...] | None = None
@@ -76,12 +78,12 @@ class _Rule:
     narrowed: bool = False
 
 
-def read_rule(rs: Ruleset, table: Table, chain_name: str, items: list[Item]) -> None:
+def read_rule(rs: Ruleset, table: NftTable, chain_name: str, items: list[Item]) -> None:
     if table.family in OTHER_FAMILIES or not items:
         return
     at = item_at(items[0])
     items = resolve_define(rs, items)
-    r = _Rule(family=FAMILIES.get(table.family, "dual"))
+    r = _Matches(family=FAMILIES.get(table.family, "dual"))
     i = 0
     n = len(items)
     while i < n:
@@ -179,14 +181,14 @@ def read_rule(rs: Ruleset, table: Table, chain_name: str, items: list[Item]) -> 
         chain.rules.append(nf.ParsedRule(base, r.verdict, at, target=r.target))
 
 
-def _narrow(r: _Rule, protocols: tuple[str, ...]) -> None:
+def _narrow(r: _Matches, protocols: tuple[str, ...]) -> None:
     if r.protocols is None:
         r.protocols = protocols
     else:
         r.protocols = tuple(p for p in r.protocols if p in protocols)
 
 
-def _values(rs: Ruleset, table: Table, items: list[Item], j: int) -> tuple[bool, list[str], int]:
+def _values(rs: Ruleset, table: NftTable, items: list[Item], j: int) -> tuple[bool, list[str], int]:
     """(negated, element texts, next index) for a match value: word(s), ``{ set }`` or ``@set``."""
     neg = False
     op = item_text(items[j]) if j < len(items) else ""
@@ -220,7 +222,7 @@ def _element_text(element: list[Item]) -> str:
 
 
 def _port_match(
-    rs: Ruleset, table: Table, r: _Rule, items: list[Item], j: int, proto: str, which: str
+    rs: Ruleset, table: NftTable, r: _Matches, items: list[Item], j: int, proto: str, which: str
 ) -> int:
     if proto != "th":
         _narrow(r, (proto,))
@@ -241,7 +243,7 @@ def _port_match(
 
 
 def _ports(
-    rs: Ruleset, r: _Rule, values: list[str], at: Location, proto: str, which: str
+    rs: Ruleset, r: _Matches, values: list[str], at: Location, proto: str, which: str
 ) -> list[PortRange] | None:
     what = "destination port" if which == "dport" else "source port"
     protocol = proto if proto in nf.PORT_PROTOCOLS else "any"
@@ -271,7 +273,7 @@ def _ports(
     return out
 
 
-def _vmap(rs: Ruleset, table: Table, r: _Rule, items: list[Item], j: int, kind: str) -> int:
+def _vmap(rs: Ruleset, table: NftTable, r: _Matches, items: list[Item], j: int, kind: str) -> int:
     if j >= len(items):
         return j
     item = items[j]
@@ -300,7 +302,7 @@ def _vmap(rs: Ruleset, table: Table, r: _Rule, items: list[Item], j: int, kind: 
 
 
 def _vmap_match(
-    rs: Ruleset, table: Table, base: nf.Match, kind: str, key: list[Item], r: _Rule
+    rs: Ruleset, table: NftTable, base: nf.Match, kind: str, key: list[Item], r: _Matches
 ) -> nf.Match | None:
     values = [item_text(k) for k in key]
     at = item_at(key[0]) if key else Location("", 1, 1)

@@ -19,7 +19,7 @@ OTHER_FAMILIES = {"arp", "bridge", "netdev"}
 
 
 @dataclass
-class Table:
+class NftTable:
     family: str
     name: str
     chains: dict[str, nf.Chain] = field(default_factory=dict)
@@ -35,14 +35,14 @@ class Table:
 @dataclass
 class Ruleset:
     defines: dict[str, list[Item]] = field(default_factory=dict)
-    tables: dict[tuple[str, str], Table] = field(default_factory=dict)
+    tables: dict[tuple[str, str], NftTable] = field(default_factory=dict)
     facts: list[Fact] = field(default_factory=list)
     fragment_noted: bool = False
 
-    def table(self, family: str, name: str) -> Table:
+    def table(self, family: str, name: str) -> NftTable:
         key = (family, name)
         if key not in self.tables:
-            self.tables[key] = Table(family, name)
+            self.tables[key] = NftTable(family, name)
         return self.tables[key]
 
 
