@@ -36,7 +36,7 @@ from typing import Any
 from portpolicy import placement, recognise, safeio, signatures
 from portpolicy.discover import Skipped
 from portpolicy.model import ContainerLink, Fact, ImageInfo, Location, Mount, ParseError
-from portpolicy.readers.base import Source, cut_values, shown, unlike_file
+from portpolicy.readers.base import Source, cut_values, raw_template_errors, shown, unlike_file
 from portpolicy.virtual import CONFIGMAP, Deployed, Embedded, embed
 
 MAX_DESTINATION = 4096
@@ -261,6 +261,8 @@ def _read_as(reader: Any, d: Deployed, virtual: str, text: str) -> list[Any]:
         return [ParseError(unlike, where)]
     kept = [f for f in facts if not isinstance(f, (Embedded, Deployed))]  # embedded once, never nested
     moved = [relocate(f, virtual, d.source_path) for f in cut_values(kept)]
+    if source.template or Source(d.source_path, text).template:
+        moved = raw_template_errors(d.source_path, moved)  # as the first pass reads a template
     return ([d] if d.text is not None else []) + moved
 
 

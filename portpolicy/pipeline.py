@@ -29,7 +29,7 @@ from portpolicy.model import (
     SuppressionComment,
     Unresolved,
 )
-from portpolicy.readers.base import Source, cut_values, unlike_file
+from portpolicy.readers.base import Source, cut_values, raw_template_errors, unlike_file
 from portpolicy.yamlnodes import YamlError, compose_documents
 
 if TYPE_CHECKING:  # the Ansible stage is imported only for a tree that may hold a project
@@ -451,7 +451,7 @@ def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> FileRea
             read, name = [_error(path, unlike)], UNRECOGNISED_FORMAT
         else:
             read = cut_values(read)
-        facts.extend(_template_errors(path, read) if source.template else read)
+        facts.extend(raw_template_errors(path, read) if source.template else read)
         return FileRead(name, facts, "", comments)
     except Exception as exc:  # a reader bug must not cost the user the rest of the run
         message = f"internal error in the {name} reader ({errors.describe(exc)}); please report it"
@@ -477,25 +477,6 @@ def _refused(candidate: Candidate, refusal: safeio.Refusal) -> tuple[str | None,
 
 UNRECOGNISED_FORMAT = "file"
 """The reader name of a file that is not of the format its name claims: no line of it is quoted."""
-
-
-def _template_errors(path: str, facts: list[Any]) -> list[Any]:
-    """A template read raw: a syntax error is no verdict on the file it renders to.
-
-    Jinja blocks, macros and inheritance can make the raw text unparsable while every
-    rendered file is fine, so such a file gives an unresolved value (counted, shown with
-    ``-v``), not PP000.
-    """
-    out: list[Any] = []
-    for fact in facts:
-        if isinstance(fact, ParseError) and not fact.message.startswith(("internal error", "cannot read")):
-            fact = Unresolved(
-                posixpath.basename(path),
-                f"template read without rendering, and its raw text does not parse ({fact.message})",
-                fact.location,
-            )
-        out.append(fact)
-    return out
 
 
 def _sniff_yaml(source: Source, facts: list[Fact]) -> tuple[str | None, list[Fact], str]:

@@ -12,6 +12,7 @@ input: they yield ``ParseError`` / ``InvalidPort`` / ``Unresolved`` facts instea
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -36,8 +37,12 @@ LINE_BREAK = re.compile(r"\r\n|\r|\n")
 TEMPLATE_MARK = re.compile(r"\{\{|\{%|\$\{|\$[A-Za-z_]|%[a-zA-Z]")
 JINJA_STATEMENT_LINE = re.compile(r"^\s*\{%.*%\}\s*$")
 
-TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2")
-"""A file named so is a Jinja template: read as what it renders to, its Jinja masked."""
+TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2", ".template", ".tmpl")
+"""A file named so is a template: read as what it renders to, its Jinja masked.
+
+Jinja templates, and generator templates too (``Dockerfile-alpine.template`` with
+``%%VERSION%%`` values, the nginx image's envsubst ``default.conf.template``): the raw text
+is not the file deployed, so a parse error in it is no verdict (``raw_template_errors``)."""
 _JINJA_COMMENT = re.compile(r"(?<!\$)\{#")
 """A Jinja comment's opener; ``${#name}`` is a shell variable's length, not a template."""
 
@@ -76,7 +81,7 @@ class Source:
 
     @property
     def template(self) -> bool:
-        """A template by its name (``.j2``, ``.jinja``, ``.jinja2``): its text is only final once rendered."""
+        """A template by its name (``TEMPLATE_SUFFIXES``): its text is only final once rendered."""
         return self.name_path.endswith(TEMPLATE_SUFFIXES)
 
     @cached_property
@@ -314,6 +319,25 @@ def unlike_file(reader: ModuleType, source: Source, facts: list[Any]) -> str | N
         if isinstance(f, (ParseError, InvalidPort)) and f.location.path == source.path
     ]
     return unlike(form, source.text, min(lines, default=None), source.template)
+
+
+def raw_template_errors(path: str, facts: list[Any]) -> list[Any]:
+    """The facts of a template read raw, its syntax errors made unresolved values.
+
+    Jinja blocks, macros and inheritance, or a generator's placeholders, can make the raw
+    text unparsable while every rendered file is fine: such an error is no verdict on the
+    file it renders to, so it is counted (shown with ``-v``), not PP000.
+    """
+    out: list[Any] = []
+    for fact in facts:
+        if isinstance(fact, ParseError) and not fact.message.startswith(("internal error", "cannot read")):
+            fact = Unresolved(
+                posixpath.basename(path),
+                f"template read without rendering, and its raw text does not parse ({fact.message})",
+                fact.location,
+            )
+        out.append(fact)
+    return out
 
 
 def cut_values(facts: list[Any]) -> list[Any]:

@@ -67,7 +67,8 @@ def test_no_reader_module_tests_a_template_suffix_itself() -> None:
         ("roles/x/templates/sshd_config.jinja", True),
         ("sysctl.d/99-ports.conf.jinja2", True),
         ("etc/nginx/nginx.conf", False),
-        ("templates/default.conf.template", False),  # nginx's envsubst, not Jinja
+        ("templates/default.conf.template", True),  # nginx's envsubst: raw text all the same
+        ("Dockerfile-alpine.tmpl", True),  # a generator's %%PLACEHOLDER%% template
         ("notes.j2.bak", False),
     ],
 )
