@@ -70,3 +70,36 @@ def test_readme_example_output_is_real() -> None:
     shown = readme.split("$ portpolicy check ci monitoring shop\n", 1)[1].split("```", 1)[0]
     result = run_cli("check", "ci", "monitoring", "shop", cwd=REPO / "examples")
     assert result.stdout == shown and result.returncode == 1
+
+
+DOCUMENTS = [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md", REPO / "CONTRIBUTING.md"]
+"""The pages that describe today's code (``docs/sweeps/`` are dated records, left as they were)."""
+PACKAGE_PATH = re.compile(r"\bportpolicy/[\w/.-]*\.py\b")
+SHORT_PATH = re.compile(r"`([\w.-]+(?:/[\w.-]+)+\.py)`")
+"""``readers/nginx.py`` in a table: below the repository, the package, or (CONTRIBUTING's
+handler steps) the Ansible stage."""
+BASES = (REPO, REPO / "portpolicy", REPO / "portpolicy" / "ansible")
+
+
+def test_every_module_path_in_the_docs_exists() -> None:
+    """A module that moves (a reader split into a package, a rename) takes its docs with it."""
+    missing = []
+    for page in DOCUMENTS:
+        text = page.read_text(encoding="utf-8")
+        missing += [
+            f"{page.name}: {p}" for p in sorted(set(PACKAGE_PATH.findall(text))) if not (REPO / p).is_file()
+        ]
+        missing += [
+            f"{page.name}: {p}"
+            for p in sorted(set(SHORT_PATH.findall(text)))
+            if not any((base / p).is_file() for base in BASES)
+        ]
+    assert not missing, missing
+
+
+def test_the_path_check_sees_a_moved_module() -> None:
+    """The patterns find paths written as the docs write them, so the check above can fail."""
+    text = "in `portpolicy/ansible/jinja.py` and `readers/firewalld.py` (see portpolicy/readers/base.py)"
+    assert PACKAGE_PATH.findall(text) == ["portpolicy/ansible/jinja.py", "portpolicy/readers/base.py"]
+    assert SHORT_PATH.findall(text) == ["portpolicy/ansible/jinja.py", "readers/firewalld.py"]
+    assert not (REPO / "portpolicy/ansible/jinja.py").exists()
