@@ -25,7 +25,8 @@ import posixpath
 from dataclasses import dataclass
 
 from portpolicy import signatures
-from portpolicy.readers.base import TEMPLATE_SUFFIXES, mask_jinja
+from portpolicy.paths import TEMPLATE_SUFFIXES, strip_template
+from portpolicy.readers.base import mask_jinja
 from portpolicy.readers.lexing import JINJA_COMMENTS, replace_templates
 from portpolicy.signatures import Signature
 
@@ -247,13 +248,6 @@ class Recognition:
     reason: str = ""
     sniff_yaml: bool = False
     """YAML no name claims: compose it and let the YAML readers' ``claims`` decide."""
-
-
-def strip_template(name: str) -> str:
-    for suffix in TEMPLATE_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def is_template(rel: str) -> bool:

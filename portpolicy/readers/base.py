@@ -20,6 +20,8 @@ from types import ModuleType
 from typing import Any
 
 from portpolicy.model import InvalidPort, Location, ParseError, PortRange, Unresolved
+from portpolicy.paths import TEMPLATE_SUFFIXES as TEMPLATE_SUFFIXES  # re-exported: readers ask base
+from portpolicy.paths import strip_template as strip_template
 from portpolicy.readers.lexing import JINJA_COMMENTS, replace_templates
 
 PROTOCOLS = {"tcp", "udp", "sctp", "dccp"}
@@ -37,22 +39,8 @@ LINE_BREAK = re.compile(r"\r\n|\r|\n")
 TEMPLATE_MARK = re.compile(r"\{\{|\{%|\$\{|\$[A-Za-z_]|%[a-zA-Z]")
 JINJA_STATEMENT_LINE = re.compile(r"^\s*\{%.*%\}\s*$")
 
-TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2", ".template", ".tmpl")
-"""A file named so is a template: read as what it renders to, its Jinja masked.
-
-Jinja templates, and generator templates too (``Dockerfile-alpine.template`` with
-``%%VERSION%%`` values, the nginx image's envsubst ``default.conf.template``): the raw text
-is not the file deployed, so a parse error in it is no verdict (``raw_template_errors``)."""
 _JINJA_COMMENT = re.compile(r"(?<!\$)\{#")
 """A Jinja comment's opener; ``${#name}`` is a shell variable's length, not a template."""
-
-
-def strip_template(path: str) -> str:
-    """``path`` without a template suffix (``sshd_config.j2`` is ``sshd_config``): the rendered file's name."""
-    for suffix in TEMPLATE_SUFFIXES:
-        if path.endswith(suffix):
-            return path[: -len(suffix)]
-    return path
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from portpolicy.model import (
     PortRange,
     Unresolved,
 )
-from portpolicy.readers.base import Format, Source, ascii_int, is_templated, shown
+from portpolicy.readers.base import Format, Source, ascii_int, is_templated, shown, strip_template
 from portpolicy.readers.lexing import ForwardFinder, glob_matches, replace_templates
 from portpolicy.readers.netaddr import bind_address, split_bracketed
 from portpolicy.signatures import nginx as signature
@@ -64,7 +64,7 @@ _SERVER_CONTEXTS = {"http": "http-server", "stream": "stream-server", "mail": "m
 
 def _main_name(path: str) -> bool:
     """``nginx.conf``, ``nginx-*.conf``: the name of a main config (a tie-breaker, never the only evidence)."""
-    name = signature.strip_template(path.rsplit("/", 1)[-1])
+    name = strip_template(path.rsplit("/", 1)[-1])
     return name.startswith("nginx") and name.endswith(".conf")
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from portpolicy.paths import strip_template
 from portpolicy.signatures import Signature
 
 SAMPLE = 65536
@@ -32,7 +33,6 @@ NOT_DOCKERFILE = frozenset(
     }
 )  # fmt: skip
 """Suffixes after ``Dockerfile.`` (or ``Dockerfile-``) that are not Dockerfiles: docs, scripts, ignore files."""
-TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2")
 
 _CONTENT = re.compile(r"^[ \t]*(?!#|\{%|\{#)\S", re.M)
 """A line the Dockerfile parser does not skip (comments and parser directives start with ``#``)."""
@@ -48,8 +48,7 @@ def named(rel: str) -> bool:
     ``.j2``/``.jinja`` templates of these count too.
     """
     name = rel.rsplit("/", 1)[-1]
-    for suffix in TEMPLATE_SUFFIXES:
-        name = name.removesuffix(suffix)
+    name = strip_template(name)
     for stem in STEMS:
         if name == stem:
             return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from portpolicy.readers.base import TEMPLATE_SUFFIXES
+from portpolicy.paths import TEMPLATE_SUFFIXES
 from portpolicy.signatures import Signature
 
 _SAVE_NAMES = frozenset(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+from portpolicy.paths import strip_template
 from portpolicy.signatures import Signature
 
 SAMPLE = 65536
@@ -24,8 +25,6 @@ SAMPLE = 65536
 SNIPPET = 4096
 """A file this short with nginx directives and only nginx-shaped lines is a snippet."""
 
-TEMPLATE_SUFFIXES = (".j2", ".jinja", ".jinja2", ".template", ".tmpl")
-"""Ansible templates, and the official image's envsubst templates (``default.conf.template``)."""
 _SITE_DIRS = ("sites-available", "sites-enabled", "streams-available", "streams-enabled")
 _APACHE_DIRS = ("apache2", "httpd", "apache")
 
@@ -54,14 +53,6 @@ _SCRIPT = re.compile(r"\A#!|<<-?[ \t]*['\"]?[A-Za-z_]")
 _CONTENT = re.compile(r"^[ \t]*(?!#)\S", re.M)
 _LINE = re.compile(r"[ \t]*(?:[a-z_][a-z0-9_]*(?:[ \t]+(?![ \t=])(?:[^;{}#\n]|\{\{[^{}#\n]*\}\})*)?[;{]|\})")
 """An nginx line: ``directive args;``, ``block {`` or ``}`` (``key = value`` is not)."""
-
-
-def strip_template(name: str) -> str:
-    """``default.conf`` of ``default.conf.template`` (or ``.j2``, ``.tmpl``...)."""
-    for suffix in TEMPLATE_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def named(rel: str) -> bool:
