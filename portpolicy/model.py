@@ -6,7 +6,7 @@ derived fields (``host``, ``namespace``, ``privilege``, the values a rule sugges
 that rules only compare fields. A property here is a meaning of a value's own fields that
 several stages ask (``size``, ``is_loopback``, ``is_root``, ``restricted``), never a piece
 of a message: a message's words and its conditional parts live in the rule
-(``report.phrases``).
+(``report.phrases``), and a rule's template names fields only.
 """
 
 from __future__ import annotations
@@ -365,6 +365,11 @@ class FirewallRule:
     def restricted(self) -> bool:
         """True when only explicit source addresses match (not "any")."""
         return bool(self.sources) and not any(s in {"any", "0.0.0.0/0", "::/0"} for s in self.sources)
+
+    @property
+    def port_text(self) -> str:
+        """The destination ports as text ("all ports" without a port match), for reading facts in tests."""
+        return "all ports" if self.ports is None else str(self.ports)
 
 
 @dataclass(frozen=True)
