@@ -37,7 +37,7 @@ from portpolicy import placement, recognise, safeio, signatures
 from portpolicy.discover import Skipped
 from portpolicy.model import ContainerLink, Fact, ImageInfo, Location, Mount, ParseError
 from portpolicy.readers.base import Source, cut_values, raw_template_errors, shown, unlike_file
-from portpolicy.virtual import CONFIGMAP, Deployed, Embedded, embed
+from portpolicy.virtual import CONFIGMAP, Deployed, Embedded, embed, move_locations
 
 MAX_DESTINATION = 4096
 """PATH_MAX: a longer destination is no path a container has."""
@@ -47,8 +47,6 @@ MAX_READS = 2_000
 """Second reads per scan."""
 MAX_READ_BYTES = 8 * safeio.MAX_BYTES
 """Text read again per scan, embedded texts included (one key mounted by many pods counts each time)."""
-MAX_NEST = 512
-"""How deep ``relocate`` follows a fact's dataclasses (nginx blocks nest up to 64 levels)."""
 
 RENDERED = (
     ("/etc/nginx/templates/", ".template", "/etc/nginx/conf.d/", "rendered by the nginx image's envsubst to"),
@@ -266,28 +264,9 @@ def _read_as(reader: Any, d: Deployed, virtual: str, text: str) -> list[Any]:
     return ([d] if d.text is not None else []) + moved
 
 
-def relocate(obj: Any, virtual: str, path: str, depth: int = 0) -> Any:
+def relocate(obj: Any, virtual: str, path: str) -> Any:
     """``obj`` with every ``Location`` on ``virtual`` moved to ``path`` (nested dataclasses and tuples)."""
-    if depth > MAX_NEST:
-        return obj
-    if isinstance(obj, Location):
-        return dataclasses.replace(obj, path=path) if obj.path == virtual else obj
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        changes = {}
-        for f in dataclasses.fields(obj):
-            if not f.init:
-                continue
-            value = getattr(obj, f.name)
-            new = relocate(value, virtual, path, depth + 1)
-            if new is not value:
-                changes[f.name] = new
-        return dataclasses.replace(obj, **changes) if changes else obj
-    if isinstance(obj, tuple) and obj:
-        items = [relocate(x, virtual, path, depth + 1) for x in obj]
-        if all(a is b for a, b in zip(items, obj, strict=True)):
-            return obj
-        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
-    return obj
+    return move_locations(obj, virtual, lambda loc: dataclasses.replace(loc, path=path))
 
 
 # --------------------------------------------------------------------------- where files go

@@ -7,7 +7,10 @@ them as what they become): kept apart from all three so none imports another for
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from portpolicy.model import Location
 
@@ -70,3 +73,36 @@ def embed(value: str, line_offset: int, indent: int) -> tuple[str, tuple[int, in
     body = "\n".join(pad + line if line else line for line in lines)
     last = line_offset + max(1, len(lines) - (1 if value.endswith("\n") else 0))
     return "\n" * line_offset + body, (line_offset + 1, last)
+
+
+MAX_NEST = 512
+"""How deep ``move_locations`` follows a fact's dataclasses (nginx blocks nest up to 64 levels)."""
+
+
+def move_locations(obj: Any, path: str, move: Callable[[Location], Location], depth: int = 0) -> Any:
+    """``obj`` with every ``Location`` on ``path`` replaced by ``move(location)``.
+
+    Nested dataclasses and tuples are followed (``MAX_NEST`` levels); anything unchanged is
+    returned as is. A file read under another name (a deployed file, a rendered template)
+    comes back to the lines the user edits this way.
+    """
+    if depth > MAX_NEST:
+        return obj
+    if isinstance(obj, Location):
+        return move(obj) if obj.path == path else obj
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        changes = {}
+        for f in dataclasses.fields(obj):
+            if not f.init:
+                continue
+            value = getattr(obj, f.name)
+            new = move_locations(value, path, move, depth + 1)
+            if new is not value:
+                changes[f.name] = new
+        return dataclasses.replace(obj, **changes) if changes else obj
+    if isinstance(obj, tuple) and obj:
+        items = [move_locations(x, path, move, depth + 1) for x in obj]
+        if all(a is b for a, b in zip(items, obj, strict=True)):
+            return obj
+        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
+    return obj

@@ -10,7 +10,6 @@ user edits (the template line, the task argument).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
@@ -20,6 +19,7 @@ from portpolicy.model import Location, ParseError
 from portpolicy.readers.base import Source, cut_values, unlike_file
 from portpolicy.signatures import Signature, all_signatures, by_name, reader
 from portpolicy.signatures import reader as signature_reader
+from portpolicy.virtual import move_locations
 
 Mapper = Callable[[Location], Location]
 
@@ -92,27 +92,6 @@ def read_docs(reader: ModuleType, path: str, text: str, docs: Iterable[Any]) -> 
         ]
 
 
-def remap(obj: Any, dest: str, mapper: Mapper, depth: int = 0) -> Any:
+def remap(obj: Any, dest: str, mapper: Mapper) -> Any:
     """Replace every ``Location`` in ``dest`` inside a fact (nested dataclasses and tuples too)."""
-    if depth > 8:
-        return obj
-    if isinstance(obj, Location):
-        return mapper(obj) if obj.path == dest else obj
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        changes = {}
-        for f in dataclasses.fields(obj):
-            if not f.init:
-                continue
-            value = getattr(obj, f.name)
-            new = remap(value, dest, mapper, depth + 1)
-            if new is not value:
-                changes[f.name] = new
-        return dataclasses.replace(obj, **changes) if changes else obj
-    if isinstance(obj, tuple) and obj:
-        new_items = [remap(x, dest, mapper, depth + 1) for x in obj]
-        if all(a is b for a, b in zip(new_items, obj, strict=True)):
-            return obj
-        if hasattr(obj, "_fields"):
-            return type(obj)(*new_items)
-        return tuple(new_items)
-    return obj
+    return move_locations(obj, dest, mapper)
