@@ -275,3 +275,25 @@ def test_readers_import_each_other_without_a_cycle() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_redirections_are_the_shells_not_the_commands_arguments(tmp_path: Path) -> None:
+    """``ufw allow 80/tcp 2>/dev/null`` opens 80/tcp; it is no protocol named ``tcp 2>/dev/null``."""
+    write_tree(
+        tmp_path,
+        {
+            "provision/open-ports.sh": (
+                "#!/bin/sh\n"
+                "ufw allow 22/tcp 2>/dev/null\n"
+                "ufw allow 40000:40100/tcp >/dev/null 2>&1\n"
+                "iptables -A INPUT -p tcp --dport 50000 -j ACCEPT &> /dev/null || true\n"
+                "ufw allow <ssh-port>/tcp\n"
+            )
+        },
+    )
+    report = scan_tree(tmp_path)
+    assert not [f for f in report.findings if f.rule == "PP000"], report.findings
+    opened = sorted(
+        (str(f.ports), f.location.line) for f in report.facts if type(f).__name__ == "FirewallRule"
+    )
+    assert ("40000-40100", 3) in opened and ("50000", 4) in opened and ("22", 2) in opened

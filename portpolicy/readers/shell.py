@@ -155,15 +155,37 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
         i += 1
 
 
+_REDIRECT = re.compile(r"\d*(?:>>?|<<?|>\||<>)(.*)")
+"""A redirection word (``2>/dev/null``, ``>>``, ``<``); group 1 is its target when attached."""
+
+
 def _split_commands(words: list[str]) -> Iterator[list[str]]:
+    """Simple commands, without their redirections (``2>/dev/null`` is the shell's, not an argument).
+
+    The splitter cuts ``2>&1`` and ``&>`` at ``&``: a redirection operator then takes the
+    ``&`` and the word after it, and a lone ``&`` before ``>`` is part of ``&>``.
+    """
     current: list[str] = []
-    for w in words:
+    i = 0
+    while i < len(words):
+        w = words[i]
+        placeholder = w.startswith("<") and w.endswith(">") and len(w) > 2  # ``<port>`` left for a human
+        redirect = _REDIRECT.fullmatch(w) if (w[:1].isdigit() or w[:1] in "<>") and not placeholder else None
+        if redirect is not None:
+            if not redirect.group(1):  # the target is the next word (or ``&`` and a descriptor)
+                i += 2 if i + 1 < len(words) and words[i + 1] == "&" else 1
+            i += 1
+            continue
+        if w == "&" and i + 1 < len(words) and words[i + 1][:1] == ">":
+            i += 1  # ``&>file``: redirect both outputs
+            continue
         if w and all(c in ";&|()" for c in w):
             if current:
                 yield current
             current = []
         else:
             current.append(w)
+        i += 1
     if current:
         yield current
 
