@@ -1,42 +1,67 @@
 """discover -> readers -> hosts -> engine -> report: the one path every entry point takes.
 
 ``scan`` is the public API (``portpolicy.scan``); the CLI, the Ansible action plugin and
-the ansible-lint plugin only wrap it.
+the ansible-lint plugin only wrap it. This module orchestrates: reading one file is
+``reading``, the guard around every later step is ``guards``; their names stay importable
+here.
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
-import traceback
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any
 
-from portpolicy import engine, errors, hosts, placement, recognise, safeio, signatures, suppress
+from portpolicy import engine, hosts, safeio, suppress
 from portpolicy.config import Config, HostConfig, compile_globs
-from portpolicy.discover import Candidate, Skipped, config_relative, discover, matches
+from portpolicy.discover import Skipped, config_relative, discover, matches
 from portpolicy.errors import UsageError
-from portpolicy.model import (
-    ContainerLink,
-    Fact,
-    Finding,
-    Host,
-    ImageInfo,
-    Location,
-    ParseError,
-    SuppressionComment,
-    Unresolved,
+from portpolicy.guards import (
+    CORRELATION_INPUTS,
+    NO_STAGE,
+    UNREADABLE,
+    StageGuard,
+    StageResult,
+    annotate_guarded,
+    apply_guarded,
+    assemble,
+    build_guarded,
+    deployed_guarded,
+    evaluate_guarded,
+    join_projects,
+    judge,
+    place_guarded,
 )
-from portpolicy.readers.base import Source, cut_values, raw_template_errors, unlike_file
-from portpolicy.yamlnodes import YamlError, compose_documents
+from portpolicy.model import Fact, Finding, Host, Unresolved
+from portpolicy.reading import MAX_BYTES, UNRECOGNISED_FORMAT, FileRead, read_candidate
 
 if TYPE_CHECKING:  # the Ansible stage is imported only for a tree that may hold a project
     from portpolicy.ansible import loader as ansible_loader
     from portpolicy.ansible import project as ansible_project
 
-MAX_BYTES = safeio.MAX_BYTES
+__all__ = [
+    "CORRELATION_INPUTS",
+    "MAX_BYTES",
+    "NO_STAGE",
+    "UNREADABLE",
+    "UNRECOGNISED_FORMAT",
+    "FileRead",
+    "Report",
+    "StageGuard",
+    "StageResult",
+    "assemble",
+    "build_guarded",
+    "evaluate_guarded",
+    "join_projects",
+    "judge",
+    "may_hold_ansible",
+    "read_candidate",
+    "scan",
+]
+
 SEVERITIES = ("error", "warning", "info")
 
 
@@ -132,7 +157,7 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         per_file = [entry for entry in per_file if entry[0] not in stage.claimed]
         read_skipped = [s for s in read_skipped if s.path not in stage.claimed]
     per_file = join_projects(per_file, guard)  # a compose file and its folder's .env
-    per_file, read_skipped = _deployed(per_file, read_skipped, config, guard)
+    per_file, read_skipped = deployed_guarded(per_file, read_skipped, config, guard)
     skipped += read_skipped
     readers: dict[str, str] = dict.fromkeys(sorted(stage.claimed), "ansible")
     readers.update((path, name) for path, name, _ in per_file)
@@ -161,51 +186,6 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
     )
 
 
-def _deployed(
-    per_file: list[tuple[str, str, list[Fact]]], skipped: list[Skipped], config: Config, guard: StageGuard
-) -> tuple[list[tuple[str, str, list[Fact]]], list[Skipped]]:
-    """``deployed.read_all``: files read again as what they become where they are deployed.
-
-    On a bug the first pass stands, and the files that deploy others get PP000.
-    """
-    from portpolicy import deployed
-
-    try:
-        return deployed.read_all(per_file, skipped, config.roots)
-    except UsageError:
-        raise
-    except Exception as exc:
-        inputs = {p for p, _, facts in per_file if any(isinstance(f, CORRELATION_INPUTS) for f in facts)}
-        for error in guard.errors("deployed", exc, inputs):
-            guard.entries.append((error.location.path, "deployed", [error]))
-        return deployed.facts_only(per_file), skipped
-
-
-def evaluate_guarded(
-    rules: list[engine.Rule], facts: list[Fact], config: Config, guard: StageGuard
-) -> tuple[list[Fact], list[Finding]]:
-    """Findings of every rule; a rule that fails on a fact becomes PP000 there (``engine.RuleFailure``)."""
-    errors, findings = judge(rules, facts, config, guard)
-    return facts + errors, findings
-
-
-def judge(
-    rules: list[engine.Rule], facts: Sequence[Fact | SuppressionComment], config: Config, guard: StageGuard
-) -> tuple[list[Fact], list[Finding]]:
-    """``evaluate_guarded`` for any facts (suppression comments too): the PP000 facts and the findings."""
-    failures: list[engine.RuleFailure] = []
-    findings = engine.evaluate(rules, facts, config.severity, failures)
-    if not failures:
-        return [], findings
-    errors: list[Fact] = [ParseError(f.message, f.location, f.host) for f in failures]
-    guard.tracebacks.extend(f.traceback for f in failures if f.traceback)
-    pp000 = [r for r in rules if r.id == UNREADABLE]
-    return errors, findings + engine.evaluate(pp000, errors, config.severity)
-
-
-UNREADABLE = "PP000"
-
-
 def _crashed(paths: list[str], config: Config, guard: StageGuard, exc: Exception) -> Report:
     """The report of a scan that a bug stopped outside every stage's guard: PP000 on each path."""
     errors = guard.errors("scan", exc, paths)
@@ -226,81 +206,6 @@ def _rules_or_none(config: Config) -> list[engine.Rule]:
     except Exception:
         return []
 
-
-@dataclass
-class StageGuard:
-    """Turns a bug in one step of a stage into PP000 on the files the step concerned.
-
-    The step's facts are dropped (a half-done step could give wrong verdicts) and the scan
-    goes on. The message names the stage and where our code raised, never the exception's
-    text, which may quote a scanned file (a secret); the traceback, which has it, is kept in
-    ``tracebacks`` for ``--debug``. ``UsageError`` is never caught: it is the user's to fix.
-    """
-
-    tracebacks: list[str] = field(default_factory=list)
-    entries: list[tuple[str, str, list[Fact]]] = field(default_factory=list)
-    """Errors met before files are grouped into hosts, as per-file entries (they land on the file's host)."""
-
-    def errors(self, stage: str, exc: Exception, paths: Iterable[str], host: str = "") -> list[ParseError]:
-        self.tracebacks.append("".join(traceback.format_exception(exc)))
-        message = f"internal error in the {stage} stage ({errors.describe(exc)}); please report it"
-        return [ParseError(message, Location(path), host) for path in sorted(set(paths))]
-
-    def ansible(self, run: Callable[[], StageResult], paths: list[str]) -> StageResult:
-        """The Ansible stage's result; on a bug an empty one, and PP000 on each project's playbook."""
-        try:
-            return run()
-        except UsageError:
-            raise
-        except Exception as exc:
-            for error in self.errors("ansible", exc, _ansible_anchors(paths)):
-                self.entries.append((error.location.path, "ansible", [error]))
-            return NO_STAGE
-
-
-def _ansible_anchors(paths: list[str]) -> list[str]:
-    """One file per Ansible project to carry a PP000: a playbook at its root, else its first file."""
-    from portpolicy.ansible import locate
-
-    try:
-        roots = locate.find_projects(paths)
-    except Exception:
-        roots = []
-    yaml_files = sorted(p for p in paths if p.endswith((".yml", ".yaml")))
-    if not roots:
-        return yaml_files[:1] or sorted(paths)[:1]
-    anchors = []
-    for root in roots:
-        inside = sorted(p for p in paths if root == "." or p.startswith(root.rstrip("/") + "/"))
-        top = [p for p in inside if p in yaml_files and posixpath.dirname(p) == (root if root != "." else "")]
-        anchors.extend((top or inside)[:1])
-    return anchors
-
-
-class StageResult(Protocol):
-    """What the pipeline uses of a project-level stage's result (``ansible.project.Result``)."""
-
-    @property
-    def groups(self) -> Sequence[ansible_project.HostFacts]: ...
-    @property
-    def claimed(self) -> Set[str]: ...
-    @property
-    def resolved(self) -> int: ...
-    def annotate(self, host: str, facts: list[tuple[str, Fact]]) -> list[tuple[str, Fact]]: ...
-
-
-class _NoStage:
-    """The result of a stage that had nothing to read: built without importing the stage."""
-
-    groups: tuple[()] = ()
-    claimed: frozenset[str] = frozenset()
-    resolved = 0
-
-    def annotate(self, host: str, facts: list[tuple[str, Fact]]) -> list[tuple[str, Fact]]:
-        return facts
-
-
-NO_STAGE = _NoStage()
 
 ANSIBLE_FOLDERS = frozenset({"roles", "group_vars", "host_vars"})
 
@@ -397,176 +302,6 @@ def _finish_ansible_stage(worker: Any, paths: list[str], config: Config) -> ansi
     return result
 
 
-class FileRead(NamedTuple):
-    """What reading one candidate gave: its reader (None when skipped), facts, skip reason
-    and suppression comments (these travel with the facts, not through shared state)."""
-
-    reader: str | None
-    facts: list[Fact]
-    skip: str = ""
-    suppressions: Sequence[suppress.Suppression] = ()
-
-
-def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> FileRead:
-    """The reader, facts and suppressions of one file, or why it is skipped: never raises,
-    whatever the file holds.
-
-    The file is read once, through ``safeio`` under ``roots`` (a link out of the tree or to
-    a FIFO or device is skipped, an unreadable file is PP000); ``recognise`` decides from
-    its text which reader gets it.
-    """
-    path = candidate.path
-    if candidate.problem:
-        return FileRead("file", [_error(path, candidate.problem)])
-    data = safeio.read_bytes(path, roots, MAX_BYTES)
-    if isinstance(data, safeio.Refusal):
-        return FileRead(*_refused(candidate, data))
-    if b"\0" in data[:8192]:
-        return FileRead(None, [], "binary content")
-    text, bad_utf8 = _decode(data)
-    name = "recognition"
-    comments: Sequence[suppress.Suppression] = ()
-    try:
-        recognition = recognise.recognise(candidate.rel or path, text)
-        if recognition.signature is None and not recognition.sniff_yaml:
-            return FileRead(None, [], recognition.reason)
-        facts: list[Fact] = []
-        if bad_utf8 is not None:
-            facts.append(
-                _error(
-                    path,
-                    f"not valid UTF-8 (first bad byte at offset {bad_utf8}); read with replacement characters",
-                )
-            )
-        source = Source(path, text, candidate.rel)
-        comments = suppress.in_text(path, text)
-        if recognition.signature is None:
-            name = "yaml"
-            return FileRead(*_sniff_yaml(source, facts), comments)
-        reader = signatures.reader(recognition.signature)
-        name = reader.NAME
-        read = list(reader.read(source))
-        unlike = unlike_file(reader, source, read)
-        if unlike is not None:  # read by its name, but not of the format: quote none of it
-            read, name = [_error(path, unlike)], UNRECOGNISED_FORMAT
-        else:
-            read = cut_values(read)
-        facts.extend(raw_template_errors(path, read) if source.template else read)
-        return FileRead(name, facts, "", comments)
-    except Exception as exc:  # a reader bug must not cost the user the rest of the run
-        message = f"internal error in the {name} reader ({errors.describe(exc)}); please report it"
-        return FileRead(name, [_error(path, message)], "", comments)
-
-
-def _refused(candidate: Candidate, refusal: safeio.Refusal) -> tuple[str | None, list[Fact], str]:
-    """A file ``safeio`` would not read: a skip (not ours to read) or PP000 (ours, unreadable).
-
-    An oversized file is PP000 only when its name says it is one of ours: its content is
-    never looked at.
-    """
-    if refusal.kind in ("outside", "special"):
-        return None, [], refusal.reason
-    if refusal.kind == "too-large":
-        priors = recognise.named(candidate.rel or candidate.path)
-        if not priors:
-            return None, [], f"larger than {MAX_BYTES // 1048576} MiB, not read"
-        message = f"file is {refusal.size // 1048576} MiB, over the {MAX_BYTES // 1048576} MiB limit"
-        return priors[0].name, [_error(candidate.path, message)], ""
-    return "file", [_error(candidate.path, refusal.reason)], ""
-
-
-UNRECOGNISED_FORMAT = "file"
-"""The reader name of a file that is not of the format its name claims: no line of it is quoted."""
-
-
-def _sniff_yaml(source: Source, facts: list[Fact]) -> tuple[str | None, list[Fact], str]:
-    """YAML whose text a YAML format's sniff accepted: composed once, then the readers' ``claims`` decide."""
-    yaml_readers = [
-        signatures.reader(s) for s in signatures.all_signatures() if s.yaml and s.looks(source.text)
-    ]
-    try:
-        docs = compose_documents(source.text)
-    except YamlError:
-        return None, [], "YAML that does not parse, and no reader claims it by name"
-    for reader in yaml_readers:
-        if reader.claims(docs):
-            facts.extend(reader.read_yaml(source, docs))
-            return reader.NAME, facts, ""
-    return None, [], "YAML that no reader recognises"
-
-
-def _decode(data: bytes) -> tuple[str, int | None]:
-    try:
-        return data.decode("utf-8-sig"), None
-    except UnicodeDecodeError as exc:
-        return data.decode("utf-8-sig", errors="replace"), exc.start
-
-
-def _error(path: str, message: str, line: int = 1, column: int = 1) -> ParseError:
-    return ParseError(message, Location(path, line, column))
-
-
-def join_projects(
-    per_file: list[tuple[str, str, list[Fact]]], guard: StageGuard
-) -> list[tuple[str, str, list[Fact]]]:
-    """Files a reader completes with others of their project, before any host exists.
-
-    A reader with ``join(entries)`` gets every read file's (path, reader, facts) once: the
-    compose reader reads a compose file again with the ``.env`` of its folder, which may be
-    on another host (a fragment or ``prod.yml`` is a project of its own). On a bug, the
-    entries stay as read and the reader's files get PP000.
-    """
-    names = {name for _, name, _ in per_file}
-    for signature in signatures.all_signatures():
-        join = getattr(signatures.reader(signature), "join", None) if signature.name in names else None
-        if join is None:
-            continue
-        try:
-            per_file = list(join(per_file))
-        except UsageError:
-            raise
-        except Exception as exc:
-            ours = [path for path, name, _ in per_file if name == signature.name]
-            guard.entries.extend(
-                (e.location.path, signature.name, [e])
-                for e in guard.errors(f"{signature.name} join", exc, ours)
-            )
-    return per_file
-
-
-def assemble(by_reader: dict[str, list[Fact]], guard: StageGuard | None = None) -> list[tuple[str, Fact]]:
-    """One host's facts per reader, after each reader joined its files (``assemble``), tagged
-    with the reader's name. A reader whose join fails gives PP000 on each of its files instead."""
-    guard = guard or StageGuard()
-    known = {s.name: s for s in signatures.all_signatures()}
-    out: list[tuple[str, Fact]] = []
-    for reader, facts in by_reader.items():
-        signature = known.get(reader)
-        join = getattr(signatures.reader(signature), "assemble", None) if signature else None
-        if join is None:
-            out.extend((reader, f) for f in facts)
-            continue
-        try:
-            joined: list[Fact] = list(join(facts))
-        except UsageError:
-            raise
-        except Exception as exc:
-            joined = list(guard.errors(f"{reader} assemble", exc, _paths(facts)))
-        out.extend((reader, f) for f in joined)
-    return out
-
-
-def _paths(facts: Iterable[object]) -> set[str]:
-    """The files some facts (or a reader's per-file records awaiting ``assemble``) were read from."""
-    paths = set()
-    for fact in facts:
-        loc = getattr(fact, "location", None)
-        path = (loc.path if isinstance(loc, Location) else "") or getattr(fact, "path", "")
-        if isinstance(path, str) and path:
-            paths.add(path)
-    return paths
-
-
 def _model(
     per_file: Iterable[tuple[str, str, list[Fact]]],
     config: Config,
@@ -602,7 +337,7 @@ def _model(
         return scopes[key]
 
     # Files that belong to a container (its image, its mounted configs) move to its host.
-    placed = _place(list(per_file), lambda path, reader: scope(path, reader)[0], guard)
+    placed = place_guarded(list(per_file), lambda path, reader: scope(path, reader)[0], guard)
     for path, scope_reader, reader, facts in placed.entries:
         name, reason, host_config = scope(path, scope_reader)
         if name not in buckets:
@@ -610,92 +345,10 @@ def _model(
         by_reader[name][reader].extend(facts)
     for name, bucket in buckets.items():
         bucket.facts.extend(assemble(by_reader[name], guard))
-        bucket.facts = _apply(placed, name, bucket.facts, guard)
+        bucket.facts = apply_guarded(placed, name, bucket.facts, guard)
         if stage is not None:
-            bucket.facts = _annotate(stage, name, bucket.facts, guard)
+            bucket.facts = annotate_guarded(stage, name, bucket.facts, guard)
     return build_guarded(list(buckets.values()), config, guard)
-
-
-CORRELATION_INPUTS = (ContainerLink, ImageInfo)
-
-
-def _place(
-    per_file: list[tuple[str, str, list[Fact]]], host_of: Callable[[str, str], str], guard: StageGuard
-) -> placement.Placement:
-    """``placement.place``; on a bug, no file moves and the compose files and Dockerfiles get PP000."""
-    try:
-        return placement.place(per_file, host_of)
-    except UsageError:
-        raise
-    except Exception as exc:
-        inputs = {p for p, _, facts in per_file if any(isinstance(f, CORRELATION_INPUTS) for f in facts)}
-        inputs = inputs or {p for p, _, _ in per_file}
-        errors: dict[str, Fact] = {e.location.path: e for e in guard.errors("placement", exc, inputs)}
-        entries = [
-            (p, reader, reader, [errors[p]] if p in errors else facts) for p, reader, facts in per_file
-        ]
-        return placement.Placement(entries, {})
-
-
-def _apply(
-    placed: placement.Placement, host: str, pairs: list[tuple[str, Fact]], guard: StageGuard
-) -> list[tuple[str, Fact]]:
-    """``Placement.apply``; on a bug, the facts of the host's container files become PP000."""
-    try:
-        return placed.apply(host, pairs)
-    except UsageError:
-        raise
-    except Exception as exc:
-        touched = {
-            path
-            for c in placed.containers.get(host, ())
-            for path in (*c.files, c.compose_path, c.scope[0], *(ln.location.path for ln in c.exposes))
-            if path
-        } or _paths(f for _, f in pairs)
-        kept = [(r, f) for r, f in pairs if not (_paths([f]) & touched)]
-        return kept + [("pipeline", e) for e in guard.errors("placement", exc, touched, host)]
-
-
-def _annotate(
-    stage: StageResult, host: str, pairs: list[tuple[str, Fact]], guard: StageGuard
-) -> list[tuple[str, Fact]]:
-    """``Result.annotate``; on a bug, the host's facts from Ansible-claimed files become PP000.
-
-    A host with no such facts keeps its facts (annotating them is a no-op) and gets one
-    PP000, at its first file.
-    """
-    try:
-        return stage.annotate(host, pairs)
-    except UsageError:
-        raise
-    except Exception as exc:
-        everything = _paths(f for _, f in pairs)
-        claimed = everything & stage.claimed
-        kept = [(r, f) for r, f in pairs if not (_paths([f]) & claimed)]
-        at = claimed or set(sorted(everything)[:1])
-        return kept + [("ansible", e) for e in guard.errors("ansible", exc, at, host)]
-
-
-def build_guarded(
-    buckets: list[hosts.HostBucket], config: Config, guard: StageGuard
-) -> tuple[list[Host], list[Fact]]:
-    """``hosts.build``; on a bug, each host is built alone and a failing one's files become PP000."""
-    try:
-        return hosts.build(buckets, config)
-    except UsageError:
-        raise
-    except Exception:
-        pass  # find the host that fails: the traceback worth keeping is that one's
-    parts: list[tuple[list[Host], list[Fact]]] = []
-    errors: list[Fact] = []
-    for bucket in buckets:
-        try:
-            parts.append(hosts.build([bucket], config))
-        except UsageError:
-            raise
-        except Exception as exc:
-            errors.extend(guard.errors("hosts", exc, _paths(f for _, f in bucket.facts), bucket.name))
-    return hosts.merge(parts, errors)
 
 
 def _filter(findings: list[Finding], config: Config) -> list[Finding]:

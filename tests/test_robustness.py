@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from portpolicy import pipeline, recognise, signatures
+from portpolicy import reading, recognise, signatures
 from portpolicy.readers.base import Source
 from tests.helpers import run_cli, scan_tree, write_tree
 
@@ -74,7 +74,7 @@ def test_invalid_utf8_is_read_with_a_warning(tmp_path: Path) -> None:
 def test_huge_named_file_is_pp000_and_huge_yaml_is_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pipeline, "MAX_BYTES", 1000)
+    monkeypatch.setattr(reading, "MAX_BYTES", 1000)
     write_tree(
         tmp_path, {"compose.yaml": "services:\n" + "#" * 2000 + "\n", "big.yaml": "a: 1\n" + "#" * 2000}
     )
