@@ -7,6 +7,10 @@ that rules only compare fields. A property here is a meaning of a value's own fi
 several stages ask (``size``, ``is_loopback``, ``is_root``, ``restricted``), never a piece
 of a message: a message's words and its conditional parts live in the rule
 (``report.phrases``), and a rule's template names fields only.
+
+One room although over 500 lines: it is one vocabulary of small value classes that
+refer to each other (``Listener`` holds ``PortRange``, ``Namespace``, ``Privilege``,
+``Evidence``), read as a glossary; split, every stage would import five modules.
 """
 
 from __future__ import annotations

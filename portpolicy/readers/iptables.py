@@ -9,6 +9,9 @@ decides a file is one; ``iptables`` command lines in shell scripts are found by
 Only the filter table's ACCEPT/DROP/REJECT decisions become facts; nat-table REDIRECT and
 DNAT rules are not filter accepts. Shell variables in ports stay Unresolved: a script's
 variables depend on its environment and arguments.
+
+One room although over 500 lines: one job, the meaning of iptables' arguments; the
+``iptables-save`` walk is a few dozen lines of it, and the shell reader asks ``apply``.
 """
 
 from __future__ import annotations
