@@ -33,12 +33,9 @@ def _with_pending(
 def _read_guarded(
     source: Source, docs: list[Node], placeholders: dict[str, str], by_name: bool, env: Env | None = None
 ) -> Iterator[Fact]:
-    """A reader never raises: an unexpected failure becomes a ParseError, not a crash of the run."""
-    try:
-        for doc in docs:
-            yield from Document(source, placeholders, env).document(doc, by_name)
-    except Exception as exc:  # pragma: no cover - a safety net for bugs, not for bad input
-        yield ParseError(f"compose reader failed ({type(exc).__name__}); please report it", source.at(1))
+    """The services of every document (a bug is the pipeline's to guard, at its call)."""
+    for doc in docs:
+        yield from Document(source, placeholders, env).document(doc, by_name)
 
 
 class Pending:

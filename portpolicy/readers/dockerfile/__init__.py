@@ -63,11 +63,8 @@ HANDLERS: dict[str, Handler] = {
 
 
 def read(source: Source) -> Iterator[Fact]:
-    """Read one Dockerfile; a reader bug becomes a ParseError, never an exception."""
-    try:
-        yield from _read(Build(source))
-    except Exception as exc:  # pragma: no cover - a safety net for bugs, not for bad input
-        yield ParseError(f"dockerfile reader failed ({type(exc).__name__}); please report it", source.at(1))
+    """Read one Dockerfile (a bug here is the pipeline's to guard: ``pipeline.read_candidate``)."""
+    yield from _read(Build(source))
 
 
 def _read(build: Build) -> Iterator[Fact]:

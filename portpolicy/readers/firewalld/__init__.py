@@ -51,15 +51,12 @@ from portpolicy.signatures.firewalld import root_element
 
 
 def read(source: Source) -> Iterator[Fact | FirewalldDoc]:
-    """Parse one file, XML or ``firewalld.conf`` as its content says; never raises."""
-    try:
-        text = source.masked
-        if root_element(text) is None:
-            yield from _read_conf(source, text)
-        else:
-            yield from _read_xml(source)
-    except Exception as exc:  # pragma: no cover - defensive: a reader bug is reported, not raised
-        yield ParseError(f"firewalld reader could not read this file ({type(exc).__name__})", source.at(1))
+    """Parse one file, XML or ``firewalld.conf`` as its content says (a bug is guarded at the call)."""
+    text = source.masked
+    if root_element(text) is None:
+        yield from _read_conf(source, text)
+    else:
+        yield from _read_xml(source)
 
 
 def _read_conf(source: Source, text: str) -> Iterator[Fact | FirewalldDoc]:

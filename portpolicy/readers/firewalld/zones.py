@@ -14,7 +14,6 @@ from portpolicy.model import (
     Fact,
     FirewallRule,
     Location,
-    ParseError,
     PortRange,
     Unresolved,
 )
@@ -37,11 +36,7 @@ def assemble(facts: Sequence[Fact | FirewalldDoc]) -> list[Fact]:
             docs.append(fact)
         else:
             out.append(fact)
-    try:
-        out.extend(_Host(docs).rules())
-    except Exception as exc:  # pragma: no cover - defensive, as in read()
-        where = docs[0].location if docs else Location("<firewalld>")
-        out.append(ParseError(f"firewalld reader could not join files ({type(exc).__name__})", where))
+    out.extend(_Host(docs).rules())
     return out
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from portpolicy.model import Fact, Location, ParseError
+from portpolicy.model import Fact
 from portpolicy.readers.base import Format, Source
 from portpolicy.readers.systemd.dropins import HostUnits
 from portpolicy.readers.systemd.services import ALL_CAPABILITIES, exec_facts
@@ -56,11 +56,8 @@ FORMAT = Format(
 
 
 def read(source: Source) -> Iterator[Fact | UnitFragment]:
-    """Parse one file; never raises, since one odd file must not stop a whole scan."""
-    try:
-        yield from read_unit_file(source)
-    except Exception as exc:  # pragma: no cover - defensive: a reader bug is reported, not raised
-        yield ParseError(f"systemd reader could not read this file ({type(exc).__name__})", source.at(1))
+    """Parse one file (bad input is a fact; a bug is the pipeline's to guard, at its call)."""
+    yield from read_unit_file(source)
 
 
 def assemble(facts: Sequence[Fact | UnitFragment]) -> list[Fact]:
@@ -76,13 +73,9 @@ def assemble(facts: Sequence[Fact | UnitFragment]) -> list[Fact]:
             fragments.append(fact)
         else:
             out.append(fact)
-    try:
-        units = HostUnits(fragments)
-        out.extend(socket_facts(units))
-        out.extend(exec_facts(units))
-    except Exception as exc:  # pragma: no cover - defensive, as in read()
-        where = fragments[0].location if fragments else Location("<systemd>")
-        out.append(ParseError(f"systemd reader could not join units ({type(exc).__name__})", where))
+    units = HostUnits(fragments)
+    out.extend(socket_facts(units))
+    out.extend(exec_facts(units))
     return out
 
 
