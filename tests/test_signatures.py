@@ -91,6 +91,7 @@ LATER_STAGES = (
     "model",
     "engine",
     "pipeline",
+    "guards",
     "live_audit",
     "live",
     "suppress",
@@ -110,8 +111,12 @@ def test_no_stage_after_reading_names_a_reader() -> None:
 
     names = {s.name for s in signatures.all_signatures()}
     found = set()
-    for stage in LATER_STAGES:
-        path = Path(portpolicy.__file__).parent / f"{stage}.py"
+    package = Path(portpolicy.__file__).parent
+    for stage, path in [
+        (name, path)
+        for name in LATER_STAGES
+        for path in (sorted((package / name).rglob("*.py")) or [package / f"{name}.py"])
+    ]:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         docstrings = {
             id(node.body[0].value)
