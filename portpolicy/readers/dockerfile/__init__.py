@@ -63,7 +63,7 @@ HANDLERS: dict[str, Handler] = {
 
 
 def read(source: Source) -> Iterator[Fact]:
-    """Read one Dockerfile (a bug here is the pipeline's to guard: ``pipeline.read_candidate``)."""
+    """Read one Dockerfile (a bug here is the pipeline's to guard: ``reading.read_candidate``)."""
     yield from _read(Build(source))
 
 
