@@ -30,6 +30,7 @@ read the files), and a flag here would be a second place to keep in step with it
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -153,3 +154,13 @@ def by_name(name: str) -> Signature | None:
 def roles() -> dict[str, str]:
     """Format name -> its declared ``role``; a name of no format (``file``, ``live``) is absent."""
     return {s.name: s.role for s in all_signatures()}
+
+
+def first_line_is(text: str, content: re.Pattern[str], line: re.Pattern[str], sample: int = 65536) -> bool:
+    """True when the first meaningful line (where ``content`` first matches) has the shape ``line``.
+
+    The shape test of a well-named file: the format shows in its first line that is not
+    blank, a comment or a template statement (what ``content`` skips).
+    """
+    first = content.search(text, 0, sample)
+    return first is not None and line.match(text, first.start(), first.start() + sample) is not None

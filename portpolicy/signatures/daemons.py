@@ -17,7 +17,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from portpolicy.signatures import Signature
+from portpolicy.signatures import Signature, first_line_is
 
 SAMPLE = 65536
 """Characters of a file the content tests look at."""
@@ -139,8 +139,7 @@ def shaped(text: str) -> bool:
     named like a daemon's with other sections (``[supervisord]``, ``[client]`` alone) has
     no server setting to read.
     """
-    first = _CONTENT.search(text, 0, SAMPLE)
-    if first is None or LINE.match(text, first.start(), first.start() + SAMPLE) is None:
+    if not first_line_is(text, _CONTENT, LINE, SAMPLE):
         return False
     return _SECTION.search(text, 0, SAMPLE) is None
 

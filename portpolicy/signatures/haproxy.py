@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from portpolicy.signatures import Signature
+from portpolicy.signatures import Signature, first_line_is
 
 SAMPLE = 65536
 """Characters of a file the content tests look at."""
@@ -67,8 +67,7 @@ def looks(text: str) -> bool:
 
 def shaped(text: str) -> bool:
     """The first meaningful line is a section keyword (a well-named file)."""
-    first = _CONTENT.search(text, 0, SAMPLE)
-    return first is not None and _LINE.match(text, first.start(), first.start() + SAMPLE) is not None
+    return first_line_is(text, _CONTENT, _LINE, SAMPLE)
 
 
 SIGNATURE = Signature(

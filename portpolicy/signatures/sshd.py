@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from portpolicy.signatures import Signature
+from portpolicy.signatures import Signature, first_line_is
 
 SAMPLE = 65536
 """Characters of a file the content tests look at."""
@@ -81,8 +81,7 @@ def looks(text: str) -> bool:
 
 def shaped(text: str) -> bool:
     """The first meaningful line is a ``Keyword value`` line, and no ``Host`` block (a well-named file)."""
-    first = _CONTENT.search(text, 0, SAMPLE)
-    if first is None or _LINE.match(text, first.start(), first.start() + SAMPLE) is None:
+    if not first_line_is(text, _CONTENT, _LINE, SAMPLE):
         return False
     return _CLIENT.search(text, 0, SAMPLE) is None
 
