@@ -32,7 +32,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
 
@@ -102,7 +102,6 @@ class Signature:
     drop_in_folders: tuple[str, ...] = ()
     """Folder suffixes (``.service.d``) whose files belong to the folder above; the suffix without
     its dot (``service.d``) names such a folder too."""
-    extra: dict[str, object] = field(default_factory=dict, compare=False)
 
 
 @cache
