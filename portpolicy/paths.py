@@ -14,6 +14,11 @@ Jinja templates, and generator templates too (``Dockerfile-alpine.template`` wit
 is not the file deployed, so a parse error in it is no verdict (``raw_template_errors``)."""
 
 
+def is_template(path: str) -> bool:
+    """A template by its name: its text is only final once rendered."""
+    return path.endswith(TEMPLATE_SUFFIXES)
+
+
 def strip_template(path: str) -> str:
     """``path`` without a template suffix (``sshd_config.j2`` is ``sshd_config``): the rendered file's name."""
     for suffix in TEMPLATE_SUFFIXES:

@@ -64,7 +64,7 @@ def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> FileRea
         comments = suppress.in_text(path, text)
         if recognition.signature is None:
             name = "yaml"
-            return FileRead(*_sniff_yaml(source, facts), comments)
+            return FileRead(*_sniff_yaml(source, facts, recognition.sniffed), comments)
         reader = signatures.reader(recognition.signature)
         name = reader.NAME
         read = list(reader.read(source))
@@ -101,11 +101,12 @@ UNRECOGNISED_FORMAT = "file"
 """The reader name of a file that is not of the format its name claims: no line of it is quoted."""
 
 
-def _sniff_yaml(source: Source, facts: list[Fact]) -> tuple[str | None, list[Fact], str]:
-    """YAML whose text a YAML format's sniff accepted: composed once, then the readers' ``claims`` decide."""
-    yaml_readers = [
-        signatures.reader(s) for s in signatures.all_signatures() if s.yaml and s.looks(source.text)
-    ]
+def _sniff_yaml(
+    source: Source, facts: list[Fact], sniffed: tuple[signatures.Signature, ...]
+) -> tuple[str | None, list[Fact], str]:
+    """YAML whose text ``sniffed`` formats accepted (``recognise``): composed once, then their
+    readers' ``claims`` decide."""
+    yaml_readers = [signatures.reader(s) for s in sniffed]
     try:
         docs = compose_documents(source.text)
     except YamlError:

@@ -25,7 +25,7 @@ import posixpath
 from dataclasses import dataclass
 
 from portpolicy import signatures
-from portpolicy.paths import TEMPLATE_SUFFIXES, strip_template
+from portpolicy.paths import is_template, strip_template
 from portpolicy.readers.base import mask_jinja
 from portpolicy.readers.lexing import JINJA_COMMENTS, replace_templates
 from portpolicy.signatures import Signature
@@ -246,12 +246,13 @@ class Recognition:
     signature: Signature | None
     how: str = ""
     reason: str = ""
-    sniff_yaml: bool = False
-    """YAML no name claims: compose it and let the YAML readers' ``claims`` decide."""
+    sniffed: tuple[Signature, ...] = ()
+    """YAML no name claims, whose text these YAML formats' sniffs accept: compose it once and
+    let their readers' ``claims`` decide."""
 
-
-def is_template(rel: str) -> bool:
-    return rel.endswith(TEMPLATE_SUFFIXES)
+    @property
+    def sniff_yaml(self) -> bool:
+        return bool(self.sniffed)
 
 
 def is_yaml(rel: str) -> bool:
@@ -286,8 +287,9 @@ def recognise(rel: str, text: str) -> Recognition:
         yaml_priors = [s for s in priors if s.yaml]
         if yaml_priors:
             return Recognition(yaml_priors[0], "name")
-        if any(s.looks(text) for s in signatures.all_signatures() if s.yaml):
-            return Recognition(None, sniff_yaml=True)
+        sniffed = tuple(s for s in signatures.all_signatures() if s.yaml and s.looks(text))
+        if sniffed:
+            return Recognition(None, sniffed=sniffed)
         return Recognition(None, reason="YAML that no reader recognises")
     body = _masked(text) if is_template(rel) or "{%" in text or "{#" in text else text
     for signature in priors:

@@ -21,6 +21,7 @@ from typing import Any
 
 from portpolicy.model import InvalidPort, Location, ParseError, PortRange, Unresolved
 from portpolicy.paths import TEMPLATE_SUFFIXES as TEMPLATE_SUFFIXES  # re-exported: readers ask base
+from portpolicy.paths import is_template
 from portpolicy.paths import strip_template as strip_template
 from portpolicy.readers.lexing import JINJA_COMMENTS, replace_templates
 
@@ -70,7 +71,7 @@ class Source:
     @property
     def template(self) -> bool:
         """A template by its name (``TEMPLATE_SUFFIXES``): its text is only final once rendered."""
-        return self.name_path.endswith(TEMPLATE_SUFFIXES)
+        return is_template(self.name_path)
 
     @cached_property
     def jinja(self) -> bool:
