@@ -238,6 +238,14 @@ class Namespace:
     """How many listeners were read for this namespace (PP013 needs both sides known)."""
     firewall_rules: int = 0
     """How many firewall rules were read for this namespace."""
+    inbound_policy: Setting = Setting(None, "no firewall of this host was read")
+    """What the host's firewall does with new inbound traffic no rule accepts: "accept",
+    "drop" or "reject" (None: not known), with the line that sets it (ufw's default,
+    a firewalld zone's target, an nftables input chain's policy, iptables ``-P INPUT``)."""
+    runtime_firewall: Setting = Setting(None, "no container runtime's firewall handling was read")
+    """How the container runtime's published ports meet that firewall: "bypasses" (rootful
+    Docker/Podman and Kubernetes DNAT before INPUT), "filtered" (``DOCKER-USER`` rules,
+    ``"iptables": false``, a rootless runtime whose forwarder INPUT filters), None unknown."""
     shared: bool = True
     """The host's namespace, or a container namespace where more than one service listens.
 
@@ -278,12 +286,21 @@ class Listener:
     evidence: tuple[Evidence, ...] = ()
     container: str = ""
     """The container (compose service or image) whose process binds it; "" when none is known."""
+    image: str = ""
+    """The image reference whose defaults apply to that process ("" when none is known).
+
+    A compose service's or pod container's ``image:``; for a Dockerfile, the external base
+    image its final stage is built ``FROM`` (its user and ports stand until the Dockerfile
+    overrides them). Known images (``portpolicy/data/images.yml``) lend a default user."""
     # Filled in by the hosts stage.
     host: str = ""
     namespace: Namespace | None = None
     privilege: Privilege | None = None
     holds_socket: bool = True
     """False for a pod's host port: the CNI portmap plugin writes DNAT rules, no socket is bound."""
+    refuses_repeat: bool = False
+    """The program or tool refuses a second bind of the same protocol/port/address by the same
+    service: Apache ``Listen``, a compose service's published host port, ..."""
     reserved_ports_if_added: PortSet | None = None
     """The namespace's reserved-ports list with this listener's ports added (a write replaces the list)."""
     seq: int = 0
