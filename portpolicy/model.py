@@ -286,6 +286,8 @@ class Listener:
     evidence: tuple[Evidence, ...] = ()
     container: str = ""
     """The container (compose service or image) whose process binds it; "" when none is known."""
+    forwards_to: PortRange | None = None
+    """For a port a runtime publishes (``bound_by="runtime"``): the container port it forwards to."""
     image: str = ""
     """The image reference whose defaults apply to that process ("" when none is known).
 

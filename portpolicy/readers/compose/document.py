@@ -84,6 +84,8 @@ class Document(Services):
             assert mode.location is not None
             yield Unresolved(mode.value, "network_mode holds a variable without a default", mode.location)
         run_as = users.run_as(self, svc)
+        image_value = self.value(self.attr(svc, "image"))
+        image = image_value.text.strip() if image_value is not None and image_value.known else ""
         link = mounts.link(
             self, self.configs, name, key_node, svc, netns if mode.kind != "unknown" else None, run_as
         )
@@ -139,7 +141,9 @@ class Document(Services):
                         bound_by="runtime",
                         netns="host",
                         source=f"services.{name}.ports",
+                        forwards_to=m.container,
+                        image=image,
                     )
-            yield from container_side(name, m, run_as, netns, "ports", covered, evidence)
+            yield from container_side(name, m, run_as, netns, "ports", covered, evidence, image)
         for m in exposed:
-            yield from container_side(name, m, run_as, netns, "expose", covered, evidence)
+            yield from container_side(name, m, run_as, netns, "expose", covered, evidence, image)

@@ -183,6 +183,7 @@ def container_side(
     key: str,
     covered: dict[str, PortSet],
     evidence: tuple[Evidence, ...],
+    image: str = "",
 ) -> Iterator[Listener]:
     """The container's own socket; a port the service already declared is one socket, not two."""
     have = covered.get(m.protocol, PortSet())
@@ -198,6 +199,7 @@ def container_side(
             netns=netns,
             source=f"services.{name}.{key}",
             evidence=evidence,
+            image=image,
         )
     covered[m.protocol] = have.union(m.container)
 

@@ -143,6 +143,8 @@ def read_container(
     cname = name_val.text if name_val is not None else f"container@{m.loc(container).line}"
     service = f"{pod.label}/{cname}"
     run_as = RunAs() if pod.windows else container_user(m, pod.security, get(container, "securityContext"))
+    image_val = m.value(get(container, "image"))
+    image = image_val.text.strip() if image_val is not None and image_val.known else ""
     mounts = tuple(config_mounts(m, container, volumes or {}))
     if mounts:
         yield ContainerLink(service, pod.netns, m.loc(container), run_as, True, mounts=mounts)
@@ -156,11 +158,11 @@ def read_container(
             if not m.is_template_node(entry):
                 yield ParseError(f"container {shown(cname)!r}: each port must be a mapping", m.loc(entry))
             continue
-        yield from read_container_port(m, pod, service, run_as, entry)
+        yield from read_container_port(m, pod, service, run_as, entry, image)
 
 
 def read_container_port(
-    m: Manifest, pod: Pod, service: str, run_as: RunAs, entry: MappingNode
+    m: Manifest, pod: Pod, service: str, run_as: RunAs, entry: MappingNode, image: str = ""
 ) -> Iterator[Fact]:
     """One ``ports`` entry: the process's socket, and the node's forwarded ``hostPort``."""
     cp_node = get(entry, "containerPort")
@@ -198,6 +200,8 @@ def read_container_port(
                 netns="host",
                 source=pod.placement,
                 evidence=(Evidence(cloc, why),),
+                forwards_to=PortRange.single(cport),
+                image=image,
             )
     yield Listener(
         service=service,
@@ -210,6 +214,7 @@ def read_container_port(
         netns=pod.netns,
         source=pod.placement,
         evidence=pod.evidence,
+        image=image,
     )
 
 
