@@ -531,6 +531,88 @@ class Unresolved:
     kind: str = field(default="unresolved", init=False)
 
 
+@dataclass(frozen=True)
+class ContainerPort:
+    """One entry of a Kubernetes container's ``ports``: its list key, and what a Service's
+    ``targetPort`` can name.
+
+    ``owner`` identifies the container within its file (its list is where keys must be
+    unique); ``protocol`` is as the API writes it (TCP, UDP, SCTP).
+    """
+
+    workload: str
+    container: str
+    owner: str
+    k8s_namespace: str
+    index: int
+    number: int
+    protocol: str
+    location: Location
+    name: str = ""
+    host: str = ""
+    kind: str = field(default="container_port", init=False)
+
+
+@dataclass(frozen=True)
+class PodTemplate:
+    """A workload's pod template (Kubernetes) as a Service's selector sees it: labels and ports.
+
+    Join input for the kubernetes reader's ``assemble`` only (it never reaches the rules).
+    ``labels_known`` / ``ports_known`` are False when a template or variable hides some of them.
+    """
+
+    workload: str
+    k8s_namespace: str
+    location: Location
+    labels: tuple[tuple[str, str], ...] = ()
+    labels_known: bool = True
+    ports: tuple[ContainerPort, ...] = ()
+    ports_known: bool = True
+    kind: str = field(default="pod_template", init=False)
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    """One entry of a Kubernetes Service's ``spec.ports``: its list keys, its node port, and
+    the pods its selector reaches.
+
+    ``selector`` None: the Service has none (its endpoints are managed by hand); with
+    ``selector_known`` False a template hides it. The kubernetes reader's ``assemble`` joins
+    it to the pod templates of its scope and namespace: ``selects`` names the workloads,
+    ``reaches`` the container ports the traffic goes to, ``join`` the verdict (``reached``,
+    ``unreached``, ``unknown`` with ``join_reason``, ``skipped`` without a selector).
+    """
+
+    service: str
+    object_id: str
+    k8s_namespace: str
+    index: int
+    location: Location
+    port: int
+    protocol: str = "TCP"
+    name: str = ""
+    service_type: str = "ClusterIP"
+    """As written; "" when a template hides it (an absent type is ClusterIP)."""
+    node_port: PortRange | None = None
+    node_port_location: Location | None = None
+    target: str = ""
+    """``targetPort`` as written ("" when absent: the port itself)."""
+    target_port: int | None = None
+    target_name: str = ""
+    target_location: Location | None = None
+    selector: tuple[tuple[str, str], ...] | None = None
+    selector_known: bool = True
+    # Filled in by the kubernetes reader's ``assemble``.
+    selects: tuple[str, ...] = ()
+    reaches: tuple[str, ...] = ()
+    declared: tuple[str, ...] = ()
+    """The container ports (name/protocol number) the selected pods declare, for messages."""
+    join: str = "skipped"
+    join_reason: str = ""
+    host: str = ""
+    kind: str = field(default="service_port", init=False)
+
+
 Fact = (
     Listener
     | KernelSetting
@@ -542,6 +624,9 @@ Fact = (
     | Unresolved
     | ContainerLink
     | ImageInfo
+    | ContainerPort
+    | PodTemplate
+    | ServicePort
 )
 
 
