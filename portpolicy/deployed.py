@@ -15,8 +15,11 @@ destination, so readers that decide by name see the unit name, the sysctl.d prio
 ``nginx.conf``) and every ``Location`` on that path is moved back to the source. An
 embedded file (``Embedded``: a ConfigMap key's text inside a manifest; later cloud-init
 ``write_files``, Ignition, heredocs) is padded with the lines and indentation that
-precede it in its container file, so its lines and columns are the container's. An
-embedded file is expanded once: whatever a virtual file embeds in turn is not read.
+precede it in its container file, so its lines and columns are the container's; an
+encoded one (base64, gzip, a ``data:`` URL) is ``pinned`` to the line of its value. A file
+written inside a file (a ``Deployed`` with its text, from the first pass) is read the same
+way. An embedded file is expanded once (depth 1): whatever a virtual file embeds in turn
+(a heredoc in a script that cloud-init writes) is not read.
 
 ``placement`` then puts the facts in the container's namespace as it does for any
 well-named file. A destination is untrusted text: bounded, normalised under ``/``, and
@@ -108,12 +111,17 @@ def read_all(
     """
     entries = [(path, reader, list(facts)) for path, reader, facts in per_file]
     embedded = _take_embedded(entries)
+    written = _take_written(entries)
     first = {path: reader for path, reader, _ in entries}
     deploying = {
         path for path, _, facts in entries if any(isinstance(f, (ImageInfo, ContainerLink)) for f in facts)
     }
     known = sorted({*first, *(s.path for s in skipped)} - deploying)
-    deployments = [*_tree_deployments(entries, known), *_configmap_deployments(entries, embedded)]
+    deployments = [
+        *_tree_deployments(entries, known),
+        *_configmap_deployments(entries, embedded),
+        *written,
+    ]
     budget = _Budget()
     added: dict[str, list[Entry]] = defaultdict(list)
     replaced: set[str] = set()
@@ -168,6 +176,17 @@ def _take_embedded(entries: list[Entry]) -> list[Embedded]:
         if any(isinstance(f, Embedded) for f in facts):
             found.extend(f for f in facts if isinstance(f, Embedded))
             entries[i] = (path, reader, [f for f in facts if not isinstance(f, Embedded)])
+    return found
+
+
+def _take_written(entries: list[Entry]) -> list[Deployed]:
+    """Remove every file written inside a file (a heredoc, ``write_files``, an Ignition entry:
+    a ``Deployed`` with its text) from the first pass's entries and return them."""
+    found: list[Deployed] = []
+    for i, (path, reader, facts) in enumerate(entries):
+        if any(isinstance(f, Deployed) for f in facts):
+            found.extend(f for f in facts if isinstance(f, Deployed) and f.text is not None)
+            entries[i] = (path, reader, [f for f in facts if not isinstance(f, Deployed)])
     return found
 
 
@@ -258,10 +277,18 @@ def _read_as(reader: Any, d: Deployed, virtual: str, text: str) -> list[Any]:
     if unlike is not None:  # not of the format its destination says: quote none of it
         return [ParseError(unlike, where)]
     kept = [f for f in facts if not isinstance(f, (Embedded, Deployed))]  # embedded once, never nested
-    moved = [relocate(f, virtual, d.source_path) for f in cut_values(kept)]
+    moved = [_moved(f, virtual, d) for f in cut_values(kept)]
     if source.template or Source(d.source_path, text).template:
         moved = raw_template_errors(d.source_path, moved)  # as the first pass reads a template
     return ([d] if d.text is not None else []) + moved
+
+
+def _moved(fact: Any, virtual: str, d: Deployed) -> Any:
+    """A fact of an embedded reading back on the source: its own line, or the encoded value's."""
+    if not d.pinned:
+        return relocate(fact, virtual, d.source_path)
+    at = d.location
+    return move_locations(fact, virtual, lambda loc: dataclasses.replace(at, path=d.source_path))
 
 
 def relocate(obj: Any, virtual: str, path: str) -> Any:

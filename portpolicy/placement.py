@@ -50,7 +50,7 @@ from portpolicy.model import (
     RunAs,
 )
 from portpolicy.readers.lexing import glob_matches
-from portpolicy.virtual import Deployed
+from portpolicy.virtual import WRITTEN, Deployed
 
 # Where a file that arrives through a directory mount or a glob is a daemon's configuration.
 CONFIG_PREFIXES = (
@@ -229,8 +229,8 @@ def place(
                     if span is not None:
                         c.spans.setdefault(path, []).append(span)
                     homes.setdefault(c.scope, True)
-        if not homes:
-            entries.append((path, reader, reader, facts))
+        if not homes:  # a text written by another file takes that file's host (``Deployed.scope``)
+            entries.append((path, next((d.scope for d in embedded if d.scope), reader), reader, facts))
             continue
         for scope_path, scope_reader in homes:
             entries.append((scope_path, scope_reader, reader, facts))
@@ -348,6 +348,9 @@ def _containers(
 def _copies(stage: ImageStage, context: str) -> Iterator[_Source]:
     for src, dest, loc in stage.copies:
         glob = any(ch in src for ch in "*?[")
+        if src.startswith(WRITTEN):  # a heredoc: written in the Dockerfile, not a context file
+            yield _Source(src, dest, loc, "written by a Dockerfile heredoc")
+            continue
         path = posixpath.normpath(posixpath.join(context, src.lstrip("/")))
         yield _Source(path, dest, loc, "copied by COPY/ADD", glob)
 
@@ -355,6 +358,8 @@ def _copies(stage: ImageStage, context: str) -> Iterator[_Source]:
 def _inside(path: str, src: _Source) -> str | None:
     """The path ``path`` has in the container through ``src``, or None."""
     target = src.target
+    if path.startswith(WRITTEN) and path != src.path:
+        return None  # a written file reaches only the container whose heredoc names it
     if src.glob:
         pattern, name = src.path.split("/"), path.split("/")  # the pattern: a COPY source, untrusted
         if len(pattern) != len(name) or not all(

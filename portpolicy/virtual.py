@@ -16,6 +16,10 @@ from portpolicy.model import Location
 
 CONFIGMAP = "configmap:"
 """How a Kubernetes mount names its ConfigMap before ``read_all`` joins it to the key's text."""
+WRITTEN = "written:"
+"""How a file written inside another file (a heredoc, cloud-init ``write_files``, an Ignition
+entry) is named (its ``ident``): never a tree path, so it reaches a container only through a
+route that names it (a Dockerfile heredoc's ``COPY <<EOF``/``RUN``), never by accident."""
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,10 @@ class Deployed:
     ``location`` is the line that deploys it (the COPY, the volume, the volumeMount).
     ``ident`` is how ``placement`` finds the container it reaches: the source path, or a
     name for an embedded text; ``lines`` the span of the source an embedded text covers.
+    ``pinned``: an encoded text (base64, gzip, a ``data:`` URL) has no lines of its own, so
+    every fact of it points at ``location``, the line holding the encoded value.
+    ``scope``: the reader whose host scope the text takes (the file that writes it: an
+    Ignition or cloud-init file is one host); empty, the text's own reader's.
     """
 
     source_path: str
@@ -37,6 +45,8 @@ class Deployed:
     location: Location
     ident: str = ""
     lines: tuple[int, int] | None = None
+    pinned: bool = False
+    scope: str = ""
     kind: str = field(default="deployed", init=False)
 
     @property

@@ -11,6 +11,10 @@ assignments followed. Each command's arguments are then read by its tool's modul
 ``firewall_cmd.command``, and nftables' own interpreter for ``nft add rule ...`` lines
 (``nft -f FILE`` loads a file this script does not show: it is passed over).
 
+A heredoc that ``cat``/``tee`` writes to an absolute path (``cat > /etc/nginx/conf.d/app.conf
+<<'EOF'``) is a file of its own: ``heredocs`` makes it a ``Deployed`` record, which
+``deployed.read_all`` reads as its destination's format, on this script's lines and host.
+
 Shell variables in ports stay Unresolved: a script's variables depend on its environment
 and arguments.
 """
@@ -22,10 +26,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from portpolicy.model import Fact, ParseError
-from portpolicy.readers import firewall_cmd, iptables, nftables, ufw
+from portpolicy.readers import firewall_cmd, heredocs, iptables, nftables, ufw
 from portpolicy.readers import netfilter as nf
 from portpolicy.readers.base import LINE_BREAK, Source
 from portpolicy.readers.lexing import split_shell
+from portpolicy.virtual import Deployed
 
 NAME = "shell"
 
@@ -36,7 +41,6 @@ _ASSIGN = re.compile(r"^\s*(?:export\s+|readonly\s+|local\s+)?([A-Za-z_][A-Za-z0
 _FOUND_BY = re.compile(r"[\"']?(?:\$\(|`)(?:command\s+-v|which)\s+")
 """``$(command -v iptables)``/`` `which ufw` ``: the tool's path as the shell finds it."""
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
-_HEREDOC = re.compile(r"<<-?\s*['\"]?([A-Za-z_]+)['\"]?")
 _IPTABLES = re.compile(r"ip6?tables(?:-legacy|-nft)?")
 _ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _PREFIXES = frozenset({"sudo", "command", "exec", "then", "do", "else", "time", "nice", "if", "!", "{"})
@@ -87,28 +91,48 @@ class _Script:
         return self.facts
 
 
-def read(source: Source) -> list[Fact]:
-    text = source.masked
+def read(source: Source) -> list[Fact | Deployed]:
+    """The script's firewall commands, and the files its heredocs write (``heredocs``)."""
+    lines = LINE_BREAK.split(source.masked)
     script = _Script(source)
     commands: dict[str, str] = {}  # IPT -> iptables
-    heredoc: str | None = None
-    for number, line in _logical_lines(text):
-        if heredoc is not None:
-            if line.strip() == heredoc:
-                heredoc = None
-            continue
+    files: list[Fact | Deployed] = []
+    i = 0
+    while i < len(lines):
+        number, line, i = _logical_line(lines, i)
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        opened = _HEREDOC.search(line)
-        if opened:
-            heredoc = opened.group(1)
-        if _assigns_a_tool(line, commands):
-            continue
-        if not _COMMAND.search(line) and not any(name in commands for name in _VARIABLE.findall(line)):
-            continue
-        _run_line(script, number, line, commands)
-    return script.finish()
+        head = heredocs.opened(line)
+        if not _assigns_a_tool(line, commands) and (
+            _COMMAND.search(line) or any(name in commands for name in _VARIABLE.findall(line))
+        ):
+            _run_line(script, number, line, commands)
+        if head is not None:
+            i = _heredoc(source, lines, i, number, head, files)
+    return [*script.finish(), *files]
+
+
+def _heredoc(
+    source: Source, lines: list[str], i: int, number: int, head: heredocs.Opened, files: list[Fact | Deployed]
+) -> int:
+    """Pass over a heredoc's body (from ``lines[i]``); note the file it writes. Returns the next index."""
+    text, after, closed = heredocs.body(lines, i, head.delimiter, head.strip_tabs)
+    if head.destination is None:
+        return after
+    where = source.at(number, head.column)
+    if not closed:
+        files.append(heredocs.unclosed(head.delimiter, where))
+        return after
+    written = sum(1 for f in files if isinstance(f, Deployed))
+    if written >= heredocs.MAX_WRITTEN:
+        if written == heredocs.MAX_WRITTEN:
+            files.append(heredocs.too_many(where))
+        return after
+    record = heredocs.written(source.path, head, text, i + 1, where, NAME)
+    if record is not None:
+        files.append(record)
+    return after
 
 
 def _assigns_a_tool(line: str, commands: dict[str, str]) -> bool:
@@ -141,18 +165,14 @@ def _run_line(script: _Script, number: int, line: str, commands: dict[str, str])
             script.run(tool, number, line, rest)
 
 
-def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """(first line number, joined text) with backslash-newline continuations joined."""
-    lines = LINE_BREAK.split(text)
-    i = 0
-    while i < len(lines):
-        start, parts = i + 1, [lines[i]]
-        while parts[-1].endswith("\\") and i + 1 < len(lines):  # parts joined once: linear
-            i += 1
-            parts[-1] = parts[-1][:-1]
-            parts.append(lines[i].lstrip())
-        yield start, " ".join(parts)
+def _logical_line(lines: list[str], i: int) -> tuple[int, str, int]:
+    """(first line number, joined text, next index) with backslash-newline continuations joined."""
+    start, parts = i + 1, [lines[i]]
+    while parts[-1].endswith("\\") and i + 1 < len(lines):  # parts joined once: linear
         i += 1
+        parts[-1] = parts[-1][:-1]
+        parts.append(lines[i].lstrip())
+    return start, " ".join(parts), i + 1
 
 
 _REDIRECT = re.compile(r"\d*(?:>>?|<<?|>\||<>)(.*)")

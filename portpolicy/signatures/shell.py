@@ -6,7 +6,10 @@ command line of ``iptables``/``ip6tables``/``ufw``/``firewall-cmd``/``nft`` (als
 ``sudo`` or a ``$IPT`` variable assigned the command) claims a file of any name; without
 one, two such lines. A ``.sh`` name or a firewall-ish script name (``rc.firewall``) is a
 prior: one such command anywhere in command position is then enough. A script that runs
-none of these is skipped with that reason: it is not a firewall script.
+none of these is skipped with that reason: it is not a firewall script. One that writes a
+config with a heredoc (``cat > /etc/nginx/conf.d/app.conf <<EOF``, a path another format's
+name claims) is read too, for that file; Debian maintainer scripts (``debian/*.postinst``)
+are scripts by name.
 """
 
 from __future__ import annotations
@@ -51,12 +54,41 @@ _SCRIPT_NAMES = frozenset(
 _FIREWALL_WORD = re.compile(r"firewall|iptables|ip6tables|ufw|nftables", re.I)
 _IFUPDOWN = frozenset({"if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d"})
 _MAX_VARIABLES = 32
+_MAINTAINER_SCRIPTS = frozenset({"postinst", "preinst", "postrm", "prerm", "config"})
+_WRITER = re.compile(r"(?:^|[\s;&|(/])(?:cat|tee)(?=[\s<>|;]|$)")
+_OPENER = re.compile(r"(?<!<)<<(?!<)-?[ \t]*\\?['\"]?[A-Za-z_]")
+_DESTINATION = re.compile(r"(?:>>?|\btee(?:[ \t]+-[-\w]+)*)[ \t]*['\"]?(/[\w./@+-]+)")
+_MAX_WRITES = 64
+"""Heredoc lines whose destinations recognition looks at (the head of the file holds them)."""
+
+
+def writes_config(text: str) -> bool:
+    """A ``cat``/``tee`` heredoc writes a file at a path some other format's name claims
+    (``cat > /etc/nginx/conf.d/app.conf <<EOF``): the script carries a config (``heredocs``)."""
+    from portpolicy.signatures import all_signatures  # the package, loaded by now
+
+    others = [s for s in all_signatures() if s.name != "shell" and not s.yaml]
+    seen = 0
+    for line in text.split("\n"):
+        if "<<" not in line or _OPENER.search(line) is None or _WRITER.search(line) is None:
+            continue
+        seen += 1
+        if seen > _MAX_WRITES:
+            return False
+        for m in _DESTINATION.finditer(line):
+            path = m.group(1).lstrip("/")
+            if path and not m.group(1).startswith("/dev/") and any(s.named(path) for s in others):
+                return True
+    return False
 
 
 def named(rel: str) -> bool:
-    """``*.sh``/``*.bash``, firewall script names, firewall-named templates, ifupdown hooks."""
+    """``*.sh``/``*.bash``, firewall script names, firewall-named templates, ifupdown hooks,
+    Debian maintainer scripts (``debian/<pkg>.postinst``)."""
     name, parent = stem(rel)
     if name.endswith(_SUFFIXES) or name in _SCRIPT_NAMES:
+        return True
+    if parent == "debian" and name.rpartition(".")[2] in _MAINTAINER_SCRIPTS:
         return True
     if name != rel.rsplit("/", 1)[-1] and "." not in name and _FIREWALL_WORD.search(name):
         return True  # roles/fw/templates/firewall.j2
@@ -93,7 +125,7 @@ def _quotes_commands(first_line: str) -> bool:
 def looks(text: str) -> bool:
     text = unix_lines(text)
     if _SHELL.match(text):
-        return command_lines(text) >= 1
+        return command_lines(text) >= 1 or writes_config(text)
     return not _quotes_commands(_first_line(text)) and command_lines(text) >= 2
 
 
@@ -102,7 +134,7 @@ def shaped(text: str) -> bool:
     text = unix_lines(text)
     if _quotes_commands(_first_line(text)):
         return False
-    return _ANY_COMMAND.search(text) is not None or _variable_commands(text) > 0
+    return _ANY_COMMAND.search(text) is not None or _variable_commands(text) > 0 or writes_config(text)
 
 
 SIGNATURE = Signature(

@@ -1,0 +1,115 @@
+"""Files a shell heredoc writes: ``cat > PATH <<'EOF'`` … ``EOF``, as texts to read at ``PATH``.
+
+Provisioning scripts, Debian maintainer scripts and Dockerfile ``RUN`` lines write configs
+this way: ``cat > /etc/nginx/conf.d/app.conf <<EOF``, ``cat <<EOF > PATH``, ``cat <<EOF |
+sudo tee PATH``, ``tee -a PATH <<EOF``, ``cat >> PATH`` (an append: the appended text is read
+alone, as if it were the whole file, and says so in ``how``). ``<<-EOF`` strips leading tabs:
+they become blanks here, so columns stay the script's. Only ``cat`` and ``tee`` count (the
+body is then the file's text) and only an absolute path with no variable in it (a relative
+one depends on the working directory). Each such heredoc becomes a ``Deployed`` record with
+its text padded to the script's lines, which ``deployed.read_all`` reads as its destination's
+format; a path no reader wants (``/etc/motd``) is simply not read.
+
+Bounds: ``MAX_WRITTEN`` files per script (one PP000 says the rest were not read); a heredoc
+with no terminator runs to the end of the file, as the shell reads it, and is one PP000.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from portpolicy.model import Location, ParseError
+from portpolicy.readers.base import shown
+from portpolicy.virtual import WRITTEN, Deployed, embed
+
+MAX_WRITTEN = 1000
+"""Files written by heredocs read per script: a real one writes a few."""
+
+OPENER = re.compile(r"(?<!<)<<(?!<)(-?)[ \t]*(\\?)(['\"]?)([A-Za-z_][\w.-]*)\3")
+"""``<<EOF``, ``<<-EOF``, ``<< 'EOF'``, ``<<"EOF"``, ``<<\\EOF`` (not ``<<<``, a here-string)."""
+_END = r"(?=[\s;&|)<>]|$)"
+_PATH = r"(/[^\s'\"<>|;&()`$\\]+)"
+_REDIRECT = re.compile(rf"(?<![<>&\d])(>>?|>\|)[ \t]*(['\"]?){_PATH}\2{_END}")
+_TEE = re.compile(rf"\btee((?:[ \t]+-[-\w]+)*)[ \t]+(['\"]?){_PATH}\2{_END}")
+_WRITER = re.compile(r"(?:^|[\s;&|(])(?:\S*/)?(?:cat|tee)(?=[\s<>|;]|$)")
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A heredoc opened on a command line: its delimiter and the file the command writes."""
+
+    delimiter: str
+    strip_tabs: bool
+    column: int
+    destination: str | None
+    append: bool
+
+
+def opened(line: str) -> Opened | None:
+    """The first heredoc ``line`` opens, with the absolute path it writes (None: no file)."""
+    m = OPENER.search(line)
+    if m is None:
+        return None
+    destination, append = _target(line)
+    return Opened(m.group(4), m.group(1) == "-", m.start() + 1, destination, append)
+
+
+def _target(line: str) -> tuple[str | None, bool]:
+    """(the file ``cat``/``tee`` writes on this line, appended?): ``tee``'s first, else a redirect."""
+    if _WRITER.search(line) is None:
+        return None, False
+    tee = _TEE.search(line)
+    if tee is not None and not tee.group(3).startswith("/dev/"):
+        options = tee.group(1).split()
+        return tee.group(3), "-a" in options or "--append" in options
+    for m in _REDIRECT.finditer(line):
+        if not m.group(3).startswith("/dev/"):
+            return m.group(3), m.group(1) == ">>"
+    return None, False
+
+
+def body(lines: list[str], start: int, delimiter: str, strip_tabs: bool) -> tuple[list[str], int, bool]:
+    """(the body's lines, the index after its terminator, closed?) from ``lines[start]`` on."""
+    out: list[str] = []
+    i = start
+    while i < len(lines):
+        line = lines[i].rstrip("\r")
+        i += 1
+        if line.strip() == delimiter:  # the shell wants it exact; an indented end is closed here too
+            return out, i, True
+        out.append(_untabbed(line) if strip_tabs else line)
+    return out, i, False
+
+
+def _untabbed(line: str) -> str:
+    """``<<-`` strips leading tabs: blanks instead keep every column the script's."""
+    stripped = line.lstrip("\t")
+    return " " * (len(line) - len(stripped)) + stripped
+
+
+def written(
+    path: str,
+    head: Opened,
+    text_lines: list[str],
+    first: int,
+    location: Location,
+    scope: str,
+    how: str = "written by a shell heredoc",
+) -> Deployed | None:
+    """The file a heredoc writes (its body starts on line ``first``), or None when it writes none."""
+    if head.destination is None or not any(line.strip() for line in text_lines):
+        return None
+    text, lines = embed("\n".join(text_lines) + "\n", first - 1, 0)
+    if head.append:
+        how = f"{how} (appended to {shown(head.destination, 80)}: the appended text is read alone)"
+    ident = f"{WRITTEN}{path}:{location.line}"
+    return Deployed(path, text, head.destination, first - 1, how, location, ident, lines, scope=scope)
+
+
+def unclosed(delimiter: str, location: Location) -> ParseError:
+    return ParseError(f"heredoc <<{shown(delimiter, 40)} is never closed", location)
+
+
+def too_many(location: Location) -> ParseError:
+    return ParseError(f"more than {MAX_WRITTEN} files written by heredocs; the rest are not read", location)
