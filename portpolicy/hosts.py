@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from portpolicy import kernel, signatures
 from portpolicy.config import Config, HostConfig
 from portpolicy.model import (
+    ContainerPort,
     Fact,
     FirewallRule,
     Host,
@@ -31,6 +32,7 @@ from portpolicy.model import (
     PortRange,
     PortSet,
     Privilege,
+    ServicePort,
     Setting,
     Unresolved,
 )
@@ -215,7 +217,7 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
             listeners.append((reader, fact))
         elif isinstance(fact, (FirewallRule, PortPool)):
             placed.append(fact)
-        elif isinstance(fact, (InvalidPort, ParseError, Unresolved)):
+        elif isinstance(fact, (InvalidPort, ParseError, Unresolved, ServicePort, ContainerPort)):
             others.append(replace(fact, host=bucket.name))
     kernel_overrides = {**config.kernel, **(hc.kernel if hc else {})}
     namespaces: dict[str, Namespace] = {}

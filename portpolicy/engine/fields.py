@@ -12,12 +12,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from portpolicy.model import (
+    ContainerPort,
     FirewallRule,
     InvalidPort,
     KernelSetting,
     Listener,
     ParseError,
     PortPool,
+    ServicePort,
     SuppressionComment,
     Unresolved,
 )
@@ -31,6 +33,8 @@ FACT_CLASSES: dict[str, type] = {
     "port_pool": PortPool,
     "unresolved": Unresolved,
     "suppression": SuppressionComment,
+    "service_port": ServicePort,
+    "container_port": ContainerPort,
 }
 
 Binding = dict[str, Any]

@@ -14,6 +14,7 @@ from portpolicy.model import (
     Listener,
     NetnsDecl,
     ParseError,
+    PodTemplate,
     PortPool,
     PortRange,
     Unresolved,
@@ -163,7 +164,7 @@ def test_hostport_zero_means_none_and_yaml11_integers() -> None:
 
 def test_structure_errors_are_parse_errors() -> None:
     facts = read_text(pod("containers:\n  name: a\n"))
-    assert [type(f).__name__ for f in facts if not isinstance(f, NetnsDecl)] == ["ParseError"]
+    assert [type(f).__name__ for f in facts if not isinstance(f, (NetnsDecl, PodTemplate))] == ["ParseError"]
 
 
 def test_alternative_manifests_in_two_files_get_their_own_namespaces() -> None:
@@ -192,7 +193,7 @@ def test_node_port_range_flag_forms() -> None:
     kops = "apiVersion: kops.k8s.io/v1alpha2\nkind: Cluster\nspec:\n  kubeAPIServer:\n    serviceNodePortRange: 30000-33000\n"
     assert [p.ports for p in read_text(kops) if isinstance(p, PortPool)] == [PortRange(30000, 33000)]
     bad = read_text(pod("containers: [{name: api, args: [--service-node-port-range=32767-30000]}]"))
-    assert [type(f).__name__ for f in bad if not isinstance(f, NetnsDecl)] == ["InvalidPort"]
+    assert [type(f).__name__ for f in bad if not isinstance(f, (NetnsDecl, PodTemplate))] == ["InvalidPort"]
 
 
 def test_default_pool_only_without_a_flag_and_once() -> None:

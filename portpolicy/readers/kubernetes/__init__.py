@@ -42,6 +42,7 @@ from portpolicy.model import (
 )
 from portpolicy.readers.base import LINE_BREAK, Format, Source, mask_inline_jinja
 from portpolicy.readers.kubernetes.configmaps import ConfigSources
+from portpolicy.readers.kubernetes.endpoints import join_services
 from portpolicy.readers.kubernetes.manifest import PROTOCOLS, Manifest, Record, is_object
 from portpolicy.readers.kubernetes.objects import POD_SPEC_PATHS, read_object
 from portpolicy.readers.kubernetes.pods import EVERY_NODE, KERNEL_KEYS, NON_ROOT, SCHEDULED
@@ -104,6 +105,7 @@ def assemble(facts: list[Fact]) -> list[Fact]:
     """Join one host's facts across files: one NodePort pool, one namespace per manifest, and
     no clash between scheduled pods.
 
+    Each Service port is joined to the pod templates its selector picks (``endpoints``).
     The assumed default pool stays only when no flag sets the pool on this host, once. Two
     files declaring the same pod are alternatives (applying both leaves one object), so the
     later file's pod gets its own namespace instead of sharing ports with the first. The
@@ -139,7 +141,7 @@ def assemble(facts: list[Fact]) -> list[Fact]:
             if declared_in is not None and declared_in != f.location.path:
                 f = replace(f, netns=f"{f.netns}@{f.location.path}")
         out.append(f)
-    return out
+    return join_services(out)
 
 
 def _same_socket(a: Fact, b: Listener) -> bool:

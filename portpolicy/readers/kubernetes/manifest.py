@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from portpolicy.model import Fact, InvalidPort, Location, Unresolved
 from portpolicy.readers.base import MAX_DIGITS, Source, ascii_int, is_templated, shown
 from portpolicy.virtual import Embedded
-from portpolicy.yamlnodes import Node, ScalarNode, get, is_null, items, location, scalar
+from portpolicy.yamlnodes import MappingNode, Node, ScalarNode, get, is_null, items, location, scalar
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 
@@ -35,6 +35,19 @@ def is_object(doc: Node) -> bool:
     """A Kubernetes object: a mapping with ``apiVersion`` and a ``kind``."""
     keys = {key: value for key, _, value in items(doc)}
     return "apiVersion" in keys and scalar(keys.get("kind")) is not None
+
+
+@dataclass(frozen=True)
+class Labels:
+    """A label map (a pod template's labels, a Service's selector) as sorted (key, value) pairs.
+
+    ``present`` is False when the map is absent or empty; ``known`` is False when a template,
+    a variable or a template conditional hides some of it (``pairs`` then holds the rest).
+    """
+
+    pairs: tuple[tuple[str, str], ...] = ()
+    present: bool = False
+    known: bool = True
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,23 @@ class Manifest:
             why = f"protocol {shown(val.raw)!r} is refused by the API server (TCP, UDP or SCTP, upper case)"
             return InvalidPort(val.raw, why, val.location, "protocol")
         return val.text
+
+    def labels(self, node: Node | None) -> Labels:
+        """A label map; a null value is the empty string, as the API server decodes it."""
+        if node is None or is_null(node):
+            return Labels()
+        if not isinstance(node, MappingNode):
+            return Labels(present=True, known=False)
+        pairs: dict[str, str] = {}
+        known = True
+        for key, key_node, value_node in items(node):
+            val = self.value(value_node)
+            hidden = not val.known if val is not None else not is_null(value_node)
+            if hidden or is_templated(key) or _PLACEHOLDER.search(key) or self.uncertain(key_node):
+                known = False
+                continue
+            pairs[key] = val.text if val is not None else ""
+        return Labels(tuple(sorted(pairs.items())), bool(pairs) or not known, known)
 
     def path(self, node: Node | None, keys: tuple[str, ...]) -> Node | None:
         for key in keys:

@@ -41,7 +41,9 @@ def read_object(m: Manifest, doc: Node, depth: int = 0) -> Iterator[Record]:
             yield from read_object(m, item, depth + 1)
         return
     if kind in POD_SPEC_PATHS:
-        yield from read_workload(m, doc, kind, m.path(doc, POD_SPEC_PATHS[kind]))
+        spec_path = POD_SPEC_PATHS[kind]
+        labels = m.path(doc, (*spec_path[:-1], "metadata", "labels"))
+        yield from read_workload(m, doc, kind, m.path(doc, spec_path), labels)
     elif kind == "Service":
         yield from read_service(m, doc)
     elif kind == "ConfigMap":

@@ -10,11 +10,12 @@ containers run to completion before the app starts and are not read; native side
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from portpolicy.model import (
     BindAddress,
     ContainerLink,
+    ContainerPort,
     Evidence,
     Fact,
     InvalidPort,
@@ -23,6 +24,7 @@ from portpolicy.model import (
     Location,
     NetnsDecl,
     ParseError,
+    PodTemplate,
     PortRange,
     RunAs,
     Unresolved,
@@ -47,6 +49,17 @@ SCHEDULED = "kubernetes:scheduled"
 EVERY_NODE = "kubernetes:every-node"
 
 
+@dataclass
+class PortsSeen:
+    """The container ports a pod template declares, gathered for the Service join.
+
+    ``known`` turns False when a template, a variable or a malformed entry hides any of them.
+    """
+
+    ports: list[ContainerPort] = field(default_factory=list)
+    known: bool = True
+
+
 @dataclass(frozen=True)
 class Pod:
     """What the containers of one pod share."""
@@ -58,26 +71,43 @@ class Pod:
     security: Node | None
     windows: bool
     placement: str
+    namespace: str = "default"
+    seen: PortsSeen = field(default_factory=PortsSeen)
 
 
-def read_workload(m: Manifest, doc: MappingNode, kind: str, spec: Node | None) -> Iterator[Record]:
-    """A workload's pod: its namespace, sysctls and the containers that run for its life."""
+def read_workload(
+    m: Manifest, doc: MappingNode, kind: str, spec: Node | None, labels: Node | None = None
+) -> Iterator[Record]:
+    """A workload's pod: its namespace, sysctls, the containers that run for its life, and
+    its template's labels and ports (a ``PodTemplate``, for the Service join)."""
     if spec is None or not isinstance(spec, MappingNode):
         return
+    pod = _pod(m, doc, kind, spec)
+    yield from _pod_facts(m, doc, kind, spec, pod)
+    template_labels = m.labels(labels)
+    yield PodTemplate(
+        workload=f"{kind} {pod.label}",
+        k8s_namespace=pod.namespace,
+        location=m.loc(doc),
+        labels=template_labels.pairs,
+        labels_known=template_labels.known,
+        ports=tuple(pod.seen.ports),
+        ports_known=pod.seen.known,
+    )
+
+
+def _pod(m: Manifest, doc: MappingNode, kind: str, spec: MappingNode) -> Pod:
+    """What the containers of this workload's pod share."""
     namespace, name = m.names(doc)
     label = name if namespace == "default" else f"{namespace}/{name}"
     host_network = get(spec, "hostNetwork")
     on_host = m.flag(host_network)
-    hn_val = m.value(host_network)
-    if hn_val is not None and (not hn_val.known or m.uncertain(host_network)):
-        why = "hostNetwork is a template or inside a template conditional: ports are placed in the pod's own namespace"
-        yield Unresolved(hn_val.raw, why, hn_val.location)
     evidence: tuple[Evidence, ...] = ()
     if on_host and host_network is not None:
         why = f"hostNetwork: true: {shown(kind)} {shown(name)} binds in the node's network namespace"
         evidence = (Evidence(m.loc(host_network), why),)
     windows = (m.value(m.path(spec, ("os", "name"))) or Value("", True, m.loc(spec))).text
-    pod = Pod(
+    return Pod(
         netns="host" if on_host else f"pod:{namespace}/{name}",
         label=label,
         host_network=bool(on_host),
@@ -85,14 +115,26 @@ def read_workload(m: Manifest, doc: MappingNode, kind: str, spec: Node | None) -
         security=get(spec, "securityContext"),
         windows=windows == "windows",
         placement=EVERY_NODE if kind == "DaemonSet" or is_static_pod(m, kind) else SCHEDULED,
+        namespace=namespace,
     )
-    if not on_host:
+
+
+def _pod_facts(m: Manifest, doc: MappingNode, kind: str, spec: MappingNode, pod: Pod) -> Iterator[Record]:
+    """The pod's namespace, sysctls and containers."""
+    namespace, name = m.names(doc)
+    host_network = get(spec, "hostNetwork")
+    hn_val = m.value(host_network)
+    if hn_val is not None and (not hn_val.known or m.uncertain(host_network)):
+        why = "hostNetwork is a template or inside a template conditional: ports are placed in the pod's own namespace"
+        yield Unresolved(hn_val.raw, why, hn_val.location)
+    if not pod.host_network:
         yield NetnsDecl(pod.netns, "container", m.loc(doc))
     yield from pod_sysctls(m, pod)
     volumes = config_volumes(m, spec, namespace)
     for key in ("containers", "initContainers"):
         node = get(spec, key)
         if node is not None and not is_null(node) and not isinstance(node, SequenceNode):
+            pod.seen.known = False
             if m.is_template_node(node):
                 continue
             yield ParseError(
@@ -101,6 +143,7 @@ def read_workload(m: Manifest, doc: MappingNode, kind: str, spec: Node | None) -
             continue
         for container in seq(node):
             if not isinstance(container, MappingNode):
+                pod.seen.known = False
                 if not m.is_template_node(container):
                     why = f"{shown(kind)} {shown(name)}: each of '{key}' must be a mapping"
                     yield ParseError(why, m.loc(container))
@@ -150,15 +193,48 @@ def read_container(
         yield ContainerLink(service, pod.netns, m.loc(container), run_as, True, mounts=mounts)
     ports = get(container, "ports")
     if ports is not None and not is_null(ports) and not isinstance(ports, SequenceNode):
+        pod.seen.known = False
         if not m.is_template_node(ports):
             yield ParseError(f"container {shown(cname)!r}: 'ports' must be a list", m.loc(ports))
         return
-    for entry in seq(ports):
+    for index, entry in enumerate(seq(ports)):
         if not isinstance(entry, MappingNode):
+            pod.seen.known = False
             if not m.is_template_node(entry):
                 yield ParseError(f"container {shown(cname)!r}: each port must be a mapping", m.loc(entry))
             continue
         yield from read_container_port(m, pod, service, run_as, entry, image)
+        keyed = container_port(m, pod, (cname, str(m.loc(container))), index, entry)
+        if keyed is None:
+            pod.seen.known = False
+        elif not m.uncertain(entry):  # an entry of one template branch is no duplicate of another's
+            pod.seen.ports.append(keyed)
+            yield keyed
+
+
+def container_port(
+    m: Manifest, pod: Pod, container: tuple[str, str], index: int, entry: MappingNode
+) -> ContainerPort | None:
+    """One ``ports`` entry as its list key (containerPort, protocol) and name; None when unknown."""
+    number = m.port(get(entry, "containerPort"), "containerPort", zero_ok=False)
+    protocol = m.protocol(get(entry, "protocol"))
+    name_node = get(entry, "name")
+    name = m.value(name_node)
+    if not isinstance(number, int) or not isinstance(protocol, str):
+        return None
+    if name is not None and (not name.known or m.uncertain(name_node)):
+        return None
+    return ContainerPort(
+        workload=pod.label,
+        container=container[0],
+        owner=container[1],
+        k8s_namespace=pod.namespace,
+        index=index,
+        number=number,
+        protocol=protocol,
+        location=m.loc(entry),
+        name=name.text if name is not None else "",
+    )
 
 
 def read_container_port(

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from portpolicy.model import Evidence, Fact, InvalidPort, PortPool, PortRange, Unresolved
+from portpolicy.model import Evidence, Fact, InvalidPort, PortPool, PortRange, ServicePort, Unresolved
 from portpolicy.readers.base import ascii_int, is_ascii_digits, is_templated, shown
-from portpolicy.readers.kubernetes.manifest import Manifest, Value, yaml_int
+from portpolicy.readers.kubernetes.manifest import Labels, Manifest, Value, yaml_int
 from portpolicy.yamlnodes import MappingNode, Node, get, items, seq
 
 NODEPORT_DEFAULT = PortRange(30000, 32767)
@@ -26,27 +27,26 @@ _POOL = re.compile(r"([0-9]+)(?:([-+])([0-9]+))?")
 
 
 def read_service(m: Manifest, doc: MappingNode) -> Iterator[Fact]:
-    """Port validation, and the NodePort pool a NodePort or LoadBalancer Service draws from."""
+    """Port validation, each port as a ``ServicePort`` (list keys, node port, the pods it
+    reaches), and the NodePort pool a NodePort or LoadBalancer Service draws from."""
     spec = get(doc, "spec")
     type_node = get(spec, "type")
     svc_type = m.value(type_node)
-    for entry in seq(get(spec, "ports")):
-        if not isinstance(entry, MappingNode):
-            continue
-        checks = (
-            m.port(get(entry, "port"), "Service port", zero_ok=False),
-            m.port(get(entry, "nodePort"), "nodePort", zero_ok=True),
-            target_port(m, get(entry, "targetPort")),
-            m.protocol(get(entry, "protocol")),
-        )
-        for fact in checks:
-            if isinstance(fact, (InvalidPort, Unresolved)):
-                yield fact
+    namespace, name = m.names(doc)
+    shape = _Shape(
+        label=name if namespace == "default" else f"{namespace}/{name}",
+        namespace=namespace,
+        object_id=str(m.loc(doc)),
+        service_type=_type_text(m, type_node, svc_type),
+        selector=m.labels(get(spec, "selector")),
+    )
+    for index, entry in enumerate(seq(get(spec, "ports"))):
+        if isinstance(entry, MappingNode):
+            yield from read_service_port(m, shape, index, entry)
     if svc_type is None or not svc_type.known or svc_type.text not in _NODEPORT_TYPES:
         return
     if svc_type.text == "LoadBalancer" and m.flag(get(spec, "allocateLoadBalancerNodePorts")) is False:
         return
-    _, name = m.names(doc)
     why = f"Service {shown(name)} (type {shown(svc_type.text)}) takes node ports from this pool on every node"
     yield PortPool(
         "nodeport",
@@ -57,8 +57,67 @@ def read_service(m: Manifest, doc: MappingNode) -> Iterator[Fact]:
     )
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What every port of one Service shares."""
+
+    label: str
+    namespace: str
+    object_id: str
+    service_type: str
+    selector: Labels
+
+
+def _type_text(m: Manifest, node: Node | None, value: Value | None) -> str:
+    """The Service type as the API server defaults it (ClusterIP); "" when a template hides it."""
+    if value is None:
+        return "ClusterIP"
+    return value.text if value.known and not m.uncertain(node) else ""
+
+
+def read_service_port(m: Manifest, shape: _Shape, index: int, entry: MappingNode) -> Iterator[Fact]:
+    """One ``spec.ports`` entry: its values checked, then a ``ServicePort`` when its key is known.
+
+    An entry only some renderings of a template keep (inside ``{% if %}``) is checked but
+    gives no ``ServicePort``: two branches' entries are alternatives, not duplicates.
+    """
+    port_node, node_port_node = get(entry, "port"), get(entry, "nodePort")
+    target_node = get(entry, "targetPort")
+    port = m.port(port_node, "Service port", zero_ok=False)
+    node_port = m.port(node_port_node, "nodePort", zero_ok=True)
+    target = target_port(m, target_node)
+    protocol = m.protocol(get(entry, "protocol"))
+    for fact in (port, node_port, target, protocol):
+        if isinstance(fact, (InvalidPort, Unresolved)):
+            yield fact
+    if not isinstance(port, int) or not isinstance(protocol, str) or m.uncertain(entry):
+        return
+    name = m.value(get(entry, "name"))
+    written = m.value(target_node)
+    named = written is not None and target is None and written.known
+    yield ServicePort(
+        service=shape.label,
+        object_id=shape.object_id,
+        k8s_namespace=shape.namespace,
+        index=index,
+        location=m.loc(entry),
+        port=port,
+        protocol=protocol,
+        name=name.text if name is not None and name.known else "",
+        service_type=shape.service_type,
+        node_port=PortRange.single(node_port) if isinstance(node_port, int) else None,
+        node_port_location=m.loc(node_port_node) if node_port_node is not None else None,
+        target=written.raw if written is not None else "",
+        target_port=target if isinstance(target, int) else port if written is None else None,
+        target_name=written.text if named and written is not None else "",
+        target_location=m.loc(target_node) if target_node is not None else None,
+        selector=shape.selector.pairs if shape.selector.present else None,
+        selector_known=shape.selector.known,
+    )
+
+
 def target_port(m: Manifest, node: Node | None) -> int | InvalidPort | Unresolved | None:
-    """A number (checked) or the name of a container port (not checked here)."""
+    """A number (checked) or the name of a container port (None: joined to the pods' ports)."""
     val = m.value(node)
     if val is not None and val.known and not is_ascii_digits(val.text) and yaml_int(val.text) is None:
         return None
