@@ -17,7 +17,7 @@ with no terminator runs to the end of the file, as the shell reads it, and is on
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from portpolicy.model import Location, ParseError
 from portpolicy.readers.base import shown
@@ -78,11 +78,11 @@ def body(lines: list[str], start: int, delimiter: str, strip_tabs: bool) -> tupl
         i += 1
         if line.strip() == delimiter:  # the shell wants it exact; an indented end is closed here too
             return out, i, True
-        out.append(_untabbed(line) if strip_tabs else line)
+        out.append(untabbed(line) if strip_tabs else line)
     return out, i, False
 
 
-def _untabbed(line: str) -> str:
+def untabbed(line: str) -> str:
     """``<<-`` strips leading tabs: blanks instead keep every column the script's."""
     stripped = line.lstrip("\t")
     return " " * (len(line) - len(stripped)) + stripped
@@ -107,9 +107,49 @@ def written(
     return Deployed(path, text, head.destination, first - 1, how, location, ident, lines, scope=scope)
 
 
-def unclosed(delimiter: str, location: Location) -> ParseError:
-    return ParseError(f"heredoc <<{shown(delimiter, 40)} is never closed", location)
+@dataclass
+class Writes:
+    """The files one outer file's heredocs write, bounded (``MAX_WRITTEN``), and their errors."""
 
+    path: str
+    scope: str
+    how: str = "written by a shell heredoc"
+    found: list[ParseError | Deployed] = field(default_factory=list)
+    count: int = 0
 
-def too_many(location: Location) -> ParseError:
-    return ParseError(f"more than {MAX_WRITTEN} files written by heredocs; the rest are not read", location)
+    def add(
+        self, head: Opened, text: list[str], closed: bool, first: int, where: Location
+    ) -> Deployed | None:
+        """One heredoc ``head`` (body ``text`` from line ``first``) opened at ``where``: the file it writes."""
+        if head.destination is None:
+            return None
+        if not closed:
+            self.found.append(ParseError(f"heredoc <<{shown(head.delimiter, 40)} is never closed", where))
+            return None
+        self.count += 1
+        if self.count > MAX_WRITTEN:
+            if self.count == MAX_WRITTEN + 1:
+                message = f"more than {MAX_WRITTEN} files written by heredocs; the rest are not read"
+                self.found.append(ParseError(message, where))
+            return None
+        record = written(self.path, head, text, first, where, self.scope, self.how)
+        if record is not None:
+            self.found.append(record)
+        return record
+
+    def script(self, lines: list[str], first: int) -> list[Deployed]:
+        """The files a script whose ``lines`` start on line ``first`` (a ``RUN <<EOF``) writes."""
+        records: list[Deployed] = []
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            i += 1
+            head = opened(line) if "<<" in line and not line.lstrip().startswith("#") else None
+            if head is not None:
+                text, after, closed = body(lines, i, head.delimiter, head.strip_tabs)
+                record = self.add(
+                    head, text, closed, first + i, Location(self.path, first + i - 1, head.column)
+                )
+                records.extend([record] if record is not None else [])
+                i = after
+        return records

@@ -96,43 +96,23 @@ def read(source: Source) -> list[Fact | Deployed]:
     lines = LINE_BREAK.split(source.masked)
     script = _Script(source)
     commands: dict[str, str] = {}  # IPT -> iptables
-    files: list[Fact | Deployed] = []
+    writes = heredocs.Writes(source.path, NAME)
     i = 0
     while i < len(lines):
         number, line, i = _logical_line(lines, i)
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        head = heredocs.opened(line)
+        head = heredocs.opened(line) if "<<" in line else None
         if not _assigns_a_tool(line, commands) and (
             _COMMAND.search(line) or any(name in commands for name in _VARIABLE.findall(line))
         ):
             _run_line(script, number, line, commands)
         if head is not None:
-            i = _heredoc(source, lines, i, number, head, files)
-    return [*script.finish(), *files]
-
-
-def _heredoc(
-    source: Source, lines: list[str], i: int, number: int, head: heredocs.Opened, files: list[Fact | Deployed]
-) -> int:
-    """Pass over a heredoc's body (from ``lines[i]``); note the file it writes. Returns the next index."""
-    text, after, closed = heredocs.body(lines, i, head.delimiter, head.strip_tabs)
-    if head.destination is None:
-        return after
-    where = source.at(number, head.column)
-    if not closed:
-        files.append(heredocs.unclosed(head.delimiter, where))
-        return after
-    written = sum(1 for f in files if isinstance(f, Deployed))
-    if written >= heredocs.MAX_WRITTEN:
-        if written == heredocs.MAX_WRITTEN:
-            files.append(heredocs.too_many(where))
-        return after
-    record = heredocs.written(source.path, head, text, i + 1, where, NAME)
-    if record is not None:
-        files.append(record)
-    return after
+            text, after, closed = heredocs.body(lines, i, head.delimiter, head.strip_tabs)
+            writes.add(head, text, closed, i + 1, source.at(number, head.column))
+            i = after
+    return [*script.finish(), *writes.found]
 
 
 def _assigns_a_tool(line: str, commands: dict[str, str]) -> bool:

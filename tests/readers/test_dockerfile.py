@@ -224,7 +224,8 @@ def test_heredocs_comments_and_json_forms() -> None:
     )
     info = image(facts)
     assert [(s, d) for s, d, _ in info.stages[0].copies] == [
-        ("conf/site.conf", "/etc/nginx/conf.d/site.conf")
+        ("conf/site.conf", "/etc/nginx/conf.d/site.conf"),
+        ("written:Dockerfile:9", "/etc/nginx/conf.d/extra.conf"),  # the heredoc, written in the image
     ]
     assert [str(ln.ports) for ln in facts if isinstance(ln, Listener)] == ["8080"]
     assert [f.value for f in facts if isinstance(f, InvalidPort)][:2] == ["#", "an"]

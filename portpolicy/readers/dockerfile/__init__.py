@@ -19,7 +19,8 @@ scratch``, which runs as root. EXPOSE values are parsed like ``nat.ParsePortSpec
 
 The package splits the reader by job: ``syntax`` (logical instructions, directives,
 heredocs), ``words`` (quoting and variable expansion), ``stages`` (``FROM``, ``ARG``,
-``ENV``, ``WORKDIR``, ``USER``), ``expose`` and ``copies`` (``COPY``/``ADD``); this module
+``ENV``, ``WORKDIR``, ``USER``), ``expose``, ``copies`` (``COPY``/``ADD``) and ``written`` (files
+its heredocs write: ``COPY <<EOF``, ``RUN`` heredocs); this module
 hands each instruction to its handler (``HANDLERS``) and yields each stage's image.
 """
 
@@ -31,9 +32,10 @@ from dataclasses import replace
 
 from portpolicy.model import Fact, ImageInfo, ImageStage, ParseError
 from portpolicy.readers.base import Format, Source, first_word
-from portpolicy.readers.dockerfile import copies, expose, stages
+from portpolicy.readers.dockerfile import copies, expose, stages, written
 from portpolicy.readers.dockerfile.stages import Build
 from portpolicy.readers.dockerfile.syntax import INSTRUCTIONS, MAX_LINES, TEMPLATED, LogicalLine
+from portpolicy.virtual import Deployed
 
 NAME = "dockerfile"
 
@@ -58,16 +60,17 @@ HANDLERS: dict[str, Handler] = {
     "expose": expose.do_expose,
     "copy": copies.do_copy,
     "add": copies.do_add,
+    "run": written.run,
 }
 """The instructions that change what this reader reports; the others are read and left alone."""
 
 
-def read(source: Source) -> Iterator[Fact]:
+def read(source: Source) -> Iterator[Fact | Deployed]:
     """Read one Dockerfile (a bug here is the pipeline's to guard: ``reading.read_candidate``)."""
     yield from _read(Build(source))
 
 
-def _read(build: Build) -> Iterator[Fact]:
+def _read(build: Build) -> Iterator[Fact | Deployed]:
     """Every instruction in order, then the facts found and each stage's image."""
     for line in build.syntax.lines():
         text = line.text
@@ -95,6 +98,7 @@ def _read(build: Build) -> Iterator[Fact]:
         if handler is not None:
             handler(build, line, rest, rest_at)
     yield from build.facts
+    yield from build.writes.found
     if build.stages:
         # The last USER of a stage is the one its process runs as, wherever EXPOSE stands.
         images = tuple(

@@ -2,7 +2,8 @@
 
 ``placement`` uses them to read a daemon's config as the container sees it. ``--from`` an image
 copies nothing from the build context; ``--from`` an earlier stage follows that stage's own
-copies back to the context. URLs and heredocs are not files of the context.
+copies back to the context. URLs are not files of the context; a heredoc is a file written
+here (``written``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import posixpath
 
+from portpolicy.readers.dockerfile import written
 from portpolicy.readers.dockerfile.stages import Build, Stage
 from portpolicy.readers.dockerfile.syntax import LogicalLine
 from portpolicy.readers.dockerfile.words import expand_word, if_known, split_words
@@ -54,7 +56,10 @@ def _copy(build: Build, line: LogicalLine, rest: str, rest_at: int, add: bool) -
         dest = posixpath.normpath(posixpath.join(build.stage.workdir, dest)) + ("/" if keep_slash else "")
     many = len(args) > 2
     for src in args[:-1]:
-        if src.startswith("<<") or (add and ("://" in src or src.startswith("git@"))):
+        if src.lstrip("0123456789").startswith("<<"):
+            written.copied(build, line, src, dest)  # a heredoc: a file written here, not the context's
+            continue
+        if add and ("://" in src or src.startswith("git@")):
             continue
         value = if_known(expand_word(src, build.stage.env, build.escape)[0])
         if value is not None and stage_from is not None:

@@ -13,6 +13,7 @@ import posixpath
 from dataclasses import dataclass, field
 
 from portpolicy.model import Fact, Listener, Location, ParseError, RunAs, Unresolved
+from portpolicy.readers import heredocs
 from portpolicy.readers.base import Source
 from portpolicy.readers.dockerfile.syntax import Instructions, LogicalLine
 from portpolicy.readers.dockerfile.words import UNKNOWN, expand_word, if_known, split_words
@@ -47,6 +48,8 @@ class Build:
         self.netns = f"container:image:{name}"
         self.facts: list[Fact] = []
         self.syntax = Instructions(source, self.facts)
+        self.writes = heredocs.Writes(source.path, "dockerfile", "written by a Dockerfile heredoc")
+        """The files its heredocs write into the image (``written``)."""
 
     @property
     def escape(self) -> str:

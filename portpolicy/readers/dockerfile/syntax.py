@@ -3,8 +3,9 @@
 As ``moby/buildkit`` ``frontend/dockerfile/parser`` reads a file: parser directives at the top
 (``# escape=`` changes the line-continuation and escape character), comment and blank lines
 skipped even inside a continuation, heredocs (``RUN <<EOF`` … ``EOF``) whose bodies are never
-instructions. Each logical instruction keeps where every piece of it came from, so a value
-deep in a continued line is reported at its own line and column.
+instructions (each logical line keeps its heredocs' bodies, for the files they write). Each
+logical instruction keeps where every piece of it came from, so a value deep in a continued
+line is reported at its own line and column.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from portpolicy.model import Fact, Location, ParseError
 from portpolicy.readers.base import LINE_BREAK, Source, shown
@@ -32,6 +33,18 @@ TEMPLATED = "\x01"
 MAX_LINES = 200_000
 
 
+@dataclass(frozen=True)
+class Heredoc:
+    """A heredoc's body: ``name`` its delimiter, ``first`` the line its body starts on."""
+
+    name: str
+    strip_tabs: bool
+    lines: list[str]
+    first: int
+    at: Location
+    """Where it opens (``<<``)."""
+
+
 @dataclass
 class LogicalLine:
     """One logical instruction: its text and where each piece of it came from."""
@@ -41,6 +54,8 @@ class LogicalLine:
     places: list[tuple[int, int]]
     original: str
     """The same text with template expressions as written (for values shown to users)."""
+    heredocs: list[Heredoc] = field(default_factory=list)
+    """Its closed heredocs, in order (``RUN <<EOF``, ``COPY <<EOF /dest``)."""
 
     def at(self, offset: int, path: str) -> Location:
         i = max(0, bisect_right(self.starts, offset) - 1)
@@ -115,7 +130,7 @@ class Instructions:
                 length += len(piece)
                 i += 1
             logical = LogicalLine("".join(parts), starts, places, "".join(originals))
-            i = self._skip_heredocs(logical, raw, i)
+            i = self._skip_heredocs(logical, raw, orig, i)
             yield logical
 
     def _continued(self, line: str) -> tuple[str, bool]:
@@ -124,18 +139,22 @@ class Instructions:
             return body[: -len(self.escape)], True
         return line.rstrip("\r"), False
 
-    def _skip_heredocs(self, logical: LogicalLine, raw: list[str], i: int) -> int:
-        """Skip the bodies of ``RUN``/``COPY``/``ADD`` heredocs; returns the next line index."""
+    def _skip_heredocs(self, logical: LogicalLine, raw: list[str], orig: list[str], i: int) -> int:
+        """Skip the bodies of ``RUN``/``COPY``/``ADD`` heredocs, kept on ``logical``; returns the next line index."""
         word = logical.text.split(None, 1)
         if not word or word[0].lower() not in ("run", "copy", "add") or "<<" not in logical.text:
             return i
         for m in _HEREDOC.finditer(logical.text):
             strip_tabs, end = m.group(1) == "-", m.group(3)
+            first, lines = i + 1, list[str]()
             while i < len(raw):
                 body = raw[i].rstrip("\r")
                 i += 1
                 if (body.lstrip("\t") if strip_tabs else body) == end:
+                    at = logical.at(m.start(), self.path)
+                    logical.heredocs.append(Heredoc(end, strip_tabs, lines, first, at))
                     break
+                lines.append(orig[i - 1].rstrip("\r"))  # as written: a template value is the reader's
             else:
                 self.facts.append(
                     ParseError(f"heredoc <<{end} is never closed", logical.at(m.start(), self.path))
