@@ -609,6 +609,10 @@ class ServicePort:
     """The container ports (name/protocol number) the selected pods declare, for messages."""
     join: str = "skipped"
     join_reason: str = ""
+    node_port_range: PortRange | PortSet | None = None
+    """The NodePort range in force for the scope (the flags read for it, else the default)."""
+    node_port_range_source: str = ""
+    node_port_range_location: Location | None = None
     host: str = ""
     kind: str = field(default="service_port", init=False)
 

@@ -20,6 +20,7 @@ from portpolicy.model import (
     Namespace,
     ParseError,
     PortPool,
+    ServicePort,
     Setting,
     Unresolved,
 )
@@ -117,6 +118,26 @@ def _port_pool(p: PortPool) -> dict[str, Any]:
     }
 
 
+def _service_port(p: ServicePort) -> dict[str, Any]:
+    """A Kubernetes Service port and its join: the workloads its selector picks, where it leads."""
+    target = p.target_name or (str(p.target_port) if p.target_port is not None else p.target)
+    return {
+        "service": p.service,
+        "namespace": p.k8s_namespace,
+        "port": f"{p.protocol}/{p.port}",
+        "name": p.name or None,
+        "type": p.service_type or None,
+        "node_port": None if p.node_port is None else str(p.node_port),
+        "target": target or None,
+        "selects": list(p.selects),
+        "reaches": list(p.reaches),
+        "join": p.join,
+        "join_reason": p.join_reason or None,
+        "location": _loc(p.location),
+        "host": p.host,
+    }
+
+
 def as_dict(report: Report) -> dict[str, Any]:
     facts = report.facts
     return {
@@ -135,6 +156,7 @@ def as_dict(report: Report) -> dict[str, Any]:
         "kernel_settings": [_setting_write(f) for f in facts if isinstance(f, KernelSetting)],
         "firewall_rules": [_firewall_rule(f) for f in facts if isinstance(f, FirewallRule)],
         "port_pools": [_port_pool(f) for f in facts if isinstance(f, PortPool)],
+        "service_ports": [_service_port(f) for f in facts if isinstance(f, ServicePort)],
         "invalid_ports": [
             {"value": f.value, "reason": f.reason, "location": _loc(f.location)}
             for f in facts
@@ -263,6 +285,23 @@ def render_text(report: Report) -> str:
             [
                 [p["location"], p["host"], p["name"], p["ports"] + (" (default)" if p["default"] else "")]
                 for p in d["port_pools"]
+            ],
+        )
+    if d["service_ports"]:
+        lines.append("")
+        lines.append("Kubernetes Service ports (the pods each selector picks, the port it reaches):")
+        lines += _table(
+            ["location", "service", "port", "target", "selects", "reaches"],
+            [
+                [
+                    p["location"],
+                    p["service"],
+                    p["port"] + (f" ({p['name']})" if p["name"] else ""),
+                    p["target"] or p["port"],
+                    ", ".join(p["selects"]) or "-",
+                    ", ".join(p["reaches"]) if p["join"] == "reached" else f"{p['join']}: {p['join_reason']}",
+                ]
+                for p in d["service_ports"]
             ],
         )
     for title, key in (("invalid ports", "invalid_ports"), ("unresolved values", "unresolved")):

@@ -46,7 +46,7 @@ from portpolicy.readers.kubernetes.endpoints import join_services
 from portpolicy.readers.kubernetes.manifest import PROTOCOLS, Manifest, Record, is_object
 from portpolicy.readers.kubernetes.objects import POD_SPEC_PATHS, read_object
 from portpolicy.readers.kubernetes.pods import EVERY_NODE, KERNEL_KEYS, NON_ROOT, SCHEDULED
-from portpolicy.readers.kubernetes.services import FLAG, NODEPORT_DEFAULT
+from portpolicy.readers.kubernetes.services import FLAG, NODEPORT_DEFAULT, with_node_port_range
 from portpolicy.yamlnodes import Node, YamlError, compose_documents
 
 NAME = "kubernetes"
@@ -105,7 +105,8 @@ def assemble(facts: list[Fact]) -> list[Fact]:
     """Join one host's facts across files: one NodePort pool, one namespace per manifest, and
     no clash between scheduled pods.
 
-    Each Service port is joined to the pod templates its selector picks (``endpoints``).
+    Each Service port learns the NodePort range in force here and is joined to the pod
+    templates its selector picks (``endpoints``).
     The assumed default pool stays only when no flag sets the pool on this host, once. Two
     files declaring the same pod are alternatives (applying both leaves one object), so the
     later file's pod gets its own namespace instead of sharing ports with the first. The
@@ -141,7 +142,7 @@ def assemble(facts: list[Fact]) -> list[Fact]:
             if declared_in is not None and declared_in != f.location.path:
                 f = replace(f, netns=f"{f.netns}@{f.location.path}")
         out.append(f)
-    return join_services(out)
+    return join_services(with_node_port_range(out))
 
 
 def _same_socket(a: Fact, b: Listener) -> bool:

@@ -204,7 +204,7 @@ def _reach(port: ContainerPort) -> str:
 
 
 def _declared(port: ContainerPort) -> str:
-    return f"{port.name or '(unnamed)'} {port.protocol}/{port.number}"
+    return f"{port.name} {port.protocol}/{port.number}" if port.name else f"{port.protocol}/{port.number}"
 
 
 def _shown(listed: list[str]) -> tuple[str, ...]:

@@ -11,9 +11,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from portpolicy.model import Evidence, Fact, InvalidPort, PortPool, PortRange, ServicePort, Unresolved
+from portpolicy.model import (
+    Evidence,
+    Fact,
+    InvalidPort,
+    Location,
+    PortPool,
+    PortRange,
+    PortSet,
+    ServicePort,
+    Unresolved,
+)
 from portpolicy.readers.base import ascii_int, is_ascii_digits, is_templated, shown
 from portpolicy.readers.kubernetes.manifest import Labels, Manifest, Value, yaml_int
 from portpolicy.yamlnodes import MappingNode, Node, get, items, seq
@@ -122,6 +132,26 @@ def target_port(m: Manifest, node: Node | None) -> int | InvalidPort | Unresolve
     if val is not None and val.known and not is_ascii_digits(val.text) and yaml_int(val.text) is None:
         return None
     return m.port(node, "targetPort", zero_ok=False)
+
+
+def with_node_port_range(facts: list[Fact]) -> list[Fact]:
+    """Each Service port with the NodePort range in force for its scope: the ranges the flags
+    read for it set (a port inside any of them is accepted), else the default."""
+    flagged = [f for f in facts if isinstance(f, PortPool) and f.name == "nodeport" and not f.default]
+    ranges: PortRange | PortSet = NODEPORT_DEFAULT
+    where: Location | None = None
+    source = "the default"
+    if flagged:
+        joined = PortSet.of(p.ports for p in flagged)
+        ranges = joined.ranges[0] if len(joined.ranges) == 1 else joined
+        where = flagged[0].location
+        source = flagged[0].evidence[0].message if flagged[0].evidence else "a flag"
+    return [
+        replace(f, node_port_range=ranges, node_port_range_source=source, node_port_range_location=where)
+        if isinstance(f, ServicePort)
+        else f
+        for f in facts
+    ]
 
 
 def read_kubeadm(m: Manifest, doc: MappingNode) -> Iterator[Fact]:
