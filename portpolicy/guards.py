@@ -13,10 +13,10 @@ import posixpath
 import traceback
 from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol, TypeVar
 
 from portpolicy import engine, errors, hosts, placement, signatures
-from portpolicy.config import Config
+from portpolicy.config import Config, HostConfig
 from portpolicy.discover import Skipped
 from portpolicy.errors import UsageError
 from portpolicy.model import (
@@ -29,9 +29,6 @@ from portpolicy.model import (
     ParseError,
     SuppressionComment,
 )
-
-if TYPE_CHECKING:
-    from portpolicy.ansible import project as ansible_project
 
 
 @dataclass
@@ -65,6 +62,21 @@ class StageGuard:
             return NO_STAGE
 
 
+    def helm(self, run: Callable[[], T], anchors: Iterable[str], fallback: T) -> T:
+        """A Helm stage step's result; on a bug ``fallback``, and PP000 on each chart's ``Chart.yaml``."""
+        try:
+            return run()
+        except UsageError:
+            raise
+        except Exception as exc:
+            for error in self.errors("helm", exc, anchors):
+                self.entries.append((error.location.path, "helm", [error]))
+            return fallback
+
+
+T = TypeVar("T")
+
+
 def _ansible_anchors(paths: list[str]) -> list[str]:
     """One file per Ansible project to carry a PP000: a playbook at its root, else its first file."""
     from portpolicy.ansible import locate
@@ -84,11 +96,24 @@ def _ansible_anchors(paths: list[str]) -> list[str]:
     return anchors
 
 
+class HostGroup(Protocol):
+    """Facts a project-level stage put on one host (``ansible.project.HostFacts``, ``helm.stage.HelmGroup``)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def config(self) -> HostConfig | None: ...
+    @property
+    def facts(self) -> Sequence[tuple[str, Fact]]: ...
+
+
 class StageResult(Protocol):
     """What the pipeline uses of a project-level stage's result (``ansible.project.Result``)."""
 
     @property
-    def groups(self) -> Sequence[ansible_project.HostFacts]: ...
+    def groups(self) -> Sequence[HostGroup]: ...
     @property
     def claimed(self) -> Set[str]: ...
     @property
@@ -108,6 +133,29 @@ class _NoStage:
 
 
 NO_STAGE = _NoStage()
+
+
+@dataclass
+class Stages:
+    """Two project-level stages (Ansible, Helm) as one result: their groups, claims and annotations."""
+
+    first: StageResult
+    second: StageResult
+
+    @property
+    def groups(self) -> Sequence[HostGroup]:
+        return [*self.first.groups, *self.second.groups]
+
+    @property
+    def claimed(self) -> Set[str]:
+        return self.first.claimed | self.second.claimed
+
+    @property
+    def resolved(self) -> int:
+        return self.first.resolved + self.second.resolved
+
+    def annotate(self, host: str, facts: list[tuple[str, Fact]]) -> list[tuple[str, Fact]]:
+        return self.second.annotate(host, self.first.annotate(host, facts))
 
 
 def evaluate_guarded(
@@ -156,14 +204,19 @@ def deployed_guarded(
 
 
 def join_projects(
-    per_file: list[tuple[str, str, list[Fact]]], guard: StageGuard
+    per_file: list[tuple[str, str, list[Fact]]],
+    guard: StageGuard,
+    paths: Sequence[str] = (),
+    roots: tuple[str, ...] = (),
 ) -> list[tuple[str, str, list[Fact]]]:
     """Files a reader completes with others of their project, before any host exists.
 
-    A reader with ``join(entries)`` gets every read file's (path, reader, facts) once: the
-    compose reader reads a compose file again with the ``.env`` of its folder, which may be
-    on another host (a fragment or ``prod.yml`` is a project of its own). On a bug, the
-    entries stay as read and the reader's files get PP000.
+    A reader with ``join(entries, paths, roots)`` gets every read file's (path, reader,
+    facts) once, and the paths of every file of the scan (``roots`` bound reading them): the
+    compose reader merges the files Compose combines (``-f`` lists in scripts, ``.env``,
+    default pairs) and reads each project with the ``.env`` of its folder, which may be on
+    another host (a fragment or ``prod.yml`` is a project of its own). On a bug, the entries
+    stay as read and the reader's files get PP000.
     """
     names = {name for _, name, _ in per_file}
     for signature in signatures.all_signatures():
@@ -171,7 +224,7 @@ def join_projects(
         if join is None:
             continue
         try:
-            per_file = list(join(per_file))
+            per_file = list(join(per_file, paths, roots))
         except UsageError:
             raise
         except Exception as exc:

@@ -45,6 +45,8 @@ FIREWALLD_DIRS = {"zones", "services", "policies", "ipsets", "helpers", "icmptyp
 it (one that no reader could read too), whatever read it."""
 # Capabilities a container's root user has by default (moby oci/caps/defaults.go).
 BIND_CAP = "NET_BIND_SERVICE"
+HOST_VIEW = "host ["
+"""A listener ``netns`` of ``host [<why>]`` binds in a view of the host namespace (``compose.projects``)."""
 
 
 @dataclass
@@ -91,6 +93,19 @@ def scope_of(path: str, reader: str, config: Config, rel: str = "") -> tuple[str
         # a drop-in (``web.service.d/x.conf``) joins its unit, which lies one folder up
         directory = shown(posixpath.dirname(posixpath.dirname(rel)) or ".")
     return directory, f"files in directory {directory}", None
+
+
+def release_scope(chart: str, release: str, config: Config) -> tuple[str, str, HostConfig | None]:
+    """The host of a Helm release of the chart in folder ``chart``: one release is one cluster.
+
+    Two charts never share a host (nor conflict) unless the config maps both to one.
+    """
+    if config.hosts:
+        mapped = _mapped(posixpath.join(chart, "Chart.yaml"), config)
+        if mapped is not None:
+            return mapped
+    folder = chart or "."
+    return f"helm:{folder}", f"Helm release {release} of chart {folder} (one release is one cluster)", None
 
 
 def _is_drop_in(folder: str, declared: signatures.Signature) -> bool:
@@ -226,10 +241,14 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
     ns, done = _namespace(bucket.name, "host", platform, runtime, host_writes, kernel_overrides, config)
     namespaces["host"] = ns
     annotated.extend(done)
+    for view in sorted({ln.netns for _, ln in listeners if ln.netns.startswith(HOST_VIEW)}):
+        # a compose project Compose never runs beside the others here (another file set, a
+        # profile started alone): the host's namespace, as a conflict scope of its own
+        namespaces[view] = replace(ns, id=f"{bucket.name} {view[len('host ') :]}")
     container_ids = (
         set(decls)
         | set(writes)
-        | {ln.netns for _, ln in listeners if ln.netns != "host"}
+        | {ln.netns for _, ln in listeners if ln.netns != "host" and ln.netns not in namespaces}
         | {f.netns for f in placed if f.netns != "host"}
     )
     services: dict[str, set[str]] = defaultdict(set)

@@ -25,6 +25,7 @@ from portpolicy.guards import (
     UNREADABLE,
     StageGuard,
     StageResult,
+    Stages,
     annotate_guarded,
     apply_guarded,
     assemble,
@@ -37,10 +38,12 @@ from portpolicy.guards import (
 )
 from portpolicy.model import Fact, Finding, Host, Unresolved
 from portpolicy.reading import MAX_BYTES, UNRECOGNISED_FORMAT, FileRead, read_candidate
+from portpolicy.recognise import NOT_CONFIG
 
 if TYPE_CHECKING:  # the Ansible stage is imported only for a tree that may hold a project
     from portpolicy.ansible import loader as ansible_loader
     from portpolicy.ansible import project as ansible_project
+    from portpolicy.helm import stage as helm_stage
 
 __all__ = [
     "CORRELATION_INPUTS",
@@ -141,6 +144,10 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         paths_seen = [c.path for c in candidates]
         stage = guard.ansible(lambda: _run_ansible_stage(paths_seen, config), paths_seen)
         candidates = [c for c in candidates if c.path not in stage.claimed]
+    # Helm charts render in child processes while this one reads the other files.
+    helm = _start_helm_stage([c.path for c in candidates], config, guard)
+    if helm is not None:
+        candidates = [c for c in candidates if c.path not in helm.plan.claimed]
     per_file: list[tuple[str, str, list[Fact]]] = []
     read_skipped: list[Skipped] = []
     comments: dict[str, Sequence[suppress.Suppression]] = {}  # found while reading, kept for ``suppress``
@@ -156,10 +163,16 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         stage = guard.ansible(lambda: _finish_ansible_stage(worker, paths_left, config), paths_left)
         per_file = [entry for entry in per_file if entry[0] not in stage.claimed]
         read_skipped = [s for s in read_skipped if s.path not in stage.claimed]
-    per_file = join_projects(per_file, guard)  # a compose file and its folder's .env
+    scanned = [c.path for c in candidates] + [s.path for s in skipped if s.reason == NOT_CONFIG]
+    per_file = join_projects(per_file, guard, scanned, config.roots)  # compose file sets, .env
     per_file, read_skipped = deployed_guarded(per_file, read_skipped, config, guard)
     skipped += read_skipped
     readers: dict[str, str] = dict.fromkeys(sorted(stage.claimed), "ansible")
+    if helm is not None:
+        charts = _finish_helm_stage(helm, guard)
+        skipped += charts.skipped
+        readers.update(dict.fromkeys(sorted(charts.read), "helm"))
+        stage = Stages(stage, charts)
     readers.update((path, name) for path, name, _ in per_file)
     per_file = guard.entries + per_file
     host_list, facts = _model(per_file, config, stage, guard, rels)
@@ -300,6 +313,26 @@ def _finish_ansible_stage(worker: Any, paths: list[str], config: Config) -> ansi
     finally:
         pool.shutdown(wait=True)
     return result
+
+
+def _start_helm_stage(paths: list[str], config: Config, guard: StageGuard) -> helm_stage.Worker | None:
+    """The Helm stage started (charts planned and claimed, renderers running), or None: for a
+    tree with no ``Chart.yaml`` nothing of it is imported."""
+    anchors = [p for p in paths if posixpath.basename(p) == "Chart.yaml"]
+    if not anchors:
+        return None
+    from portpolicy.helm import stage as helm_stage
+
+    return guard.helm(lambda: helm_stage.start(paths, config), anchors, None)
+
+
+def _finish_helm_stage(worker: helm_stage.Worker, guard: StageGuard) -> helm_stage.Result:
+    """The rendered charts read; on a bug, PP000 on each chart and nothing of its files."""
+    from portpolicy.helm import stage as helm_stage
+
+    anchors = [c.anchor for c in worker.plan.charts]
+    empty = helm_stage.Result(claimed=set(worker.plan.claimed))
+    return guard.helm(lambda: helm_stage.finish(worker), anchors, empty)
 
 
 def _model(

@@ -45,7 +45,7 @@ def r(start: int, end: int | None = None) -> PortRange:
 def read_text(text: str, path: str = P) -> list[Fact]:
     """The facts rules see; the ContainerLink facts for placement are tested in test_placement.
 
-    A file that uses variables also gives a ``Pending`` record for ``join`` (tested below).
+    Every file also gives a ``Pending`` record for ``join`` (tested below).
     The image a listener runs and a published port's target are tested in test_imagerefs.
     """
     return [
@@ -85,6 +85,7 @@ def published(
         bound_by="runtime",
         netns="host",
         source=f"services.{service}.ports",
+        refuses_repeat=True,
     )
 
 
@@ -1034,6 +1035,7 @@ def test_read_yaml_of_a_claimed_stack_file() -> None:
     facts = [
         replace(f, image="", forwards_to=None) if isinstance(f, Listener) else f
         for f in compose.read_yaml(Source(path, text), compose_documents(text))
+        if not isinstance(f, compose.Pending)  # kept for ``join`` (its .env, the files merged with it)
     ]
     assert facts == [
         NetnsDecl("container:traefik", "container", at(8, 3, path)),

@@ -25,9 +25,8 @@ def _with_pending(
     """The facts read without a ``.env``; then, if the file uses variables, what ``join`` needs."""
     facts = list(_read_guarded(source, docs, placeholders, by_name))
     yield from facts
-    names = references(source.text)
-    if names and not source.template:
-        yield Pending(source, docs, placeholders, by_name, names, len(facts))
+    if not source.template:  # kept for ``join``: the ``.env``, and the files Compose merges with it
+        yield Pending(source, docs, placeholders, by_name, references(source.text), len(facts))
 
 
 def _read_guarded(
@@ -70,8 +69,13 @@ Entry = tuple[str, str, list[Any]]
 """(path, reader name, what the reader gave) for one read file, as the pipeline holds it."""
 
 
-def join(entries: Sequence[Entry]) -> list[Entry]:
-    """Every compose file that uses a variable its folder's ``.env`` sets, read again with that file.
+def join(entries: Sequence[Entry], paths: Sequence[str] = (), roots: tuple[str, ...] = ()) -> list[Entry]:
+    """Compose projects as Compose builds them (``projects.build``), each read with its folder's ``.env``.
+
+    ``paths`` are the files of the scan (scripts, Makefiles, ``.env``, devcontainer files among
+    them) where file sets and profile combinations are looked for; ``roots`` bound reading them.
+    A compose file that takes part in no merged project is read again with the ``.env`` of
+    its folder when it uses a variable that file sets.
 
     The folder of the compose file is its project directory, where Compose looks for
     ``.env``; only a ``.env`` the scan read is used (it lies inside the scanned roots and
@@ -79,16 +83,20 @@ def join(entries: Sequence[Entry]) -> list[Entry]:
     grouped into hosts, so a file that is its own project (a fragment, ``prod.yml``) gets
     the ``.env`` beside it as a default-named project file does.
     """
-    envs: dict[str, EnvFile] = {}
+    envs: dict[str, Env] = {}
     for path, _, facts in entries:
         for fact in facts:
             if isinstance(fact, EnvFile):
-                envs[posixpath.dirname(path)] = fact
+                envs[posixpath.dirname(path)] = fact.env
+    from portpolicy.readers.compose.projects import build  # it reads files with this module's tools
+
+    built = build(entries, envs, paths or [p for p, _, _ in entries], roots)
     out: list[Entry] = []
     for path, name, facts in entries:
-        if name == NAME:
-            env_file = envs.get(posixpath.dirname(path))
-            facts = _with_env(path, facts, env_file.env if env_file is not None else None)
+        if name == NAME and path in built:
+            facts = built[path]
+        elif name == NAME:
+            facts = _with_env(path, facts, envs.get(posixpath.dirname(path)))
         out.append((path, name, facts))
     return out
 

@@ -45,10 +45,12 @@ class Values:
         self.placeholders = placeholders
         self.env = env
         self._by_number: dict[str, str] | None = None
+        self.origin: dict[int, str] = {}
+        """The file of each node of a project merged from several files (``merge.Project.origin``)."""
 
     def loc(self, node: Node) -> Location:
-        """Where a node starts in this file (merged and aliased nodes keep their own place)."""
-        return location(self.source.path, node)
+        """Where a node starts: in its own file when the project was merged from several."""
+        return location(self.origin.get(id(node), self.source.path), node)
 
     def restore(self, text: str) -> str:
         """The text as written in the template (masked Jinja put back)."""
