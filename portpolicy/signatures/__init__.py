@@ -117,6 +117,8 @@ ORDER = (
     "dotenv",
     "firewalld",
     "dockerfile",
+    "ignition",
+    "cloudinit",
     "kubernetes",
     "sshd",
     "apache",
