@@ -54,6 +54,24 @@ class HostConfig:
 
 
 @dataclass(frozen=True)
+class HelmChart:
+    """How one chart is installed: extra values files (relative to the config's folder), release, namespace."""
+
+    values: tuple[str, ...] = ()
+    release: str | None = None
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class HelmConfig:
+    """The ``helm:`` section: a ``helm`` executable to use, and per-chart install settings
+    keyed by the chart's folder relative to the config's folder."""
+
+    executable: str | None = None
+    charts: dict[str, HelmChart] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything that changes a verdict; the defaults are a stock Linux host with rootful Docker."""
 
@@ -79,6 +97,8 @@ class Config:
     """Pass over what ``.gitignore`` files and ``.git/info/exclude`` ignore (inside a git repository)."""
     roots: tuple[str, ...] = ()
     """Resolved roots of the scan (set by ``scan``): no scanned file is read outside them."""
+    helm: HelmConfig = field(default_factory=HelmConfig)
+    """How charts are rendered (``portpolicy.helm``)."""
 
     def rule_directories(self) -> list[str]:
         """Custom rule directories, relative ones taken from the config file's directory."""
@@ -375,4 +395,21 @@ def _build(data: dict[str, Any], path: str | None, root: str) -> Config:
         wide_range=int(data.get("wide-range", 1000)),
         runtime_set="runtime" in data,
         respect_gitignore=bool(data.get("respect-gitignore", True)),
+        helm=_helm(data.get("helm")),
     )
+
+
+def _helm(value: Any) -> HelmConfig:
+    """The ``helm:`` section (already validated by the schema)."""
+    if not value:
+        return HelmConfig()
+    charts = {
+        str(path).strip("/") or ".": HelmChart(
+            values=_tuple((spec or {}).get("values")),
+            release=(spec or {}).get("release"),
+            namespace=(spec or {}).get("namespace"),
+        )
+        for path, spec in (value.get("charts") or {}).items()
+    }
+    executable = value.get("executable")
+    return HelmConfig(str(executable) if executable else None, charts)
