@@ -64,6 +64,7 @@ _ASSIGNMENT = re.compile(
 _REFERENCE = re.compile(
     r"\$(?:\(([A-Za-z_][A-Za-z0-9_]*)\)|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))"
 )
+_MAKE_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 _ENV_LINE = re.compile(
     r"^[ \t]*(?:export[ \t]+)?(COMPOSE_FILE|COMPOSE_PROFILES|COMPOSE_PATH_SEPARATOR)[ \t]*=[ \t]*(.*?)[ \t]*$",
     re.M,
@@ -344,7 +345,7 @@ def _tokens(command: str) -> list[str]:
 def _options(command: str, assigned: Mapping[str, str]) -> tuple[list[str], set[str], str] | None:
     """The ``-f`` files, ``--profile`` names and ``--project-directory`` of a command; None when a
     file name is not literal."""
-    words = _tokens(command)
+    words = _tokens(_MAKE_REFERENCE.sub(r"${\1}", command))  # $(VAR) is no subshell to the tokenizer
     names: list[str] = []
     profiles: set[str] = set()
     directory = ""

@@ -1,0 +1,100 @@
+"""Profiles as partitions: services in profiles no command starts together are separate conflict scopes.
+
+The false positive of issue #26: two services in disjoint profiles, which the project's own
+script starts on different servers (``docker compose --profile api up``), were reported as a
+PP004 conflict. Compose starts a service with ``profiles:`` only when one of them is enabled
+(docs.docker.com/compose/how-tos/profiles/: "Services without a profiles attribute are always
+enabled"), so each profile group, with the services that have none, is a world of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from portpolicy.model import Listener
+from portpolicy.pipeline import Report
+from tests.helpers import run_cli, scan_tree, write_tree
+
+COMPOSE = """\
+services:
+  api:
+    image: ghcr.io/acme/api:1.2
+    profiles: [api]
+    ports: ["8000:8000"]
+  worker:
+    image: ghcr.io/acme/worker:1.2
+    profiles: [worker]
+    ports: ["8000:8000"]
+  db:
+    image: postgres:16
+    ports: ["5432:5432"]
+"""
+APART = """\
+#!/bin/sh
+set -e
+ssh api.example.org 'cd /srv/app && docker compose --profile api up -d'
+ssh worker.example.org 'cd /srv/app && docker compose --profile worker up -d'
+"""
+TOGETHER = "#!/bin/sh\ndocker compose --profile api --profile worker up -d\n"
+
+
+def scan(tmp_path: Path, files: dict[str, str]) -> Report:
+    write_tree(tmp_path, files)
+    return scan_tree(tmp_path)
+
+
+def conflicts(report: Report) -> list[str]:
+    return [f"{f.location.path}:{f.location.line}" for f in report.findings if f.rule == "PP004"]
+
+
+def test_profiles_started_on_different_servers_do_not_conflict(tmp_path: Path) -> None:
+    report = scan(tmp_path, {"compose.yaml": COMPOSE, "deploy.sh": APART})
+    assert conflicts(report) == []
+    spaces = {f.service: set() for f in report.facts if isinstance(f, Listener)}
+    for f in report.facts:
+        if isinstance(f, Listener) and f.bound_by == "runtime" and f.namespace is not None:
+            spaces[f.service].add(f.namespace.id)
+    assert len(spaces["api"]) == len(spaces["worker"]) == 1
+    assert spaces["api"] != spaces["worker"]
+    assert spaces["db"] == spaces["api"] | spaces["worker"]  # no profile: in every scope
+
+
+def test_profiles_a_script_starts_together_keep_the_conflict(tmp_path: Path) -> None:
+    report = scan(tmp_path, {"compose.yaml": COMPOSE, "deploy.sh": TOGETHER})
+    assert conflicts(report) == ["compose.yaml:9"]
+
+
+def test_compose_profiles_in_env_starts_them_together(tmp_path: Path) -> None:
+    report = scan(tmp_path, {"compose.yaml": COMPOSE, ".env": "COMPOSE_PROFILES=api,worker\n"})
+    assert conflicts(report) == ["compose.yaml:9"]
+
+
+def test_a_service_without_profile_conflicts_in_every_scope(tmp_path: Path) -> None:
+    compose = COMPOSE.replace('"5432:5432"', '"8000:5432"')
+    report = scan(tmp_path, {"compose.yaml": compose, "deploy.sh": APART})
+    assert sorted(conflicts(report)) == ["compose.yaml:12"]
+
+
+def test_facts_say_which_profiles_were_combined_and_why(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"compose.yaml": COMPOSE, "deploy.sh": APART})
+    out = run_cli("facts", ".", cwd=tmp_path).stdout
+    assert "profile api: started without the other profiles by deploy.sh:3 (--profile api)" in out
+    assert "profile worker: started without the other profiles by deploy.sh:4 (--profile worker)" in out
+    write_tree(tmp_path, {"deploy.sh": TOGETHER})
+    out = run_cli("facts", ".", cwd=tmp_path).stdout
+    assert "profile api" not in out  # started together: one scope, the project's own
+
+
+def test_thousands_of_profiles_are_not_split(tmp_path: Path) -> None:
+    from tests.hostile import run_bounded
+
+    services = "".join(
+        f"  s{i}:\n    image: x\n    profiles: [p{i}]\n    ports: ['{20000 + i % 2}:80']\n"
+        for i in range(3000)
+    )
+    write_tree(tmp_path, {"compose.yaml": "services:\n" + services})
+    run = run_bounded("check", "--format", "json", ".", cwd=tmp_path)
+    assert not run.crashed, run.stderr[-2000:]
+    assert '"PP004"' in run.stdout  # not split: every service taken to run together
+    facts = run_bounded("facts", ".", cwd=tmp_path)
+    assert "not split into conflict scopes: 3000 profiles (over 1024)" in facts.stdout
