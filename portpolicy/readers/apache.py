@@ -16,15 +16,33 @@ Decisions:
 * ``Define NAME value`` in the same file is substituted into ``${NAME}``; other variables
   (Debian's ``${APACHE_RUN_USER}`` and friends come from ``envvars``) stay unresolved.
 * ``Include``/``IncludeOptional`` are not followed: ``Listen`` is only valid in the server
-  config, every file of the tree is read anyway, and each one once.
+  config, every file of the tree is read anyway, and each one once. They are kept for
+  ``assemble``, which adds the ``Listen`` lines of a distribution's packaged file the tree
+  includes but does not ship (``portpolicy.packaged``, ``data/packaged.yml``).
+* httpd refuses a second ``Listen`` of one address (``alloc_listener``) and fails to bind an
+  overlapping one (``make_sock``): ``assemble`` sets ``refuses_repeat`` on each ``Listen``
+  that another one of the host may meet, i.e. unless both sit in sections that cannot be
+  told to hold together (``<IfModule ssl_module>`` beside ``<IfModule mod_gnutls.c>``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
-from portpolicy.model import Evidence, Fact, InvalidPort, Listener, ParseError, PortRange, Unresolved
+from portpolicy import packaged
+from portpolicy.model import (
+    Evidence,
+    Fact,
+    InvalidPort,
+    Listener,
+    Location,
+    ParseError,
+    PortRange,
+    Unresolved,
+)
 from portpolicy.readers.base import LINE_BREAK, Format, Source, ascii_int, is_templated, shown
 from portpolicy.readers.lexing import ForwardFinder
 from portpolicy.readers.netaddr import bind_address, split_bracketed
@@ -44,9 +62,24 @@ _SNIFF = re.compile(
     r"^[ \t]*(?:Listen[ \t]|<VirtualHost\b|<IfModule\b|ServerRoot\b|LoadModule\b)", re.M | re.I
 )
 _VAR = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+_CONDITIONS = frozenset({"ifmodule", "ifdefine"})
+MAX_PAIRED = 256
+"""Listen lines of one port compared pairwise; past that, every one may meet another."""
 
 
-def read(source: Source) -> Iterator[Fact]:
+@dataclass(frozen=True)
+class ApacheFile:
+    """What ``assemble`` needs of one file: its includes and the sections its ``Listen`` lines sit in."""
+
+    path: str
+    rel: str
+    includes: tuple[packaged.Include, ...]
+    conditions: tuple[tuple[Location, frozenset[str]], ...]
+    location: Location
+    kind: str = field(default="apache_file", init=False)
+
+
+def read(source: Source) -> Iterator[Fact | ApacheFile]:
     """One file's ``Listen`` lines; a file with no httpd directive that matters yields nothing.
 
     Which files are httpd's is decided by ``portpolicy.signatures.apache``; a main config
@@ -58,8 +91,9 @@ def read(source: Source) -> Iterator[Fact]:
     text = source.masked
     defines: dict[str, str] = {}
     user: Evidence | None = None
-    listens: list[tuple[str, list[str], int, int]] = []
-    depth: list[tuple[str, int]] = []
+    listens: list[tuple[list[str], int, int, frozenset[str]]] = []
+    includes: list[packaged.Include] = []
+    depth: list[tuple[str, str, int]] = []
     for number, column, words in _lines(text):
         head = words[0]
         lower = head.lower()
@@ -72,7 +106,7 @@ def read(source: Source) -> Iterator[Fact]:
                 )
             continue
         if lower.startswith("<"):
-            depth.append((lower.strip("<>"), number))
+            depth.append((lower.strip("<>"), words[1].rstrip(">") if len(words) > 1 else "", number))
             continue
         if lower == "define" and len(words) >= 2:
             defines[words[1]] = words[2] if len(words) > 2 else ""
@@ -82,11 +116,24 @@ def read(source: Source) -> Iterator[Fact]:
                 f"User {shown(words[1])}: child processes run as it; the parent binds as root",
             )
         elif lower == "listen":
-            listens.append((head, words[1:], number, column))
-    for section, line in depth:
+            listens.append((words[1:], number, column, _conditions(depth)))
+        elif lower in ("include", "includeoptional") and len(words) >= 2:
+            includes.append(packaged.Include(words[1], source.at(number, column)))
+    for section, _, line in depth:
         yield ParseError(f"httpd: <{shown(section)}> is never closed", source.at(line))
-    for _, args, number, column in listens:
-        yield from _listen(source, args, number, column, defines, user)
+    conditional: list[tuple[Location, frozenset[str]]] = []
+    for args, number, column, conditions in listens:
+        for fact in _listen(source, args, number, column, defines, user):
+            if isinstance(fact, Listener) and conditions:
+                conditional.append((fact.location, conditions))
+            yield fact
+    if includes or conditional:
+        yield ApacheFile(source.path, source.name_path, tuple(includes), tuple(conditional), source.at(1))
+
+
+def _conditions(depth: list[tuple[str, str, int]]) -> frozenset[str]:
+    """The ``<IfModule>``/``<IfDefine>`` conditions around a line (other sections hold always)."""
+    return packaged.module_conditions((kind, arg) for kind, arg, _ in depth if kind in _CONDITIONS)
 
 
 def _lines(text: str) -> Iterator[tuple[int, int, list[str]]]:
@@ -177,3 +224,83 @@ def _listen(
         source=NAME,
         evidence=evidence,
     )
+
+
+# --------------------------------------------------------------------------- one host's files
+
+
+def assemble(facts: Sequence[Fact | ApacheFile]) -> list[Fact]:
+    """One host's ``Listen`` lines, the packaged defaults its layout implies first, repeats marked."""
+    files = [f for f in facts if isinstance(f, ApacheFile)]
+    rest: list[Fact] = [f for f in facts if not isinstance(f, ApacheFile)]
+    conditions = {loc: when for f in files for loc, when in f.conditions}
+    read = {_rel(f) for f in rest} - {""}
+    added = [_packaged_listener(p) for p in _packaged(files, read)]
+    own = [(f, conditions.get(f.location, frozenset())) for f in rest if isinstance(f, Listener)]
+    marked = _mark_repeats([*added, *own])
+    return [*marked, *(f for f in rest if not isinstance(f, Listener))]
+
+
+def _packaged(files: Sequence[ApacheFile], read: set[str]) -> list[packaged.PackagedListen]:
+    """The packaged Listen lines ``files`` pull in; ``read``: further files of the tree (they ship)."""
+    config = [packaged.ConfigFile(f.rel or f.path, f.includes) for f in files]
+    config += [packaged.ConfigFile(path) for path in sorted(read - {c.rel for c in config})]
+    return packaged.packaged_listens("apache", config)
+
+
+def _rel(fact: Fact) -> str:
+    """The path a fact was read from (below the scanned root, as ``ApacheFile.rel`` when both are known)."""
+    location = getattr(fact, "location", None)
+    return location.path if isinstance(location, Location) else ""
+
+
+def _packaged_listener(p: packaged.PackagedListen) -> tuple[Listener, frozenset[str]]:
+    why = (
+        f"packaged default: Listen {p.port} of {p.file}, which {p.package} installs; the tree does not"
+        " ship that file, so httpd reads the package's copy here"
+    )
+    listener = Listener(
+        service=SERVICE,
+        protocol="tcp",
+        ports=PortRange.single(p.port),
+        address=bind_address(None),
+        location=p.location,
+        bound_by="root-master",
+        source=NAME,
+        evidence=(Evidence(p.location, why),),
+    )
+    return listener, p.when
+
+
+def _mark_repeats(listens: list[tuple[Listener, frozenset[str]]]) -> list[Listener]:
+    """Set ``refuses_repeat`` on the ``Listen`` lines of a port that can hold together with another.
+
+    Two lines meet unless both sit in sections that need not hold together: one's conditions
+    must include the other's (a line outside any section meets every line of its port). The
+    marked lines of a port are chosen in file order so that every two of them meet (PP004
+    pairs any two): of ``<IfModule ssl_module>`` and ``<IfModule mod_gnutls.c>`` alternatives,
+    the first one stands for both.
+    """
+    listeners = [listener for listener, _ in listens]
+    by_port: dict[tuple[str, PortRange], list[int]] = defaultdict(list)
+    for i, listener in enumerate(listeners):
+        by_port[(listener.protocol, listener.ports)].append(i)
+    marked: set[int] = set()
+    for group in by_port.values():
+        if len(group) > MAX_PAIRED:
+            marked.update(group)
+            continue
+        group.sort(key=lambda i: listeners[i].location)
+        when = {i: listens[i][1] for i in group}
+        chosen: list[int] = []
+        for a in group:
+            partner = any(b != a and _meet(when[a], when[b]) for b in group)
+            if partner and all(_meet(when[a], when[c]) for c in chosen):
+                chosen.append(a)
+        marked.update(chosen if len(chosen) > 1 else ())
+    return [replace(lst, refuses_repeat=i in marked) for i, lst in enumerate(listeners)]
+
+
+def _meet(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Two lines under these conditions can both be read: one's conditions include the other's."""
+    return a <= b or b <= a

@@ -11,12 +11,19 @@ Address forms follow the manual (section 4.2 ``bind``): comma lists (``:80,:443`
 (``2000-2100``), ``*``/empty for all IPv4 addresses, ``::`` for IPv6 (dual-stack unless
 ``v6only``), the port always after the last colon, prefixes ``ipv4@ ipv6@ udp@ quic4@
 quic6@ ...``, and ``unix@``/``abns@``/``fd@``/``sockpair@``/``/path`` which are no port.
+
+HAProxy sets SO_REUSEPORT on its listeners (unless ``noreuseport``), so the same address
+bound in two sections starts, and the kernel hands each connection to either at random:
+such binds carry ``refuses_repeat`` (PP004 says both outcomes). A repeat inside one section
+is the same frontend twice and is left alone.
 """
 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 
 from portpolicy.model import (
     BindAddress,
@@ -72,9 +79,9 @@ def read(source: Source) -> Iterator[Fact]:
     if not _SNIFF.search(source.text):
         return
     text = source.masked
-    section = ""
+    section, opened = "", 0
     user: Evidence | None = None
-    binds: list[tuple[list[tuple[str, int]], int, str]] = []
+    binds: list[tuple[list[tuple[str, int]], int, str, int]] = []
     for number, raw in enumerate(LINE_BREAK.split(text), start=1):
         words = _words(raw)
         if not words:
@@ -86,7 +93,7 @@ def read(source: Source) -> Iterator[Fact]:
             return
         keyword = words[0][0]
         if keyword in _SECTIONS:
-            section = keyword
+            section, opened = keyword, number
             continue
         if section == "global" and keyword in ("user", "uid") and len(words) > 1:
             user = Evidence(
@@ -94,7 +101,7 @@ def read(source: Source) -> Iterator[Fact]:
                 f"{keyword} {shown(words[1][0])}: HAProxy drops to it after binding its listeners as root",
             )
         elif section in _BIND_SECTIONS and keyword == "bind" and len(words) > 1:
-            binds.append((words[1:], number, section))
+            binds.append((words[1:], number, section, opened))
         elif section in _BIND_SECTIONS and keyword == "bind":
             yield ParseError(
                 "'bind' without an address: HAProxy refuses to load this configuration",
@@ -102,9 +109,25 @@ def read(source: Source) -> Iterator[Fact]:
             )
             return
         elif section == "global" and keyword == "stats" and len(words) > 2 and words[1][0] == "socket":
-            binds.append((words[2:], number, "stats"))
-    for args, number, section in binds:
-        yield from _bind(source, args, number, section, user)
+            binds.append((words[2:], number, "stats", number))
+    listeners: list[tuple[int, Listener]] = []
+    for args, number, section, opened in binds:
+        for fact in _bind(source, args, number, section, user):
+            if isinstance(fact, Listener):
+                listeners.append((opened, fact))
+            else:
+                yield fact
+    yield from _mark_repeats(listeners)
+
+
+def _mark_repeats(listeners: list[tuple[int, Listener]]) -> Iterator[Listener]:
+    """Each listener, with ``refuses_repeat`` when another section binds its address and port."""
+    sections: dict[tuple[str, PortRange, BindAddress], set[int]] = defaultdict(set)
+    for opened, listener in listeners:
+        sections[(listener.protocol, listener.ports, listener.address)].add(opened)
+    for _, listener in listeners:
+        repeated = len(sections[(listener.protocol, listener.ports, listener.address)]) > 1
+        yield replace(listener, refuses_repeat=True) if repeated else listener
 
 
 def _words(line: str) -> list[tuple[str, int]]:

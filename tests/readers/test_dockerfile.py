@@ -107,7 +107,7 @@ def test_multistage_fixture_stages_users_and_ports() -> None:
         ("nginx.conf", "/etc/nginx/", Location(path, 26, 1)),  # WORKDIR /etc/nginx + "."
     )
     bad = [(type(f).__name__, f.value) for f in facts if isinstance(f, (InvalidPort, Unresolved))]
-    assert bad == [("InvalidPort", "99999"), ("InvalidPort", "80/xyz"), ("Unresolved", "$NOPE")]
+    assert bad == [("InvalidPort", "99999"), ("InvalidPort", "80/xyz"), ("Unresolved", "$NOPE"), ("InvalidPort", "0")]
     assert not [f for f in facts if isinstance(f, ParseError)]
 
 
@@ -203,8 +203,9 @@ def test_expose_forms_and_invalid_values() -> None:
         ("tcp", "7000-7002", None),
     ]
     invalid = [f for f in facts if isinstance(f, InvalidPort)]
-    assert [f.value for f in invalid] == ["65536", "70-60", "http", "80/icmp", "/tcp"]
-    assert invalid[0].location == Location("Dockerfile", 5, 8)
+    assert [f.value for f in invalid] == ["0", "65536", "70-60", "http", "80/icmp", "/tcp"]
+    assert "port 0 is no port" in invalid[0].reason
+    assert invalid[1].location == Location("Dockerfile", 5, 8)
 
 
 def test_heredocs_comments_and_json_forms() -> None:
@@ -307,7 +308,7 @@ def test_lone_image_binding_80_as_non_root_fails_where_the_runtime_keeps_1024(tm
         "FROM nginx:1.27-alpine\nEXPOSE 80\n",  # no USER: the base image decides
         "FROM scratch\nCOPY app /app\nEXPOSE 80\n",  # root
         "FROM nginx:1.27-alpine\nARG RUN_AS\nUSER $RUN_AS\nEXPOSE 80\n",  # unknown user
-        "FROM nginx:1.27-alpine\nUSER nginx\nEXPOSE 8080 0\n",  # unprivileged port, port 0
+        "FROM nginx:1.27-alpine\nUSER nginx\nEXPOSE 8080\n",  # unprivileged port
     ],
 )
 def test_lone_image_without_a_known_non_root_user_gives_no_pp001(tmp_path: Path, text: str) -> None:

@@ -141,6 +141,7 @@ class Document(Services):
                         bound_by="runtime",
                         netns="host",
                         source=f"services.{name}.ports",
+                        refuses_repeat=True,  # Docker: "port is already allocated"
                         forwards_to=m.container,
                         image=image,
                     )

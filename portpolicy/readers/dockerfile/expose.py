@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from portpolicy.model import BindAddress, InvalidPort, Listener, Location, Unresolved
-from portpolicy.readers.base import parse_port_range, shown
+from portpolicy.readers.base import ascii_int, parse_port_range, shown
 from portpolicy.readers.dockerfile.stages import Build
 from portpolicy.readers.dockerfile.syntax import LogicalLine
 from portpolicy.readers.dockerfile.words import UNKNOWN, expand_word, split_words
@@ -45,7 +45,11 @@ def _expose_one(build: Build, raw: str, spec: str, loc: Location) -> None:
     if not port:
         build.facts.append(InvalidPort(raw, f"{ctx}: no port", loc, ctx))
         return
-    prange = parse_port_range(port, loc, ctx, allow_zero=True)
+    if ascii_int(port) == 0:
+        why = f"{ctx}: port 0 is no port (docker build records 0/{protocol} in the image; nothing listens on it)"
+        build.facts.append(InvalidPort(raw, why, loc, ctx))
+        return
+    prange = parse_port_range(port, loc, ctx)
     if isinstance(prange, (InvalidPort, Unresolved)):
         build.facts.append(replace(prange, value=raw))
         return
