@@ -227,7 +227,7 @@ def _read_one(
     text = d.text if d.text is not None else _text(d.source_path, roots)
     if text is None or not budget.take(len(text)):
         return None
-    found = recognise.recognise(name, text).signature
+    found = recognise.recognise(name, text.lstrip("\n")).signature  # an embedded text's padding says nothing
     if found is None or found not in priors:
         if d.text is None and first is None:
             return f"deployed to {shown(d.destination, 80)} ({priors[0].title}), but its content is not"

@@ -23,8 +23,9 @@ from portpolicy.model import Location, ParseError
 from portpolicy.readers.base import shown
 from portpolicy.virtual import WRITTEN, Deployed, embed
 
-MAX_WRITTEN = 1000
-"""Files written by heredocs read per script: a real one writes a few."""
+MAX_WRITTEN = 200
+"""Files written by heredocs read per script or Dockerfile: a real one writes a few, and each
+is a second read (``deployed.MAX_READS`` per scan) of a text padded to its lines."""
 
 OPENER = re.compile(r"(?<!<)<<(?!<)(-?)[ \t]*(\\?)(['\"]?)([A-Za-z_][\w.-]*)\3")
 """``<<EOF``, ``<<-EOF``, ``<< 'EOF'``, ``<<"EOF"``, ``<<\\EOF`` (not ``<<<``, a here-string)."""

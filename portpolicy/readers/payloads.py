@@ -43,7 +43,7 @@ def data_url(url: str) -> bytes:
     """The bytes of a ``data:`` URL (RFC 2397): percent-encoded, or base64 with ``;base64``."""
     m = _DATA_URL.match(url)
     if m is None:
-        raise DecodeError("not a data: URL")
+        raise DecodeError("is not a data: URL")
     raw = _percent(url[m.end() :])
     if m.group(1).lower().endswith(";base64"):
         return b64(raw.decode("ascii", errors="replace"))
@@ -54,18 +54,18 @@ def data_url(url: str) -> bytes:
 
 def _percent(payload: str) -> bytes:
     if len(payload) > MAX_ENCODED:
-        raise DecodeError(f"the data: URL is over {MAX_ENCODED // 1048576} MiB")
+        raise DecodeError(f"is a data: URL over {MAX_ENCODED // 1048576} MiB")
     return unquote_to_bytes(payload)
 
 
 def b64(text: str) -> bytes:
     """Base64 (whitespace ignored), bounded."""
     if len(text) > MAX_ENCODED:
-        raise DecodeError(f"the base64 value is over {MAX_ENCODED // 1048576} MiB")
+        raise DecodeError(f"is base64 over {MAX_ENCODED // 1048576} MiB")
     try:
         data = base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise DecodeError("not valid base64") from None
+        raise DecodeError("is not valid base64") from None
     if len(data) > MAX_DECODED:
         raise DecodeError(f"decodes to more than {MAX_DECODED // 1024} KiB")
     return data
@@ -77,7 +77,7 @@ def gunzip(data: bytes) -> bytes:
     try:
         out = inflater.decompress(data, MAX_DECODED + 1)
     except zlib.error:
-        raise DecodeError("not valid gzip data") from None
+        raise DecodeError("is not valid gzip data") from None
     if len(out) > MAX_DECODED:
         raise DecodeError(f"inflates to more than {MAX_DECODED // 1024} KiB")
     return out
@@ -86,7 +86,7 @@ def gunzip(data: bytes) -> bytes:
 def text_of(data: bytes) -> str:
     """The decoded bytes as text; binary content is no config."""
     if b"\0" in data[:8192]:
-        raise DecodeError("binary content")
+        raise DecodeError("is binary, not text")
     return data.decode("utf-8-sig", errors="replace")
 
 

@@ -1,0 +1,70 @@
+"""Hostile embedded files: bombs, garbage, no terminator, too many heredocs (issue #23).
+
+Each runs the real CLI in a bounded child (``tests.hostile``): no hang, no traceback, at
+most one PP000 for the file, and the reason said.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from pathlib import Path
+
+from portpolicy.readers import heredocs, payloads
+from tests.helpers import write_tree
+from tests.hostile import ChildRun, run_bounded
+
+
+def check_json(tmp_path: Path) -> tuple[ChildRun, list[dict[str, object]]]:
+    run = run_bounded("check", "--no-config", "--format", "json", ".", cwd=tmp_path)
+    assert not run.crashed, run.stderr[-2000:]
+    return run, json.loads(run.stdout)["findings"]
+
+
+def pp000(findings: list[dict[str, object]]) -> list[str]:
+    return [str(f["message"]) for f in findings if f["rule"] == "PP000"]
+
+
+def test_gzip_bomb_in_a_data_url_stops_at_the_cap(tmp_path: Path) -> None:
+    bomb = base64.b64encode(gzip.compress(b"\0" * (64 * 1024 * 1024), 9)).decode()
+    assert len(bomb) < payloads.MAX_ENCODED
+    ign = {"ignition": {"version": "3.3.0"}, "storage": {"files": [
+        {"path": "/etc/sysctl.d/90.conf", "contents": {"compression": "gzip", "source": f"data:;base64,{bomb}"}}
+    ]}}  # fmt: skip
+    write_tree(tmp_path, {"boot.ign": json.dumps(ign)})
+    _, findings = check_json(tmp_path)
+    assert len(pp000(findings)) == 1
+    assert "inflates to more than 1024 KiB" in pp000(findings)[0]
+
+
+def test_base64_garbage_is_one_error_quoting_nothing(tmp_path: Path) -> None:
+    user_data = (
+        "#cloud-config\nwrite_files:\n  - path: /etc/sysctl.d/9.conf\n    encoding: b64\n"
+        "    content: '!!!not*base64 SECRET-TOKEN'\n"
+    )
+    write_tree(tmp_path, {"user-data": user_data})
+    run, findings = check_json(tmp_path)
+    assert pp000(findings) == [
+        "cannot read this file: the content written to /etc/sysctl.d/9.conf is not valid base64"
+    ]
+    assert "SECRET-TOKEN" not in run.stdout
+
+
+def test_heredoc_with_no_terminator(tmp_path: Path) -> None:
+    script = "#!/bin/sh\ncat > /etc/nginx/conf.d/a.conf <<EOF\nserver { listen 80; }\n" + "echo x\n" * 1000
+    dockerfile = "FROM nginx\nCOPY <<EOF /etc/nginx/conf.d/a.conf\nserver { listen 80; }\n"
+    write_tree(tmp_path, {"a/setup.sh": script, "b/Dockerfile": dockerfile})
+    _, findings = check_json(tmp_path)
+    assert pp000(findings) == ["cannot read this file: heredoc <<EOF is never closed"] * 2
+
+
+def test_a_hundred_thousand_heredocs_in_one_script(tmp_path: Path) -> None:
+    one = "cat > /etc/nginx/conf.d/x{n}.conf <<EOF\nserver {{ listen 8080; }}\nEOF\n"
+    script = "#!/bin/sh\n" + "".join(one.format(n=n) for n in range(100_000))
+    write_tree(tmp_path, {"setup.sh": script})
+    _, findings = check_json(tmp_path)
+    too_many = f"more than {heredocs.MAX_WRITTEN} files written by heredocs; the rest are not read"
+    assert pp000(findings) == [f"cannot read this file: {too_many}"]
+    # the files read (up to the scan's second-read budget) agree with each other: one port, no findings
+    assert [f for f in findings if f["rule"] != "PP000"] == []
