@@ -26,7 +26,8 @@ from collections.abc import Iterator
 from portpolicy.model import Fact, ParseError
 from portpolicy.readers.base import Source, mask_inline_jinja
 from portpolicy.readers.compose.namespaces import KERNEL_KEYS
-from portpolicy.readers.compose.project import Entry, Pending, _with_pending, assemble, join
+from portpolicy.readers.compose.project import Entry, Pending, _with_pending, assemble
+from portpolicy.readers.compose.projects import join
 from portpolicy.readers.compose.shape import FORMAT, NAME, SERVICE_KEYS, TOP_LEVEL_KEYS, claims
 from portpolicy.readers.compose.values import _interpolate
 from portpolicy.signatures import compose as signature

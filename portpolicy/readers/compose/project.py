@@ -7,15 +7,13 @@ scan read one.
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from portpolicy.model import Fact, Location, ParseError
 from portpolicy.readers.base import Source, cut_values
 from portpolicy.readers.compose.document import Document
-from portpolicy.readers.compose.shape import NAME
-from portpolicy.readers.dotenv import Env, EnvFile, references
+from portpolicy.readers.dotenv import Env, references
 from portpolicy.yamlnodes import Node
 
 
@@ -67,38 +65,6 @@ class Pending:
 
 Entry = tuple[str, str, list[Any]]
 """(path, reader name, what the reader gave) for one read file, as the pipeline holds it."""
-
-
-def join(entries: Sequence[Entry], paths: Sequence[str] = (), roots: tuple[str, ...] = ()) -> list[Entry]:
-    """Compose projects as Compose builds them (``projects.build``), each read with its folder's ``.env``.
-
-    ``paths`` are the files of the scan (scripts, Makefiles, ``.env``, devcontainer files among
-    them) where file sets and profile combinations are looked for; ``roots`` bound reading them.
-    A compose file that takes part in no merged project is read again with the ``.env`` of
-    its folder when it uses a variable that file sets.
-
-    The folder of the compose file is its project directory, where Compose looks for
-    ``.env``; only a ``.env`` the scan read is used (it lies inside the scanned roots and
-    went through the same safe read). Runs once over all read files, before they are
-    grouped into hosts, so a file that is its own project (a fragment, ``prod.yml``) gets
-    the ``.env`` beside it as a default-named project file does.
-    """
-    envs: dict[str, Env] = {}
-    for path, _, facts in entries:
-        for fact in facts:
-            if isinstance(fact, EnvFile):
-                envs[posixpath.dirname(path)] = fact.env
-    from portpolicy.readers.compose.projects import build  # it reads files with this module's tools
-
-    built = build(entries, envs, paths or [p for p, _, _ in entries], roots)
-    out: list[Entry] = []
-    for path, name, facts in entries:
-        if name == NAME and path in built:
-            facts = built[path]
-        elif name == NAME:
-            facts = _with_env(path, facts, envs.get(posixpath.dirname(path)))
-        out.append((path, name, facts))
-    return out
 
 
 def _with_env(path: str, facts: list[Any], env: Env | None) -> list[Any]:

@@ -23,10 +23,41 @@ from portpolicy.model import Fact, Listener, Location, Unresolved
 from portpolicy.readers.base import cut_values, shown
 from portpolicy.readers.compose import merge, profiles, sets
 from portpolicy.readers.compose.document import Document
-from portpolicy.readers.compose.project import Entry, Pending, _refused
+from portpolicy.readers.compose.project import Entry, Pending, _refused, _with_env
 from portpolicy.readers.compose.shape import NAME
-from portpolicy.readers.dotenv import Env
+from portpolicy.readers.dotenv import Env, EnvFile
 from portpolicy.yamlnodes import MappingNode, Node, items
+
+
+def join(entries: Sequence[Entry], paths: Sequence[str] = (), roots: tuple[str, ...] = ()) -> list[Entry]:
+    """Compose projects as Compose builds them (``projects.build``), each read with its folder's ``.env``.
+
+    ``paths`` are the files of the scan (scripts, Makefiles, ``.env``, devcontainer files among
+    them) where file sets and profile combinations are looked for; ``roots`` bound reading them.
+    A compose file that takes part in no merged project is read again with the ``.env`` of
+    its folder when it uses a variable that file sets.
+
+    The folder of the compose file is its project directory, where Compose looks for
+    ``.env``; only a ``.env`` the scan read is used (it lies inside the scanned roots and
+    went through the same safe read). Runs once over all read files, before they are
+    grouped into hosts, so a file that is its own project (a fragment, ``prod.yml``) gets
+    the ``.env`` beside it as a default-named project file does.
+    """
+    envs: dict[str, Env] = {}
+    for path, _, facts in entries:
+        for fact in facts:
+            if isinstance(fact, EnvFile):
+                envs[posixpath.dirname(path)] = fact.env
+    built = build(entries, envs, paths or [p for p, _, _ in entries], roots)
+    out: list[Entry] = []
+    for path, name, facts in entries:
+        if name == NAME and path in built:
+            facts = built[path]
+        elif name == NAME:
+            facts = _with_env(path, facts, envs.get(posixpath.dirname(path)))
+        out.append((path, name, facts))
+    return out
+
 
 HOST_VIEW = "host ["
 """How a listener's ``netns`` names a view of the host namespace: ``host [<label>]``."""
