@@ -37,6 +37,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.platforms import Platform, Runtime, platforms, runtimes
+from portpolicy.posture import with_posture
 from portpolicy.readers.base import shown
 from portpolicy.readers.lexing import glob_matches
 
@@ -239,6 +240,7 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
     annotated: list[Fact] = []
     host_writes = _unmasked(writes.pop("host", []))
     ns, done = _namespace(bucket.name, "host", platform, runtime, host_writes, kernel_overrides, config)
+    ns = with_posture(ns, bucket.facts, runtime)  # its firewall's inbound policy, its runtime's handling
     namespaces["host"] = ns
     annotated.extend(done)
     for view in sorted({ln.netns for _, ln in listeners if ln.netns.startswith(HOST_VIEW)}):

@@ -617,6 +617,25 @@ class ServicePort:
     kind: str = field(default="service_port", init=False)
 
 
+@dataclass(frozen=True)
+class Posture:
+    """A host-wide stance a file states beyond its port rules: the hosts stage derives
+    ``Namespace.inbound_policy`` (``aspect`` "inbound": accept, drop or reject) and
+    ``Namespace.runtime_firewall`` (``aspect`` "runtime": bypasses or filtered) from these.
+
+    Readers emit one where no ``FirewallRule`` says it: a firewalld default zone's target, a
+    base input chain that ends in an unconditional verdict, a ``DOCKER-USER`` drop, Docker's
+    ``daemon.json``. ``why`` is the sentence ``facts`` and messages show.
+    """
+
+    aspect: str
+    value: str
+    why: str
+    location: Location
+    netns: str = "host"
+    kind: str = field(default="posture", init=False)
+
+
 Fact = (
     Listener
     | KernelSetting
@@ -631,6 +650,7 @@ Fact = (
     | ContainerPort
     | PodTemplate
     | ServicePort
+    | Posture
 )
 
 

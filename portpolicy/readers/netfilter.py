@@ -33,7 +33,16 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from portpolicy.model import Evidence, FirewallRule, InvalidPort, Location, PortRange, PortSet, Unresolved
+from portpolicy.model import (
+    Evidence,
+    FirewallRule,
+    InvalidPort,
+    Location,
+    PortRange,
+    PortSet,
+    Posture,
+    Unresolved,
+)
 from portpolicy.readers.base import ascii_int, is_templated, shown
 
 PORT_PROTOCOLS = ("tcp", "udp", "sctp", "dccp")
@@ -233,8 +242,9 @@ def walk(
     chains: dict[str, Chain],
     guess: Callable[[str], str | None] = lambda name: None,
     always_stateful: bool = False,
-) -> list[FirewallRule]:
-    """Every verdict reachable from the base chains (and from unreached chains ``guess`` places)."""
+) -> list[FirewallRule | Posture]:
+    """Every verdict reachable from the base chains (and from unreached chains ``guess`` places),
+    then what the ruleset says of the host as a whole (``postures``)."""
     out: list[FirewallRule] = []
     reached: set[str] = set()
     seen: set[tuple[object, ...]] = set()
@@ -301,7 +311,52 @@ def walk(
     return [
         replace(f, ruleset_stateful=always_stateful or f.direction in stateful_dirs or f.stateful)
         for f in out
-    ]
+    ] + postures(firewall, chains)
+
+
+RUNTIME_CHAIN = "DOCKER-USER"
+"""The chain Docker sends forwarded traffic through before its own rules: the place to filter
+published ports (docs.docker.com, "Packet filtering and firewalls")."""
+
+
+def postures(firewall: str, chains: dict[str, Chain]) -> list[FirewallRule | Posture]:
+    """A base input chain that ends in an unconditional verdict (its policy is never reached),
+    and a ``DOCKER-USER`` chain that drops or rejects (published ports meet that filter)."""
+    out: list[FirewallRule | Posture] = []
+    for chain in chains.values():
+        if chain.direction == "in" and firewall != "ufw":
+            end = next((r for r in chain.rules if r.match.empty and r.verdict in _TERMINAL), None)
+            if end is not None:
+                why = f"{firewall} chain {chain.name} ends in an unconditional {end.verdict}"
+                out.append(Posture("inbound", end.verdict, why, end.location))
+    docker_user = chains.get(RUNTIME_CHAIN)
+    found = _denying(docker_user, chains, set()) if docker_user is not None else None
+    if found is not None:
+        why = f"{firewall} chain {RUNTIME_CHAIN} {found.verdict}s forwarded traffic before Docker's own rules"
+        out.append(Posture("runtime", "filtered", why, found.location))
+    return out
+
+
+_TERMINAL = ("accept", "drop", "reject")
+
+
+def _denying(chain: Chain, chains: dict[str, Chain], seen: set[str]) -> ParsedRule | None:
+    """The first rule of ``chain`` that drops or rejects whatever the source (a drop of listed
+    sources is a blocklist, which leaves everyone else in), itself or through a jump; None when
+    an unconditional accept or return comes first. Each chain is looked into once (``seen``),
+    at most ``MAX_DEPTH`` jumps deep."""
+    seen.add(chain.name)
+    for rule in chain.rules:
+        if rule.verdict in ("drop", "reject") and not rule.match.sources:
+            return rule
+        if rule.match.empty and rule.verdict in ("accept", "return"):
+            return None
+        target = chains.get(rule.target) if rule.verdict in ("jump", "goto") else None
+        if target is not None and target.name not in seen and len(seen) < MAX_DEPTH:
+            inner = _denying(target, chains, seen)
+            if inner is not None:
+                return replace(inner, location=rule.location)
+    return None
 
 
 def policy_fact(firewall: str, chain: Chain) -> FirewallRule | None:

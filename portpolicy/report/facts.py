@@ -50,6 +50,8 @@ def _namespace(ns: Namespace) -> dict[str, Any]:
         "ip_unprivileged_port_start": _setting(ns.unprivileged_port_start),
         "ip_local_port_range": _setting(ns.ephemeral_range),
         "ip_local_reserved_ports": _setting(ns.reserved_ports),
+        "inbound_policy": _setting(ns.inbound_policy),
+        "runtime_firewall": _setting(ns.runtime_firewall),
     }
 
 
@@ -196,7 +198,13 @@ def render_text(report: Report) -> str:
         for ns in h["namespaces"]:
             shared = "shared" if ns["shared"] else "one service"
             lines.append(f"  namespace {ns['id']} [{ns['kind']}, {shared}]")
-            for key in ("ip_unprivileged_port_start", "ip_local_port_range", "ip_local_reserved_ports"):
+            posture = ("inbound_policy", "runtime_firewall") if ns["kind"] == "host" else ()
+            for key in (
+                "ip_unprivileged_port_start",
+                "ip_local_port_range",
+                "ip_local_reserved_ports",
+                *posture,
+            ):
                 s = ns[key]
                 where = (
                     f" at {s['location']}"

@@ -15,6 +15,7 @@ from portpolicy.model import (
     FirewallRule,
     Location,
     PortRange,
+    Posture,
     Unresolved,
 )
 from portpolicy.readers.base import (
@@ -25,6 +26,7 @@ from portpolicy.readers.firewalld.interpret import _POLICY_TARGETS, _ZONE_TARGET
 from portpolicy.readers.firewalld_catalogue import PortEntry, ServiceDef, catalogue
 
 _DONE = {"accept": "accepted", "drop": "dropped", "reject": "rejected"}
+DENY = ("drop", "reject")
 
 
 def assemble(facts: Sequence[Fact | FirewalldDoc]) -> list[Fact]:
@@ -70,6 +72,33 @@ class _Host:
                 yield from self._zone(doc)
             elif doc.role == "policy" and not doc.disabled:
                 yield from self._policy(doc)
+        yield from self._postures()
+
+    # ---- what the host's firewall does with traffic no rule takes (``Posture``, for PP016)
+
+    def _postures(self) -> Iterator[Posture]:
+        """The default zone's target (stock ``public``: ``default``, which rejects) and a policy
+        that drops or rejects what enters Docker's ``docker`` zone (published ports meet it)."""
+        zone = next((d for d in self.docs if d.role == "zone" and d.name == self.default_zone), None)
+        conf = next((d for d in self.docs if d.role == "conf"), None)
+        if zone is not None:
+            action = _ZONE_TARGETS.get(zone.target, "reject" if zone.target in ("", "default") else "")
+            if action:
+                why = f"firewalld default zone {zone.name}, target={zone.target or 'default'} ({action})"
+                yield Posture("inbound", action, why, zone.location)
+        elif conf is not None:
+            why = f"firewalld default zone {self.default_zone}, as shipped: target=default (reject)"
+            yield Posture("inbound", "reject", why, conf.location)
+        for policy in self.docs:
+            action = _POLICY_TARGETS.get(policy.target, "")
+            if (
+                policy.role == "policy"
+                and not policy.disabled
+                and "docker" in policy.egress
+                and action in DENY
+            ):
+                why = f"firewalld policy {policy.name} {_DONE[action]} traffic into the docker zone"
+                yield Posture("runtime", "filtered", why, policy.location)
 
     # ---- zones and policies
 
