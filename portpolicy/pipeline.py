@@ -145,9 +145,11 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         stage = guard.ansible(lambda: _run_ansible_stage(paths_seen, config), paths_seen)
         candidates = [c for c in candidates if c.path not in stage.claimed]
     # Helm charts render in child processes while this one reads the other files.
-    helm = _start_helm_stage([c.path for c in candidates], config, guard)
+    not_config = [s.path for s in skipped if s.reason == NOT_CONFIG]  # a chart's .tgz dependencies
+    helm = _start_helm_stage([c.path for c in candidates] + not_config, config, guard)
     if helm is not None:
         candidates = [c for c in candidates if c.path not in helm.plan.claimed]
+        skipped = [s for s in skipped if s.path not in helm.plan.claimed]
     per_file: list[tuple[str, str, list[Fact]]] = []
     read_skipped: list[Skipped] = []
     comments: dict[str, Sequence[suppress.Suppression]] = {}  # found while reading, kept for ``suppress``

@@ -88,13 +88,20 @@ class _Watchdog:
 
 
 def _limit_memory(limit: int) -> None:
-    """RLIMIT_AS for this process (and a ``helm`` it runs): Helm's Go runtime stops at it."""
+    """RLIMIT_DATA for this process (and a ``helm`` it runs): Helm's Go runtime stops at it.
+
+    Not RLIMIT_AS: Go reserves address space it never uses, at addresses that vary from run
+    to run, so an address-space limit fails a chart of a few megabytes now and then. The
+    data limit counts only writable memory actually mapped.
+    """
     if limit <= 0:
         return
     try:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        cap = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, hard))
     except (ImportError, ValueError, OSError):
         pass
 

@@ -52,16 +52,15 @@ class Engine:
 
 
 def find_engine(executable: str | None, roots: tuple[str, ...]) -> Engine | str:
-    """The engine to use, or why there is none: a ``helm`` executable (named, else on ``PATH``)
-    first, as a user who has one expects, else the package."""
+    """The engine to use, or why there is none: a ``helm`` executable (the one the config
+    names, else ``helm`` on ``PATH``) first, as a user who has one expects, else the package.
+
+    An executable inside the scanned tree is never run (the pull request under scan may
+    have put it there, and on ``PATH``).
+    """
     found = shutil.which(executable or "helm")
-    if found:
-        real = os.path.realpath(found)
-        if roots and safeio.within(real, roots):
-            return f"helm executable {found} lies inside the scanned tree: not run"
-        return Engine("executable", real)
-    if executable:
-        return f"helm executable {executable!r} not found; {NO_ENGINE}"
+    if found and not (roots and safeio.within(os.path.realpath(found), roots)):
+        return Engine("executable", os.path.realpath(found))
     if importlib.util.find_spec(SDK_MODULE) is not None:
         return Engine("package")
     return NO_ENGINE

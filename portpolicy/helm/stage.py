@@ -37,7 +37,7 @@ from portpolicy.readers.base import Source, cut_values
 RENDER_TIMEOUT = 10.0
 """Seconds one release may render: real charts take well under one."""
 MEMORY_LIMIT = 1 << 30
-"""Address space of a rendering child (Python, Helm's Go runtime and the chart)."""
+"""Writable memory of a rendering child (Python, Helm's Go runtime and the chart): RLIMIT_DATA."""
 MAX_CHILDREN = 4
 STARTUP_ALLOWANCE = 20.0
 """Seconds a child may take on top of its releases' time limits before it is killed."""
@@ -145,16 +145,24 @@ def finish(worker: Worker) -> Result:
     rendered: dict[int, dict[str, str]] = {}
     failed: dict[int, str] = {}
     children = list(worker.children)
+    retried: set[int] = set()
     while children:
         child = children.pop(0)
-        left = _collect(child, rendered, failed)
+        left, crashed = _collect(child, rendered, failed)
+        if crashed is not None and crashed not in retried:  # once more, in a fresh process
+            retried.add(crashed)
+            failed.pop(crashed)
+            left.insert(0, crashed)
         if left:
             children.append(_spawn(worker, left))
     return _result(worker, rendered, failed)
 
 
-def _collect(child: _Child, rendered: dict[int, dict[str, str]], failed: dict[int, str]) -> list[int]:
-    """What one child rendered or why not; the releases it never reached (for another child)."""
+def _collect(
+    child: _Child, rendered: dict[int, dict[str, str]], failed: dict[int, str]
+) -> tuple[list[int], int | None]:
+    """What one child rendered or why not: the releases it never reached (for another child),
+    and the one it crashed on, if it did."""
     try:
         child.process.wait(timeout=max(0.0, child.deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
@@ -180,14 +188,16 @@ def _collect(child: _Child, rendered: dict[int, dict[str, str]], failed: dict[in
             failed[ident] = f"did not finish rendering within {RENDER_TIMEOUT:g} s (a template that loops?)"
     child.output.close()
     code = child.process.returncode
+    crashed = None
     if started is not None and started not in rendered and started not in failed:
         failed[started] = f"Helm stopped while rendering it ({_exit(code)}: out of memory or a crash)"
+        crashed = started
     left = [j for j in child.jobs if j not in rendered and j not in failed]
     if left and started is None:  # the child never started a release: it will not for another
         for j in left:
             failed[j] = f"the Helm renderer did not start ({_exit(code)})"
-        return []
-    return left
+        return [], None
+    return left, crashed
 
 
 def _exit(code: int | None) -> str:

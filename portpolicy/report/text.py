@@ -151,12 +151,23 @@ def _plural(n: int, word: str) -> str:
 
 
 def summary_line(report: Report) -> str:
-    """How many problems in how many files, and how many files were checked in all."""
+    """How many problems in how many files, how many files were checked in all, and how many
+    Helm charts could not be (no engine to render them)."""
     checked = _plural(len(report.files), "file")
+    unchecked = _charts_not_checked(report)
     if not report.findings:
-        return f"No problems found in {checked}."
+        return f"No problems found in {checked}.{unchecked}"
     counts = report.counts()
     parts = [_plural(n, sev) for sev, n in counts.items() if n]
     with_problems = _plural(len({f.location.path for f in report.findings}), "file")
     problems = _plural(len(report.findings), "problem")
-    return f"Found {problems} ({', '.join(parts)}) in {with_problems} ({checked} checked)."
+    return f"Found {problems} ({', '.join(parts)}) in {with_problems} ({checked} checked).{unchecked}"
+
+
+CHARTS_NOT_CHECKED = "install portpolicy[helm] or put helm on PATH"
+"""The skip reason of a Helm chart with no engine to render it (``helm.render.NO_ENGINE``)."""
+
+
+def _charts_not_checked(report: Report) -> str:
+    count = sum(1 for s in report.skipped if s.reason == CHARTS_NOT_CHECKED)
+    return f" {_plural(count, 'Helm chart')} not checked: {CHARTS_NOT_CHECKED}." if count else ""
