@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from portpolicy import kernel, signatures
+from portpolicy import kernel, sensitive, signatures
 from portpolicy.config import Config, HostConfig
 from portpolicy.model import (
     ContainerPort,
@@ -288,6 +288,7 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
             reserved_ports_if_added=_reserved(ns).union(listener.ports),
         )
         rt = pod_runtime if role == signatures.PODS else runtime
+        listener = sensitive.mark(listener)  # the service behind it, by image or container port
         annotated.append(replace(listener, privilege=privilege(listener, ns, rt)))
     for fact in placed:
         ns = namespaces[fact.netns]

@@ -264,6 +264,21 @@ class Privilege:
 
 
 @dataclass(frozen=True)
+class Sensitive:
+    """A service that must not be reachable from everywhere, and how a listener was known as it.
+
+    ``basis`` says what told (``image redis:7``, ``container port 6379``); ``why`` is the harm,
+    ``fix`` the service's own setting that binds it to loopback, ``source`` the reference.
+    """
+
+    service: str
+    why: str
+    basis: str
+    fix: str
+    source: str
+
+
+@dataclass(frozen=True)
 class Listener:
     """A socket some process binds: the central fact of most rules.
 
@@ -294,10 +309,16 @@ class Listener:
     A compose service's or pod container's ``image:``; for a Dockerfile, the external base
     image its final stage is built ``FROM`` (its user and ports stand until the Dockerfile
     overrides them). Known images (``portpolicy/data/images.yml``) lend a default user."""
+    internal_only: bool = False
+    """For a published port: every network the container joins is ``internal`` (compose
+    ``networks: {x: {internal: true}}``), so the runtime publishes nothing on the host."""
     # Filled in by the hosts stage.
     host: str = ""
     namespace: Namespace | None = None
     privilege: Privilege | None = None
+    sensitive: Sensitive | None = None
+    """The sensitive service (``data/sensitive.yml``) this socket reaches, known by its image or
+    its container port; None when it is none of them (``portpolicy.sensitive``)."""
     holds_socket: bool = True
     """False for a pod's host port: the CNI portmap plugin writes DNAT rules, no socket is bound."""
     refuses_repeat: bool = False

@@ -21,6 +21,7 @@ from portpolicy.yamlnodes import MappingNode, SequenceNode
 
 # docker_container argument -> compose key, and whether it is a list of items
 _COMPOSE_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("image",), "image"),
     (("user",), "user"),
     (("network_mode",), "network_mode"),
     (("privileged",), "privileged"),

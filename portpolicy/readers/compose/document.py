@@ -19,7 +19,14 @@ from portpolicy.model import (
 from portpolicy.readers.base import Source, shown
 from portpolicy.readers.compose import mounts, users
 from portpolicy.readers.compose.mounts import Configs, read_configs
-from portpolicy.readers.compose.namespaces import NetMode, net_mode, netns_of, sysctls
+from portpolicy.readers.compose.namespaces import (
+    NetMode,
+    internal_networks,
+    internal_only,
+    net_mode,
+    netns_of,
+    sysctls,
+)
 from portpolicy.readers.compose.ports import PortMapping, container_side, expose_entry, port_entry
 from portpolicy.readers.compose.services import Services
 from portpolicy.readers.compose.shape import is_legacy, looks_like_fragment
@@ -35,6 +42,7 @@ class Document(Services):
         self.modes: dict[str, NetMode] = {}
         self.container_names: dict[str, str] = {}
         self.configs: Configs = {}
+        self.internal: frozenset[str] = frozenset()
 
     def document(self, doc: Node, by_name: bool) -> Iterator[Fact]:
         """All services of a document; network modes first, as services refer to each other."""
@@ -50,6 +58,8 @@ class Document(Services):
                 services = value
             elif key == "configs":
                 read_configs(self, value, self.configs)
+            elif key == "networks":
+                self.internal = internal_networks(self, value)
         if services is None and ((by_name and is_legacy(doc)) or looks_like_fragment(doc)):
             services, legacy = doc, True
         if services is None or is_null(services):
@@ -127,6 +137,7 @@ class Document(Services):
             evidence = (Evidence(mode.location, why),)
         covered: dict[str, PortSet] = {}
         published: set[tuple[str, PortRange, BindAddress, PortRange]] = set()
+        internal = internal_only(self, svc, mode, self.internal)
         for m in mappings:
             if mode.kind == "own" and m.host is not None and m.host_location is not None:
                 binding = (m.protocol, m.host, m.address, m.container)
@@ -144,6 +155,7 @@ class Document(Services):
                         refuses_repeat=True,  # Docker: "port is already allocated"
                         forwards_to=m.container,
                         image=image,
+                        internal_only=internal,
                     )
             yield from container_side(name, m, run_as, netns, "ports", covered, evidence, image)
         for m in exposed:

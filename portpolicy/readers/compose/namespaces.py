@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from portpolicy.model import Fact, KernelSetting, Location
 from portpolicy.readers.compose.services import Services
 from portpolicy.readers.compose.values import Value
-from portpolicy.yamlnodes import MappingNode, is_null, items, scalar, seq
+from portpolicy.yamlnodes import MappingNode, Node, get, is_null, items, scalar, seq
 
 KERNEL_KEYS = frozenset(
     {
@@ -91,3 +91,28 @@ def sysctls(doc: Services, name: str, svc: MappingNode) -> Iterator[Fact]:
             continue
         value = "" if val is None else val.text.strip()
         yield KernelSetting(key, value, loc, netns=f"container:{name}", order=(0, "", loc.line))
+
+
+def internal_networks(doc: Services, networks: Node | None) -> frozenset[str]:
+    """The top-level ``networks`` declared ``internal: true`` (no route in or out of the host)."""
+    names: set[str] = set()
+    for name, _, body in items(networks):
+        val = doc.value(get(body, "internal")) if isinstance(body, MappingNode) else None
+        if val is not None and val.known and val.text.strip().lower() == "true":
+            names.add(doc.restore(name))
+    return frozenset(names)
+
+
+def internal_only(doc: Services, svc: MappingNode, mode: NetMode, internal: frozenset[str]) -> bool:
+    """Every network the service joins is internal: Docker publishes none of its ports.
+
+    A service that names no network joins ``default``; a ``network_mode`` joins no named network.
+    """
+    if mode.kind != "own" or mode.value or not internal:
+        return False
+    node = doc.attr(svc, "networks")
+    if isinstance(node, MappingNode):
+        joined = {doc.restore(name) for name, _, _ in items(node)}
+    else:
+        joined = {doc.restore(text) for text in (scalar(n) for n in seq(node)) if text is not None}
+    return (joined or {"default"}) <= internal

@@ -1,0 +1,107 @@
+"""Which listeners are a sensitive service (``data/sensitive.yml``): a data store or admin
+endpoint that must not be reachable from everywhere.
+
+A listener is known as one by what runs behind it, not by the host port it is published on:
+its image first (``image: redis`` publishing ``8080:6379`` is Redis, ``image: nginx`` on
+host port 6379 is not), else its container port (the port a published port forwards to, or
+the socket's own port). Ports many programs share are not in the table; those services are
+known by image only. The hosts stage calls ``mark`` once per listener, so PP015 only compares
+``Listener.sensitive``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from portpolicy import imagerefs
+from portpolicy.model import Listener, PortRange, Sensitive
+from portpolicy.readers.base import shown
+
+PUBLISHERS = frozenset({"runtime", "rootless-runtime"})
+"""``bound_by`` values of a published port: the service is behind ``forwards_to``."""
+MAX_SHOWN_IMAGE = 80
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the table."""
+
+    service: str
+    ports: frozenset[tuple[int, str]]
+    images: tuple[str, ...]
+    why: str
+    fix: str
+    source: str
+
+
+@cache
+def table() -> tuple[Entry, ...]:
+    """The table, read once (lazily: only a scan that marks listeners needs it)."""
+    text = resources.files("portpolicy.data").joinpath("sensitive.yml").read_text(encoding="utf-8")
+    return tuple(_entry(row) for row in yaml.safe_load(text)["sensitive"])
+
+
+def _entry(row: dict[str, Any]) -> Entry:
+    ports: set[tuple[int, str]] = set()
+    for spec in row.get("ports") or ():
+        number, _, protocol = str(spec).partition("/")
+        ports.add((int(number), protocol or "tcp"))
+    return Entry(
+        service=str(row["service"]),
+        ports=frozenset(ports),
+        images=tuple(str(p) for p in row.get("images") or ()),
+        why=str(row["why"]),
+        fix=str(row["fix"]),
+        source=str(row["source"]),
+    )
+
+
+def by_image(image: str) -> Entry | None:
+    """The entry whose image patterns name ``image`` (None for no reference or no match)."""
+    ref = imagerefs.parse(image) if image else None
+    if ref is None:
+        return None
+    return next((e for e in table() if any(imagerefs.matches(ref, p) for p in e.images)), None)
+
+
+def by_port(ports: PortRange, protocol: str) -> Entry | None:
+    """The entry whose default port this single port is (a range is no service's port)."""
+    if ports.size != 1:
+        return None
+    return next((e for e in table() if (ports.start, protocol) in e.ports), None)
+
+
+def service_port(listener: Listener) -> PortRange:
+    """The port the service itself listens on: the container port a published port forwards to."""
+    if listener.bound_by in PUBLISHERS and listener.forwards_to is not None:
+        return listener.forwards_to
+    return listener.ports
+
+
+def classify(listener: Listener) -> Sensitive | None:
+    """The sensitive service behind ``listener``, and what told: its image, else its port."""
+    entry = by_image(listener.image)
+    if entry is not None:
+        image = shown(listener.image)[:MAX_SHOWN_IMAGE]
+        return _sensitive(entry, f"its image {image} runs {entry.service}")
+    port = service_port(listener)
+    entry = by_port(port, listener.protocol)
+    if entry is None:
+        return None
+    side = "container port" if listener.bound_by in PUBLISHERS and listener.forwards_to else "port"
+    return _sensitive(entry, f"{side} {listener.protocol}/{port} is {entry.service}'s port")
+
+
+def _sensitive(entry: Entry, basis: str) -> Sensitive:
+    return Sensitive(entry.service, entry.why, basis, entry.fix, entry.source)
+
+
+def mark(listener: Listener) -> Listener:
+    """``listener`` with ``sensitive`` filled in (unchanged when it is no sensitive service)."""
+    found = classify(listener)
+    return listener if found is None else replace(listener, sensitive=found)
