@@ -80,6 +80,9 @@ def scope_of(path: str, reader: str, config: Config, rel: str = "") -> tuple[str
 
     directory = shown(posixpath.dirname(rel) or ".")
     declared = signatures.by_name(reader)
+    served = served_tree(rel) if declared is not None and declared.role == signatures.CONTAINERS else None
+    if served is not None:  # /srv/app/compose.yml of a root filesystem: the machine's own ports
+        return shown(served), f"root-filesystem tree {shown(served)}", None
     if declared is not None and declared.scope == signatures.PROJECT:
         if posixpath.basename(rel) in declared.project_files:
             return directory, f"{reader} project in {directory}", None
@@ -145,6 +148,22 @@ def _under(prefix: str, scoped: str) -> str:
         return scoped
     base = prefix.rstrip("/") or "/"
     return base if scoped == "." else posixpath.join(base, scoped)
+
+
+SERVED = frozenset({"srv", "opt"})
+"""Folders of a root filesystem that hold deployed projects (FHS ``/srv``, ``/opt``)."""
+
+
+def served_tree(rel: str) -> str | None:
+    """The folder that plays ``/`` when a project file lies under its ``srv/`` or ``opt/``.
+
+    A compose project deployed there publishes the machine's own ports, beside the firewall
+    of its ``etc/``: one host (PP016 needs both)."""
+    parts = rel.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part in SERVED:
+            return "/".join(parts[:i]) or "."
+    return None
 
 
 def firewalld_tree(rel: str) -> str | None:

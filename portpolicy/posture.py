@@ -35,8 +35,8 @@ DENY = ("drop", "reject")
 INBOUND = frozenset({"accept", *DENY})
 RUNTIME = frozenset({"bypasses", "filtered", "loopback"})
 BYPASS = (
-    "published by rootful {runtime}: its DNAT in nat PREROUTING and its DOCKER chain in FORWARD "
-    "(the CNI portmap plugin and kube-proxy for pods) take the packet before INPUT"
+    "published by rootful {runtime}, whose DNAT in nat PREROUTING and DOCKER chain in FORWARD (for a "
+    "pod's hostPort, the CNI portmap plugin's) take the packet before INPUT"
 )
 ROOTLESS = "runtime {runtime}: published ports are bound by the user's port forwarder, a socket INPUT filters"
 

@@ -32,6 +32,9 @@ from portpolicy.signatures import Signature
 
 YAML_SUFFIXES = (".yml", ".yaml", ".yml.j2", ".yaml.j2")
 
+CONFIG_BY_NAME = frozenset({"docker/daemon.json"})
+"""Folder/name of the few files of a skipped type that are configuration (Docker's daemon.json)."""
+
 NOT_CONFIG_SUFFIXES = frozenset(
     [
         "py",
@@ -263,6 +266,8 @@ def never_config(rel: str) -> bool:
     """True for a file whose type is never configuration (``app.py``, ``logo.png``, ``README.md``)."""
     name = strip_template(posixpath.basename(rel)).lower()
     stem, dot, suffix = name.rpartition(".")
+    if "/".join([*rel.split("/")[-2:-1], name]) in CONFIG_BY_NAME:
+        return False
     return bool(dot and stem and suffix in NOT_CONFIG_SUFFIXES)
 
 

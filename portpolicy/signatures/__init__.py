@@ -124,6 +124,7 @@ ORDER = (
     "apache",
     "nginx",
     "haproxy",
+    "dockerd",
     "daemons",
     "nftables",
     "ufw",
