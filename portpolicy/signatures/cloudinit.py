@@ -34,4 +34,5 @@ SIGNATURE = Signature(
     empty_by_name=False,
     role="host",
     scope="project",
+    project_files=frozenset({"user-data"}),
 )

@@ -38,4 +38,5 @@ SIGNATURE = Signature(
     empty_by_name=False,
     role="host",
     scope="project",
+    project_files=frozenset({"config.ign"}),
 )
