@@ -149,6 +149,8 @@ def joined(sp: ServicePort, join: ServiceJoin) -> ServicePort:
     """``sp`` with what its selector picks and where its target port leads."""
     if sp.selector is None and sp.selector_known:
         return replace(sp, join="skipped", join_reason="no selector: its endpoints are managed by hand")
+    if sp.service_type == "ExternalName":
+        return replace(sp, join="skipped", join_reason="an ExternalName Service is a DNS alias: no endpoints")
     if not sp.selector_known or sp.selector is None:
         return _unknown(sp, "its selector is a template or variable")
     if sp.target_port is None and not sp.target_name:
