@@ -153,3 +153,126 @@ def test_cli_reports_the_packaged_repeat(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert "etc/apache2/sites-enabled/extra.conf:1:1: PP004" in done.stdout
     assert "packaged default" in done.stdout
+
+
+NGINX_SITES = "etc/nginx/conf.d/sites.conf"
+
+
+@pytest.mark.parametrize(
+    ("sites", "expected"),
+    [
+        # nginx merges servers on one address:port; one of them may carry the socket options
+        ("server { listen 80 reuseport; server_name a; }\nserver { listen 80; server_name b; }\n", None),
+        ("server { listen 443 ssl; server_name a; }\nserver { listen 443; server_name b; }\n", None),  # a warning
+        ("server { listen 80 default_server; }\nserver { listen 127.0.0.1:80 default_server; }\n", None),
+        ("server { listen 80 default_server; }\nserver { listen [::]:80 default_server; }\n", None),
+        ("server { listen 80 default_server; }\nserver { listen 80 quic default_server; }\n", None),
+        (
+            "server { listen 80 backlog=511; server_name a; }\nserver { listen 80 backlog=1024; server_name b; }\n",
+            "duplicate listen options for 0.0.0.0:80",
+        ),
+        (
+            "server { listen 80 reuseport; server_name a; }\nserver { listen 80 reuseport; server_name b; }\n",
+            "duplicate listen options for 0.0.0.0:80",
+        ),
+        ("server {\n    listen 8080;\n    listen 8080 ssl;\n}\n", "a duplicate listen 0.0.0.0:8080"),
+        (
+            "server { listen [::]:80 default_server; }\nserver { listen [::]:80 default_server; }\n",
+            "a duplicate default server for [::]:80",
+        ),
+    ],
+)
+def test_nginx_repeats(tmp_path: Path, sites: str, expected: str | None) -> None:
+    write_tree(tmp_path, {NGINX_SITES: sites})
+    found = pp004(tmp_path)
+    assert [f"[emerg] {expected}" in m for _, _, m in found] == ([True] if expected else [])
+
+
+def test_nginx_two_default_servers_in_two_files(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "etc/nginx/conf.d/a.conf": "server {\n    listen 80 default_server;\n    return 444;\n}\n",
+            "etc/nginx/conf.d/b.conf": "server {\n    server_name b.example;\n    listen 80 default_server;\n}\n",
+        },
+    )
+    ((path, line, message),) = pp004(tmp_path)
+    assert (path, line) == ("etc/nginx/conf.d/b.conf", 3)
+    assert "`[emerg] a duplicate default server for 0.0.0.0:80`" in message
+    (listener,) = [f for f in scan_tree(tmp_path).facts if isinstance(f, Listener) and f.location.line == 3]
+    assert listener.refuses_repeat
+    assert any(e.location.path == "etc/nginx/conf.d/a.conf" for e in listener.evidence)
+
+
+def test_nginx_repeats_through_includes_of_one_main_config(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "etc/nginx/nginx.conf": "events {}\nhttp {\n    include /etc/nginx/sites-enabled/*;\n}\n",
+            "etc/nginx/sites-enabled/default": "server {\n    listen 80 default_server;\n}\n",
+            "etc/nginx/sites-enabled/app": "server {\n    listen 80 default_server;\n    server_name app;\n}\n",
+        },
+    )
+    ((path, line, _),) = pp004(tmp_path)
+    assert (path, line) == ("etc/nginx/sites-enabled/default", 2)  # walked second: "app" sorts first
+
+
+def test_nginx_configs_of_unrelated_folders_are_not_compared(tmp_path: Path) -> None:
+    """Two example sites in separate folders that no main config includes together."""
+    site = "server {\n    listen 80 default_server;\n}\n"
+    write_tree(tmp_path, {"examples/one/site.conf": site, "examples/two/site.conf": site})
+    assert pp004(tmp_path) == []
+
+
+def test_nginx_mail_refuses_any_second_listen(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "etc/nginx/nginx.conf": "events {}\nmail {\n    server { listen 25; protocol smtp; }\n"
+            "    server { listen 25; protocol smtp; }\n}\n"
+        },
+    )
+    ((_, line, message),) = pp004(tmp_path)
+    assert line == 4 and 'duplicate "0.0.0.0:25" address and port pair' in message
+
+
+@pytest.mark.parametrize(
+    ("socket", "expected"),
+    [
+        ("ListenStream=9000\nListenStream=9000\n", 1),
+        ("ListenStream=9000\nListenStream=[::]:9000\n", 1),  # the same dual-stack wildcard
+        ("ListenStream=9000\nListenStream=127.0.0.1:9000\n", 1),  # the wildcard overlaps it
+        ("ListenStream=9000\nListenStream=9000\nReusePort=yes\n", 0),  # SO_REUSEPORT, one user
+        ("ListenDatagram=9000\nListenDatagram=9000\n", 0),  # UDP with SO_REUSEADDR on both binds
+        ("ListenStream=9000\nListenDatagram=9000\n", 0),  # TCP and UDP
+        ("BindIPv6Only=ipv6-only\nListenStream=9000\nListenStream=0.0.0.0:9000\n", 0),
+        ("ListenStream=9000\nListenStream=\nListenStream=9000\n", 0),  # the empty line resets the list
+    ],
+)
+def test_systemd_one_socket_unit_repeating_a_port(tmp_path: Path, socket: str, expected: int) -> None:
+    write_tree(tmp_path, {"etc/systemd/system/app.socket": "[Socket]\n" + socket})
+    found = pp004(tmp_path)
+    assert len(found) == expected
+    assert all("Address already in use" in m and "ReusePort=yes" in m for _, _, m in found)
+
+
+def test_systemd_two_units_with_reuseport_share_the_port(tmp_path: Path) -> None:
+    unit = "[Socket]\nListenStream=9000\nReusePort=yes\n"
+    write_tree(tmp_path, {"etc/systemd/system/a.socket": unit, "etc/systemd/system/b.socket": unit})
+    assert pp004(tmp_path) == []
+    write_tree(tmp_path, {"etc/systemd/system/b.socket": "[Socket]\nListenStream=9000\n"})
+    ((path, _, message),) = pp004(tmp_path)  # SO_REUSEPORT must be set on both
+    assert path == "etc/systemd/system/b.socket" and "Address already in use" in message
+
+
+def test_systemd_two_units_on_one_udp_port(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "etc/systemd/system/a.socket": "[Socket]\nListenDatagram=5353\n",
+            "etc/systemd/system/b.socket": "[Socket]\nListenDatagram=5353\n",
+        },
+    )
+    ((path, _, message),) = pp004(tmp_path)
+    assert path == "etc/systemd/system/b.socket"
+    assert "both sockets bind" in message and "EADDRINUSE" not in message

@@ -17,7 +17,11 @@ repositories rarely carry ``mime.types`` or distribution snippets. A ``server`` 
 ``listen`` (nginx uses ``*:80`` as root, ``*:8000`` otherwise) yields nothing: the port
 depends on how the master is started, and guessing would only add noise.
 
-One room at 537 lines: the tokeniser (``_TreeBuilder``) and the include walk
+Listens that nginx refuses to repeat (a second ``default_server`` or socket options for
+one address:port, one server listing an address twice) carry ``refuses_repeat`` and
+nginx's message as evidence (``nginx_repeats``): PP004 reports them.
+
+One room at about 560 lines: the tokeniser (``_TreeBuilder``) and the include walk
 (``_Walker``) share ``Directive``, ``NginxFile`` and nginx's block contexts, and each is
 about 150 lines; a package would spread one format's model over three files.
 """
@@ -27,7 +31,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from portpolicy.model import (
     BindAddress,
@@ -43,6 +47,7 @@ from portpolicy.model import (
 from portpolicy.readers.base import Format, Source, ascii_int, is_templated, shown, strip_template
 from portpolicy.readers.lexing import ForwardFinder, glob_matches, replace_templates
 from portpolicy.readers.netaddr import bind_address, split_bracketed
+from portpolicy.readers.nginx_repeats import Bind, bind, refusals
 from portpolicy.signatures import nginx as signature
 
 NAME = "nginx"
@@ -340,6 +345,10 @@ class _Context:
 
     block: str  # main, http, http-server, stream, stream-server, mail, mail-server, other
     evidence: tuple[Evidence, ...] = ()
+    scope: str = ""
+    """The main config the walk started from, or an unincluded fragment's folder."""
+    server: Location | None = None
+    """The ``server {`` block a listen sits in (nginx's repeat checks are per server)."""
 
 
 class _Walker:
@@ -348,17 +357,25 @@ class _Walker:
         self.by_path = {f.path: f for f in self.files}
         self.done: set[str] = set()
         self.seen: set[tuple[Location, str, PortRange, str]] = set()
+        self.binds: list[Bind] = []
 
-    def run(self) -> Iterator[Fact]:
+    def run(self) -> list[Fact]:
+        """Every file's facts; the listens nginx refuses to repeat marked (``nginx_repeats``)."""
+        facts = list(self._walk_all())
+        marks = refusals(self.binds)
+        return [_marked(f, marks[id(f)]) if id(f) in marks else f for f in facts]
+
+    def _walk_all(self) -> Iterator[Fact]:
         for f in self.files:
             if f.main and f.path not in self.done:
                 self.done.add(f.path)
                 user = _user_evidence(f.directives)
-                yield from self._walk(f, f.directives, _Context("main", user), (f.path,))
+                yield from self._walk(f, f.directives, _Context("main", user, f.path), (f.path,))
         for f in self.files:
             if f.path not in self.done:
                 self.done.add(f.path)
-                yield from self._walk(f, f.directives, _Context(_fragment_context(f)), (f.path,))
+                ctx = _Context(_fragment_context(f), scope=posixpath.dirname(f.path))
+                yield from self._walk(f, f.directives, ctx, (f.path,))
 
     def _walk(
         self, f: NginxFile, directives: Sequence[Directive], ctx: _Context, chain: tuple[str, ...]
@@ -368,9 +385,10 @@ class _Walker:
                 yield from self._include(f, d, ctx, chain)
             elif d.block is not None:
                 inner = _inner_context(ctx.block, d.name)
-                yield from self._walk(f, d.block, _Context(inner, ctx.evidence), chain)
+                server = d.location if inner.endswith("-server") else ctx.server
+                yield from self._walk(f, d.block, replace(ctx, block=inner, server=server), chain)
             elif d.name == "listen" and ctx.block.endswith("-server"):
-                yield from self._listen(d, ctx.block, ctx.evidence)
+                yield from self._listen(d, ctx)
 
     def _include(self, f: NginxFile, d: Directive, ctx: _Context, chain: tuple[str, ...]) -> Iterator[Fact]:
         if len(d.args) != 1 or d.args[0].templated or "$" in d.args[0].text:
@@ -382,7 +400,7 @@ class _Walker:
                 continue  # nginx would recurse until it runs out of files; count it once
             self.done.add(target.path)
             here = Evidence(d.location, f"included from {f.path}")
-            inner = _Context(ctx.block, (*ctx.evidence, here))
+            inner = replace(ctx, evidence=(*ctx.evidence, here))
             yield from self._walk(target, target.directives, inner, (*chain, target.path))
 
     def _resolve(self, main: str, current: str, pattern: str) -> list[NginxFile]:
@@ -412,7 +430,8 @@ class _Walker:
                 break
         return found
 
-    def _listen(self, d: Directive, block: str, evidence: tuple[Evidence, ...]) -> Iterator[Fact]:
+    def _listen(self, d: Directive, ctx: _Context) -> Iterator[Fact]:
+        block = ctx.block
         if not d.args:
             yield ParseError('nginx: invalid number of arguments in "listen" directive', d.location)
             return
@@ -460,7 +479,7 @@ class _Walker:
         extra: tuple[Evidence, ...] = ()
         if "reuseport" in params:
             extra = (Evidence(where, "reuseport: one socket per worker, still one service"),)
-        yield Listener(
+        listener = Listener(
             service=SERVICE,
             protocol=protocol,
             ports=PortRange.single(port),
@@ -468,8 +487,18 @@ class _Walker:
             location=where,
             bound_by="root-master",
             source=NAME,
-            evidence=(*evidence, *extra),
+            evidence=(*ctx.evidence, *extra),
         )
+        if ctx.server is not None:
+            self.binds.append(bind(listener, params, ctx.scope, block, ctx.server))
+        yield listener
+
+
+def _marked(fact: Fact, evidence: tuple[Evidence, ...]) -> Fact:
+    """A listener in a repeat nginx refuses, with nginx's message where it is the later one."""
+    if not isinstance(fact, Listener):
+        return fact
+    return replace(fact, refuses_repeat=True, evidence=(*fact.evidence, *evidence))
 
 
 def _split(text: str) -> tuple[str | None, str | None]:

@@ -6,13 +6,21 @@ an address needs a port, host names are never resolved. An empty ``Listen*=`` dr
 entry so far, of any type. The socket is bound by PID 1 (or the user manager) and runs as the
 service it activates (``Service=``, or ``<name>.service``, ``<name>@.service`` with
 ``Accept=yes``).
+
+PID 1 sets SO_REUSEADDR on every socket and binds and listens them one by one, so a unit
+listing one stream port twice (or a wildcard beside an address of it) fails at the second
+(``Failed to create listening socket ...: Address already in use``): those listeners carry
+``refuses_repeat``. With ``ReusePort=yes`` (SO_REUSEPORT, one user) the kernel lets them
+share the port, and UDP sockets that both set SO_REUSEADDR share it too: no mark then.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import NamedTuple
 
 from portpolicy.model import (
@@ -35,6 +43,10 @@ from portpolicy.readers.systemd.unitfile import Directive
 # manual writes ``%dev``; both are taken as an interface so neither reads as a specifier.
 _SCOPED = re.compile(r"([^%]*:[^%:]+)%%?([^%/\s]+)")
 _STRTOUL = re.compile(r"[+-]?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_MAX_COMPARED = 256
+"""Listeners of one unit on one port compared pair by pair; beyond, only exact repeats count."""
+REUSE_PORT_EVIDENCE = "ReusePort=yes: SO_REUSEPORT on "
+"""The start of the evidence PP004 looks for (no unit or user name can hold its spaces)."""
 
 
 def _bind_ipv6_only(value: str) -> str | None:
@@ -177,6 +189,7 @@ def _one_socket(units: HostUnits, socket: MergedUnit) -> Iterator[Fact]:
     )
     ipv6_only, ipv6_at = last_assignment(socket_settings(), "BindIPv6Only", _bind_ipv6_only)
     protocol_value, _ = last_assignment(socket_settings(), "SocketProtocol", lambda v: v.lower() or None)
+    reuse_port, reuse_at = last_assignment(socket_settings(), "ReusePort", parse_bool)
 
     if accept and service_value is not None:
         yield ParseError(
@@ -206,7 +219,10 @@ def _one_socket(units: HostUnits, socket: MergedUnit) -> Iterator[Fact]:
         extra.append(Evidence(accept_at, f"Accept=yes: one {service} instance per connection"))
     if ipv6_only == "ipv6-only" and ipv6_at is not None:
         extra.append(Evidence(ipv6_at, "BindIPv6Only=ipv6-only"))
+    if reuse_port and reuse_at is not None:
+        extra.append(Evidence(reuse_at, f"{REUSE_PORT_EVIDENCE}every socket of {socket.name}"))
 
+    listeners: list[Listener] = []
     for entry in entries:
         if entry.unresolved is not None:
             yield entry.unresolved
@@ -221,17 +237,46 @@ def _one_socket(units: HostUnits, socket: MergedUnit) -> Iterator[Fact]:
         protocol = "udp"
         if entry.kind == "stream":
             protocol = "sctp" if protocol_value == "sctp" else "tcp"
-        yield Listener(
-            service=f"{service} ({socket.name})",
-            protocol=protocol,
-            ports=PortRange.single(address.port),
-            address=bind,
-            location=entry.directive.location,
-            run_as=run_as,
-            bound_by="systemd-user" if socket.user_unit else "systemd",
-            source="systemd",
-            evidence=(*evidence, *extra),
+        listeners.append(
+            Listener(
+                service=f"{service} ({socket.name})",
+                protocol=protocol,
+                ports=PortRange.single(address.port),
+                address=bind,
+                location=entry.directive.location,
+                run_as=run_as,
+                bound_by="systemd-user" if socket.user_unit else "systemd",
+                source="systemd",
+                evidence=(*evidence, *extra),
+            )
         )
+    yield from listeners if reuse_port else _mark_repeats(listeners)
+
+
+def _mark_repeats(listeners: list[Listener]) -> Iterator[Listener]:
+    """The unit's listeners, stream ones that another of the unit's binds overlaps marked."""
+    by_port: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i, listener in enumerate(listeners):
+        if listener.protocol != "udp":  # SO_REUSEADDR on both: UDP shares the port
+            by_port[(listener.protocol, listener.ports.start)].append(i)
+    repeated: set[int] = set()
+    for group in by_port.values():
+        repeated.update(_overlapping(listeners, group))
+    for i, listener in enumerate(listeners):
+        yield replace(listener, refuses_repeat=True) if i in repeated else listener
+
+
+def _overlapping(listeners: list[Listener], group: list[int]) -> set[int]:
+    """The members of one port's group whose address another member's overlaps (bounded)."""
+    if len(group) > _MAX_COMPARED:
+        seen: dict[BindAddress, int] = {}
+        found: set[int] = set()
+        for i in group:
+            first = seen.setdefault(listeners[i].address, i)
+            if first != i:
+                found.update((first, i))
+        return found
+    return {i for i in group for j in group if i != j and listeners[i].address.overlaps(listeners[j].address)}
 
 
 def _listen_entry(kind: str, directive: Directive, socket: MergedUnit) -> _Entry | Fact | None:
