@@ -241,7 +241,9 @@ def test_bad_charts_end_unresolved_with_their_reason(
     base = {"Chart.yaml": "apiVersion: v2\nname: bad\nversion: 0.1.0\n", **files}
     write_tree(tmp_path, {f"bad/{k}": v for k, v in base.items()})
     web_chart(tmp_path, "web")  # a good chart beside it is still checked
-    run = run_bounded("facts", "--no-config", "--format", "json", ".", cwd=tmp_path)
+    # the scan's own bound is time; the rendering child bounds its writable memory itself
+    # (RLIMIT_DATA): an address-space limit inherited from here would fail Go now and then
+    run = run_bounded("facts", "--no-config", "--format", "json", ".", cwd=tmp_path, memory=16 << 30)
     assert not run.crashed, run.stderr[-2000:]
     facts = json.loads(run.stdout)
     reasons = {u["location"]: u["reason"] for u in facts["unresolved"]}
