@@ -81,7 +81,7 @@ def scope_of(path: str, reader: str, config: Config, rel: str = "") -> tuple[str
     directory = shown(posixpath.dirname(rel) or ".")
     declared = signatures.by_name(reader)
     served = served_tree(rel) if declared is not None and declared.role == signatures.CONTAINERS else None
-    if served is not None:  # /srv/app/compose.yml of a root filesystem: the machine's own ports
+    if served is not None:  # a container project in /srv or /opt of a root filesystem
         return shown(served), f"root-filesystem tree {shown(served)}", None
     if declared is not None and declared.scope == signatures.PROJECT:
         if posixpath.basename(rel) in declared.project_files:
@@ -157,7 +157,7 @@ SERVED = frozenset({"srv", "opt"})
 def served_tree(rel: str) -> str | None:
     """The folder that plays ``/`` when a project file lies under its ``srv/`` or ``opt/``.
 
-    A compose project deployed there publishes the machine's own ports, beside the firewall
+    A container project deployed there publishes the machine's own ports, beside the firewall
     of its ``etc/``: one host (PP016 needs both)."""
     parts = rel.split("/")
     for i, part in enumerate(parts[:-1]):

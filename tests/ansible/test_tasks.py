@@ -238,11 +238,13 @@ def test_ufw_and_iptables(tmp_path: Path) -> None:
     assert got == [
         ("iptables", "in", "accept", "tcp", "8000-8010", "None", (), False),
         ("iptables", "in", "accept", "udp", "all ports", "123", (), True),
+        ("iptables", "in", "drop", "any", "all ports", "None", (), False),  # policy: DROP
         ("iptables", "in", "drop", "tcp", "5000", "None", ("10.0.0.0/8",), False),
         ("iptables", "in", "drop", "tcp", "5001-5002", "None", ("10.0.0.0/8",), False),
         ("iptables", "out", "accept", "udp", "all ports", "53", (), False),
         ("ufw", "in", "accept", "tcp", "443", "None", (), False),
         ("ufw", "in", "accept", "tcp", "80", "None", (), False),
+        ("ufw", "in", "drop", "any", "all ports", "None", (), False),  # policy: deny
         ("ufw", "out", "drop", "udp", "all ports", "53", (), False),
     ]
     invalid = [f for f in report.facts if isinstance(f, InvalidPort)]

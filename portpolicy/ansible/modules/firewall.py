@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from portpolicy.ansible.args import Arg, Resolved
 from portpolicy.ansible.context import Ctx, ModuleCall
 from portpolicy.ansible.jinja import Unknown, to_string
-from portpolicy.model import Evidence, Fact, FirewallRule, Location, PortRange, Unresolved
+from portpolicy.model import Evidence, Fact, FirewallRule, Location, PortRange, Posture, Unresolved
 from portpolicy.readers import firewall_cmd, firewalld_catalogue
 from portpolicy.readers.base import PROTOCOLS, parse_port_range, shown
+from portpolicy.readers.netfilter import RUNTIME_CHAIN
 
 
 @dataclass
@@ -179,6 +180,8 @@ def ufw(a: Resolved, out: Emit, module: str) -> None:
     if a.flag("delete") is not False:
         return  # delete: yes removes a rule; unknown: no claim
     rule = a.known("rule")
+    if rule is None:
+        _ufw_default(a, out)
     if rule is None or str(rule).lower() not in _UFW_ACTIONS:
         return  # state, default policy or logging only
     direction = _UFW_DIRECTIONS.get(str(a.known("direction", default="in") or "in").lower())
@@ -230,6 +233,33 @@ def ufw(a: Resolved, out: Emit, module: str) -> None:
         )
 
 
+_UFW_POLICIES = {"allow": "accept", "deny": "drop", "reject": "reject"}
+_UFW_CHAINS = {"in": "default incoming", "out": "default outgoing", "forward": "default routed"}
+
+
+def _ufw_default(a: Resolved, out: Emit) -> None:
+    """``default: deny`` (alias ``policy``) with ``direction: incoming`` (ufw's default direction):
+    a policy fact, as ``/etc/default/ufw`` gives one."""
+    arg = a.get("default", "policy")
+    action = _UFW_POLICIES.get(str(a.known("default", "policy") or "").lower())
+    direction = _UFW_DIRECTIONS.get(str(a.known("direction", default="incoming") or "").lower())
+    if arg is None or action is None or direction is None:
+        return
+    out.add(
+        FirewallRule(
+            "ufw",
+            direction,
+            action,
+            "any",
+            None,
+            arg.location,
+            chain=_UFW_CHAINS[direction],
+            service="policy",
+            ruleset_stateful=True,
+        )
+    )
+
+
 # --------------------------------------------------------------------------- iptables
 
 _CHAINS = {"INPUT": "in", "OUTPUT": "out", "FORWARD": "forward"}
@@ -243,6 +273,11 @@ def iptables(a: Resolved, out: Emit, module: str) -> None:
         return
     chain = a.known("chain")
     jump = a.known("jump")
+    if chain == RUNTIME_CHAIN:
+        _docker_user(a, out, str(jump or ""))
+        return
+    if chain in _CHAINS and jump is None:
+        _iptables_policy(a, out, str(chain))
     if chain not in _CHAINS or jump is None or str(jump) not in _JUMPS:
         return  # policy, custom chains, LOG/other targets: no opening of their own
     direction, action = _CHAINS[str(chain)], _JUMPS[str(jump)]
@@ -295,6 +330,39 @@ def iptables(a: Resolved, out: Emit, module: str) -> None:
                 evidence=a.evidence(port_arg),
             )
         )
+
+
+def _iptables_policy(a: Resolved, out: Emit, chain: str) -> None:
+    """``chain: INPUT`` with ``policy: DROP``: the chain's policy, as ``-P INPUT DROP``."""
+    arg = a.get("policy")
+    action = {"ACCEPT": "accept", "DROP": "drop"}.get(str(a.known("policy") or "").upper())
+    if arg is None or action is None:
+        return
+    family = {"ipv4": "ipv4", "ipv6": "ipv6"}.get(str(a.known("ip_version", default="ipv4")), "ipv4")
+    out.add(
+        FirewallRule(
+            "iptables",
+            _CHAINS[chain],
+            action,
+            "any",
+            None,
+            arg.location,
+            family=family,
+            chain=chain,
+            service="policy",
+        )
+    )
+
+
+def _docker_user(a: Resolved, out: Emit, jump: str) -> None:
+    """A drop or reject in ``DOCKER-USER`` whatever the source (a listed source is a blocklist):
+    published ports meet it before Docker's own rules."""
+    arg = a.get("jump")
+    source = str(a.known("source", "src") or "")
+    if arg is None or jump.upper() not in ("DROP", "REJECT") or (source and not source.startswith("!")):
+        return
+    why = f"Ansible iptables rule in chain {RUNTIME_CHAIN} {_JUMPS[jump.upper()]}s forwarded traffic before Docker's own rules"
+    out.add(Posture("runtime", "filtered", why, arg.location))
 
 
 FirewallModule = Callable[[Resolved, Emit, str], None]
