@@ -35,6 +35,7 @@ from portpolicy.model import (
     ServicePort,
     Setting,
     Unresolved,
+    YamlAmbiguity,
 )
 from portpolicy.platforms import Platform, Runtime, platforms, runtimes
 from portpolicy.posture import with_posture
@@ -252,7 +253,9 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
             listeners.append((reader, fact))
         elif isinstance(fact, (FirewallRule, PortPool)):
             placed.append(fact)
-        elif isinstance(fact, (InvalidPort, ParseError, Unresolved, ServicePort, ContainerPort)):
+        elif isinstance(
+            fact, (InvalidPort, ParseError, Unresolved, ServicePort, ContainerPort, YamlAmbiguity)
+        ):
             others.append(replace(fact, host=bucket.name))
     kernel_overrides = {**config.kernel, **(hc.kernel if hc else {})}
     namespaces: dict[str, Namespace] = {}

@@ -657,6 +657,23 @@ class Posture:
     kind: str = field(default="posture", init=False)
 
 
+@dataclass(frozen=True)
+class YamlAmbiguity:
+    """A plain YAML scalar that YAML 1.1 and YAML 1.2 read differently: ``22:22`` is the base-60
+    integer 1342 to PyYAML and Compose v1, the string "22:22" to Compose v2 (PP020).
+
+    ``value`` is the text as written, ``yaml11_reading`` what a YAML 1.1 loader makes of it,
+    ``context`` the key it sits under (``services.web.ports``).
+    """
+
+    value: str
+    yaml11_reading: str
+    location: Location
+    context: str = ""
+    host: str = ""
+    kind: str = field(default="yaml_ambiguity", init=False)
+
+
 Fact = (
     Listener
     | KernelSetting
@@ -672,6 +689,7 @@ Fact = (
     | PodTemplate
     | ServicePort
     | Posture
+    | YamlAmbiguity
 )
 
 

@@ -22,6 +22,7 @@ from portpolicy.model import (
     ServicePort,
     SuppressionComment,
     Unresolved,
+    YamlAmbiguity,
 )
 
 FACT_CLASSES: dict[str, type] = {
@@ -35,6 +36,7 @@ FACT_CLASSES: dict[str, type] = {
     "suppression": SuppressionComment,
     "service_port": ServicePort,
     "container_port": ContainerPort,
+    "yaml_ambiguity": YamlAmbiguity,
 }
 
 Binding = dict[str, Any]

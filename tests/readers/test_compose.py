@@ -20,6 +20,7 @@ from portpolicy.model import (
     PortRange,
     RunAs,
     Unresolved,
+    YamlAmbiguity,
 )
 from portpolicy.readers import compose
 from portpolicy.readers.base import Source
@@ -150,8 +151,16 @@ def test_short_syntax_examples_of_the_spec(entry: str, expected: list[Listener])
 
 
 MORE_SHORT_SYNTAX = [
-    # Unquoted: Docker reads YAML 1.2, so 22:22 is the string "22:22", not base-60 1342.
-    ("22:22", [published(r(22), L5), inside(r(22), L5)]),
+    # Unquoted: Docker reads YAML 1.2, so 22:22 is the string "22:22", not base-60 1342
+    # (which YAML 1.1 loaders read: noted for PP020).
+    (
+        "22:22",
+        [
+            YamlAmbiguity("22:22", "1342", L5, "services.web.ports"),
+            published(r(22), L5),
+            inside(r(22), L5),
+        ],
+    ),
     ("8080", [inside(r(8080), L5)]),
     # YAML 1.2 hexadecimal integer, as Compose's parser reads it.
     ("0x50", [inside(r(80), L5)]),

@@ -27,7 +27,7 @@ from portpolicy.readers.compose.namespaces import (
     netns_of,
     sysctls,
 )
-from portpolicy.readers.compose.ports import PortMapping, container_side, expose_entry, port_entry
+from portpolicy.readers.compose.ports import PortMapping, base60, container_side, expose_entry, port_entry
 from portpolicy.readers.compose.services import Services
 from portpolicy.readers.compose.shape import is_legacy, looks_like_fragment
 from portpolicy.readers.dotenv import Env
@@ -112,6 +112,8 @@ class Document(Services):
             yield from port_entry(self, node, mappings)
         for node in self.attr_list(svc, "expose"):
             yield from expose_entry(self, node, exposed)
+        for key in ("ports", "expose"):  # PP020: read otherwise by YAML 1.1 loaders
+            yield from filter(None, (base60(self, n, f"services.{name}.{key}") for n in self.attr_list(svc, key)))
         if mode.kind == "join" and mappings:
             # moby's runconfig: "conflicting options: port publishing and the container type
             # network mode": the container is never created (``expose`` is left alone: whether

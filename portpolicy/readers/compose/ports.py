@@ -1,12 +1,14 @@
 """``ports`` and ``expose``: what a service publishes on the host and listens on in its container.
 
 Port strings follow the Compose specification and ``docker/go-connections``
-``nat.ParsePortSpec`` (the parser Compose uses).
+``nat.ParsePortSpec`` (the parser Compose uses). An unquoted ``2222:22`` is that string to
+Compose v2 (YAML 1.2) but a base-60 integer to YAML 1.1 loaders: ``base60`` notes it (PP020).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -21,13 +23,19 @@ from portpolicy.model import (
     PortSet,
     RunAs,
     Unresolved,
+    YamlAmbiguity,
 )
 from portpolicy.readers.base import parse_port_range, shown
 from portpolicy.readers.compose.values import Value, Values
 from portpolicy.readers.dotenv import UNKNOWN
-from portpolicy.yamlnodes import MappingNode, Node, is_null, items
+from portpolicy.yamlnodes import MappingNode, Node, ScalarNode, is_null, items
 
 _PROTOCOLS = ("tcp", "udp", "sctp")
+_SEXAGESIMAL = re.compile(r"[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+")
+"""YAML 1.1's base-60 integer (yaml.org/type/int.html), as PyYAML's resolver has it."""
+_YAML_INT = "tag:yaml.org,2002:int"
+_MAX_BASE60 = 64
+"""Longer text is no port mapping anyone meant; it is left alone rather than converted."""
 
 
 @dataclass
@@ -173,6 +181,28 @@ def expose_entry(values: Values, node: Node, out: list[PortMapping]) -> Iterator
         out.append(PortMapping(prange, protocol, val.location))
     elif prange is not None:
         yield _with_value(prange, val.raw)
+
+
+def base60(values: Values, node: Node, context: str) -> YamlAmbiguity | None:
+    """A plain, untagged scalar a YAML 1.1 loader reads as a base-60 integer, else None.
+
+    The node was composed by a YAML 1.1 resolver, so its tag says int only for a plain
+    scalar (or an explicit ``!!int``); the pattern tells base 60 from a plain number.
+    """
+    if not isinstance(node, ScalarNode) or node.style or node.tag != _YAML_INT:
+        return None
+    text = str(node.value)
+    if len(text) > _MAX_BASE60 or not _SEXAGESIMAL.fullmatch(text):
+        return None
+    return YamlAmbiguity(text, str(_base60_value(text)), values.loc(node), context)
+
+
+def _base60_value(text: str) -> int:
+    """PyYAML's ``construct_yaml_int`` for a base-60 scalar: ``2222:22`` is 2222 * 60 + 22."""
+    value = 0
+    for part in text.lstrip("+-").replace("_", "").split(":"):
+        value = value * 60 + int(part)
+    return -value if text.startswith("-") else value
 
 
 def container_side(
