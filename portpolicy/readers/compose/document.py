@@ -113,7 +113,10 @@ class Document(Services):
         for node in self.attr_list(svc, "expose"):
             yield from expose_entry(self, node, exposed)
         for key in ("ports", "expose"):  # PP020: read otherwise by YAML 1.1 loaders
-            yield from filter(None, (base60(self, n, f"services.{name}.{key}") for n in self.attr_list(svc, key)))
+            for node in self.attr_list(svc, key):
+                note = base60(self, node, f"services.{name}.{key}")
+                if note is not None:
+                    yield note
         if mode.kind == "join" and mappings:
             # moby's runconfig: "conflicting options: port publishing and the container type
             # network mode": the container is never created (``expose`` is left alone: whether
