@@ -298,7 +298,7 @@ def test_sysctl_lineinfile_copy_and_docker_container(tmp_path: Path) -> None:
         if isinstance(f, Listener)
     ]
     assert listeners == [("pg", 5432, "999", "host", 25)]
-    assert {f.rule for f in report.findings} == {"PP008"}
+    assert {f.rule for f in report.findings} == {"PP008", "PP015"}  # postgres on the host network, all addresses
 
 
 def test_template_branch_that_does_not_resolve_is_unresolved_not_a_finding(tmp_path: Path) -> None:
