@@ -623,6 +623,8 @@ class ServicePort:
     target_location: Location | None = None
     selector: tuple[tuple[str, str], ...] | None = None
     selector_known: bool = True
+    headless: bool = False
+    """``clusterIP: None``: clients reach the pods' addresses directly; ``targetPort`` only names SRV records."""
     # Filled in by the kubernetes reader's ``assemble``.
     selects: tuple[str, ...] = ()
     reaches: tuple[str, ...] = ()

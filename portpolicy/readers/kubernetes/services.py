@@ -49,6 +49,7 @@ def read_service(m: Manifest, doc: MappingNode) -> Iterator[Fact]:
         object_id=str(m.loc(doc)),
         service_type=_type_text(m, type_node, svc_type),
         selector=m.labels(get(spec, "selector")),
+        headless=_is_headless(m, get(spec, "clusterIP")),
     )
     for index, entry in enumerate(seq(get(spec, "ports"))):
         if isinstance(entry, MappingNode):
@@ -76,6 +77,13 @@ class _Shape:
     object_id: str
     service_type: str
     selector: Labels
+    headless: bool = False
+
+
+def _is_headless(m: Manifest, node: Node | None) -> bool:
+    """``clusterIP: None``: DNS answers with the pods' own addresses, no virtual port forwards."""
+    value = m.value(node)
+    return value is not None and value.known and value.text == "None"
 
 
 def _type_text(m: Manifest, node: Node | None, value: Value | None) -> str:
@@ -123,6 +131,7 @@ def read_service_port(m: Manifest, shape: _Shape, index: int, entry: MappingNode
         target_location=m.loc(target_node) if target_node is not None else None,
         selector=shape.selector.pairs if shape.selector.present else None,
         selector_known=shape.selector.known,
+        headless=shape.headless,
     )
 
 
