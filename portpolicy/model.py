@@ -327,6 +327,13 @@ class Listener:
     reserved_ports_if_added: PortSet | None = None
     """The namespace's reserved-ports list with this listener's ports added (a write replaces the list)."""
     seq: int = 0
+    port_origin: str = ""
+    """Where the port came from when no config line states it (``portpolicy.apps``): "port 9100:
+    node_exporter's built-in default; ...", "port 8080: ASPNETCORE_HTTP_PORTS in the
+    environment"; "" for a port a config line states."""
+    port_assumed: bool = False
+    """The port is a built-in default that a config file the program reads (and the scan did not
+    join to it) may change: no verdict that needs the process's whole set of ports."""
     kind: str = field(default="listener", init=False)
 
 

@@ -7,21 +7,22 @@ settings (a MySQL ``[client]`` port is where a client connects, not a listener),
 are ports and which keys list their addresses, what a port of 0 means, and how the daemon
 gets the right to bind (``runs-as`` its own user, ``root-master``, or unknown).
 
-``exec_listeners`` serves the systemd reader the same way for command-line flags in
-``ExecStart=`` lines (``--web.listen-address=:9100``): the flag names are table entries.
+``exec_listeners`` serves the systemd reader for ``ExecStart=`` lines: flags, environment
+and built-in defaults of the programs in ``data/apps.yml`` (``portpolicy.apps``).
 
-Only values written in a file become facts; a daemon's built-in default port is not
-assumed. The compose/Dockerfile correlation step may override ``bound_by``/``run_as`` of
-these listeners when the config runs in a container (it finds them by ``service``).
+Only values written in a config file become facts here; a daemon's built-in default port is
+``portpolicy.apps``'s, for a process start the scan sees. The compose/Dockerfile correlation
+step may override ``bound_by``/``run_as`` of these listeners when the config runs in a
+container (it finds them by ``service``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portpolicy.model import (
     Evidence,
@@ -45,6 +46,9 @@ from portpolicy.readers.base import (
 )
 from portpolicy.readers.netaddr import bind_address, split_host_port
 from portpolicy.signatures import daemons as signature
+
+if TYPE_CHECKING:
+    from portpolicy.apps import EnvValue
 
 NAME = "daemons"
 
@@ -90,37 +94,15 @@ class Daemon:
 
 
 @dataclass(frozen=True)
-class Flag:
-    names: frozenset[str]
-    protocols: tuple[str, ...]
-    empty_disables: bool
-
-
-@dataclass(frozen=True)
 class Table:
     daemons: tuple[Daemon, ...]
-    flags: tuple[Flag, ...]
-    flag_pattern: re.Pattern[str]
 
 
 @cache
 def table() -> Table:
     """The daemon table, loaded once on first use (no YAML work at import time)."""
     data = signature.raw_table()
-    daemons = tuple(_daemon(name, entry) for name, entry in data["daemons"].items())
-    flags = tuple(
-        Flag(
-            frozenset(f["names"]),
-            tuple(f.get("protocols", ["tcp"])),
-            f.get("empty") == "disabled",
-        )
-        for f in data.get("flags", [])
-    )
-    names = sorted((n for f in flags for n in f.names), key=len, reverse=True)
-    pattern = re.compile(
-        r"(?:^|\s)(" + "|".join(re.escape(n) for n in names) + r")(?:=|\s+)(\"[^\"]*\"|'[^']*'|[^\s\"']*)"
-    )
-    return Table(daemons, flags, pattern)
+    return Table(tuple(_daemon(name, entry) for name, entry in data["daemons"].items()))
 
 
 def _daemon(name: str, entry: dict[str, Any]) -> Daemon:
@@ -372,48 +354,22 @@ def _privilege(daemon: Daemon, last: dict[str, _Setting]) -> tuple[RunAs, str, _
 
 
 def exec_listeners(
-    command: str, where: Location, service: str, run_as: RunAs, evidence: tuple[Evidence, ...]
+    command: str,
+    where: Location,
+    service: str,
+    run_as: RunAs,
+    evidence: tuple[Evidence, ...],
+    env: Mapping[str, EnvValue] | None = None,
+    no_defaults: bool = False,
+    env_unknown: bool = False,
 ) -> Iterator[Fact]:
-    """Listeners named by the table's flags in one ``ExecStart=`` command line."""
-    tbl = table()
-    if not tbl.flags:
-        return
-    for match in tbl.flag_pattern.finditer(command):
-        name, raw = match.group(1), match.group(2)
-        flag = next(f for f in tbl.flags if name in f.names)
-        value = raw[1:-1] if raw[:1] in "\"'" and len(raw) >= 2 else raw
-        context = f"{service} {name}"
-        if not value:
-            if not flag.empty_disables:
-                yield ParseError(f"{context}: the flag has no value", where)
-            continue
-        if is_templated(value) or "$" in value or "%" in value:
-            yield Unresolved(value, f"{context}: value is a variable or unit specifier", where)
-            continue
-        host, port_text = split_host_port(value)
-        if port_text is None or (host is None and not value.startswith(":")):
-            yield InvalidPort(value, f"{context}={shown(value)}: missing port in address", where, context)
-            continue
-        port = ascii_int(port_text)
-        if port is None or port > 65535:
-            yield InvalidPort(
-                value,
-                f"{context}={shown(value)}: {shown(port_text)!r} is not a port in 1-65535",
-                where,
-                context,
-            )
-            continue
-        if port == 0:
-            continue  # Go's net.Listen picks a free port
-        for protocol in flag.protocols:
-            yield Listener(
-                service=service,
-                protocol=protocol,
-                ports=PortRange.single(port),
-                address=bind_address(host or None),
-                location=where,
-                run_as=run_as,
-                bound_by="process",
-                source="systemd",
-                evidence=(*evidence, Evidence(where, f"{name}={shown(value)}")),
-            )
+    """Listeners one ``ExecStart=`` command line binds: its flags, its environment, its program's
+    built-in default (``data/apps.yml``, read by ``portpolicy.apps``)."""
+    from portpolicy import apps
+
+    words, cut = apps.split_command(command)
+    words = apps.expand(words, env or {})
+    start = apps.Start(
+        words, where, env or {}, truncated=cut, no_defaults=no_defaults, env_unknown=env_unknown
+    )
+    yield from apps.listeners(start, apps.Scope(service, run_as, "systemd", evidence=evidence))

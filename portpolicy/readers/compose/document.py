@@ -17,7 +17,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.readers.base import Source, shown
-from portpolicy.readers.compose import mounts, users
+from portpolicy.readers.compose import mounts, starts, users
 from portpolicy.readers.compose.mounts import Configs, read_configs
 from portpolicy.readers.compose.namespaces import (
     NetMode,
@@ -165,3 +165,4 @@ class Document(Services):
             yield from container_side(name, m, run_as, netns, "ports", covered, evidence, image)
         for m in exposed:
             yield from container_side(name, m, run_as, netns, "expose", covered, evidence, image)
+        yield from starts.service_listeners(self, name, svc, run_as, netns, covered, evidence, image)

@@ -27,10 +27,12 @@ from portpolicy.model import (
     PodTemplate,
     PortRange,
     RunAs,
+    PortSet,
     Unresolved,
 )
 from portpolicy.readers.base import shown
 from portpolicy.readers.kubernetes.configmaps import ConfigSources, config_mounts, config_volumes
+from portpolicy.readers.kubernetes import starts
 from portpolicy.readers.kubernetes.manifest import Manifest, Record, Value, yaml_int
 from portpolicy.readers.kubernetes.services import node_port_flag
 from portpolicy.signatures.kubernetes import is_static_pod_path
@@ -201,9 +203,13 @@ def read_container(
         if not isinstance(entry, MappingNode):
             pod.seen.known = False
             if not m.is_template_node(entry):
+    declared: dict[str, PortSet] = {}
                 yield ParseError(f"container {shown(cname)!r}: each port must be a mapping", m.loc(entry))
             continue
-        yield from read_container_port(m, pod, service, run_as, entry, image)
+        for fact in read_container_port(m, pod, service, run_as, entry, image):
+            if isinstance(fact, Listener) and fact.netns == pod.netns:
+                declared[fact.protocol] = declared.get(fact.protocol, PortSet()).union(fact.ports)
+            yield fact
         keyed = container_port(m, pod, (cname, str(m.loc(container))), index, entry)
         if keyed is None:
             pod.seen.known = False
@@ -214,6 +220,9 @@ def read_container(
 
 def container_port(
     m: Manifest, pod: Pod, container: tuple[str, str], index: int, entry: MappingNode
+    yield from starts.container_listeners(
+        m, container, service, run_as, pod.netns, pod.placement, pod.evidence, image, declared
+    )
 ) -> ContainerPort | None:
     """One ``ports`` entry as its list key (containerPort, protocol) and name; None when unknown."""
     number = m.port(get(entry, "containerPort"), "containerPort", zero_ok=False)

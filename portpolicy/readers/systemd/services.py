@@ -3,14 +3,15 @@
 ``User=``, ``DynamicUser=``, ``NoNewPrivileges=``, ``PrivateUsers=`` and the capability sets
 are read as systemd's ``load-fragment.c`` does (the last valid assignment wins, an empty one
 resets, capability lists add and remove). A socket's listeners run as the service it
-activates; a service's own flags (``--web.listen-address=:9100``, ``data/daemons.yml``) bind
-as the service's user.
+activates; a service's own flags (``--web.listen-address=:9100``), ``Environment=`` variables
+and its program's built-in default port (``data/apps.yml``, ``portpolicy.apps``) bind as the
+service's user.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from portpolicy.model import Evidence, Fact, Location, RunAs
 from portpolicy.readers import daemons
@@ -18,6 +19,9 @@ from portpolicy.readers.base import ascii_int, is_templated, shown
 from portpolicy.readers.systemd.dropins import HostUnits, MergedUnit
 from portpolicy.readers.systemd.specifiers import expand_specifiers
 from portpolicy.readers.systemd.unitfile import Directive
+
+if TYPE_CHECKING:
+    from portpolicy.apps import EnvValue
 
 _T = TypeVar("_T")
 
@@ -169,7 +173,7 @@ def _private_users(value: str) -> bool | None:
 
 
 def exec_facts(units: HostUnits) -> Iterator[Fact]:
-    """Listeners named by ``ExecStart=`` flags (``--web.listen-address``, see data/daemons.yml)."""
+    """Listeners of ``ExecStart=`` lines: flags, ``Environment=`` and defaults (data/apps.yml)."""
     for user_unit, name in sorted(units.mains):
         if not name.endswith(".service") or "@." in name:
             continue
@@ -186,5 +190,42 @@ def exec_facts(units: HostUnits) -> Iterator[Fact]:
         if not commands:
             continue
         run_as, evidence = who_runs(units, unit, name)
+        env = _environment(unit)
+        activated = _socket_activated(units, user_unit, name)  # its sockets are the socket unit's
+        env_file = any(d.key == "EnvironmentFile" for d in unit.directives("Service"))
         for directive in commands:
-            yield from daemons.exec_listeners(directive.value, directive.location, name, run_as, evidence)
+            yield from daemons.exec_listeners(
+                directive.value, directive.location, name, run_as, evidence, env, activated, env_file
+            )
+
+
+def _socket_activated(units: HostUnits, user_unit: bool, service: str) -> bool:
+    """A socket unit of the host activates ``service`` (same name, or its ``Service=``)."""
+    stem = service.removesuffix(".service")
+    for user, socket_name in units.socket_names():
+        if user != user_unit:
+            continue
+        if socket_name.removesuffix(".socket").partition("@")[0] == stem:
+            return True
+        socket = units.merged(user, socket_name)
+        if socket is not None and any(
+            d.key == "Service" and d.value == service for d in socket.directives("Socket")
+        ):
+            return True
+    return False
+
+
+def _environment(unit: MergedUnit) -> dict[str, EnvValue]:
+    """``Environment=`` assignments in order (a later one wins; an empty one clears them all)."""
+    from portpolicy.apps import EnvValue, parse_environment
+
+    env: dict[str, EnvValue] = {}
+    for directive in unit.directives("Service"):
+        if directive.key != "Environment":
+            continue
+        if directive.value == "":
+            env.clear()
+            continue
+        for name, value in parse_environment(directive.value):
+            env[name] = EnvValue(None if is_templated(value) else value, directive.location)
+    return env
