@@ -37,6 +37,8 @@ class Entry:
     why: str
     fix: str
     source: str
+    port_alone: bool = True
+    """The port identifies the service even in a container whose image is known and not listed."""
 
 
 @cache
@@ -58,6 +60,7 @@ def _entry(row: dict[str, Any]) -> Entry:
         why=str(row["why"]),
         fix=str(row["fix"]),
         source=str(row["source"]),
+        port_alone=bool(row.get("port_alone", True)),
     )
 
 
@@ -91,7 +94,7 @@ def classify(listener: Listener) -> Sensitive | None:
         return _sensitive(entry, f"its image {image} runs {entry.service}")
     port = service_port(listener)
     entry = by_port(port, listener.protocol)
-    if entry is None:
+    if entry is None or (not entry.port_alone and imagerefs.parse(listener.image) is not None):
         return None
     side = "container port" if listener.bound_by in PUBLISHERS and listener.forwards_to else "port"
     return _sensitive(entry, f"{side} {listener.protocol}/{port} is {entry.service}'s port")

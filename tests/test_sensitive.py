@@ -105,6 +105,15 @@ def test_a_web_server_published_on_a_database_port_is_no_database() -> None:
     assert sensitive.classify(_listener(6379, image="nginx:1.27", forwards_to=80)) is None
 
 
+def test_a_shared_port_needs_the_image_when_an_image_is_known() -> None:
+    """ownCloud Infinite Scale serves 9200 too: a known, unlisted image is not Elasticsearch."""
+    assert sensitive.classify(_listener(9200, image="owncloud/ocis:5", forwards_to=9200)) is None
+    marked = sensitive.classify(_listener(9200, forwards_to=9200))
+    assert marked is not None and marked.service == "Elasticsearch"
+    marked = sensitive.classify(_listener(6379, image="ghcr.io/acme/cache:1", forwards_to=6379))
+    assert marked is not None and marked.service == "Redis"
+
+
 def test_protocol_and_ranges() -> None:
     assert sensitive.classify(_listener(11211, protocol="udp")) is not None  # memcached amplification
     assert sensitive.classify(_listener(6379, protocol="udp")) is None
