@@ -1,4 +1,4 @@
-"""HAProxy configuration: ``bind`` lines of frontend, listen and peers sections.
+"""HAProxy configuration: ``bind`` lines of frontend, listen and peers sections, and the local ``peer``.
 
 HAProxy starts as root, binds its listeners, then drops to the global ``user``/``uid``
 ("binding to ports lower than 1024 generally require particular privileges to start the
@@ -16,6 +16,11 @@ HAProxy sets SO_REUSEPORT on its listeners (unless ``noreuseport``), so the same
 bound in two sections starts, and the kernel hands each connection to either at random:
 such binds carry ``refuses_repeat`` (PP004 says both outcomes). A repeat inside one section
 is the same frontend twice and is left alone.
+
+A ``peers`` section's ``peer <name> <addr>:<port>`` line is a socket too, for the local peer
+only: HAProxy binds the line whose name is its local peer name (``localpeer``, else ``-L``,
+else the host name; ``src/peers.c``, manual section 3.5 ``peers``). Since 2.0 a ``bind`` line
+in ``peers`` says it instead, and the local ``peer`` line has no address.
 """
 
 from __future__ import annotations
@@ -82,6 +87,8 @@ def read(source: Source) -> Iterator[Fact]:
     section, opened = "", 0
     user: Evidence | None = None
     binds: list[tuple[list[tuple[str, int]], int, str, int]] = []
+    peers: list[tuple[str, tuple[str, int], int, int]] = []
+    local: str | None = None
     for number, raw in enumerate(LINE_BREAK.split(text), start=1):
         words = _words(raw)
         if not words:
@@ -110,6 +117,11 @@ def read(source: Source) -> Iterator[Fact]:
             return
         elif section == "global" and keyword == "stats" and len(words) > 2 and words[1][0] == "socket":
             binds.append((words[2:], number, "stats", number))
+        elif section == "global" and keyword == "localpeer" and len(words) > 1:
+            local = words[1][0]
+        elif section == "peers" and keyword == "peer" and len(words) > 2:
+            peers.append((words[1][0], words[2], number, opened))
+    binds.extend(_local_peers(peers, local))
     listeners: list[tuple[int, Listener]] = []
     for args, number, section, opened in binds:
         for fact in _bind(source, args, number, section, user):
@@ -170,6 +182,31 @@ def _words(line: str) -> list[tuple[str, int]]:
 
 _UNMATCHED = "\0unmatched quote"
 """Stands as the last word of a line whose quote never closes (no real word holds a NUL)."""
+
+
+def _local_peers(
+    peers: list[tuple[str, tuple[str, int], int, int]], local: str | None
+) -> Iterator[tuple[list[tuple[str, int]], int, str, int]]:
+    """The ``peer`` lines HAProxy binds: the one named as the local peer.
+
+    The local peer's name is ``localpeer`` (global), else ``-L``, else the host name; HAProxy
+    listens on that ``peer`` line's address. Without ``localpeer`` the host decides which line
+    is its own: when every peer of a section uses one port, that port is bound (on the
+    address of whichever line is local, so any address), else nothing is known.
+    """
+    by_section: dict[int, list[tuple[str, tuple[str, int], int, int]]] = defaultdict(list)
+    for peer in peers:
+        by_section[peer[3]].append(peer)
+    for opened, members in by_section.items():
+        if local is not None:
+            for name, address, number, _ in members:
+                if name == local:
+                    yield [address], number, "peers", opened
+            continue
+        ports = {address[0].rpartition(":")[2] for _, address, _, _ in members}
+        if len(ports) == 1:
+            _, (text, column), number, _ = members[0]
+            yield [(":" + text.rpartition(":")[2], column)], number, "peers", opened
 
 
 def _bind(
