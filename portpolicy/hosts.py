@@ -22,6 +22,7 @@ from portpolicy.model import (
     Fact,
     FirewallRule,
     Host,
+    ImageBuild,
     InvalidPort,
     KernelSetting,
     Listener,
@@ -254,7 +255,7 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
         elif isinstance(fact, (FirewallRule, PortPool)):
             placed.append(fact)
         elif isinstance(
-            fact, (InvalidPort, ParseError, Unresolved, ServicePort, ContainerPort, YamlAmbiguity)
+            fact, (InvalidPort, ParseError, Unresolved, ServicePort, ContainerPort, YamlAmbiguity, ImageBuild)
         ):
             others.append(replace(fact, host=bucket.name))
     kernel_overrides = {**config.kernel, **(hc.kernel if hc else {})}

@@ -527,6 +527,27 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
+class ImageBuild:
+    """An image the repository builds from a Dockerfile, found in a build call (``buildcalls``).
+
+    Attached to the Dockerfile's facts: ``placement`` gives a workload whose ``image:`` is one
+    of ``names`` (``imagerefs.ImageRef.name``) that Dockerfile's stage ``target``, its
+    ``COPY`` sources read against ``context``. ``location`` is the call (a workflow step, a
+    Makefile line); ``text`` is how ``facts`` and evidence show the link.
+    """
+
+    names: tuple[str, ...]
+    dockerfile: str
+    context: str
+    location: Location
+    text: str
+    target: str | None = None
+    args: tuple[tuple[str, str], ...] = ()
+    host: str = ""
+    kind: str = field(default="image_build", init=False)
+
+
+@dataclass(frozen=True)
 class InvalidPort:
     """A value where a real port is required that is no valid port (0 excepted when it means 'auto')."""
 
@@ -694,6 +715,7 @@ Fact = (
     | Unresolved
     | ContainerLink
     | ImageInfo
+    | ImageBuild
     | ContainerPort
     | PodTemplate
     | ServicePort

@@ -36,7 +36,7 @@ from portpolicy.guards import (
     judge,
     place_guarded,
 )
-from portpolicy.model import Fact, Finding, Host, Unresolved
+from portpolicy.model import Fact, Finding, Host, ImageInfo, Unresolved
 from portpolicy.reading import MAX_BYTES, UNRECOGNISED_FORMAT, FileRead, read_candidate
 from portpolicy.recognise import NOT_CONFIG
 
@@ -167,6 +167,7 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         read_skipped = [s for s in read_skipped if s.path not in stage.claimed]
     scanned = [c.path for c in candidates] + [s.path for s in skipped if s.reason == NOT_CONFIG]
     per_file = join_projects(per_file, guard, scanned, config.roots)  # compose file sets, .env
+    per_file = _link_builds(per_file, scanned, config, guard)  # image <- Dockerfile, from build calls
     per_file, read_skipped = deployed_guarded(per_file, read_skipped, config, guard)
     skipped += read_skipped
     readers: dict[str, str] = dict.fromkeys(sorted(stage.claimed), "ansible")
@@ -199,6 +200,26 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         tracebacks=guard.tracebacks,
         suppressions=suppressions,
     )
+
+
+def _link_builds(
+    per_file: list[tuple[str, str, list[Fact]]], paths: list[str], config: Config, guard: StageGuard
+) -> list[tuple[str, str, list[Fact]]]:
+    """``buildcalls.attach``, only when a Dockerfile was read; on a bug, no link and PP000 on the Dockerfiles."""
+    dockerfiles = [p for p, _, facts in per_file if any(isinstance(f, ImageInfo) for f in facts)]
+    if not dockerfiles:
+        return per_file
+    from portpolicy import buildcalls
+
+    try:
+        per_file, notes = buildcalls.attach(per_file, paths, config.roots)
+    except UsageError:
+        raise
+    except Exception as exc:
+        errors = guard.errors("build calls", exc, dockerfiles)
+        notes = [(e.location.path, buildcalls.READER, [e]) for e in errors]
+    guard.entries.extend(notes)
+    return per_file
 
 
 def _crashed(paths: list[str], config: Config, guard: StageGuard, exc: Exception) -> Report:

@@ -34,14 +34,15 @@ from __future__ import annotations
 
 import posixpath
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
-from portpolicy import signatures
+from portpolicy import imagerefs, signatures
 from portpolicy.model import (
     ContainerLink,
     Evidence,
     Fact,
+    ImageBuild,
     ImageInfo,
     ImageStage,
     Listener,
@@ -217,7 +218,8 @@ def place(
             elif not (reader in building and isinstance(fact, Listener)):
                 kept.append(fact)  # an image's EXPOSE listeners come back per container
         files.append((path, reader, kept, embedded))
-    containers = list(_containers(links, images, host_of, declaring))
+    builds = [f for _, _, kept_facts, _ in files for f in kept_facts if isinstance(f, ImageBuild)]
+    containers = list(_containers(links, images, host_of, declaring, builds))
     index = _SourceIndex(containers)
     entries: list[Entry] = []
     for path, reader, facts, embedded in files:
@@ -248,13 +250,17 @@ def routes(per_file: Iterable[tuple[str, str, list[Fact]]]) -> list[Route]:
     """
     images: dict[str, tuple[str, ImageInfo]] = {}
     links: list[tuple[str, str, ContainerLink]] = []
+    builds: list[ImageBuild] = []
     for path, reader, facts in per_file:
         for fact in facts:
             if isinstance(fact, ImageInfo):
                 images[path] = (reader, fact)
             elif isinstance(fact, ContainerLink):
                 links.append((path, reader, fact))
-    return [src for c in _containers(links, images, lambda path, reader: "") for src in c.sources]
+            elif isinstance(fact, ImageBuild):
+                builds.append(fact)
+    containers = _containers(links, images, lambda path, reader: "", builds=builds)
+    return [src for c in containers for src in c.sources]
 
 
 def landing(path: str, route: Route) -> str | None:
@@ -300,11 +306,14 @@ def _containers(
     images: dict[str, tuple[str, ImageInfo]],
     host_of: Callable[[str, str], str],
     declaring: frozenset[str] = frozenset(),
+    builds: Sequence[ImageBuild] = (),
 ) -> Iterator[Container]:
     """One container per compose service (or Kubernetes container), and one per Dockerfile that
-    no service builds. ``declaring``: readers whose own port declarations a daemon's replace."""
+    no service builds. ``declaring``: readers whose own port declarations a daemon's replace;
+    ``builds``: the repository's build calls, which link an ``image:`` to its Dockerfile."""
     used: set[str] = set()
-    for path, reader, link in links:
+    by_name, by_dockerfile = _build_tables(builds)
+    for path, reader, link, build in _built_links(links, by_name, images):
         image_reader, image = images.get(link.dockerfile or "", ("", None))
         stage = image.stage(link.target) if image is not None else None
         if image is not None:
@@ -323,6 +332,8 @@ def _containers(
         if stage is not None:
             c.exposes = stage.listeners
             c.sources.extend(_copies(stage, link.build_context or posixpath.dirname(path)))
+        if build is not None:
+            _built_from(c, build)
         yield c
     for path, (image_reader, image) in images.items():
         if path in used:
@@ -341,8 +352,62 @@ def _containers(
         )
         c.image_reader = image_reader
         c.exposes = final.listeners
-        c.sources.extend(_copies(final, posixpath.dirname(path) or "."))
+        for context in _contexts(path, by_dockerfile):
+            c.sources.extend(_copies(final, context))
         yield c
+
+
+MAX_VARIANTS = 8
+MAX_VARIANTS = 8
+"""Dockerfiles one image name is linked to (several build calls, several Dockerfiles)."""
+
+BuildsByName = dict[str, list[ImageBuild]]
+
+
+def _build_tables(builds: Sequence[ImageBuild]) -> tuple[BuildsByName, dict[str, list[ImageBuild]]]:
+    """The build calls by image name (``ImageRef.name``) and by Dockerfile, first call first."""
+    by_name: BuildsByName = defaultdict(list)
+    by_dockerfile: dict[str, list[ImageBuild]] = defaultdict(list)
+    for b in builds:
+        by_dockerfile[b.dockerfile].append(b)
+        for name in b.names:
+            if len(by_name[name]) < MAX_VARIANTS:
+                by_name[name].append(b)
+    return by_name, by_dockerfile
+
+
+def _built_links(
+    links: list[tuple[str, str, ContainerLink]],
+    by_name: BuildsByName,
+    images: dict[str, tuple[str, ImageInfo]],
+) -> Iterator[tuple[str, str, ContainerLink, ImageBuild | None]]:
+    """Each link as it stands, or, for one that runs an ``image:`` it does not build, once per
+    Dockerfile the repository builds that image from (each evaluated, each saying which)."""
+    for path, reader, link in links:
+        ref = imagerefs.parse(link.image) if link.image and not link.dockerfile else None
+        found = [b for b in by_name.get(ref.name, ()) if b.dockerfile in images] if ref else []
+        if not found:
+            yield path, reader, link, None
+            continue
+        for b in found:
+            built = replace(link, dockerfile=b.dockerfile, build_context=b.context, target=b.target)
+            yield path, reader, built, b
+
+
+def _built_from(c: Container, build: ImageBuild) -> None:
+    """Say on the image's ports and copied files which build call linked them (``facts``, findings)."""
+    why = Evidence(build.location, build.text)
+    c.exposes = tuple(replace(ln, evidence=(*ln.evidence, why)) for ln in c.exposes)
+    c.sources = [replace(s, how=f"{s.how} ({build.text})") if s.how == COPIED else s for s in c.sources]
+
+
+def _contexts(dockerfile: str, by_dockerfile: dict[str, list[ImageBuild]]) -> list[str]:
+    """Where a lone Dockerfile's COPY sources are read from: its build calls' contexts, else its folder."""
+    found = list(dict.fromkeys(b.context for b in by_dockerfile.get(dockerfile, ())))
+    return found[:MAX_VARIANTS] or [posixpath.dirname(dockerfile) or "."]
+
+
+COPIED = "copied by COPY/ADD"
 
 
 def _copies(stage: ImageStage, context: str) -> Iterator[_Source]:
@@ -352,7 +417,7 @@ def _copies(stage: ImageStage, context: str) -> Iterator[_Source]:
             yield _Source(src, dest, loc, "written by a Dockerfile heredoc")
             continue
         path = posixpath.normpath(posixpath.join(context, src.lstrip("/")))
-        yield _Source(path, dest, loc, "copied by COPY/ADD", glob)
+        yield _Source(path, dest, loc, COPIED, glob)
 
 
 def _inside(path: str, src: _Source) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from portpolicy.model import (
     FirewallRule,
+    ImageBuild,
     InvalidPort,
     KernelSetting,
     Listener,
@@ -159,6 +160,18 @@ def as_dict(report: Report) -> dict[str, Any]:
         "firewall_rules": [_firewall_rule(f) for f in facts if isinstance(f, FirewallRule)],
         "port_pools": [_port_pool(f) for f in facts if isinstance(f, PortPool)],
         "service_ports": [_service_port(f) for f in facts if isinstance(f, ServicePort)],
+        "image_builds": [
+            {
+                "link": f.text,
+                "names": list(f.names),
+                "dockerfile": f.dockerfile,
+                "context": f.context,
+                "target": f.target,
+                "location": _loc(f.location),
+            }
+            for f in facts
+            if isinstance(f, ImageBuild)
+        ],
         "invalid_ports": [
             {"value": f.value, "reason": f.reason, "location": _loc(f.location)}
             for f in facts
@@ -312,6 +325,12 @@ def render_text(report: Report) -> str:
                 for p in d["service_ports"]
             ],
         )
+    if d["image_builds"]:
+        lines.append("")
+        lines.append(
+            "images built in the repository (build calls; a workload naming the image runs its Dockerfile):"
+        )
+        lines += [f"  {b['link']}" for b in d["image_builds"]]
     for title, key in (("invalid ports", "invalid_ports"), ("unresolved values", "unresolved")):
         if d[key]:
             lines.append("")

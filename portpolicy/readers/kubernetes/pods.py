@@ -191,8 +191,11 @@ def read_container(
     image_val = m.value(get(container, "image"))
     image = image_val.text.strip() if image_val is not None and image_val.known else ""
     mounts = tuple(config_mounts(m, container, volumes or {}))
-    if mounts:
-        yield ContainerLink(service, pod.netns, m.loc(container), run_as, True, mounts=mounts)
+    if mounts or image:  # an image the repository builds lends its USER when runAsUser is unset
+        sc = get(container, "securityContext")
+        user_set = get(sc, "runAsUser") is not None or get(pod.security, "runAsUser") is not None
+        where = m.loc(container)
+        yield ContainerLink(service, pod.netns, where, run_as, user_set, mounts=mounts, image=image)
     ports = get(container, "ports")
     if ports is not None and not is_null(ports) and not isinstance(ports, SequenceNode):
         pod.seen.known = False
