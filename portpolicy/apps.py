@@ -88,6 +88,8 @@ class App:
     config_flags: tuple[str, ...]
     config_positional: bool
     config_paths: tuple[str, ...]
+    config_read: bool
+    """Another reader reads its config file (``read_by``): that file's ports stand, no default."""
     sockets: tuple[Socket, ...]
     image_env: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
 
@@ -137,6 +139,7 @@ def _app(name: str, entry: dict[str, Any]) -> App:
         config_flags=tuple(config.get("flags", ())),
         config_positional=bool(config.get("positional", False)),
         config_paths=tuple(config.get("paths", ())),
+        config_read=bool(config.get("read_by")),
         sockets=tuple(_socket(s) for s in entry.get("listeners", ())),
         image_env=tuple(
             (str(e["image"]), tuple((str(k), str(v)) for k, v in e["env"].items()))
@@ -641,8 +644,8 @@ def _env_address(socket: Socket, env: Mapping[str, EnvValue]) -> str | None:
 def _from_default(
     run: _Run, socket: Socket, env: Mapping[str, EnvValue], start: Start, scope: Scope
 ) -> Iterator[Fact]:
-    if socket.default is None or run.by_env or start.no_defaults:
-        return
+    if socket.default is None or run.by_env or start.no_defaults or run.app.config_read or start.truncated:
+        return  # (a cut command line may name the port in what was not read)
     if start.env_unknown and socket.env:
         return
     if any("$" in word for word in run.args[:MAX_WORDS]):
@@ -761,4 +764,5 @@ def _listener(
             image=start.image,
             port_origin=why,
             port_assumed=assumed,
+            program=run.app.name if run is not None else "",
         )

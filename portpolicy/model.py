@@ -334,6 +334,8 @@ class Listener:
     port_assumed: bool = False
     """The port is a built-in default that a config file the program reads (and the scan did not
     join to it) may change: no verdict that needs the process's whole set of ports."""
+    program: str = ""
+    """The program of ``data/apps.yml`` that binds it (``node_exporter``), when known."""
     kind: str = field(default="listener", init=False)
 
 

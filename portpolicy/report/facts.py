@@ -72,6 +72,7 @@ def _listener(ln: Listener) -> dict[str, Any]:
         if ln.privilege is None
         else {"known": ln.privilege.known, "granted": ln.privilege.granted, "reason": ln.privilege.reason},
         "source": ln.source,
+        **({"port_origin": ln.port_origin} if ln.port_origin else {}),
     }
 
 

@@ -32,7 +32,7 @@ from dataclasses import replace
 
 from portpolicy.model import Fact, ImageInfo, ImageStage, ParseError
 from portpolicy.readers.base import Format, Source, first_word
-from portpolicy.readers.dockerfile import copies, expose, stages, written
+from portpolicy.readers.dockerfile import command, copies, expose, stages, written
 from portpolicy.readers.dockerfile.stages import Build
 from portpolicy.readers.dockerfile.syntax import INSTRUCTIONS, MAX_LINES, TEMPLATED, LogicalLine
 from portpolicy.virtual import Deployed
@@ -61,6 +61,8 @@ HANDLERS: dict[str, Handler] = {
     "copy": copies.do_copy,
     "add": copies.do_add,
     "run": written.run,
+    "cmd": command.do_cmd,
+    "entrypoint": command.do_entrypoint,
 }
 """The instructions that change what this reader reports; the others are read and left alone."""
 
@@ -97,6 +99,8 @@ def _read(build: Build) -> Iterator[Fact | Deployed]:
             continue
         if handler is not None:
             handler(build, line, rest, rest_at)
+    for stage in build.stages:
+        build.facts.extend(command.stage_listeners(build, stage))
     yield from build.facts
     yield from build.writes.found
     if build.stages:

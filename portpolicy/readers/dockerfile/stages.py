@@ -33,6 +33,16 @@ class Stage:
     copies: list[tuple[str, str, Location]] = field(default_factory=list)
     workdir: str = "/"
     env_names: set[str] = field(default_factory=set)
+    image: str = ""
+    """The external image at the root of its ``FROM`` chain ("" for scratch or an unknown one)."""
+    env_at: dict[str, Location] = field(default_factory=dict)
+    """The ``ENV`` line that set each name."""
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    cmd_own: bool = False
+    """``cmd`` is this stage's own (an inherited one is reset by ``ENTRYPOINT``)."""
+    command_at: Location | None = None
+    """The last ``CMD``/``ENTRYPOINT`` line."""
 
 
 class Build:
@@ -86,6 +96,10 @@ def do_from(build: Build, line: LogicalLine, rest: str, rest_at: int) -> None:
             list(parent.copies),
             parent.workdir,
             set(parent.env_names),
+            env_at=dict(parent.env_at),
+            entrypoint=parent.entrypoint,
+            cmd=parent.cmd,
+            command_at=parent.command_at,
         )
     else:
         run_as = RunAs("root", loc) if base.lower() == "scratch" else RunAs()
@@ -124,6 +138,7 @@ def do_env(build: Build, line: LogicalLine, rest: str, rest_at: int) -> None:
         if VAR_NAME.fullmatch(key):
             build.stage.env[key] = if_known(expand_word(value, build.stage.env, build.escape)[0])
             build.stage.env_names.add(key)
+            build.stage.env_at[key] = line.at(rest_at, build.path)
 
 
 def do_workdir(build: Build, line: LogicalLine, rest: str, rest_at: int) -> None:

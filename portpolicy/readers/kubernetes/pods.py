@@ -26,13 +26,13 @@ from portpolicy.model import (
     ParseError,
     PodTemplate,
     PortRange,
-    RunAs,
     PortSet,
+    RunAs,
     Unresolved,
 )
 from portpolicy.readers.base import shown
-from portpolicy.readers.kubernetes.configmaps import ConfigSources, config_mounts, config_volumes
 from portpolicy.readers.kubernetes import starts
+from portpolicy.readers.kubernetes.configmaps import ConfigSources, config_mounts, config_volumes
 from portpolicy.readers.kubernetes.manifest import Manifest, Record, Value, yaml_int
 from portpolicy.readers.kubernetes.services import node_port_flag
 from portpolicy.signatures.kubernetes import is_static_pod_path
@@ -202,11 +202,11 @@ def read_container(
         if not m.is_template_node(ports):
             yield ParseError(f"container {shown(cname)!r}: 'ports' must be a list", m.loc(ports))
         return
+    declared: dict[str, PortSet] = {}
     for index, entry in enumerate(seq(ports)):
         if not isinstance(entry, MappingNode):
             pod.seen.known = False
             if not m.is_template_node(entry):
-    declared: dict[str, PortSet] = {}
                 yield ParseError(f"container {shown(cname)!r}: each port must be a mapping", m.loc(entry))
             continue
         for fact in read_container_port(m, pod, service, run_as, entry, image):
@@ -219,13 +219,13 @@ def read_container(
         elif not m.uncertain(entry):  # an entry of one template branch is no duplicate of another's
             pod.seen.ports.append(keyed)
             yield keyed
+    yield from starts.container_listeners(
+        m, container, service, run_as, pod.netns, pod.placement, pod.evidence, image, declared
+    )
 
 
 def container_port(
     m: Manifest, pod: Pod, container: tuple[str, str], index: int, entry: MappingNode
-    yield from starts.container_listeners(
-        m, container, service, run_as, pod.netns, pod.placement, pod.evidence, image, declared
-    )
 ) -> ContainerPort | None:
     """One ``ports`` entry as its list key (containerPort, protocol) and name; None when unknown."""
     number = m.port(get(entry, "containerPort"), "containerPort", zero_ok=False)
