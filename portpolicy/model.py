@@ -184,6 +184,9 @@ class RunAs:
     no_new_privileges: bool = False
     private_users: bool = False
     capability_location: Location | None = None
+    origin: str = ""
+    """Why ``user`` is what it is when no line of the scanned files sets it: a known image's
+    default user (``portpolicy/data/images.yml``); "" when a line does, or nothing is known."""
 
     @property
     def is_root(self) -> bool | None:
@@ -251,6 +254,18 @@ class Namespace:
 
     Only there do other programs' outgoing connections draw ports from the same pool, so
     only there can they take a listener's port first."""
+    runs: str = ""
+    """What runs a container namespace, which decides where it may end up: ``compose`` (Docker,
+    as the compose file says), ``image`` (a lone Dockerfile's image: any runtime), ``pod`` (the
+    cluster's CRI runtime); "" for the host's namespace."""
+    runtime_assumed: bool = False
+    """No runtime is configured for this host: the runtime's rules in force are an assumption."""
+    portable_unprivileged_port_start: Setting | None = None
+    """The limit on the runtimes and kernels that keep the kernel's 1024 in a new namespace, when
+    it is above the assumed runtime's (``runtime_assumed`` and no sysctl of the files sets it);
+    its source names them. None when the limit in force holds wherever the files can run."""
+    lowered_by: str = ""
+    """With ``portable_unprivileged_port_start``: the runtimes that lower the limit, in words."""
 
 
 @dataclass(frozen=True)
@@ -489,6 +504,8 @@ class ContainerLink:
     build_context: str | None = None
     target: str | None = None
     mounts: tuple[Mount, ...] = ()
+    image: str = ""
+    """The service's or container's ``image:`` (its defaults apply to what is mounted into it)."""
     kind: str = field(default="container_link", init=False)
 
 
@@ -507,6 +524,8 @@ class ImageStage:
     run_as: RunAs
     listeners: tuple[Listener, ...] = ()
     copies: tuple[tuple[str, str, Location], ...] = ()
+    image: str = ""
+    """The external image at the root of its ``FROM`` chain ("" for ``scratch`` or an unknown base)."""
 
 
 @dataclass(frozen=True)
