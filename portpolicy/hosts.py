@@ -38,7 +38,7 @@ from portpolicy.model import (
     Unresolved,
     YamlAmbiguity,
 )
-from portpolicy.platforms import Platform, Runtime, platforms, runtimes
+from portpolicy.platforms import Platform, Runtime, in_words, platforms, portability, runtimes
 from portpolicy.posture import with_posture
 from portpolicy.readers.base import shown
 from portpolicy.readers.lexing import glob_matches
@@ -279,14 +279,13 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
     services: dict[str, set[str]] = defaultdict(set)
     for _, ln in listeners:
         services[ln.netns].add(ln.service)
+    assumed = not ((hc and hc.runtime) or config.runtime_set)
     for netns in sorted(container_ids):
         rt = pod_runtime if netns.startswith("pod:") else runtime
         ns, done = _namespace(bucket.name, netns, platform, rt, writes.get(netns, []), {}, config)
-        if rt is not runtime and ns.unprivileged_port_start.location is None:
-            start = ns.unprivileged_port_start
-            assumed = f"{start.source}; assumed, as no runtime is configured"
-            ns = replace(ns, unprivileged_port_start=replace(start, source=assumed))
-        namespaces[netns] = replace(ns, shared=len(services[netns]) > 1)
+        if assumed:
+            ns = _assumed(ns)
+        namespaces[netns] = replace(ns, shared=len(services[netns]) > 1, runs=_runs(netns))
         annotated.extend(done)
     roles = signatures.roles()
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -331,6 +330,36 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
     order = sorted(namespaces, key=lambda k: (k != "host", k))
     host = Host(bucket.name, bucket.reason, platform.name, runtime.name, tuple(namespaces[k] for k in order))
     return host, annotated + others
+
+
+def _runs(netns: str) -> str:
+    """What runs a container namespace (``Namespace.runs``), from the key its reader gave it."""
+    if netns.startswith("pod:"):
+        return "pod"
+    return "image" if netns.startswith("container:image:") else "compose"
+
+
+def _assumed(ns: Namespace) -> Namespace:
+    """A container namespace under a runtime nobody configured: say so, and where its limit differs.
+
+    A limit a line of the files sets (a compose or pod sysctl) holds on every runtime; one
+    the assumed runtime lowers holds only where that runtime runs (``data/portability.yml``).
+    """
+    start = ns.unprivileged_port_start
+    if start.location is not None:
+        return replace(ns, runtime_assumed=True)
+    ns = replace(
+        ns,
+        runtime_assumed=True,
+        unprivileged_port_start=replace(
+            start, source=f"{start.source}; assumed, as no runtime is configured"
+        ),
+    )
+    where = portability()
+    if not isinstance(start.value, int) or start.value >= where.limit:
+        return ns
+    kept = Setting(where.limit, f"kept by {in_words(where.kept_by)}")
+    return replace(ns, portable_unprivileged_port_start=kept, lowered_by=in_words(where.lowered_by))
 
 
 def _reserved(ns: Namespace) -> PortSet:

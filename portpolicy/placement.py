@@ -114,6 +114,9 @@ class Container:
     """(reader, path) of the container's own port declarations (compose file, manifest)."""
     image_reader: str = ""
     """The reader of the image it runs (a Dockerfile's): its ``exposes`` are tagged with it."""
+    image: str = ""
+    """The image whose defaults apply to its processes (``Listener.image``): the ``image:`` it
+    runs, or the external base of the Dockerfile it builds; "" when not known."""
 
     def takes(self, location: Location) -> bool:
         """True when the fact at ``location`` comes from what reaches this container."""
@@ -182,12 +185,16 @@ class Placement:
             for declarer, ln in declared[i]:
                 if c.inherits_user:
                     ln = replace(ln, run_as=_merged(ln.run_as, c.run_as))
+                if c.image:
+                    ln = replace(ln, image=c.image)
                 out.extend((declarer, piece) for piece in _uncovered(ln, covered))
                 covered[ln.protocol] = covered[ln.protocol].union(ln.ports)
             if not c.netns:
                 continue
             for ln in c.exposes:
-                ln = replace(ln, netns=c.netns, service=c.name, container=c.name, run_as=c.run_as)
+                ln = replace(
+                    ln, netns=c.netns, service=c.name, container=c.name, run_as=c.run_as, image=c.image
+                )
                 out.extend((c.image_reader, piece) for piece in _uncovered(ln, covered))
                 covered[ln.protocol] = covered[ln.protocol].union(ln.ports)
         return out
@@ -328,6 +335,8 @@ def _containers(
         )
         c.declares = (reader, path) if reader in declaring else None
         c.image_reader = image_reader
+        # a service that builds runs its Dockerfile's base; one whose Dockerfile was not read, nothing known
+        c.image = stage.image if stage is not None else ("" if link.dockerfile else link.image)
         c.sources.extend(_Source(m.source, m.target, m.location, m.how) for m in link.mounts)
         if stage is not None:
             c.exposes = stage.listeners
@@ -351,13 +360,13 @@ def _containers(
             None,
         )
         c.image_reader = image_reader
+        c.image = final.image
         c.exposes = final.listeners
         for context in _contexts(path, by_dockerfile):
             c.sources.extend(_copies(final, context))
         yield c
 
 
-MAX_VARIANTS = 8
 MAX_VARIANTS = 8
 """Dockerfiles one image name is linked to (several build calls, several Dockerfiles)."""
 
@@ -444,7 +453,7 @@ def _inside(path: str, src: _Source) -> str | None:
 
 def _merged(service: RunAs, image: RunAs) -> RunAs:
     """The service's capabilities with the image's user (and the ``USER`` line as its location)."""
-    return replace(service, user=image.user, location=image.location)
+    return replace(service, user=image.user, location=image.location, origin=image.origin)
 
 
 def _rehome(ln: Listener, c: Container, how: Evidence) -> Listener:
@@ -464,6 +473,7 @@ def _rehome(ln: Listener, c: Container, how: Evidence) -> Listener:
         run_as=run_as,
         bound_by=bound_by,
         evidence=(*ln.evidence, how),
+        image=c.image or ln.image,
     )
 
 

@@ -63,3 +63,24 @@ def runtimes() -> dict[str, Runtime]:
             d["publishes_as_root"],
         )
     return result
+
+
+@dataclass(frozen=True)
+class Portability:
+    """Where a container namespace's limit is lowered and where the kernel's default stays."""
+
+    limit: int
+    lowered_by: tuple[str, ...]
+    kept_by: tuple[str, ...]
+
+
+@cache
+def portability() -> Portability:
+    """``data/portability.yml``: what a bind below 1024 depends on when no runtime is configured."""
+    d = _table("portability.yml")
+    return Portability(d["limit"], tuple(d["lowered_by"]), tuple(d["kept_by"]))
+
+
+def in_words(names: tuple[str, ...]) -> str:
+    """``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"

@@ -52,7 +52,14 @@ def link(
         build_context=context,
         target=target,
         mounts=tuple(mounts),
+        image=_image(doc, svc),
     )
+
+
+def _image(doc: Services, svc: MappingNode) -> str:
+    """The service's ``image:`` as written ("" when absent or not known)."""
+    val = doc.value(doc.attr(svc, "image"))
+    return val.text.strip() if val is not None and val.known else ""
 
 
 def mount(values: Values, base: str, node: Node) -> Mount | None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 
+from portpolicy import images
 from portpolicy.model import Location, RunAs
 from portpolicy.readers.compose.services import Services
 from portpolicy.readers.compose.values import Values
@@ -35,7 +37,7 @@ def run_as(doc: Services, svc: MappingNode) -> RunAs:
         flag = _NO_NEW_PRIVS.fullmatch(opt.text.strip()) if opt is not None and opt.known else None
         if flag is not None:
             no_new_privs = flag.group(1) is None or flag.group(1).lower() == "true"
-    return RunAs(
+    written = RunAs(
         user=user,
         location=user_loc,
         added=frozenset(added),
@@ -43,6 +45,18 @@ def run_as(doc: Services, svc: MappingNode) -> RunAs:
         no_new_privileges=no_new_privs,
         capability_location=doc.loc(cap_key) if cap_key else None,
     )
+    return written if val is not None else _image_user(doc, svc, written)
+
+
+def _image_user(doc: Services, svc: MappingNode, written: RunAs) -> RunAs:
+    """No ``user:``: a known image's default user (``data/images.yml``), unless it builds its own."""
+    image = doc.value(doc.attr(svc, "image"))
+    if image is None or not image.known or doc.attr(svc, "build") is not None:
+        return written
+    known = images.default_user(image.text, image.location)
+    if known is None:
+        return written
+    return replace(written, user=known.user, location=known.location, origin=known.origin)
 
 
 def capabilities(values: Values, nodes: Iterable[Node]) -> set[str]:

@@ -13,8 +13,9 @@ files; one built from an image does not see earlier stages. The last stage is wh
 (compose ``target:`` picks another one, see ``placement``). ``EXPOSE`` documents the ports
 the process listens on inside the container, so each becomes a ``Listener`` in the image's
 own network namespace (``container:image:<file name>``), run as the stage's user. With no
-``USER`` at all the base image decides, which is unknown (no verdict), except ``FROM
-scratch``, which runs as root. EXPOSE values are parsed like ``nat.ParsePortSpecs``
+``USER`` at all the base image decides: its known default user (``data/images.yml``), else
+unknown (no verdict); ``FROM scratch`` runs as root. The listeners carry the external image
+at the root of the final stage's ``FROM`` chain (``Listener.image``). EXPOSE values are parsed like ``nat.ParsePortSpecs``
 (``docker/go-connections``): ``80``, ``80/udp``, ``8000-8010``, tcp/udp/sctp only.
 
 The package splits the reader by job: ``syntax`` (logical instructions, directives,
@@ -111,8 +112,9 @@ def _read(build: Build) -> Iterator[Fact | Deployed]:
                 s.base,
                 s.location,
                 s.run_as,
-                tuple(replace(ln, run_as=s.run_as) for ln in s.listeners),
+                tuple(replace(ln, run_as=s.run_as, image=s.image) for ln in s.listeners),
                 tuple(s.copies),
+                s.image,
             )
             for s in build.stages
         )

@@ -2,7 +2,8 @@
 
 A stage built ``FROM`` an earlier stage inherits its ``USER``, ``ENV``, ``EXPOSE`` and files;
 one built from an image does not see earlier stages. With no ``USER`` at all the base image
-decides, which is unknown (no verdict), except ``FROM scratch``, which runs as root. ``ENV``
+decides: its known default user (``data/images.yml``, located at the ``FROM`` line), else
+unknown (no verdict); ``FROM scratch`` runs as root. ``ENV``
 of a name wins over ``ARG``; global ``ARG``s (before the first ``FROM``) are seen by ``FROM``
 and by a stage's ``ARG`` of the same name.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass, field
 
+from portpolicy import imagerefs, images
 from portpolicy.model import Fact, Listener, Location, ParseError, RunAs, Unresolved
 from portpolicy.readers import heredocs
 from portpolicy.readers.base import Source
@@ -96,14 +98,18 @@ def do_from(build: Build, line: LogicalLine, rest: str, rest_at: int) -> None:
             list(parent.copies),
             parent.workdir,
             set(parent.env_names),
+            parent.image,
             env_at=dict(parent.env_at),
             entrypoint=parent.entrypoint,
             cmd=parent.cmd,
             command_at=parent.command_at,
         )
     else:
-        run_as = RunAs("root", loc) if base.lower() == "scratch" else RunAs()
-        stage = Stage(name, base, loc, {}, run_as)
+        image = "" if base.lower() == "scratch" or imagerefs.parse(base) is None else base
+        run_as = (
+            RunAs("root", loc) if base.lower() == "scratch" else images.default_user(image, loc) or RunAs()
+        )
+        stage = Stage(name, base, loc, {}, run_as, image=image)
     build.stages.append(stage)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from portpolicy import images
 from portpolicy.model import (
     BindAddress,
     ContainerLink,
@@ -187,12 +188,12 @@ def read_container(
     name_val = m.value(get(container, "name"))
     cname = name_val.text if name_val is not None else f"container@{m.loc(container).line}"
     service = f"{pod.label}/{cname}"
-    run_as = RunAs() if pod.windows else container_user(m, pod.security, get(container, "securityContext"))
     image_val = m.value(get(container, "image"))
     image = image_val.text.strip() if image_val is not None and image_val.known else ""
+    sc = get(container, "securityContext")
+    run_as = RunAs() if pod.windows else container_user(m, pod.security, sc, image_val)
     mounts = tuple(config_mounts(m, container, volumes or {}))
     if mounts or image:  # an image the repository builds lends its USER when runAsUser is unset
-        sc = get(container, "securityContext")
         user_set = get(sc, "runAsUser") is not None or get(pod.security, "runAsUser") is not None
         where = m.loc(container)
         yield ContainerLink(service, pod.netns, where, run_as, user_set, mounts=mounts, image=image)
@@ -322,27 +323,32 @@ def host_address(m: Manifest, node: Node | None) -> BindAddress | InvalidPort | 
     return BindAddress.wildcard(family) if ip.is_unspecified else BindAddress(val.text, family)
 
 
-def container_user(m: Manifest, pod_sc: Node | None, sc: Node | None) -> RunAs:
+def container_user(m: Manifest, pod_sc: Node | None, sc: Node | None, image: Value | None = None) -> RunAs:
     """The user (container overrides pod), capabilities and no_new_privs of one container.
 
-    No ``runAsUser`` leaves the image's user: unknown. ``runAsNonRoot: true`` without it
-    is a non-root user of unknown name, since the kubelet refuses to start it as root.
+    No ``runAsUser`` leaves the image's user: a known image's default (``data/images.yml``),
+    else unknown. ``runAsNonRoot: true`` without it is a non-root user of unknown name,
+    since the kubelet refuses to start it as root.
     """
     user: str | None = None
     user_loc: Location | None = None
+    origin = ""
     uid_node = get(sc, "runAsUser") if get(sc, "runAsUser") is not None else get(pod_sc, "runAsUser")
     uid = m.value(uid_node)
     if uid is not None:
         user_loc = uid.location
         number = yaml_int(uid.text) if uid.known and not m.uncertain(uid_node) else None
         user = str(number) if number is not None else None
-    if user is None:
+    known = images.default_user(image.text, image.location) if uid is None and image and image.known else None
+    if known is not None and known.location is not None:
+        user, user_loc, origin = known.user, known.location, known.origin
+    if user is None or (known is not None and known.is_root):
         nr_node = get(sc, "runAsNonRoot")
         if nr_node is None:
             nr_node = get(pod_sc, "runAsNonRoot")
         if m.flag(nr_node):
             assert nr_node is not None
-            user, user_loc = NON_ROOT, m.loc(nr_node)
+            user, user_loc, origin = NON_ROOT, m.loc(nr_node), ""
     caps = get(sc, "capabilities")
     added = capability_names(m, get(caps, "add"))
     dropped = capability_names(m, get(caps, "drop"), certain=True)
@@ -358,6 +364,7 @@ def container_user(m: Manifest, pod_sc: Node | None, sc: Node | None) -> RunAs:
         dropped=frozenset(dropped),
         no_new_privileges=m.flag(escalation) is False,
         capability_location=m.loc(cap_node) if cap_node is not None else None,
+        origin=origin,
     )
 
 
