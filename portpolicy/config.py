@@ -99,6 +99,8 @@ class Config:
     """Resolved roots of the scan (set by ``scan``): no scanned file is read outside them."""
     helm: HelmConfig = field(default_factory=HelmConfig)
     """How charts are rendered (``portpolicy.helm``)."""
+    ansible_host_classes: int = 8
+    """At most this many classes of hosts per Ansible play that disagree on a value it uses."""
 
     def rule_directories(self) -> list[str]:
         """Custom rule directories, relative ones taken from the config file's directory."""
@@ -396,6 +398,7 @@ def _build(data: dict[str, Any], path: str | None, root: str) -> Config:
         runtime_set="runtime" in data,
         respect_gitignore=bool(data.get("respect-gitignore", True)),
         helm=_helm(data.get("helm")),
+        ansible_host_classes=int(data.get("ansible-host-classes", 8)),
     )
 
 

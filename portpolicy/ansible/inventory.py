@@ -1,11 +1,14 @@
 """Ansible inventories: groups, children, hosts and their variables, INI or YAML.
 
 INI follows Ansible's ``ini`` plugin: ``[group]`` host lines with inline ``key=value``
-vars (read as literals), ``[group:vars]`` (read as strings), ``[group:children]``.
+vars, ``[group:vars]`` (both read as Python literals, as ansible-core does), ``[group:children]``.
 YAML follows the ``yaml`` plugin: ``all: {hosts, vars, children}`` nested. ``group_vars/``
 and ``host_vars/`` beside an inventory (or a playbook) hold files named after the group or
 host, with ``.yml``/``.yaml``/``.json`` or no extension, or directories of such files.
-Host patterns in a name such as ``web[01:03]`` are kept as written (one name).
+Host ranges expand as Ansible's ``expand_hostname_range`` does (``web[01:03]``, ``[a:c]``,
+with a step ``[1:10:2]``, several in one name), and a ``:port`` suffix becomes the host's
+``ansible_port``; a range Ansible refuses, or one past ``MAX_RANGE_HOSTS`` names, is kept as
+written (one name).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +30,8 @@ from portpolicy.readers.lexing import glob_matches, split_shell
 from portpolicy.yamlnodes import MappingNode, Node, items, location
 
 VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
+MAX_RANGE_HOSTS = 4096
+"""Names one host pattern may expand to: a hostile ``h[0:999999999]`` must not exhaust memory."""
 _SECTION = re.compile(r"^\[([^\]:]+)(?::(\w+))?\]\s*$")
 
 
@@ -142,36 +148,62 @@ class Inventory:
     def layers_for_pattern(self, pattern: str) -> tuple[list[dict[str, Var]], str]:
         """One view of the inventory variables for a play's hosts, and how it was made.
 
-        When the matched hosts disagree on a variable, it becomes unknown for the play:
-        facts land on the play, not on each host, and we never pick one host's value.
+        When the matched hosts disagree on a variable, it becomes unknown for the play
+        (``merge``); the Ansible stage then splits the hosts into classes where that
+        variable reaches a fact (``project._run_play``).
         """
+        view = self.host_view(pattern)
+        if view is None:
+            return self.group_layers(pattern), "no inventory host matches; group variables only"
+        merged, _ = merge(view, sorted(view), pattern)
+        return [merged], f"{len(view)} inventory host(s)"
+
+    def group_layers(self, pattern: str) -> list[dict[str, Var]]:
+        """The variables of the groups a pattern names, for a play no inventory host matches."""
+        layers: list[dict[str, Var]] = list(self.groups["all"].vars) if "all" in self.groups else []
+        for part in re.split(r"[:,]", pattern):
+            group = self.groups.get(part.strip())
+            if group is not None and group.name != "all":
+                layers.extend(group.vars)
+        return layers
+
+    def host_view(self, pattern: str) -> dict[str, dict[str, Var]] | None:
+        """Each host the pattern selects, with its inventory variables flattened; None when none."""
         hosts = self.match(pattern)
         if not hosts:
-            layers: list[dict[str, Var]] = list(self.groups["all"].vars) if "all" in self.groups else []
-            for part in re.split(r"[:,]", pattern):
-                group = self.groups.get(part.strip())
-                if group is not None and group.name != "all":
-                    layers.extend(group.vars)
-            return layers, "no inventory host matches; group variables only"
+            return None
         lookup = _Lookup(self)
-        per_host = [_flatten(self.layers_for(h, lookup)) for h in sorted(hosts)]
-        merged: dict[str, Var] = {}
-        names = set().union(*per_host)
-        for name in names:
-            defs = [h.get(name) for h in per_host]
-            first = defs[0]
-            if all(d is not None and first is not None and d.value == first.value for d in defs):
-                assert first is not None
-                merged[name] = first
-            else:
-                where = next(d for d in defs if d is not None)
-                merged[name] = Var(
-                    name,
-                    UnknownValue(f"{name} differs between the hosts of {pattern!r}"),
-                    where.location,
-                    where.origin,
-                )
-        return [merged], f"{len(hosts)} inventory host(s)"
+        return {h: _flatten(self.layers_for(h, lookup)) for h in sorted(hosts)}
+
+
+def merge(
+    view: dict[str, dict[str, Var]], hosts: list[str], pattern: str, why: str = ""
+) -> tuple[dict[str, Var], set[str]]:
+    """The variables ``hosts`` agree on, and the names of those they disagree on.
+
+    Each name they disagree on is an unknown value (``why`` says more): we never pick one
+    host's value for the others.
+    """
+    per_host = [view[h] for h in hosts]
+    merged: dict[str, Var] = {}
+    differing: set[str] = set()
+    names: set[str] = set().union(*per_host)
+    for name in names:
+        defs = [h.get(name) for h in per_host]
+        first = defs[0]
+        if all(d is not None and first is not None and d.value == first.value for d in defs):
+            assert first is not None
+            merged[name] = first
+        else:
+            where = next(d for d in defs if d is not None)
+            differing.add(name)
+            merged[name] = Var(
+                name,
+                UnknownValue(f"{name} differs between the hosts of {pattern!r}{why}"),
+                where.location,
+                where.origin,
+            )
+    return merged, differing
 
 
 class _Lookup:
@@ -253,7 +285,7 @@ def read_ini(inv: Inventory, path: str, text: str) -> None:
                 col = raw.find(value.strip()) + 1 if value.strip() else 1
                 loc = Location(path, number, max(col, 1))
                 group_vars.setdefault(section, {})[key.strip()] = Var(
-                    key.strip(), _strip_comment(value.strip()), loc, path
+                    key.strip(), _group_value(value.strip()), loc, path
                 )
         elif kind == "children":
             name = line.split()[0]
@@ -263,8 +295,10 @@ def read_ini(inv: Inventory, path: str, text: str) -> None:
             tokens = _split(line)
             if not tokens:
                 continue
-            host = tokens[0]
+            names, port = expand_host_pattern(tokens[0])
             host_vars: dict[str, Var] = {}
+            if port is not None:
+                host_vars["ansible_port"] = Var("ansible_port", port, Location(path, number, 1), path)
             at = 0
             for token in tokens[1:]:
                 key, sep, value = token.partition("=")
@@ -274,11 +308,19 @@ def read_ini(inv: Inventory, path: str, text: str) -> None:
                 at = found + 1 if found >= 0 else at
                 col = found + len(key) + 2
                 host_vars[key] = Var(key, _literal(value), Location(path, number, max(col, 1)), path)
-            inv.add_host(section if section else "ungrouped", host, host_vars)
+            for host in names:
+                inv.add_host(section if section else "ungrouped", host, dict(host_vars))
     for name, values in group_vars.items():
         inv.group(name).vars.append(values)
     inv.group("all")
     inv.files.append(path)
+
+
+def _group_value(value: str) -> Any:
+    """A ``[group:vars]`` value: quotes and a trailing comment dropped, then read as a Python
+    literal as ansible-core's ``ini`` plugin does (``8080`` is a number)."""
+    stripped = _strip_comment(value)
+    return stripped if value.startswith(("'", '"')) else _literal(stripped)
 
 
 def _split(line: str) -> list[str]:
@@ -343,14 +385,92 @@ def _yaml_group(inv: Inventory, path: str, name: str, node: Node, depth: int) ->
         return
     for key, _, value in items(node):
         if key == "hosts":
-            for host, _, hvars in items(value):
-                inv.add_host(name, host, vars_of(hvars, path, path))
+            for pattern, key_node, hvars in items(value):
+                names, port = expand_host_pattern(pattern)
+                host_vars = vars_of(hvars, path, path)
+                if port is not None and "ansible_port" not in host_vars:
+                    host_vars["ansible_port"] = Var("ansible_port", port, location(path, key_node), path)
+                for host in names:
+                    inv.add_host(name, host, host_vars)
         elif key == "vars":
             group.vars.append(vars_of(value, path, path))
         elif key == "children":
             for child, _, cnode in items(value):
                 group.children.add(child)
                 _yaml_group(inv, path, child, cnode, depth + 1)
+
+
+def expand_host_pattern(pattern: str) -> tuple[list[str], int | None]:
+    """The host names an inventory host entry stands for, and its ``:port``, as Ansible reads them."""
+    name, port = _split_port(pattern.strip())
+    if "[" not in name:
+        return [name], port
+    names = _expand_ranges(name)
+    return (names if names is not None else [name]), port
+
+
+_HOST_PORT = re.compile(r"^((?:[^\[\]:]|\[[^\]]*\])+):(\d+)$")
+_BRACKETED_PORT = re.compile(r"^\[([^\]]+)\]:(\d+)$")
+
+
+def _split_port(pattern: str) -> tuple[str, int | None]:
+    """``host:22`` and ``[::1]:22`` carry a port; an unbracketed IPv6 address does not."""
+    m = _BRACKETED_PORT.match(pattern)
+    if m:
+        return m.group(1), int(m.group(2))
+    m = _HOST_PORT.match(pattern)
+    if m:
+        return m.group(1), int(m.group(2))
+    return pattern, None
+
+
+_RANGE = re.compile(r"\[([^\[\]]*)\]")
+
+
+def _expand_ranges(name: str) -> list[str] | None:
+    """Every name the ``[begin:end:step]`` ranges in ``name`` make, left range first; None when
+    Ansible would refuse one, or past ``MAX_RANGE_HOSTS`` names."""
+    out = [""]
+    at = 0
+    for m in _RANGE.finditer(name):
+        values = _range_values(m.group(1))
+        if values is None or len(out) * len(values) > MAX_RANGE_HOSTS:
+            return None
+        head = name[at : m.start()]
+        out = [prefix + head + v for prefix in out for v in values]
+        at = m.end()
+    tail = name[at:]
+    if "[" in tail or "]" in tail:
+        return None
+    return [prefix + tail for prefix in out]
+
+
+def _range_values(spec: str) -> list[str] | None:
+    """One range's values: numeric (zero-padded when written so) or single letters."""
+    bounds = spec.split(":")
+    if len(bounds) not in (2, 3) or not bounds[1]:
+        return None
+    beg = bounds[0] or "0"
+    end = bounds[1]
+    try:
+        step = int(bounds[2]) if len(bounds) == 3 else 1
+    except ValueError:
+        return None
+    if step <= 0:
+        return None
+    width = len(beg) if beg[0] == "0" and len(beg) > 1 else 0
+    if width and width != len(end):
+        return None
+    letters = string.ascii_letters
+    if len(beg) == 1 and len(end) == 1 and beg in letters and end in letters:
+        i, j = letters.index(beg), letters.index(end)
+        return list(letters[i : j + 1 : step]) if i <= j else None
+    if not (beg.isascii() and beg.isdigit() and end.isascii() and end.isdigit()):
+        return None
+    first, last = int(beg), int(end)
+    if (last - first) // step + 1 > MAX_RANGE_HOSTS:
+        return None
+    return [str(n).zfill(width) for n in range(first, last + 1, step)]
 
 
 def read_vars_dirs(inv: Inventory, base: str, files: dict[str, Loaded], rank: int) -> None:

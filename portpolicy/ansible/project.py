@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from portpolicy.ansible import inventory, locate
 from portpolicy.ansible.context import Ctx, Out
+from portpolicy.ansible.jinja import UnknownValue
 from portpolicy.ansible.loader import Loaded, Loader
 from portpolicy.ansible.locate import Project
 from portpolicy.ansible.roles import role_reference, run_role
@@ -38,7 +39,7 @@ from portpolicy.model import (
     ParseError,
     Unresolved,
 )
-from portpolicy.yamlnodes import MappingNode, SequenceNode, get, items, location, scalar, seq
+from portpolicy.yamlnodes import MappingNode, Node, SequenceNode, get, items, location, scalar, seq
 
 MAX_PLAYBOOK_DEPTH = 10
 
@@ -305,7 +306,38 @@ def _run_play(
     used_roles: set[str],
     result: Result,
 ) -> None:
+    """Run one play for its hosts: once when they agree, else once per class of hosts (``_host_classes``)."""
     keys = {k: v for k, _, v in items(play)}
+    pattern = _pattern(keys)
+    host = _host_name(project, _scenario(playbook) + pattern)
+    play_name = scalar(keys.get("name")) or ""
+    at = location(playbook, play)
+    intro = f"Ansible play {play_name!r} at {at.path}:{at.line} (hosts: {pattern}; inventory:"
+    hc = _host_config(config, host, pattern)
+
+    def run(layers: list[dict[str, Var]]) -> _PlayRun:
+        return _play_once(project, loader, playbook, keys, layers, inv.errors, result)
+
+    view = inv.host_view(pattern)
+    if view is None:
+        out = run(inv.group_layers(pattern)).out
+        used_roles |= out.used_roles
+        _merge(groups, host, f"{intro} no inventory host matches; group variables only)", hc, out, result)
+        return
+    classes = _host_classes(view, pattern, config.ansible_host_classes, run)
+    total = len(view)
+    for hosts, out, split_on in classes:
+        used_roles |= out.used_roles
+        if len(classes) == 1:
+            _merge(groups, host, f"{intro} {total} inventory host(s){split_on})", hc, out, result)
+            continue
+        name = f"{host}:{_class_label(hosts)}"
+        why = f"{intro} {len(hosts)} of {total} inventory host(s): {', '.join(hosts[:10])}{split_on})"
+        _merge(groups, name, why, _host_config(config, name, pattern) or hc, out, result)
+
+
+def _pattern(keys: dict[str, Node]) -> str:
+    """The play's ``hosts`` pattern as one string (a list of patterns joined by commas)."""
     pattern = scalar(keys.get("hosts"))
     if pattern is None:
         hosts_node = keys.get("hosts")
@@ -314,11 +346,32 @@ def _run_play(
             if isinstance(hosts_node, SequenceNode)
             else "all"
         )
-    pattern = pattern.strip() or "all"
-    inv_layers, inv_reason = inv.layers_for_pattern(pattern)
+    return pattern.strip() or "all"
+
+
+@dataclass
+class _PlayRun:
+    out: Out
+    names: set[str]
+    """Every variable name looked up while the play ran (its roles too, replayed or not)."""
+    scope: Scope
+    """The play's own scope: inventory, play ``vars`` and ``vars_files``."""
+
+
+def _play_once(
+    project: Project,
+    loader: Loader,
+    playbook: str,
+    keys: dict[str, Node],
+    inv_layers: list[dict[str, Var]],
+    inv_errors: list[ParseError],
+    result: Result,
+) -> _PlayRun:
+    """One run of a play with one view of the inventory variables."""
+    names: set[str] = set()
     play_vars = vars_of(keys.get("vars"), playbook, f"play vars in {playbook}")
     scope = Scope([*inv_layers, play_vars])
-    errors = list(inv.errors)
+    errors = list(inv_errors)
     files_layer: dict[str, Var] = {}
     for entry in seq(keys.get("vars_files")):
         name = scalar(entry)
@@ -336,12 +389,9 @@ def _run_play(
                 errors.append(vloaded.error)
             if vloaded.docs:
                 files_layer.update(vars_of(vloaded.docs[0], path, path))
-    scope = Scope([*inv_layers, play_vars, files_layer])
-    host = _host_name(project, _scenario(playbook) + pattern)
-    play_name = scalar(keys.get("name")) or ""
-    at = location(playbook, play)
-    reason = f"Ansible play {play_name!r} at {at.path}:{at.line} (hosts: {pattern}; inventory: {inv_reason})"
+    scope = Scope([*inv_layers, play_vars, files_layer], (names,))
     out = Out()
+    out.names.append(names)  # role runs (and their replays) record their look-ups here too
     out.facts.extend(("ansible", error) for error in errors)  # variable files that do not parse: PP000
     ctx = Ctx(project, loader, out, scope, playbook, playbook)
     run_list(ctx, keys.get("pre_tasks"))
@@ -356,8 +406,66 @@ def _run_play(
             run_role(ctx, role, params, run_file)
     for part in ("tasks", "post_tasks", "handlers"):
         run_list(ctx, keys.get(part))
-    used_roles |= out.used_roles
-    _merge(groups, host, reason, _host_config(config, host, pattern), out, result)
+    out.names.clear()
+    return _PlayRun(out, names, scope)
+
+
+def _host_classes(
+    view: dict[str, dict[str, Var]],
+    pattern: str,
+    bound: int,
+    run: Callable[[list[dict[str, Var]]], _PlayRun],
+) -> list[tuple[list[str], Out, str]]:
+    """The play's hosts in classes that agree on every inventory value the play used, each run once.
+
+    Ansible runs each host with its own values. Hosts are first run together; when a value
+    they disagree on was looked up (and not hidden by a play variable), they are split by
+    that value and each class is run again, until every class agrees on what it used.
+    Hosts that agree stay one run. Past ``bound`` classes the play runs once for all of
+    them, and what they disagree on stays unknown, with that reason.
+    """
+    pending: list[tuple[list[str], tuple[str, ...]]] = [(sorted(view), ())]
+    done: list[tuple[list[str], Out, str]] = []
+    while pending:
+        hosts, split_on = pending.pop(0)
+        merged, differing = inventory.merge(view, hosts, pattern)
+        played = run([merged])
+        on = sorted(n for n in differing & played.names if played.scope.lookup(n) is merged[n])
+        split = _split(view, hosts, on)
+        if len(split) <= 1:
+            done.append((hosts, played.out, f"; hosts split on {', '.join(split_on)}" if split_on else ""))
+            continue
+        if len(done) + len(pending) + len(split) > bound:
+            why = f" (more than {bound} classes of hosts would differ: config ansible-host-classes)"
+            everyone = sorted(view)
+            merged, _ = inventory.merge(view, everyone, pattern, why)
+            return [(everyone, run([merged]).out, "")]
+        pending.extend((part, (*split_on, *on)) for part in split)
+    return done
+
+
+def _split(view: dict[str, dict[str, Var]], hosts: list[str], names: list[str]) -> list[list[str]]:
+    """``hosts`` grouped by their values of ``names``; values that are unknown anyway do not split."""
+    if not names:
+        return [hosts]
+    classes: dict[tuple[str, ...], list[str]] = {}
+    for h in hosts:
+        classes.setdefault(tuple(_value_key(view[h].get(n)) for n in names), []).append(h)
+    return list(classes.values())
+
+
+def _value_key(var: Var | None) -> str:
+    if var is None:
+        return "<undefined>"
+    if isinstance(var.value, UnknownValue):
+        return "<unknown>"
+    return repr(var.value)
+
+
+def _class_label(hosts: list[str]) -> str:
+    """A class of hosts as the report names it: ``web1`` or ``web2,web3`` (the first few)."""
+    shown = ",".join(hosts[:3])
+    return shown if len(hosts) <= 3 else f"{shown},+{len(hosts) - 3} more"
 
 
 def _merge(

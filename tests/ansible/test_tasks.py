@@ -76,10 +76,22 @@ def test_precedence(tmp_path: Path, overrides: dict[str, str], expected: str) ->
     assert _ports(report) == [("app", expected)]
 
 
-def test_hosts_that_disagree_leave_the_value_unresolved(tmp_path: Path) -> None:
+def test_hosts_that_disagree_run_as_classes_of_hosts(tmp_path: Path) -> None:
+    """Each class of hosts gets its own value (tests/ansible/test_per_host.py has the rest)."""
     report = _scan(
         tmp_path,
         _precedence_tree(inventory="[app]\napp1 app_port=2001\napp2 app_port=2002\n"),
+    )
+    assert _ports(report) == [("app:app1", "2001"), ("app:app2", "2002")]
+
+
+def test_hosts_that_disagree_past_the_bound_leave_the_value_unresolved(tmp_path: Path) -> None:
+    report = _scan(
+        tmp_path,
+        {
+            **_precedence_tree(inventory="[app]\napp1 app_port=2001\napp2 app_port=2002\n"),
+            ".portpolicy.yml": "ansible-host-classes: 1\n",
+        },
     )
     assert _ports(report) == []
     [unresolved] = [f for f in report.facts if isinstance(f, Unresolved)]
