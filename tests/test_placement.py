@@ -228,7 +228,7 @@ def test_image_without_user_gives_no_verdict(tmp_path: Path) -> None:
         tmp_path,
         {
             "compose.yaml": "services:\n  web:\n    build: .\n    ports: ['80:80']\n",
-            "Dockerfile": "FROM nginx:1.27\nEXPOSE 80\n",
+            "Dockerfile": "FROM registry.example.org/web:1.27\nEXPOSE 80\n",  # no known image
         },
     )
     assert rules(report) == []
@@ -306,7 +306,7 @@ def test_unknown_container_user_gives_no_verdict(tmp_path: Path, fake_reader: No
     report = scan(
         tmp_path,
         {
-            "compose.yaml": "services:\n  web:\n    image: nginxinc/nginx-unprivileged:1.27\n"
+            "compose.yaml": "services:\n  web:\n    image: ghcr.io/acme/web:1.27\n"  # no known image
             "    volumes: ['./site.fakeconf:/etc/fake/site.conf']\n",
             "site.fakeconf": "listen 80\n",
         },

@@ -47,13 +47,19 @@ def read_text(text: str, path: str = P) -> list[Fact]:
     """The facts rules see; the ContainerLink facts for placement are tested in test_placement.
 
     Every file also gives a ``Pending`` record for ``join`` (tested below).
-    The image a listener runs and a published port's target are tested in test_imagerefs.
+    The image a listener runs and a published port's target are tested in test_imagerefs; the
+    user a known image lends a service without ``user:`` (``RunAs.origin``) in test_images.
     """
     return [
-        replace(f, image="", forwards_to=None) if isinstance(f, Listener) else f
+        replace(f, image="", forwards_to=None, run_as=_written(f.run_as)) if isinstance(f, Listener) else f
         for f in compose.read(Source(path, text))
         if not isinstance(f, compose.Pending) and f.kind != "container_link"
     ]
+
+
+def _written(run_as: RunAs) -> RunAs:
+    """The user as the compose file writes it: none where only data/images.yml names one."""
+    return replace(run_as, user=None, location=None, origin="") if run_as.origin else run_as
 
 
 def read_fixture(rel: str) -> tuple[str, list[Fact]]:
@@ -1043,7 +1049,7 @@ def test_read_yaml_of_a_claimed_stack_file() -> None:
     path = "tests/fixtures/compose/swarm/stack.yml"
     text = (FIXTURES / "swarm/stack.yml").read_text(encoding="utf-8")
     facts = [
-        replace(f, image="", forwards_to=None) if isinstance(f, Listener) else f
+        replace(f, image="", forwards_to=None, run_as=_written(f.run_as)) if isinstance(f, Listener) else f
         for f in compose.read_yaml(Source(path, text), compose_documents(text))
         if not isinstance(f, compose.Pending)  # kept for ``join`` (its .env, the files merged with it)
     ]

@@ -139,7 +139,7 @@ def test_user_from_env_and_target_stages() -> None:
 
 
 def test_no_user_means_the_base_image_decides() -> None:
-    facts = read("FROM nginx:1.27\nEXPOSE 80\n")
+    facts = read("FROM registry.example.org/web:1.27\nEXPOSE 80\n")  # data/images.yml does not know it
     assert exposed(facts) == [("tcp", "80", None)]
     assert image(facts).stages[0].run_as.location is None
 

@@ -80,7 +80,9 @@ def test_deployment_and_statefulset_with_sidecar() -> None:
     api = by_port(facts, 40000)
     assert api.run_as.user == "1000" and api.netns == "pod:shop/payments"
     udp = by_port(facts, 9125)
-    assert udp.protocol == "udp" and udp.run_as.user is None  # no securityContext: the image decides
+    # no securityContext: the image decides, and data/images.yml knows prom/* runs as nobody
+    assert udp.protocol == "udp" and udp.run_as.user == "nobody"
+    assert "prom/statsd-exporter" in udp.run_as.origin
     # The Service's port 80 is a cluster-IP port, not a socket; targetPort names a container port.
     assert not [ln for ln in listeners(facts) if ln.ports.start == 80]
     assert not [f for f in facts if isinstance(f, (InvalidPort, Unresolved, ParseError, PortPool))]
@@ -284,7 +286,10 @@ def test_runtime_decides_a_non_root_pod_on_port_80(tmp_path: Path) -> None:
         pod_sc="      runAsUser: 101\n",
     )
     write_tree(tmp_path, {"k8s/web.yaml": text})
-    assert rules_of(tmp_path) == []  # containerd 2.x, assumed: ip_unprivileged_port_start=0 in pods
+    # containerd 2.x, assumed: ip_unprivileged_port_start=0 in pods, but not on CRI-O or containerd 1.x
+    assumed = scan_tree(tmp_path).findings
+    assert [(f.rule, f.severity) for f in assumed] == [("PP001", "warning")]
+    assert "fails with EACCES" in assumed[0].message and "CRI-O" in assumed[0].message
     report = scan_tree(tmp_path, runtime="cri-o")
     (finding,) = report.findings
     assert finding.rule == "PP001" and "runtime cri-o keeps it" in finding.message
