@@ -36,6 +36,7 @@ import posixpath
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from portpolicy import imagerefs, signatures
 from portpolicy.model import (
@@ -206,6 +207,7 @@ def place(
     readers: frozenset[str] | None = None,
 ) -> Placement:
     """Decide which files belong to which container; move them to the container's host."""
+    per_file = separate_projects(per_file, host_of)
     readers = placed_readers() if readers is None else readers
     building = _with_role(signatures.IMAGE)
     declaring = _with_role(*signatures.CONTAINER_ROLES)
@@ -247,6 +249,58 @@ def place(
     for c in containers:
         by_host[c.host].append(c)
     return Placement(entries, dict(by_host), readers, declaring)
+
+
+CONTAINER_NETNS = "container:"
+
+
+def separate_projects(
+    per_file: Iterable[tuple[str, str, list[Fact]]], host_of: Callable[[str, str], str]
+) -> list[tuple[str, str, list[Fact]]]:
+    """Compose projects that share a host keep their containers apart.
+
+    A compose reader names a service's namespace ``container:<service>``; two projects on one
+    host (a root-filesystem tree's ``opt/app1`` and ``opt/app2``, or folders the config maps to
+    one host) each have their own ``db`` container, as Compose names them ``<project>-db-1``.
+    Their namespaces become ``container:<project>/<service>``, the project being the compose
+    file's folder (its whole path when two projects' folders share a name). A host with one
+    project keeps the short names.
+    """
+    entries = list(per_file)
+    projects = _with_role(signatures.CONTAINERS)
+    by_host: dict[str, list[str]] = defaultdict(list)
+    for path, reader, facts in entries:
+        if reader in projects and any(_container_netns(f) for f in facts):
+            by_host[host_of(path, reader)].append(path)
+    labels: dict[str, str] = {}
+    for paths in by_host.values():
+        if len(paths) < 2:
+            continue
+        folders = [posixpath.dirname(path) or "." for path in paths]
+        short = [posixpath.basename(folder) or folder for folder in folders]
+        for path, folder, name in zip(paths, folders, short, strict=True):
+            labels[path] = name if short.count(name) == 1 else folder
+    if not labels:
+        return entries
+    return [
+        (path, reader, [_in_project(f, labels[path]) for f in facts] if path in labels else facts)
+        for path, reader, facts in entries
+    ]
+
+
+def _container_netns(fact: Fact) -> bool:
+    netns = getattr(fact, "netns", None)
+    return isinstance(netns, str) and netns.startswith(CONTAINER_NETNS)
+
+
+def _in_project(fact: Fact, project: str) -> Fact:
+    """``fact`` with its ``container:<service>`` namespace named within ``project``."""
+    if not _container_netns(fact):
+        return fact
+    named: Any = fact  # every fact with a container namespace is a dataclass with ``netns``
+    service = named.netns[len(CONTAINER_NETNS) :]
+    moved: Fact = replace(named, netns=f"{CONTAINER_NETNS}{project}/{service}")
+    return moved
 
 
 def routes(per_file: Iterable[tuple[str, str, list[Fact]]]) -> list[Route]:
