@@ -69,6 +69,8 @@ class HelmConfig:
 
     executable: str | None = None
     charts: dict[str, HelmChart] = field(default_factory=dict)
+    max_releases: int = 8
+    """Releases rendered per chart: its default values, then switches and values overlays."""
 
 
 @dataclass(frozen=True)
@@ -415,4 +417,4 @@ def _helm(value: Any) -> HelmConfig:
         for path, spec in (value.get("charts") or {}).items()
     }
     executable = value.get("executable")
-    return HelmConfig(str(executable) if executable else None, charts)
+    return HelmConfig(str(executable) if executable else None, charts, int(value.get("max-releases", 8)))

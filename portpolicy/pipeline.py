@@ -180,6 +180,8 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
     per_file = guard.entries + per_file
     host_list, facts = _model(per_file, config, stage, guard, rels)
     facts, findings = evaluate_guarded(rules, facts, config, guard)
+    if helm is not None:  # a chart's findings name the releases (values overlays) they hold for
+        findings = _name_releases(charts, findings, facts, rules, config, guard)
     suppressions = suppress.collect(sorted(readers), comments, loaded, config.roots)
     findings = suppress.apply(findings, suppressions)
     # the comments are judged last (PP014: is each used?), by the engine like any fact
@@ -200,6 +202,23 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         tracebacks=guard.tracebacks,
         suppressions=suppressions,
     )
+
+
+def _name_releases(
+    charts: helm_stage.Result,
+    findings: list[Finding],
+    facts: list[Fact],
+    rules: list[engine.Rule],
+    config: Config,
+    guard: StageGuard,
+) -> list[Finding]:
+    """``helm.stage.name_releases``; on a bug, the findings as they were."""
+    from portpolicy.helm import stage as helm_stage
+
+    def run() -> list[Finding]:
+        return helm_stage.name_releases(charts, findings, facts, rules, dict(config.severity))
+
+    return guard.helm(run, [], findings)
 
 
 def _link_builds(

@@ -33,9 +33,10 @@ needs_engine = pytest.mark.skipif(not HAS_PACKAGE, reason="neither helm-python-s
 
 
 def chart_tree(root: Path) -> Path:
-    """The fixture charts, with ``vendored/charts/sub-0.2.0.tgz`` packed from ``sub/`` (not scanned itself)."""
+    """The fixture charts, with ``vendored/charts/sub-0.2.0.tgz`` packed from ``sub/`` (not scanned
+    itself); ``installed/`` holds the charts of ``test_helm_installed``."""
     for chart in HELM_FIXTURES.iterdir():
-        if chart.name != "sub":
+        if chart.name not in {"sub", "installed"}:
             shutil.copytree(chart, root / chart.name)
     (root / "vendored" / "charts").mkdir()
     with tarfile.open(root / "vendored" / "charts" / "sub-0.2.0.tgz", "w:gz") as tar:
@@ -91,6 +92,7 @@ def test_a_missing_dependency_and_a_failing_template_leave_their_chart_unresolve
         "dependency postgresql (https://charts.example.com/stable) is not available offline"
         in (reasons["missing/Chart.yaml"])
     )
+    assert reasons["missing/Chart.yaml"].endswith("`helm dependency build missing` vendors it")
     assert "a template failed" in reasons["broken/Chart.yaml"]
     assert "broken/templates/svc.yaml:4" in reasons["broken/Chart.yaml"]
 

@@ -8,6 +8,12 @@ taken from the scanned tree, by its ``file://`` repository or else by its name (
 own ``common`` library chart). A dependency found nowhere leaves the release unresolved with
 that reason: no network is ever asked.
 
+Each values overlay the chart ships is a release of its own (``overlays``): the ``ci/`` files
+chart-testing installs, ``values-*.yaml`` beside ``values.yaml`` and ``examples/*values*.yaml``,
+each over ``values.yaml``; so is each switch that renders port wiring the defaults leave out
+(``switches``). At most ``helm.max-releases`` releases per chart; the overlays past it are
+listed, not rendered.
+
 A release is planned as the files of its archive (archive name -> shown path in the tree):
 ``package`` builds the archive from them in the child, so nothing outside the scanned roots
 is read and Helm never opens the tree itself.
@@ -18,11 +24,12 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from portpolicy import safeio
 from portpolicy.config import Config, HelmChart
 from portpolicy.discover import config_relative, display_path
+from portpolicy.helm import switches
 from portpolicy.yamlnodes import YamlError, compose_documents, get, items, scalar, seq
 
 CHART_FILE = "Chart.yaml"
@@ -33,6 +40,10 @@ MAX_DEPENDENCIES = 100
 DEFAULT_RELEASE = "release-name"
 """What ``helm template`` calls a release it is not given a name for."""
 DEFAULT_NAMESPACE = "default"
+VALUES_FILE = "values.yaml"
+SCHEMA_FILE = "values.schema.json"
+MAX_TEMPLATE_BYTES = 256 * 1024
+"""A template read for port wiring (``switches``): larger ones are not looked into."""
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
@@ -78,6 +89,13 @@ class Release:
     """Extra values files (shown paths), applied in order after the chart's own ``values.yaml``."""
     problem: str = ""
     """Why this release cannot be rendered (a dependency not available offline)."""
+    label: str = ""
+    """Which install of the chart this is: ``""`` for its default values, else the overlay
+    (``ci/nodeport-values.yaml``) or switch (``values.yaml with service.type=NodePort``)."""
+    overlay: str = ""
+    """The shown path of the overlay values file, if the release has one."""
+    overrides: dict[str, object] = field(default_factory=dict)
+    """Values set after every file (a switch), as ``helm --set`` would."""
 
     def job(self, ident: int) -> dict[str, object]:
         """What the child needs to render this release (plain JSON)."""
@@ -85,9 +103,15 @@ class Release:
             "id": ident,
             "files": sorted(self.files.items()),
             "values": list(self.values),
+            "overrides": self.overrides,
             "release": self.release,
             "namespace": self.namespace,
         }
+
+    @property
+    def schemas(self) -> list[str]:
+        """The shown paths of the ``values.schema.json`` files Helm would check this release with."""
+        return sorted(p for a, p in self.files.items() if posixpath.basename(a) == SCHEMA_FILE)
 
 
 @dataclass
@@ -97,6 +121,8 @@ class Plan:
     charts: list[Chart] = field(default_factory=list)
     releases: list[Release] = field(default_factory=list)
     claimed: set[str] = field(default_factory=set)
+    passed: list[tuple[str, str]] = field(default_factory=list)
+    """Overlays and switches not rendered past the bound: (shown path, why)."""
 
 
 def has_chart(paths: Iterable[str]) -> bool:
@@ -117,8 +143,72 @@ def plan(paths: Iterable[str], config: Config) -> Plan:
     for chart in charts:
         if chart.library or _inside_another(chart.root, roots):
             continue
-        out.releases.append(_release(chart, by_root, below, config))
+        default = _release(chart, by_root, below, config)
+        out.releases.append(default)
+        if not default.problem:
+            _add_variants(out, default, below[chart.root], config)
     return out
+
+
+def _add_variants(out: Plan, default: Release, files: list[str], config: Config) -> None:
+    """The chart's switched releases, then its overlays, after its default one, up to the bound
+    (switches first: they are few, and name what the defaults leave unchecked).
+
+    (A subchart's files never match: its overlays are below ``charts/``, not ``ci/``.)
+    """
+    bound = max(1, config.helm.max_releases)
+    root = default.chart.root
+    variants: list[Release] = []
+    defaults = _text(posixpath.join(root, VALUES_FILE), config.roots)
+    for switch in switches.find(_templates(root, files, config.roots), defaults):
+        label = f"{VALUES_FILE} with {switch.label}"
+        variants.append(replace(default, label=label, overrides=switch.values()))
+    for path in overlays(root, files, set(default.values)):
+        label = path[len(root) + 1 :] if root else path
+        variants.append(replace(default, values=(*default.values, path), label=label, overlay=path))
+    room = bound - 1
+    out.releases.extend(variants[:room])
+    for variant in variants[room:]:
+        over = f"over {bound} releases per chart (helm.max-releases)"
+        if variant.overlay:
+            out.passed.append((variant.overlay, f"values overlay not rendered: {over}"))
+        else:
+            out.passed.append((root or ".", f"release {variant.label} not rendered: {over}"))
+
+
+def overlays(root: str, files: list[str], named: set[str]) -> list[str]:
+    """The values overlays a chart ships, in the order they are rendered: ``ci/``, ``values-*``, ``examples/``."""
+    prefix = root + "/" if root else ""
+    found: list[tuple[int, str]] = []
+    for path in files:
+        rel = path[len(prefix) :]
+        if path in named or not rel.endswith((".yaml", ".yml")):
+            continue
+        folder, base = posixpath.split(rel)
+        if folder == "ci":
+            found.append((0, path))
+        elif folder == "" and base.startswith("values-"):
+            found.append((1, path))
+        elif folder == "examples" and "values" in base:
+            found.append((2, path))
+    return [p for _, p in sorted(found)]
+
+
+def _templates(root: str, files: list[str], roots: tuple[str, ...]) -> list[str]:
+    """The texts of the chart's own templates (not its subcharts'), for ``switches``."""
+    folder = posixpath.join(root, "templates") + "/"
+    out = []
+    for path in files:
+        if path.startswith(folder) and path.endswith((".yaml", ".yml", ".tpl")):
+            text = _text(path, roots, MAX_TEMPLATE_BYTES)
+            if text is not None and (".Values" in text and "Port" in text):
+                out.append(text)
+    return out
+
+
+def _text(path: str, roots: tuple[str, ...], limit: int = safeio.MAX_BYTES) -> str | None:
+    text = safeio.read_text(path, roots, limit)
+    return None if isinstance(text, safeio.Refusal) else text
 
 
 def read_chart(root: str, roots: tuple[str, ...]) -> Chart:
@@ -216,7 +306,8 @@ def _add_chart(
             where = dep.repository or "no repository"
             return (
                 f"dependency {dep.name} ({where}) is not available offline: not in "
-                f"{posixpath.join(chart.root, 'charts')}/ and no chart named {dep.name} in the scanned tree"
+                f"{posixpath.join(chart.root, 'charts')}/ and no chart named {dep.name} in the scanned tree; "
+                f"`helm dependency build {chart.root or '.'}` vendors it"
             )
         problem = _add_chart(
             release,

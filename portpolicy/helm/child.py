@@ -19,7 +19,7 @@ import time
 from typing import Any, TextIO
 
 from portpolicy.helm import package
-from portpolicy.helm.render import Engine, RenderError, one_line, render
+from portpolicy.helm.render import SCHEMA_REFUSED, Engine, RenderError, one_line, render
 
 TIMEOUT_EXIT = 124
 
@@ -40,18 +40,47 @@ def main() -> int:
     return 0
 
 
+OVERRIDES = "the switch"
+"""The name a switch's values go to Helm under (``charts.Release.overrides``)."""
+
+
 def _render_job(
     job: dict[str, Any], engine: Engine, roots: tuple[str, ...], timeout: float
 ) -> dict[str, Any]:
+    """One release rendered; a schema Helm refuses (or may not be given) is reported and left out."""
     try:
-        archive = package.build([(str(a), str(p)) for a, p in job["files"]], roots)
+        files = [(str(a), str(p)) for a, p in job["files"]]
+        refused = package.schema_problems(files, roots)
         values = package.read_values([str(v) for v in job["values"]], roots)
-        manifests = render(engine, archive, values, str(job["release"]), str(job["namespace"]), timeout)
+        if job.get("overrides"):
+            values.append((OVERRIDES, json.dumps(job["overrides"])))
+        names = (str(job["release"]), str(job["namespace"]))
+        try:
+            manifests = _render_files(engine, files, roots, frozenset(refused), values, names, timeout)
+        except RenderError as exc:
+            schemas = [p for a, p in files if a.endswith("/" + package.SCHEMA_FILE) and p not in refused]
+            if SCHEMA_REFUSED not in str(exc) or not schemas:
+                raise
+            refused.update(dict.fromkeys(schemas, f"Helm refuses it: {exc}; checked without the schema"))
+            manifests = _render_files(engine, files, roots, frozenset(refused), values, names, timeout)
     except (package.PackageError, RenderError) as exc:
         return {"id": job["id"], "event": "failed", "reason": str(exc)}
     except Exception as exc:  # a Helm binding error we do not know: this release, not the others
         return {"id": job["id"], "event": "failed", "reason": f"Helm failed: {one_line(type(exc).__name__)}"}
-    return {"id": job["id"], "event": "done", "manifests": manifests}
+    return {"id": job["id"], "event": "done", "manifests": manifests, "schemas": refused}
+
+
+def _render_files(
+    engine: Engine,
+    files: list[tuple[str, str]],
+    roots: tuple[str, ...],
+    leave_out: frozenset[str],
+    values: list[tuple[str, str]],
+    names: tuple[str, str],
+    timeout: float,
+) -> dict[str, str]:
+    archive = package.build(files, roots, leave_out)
+    return render(engine, archive, values, names[0], names[1], timeout)
 
 
 _lock = threading.Lock()

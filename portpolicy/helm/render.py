@@ -33,6 +33,11 @@ MAX_REASON = 300
 """How much of Helm's own error message a reason keeps (one line)."""
 MAX_OUTPUT = 16 * 1024 * 1024
 """Rendered manifests of one release: more is a chart that generates, not one that deploys."""
+SCHEMA_REFUSED = "meet the specifications of the schema"
+"""Helm's words when a values schema (or the values it checks) stops the release."""
+NO_NETWORK = "http://127.0.0.1:1"
+"""The proxy Helm is given: a connection it makes (a schema naming a URL) is refused at once,
+on this machine, instead of reaching the network."""
 _SOURCE = re.compile(r"^# Source: (.+)$", re.M)
 
 
@@ -109,7 +114,7 @@ def _render_package(
         try:
             return chart.render(merged or None, name=release, namespace=namespace, is_install=True)
         except helm_python.HelmError as exc:
-            raise RenderError(f"a template failed: {one_line(str(exc))}") from None
+            raise RenderError(_failure("a template failed", str(exc))) from None
 
 
 def _check_dependencies(chart: Any) -> None:
@@ -118,7 +123,10 @@ def _check_dependencies(chart: Any) -> None:
     for dep in chart.metadata.get("dependencies") or ():
         name = str(dep.get("name", ""))
         if name and name not in loaded and str(dep.get("alias", "")) not in loaded:
-            raise RenderError(f"dependency {name} is declared in Chart.yaml but missing in charts/")
+            raise RenderError(
+                f"dependency {name} is declared in Chart.yaml but missing in charts/; "
+                "`helm dependency build` vendors it"
+            )
 
 
 def merge_values(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
@@ -158,7 +166,7 @@ def _render_executable(
         except OSError as exc:
             raise RenderError(f"helm could not be run ({exc.strerror})") from None
     if done.returncode != 0:
-        raise RenderError(f"helm template failed: {one_line(_error_line(done.stderr))}")
+        raise RenderError(_failure("helm template failed", _error_line(done.stderr, SCHEMA_REFUSED)))
     return split_stream(done.stdout.decode("utf-8", "replace"))
 
 
@@ -168,13 +176,30 @@ def _private_env(home: str) -> dict[str, str]:
     for name in ("CACHE", "CONFIG", "DATA"):
         env[f"HELM_{name}_HOME"] = os.path.join(home, name.lower())
     env["HELM_PLUGINS"] = os.path.join(home, "plugins")
+    env.update(no_network())
     return env
 
 
-def _error_line(stderr: bytes) -> str:
-    lines = [ln for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith("Error:")]
-    return (errors or lines or ["no message"])[-1].removeprefix("Error: ")
+def no_network() -> dict[str, str]:
+    """Environment that sends every HTTP(S) request Helm's Go code makes to ``NO_NETWORK``."""
+    proxies = {name: NO_NETWORK for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")}
+    return {**proxies, **{name.lower(): NO_NETWORK for name in proxies}, "NO_PROXY": "", "no_proxy": ""}
+
+
+def _failure(what: str, message: str) -> str:
+    """The reason of a failed render: Helm's schema verdict as Helm words it, else ``what: message``."""
+    return one_line(message) if SCHEMA_REFUSED in message else f"{what}: {one_line(message)}"
+
+
+def _error_line(stderr: bytes, whole: str = "") -> str:
+    """Helm's error: its last ``Error:`` line, or all of it when it contains ``whole`` (a
+    schema verdict goes on over several lines)."""
+    text = stderr.decode("utf-8", "replace")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    errors = [i for i, ln in enumerate(lines) if ln.startswith("Error:")]
+    if whole and errors and whole in lines[errors[-1]]:
+        return " ".join(lines[errors[-1] :]).removeprefix("Error: ")
+    return (lines[errors[-1]] if errors else (lines or ["no message"])[-1]).removeprefix("Error: ")
 
 
 def split_stream(text: str) -> dict[str, str]:

@@ -8,7 +8,11 @@ release it did not reach is given to a new child, so a chart that loops or crash
 costs only that chart, which ends unresolved with the reason.
 
 A release is one cluster scope (``hosts.release_scope``): its facts form one host group,
-as the Ansible stage's play hosts do. Each rendered manifest is read by the Kubernetes
+as the Ansible stage's play hosts do. A chart's overlays and switches (``charts``) are
+releases of their own, on hosts labelled with them (``helm:web[ci/nodeport-values.yaml]``);
+``name_releases`` then says in each finding of such a chart which of its releases it holds
+for, so a finding every release shares is read once, and one an overlay alone triggers
+names that overlay. Each rendered manifest is read by the Kubernetes
 reader as the template file its ``# Source:`` names, and its lines are moved back to that
 template (``lines``); a value written as a literal in a values file points there.
 """
@@ -30,8 +34,8 @@ from portpolicy.config import Config, HostConfig
 from portpolicy.discover import Skipped
 from portpolicy.helm import charts
 from portpolicy.helm.lines import LineMap, ValuesFiles
-from portpolicy.helm.render import NO_ENGINE, Engine, find_engine
-from portpolicy.model import Evidence, Fact, Location, ParseError, Unresolved
+from portpolicy.helm.render import NO_ENGINE, Engine, find_engine, no_network
+from portpolicy.model import Evidence, Fact, Finding, Location, ParseError, Unresolved
 from portpolicy.readers.base import Source, cut_values
 
 RENDER_TIMEOUT = 10.0
@@ -63,10 +67,13 @@ class Result:
     claimed: set[str] = field(default_factory=set)
     skipped: list[Skipped] = field(default_factory=list)
     resolved: int = 0
+    releases: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    """Chart folder -> its rendered releases as (host, label), the default one first."""
 
     @property
     def read(self) -> set[str]:
-        """The claimed files of charts that were tried (not skipped for want of an engine)."""
+        """The claimed files of charts that were tried (not skipped for want of an engine), and
+        not overlays left past the bound."""
         return self.claimed - {s.path for s in self.skipped}
 
     def annotate(self, host: str, facts: list[tuple[str, Fact]]) -> list[tuple[str, Fact]]:
@@ -89,6 +96,8 @@ class Worker:
     config: Config
     engine: Engine | str
     children: list[_Child] = field(default_factory=list)
+    refused: dict[int, dict[str, str]] = field(default_factory=dict)
+    """Release index -> the schema files rendered without (shown path -> Helm's or our reason)."""
 
 
 def start(paths: list[str], config: Config) -> Worker:
@@ -130,7 +139,7 @@ def _popen(stdin: IO[bytes], output: IO[bytes]) -> subprocess.Popen[bytes]:
         stdin=stdin,
         stdout=output,
         stderr=subprocess.DEVNULL,  # a Go crash prints megabytes of stack
-        env={**os.environ, "GOTRACEBACK": "none", "PYTHONPATH": _import_path()},
+        env={**os.environ, **no_network(), "GOTRACEBACK": "none", "PYTHONPATH": _import_path()},
     )
 
 
@@ -148,7 +157,7 @@ def finish(worker: Worker) -> Result:
     retried: set[int] = set()
     while children:
         child = children.pop(0)
-        left, crashed = _collect(child, rendered, failed)
+        left, crashed = _collect(child, rendered, failed, worker.refused)
         if crashed is not None and crashed not in retried:  # once more, in a fresh process
             retried.add(crashed)
             failed.pop(crashed)
@@ -159,7 +168,10 @@ def finish(worker: Worker) -> Result:
 
 
 def _collect(
-    child: _Child, rendered: dict[int, dict[str, str]], failed: dict[int, str]
+    child: _Child,
+    rendered: dict[int, dict[str, str]],
+    failed: dict[int, str],
+    refused: dict[int, dict[str, str]],
 ) -> tuple[list[int], int | None]:
     """What one child rendered or why not: the releases it never reached (for another child),
     and the one it crashed on, if it did."""
@@ -182,6 +194,7 @@ def _collect(
             started = ident
         elif event == "done":
             rendered[ident] = {str(k): str(v) for k, v in record.get("manifests", {}).items()}
+            refused[ident] = {str(k): str(v) for k, v in record.get("schemas", {}).items()}
         elif event == "failed":
             failed[ident] = str(record.get("reason", "Helm failed"))
         elif event == "timeout":
@@ -212,18 +225,85 @@ def _result(worker: Worker, rendered: dict[int, dict[str, str]], failed: dict[in
     for index, release in enumerate(plan.releases):
         chart = release.chart
         if not release.problem and not isinstance(worker.engine, Engine):
-            result.skipped.extend(_not_checked(release, plan, worker.engine))
+            if not release.label:
+                result.skipped.extend(_not_checked(release, plan, worker.engine))
             continue
-        host, reason, host_config = hosts.release_scope(chart.root, release.release, config)
-        group = HelmGroup(host, reason, host_config)
+        group = HelmGroup(*_scope(release, config))
         why = release.problem or failed.get(index)
         if why or index not in rendered:
-            location = Location(chart.anchor)
-            group.facts.append((STAGE, Unresolved(chart.root or ".", f"chart not rendered: {why}", location)))
+            location = Location(release.overlay or chart.anchor)
+            what = f"chart not rendered with {release.label}" if release.label else "chart not rendered"
+            group.facts.append((STAGE, Unresolved(chart.root or ".", f"{what}: {why}", location)))
         else:
             group.facts.extend((READER, f) for f in read_release(release, rendered[index], config.roots))
+            group.facts.extend((STAGE, f) for f in _schema_errors(worker.refused.get(index, {})))
+            result.releases.setdefault(chart.root, []).append(
+                (group.host, release.label or charts.VALUES_FILE)
+            )
         result.groups.append(group)
+    if isinstance(worker.engine, Engine):
+        result.skipped.extend(Skipped(path, why) for path, why in plan.passed)
     return result
+
+
+def _scope(release: charts.Release, config: Config) -> tuple[str, str, HostConfig | None]:
+    """The release's host: the chart's (``hosts.release_scope``), labelled for an overlay or switch."""
+    host, reason, host_config = hosts.release_scope(release.chart.root, release.release, config)
+    if not release.label:
+        return host, reason, host_config
+    return f"{host}[{release.label}]", f"{reason}, installed with {release.label}", host_config
+
+
+def _schema_errors(refused: dict[str, str]) -> list[Fact]:
+    """PP000 on each values schema the release was rendered without, with the reason."""
+    return [
+        ParseError(f"{charts.SCHEMA_FILE} not used: {why}", Location(path))
+        for path, why in sorted(refused.items())
+    ]
+
+
+def name_releases(
+    result: Result, findings: list[Finding], facts: list[Fact], rules: list[Any], severity: dict[str, str]
+) -> list[Finding]:
+    """Each finding of a chart with several releases, saying which of them it holds for.
+
+    The engine keeps one finding per rule and place, from whichever release came first;
+    here each such chart's releases are judged again one by one (their hosts are separate
+    scopes, so nothing outside a release decides its findings) to name them all.
+    """
+    several = {root: rs for root, rs in result.releases.items() if len(rs) > 1}
+    chart_of = {host: root for root, rs in several.items() for host, _ in rs}
+    if not any(f.host in chart_of for f in findings):
+        return findings
+    from portpolicy import engine
+
+    by_host: dict[str, list[Fact]] = {host: [] for host in chart_of}
+    for fact in facts:
+        by_host.get(getattr(fact, "host", ""), []).append(fact)
+    held = {
+        host: {(f.rule, f.location) for f in engine.evaluate(rules, mine, severity, [])}
+        for host, mine in by_host.items()
+    }
+    out = []
+    for finding in findings:
+        root = chart_of.get(finding.host)
+        if root is None:
+            out.append(finding)
+            continue
+        holders = [(h, label) for h, label in several[root] if (finding.rule, finding.location) in held[h]]
+        holders = holders or [(h, label) for h, label in several[root] if h == finding.host]
+        message = f"{finding.message} ({_holders([label for _, label in holders], len(several[root]), root)})"
+        out.append(replace(finding, message=message, host=holders[0][0]))
+    return out
+
+
+def _holders(labels: list[str], releases: int, root: str) -> str:
+    chart = root or "."
+    if len(labels) == releases:
+        return f"every release of chart {chart}: {', '.join(labels)}"
+    if len(labels) == 1:
+        return f"only the release of chart {chart} with {labels[0]}"
+    return f"the releases of chart {chart} with {', '.join(labels)}"
 
 
 def _not_checked(release: charts.Release, plan: charts.Plan, reason: str) -> list[Skipped]:
@@ -289,4 +369,4 @@ def _values_texts(release: charts.Release, roots: tuple[str, ...]) -> list[tuple
     return out
 
 
-__all__ = ["NO_ENGINE", "Result", "Worker", "finish", "start"]
+__all__ = ["NO_ENGINE", "Result", "Worker", "finish", "name_releases", "start"]
