@@ -91,6 +91,9 @@ class Directive:
     args: tuple[Token, ...]
     location: Location
     block: tuple[Directive, ...] | None = None
+    line: int = 0
+    """The line of the text read (its arguments' token lines count from the same text): a
+    rendered template's ``location`` is moved to the template line, the tokens are not."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,7 @@ class _TreeBuilder:
                     continue
                 head, body = stack.pop()
                 assert head is not None
-                stack[-1][1].append(Directive(head.name, head.args, head.location, tuple(body)))
+                stack[-1][1].append(Directive(head.name, head.args, head.location, tuple(body), head.line))
             elif kind == "error":
                 self._error(token.text, token)
                 return self._close(stack)
@@ -230,12 +233,12 @@ class _TreeBuilder:
         while len(stack) > 1:
             head, body = stack.pop()
             assert head is not None
-            stack[-1][1].append(Directive(head.name, head.args, head.location, tuple(body)))
+            stack[-1][1].append(Directive(head.name, head.args, head.location, tuple(body), head.line))
         return stack[0][1]
 
     def _directive(self, words: list[Token], block: tuple[Directive, ...] | None) -> Directive:
         head = words[0]
-        return Directive(head.text, tuple(words[1:]), self.source.at(head.line, head.column), block)
+        return Directive(head.text, tuple(words[1:]), self.source.at(head.line, head.column), block, head.line)
 
     def _error(self, message: str, token: Token) -> None:
         self.errors.append(ParseError(f"nginx: {message}", self.source.at(token.line, token.column)))
@@ -436,7 +439,7 @@ class _Walker:
             yield ParseError('nginx: invalid number of arguments in "listen" directive', d.location)
             return
         addr = d.args[0]
-        where = Location(d.location.path, addr.line, addr.column)
+        where = Location(d.location.path, d.location.line + addr.line - d.line, addr.column)
         if addr.templated or "$" in addr.text or is_templated(addr.text):
             yield Unresolved(addr.text, "nginx listen: value is a template or variable", where)
             return

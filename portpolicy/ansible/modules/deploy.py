@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from portpolicy.ansible import destinations, jinja, regex
@@ -57,8 +57,9 @@ def template(ctx: Ctx, call: ModuleCall) -> None:
     if text is None:
         return
     ctx.out.claimed.add(path)
+    whole = splice_includes(ctx, path, text)
     try:
-        rendered = jinja.render(text, a.scope)
+        rendered = jinja.render(whole.text, a.scope)
     except (TemplateSyntaxError, Unknown, RecursionError) as exc:
         why = exc.reason if isinstance(exc, Unknown) else str(exc)
         facts = destinations.read_as(
@@ -76,7 +77,7 @@ def template(ctx: Ctx, call: ModuleCall) -> None:
                 )
             ctx.out.facts.append((reader.NAME, fact))
         return
-    _read_rendered(ctx, destinations.recognised(reader, dest, rendered.text), dest, path, text, rendered, a)
+    _read_rendered(ctx, destinations.recognised(reader, dest, rendered.text), dest, whole, rendered, a)
 
 
 def _destination(a: Resolved, src: str) -> str | None:
@@ -90,12 +91,11 @@ def _destination(a: Resolved, src: str) -> str | None:
     return name if destinations.reader_for(name) is not None else None
 
 
-def _read_rendered(
-    ctx: Ctx, reader: Any, dest: str, path: str, text: str, rendered: Rendered, a: Resolved
-) -> None:
+def _read_rendered(ctx: Ctx, reader: Any, dest: str, whole: Spliced, rendered: Rendered, a: Resolved) -> None:
+    path, text = whole.path, whole.text
     reasons = {line: reason for line, _, reason in rendered.unresolved}
     for line, reason in reasons.items():
-        ctx.out.reasons[(path, line)] = reason
+        ctx.out.reasons[whole.origin(line)] = reason
     try:
         facts = list(reader.read(Source(dest, rendered.text)))
     except Exception as exc:  # a reader bug must not stop the Ansible stage
@@ -114,9 +114,9 @@ def _read_rendered(
     degrade = bool(_PRIVILEGE_WORDS.search(skipped_text))
 
     def mapper(loc: Location) -> Location:
-        return Location(path, rendered.template_line(loc.line), loc.column)
+        return whole.location(rendered.template_line(loc.line), loc.column)
 
-    _register_evidence(ctx, path, rendered, a)
+    _register_evidence(ctx, whole, rendered, a)
     for fact in facts:
         loc = getattr(fact, "location", None)
         out_line = loc.line if isinstance(loc, Location) and loc.path == dest else 0
@@ -126,7 +126,7 @@ def _read_rendered(
         elif isinstance(fact, ParseError) and reasons:
             # an expression left unrendered can break the syntax of the file around it: the
             # file Ansible writes would have a value there, so this is no verdict on the file
-            where = f" near line {t_line}" if t_line else ""
+            where = f" near line {whole.origin(t_line)[1]}" if t_line else ""
             first = reasons.get(t_line) or next(iter(reasons.values()))
             fact = Unresolved(
                 posixpath.basename(path),
@@ -137,10 +137,10 @@ def _read_rendered(
             fact = replace(fact, run_as=RunAs())
         ctx.out.facts.append((reader.NAME, destinations.remap(fact, dest, mapper)))
     if rendered.skipped_ranges:
-        _skipped_facts(ctx, reader, dest, path, text, rendered)
+        _skipped_facts(ctx, reader, dest, whole, rendered)
 
 
-def _register_evidence(ctx: Ctx, path: str, rendered: Rendered, a: Resolved) -> None:
+def _register_evidence(ctx: Ctx, whole: Spliced, rendered: Rendered, a: Resolved) -> None:
     """Where the values on each rendered line were defined, keyed by the template line.
 
     A logical line continued with a trailing backslash (systemd ``ExecStart=``) is one key:
@@ -152,12 +152,121 @@ def _register_evidence(ctx: Ctx, path: str, rendered: Rendered, a: Resolved) -> 
     for number, line in enumerate(lines, start=1):
         exprs = rendered.uses.get(number)
         if exprs:
-            key = (path, rendered.template_line(start))
+            key = whole.origin(rendered.template_line(start))
             found = _origins(a, exprs)
             if found:
                 ctx.out.evidence[key] = tuple(dict.fromkeys(ctx.out.evidence.get(key, ()) + found))[:6]
         if not line.endswith("\\"):
             start = number + 1
+
+
+@dataclass
+class Spliced:
+    """A template with its literal ``{% include %}`` tags replaced by the included text, and
+    where each of its lines comes from (so a finding points at the included file's line)."""
+
+    path: str
+    text: str
+    origins: list[tuple[str, int]] | None = None
+    """(file, line) of each line of ``text``; None when nothing was spliced (the template's own)."""
+
+    def origin(self, line: int) -> tuple[str, int]:
+        if self.origins is None:
+            return self.path, line
+        if not self.origins:
+            return self.path, 1
+        return self.origins[min(max(line, 1), len(self.origins)) - 1]
+
+    def location(self, line: int, column: int) -> Location:
+        path, at = self.origin(line)
+        return Location(path, at, column)
+
+
+MAX_INCLUDE_DEPTH = 5
+MAX_SPLICED = 1_000_000
+"""Characters a template may grow to with what it includes: a tree of includes stays bounded."""
+_INCLUDE = re.compile(
+    r"\{%[-+]?[ \t]*include[ \t]+(['\"])([^'\"\n{}%]{1,300})\1([ \t]+ignore[ \t]+missing)?"
+    r"(?:[ \t]+with[ \t]+context)?[ \t]*[-+]?%\}"
+)
+"""``{% include 'name' %}`` with a literal name (the only kind spliced; others are not)."""
+
+
+def splice_includes(ctx: Ctx, path: str, text: str) -> Spliced:
+    """``text`` with each literal ``{% include %}`` replaced by the file Ansible would find.
+
+    Jinja renders an included template in the includer's context, so rendering the spliced
+    text gives the same output. An included template that sets variables (its ``set``
+    would leak into the includer here), an include that is not found, or past the bounds:
+    the tag stays, and the renderer refuses the template (read raw), as before.
+    """
+    if "include" not in text:
+        return Spliced(path, text)
+    out = _Splicer(ctx)
+    out.add(path, text, 0)
+    if not out.changed:
+        return Spliced(path, text)
+    return Spliced(path, "".join(out.parts), out.origins)
+
+
+class _Splicer:
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+        self.parts: list[str] = []
+        self.size = 0
+        self.origins: list[tuple[str, int]] = []
+        self.line_blank = True
+        """Nothing but blanks on the current output line yet (an included first line takes it)."""
+        self.changed = False
+
+    def emit(self, chunk: str, path: str, line: int) -> None:
+        """Append ``chunk``, which starts on ``line`` of ``path``."""
+        if not chunk:
+            return
+        if not self.origins:
+            self.origins.append((path, line))
+        pieces = chunk.split("\n")
+        if pieces[0].strip() and self.line_blank:
+            self.origins[-1] = (path, line)
+            self.line_blank = False
+        for i, piece in enumerate(pieces[1:], start=1):
+            self.origins.append((path, line + i))
+            self.line_blank = not piece.strip()
+        self.parts.append(chunk)
+        self.size += len(chunk)
+
+    def add(self, path: str, text: str, depth: int) -> None:
+        pos, line = 0, 1
+        for m in _INCLUDE.finditer(text):
+            self.emit(text[pos : m.start()], path, line)
+            line += text.count("\n", pos, m.start())
+            included = self._included(m.group(2), m.group(3) is not None, depth)
+            if included is None:
+                self.emit(m.group(0), path, line)
+            elif included:
+                self.changed = True
+                inc_path, inc_text = included
+                self.add(inc_path, inc_text[:-1] if inc_text.endswith("\n") else inc_text, depth + 1)
+            else:
+                self.changed = True  # ``ignore missing``: Jinja renders nothing there
+            line += m.group(0).count("\n")
+            pos = m.end()
+        self.emit(text[pos:], path, line)
+
+    def _included(self, name: str, ignore_missing: bool, depth: int) -> tuple[str, str] | tuple[()] | None:
+        """The file an include names and its text; () when missing and ignored; None: keep the tag."""
+        if depth >= MAX_INCLUDE_DEPTH:
+            return None
+        found = resolve_path(self.ctx, name.strip(), "templates")
+        text = self.ctx.loader.text(found) if found is not None else None
+        if found is None or text is None:
+            return () if ignore_missing else None
+        if "set " in text and re.search(r"\{%[-+]?\s*set\s", text):
+            return None
+        if self.size + len(text) > MAX_SPLICED:
+            return None
+        self.ctx.out.claimed.add(found)
+        return found, text
 
 
 _STATEMENT_LINES = regex.compile_trusted(r"(?ms)^[ \t]*\{%.*?%\}[ \t]*$")
@@ -180,11 +289,9 @@ def _origins(a: Resolved, exprs: list[str]) -> tuple[Evidence, ...]:
     return tuple(out[:5])
 
 
-def _skipped_facts(ctx: Ctx, reader: Any, dest: str, path: str, text: str, rendered: Rendered) -> None:
+def _skipped_facts(ctx: Ctx, reader: Any, dest: str, whole: Spliced, rendered: Rendered) -> None:
     """Port facts the raw template has inside unresolved branches: unresolved, never findings."""
-    raw = destinations.read_as(
-        reader, dest, mask_statements(text), lambda loc: Location(path, loc.line, loc.column)
-    )
+    raw = destinations.read_as(reader, dest, mask_statements(whole.text), lambda loc: loc)
     assemble = getattr(reader, "assemble", None)
     if assemble is not None:
         raw = assemble(raw)  # facts such as systemd's listeners only exist once units are joined
@@ -195,12 +302,11 @@ def _skipped_facts(ctx: Ctx, reader: Any, dest: str, path: str, text: str, rende
         for (start, end), (_, why) in zip(rendered.skipped_ranges, rendered.skipped, strict=False):
             if start <= line <= end:
                 value = str(getattr(fact, "ports", None) or getattr(fact, "value", ""))
+                at = whole.location(line, fact.location.column)
                 ctx.out.facts.append(
                     (
                         "ansible",
-                        Unresolved(
-                            value, f"inside a template block that was not rendered: {why}", fact.location
-                        ),
+                        Unresolved(value, f"inside a template block that was not rendered: {why}", at),
                     )
                 )
                 break
