@@ -243,3 +243,38 @@ def test_a_chart_with_a_thousand_overlays_is_bounded(tmp_path: Path) -> None:
         "values overlay not rendered: over 8 releases per chart (helm.max-releases)"
     )
     assert sum(1 for p in skipped if p.startswith("big/ci/")) == 993
+
+
+POD = """apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+spec:
+  containers:
+    - name: app
+      image: example/app:1.0
+      ports:
+        - containerPort: 8080
+        {{- if .Values.tls }}
+        - containerPort: 8443
+        {{- end }}
+        - containerPort: 9090
+"""
+
+
+@needs_engine
+def test_two_releases_of_one_chart_are_never_paired_as_one_object(tmp_path: Path) -> None:
+    # ports[1] is 9090 in the default release and 8443 in the overlay's: PP018 pairs entries
+    # of one container only, and the two releases' containers are not one (podinfo's tls switch)
+    write_tree(
+        tmp_path,
+        {
+            "p/Chart.yaml": "apiVersion: v2\nname: p\nversion: 0.1.0\n",
+            "p/values.yaml": "tls: false\n",
+            "p/values-tls.yaml": "tls: true\n",
+            "p/templates/pod.yaml": POD,
+        },
+    )
+    report = scan_tree(tmp_path)
+    assert "helm:p[values-tls.yaml]" in {h.name for h in report.hosts}
+    assert report.findings == []

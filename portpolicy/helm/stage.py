@@ -330,8 +330,28 @@ def read_release(release: charts.Release, manifests: dict[str, str], roots: tupl
         except Exception:  # a reader bug costs this manifest, not the release
             read = [ParseError(f"internal error in the {READER} reader on rendered {name}", Location(path))]
         for fact in cut_values(read):
-            facts.append(_moved(fact, path, lines, values))
+            facts.append(_in_release(_moved(fact, path, lines, values), release.label))
     return facts
+
+
+IDENTITY_FIELDS = ("object_id", "owner")
+"""Fact fields naming one Kubernetes object or container by where it is written: two releases of
+a chart render the same template, so the release is part of the name (PP018 pairs entries of
+one object only)."""
+
+
+def _in_release(fact: Any, label: str) -> Fact:
+    """``fact`` with its object's identity made the release's own (none for the default release)."""
+    if not label:
+        same: Fact = fact
+        return same
+    changes = {
+        name: f"{value} [{label}]"
+        for name in IDENTITY_FIELDS
+        if isinstance(value := getattr(fact, name, None), str) and value
+    }
+    result: Fact = replace(fact, **changes) if changes else fact
+    return result
 
 
 def _moved(fact: Any, path: str, lines: LineMap, values: ValuesFiles) -> Fact:
