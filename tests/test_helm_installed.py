@@ -278,3 +278,16 @@ def test_two_releases_of_one_chart_are_never_paired_as_one_object(tmp_path: Path
     report = scan_tree(tmp_path)
     assert "helm:p[values-tls.yaml]" in {h.name for h in report.hosts}
     assert report.findings == []
+
+
+def test_a_v1_chart_s_dependencies_come_from_requirements_yaml(tmp_path: Path) -> None:
+    files = {
+        "old/Chart.yaml": "apiVersion: v1\nname: old\nversion: 1.0.0\n",
+        "old/requirements.yaml": "dependencies:\n  - name: loki\n    repository: https://grafana.github.io/helm-charts\n",
+    }
+    write_tree(tmp_path, files)
+    plan = charts.plan([str(tmp_path / p) for p in files], Config(roots=(str(tmp_path),)))
+    (release,) = plan.releases
+    assert (
+        "dependency loki (https://grafana.github.io/helm-charts) is not available offline" in release.problem
+    )

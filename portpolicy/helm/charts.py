@@ -30,9 +30,10 @@ from portpolicy import safeio
 from portpolicy.config import Config, HelmChart
 from portpolicy.discover import config_relative, display_path
 from portpolicy.helm import switches
-from portpolicy.yamlnodes import YamlError, compose_documents, get, items, scalar, seq
+from portpolicy.yamlnodes import Node, YamlError, compose_documents, get, items, scalar, seq
 
 CHART_FILE = "Chart.yaml"
+REQUIREMENTS_FILE = "requirements.yaml"
 MAX_CHART_YAML = 64 * 1024
 """A real ``Chart.yaml`` is a few KiB; a larger one is refused before Helm sees it."""
 MAX_DEPENDENCY_DEPTH = 8
@@ -227,8 +228,21 @@ def read_chart(root: str, roots: tuple[str, ...]) -> Chart:
     if not _NAME.fullmatch(name):
         return Chart(root, fallback, False, (), f"{CHART_FILE} has no valid chart name")
     library = scalar(get(doc, "type")) == "library"
-    deps = tuple(_dependency(node) for node in seq(get(doc, "dependencies"))[:MAX_DEPENDENCIES])
+    listed = seq(get(doc, "dependencies")) or _requirements(root, roots)
+    deps = tuple(_dependency(node) for node in listed[:MAX_DEPENDENCIES])
     return Chart(root, name, library, tuple(d for d in deps if d.name))
+
+
+def _requirements(root: str, roots: tuple[str, ...]) -> list[Node]:
+    """An ``apiVersion: v1`` chart's dependencies, from ``requirements.yaml`` (Helm 3 reads it too)."""
+    text = safeio.read_text(posixpath.join(root, REQUIREMENTS_FILE), roots, MAX_CHART_YAML)
+    if isinstance(text, safeio.Refusal):
+        return []
+    try:
+        docs = compose_documents(text)
+    except YamlError:
+        return []  # Helm says so when it renders
+    return seq(get(docs[0], "dependencies")) if docs else []
 
 
 def _dependency(node: object) -> Dependency:
