@@ -43,6 +43,9 @@ DEFAULT_RELEASE = "release-name"
 DEFAULT_NAMESPACE = "default"
 VALUES_FILE = "values.yaml"
 SCHEMA_FILE = "values.schema.json"
+MAX_SWITCHES = 2
+"""Switched releases per chart: each costs a render; a chart of many optional ports (metrics,
+sidecars) would otherwise multiply the scan's time."""
 MAX_TEMPLATE_BYTES = 256 * 1024
 """A template read for port wiring (``switches``): larger ones are not looked into."""
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -161,9 +164,17 @@ def _add_variants(out: Plan, default: Release, files: list[str], config: Config)
     root = default.chart.root
     variants: list[Release] = []
     defaults = _text(posixpath.join(root, VALUES_FILE), config.roots)
-    for switch in switches.find(_templates(root, files, config.roots), defaults):
+    found = switches.find(_templates(root, files, config.roots), defaults)
+    for switch in found[:MAX_SWITCHES]:
         label = f"{VALUES_FILE} with {switch.label}"
         variants.append(replace(default, label=label, overrides=switch.values()))
+    for switch in found[MAX_SWITCHES:]:
+        out.passed.append(
+            (
+                root or ".",
+                f"release {VALUES_FILE} with {switch.label} not rendered: over {MAX_SWITCHES} switches per chart",
+            )
+        )
     for path in overlays(root, files, set(default.values)):
         label = path[len(root) + 1 :] if root else path
         variants.append(replace(default, values=(*default.values, path), label=label, overlay=path))

@@ -287,14 +287,21 @@ def name_releases(
     out = []
     for finding in findings:
         root = chart_of.get(finding.host)
-        if root is None:
-            out.append(finding)
+        if root is None or not _own_file(finding.location.path, root):
+            out.append(finding)  # a dependency's file (another chart's, or under charts/): shared
             continue
         holders = [(h, label) for h, label in several[root] if (finding.rule, finding.location) in held[h]]
         holders = holders or [(h, label) for h, label in several[root] if h == finding.host]
         message = f"{finding.message} ({_holders([label for _, label in holders], len(several[root]), root)})"
         out.append(replace(finding, message=message, host=holders[0][0]))
     return out
+
+
+def _own_file(path: str, root: str) -> bool:
+    """Is ``path`` the chart's own file, not a vendored or in-tree dependency's that other charts share?"""
+    prefix = root + "/" if root else ""
+    rel = path[len(prefix) :] if path.startswith(prefix) else None
+    return rel is not None and not rel.startswith("charts/")
 
 
 def _holders(labels: list[str], releases: int, root: str) -> str:

@@ -75,17 +75,18 @@ def _shown(value: str | bool) -> str:
 
 
 def find(templates: Iterable[str], values_text: str | None) -> list[Switch]:
-    """The switches that render port wiring the default values leave out, first seen first."""
+    """The switches that render port wiring the default values leave out: those of a ``nodePort``
+    first (the API server refuses a wrong one), then ``hostPort``, then ``containerPort``."""
     defaults = _defaults(values_text)
-    found: dict[Switch, None] = {}
+    found: dict[Switch, int] = {}
     for text in templates:
-        for wired, frames in _wirings(text):
+        for port_key, wired, frames in _wirings(text):
             if not _is_set(_lookup(defaults, wired)):
                 continue  # the branch would print nothing worth checking
             switch = _switch(frames, defaults)
             if switch is not None:
-                found.setdefault(switch)
-    return list(found)
+                found[switch] = min(found.get(switch, len(PORT_KEYS)), PORT_KEYS.index(port_key))
+    return sorted(found, key=lambda s: found[s])
 
 
 def _defaults(text: str | None) -> Node | None:
@@ -98,7 +99,7 @@ def _defaults(text: str | None) -> Node | None:
     return docs[0] if docs else None
 
 
-def _wirings(text: str) -> Iterable[tuple[tuple[str, ...], list[str]]]:
+def _wirings(text: str) -> Iterable[tuple[str, tuple[str, ...], list[str]]]:
     """Each port line printing a ``.Values`` key, with the conditions of the blocks around it."""
     stack: list[str] = []
     for line in text.splitlines()[:MAX_TEMPLATE_LINES]:
@@ -106,7 +107,7 @@ def _wirings(text: str) -> Iterable[tuple[tuple[str, ...], list[str]]]:
         if wired is not None:
             key = _VALUES_KEY.search(wired.group(2))
             if key is not None:
-                yield tuple(key.group(1).lstrip(".").split(".")), list(stack)
+                yield wired.group(1), tuple(key.group(1).lstrip(".").split(".")), list(stack)
         for action in _ACTION.findall(line):
             _follow(stack, action.strip())
 
