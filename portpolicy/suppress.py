@@ -4,6 +4,8 @@ Two spellings are recognised after a comment leader (``#``, ``;``, ``//`` or ``<
 
 - ``# portpolicy: ignore[PP001,PP002] reason``  (the reason is optional free text)
 - ``# noqa: PP001`` or ``# noqa PP001``          (ruff / ansible-lint style)
+- ``# noqa: portpolicy[port-conflict]`` (a rule by name, as the ansible-lint plugin tags its
+  findings) or ``# noqa: portpolicy`` (every rule on that line): one comment for both channels
 
 A comment alone on its line applies to the next line that is neither blank nor a comment;
 a comment after other text applies to its own line. systemd units, sysctl files and other
@@ -40,6 +42,10 @@ _NOQA = re.compile(
 )
 _COMMENT_ONLY = re.compile(r"[ \t]*(?:#|;|//|<!--)")
 _RULE_ID = re.compile(r"[A-Z][A-Z0-9]*[0-9]{3}")
+_PLUGIN_TAG = re.compile(r"portpolicy(?:\[[\w-]{1,100}\])?")
+"""The ansible-lint plugin's spelling: ``portpolicy`` or ``portpolicy[<rule name>]``."""
+EVERY_RULE = "portpolicy"
+"""A bare ``# noqa: portpolicy``: every rule on its line, as ansible-lint reads it."""
 
 
 @dataclass
@@ -70,7 +76,9 @@ def parse(path: str, text: str) -> list[Suppression]:
                 found.append(("", m.start() + 1, "ignore"))
         for m in _NOQA.finditer(line):
             ids = [r.strip() for r in m.group(1).split(",")]
-            found += [(r, m.start() + 1, "noqa") for r in ids if _RULE_ID.fullmatch(r)]
+            found += [
+                (r, m.start() + 1, "noqa") for r in ids if _RULE_ID.fullmatch(r) or _PLUGIN_TAG.fullmatch(r)
+            ]
         if not found:
             continue
         target = index + 1
@@ -137,11 +145,14 @@ def collect(
     ``noqa`` is shared with other tools, so only ids with a prefix of a ``known`` rule count.
     """
     prefixes = tuple(sorted({_prefix(r.id) for r in known} | {"PP"}))
+    by_name = {f"{EVERY_RULE}[{r.name}]": r.id for r in known}
     found: list[Suppression] = []
     for path in files:
         noted = read_with.get(path)
         for s in noted if noted is not None else read(path, roots):
-            if s.spelling == "noqa" and not s.rule.startswith(prefixes):
+            if s.spelling == "noqa" and s.rule in by_name:
+                s.rule = by_name[s.rule]
+            elif s.spelling == "noqa" and not (s.rule.startswith(prefixes) or _PLUGIN_TAG.fullmatch(s.rule)):
                 continue  # another tool's noqa
             found.append(s)
     return found
@@ -161,7 +172,12 @@ def apply(findings: list[Finding], suppressions: Sequence[Suppression]) -> list[
     for f in findings:
         # a finding moved to where a value is written is still silenced where the value is used
         places = [f.location, *(r.location for r in f.related if r.message == USED_HERE)]
-        matching = [s for loc in places for s in by_place.get((loc.path, loc.line), ()) if s.rule == f.rule]
+        matching = [
+            s
+            for loc in places
+            for s in by_place.get((loc.path, loc.line), ())
+            if s.rule in (f.rule, EVERY_RULE)
+        ]
         for s in matching:
             s.used = True
         if not matching:
@@ -173,8 +189,8 @@ def as_facts(
     suppressions: Sequence[Suppression], known: Sequence[Rule], selected: Sequence[Rule]
 ) -> list[SuppressionComment]:
     """The suppressions after ``apply``, as facts for the rules that judge comments (PP014)."""
-    known_ids = {r.id for r in known}
-    ran = {r.id for r in selected}
+    known_ids = {r.id for r in known} | {EVERY_RULE}
+    ran = {r.id for r in selected} | {EVERY_RULE}
     return [
         SuppressionComment(
             s.rule, s.location, s.target, s.spelling, s.used, s.rule in known_ids, s.rule in ran
