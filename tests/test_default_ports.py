@@ -13,7 +13,7 @@ from portpolicy.model import Listener, Location, RunAs
 from portpolicy.readers import daemons
 from tests.helpers import scan_tree, write_tree
 
-APPS_YML = Path(apps.__file__).parent / "data" / "apps.yml"
+APPS_YML = Path(apps.__file__).parent.parent / "data" / "apps.yml"
 
 
 def _started(command: str, user: str = "svc") -> list[Listener]:
