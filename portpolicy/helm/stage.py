@@ -230,6 +230,12 @@ def _result(worker: Worker, rendered: dict[int, dict[str, str]], failed: dict[in
             continue
         group = HelmGroup(*_scope(release, config))
         why = release.problem or failed.get(index)
+        if release.label and not release.overlay and index not in rendered:
+            # a switch alone may not be a working install (tls on, but no certificate named):
+            # that is this stage's guess failing, not the chart; said under -v, not unresolved
+            note = f"release {release.label} not rendered (a switch this stage tried): {why}"
+            result.skipped.append(Skipped(chart.root or ".", note))
+            continue
         if why or index not in rendered:
             location = Location(release.overlay or chart.anchor)
             what = f"chart not rendered with {release.label}" if release.label else "chart not rendered"
