@@ -20,6 +20,7 @@ from portpolicy.readers.base import Source, cut_values, unlike_file
 from portpolicy.signatures import Signature, all_signatures, by_name, reader
 from portpolicy.signatures import reader as signature_reader
 from portpolicy.virtual import move_locations
+from portpolicy.yamlnodes import YamlError, compose_documents
 
 Mapper = Callable[[Location], Location]
 
@@ -57,6 +58,27 @@ def recognised(reader: ModuleType, dest: str, text: str) -> ModuleType:
     if found is not None and found.name != reader.NAME and not found.yaml:
         return signature_reader(found)
     return reader
+
+
+def by_content(dest: str, text: str) -> tuple[ModuleType | None, str]:
+    """The reader of deployed ``text`` whose destination's name names no format (a Kubernetes
+    manifest deployed as ``{{ kube_config_dir }}/metallb.yaml``), as ``recognise`` decides for
+    a file in the tree; with None, why a format it looks like could not claim it (or "").
+    """
+    found = recognise.recognise(dest.lstrip("/") or dest, text)
+    if found.signature is not None:
+        return signature_reader(found.signature), ""
+    if not found.sniffed:
+        return None, ""
+    try:
+        docs = compose_documents(text)
+    except YamlError:
+        return None, f"looks like {found.sniffed[0].title}, but the rendered text does not parse as YAML"
+    for signature in found.sniffed:
+        candidate = signature_reader(signature)
+        if candidate.claims(docs):
+            return candidate, ""
+    return None, ""
 
 
 def read_as(reader: ModuleType, dest: str, text: str, mapper: Mapper) -> list[Any]:

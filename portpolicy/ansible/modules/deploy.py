@@ -49,35 +49,51 @@ def template(ctx: Ctx, call: ModuleCall) -> None:
     path = resolve_path(ctx, src, "templates")
     if path is None:
         return
-    dest = _destination(a, src)
-    reader = destinations.reader_for(dest) if dest else None
-    if reader is None or dest is None:
-        return
+    named = _destination(a, src)
+    dest = named or strip_template(posixpath.basename(src))
+    reader = destinations.reader_for(dest)
     text = ctx.loader.text(path)
     if text is None:
         return
-    ctx.out.claimed.add(path)
     whole = splice_includes(ctx, path, text)
+    ctx.out.claimed.add(path)
     try:
         rendered = jinja.render(whole.text, a.scope)
     except (TemplateSyntaxError, Unknown, RecursionError) as exc:
         why = exc.reason if isinstance(exc, Unknown) else str(exc)
-        facts = destinations.read_as(
-            reader, dest, mask_statements(text), lambda loc: Location(path, loc.line, loc.column)
-        )
-        for fact in facts:
-            if isinstance(fact, Unresolved):
-                fact = replace(fact, reason=f"{fact.reason} (template not rendered: {why})")
-            elif isinstance(fact, ParseError):
-                # the raw template is not the file Ansible writes: its syntax says nothing
-                fact = Unresolved(
-                    posixpath.basename(path),
-                    f"template not rendered ({why}), and its raw text does not parse: {fact.message}",
-                    fact.location,
-                )
-            ctx.out.facts.append((reader.NAME, fact))
+        masked = mask_statements(text)
+        if reader is None:
+            reader, _ = destinations.by_content(dest, masked)
+            if reader is None:
+                return
+        _read_raw(ctx, reader, dest, path, masked, why)
         return
+    if reader is None:
+        reader, why = destinations.by_content(dest, rendered.text)
+        if reader is None:
+            if why:  # a format's shape that the rendered text does not complete: counted, not dropped
+                first = f" ({rendered.unresolved[0][2]})" if rendered.unresolved else ""
+                ctx.out.facts.append(
+                    ("ansible", Unresolved(posixpath.basename(path), why + first, Location(path)))
+                )
+            return
     _read_rendered(ctx, destinations.recognised(reader, dest, rendered.text), dest, whole, rendered, a)
+
+
+def _read_raw(ctx: Ctx, reader: Any, dest: str, path: str, masked: str, why: str) -> None:
+    """A template that cannot be rendered, read raw with its statements masked: no verdict on syntax."""
+    facts = destinations.read_as(reader, dest, masked, lambda loc: Location(path, loc.line, loc.column))
+    for fact in facts:
+        if isinstance(fact, Unresolved):
+            fact = replace(fact, reason=f"{fact.reason} (template not rendered: {why})")
+        elif isinstance(fact, ParseError):
+            # the raw template is not the file Ansible writes: its syntax says nothing
+            fact = Unresolved(
+                posixpath.basename(path),
+                f"template not rendered ({why}), and its raw text does not parse: {fact.message}",
+                fact.location,
+            )
+        ctx.out.facts.append((reader.NAME, fact))
 
 
 def _destination(a: Resolved, src: str) -> str | None:
