@@ -126,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--extend-select", type=_csv, help="rules to run on top of the defaults")
     check.add_argument("--ignore", type=_csv, help="rules (or prefixes) not to run")
     check.add_argument("--color", choices=["auto", "always", "never"], default="auto")
+    check.add_argument(
+        "--fix", action="store_true", help="apply the safe fixes rules declare, then report what is left"
+    )
+    check.add_argument(
+        "--diff", action="store_true", help="print the safe fixes as a unified diff and write nothing"
+    )
     common(check)
 
     facts = sub.add_parser(
@@ -134,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     facts.add_argument("paths", nargs="*", default=[], metavar="PATH")
     facts.add_argument("--format", choices=["text", "json"], default="text")
     common(facts)
+
+    port_map = sub.add_parser(
+        "map", help="draw each host's ports: bands, listeners, firewall openings, findings (HTML or SVG)"
+    )
+    port_map.add_argument("paths", nargs="*", default=[], metavar="PATH")
+    port_map.add_argument(
+        "--format", choices=["html", "svg"], default="html", help="html: every host; svg: one host"
+    )
+    port_map.add_argument("--host", help="with --format svg: the host to draw (default: the first)")
+    common(port_map)
 
     rules = sub.add_parser("rules", help="list the rules")
     rules.add_argument("--format", choices=["text", "json"], default="text")
@@ -256,10 +272,68 @@ def _run(args: argparse.Namespace) -> int:
         report = _scan(args, paths, config)
         _emit(facts.render_json(report) if args.format == "json" else facts.render_text(report), args.output)
         return 0
+    if args.command == "map":
+        return _map(args, paths, config)
     from portpolicy import outputs
 
     options = _check_options(args)  # a wrong --format/-o combination fails before the scan
+    if args.diff:
+        return _diff(_scan(args, paths, config), args)
+    if args.fix:
+        return _fix_then_check(args, paths, config, options)
     return outputs.check(_scan(args, paths, config), options, config.fail_on)
+
+
+def _diff(report: Any, args: argparse.Namespace) -> int:
+    """``--diff``: the fixes as a unified diff on standard output (or ``-o``); 1 when there is one."""
+    from portpolicy import fixes
+
+    planned = fixes.plan(report)
+    _emit(fixes.render_diff(planned), args.output)
+    _tell(fixes.refused_lines(planned), args)
+    count = len(planned.fixed)
+    if not args.quiet:
+        files = len(planned.files)
+        print(f"portpolicy: would fix {count} finding(s) in {files} file(s)", file=sys.stderr)
+    return 1 if planned.files else 0
+
+
+def _fix_then_check(args: argparse.Namespace, paths: list[str], config: Any, options: Any) -> int:
+    """``--fix``: write the fixes (all files or none), say what changed, then report what is left."""
+    from portpolicy import fixes, outputs
+
+    report = _scan(args, paths, config)
+    planned = fixes.plan(report)
+    fixes.apply(planned, report.config.roots)
+    _tell(fixes.changed_lines(planned), args)
+    _tell(fixes.refused_lines(planned), args)
+    if not args.quiet:
+        print(
+            f"portpolicy: fixed {len(planned.fixed)} finding(s) in {len(planned.files)} file(s)",
+            file=sys.stderr,
+        )
+    if not planned.files:
+        return outputs.check(report, options, config.fail_on)
+    return outputs.check(_scan(args, paths, config), options, config.fail_on)
+
+
+def _tell(lines: Any, args: argparse.Namespace) -> None:
+    from portpolicy.report.escape import display
+
+    for line in lines if not args.quiet else ():
+        print(f"portpolicy: {display(line)}", file=sys.stderr)
+
+
+def _map(args: argparse.Namespace, paths: list[str], config: Any) -> int:
+    """``portpolicy map``: one self-contained HTML page (or one host's SVG) of every host's ports."""
+    from portpolicy import mapview
+
+    report = _scan(args, paths, config)
+    if args.format == "svg":
+        _emit(mapview.render_svg(report, args.host), args.output)
+    else:
+        _emit(mapview.render_html(report, args.output), args.output)
+    return 0
 
 
 def _scan(args: argparse.Namespace, paths: list[str], config: Any) -> Any:

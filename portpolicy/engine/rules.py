@@ -57,6 +57,22 @@ class Rule:
     live_sockets: bool = True
     """False: sockets seen bound on a live host take no part (their existence disproves the
     verdict, as two bound sockets coexist by the kernel's consent); ``live_audit`` asks."""
+    fix: Fix | None = dataclasses.field(default=None, compare=False)
+    """The safe edit that resolves a finding (the ``fix:`` key), applied by ``portpolicy.fixes``."""
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A rule's ``fix:`` block: which edit ``portpolicy.fixes`` makes, from which of the fact's fields.
+
+    ``fields`` maps each name the edit needs to a field path of the fact; ``when`` narrows the
+    findings it is safe for (PP006's inverted range, not its other refusals).
+    """
+
+    edit: str
+    summary: str
+    fields: tuple[tuple[str, str], ...]
+    when: Condition | None = dataclasses.field(default=None, repr=False, compare=False)
 
 
 def builtin_rules_dir() -> Path:
@@ -162,6 +178,7 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
             (compile_condition(c["when"], fact, None), c["message"].strip()) for c in report.get("cases", ())
         )
         phrases = _phrases(report.get("phrases", {}), fact)
+        fix = _fix(data.get("fix"), fact)
         named = frozenset(name for name, _ in phrases)
         for template in (
             report["message"],
@@ -194,13 +211,26 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
         phrases=phrases,
         per_fact=report.get("per_fact", False),
         live_sockets=data.get("live_sockets", True),
+        fix=fix,
         also=tuple(
             compile_rule(
-                {**data, "match": part["match"], "report": part["report"], "also": [], "levels": []}, source
+                {**data, "match": part["match"], "report": part["report"], "also": [], "levels": [], "fix": None},
+                source,
             )
             for part in data.get("also", ())
         ),
     )
+
+
+def _fix(spec: Mapping[str, Any] | None, fact: str) -> Fix | None:
+    """``fix:`` compiled: every field path checked against the fact, like a condition's."""
+    if not spec:
+        return None
+    fields = tuple(sorted(spec["fields"].items()))
+    for _, path in fields:
+        check_path(path, fact, None)
+    when = compile_condition(spec["when"], fact, None) if "when" in spec else None
+    return Fix(spec["edit"], spec["summary"].strip(), fields, when)
 
 
 def _check_template(template: str, fact: str, phrases: frozenset[str] = frozenset()) -> None:
