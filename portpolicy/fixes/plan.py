@@ -192,7 +192,7 @@ def _reserve_target(
         return Refused("no folder of this host to write a sysctl.d file in")
     if not os.path.isdir(folder) or safeio.containment(folder, roots) is not None:
         return Refused(f"{folder} is no folder of the scanned tree")
-    return Location(posixpath.join(folder, NEW_SYSCTL_FILE), 0, 0)
+    return Location(posixpath.normpath(posixpath.join(folder, NEW_SYSCTL_FILE)), 0, 0)
 
 
 def _sysctl_folder(host: Host | None) -> str | None:

@@ -154,7 +154,7 @@ def _bands(bands: Sequence[Band], span: tuple[int, int], axis_y: int) -> list[st
         color = COLORS.get(band.kind, "#eee")
         out.append(
             f'<rect class="band band-{text(band.kind)}" x="{x1:.1f}" y="{axis_y - 6}" width="{max(x2 - x1, 1.5):.1f}"'
-            f' height="12" fill="{color}" opacity="0.9"><title>{text(band.label)}</title></rect>'
+            f' height="12" fill="{color}"><title>{text(band.label)}</title></rect>'
         )
     return out
 
