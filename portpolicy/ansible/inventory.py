@@ -67,7 +67,8 @@ class Inventory:
 
     @property
     def all_hosts(self) -> set[str]:
-        return set(self.host_vars)
+        """Hosts an inventory lists: a ``host_vars/`` file names no host by itself, as in Ansible."""
+        return {h for g in self.groups.values() for h in g.hosts}
 
     def parents(self) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
@@ -119,13 +120,13 @@ class Inventory:
             hosts: set[str] = set()
             if part in self.groups or part == "all":
                 hosts, known = self.members(part), True
-            elif part in self.host_vars:
+            elif part in self.host_vars and part in self.all_hosts:
                 hosts, known = {part}, True
             elif any(c in part for c in "*?["):
                 names = [g for g in self.groups if glob_matches(g, part)]
                 for g in names:
                     hosts |= self.members(g)
-                hosts |= {h for h in self.host_vars if glob_matches(h, part)}
+                hosts |= {h for h in self.all_hosts if glob_matches(h, part)}
                 known = known or bool(hosts)
             if op == "!":
                 selected -= hosts
