@@ -112,7 +112,17 @@ REFUSED = [
     ("[big] * 100", BUDGET),
     ("words | join(',')", BUDGET),
     ("words | join(',', attribute='x')", "has no attribute"),
-    ("'%999999999d' | format(1)", "format with specifiers"),
+    ("'%999999999d' | format(1)", BUDGET),
+    ("'%-999999999s' % 'x'", BUDGET),
+    ("'%.999999999f' % 1.5", BUDGET),
+    ("'{:999999999}'.format(1)", BUDGET),
+    ("'{:>{w}}'.format(1, w=10 ** 9)", "not evaluated statically"),
+    ("'%s' % bigint", BUDGET),
+    ("'{}'.format(bigint)", BUDGET),
+    ("'%s%s' % (big, big)", BUDGET),
+    ("'x' | center(10 ** 9)", BUDGET),
+    ("'x' | indent(10 ** 9)", BUDGET),
+    ("big | indent(60000)", BUDGET),
     ("'%s%s' | format(big, big)", BUDGET),
     ("'x' | center(10 ** 9)", BUDGET),
     ("big ~ big", BUDGET),
@@ -131,14 +141,14 @@ REFUSED = [
     ("'xx' | regex_replace('(x)\\\\1', '')", "linear-time engine"),
     ("'ax' | regex_search('(?<=a)x')", "linear-time engine"),
     # not part of the subset: refused, never run
-    ("'x' | indent(10 ** 9)", "not evaluated statically"),
     ("big | wordwrap(1)", "not evaluated statically"),
     ("big | b64decode", "not evaluated statically"),
     ("long | batch(3)", "not evaluated statically"),
     ("long | slice(3)", "not evaluated statically"),
     ("[1, 2] | product([3])", "not evaluated statically"),
     ("[1, 2, 3] | permutations", "not evaluated statically"),
-    ("bigdict | to_json", "not evaluated statically"),
+    ("bigdict | to_json", BUDGET),
+    ("bigint | to_json", BUDGET),
 ]
 
 
@@ -167,6 +177,10 @@ EVALUATED = [
     ("text4k | regex_findall('(a|aa)*?b') | length", 0),
     ("text4k is match('(a*)*!')", False),
     ("big | length", 60000),
+    ("big | truncate(10 ** 9) | length", 60000),
+    ("1e999999999 | string", "inf"),
+    ("('9' * 5000) | float | string", "inf"),
+    ("('1' * 5000) | length", 5000),
 ]
 
 
@@ -204,6 +218,45 @@ def test_a_set_chain_that_doubles_stops_at_the_size_limit(tmp_path: Path) -> Non
 def test_blocks_nested_ten_thousand_deep_are_refused(tmp_path: Path) -> None:
     source = "{% if true %}" * 10_000 + "x" + "{% endif %}" * 10_000
     assert BUDGET in _outcome(tmp_path, source, template=True)["syntax"]
+
+
+def test_a_macro_calling_itself_stops_at_the_call_depth(tmp_path: Path) -> None:
+    outcome = _outcome(tmp_path, "{% macro m(n) %}{{ m(n) }}{% endmacro %}x={{ m(1) }}", template=True)
+    assert outcome["text"] == "x={{ m(1) }}"
+    assert "nested deeper than 20 levels" in outcome["unresolved"][0], outcome
+
+
+def test_a_macro_that_doubles_its_calls_stops_at_the_template_budget(tmp_path: Path) -> None:
+    source = "{% macro m(n) %}{% if n > 0 %}{{ m(n - 1) }}{{ m(n - 1) }}{% endif %}x{% endmacro %}{{ m(19) }}"
+    outcome = _outcome(tmp_path, source, template=True)
+    assert BUDGET in outcome.get("reason", "") or BUDGET in outcome["unresolved"][0], outcome
+
+
+def test_templates_importing_each_other_are_unresolved_not_endless(tmp_path: Path) -> None:
+    """A cycle of imports, and an extends chain, through the same loader ``deploy`` uses."""
+    code = """
+import json
+from portpolicy.ansible.jinja import Undefined, Unknown, folder_loader, render
+files = {'t/a.j2': "{% import 'b.j2' as b %}a", 't/b.j2': "{% import 'a.j2' as a %}b",
+         't/self.j2': "{% extends 'self.j2' %}"}
+load = folder_loader(files.get, set(files), ['t'])
+def resolve(name):
+    raise Undefined(name)
+def reason(source):
+    try:
+        render(source, resolve, load=load)
+    except Unknown as exc:
+        return exc.reason
+    return "rendered"
+cycle = reason("{% import 'a.j2' as a %}{{ a.x }}")
+extended = reason("{% extends 'self.j2' %}")
+print(json.dumps([cycle, extended]))
+"""
+    run = run_python_bounded(code)
+    assert not run.crashed, run.stderr[-2000:]
+    cycle, extended = json.loads(run.stdout)
+    assert "cycle" in cycle, cycle
+    assert "cycle" in extended, extended
 
 
 def test_a_loop_over_too_many_items_is_skipped_with_the_reason(tmp_path: Path) -> None:

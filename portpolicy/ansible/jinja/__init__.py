@@ -14,7 +14,10 @@ One job per module, each importing only those before it:
 * ``operations``: operators, attribute and item access, method calls: the sandbox.
 * ``regex_filters``, ``predicates``, ``filters``: the tables of tests and filters.
 * ``evaluator``: a tree's value, guarded: a stray exception becomes ``Unknown``.
-* ``template_syntax`` and ``templates``: ``.j2`` templates read into blocks, and rendered.
+* ``formatting``: ``%``-formatting and ``str.format``, every specifier bounded.
+* ``template_syntax`` and ``templates``: ``.j2`` templates read into blocks, and rendered
+  (macros, blocks, and the templates ``import``/``from``/``extends`` read through a
+  ``Loader``).
 
 Callers import from here (``from portpolicy.ansible.jinja import Unknown, render``).
 """
@@ -41,7 +44,15 @@ from portpolicy.ansible.jinja.filters import FILTERS
 from portpolicy.ansible.jinja.operations import to_string
 from portpolicy.ansible.jinja.parser import MAX_CACHED, Node, parse
 from portpolicy.ansible.jinja.predicates import TESTS
-from portpolicy.ansible.jinja.templates import Rendered, has_template, iter_names, render, template_string
+from portpolicy.ansible.jinja.templates import (
+    Loader,
+    Rendered,
+    folder_loader,
+    has_template,
+    iter_names,
+    render,
+    template_string,
+)
 from portpolicy.ansible.jinja.values import (
     OMIT,
     BudgetExceeded,
@@ -72,6 +83,7 @@ __all__ = [
     "Budget",
     "BudgetExceeded",
     "Evaluator",
+    "Loader",
     "Node",
     "Rendered",
     "Resolver",
@@ -82,6 +94,7 @@ __all__ = [
     "check_int",
     "check_length",
     "evaluate",
+    "folder_loader",
     "guarded",
     "has_template",
     "iter_names",

@@ -38,6 +38,8 @@ MAX_LITERAL_DIGITS = 400
 MAX_NESTING = 100
 MAX_ITERATIONS = 10_000
 MAX_OUTPUT = 2 * 1024 * 1024
+MAX_CALL_DEPTH = 20
+"""Macro calls, imports and ``extends`` nested in each other (a macro calling itself)."""
 MAX_ROUND_DIGITS = 100
 """``round(x, n)`` with a huge ``n`` computes ``10 ** n``."""
 
@@ -85,12 +87,13 @@ class Budget:
         if isinstance(value, str):
             if len(value) >= 64:
                 self.spend(len(value) >> 6)
-        elif isinstance(value, (list, dict)):
+        elif isinstance(value, (list, tuple, dict)):
             items, chars = measure(value)
             self.spend((items >> 2) + (chars >> 6))
 
 
 SCALARS = frozenset({int, float, bool, type(None)})
+_MEASURED = (str, list, tuple, dict)
 
 
 def check_int(value: int) -> int:
@@ -100,7 +103,7 @@ def check_int(value: int) -> int:
 
 
 def check_length(value: _T) -> _T:
-    if isinstance(value, (str, list, dict)) and len(value) > MAX_LENGTH:
+    if isinstance(value, (str, list, tuple, dict)) and len(value) > MAX_LENGTH:
         what = "string" if isinstance(value, str) else type_name(value)
         raise BudgetExceeded(f"a {what} longer than {MAX_LENGTH}")
     return value
@@ -118,13 +121,13 @@ def measure(value: Any) -> tuple[int, int]:
         node, depth = stack.pop()
         if isinstance(node, str):
             chars += len(node)
-        elif isinstance(node, (list, dict)):
+        elif isinstance(node, (list, tuple, dict)):
             if depth >= MAX_VALUE_DEPTH:
                 raise BudgetExceeded(f"a value nested deeper than {MAX_VALUE_DEPTH} levels")
             check_length(node)
             items += len(node)
             children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in children if isinstance(child, (str, list, dict)))
+            stack.extend((child, depth + 1) for child in children if isinstance(child, _MEASURED))
         if items + chars > MAX_VALUE_SIZE:
             raise BudgetExceeded(f"a value of more than {MAX_VALUE_SIZE} items and characters")
     return items, chars
@@ -134,7 +137,7 @@ def size_of(value: Any) -> int:
     """Items and characters ``value`` adds to a produced list (at least 1)."""
     if isinstance(value, str):
         return len(value) + 1
-    if isinstance(value, (list, dict)):
+    if isinstance(value, (list, tuple, dict)):
         return sum(measure(value)) + 1
     return 1
 

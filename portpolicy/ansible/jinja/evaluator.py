@@ -30,11 +30,14 @@ from portpolicy.ansible.jinja.values import (
     MISSING,
     OMIT,
     BudgetExceeded,
+    Macro,
+    Namespace,
     Resolver,
     TemplateSyntaxError,
     Undefined,
     Unknown,
     UnknownValue,
+    finalize,
     hashable,
     is_int,
     known,
@@ -50,7 +53,24 @@ _UNSUPPORTED_FUNCTIONS = {
     "q": "a query() is only known when the playbook runs",
     "now": "now() is only known when the playbook runs",
 }
-_PRODUCING = frozenset({"list", "dict", "neg", "bin", "filter", "call", "slice"})
+_GLOBALS = frozenset(
+    {
+        "range",
+        "dict",
+        "namespace",
+        "lipsum",
+        "cycler",
+        "joiner",
+        "lookup",
+        "query",
+        "q",
+        "now",
+        "undef",
+        "omit",
+    }
+)
+"""Names Jinja and ansible-core define for every template: never undefined."""
+_PRODUCING = frozenset({"list", "tuple", "dict", "neg", "bin", "filter", "call", "slice"})
 """Node kinds that build a new value (checked against the budget); the others pass one on."""
 _FILTER_FAILURES = (
     TypeError,
@@ -95,7 +115,12 @@ class Evaluator:
         name = node[1]
         if name == "omit":
             return OMIT
-        value = self.resolve(name)
+        try:
+            value = self.resolve(name)
+        except Undefined:
+            if name in _GLOBALS:
+                raise Unknown(f"{name} is a function of Jinja or Ansible, not a value") from None
+            raise
         if isinstance(value, UnknownValue):
             raise Unknown(value.reason)
         return value
@@ -108,6 +133,9 @@ class Evaluator:
 
     def list_(self, node: Node) -> list[Any]:
         return [self.eval(n) for n in node[1]]
+
+    def tuple_(self, node: Node) -> tuple[Any, ...]:
+        return tuple(self.eval(n) for n in node[1])
 
     def dict_(self, node: Node) -> dict[Any, Any]:
         return {hashable(self.eval(k)): self.eval(v) for k, v in node[1]}
@@ -145,7 +173,7 @@ class Evaluator:
     def slice(self, node: Node) -> Any:
         value = self.eval(node[1])
         bounds = [None if n is None else self.eval(n) for n in node[2:5]]
-        if not isinstance(value, (str, list)) or not all(b is None or is_int(b) for b in bounds):
+        if not isinstance(value, (str, list, tuple)) or not all(b is None or is_int(b) for b in bounds):
             raise Unknown("unsupported slice")
         if bounds[2] == 0:
             raise Unknown("slice step 0")
@@ -171,11 +199,13 @@ class Evaluator:
         if target[0] == "name" and target[1] == "range":
             return range_list(*args)
         if target[0] == "name" and target[1] in ("dict", "namespace"):
-            return dict(kwargs)
+            return _mapping(target[1], args, kwargs)
         func = self.eval(target)
         if isinstance(func, Method):
             self.budget.visit(func.target)
             return call_method(func, args, kwargs)
+        if isinstance(func, Macro):
+            return func.invoke(args, kwargs, self.budget)
         raise Unknown("calling this is not supported statically")
 
     def filter(self, node: Node) -> Any:
@@ -263,6 +293,7 @@ class Evaluator:
         "item": item,
         "slice": slice,
         "list": list_,
+        "tuple": tuple_,
         "dict": dict_,
         "neg": neg,
         "not": not_,
@@ -275,6 +306,14 @@ class Evaluator:
         "test": test,
         "call": call,
     }
+
+
+def _mapping(kind: str, args: list[Any], kwargs: dict[str, Any]) -> dict[Any, Any]:
+    """``dict(a=1)``, ``dict(other, a=1)``, ``namespace(a=1)``: a copy, never a shared one."""
+    if len(args) > 1 or (args and not isinstance(args[0], dict)):
+        raise Unknown(f"{kind}() with these arguments is not evaluated statically")
+    made = {**(args[0] if args else {}), **kwargs}
+    return Namespace(made) if kind == "namespace" else made
 
 
 def guarded(run: Callable[[], _T], what: str = "evaluation") -> _T:
@@ -301,20 +340,29 @@ def _stray(exc: Exception, what: str) -> Unknown:
     return Unknown(f"{what} failed with {type(exc).__name__} (a portpolicy bug: please report it)")
 
 
-def evaluate(src: str, resolve: Resolver, budget: Budget | None = None) -> Any:
-    """Evaluate one expression; raises ``Unknown`` (or ``Undefined``) when it cannot (guarded)."""
+def evaluate(src: str, resolve: Resolver, budget: Budget | None = None, final: bool = True) -> Any:
+    """Evaluate one expression; raises ``Unknown`` (or ``Undefined``) when it cannot (guarded).
+
+    ``final``: the value as ansible-core returns it (tuples become lists: ``finalize``);
+    a template keeps the tuple between its statements (``'x' ~ (1, 2)`` is ``x(1, 2)``).
+    """
     try:
         node = parse(src)
     except TemplateSyntaxError as exc:
         raise Unknown(f"expression not understood: {exc}") from None
     except Exception as exc:
         raise _stray(exc, "parsing the expression") from None
+    return evaluate_node(node, resolve, budget, final)
+
+
+def evaluate_node(node: Node, resolve: Resolver, budget: Budget | None = None, final: bool = False) -> Any:
+    """Evaluate a parsed expression (a template tag's); guarded like ``evaluate``."""
     try:
         value = Evaluator(resolve, budget).eval(node)
+        if isinstance(value, Method):
+            raise Unknown("a method that is not called")
+        return finalize(value) if final else value
     except Unknown:
         raise
     except Exception as exc:
         raise _stray(exc, "evaluation") from None
-    if isinstance(value, Method):
-        raise Unknown("a method that is not called")
-    return value

@@ -9,6 +9,7 @@ filters are in ``regex_filters.py``, the tests (``is defined``, ``is version``) 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -22,8 +23,10 @@ from portpolicy.ansible.jinja.budget import (
     Evaluation,
     check_int,
     check_length,
+    measure,
     size_of,
 )
+from portpolicy.ansible.jinja.formatting import percent_format
 from portpolicy.ansible.jinja.operations import (
     get_attribute,
     get_item,
@@ -35,9 +38,11 @@ from portpolicy.ansible.jinja.predicates import TESTS
 from portpolicy.ansible.jinja.regex_filters import regex_escape, regex_findall, regex_replace, regex_search
 from portpolicy.ansible.jinja.values import (
     MISSING,
+    SEQUENCES,
     BudgetExceeded,
     Undefined,
     Unknown,
+    finalize,
     hashable,
     is_int,
     is_number,
@@ -86,7 +91,7 @@ def _f_bool(_: Evaluation, value: Any) -> bool:
 
 
 def _f_join(ev: Evaluation, value: Any, sep: Any = "", attribute: Any = None) -> str:
-    if not isinstance(value, list):
+    if not isinstance(value, SEQUENCES):
         raise Unknown("join needs a list")
     if attribute is not None:
         value = [get_attribute(v, attribute) for v in value]
@@ -116,7 +121,7 @@ def _f_length(_: Evaluation, value: Any) -> int:
 
 
 def _f_list(_: Evaluation, value: Any) -> list[Any]:
-    if isinstance(value, (list, str)):
+    if isinstance(value, (list, tuple, str)):
         return list(value)
     if isinstance(value, dict):
         return list(value)
@@ -124,19 +129,19 @@ def _f_list(_: Evaluation, value: Any) -> list[Any]:
 
 
 def _f_first(_: Evaluation, value: Any) -> Any:
-    if isinstance(value, (list, str)) and value:
+    if isinstance(value, (list, tuple, str)) and value:
         return value[0]
     raise Undefined("first of an empty sequence")
 
 
 def _f_last(_: Evaluation, value: Any) -> Any:
-    if isinstance(value, (list, str)) and value:
+    if isinstance(value, (list, tuple, str)) and value:
         return value[-1]
     raise Undefined("last of an empty sequence")
 
 
 def _f_flatten(ev: Evaluation, value: Any, levels: Any = None) -> list[Any]:
-    if not isinstance(value, list):
+    if not isinstance(value, SEQUENCES):
         raise Unknown("flatten needs a list")
     if levels is not None and not is_int(levels):
         raise Unknown("flatten levels must be an integer")
@@ -149,7 +154,7 @@ def _f_flatten(ev: Evaluation, value: Any, levels: Any = None) -> list[Any]:
             stack.pop()
             continue
         ev.budget.spend()
-        if isinstance(item, list) and (levels is None or depth < levels):
+        if isinstance(item, SEQUENCES) and (levels is None or depth < levels):
             if len(stack) > MAX_VALUE_DEPTH:
                 raise BudgetExceeded(f"flatten of a list nested deeper than {MAX_VALUE_DEPTH} levels")
             stack.append((iter(item), depth + 1))
@@ -161,8 +166,8 @@ def _f_flatten(ev: Evaluation, value: Any, levels: Any = None) -> list[Any]:
 
 def _frozen(value: Any) -> Any:
     """A hashable stand-in that is equal exactly when the values are (for ``unique``)."""
-    if isinstance(value, list):
-        return ("list", tuple(_frozen(v) for v in value))
+    if isinstance(value, SEQUENCES):
+        return (type(value).__name__, tuple(_frozen(v) for v in value))
     if isinstance(value, dict):
         return ("dict", frozenset((_frozen(k), _frozen(v)) for k, v in value.items()))
     try:
@@ -172,15 +177,23 @@ def _frozen(value: Any) -> Any:
     return value
 
 
-def _f_unique(ev: Evaluation, value: Any) -> list[Any]:
-    """Items in order, each once: linear (by hashing), not a scan of the output per item."""
-    if not isinstance(value, list):
-        raise Unknown("unique needs a list")
+def _f_unique(ev: Evaluation, value: Any, case_sensitive: Any = None, attribute: Any = None) -> list[Any]:
+    """Ansible's ``unique``: Jinja's (strings compared ignoring case unless ``case_sensitive``)
+    when the items can be hashed, else each item once by equality. Linear either way."""
+    if not isinstance(value, SEQUENCES) or attribute is not None:
+        raise Unknown("unique needs a list (and no attribute)")
+    try:
+        keys = [_ignore_case(item, case_sensitive) for item in value]
+        for key in keys:
+            hash(key)
+    except TypeError:
+        if case_sensitive is False:
+            raise Unknown("unique of unhashable items with case_sensitive=false fails in Ansible") from None
+        keys = [_frozen(item) for item in value]
     seen: set[Any] = set()
     out: list[Any] = []
-    for item in value:
+    for item, key in zip(value, keys, strict=True):
         ev.budget.spend()
-        key = _frozen(item)
         if key not in seen:
             seen.add(key)
             out.append(item)
@@ -188,7 +201,7 @@ def _f_unique(ev: Evaluation, value: Any) -> list[Any]:
 
 
 def _f_map(ev: Evaluation, value: Any, *args: Any, **kwargs: Any) -> list[Any]:
-    if not isinstance(value, list):
+    if not isinstance(value, SEQUENCES):
         raise Unknown("map needs a list")
     if "attribute" in kwargs:
         attr = kwargs["attribute"]
@@ -220,7 +233,7 @@ def _f_map(ev: Evaluation, value: Any, *args: Any, **kwargs: Any) -> list[Any]:
 
 
 def _select(ev: Evaluation, value: Any, keep: bool, attr: Any, test: Any = "truthy", *args: Any) -> list[Any]:
-    if not isinstance(value, list):
+    if not isinstance(value, SEQUENCES):
         raise Unknown("select needs a list")
     func = TESTS.get(short_name(str(test)))
     if func is None:
@@ -255,7 +268,7 @@ def _f_dict2items(ev: Evaluation, value: Any, key_name: str = "key", value_name:
 def _f_items2dict(
     _: Evaluation, value: Any, key_name: str = "key", value_name: str = "value"
 ) -> dict[Any, Any]:
-    if not isinstance(value, list):
+    if not isinstance(value, SEQUENCES):
         raise Unknown("items2dict needs a list")
     return {hashable(item[key_name]): item[value_name] for item in value}
 
@@ -279,21 +292,15 @@ def _f_combine(
     return result
 
 
-_FORMAT_SPEC = re.compile(r"%(?:%|[sdi])")
-
-
-def _f_format(_: Evaluation, value: Any, *args: Any) -> str:
-    """``'%s:%d' | format(a, b)``: only ``%s``, ``%d``/``%i`` and ``%%`` (no widths)."""
-    if not isinstance(value, str) or _FORMAT_SPEC.sub("", value).count("%"):
-        raise Unknown("format with specifiers other than %s/%d")
-    values = tuple(check_int(a) if is_int(a) else a for a in args)
-    texts = [to_string(a) for a in values if not isinstance(a, (int, float))]
-    if len(value) + sum(len(t) for t in texts) + 400 * len(values) > MAX_LENGTH:
-        raise BudgetExceeded(f"format would build a string longer than {MAX_LENGTH}")
-    return value % values
+def _f_format(_: Evaluation, value: Any, *args: Any, **kwargs: Any) -> str:
+    """Jinja's ``format``: ``str(value) % (kwargs or args)``, every specifier bounded."""
+    if args and kwargs:
+        raise Unknown("format with both positional and keyword arguments")
+    return percent_format(to_string(value), kwargs or args)
 
 
 def _f_center(_: Evaluation, value: Any, width: Any = 80) -> str:
+    """``str.center``: Jinja centres the value's text (``5 | center(4)`` is ``' 5  '``)."""
     if not is_int(width):
         raise Unknown("center needs an integer width")
     if width > MAX_LENGTH:
@@ -301,9 +308,69 @@ def _f_center(_: Evaluation, value: Any, width: Any = 80) -> str:
     return to_string(value).center(width)
 
 
+def _f_truncate(
+    _: Evaluation, value: Any, length: Any = 255, killwords: Any = False, end: Any = "...", leeway: Any = 5
+) -> str:
+    """Jinja's ``truncate`` (its default policy: ``leeway`` 5), cut at a word unless ``killwords``."""
+    if not isinstance(value, str) or not is_int(length) or not isinstance(end, str) or not is_int(leeway):
+        raise Unknown("truncate needs a string, an integer length and leeway, and a string end")
+    if length < len(end) or leeway < 0:
+        raise Unknown("truncate: length shorter than the end marker, or a negative leeway")
+    if len(value) <= length + leeway:
+        return value
+    if truth(killwords):
+        return value[: length - len(end)] + end
+    return value[: length - len(end)].rsplit(" ", 1)[0] + end
+
+
+def _f_indent(_: Evaluation, value: Any, width: Any = 4, first: Any = False, blank: Any = False) -> str:
+    """Jinja's ``indent``: every line but the first (``first``) and blank ones (``blank``)."""
+    if not isinstance(value, str) or not (is_int(width) or isinstance(width, str)):
+        raise Unknown("indent needs a string and an integer or string width")
+    if is_int(width) and width > MAX_LENGTH:
+        raise BudgetExceeded(f"indent width above {MAX_LENGTH}")
+    indention = width if isinstance(width, str) else " " * max(width, 0)
+    text = value + "\n"
+    lines = text.splitlines()
+    if len(text) + len(indention) * (len(lines) + 1) > MAX_LENGTH:
+        raise BudgetExceeded(f"indent would build a string longer than {MAX_LENGTH}")
+    if truth(blank):
+        result = ("\n" + indention).join(lines)
+    else:
+        result = lines.pop(0)
+        if lines:
+            result += "\n" + "\n".join(indention + line if line else line for line in lines)
+    return indention + result if truth(first) else result
+
+
+def _f_reverse(_: Evaluation, value: Any) -> Any:
+    """A reversed string, or the list ansible-core makes of Jinja's reversed iterator."""
+    if isinstance(value, str):
+        return value[::-1]
+    if isinstance(value, SEQUENCES):
+        return list(reversed(value))
+    raise Unknown(f"reverse of {type_name(value)}")
+
+
+def _f_to_json(_: Evaluation, value: Any) -> str:
+    """``to_json`` without options: ``json.dumps`` of a plain value (no NaN, no special types)."""
+    items, chars = measure(value) if isinstance(value, (list, tuple, dict)) else (0, 0)
+    if 2 * chars + 8 * items > MAX_LENGTH:
+        raise BudgetExceeded(f"to_json would build a string longer than {MAX_LENGTH}")
+    plain = finalize(value)
+    if is_int(plain):
+        check_int(plain)
+    if isinstance(plain, float) and not math.isfinite(plain):
+        raise Unknown("to_json of a number that JSON cannot write")
+    try:
+        return check_length(json.dumps(plain, allow_nan=False))
+    except (TypeError, ValueError):
+        raise Unknown("to_json of a value that is not plain JSON") from None
+
+
 def _f_sum(ev: Evaluation, value: Any, attribute: Any = None, start: Any = 0) -> Any:
     """Numbers add up; ``start=[]`` concatenates lists in linear time (not ``sum``'s quadratic)."""
-    if not isinstance(value, list):
+    if not isinstance(value, SEQUENCES):
         raise Unknown("sum needs a list")
     items = [get_attribute(v, attribute) for v in value] if attribute is not None else value
     if isinstance(start, list):
@@ -347,46 +414,75 @@ def _f_dirname(_: Evaluation, value: Any) -> str:
     return text.rsplit("/", 1)[0] if "/" in text else ""
 
 
+_STABLE_HASH = (int, float, bool)
+
+
 def _list_op(op: str) -> Callable[..., list[Any]]:
+    """Ansible's ``union``/``intersect``/``difference``: a Python set's order when the items
+    hash, which is only known for numbers (a string's hash changes with each process)."""
+
     def run(ev: Evaluation, a: Any, b: Any) -> list[Any]:
-        if not isinstance(a, list) or not isinstance(b, list):
+        if not isinstance(a, SEQUENCES) or not isinstance(b, SEQUENCES):
             raise Unknown(f"{op} needs lists")
-        if op == "union":
-            return _f_unique(ev, a + b)
-        others = {_frozen(x) for x in b}
-        wanted = op == "intersect"
-        return [x for x in _f_unique(ev, a) if (_frozen(x) in others) == wanted]
+        ev.budget.spend(len(a) + len(b))
+        try:
+            first, second = set(a), set(b)
+        except TypeError:
+            if op == "union":
+                return _f_unique(ev, [*a, *b], True)
+            others = {_frozen(x) for x in b}
+            wanted = op == "intersect"
+            return _f_unique(ev, [x for x in a if (_frozen(x) in others) == wanted], True)
+        if not all(type(x) in _STABLE_HASH for x in (*first, *second)):
+            raise Unknown(f"{op} of strings: the order of the result depends on Python's hash seed")
+        found = first | second if op == "union" else first & second if op == "intersect" else first - second
+        return list(found)
 
     return run
 
 
+def _ignore_case(value: Any, case_sensitive: Any) -> Any:
+    """Jinja sorts strings by their lower case unless ``case_sensitive``."""
+    return value.lower() if isinstance(value, str) and not truth(case_sensitive) else value
+
+
 def _f_sort(
-    _: Evaluation, value: Any, reverse: bool = False, case_sensitive: bool = False, attribute: Any = None
+    _: Evaluation, value: Any, reverse: Any = False, case_sensitive: Any = False, attribute: Any = None
 ) -> Any:
-    if not isinstance(value, list):
+    if not isinstance(value, SEQUENCES):
         raise Unknown("sort needs a list")
-    key = (lambda v: get_attribute(v, attribute)) if attribute is not None else None
+    if attribute is not None and not isinstance(attribute, str):
+        raise Unknown("sort by an attribute that is not a name")
+    if attribute is not None and ("," in attribute or "." in attribute):
+        raise Unknown("sort by several or dotted attributes is not evaluated statically")
+
+    def key(item: Any) -> Any:
+        return _ignore_case(get_attribute(item, attribute) if attribute is not None else item, case_sensitive)
+
     try:
-        return sorted(value, key=key, reverse=reverse)
+        return sorted(value, key=key, reverse=truth(reverse))
     except TypeError:
         raise Unknown("sort of mixed types") from None
 
 
 def _f_dictsort(
-    _: Evaluation, value: Any, case_sensitive: bool = False, by: str = "key", reverse: bool = False
+    _: Evaluation, value: Any, case_sensitive: Any = False, by: Any = "key", reverse: Any = False
 ) -> Any:
-    if not isinstance(value, dict):
-        raise Unknown("dictsort needs a mapping")
+    """Jinja's ``dictsort``: (key, value) tuples, sorted by key or value, ignoring case."""
+    if not isinstance(value, dict) or by not in ("key", "value"):
+        raise Unknown("dictsort needs a mapping, by 'key' or 'value'")
     index = 0 if by == "key" else 1
     try:
-        return sorted(([k, v] for k, v in value.items()), key=lambda kv: kv[index], reverse=reverse)
+        return sorted(
+            value.items(), key=lambda kv: _ignore_case(kv[index], case_sensitive), reverse=truth(reverse)
+        )
     except TypeError:
         raise Unknown("dictsort of mixed types") from None
 
 
 def _f_min_max(pick: Callable[..., Any]) -> Callable[..., Any]:
     def run(_: Evaluation, value: Any, **__: Any) -> Any:
-        if not isinstance(value, (list, str, dict)):
+        if not isinstance(value, (list, tuple, str, dict)):
             raise Unknown(f"{pick.__name__} needs a list")
         return pick(value)
 
@@ -420,7 +516,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "sum": _f_sum,
     "abs": lambda _, v: abs(v),
     "round": _f_round,
-    "reverse": lambda _, v: v[::-1],
+    "reverse": _f_reverse,
     "unique": _f_unique,
     "sort": _f_sort,
     "flatten": _f_flatten,
@@ -439,6 +535,10 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "difference": _list_op("difference"),
     "intersect": _list_op("intersect"),
     "center": _f_center,
+    "truncate": _f_truncate,
+    "indent": _f_indent,
+    "capitalize": lambda _, v: to_string(v).capitalize(),
+    "to_json": _f_to_json,
     "comment": lambda _, v, *a, **k: "#\n# " + to_string(v) + "\n#",
     "quote": lambda _, v: (
         to_string(v)

@@ -13,7 +13,8 @@ from portpolicy.ansible.jinja.values import TemplateSyntaxError
 
 _TOKEN = re.compile(
     r"""(?P<ws>\s+)
-    |(?P<num>\d[\d_]*\.\d+(?:[eE][+-]?\d+)?|\d[\d_]*)
+    |(?P<num>(?:\d+_)*\d+(?:(?:\.(?:\d+_)*\d+)?[eE][+-]?(?:\d+_)*\d+|\.(?:\d+_)*\d+)
+      |0[bB](?:_?[01])+|0[oO](?:_?[0-7])+|0[xX](?:_?[\da-fA-F])+|[1-9](?:_?\d)*|0(?:_?0)*)
     |(?P<str>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
     |(?P<name>[A-Za-z_][A-Za-z0-9_]*)
     |(?P<op>\*\*|//|==|!=|<=|>=|[-+*/%~<>()\[\]{},.|:=?!])""",
@@ -50,9 +51,14 @@ def tokenize(src: str) -> list[tuple[str, Any]]:
 
 
 def _number_literal(text: str) -> int | float:
-    """A number as written; a huge integer literal is refused before ``int()`` reads it."""
+    """A number as Jinja reads it (``1e3``, ``0x1F``, ``1_000``); a huge integer literal is
+    refused before ``int()`` reads it."""
     text = text.replace("_", "")
-    if "." in text:
+    if text[:2].lower() in ("0b", "0o", "0x"):
+        if len(text) > MAX_LITERAL_DIGITS * 4:
+            raise TemplateSyntaxError(f"integer literal of {len(text)} digits (exceeds evaluation budget)")
+        return int(text, 0)
+    if "." in text or "e" in text or "E" in text:
         return float(text)
     if len(text) > MAX_LITERAL_DIGITS:
         raise TemplateSyntaxError(

@@ -1,9 +1,10 @@
 """What an expression may do to a value: operators, attribute and item access, method calls.
 
 Sandbox: no Python attribute access (only dict items and an allow-list of pure string,
-list and dict methods; any name starting with ``_`` is refused), no ``%`` string
-formatting. Operations whose result size is known in advance (``replace``, ``join``, ``*``,
-``**``, ``range``) are refused before they build a result over the budget's limits.
+list and dict methods; any name starting with ``_`` is refused). ``%``-formatting and
+``str.format`` are in ``formatting.py``, which reads every specifier before it formats.
+Operations whose result size is known in advance (``replace``, ``join``, ``*``, ``**``,
+``range``) are refused before they build a result over the budget's limits.
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from portpolicy.ansible.jinja.budget import MAX_INT_BITS, MAX_LENGTH, check_int, check_length, measure
+from portpolicy.ansible.jinja.formatting import percent_format, str_format
 from portpolicy.ansible.jinja.values import (
     OMIT,
+    SEQUENCES,
     BudgetExceeded,
+    Macro,
     Undefined,
     Unknown,
     UnknownValue,
+    finalize,
     hashable,
     is_int,
     is_number,
@@ -55,6 +60,7 @@ _STR_METHODS = frozenset(
         "find",
         "partition",
         "rpartition",
+        "format",
     }
 )
 _DICT_METHODS = frozenset({"get", "keys", "values", "items"})
@@ -70,12 +76,15 @@ def get_attribute(value: Any, name: Any) -> Any:
         if isinstance(name, str) and name in _DICT_METHODS:
             return Method(value, name)
         raise Undefined(f"no attribute {name!r}")
-    if isinstance(value, list) and is_int(name):
+    if isinstance(value, SEQUENCES) and is_int(name):
         return get_item(value, name)
     if isinstance(value, str) and name in _STR_METHODS:
         return Method(value, name)
-    if isinstance(value, list) and name in _LIST_METHODS:
+    if isinstance(value, SEQUENCES) and name in _LIST_METHODS:
         return Method(value, name)
+    if isinstance(value, Macro) or (isinstance(name, str) and hasattr(type(value), name)):
+        # Jinja would find a Python attribute or method here: not undefined, just not known.
+        raise Unknown(f"attribute {name!r} of a {type_name(value)} is not evaluated statically")
     raise Undefined(f"{type_name(value)} has no attribute {name!r}")
 
 
@@ -86,16 +95,18 @@ def get_item(value: Any, key: Any) -> Any:
         if hashable(key) in value:
             return value[key]
         raise Undefined(f"no key {key!r}")
-    if isinstance(value, (list, str)) and is_int(key):
+    if isinstance(value, (list, tuple, str)) and is_int(key):
         if -len(value) <= key < len(value):
             return value[key]
         raise Undefined(f"index {key} out of range")
-    if isinstance(value, (list, str)) and isinstance(key, str):
+    if isinstance(value, (list, tuple, str)) and isinstance(key, str):
         return get_attribute(value, key)
     raise Undefined(f"{type_name(value)} has no item {key!r}")
 
 
 def call_method(method: Method, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    if method.name == "format":
+        return str_format(method.target, args, kwargs)
     if kwargs:
         raise Unknown("keyword arguments to methods are not supported")
     target, name = method.target, method.name
@@ -111,9 +122,8 @@ def call_method(method: Method, args: list[Any], kwargs: dict[str, Any]) -> Any:
         result: Any = getattr(target, name)(*args)
     except (TypeError, ValueError, OverflowError) as exc:
         raise Unknown(f"{name}() failed ({type(exc).__name__})") from None
-    if isinstance(result, (tuple, type({}.keys()), type({}.values()), type({}.items()))):
-        raw: list[Any] = list(result)
-        result = [list(x) if isinstance(x, tuple) else x for x in raw]
+    if isinstance(result, (type({}.keys()), type({}.values()), type({}.items()))):
+        result = list(result)  # ansible-core turns a view into a list (of tuples, for items())
     return result
 
 
@@ -163,14 +173,14 @@ def apply_operator(op: str, a: Any, b: Any) -> Any:
             raise BudgetExceeded(f"a string longer than {MAX_LENGTH}")
         return left + right
     if op == "+":
-        if (is_number(a) and is_number(b)) or (type(a) is type(b) and isinstance(a, (str, list))):
+        if (is_number(a) and is_number(b)) or (type(a) is type(b) and isinstance(a, (str, list, tuple))):
             return a + b
         raise Unknown(f"cannot add {type_name(a)} and {type_name(b)}")
     if op == "*":
         return _multiply(a, b)
+    if op == "%" and isinstance(a, str):
+        return percent_format(a, b)
     if not (is_number(a) and is_number(b)):
-        if op == "%" and isinstance(a, str):
-            raise Unknown("%-formatting is not evaluated statically")
         raise Unknown(f"cannot apply {op} to {type_name(a)} and {type_name(b)}")
     try:
         if op == "-":
@@ -193,8 +203,8 @@ def _multiply(a: Any, b: Any) -> Any:
         if is_int(a) and is_int(b) and a.bit_length() + b.bit_length() > MAX_INT_BITS + 1:
             raise BudgetExceeded(f"a product larger than {MAX_INT_BITS} bits")
         return a * b
-    seq, count = (a, b) if isinstance(a, (str, list)) else (b, a)
-    if isinstance(seq, (str, list)) and is_int(count):
+    seq, count = (a, b) if isinstance(a, (str, list, tuple)) else (b, a)
+    if isinstance(seq, (str, list, tuple)) and is_int(count):
         if len(seq) * max(count, 0) > MAX_LENGTH:
             raise BudgetExceeded(f"repetition longer than {MAX_LENGTH}")
         return seq * count
@@ -240,13 +250,17 @@ def contains(container: Any, item: Any) -> bool:
         return item in container
     if isinstance(container, dict):
         return hashable(item) in container
-    if isinstance(container, list):
+    if isinstance(container, SEQUENCES):
         return item in container
     raise Unknown(f"'in' needs a string, list or mapping, not {type_name(container)}")
 
 
 def to_string(value: Any) -> str:
-    """Jinja's rendering of a value into template output (a bounded one)."""
+    """Python's ``str()`` of a value, as Jinja's ``~`` and ``string`` give it (a bounded one).
+
+    A tuple prints as ``(1, 2)``; anything but plain values (a macro, a namespace) is
+    ``Unknown``: Jinja would print a Python object's repr.
+    """
     if isinstance(value, str):
         return value
     if value is OMIT:
@@ -257,8 +271,22 @@ def to_string(value: Any) -> str:
         raise Unknown(value.reason)
     if isinstance(value, int):
         check_int(value)
-    elif isinstance(value, (list, dict)):
+    elif isinstance(value, (list, tuple, dict)):
         measure(value)
+        finalize(value)  # refuses what has no plain value, anywhere inside
+    elif not isinstance(value, (float, type(None))):
+        raise Unknown(f"a {type_name(value)} is not printed statically")
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
         return repr(value)
     return check_length(str(value))
+
+
+def output_string(value: Any) -> str:
+    """What ``{{ value }}`` writes into a template as ansible-core renders it: ``none`` is
+    empty, a tuple is written as the list it becomes (``[1, 2]``)."""
+    if value is None:
+        return ""
+    if isinstance(value, (tuple, list, dict)):
+        measure(value)
+        value = finalize(value)
+    return to_string(value)

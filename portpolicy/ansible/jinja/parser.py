@@ -6,6 +6,8 @@ short expressions are cached, because role defaults repeat the same expressions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from portpolicy.ansible.jinja.budget import MAX_LENGTH, MAX_NESTING
@@ -145,14 +147,17 @@ class ExpressionParser:
             node = ("bin", "**", node, self.unary())
         return node
 
-    def unary(self) -> Node:
+    def unary(self, with_filters: bool = True) -> Node:
+        """As Jinja: ``-3 | abs`` is ``(-3) | abs``; the operand of ``-`` takes no filters."""
         if self.at("op", "-") or self.at("op", "+"):
             sign = self.next()[1]
             self.descend()
-            operand = self.unary()
+            operand = self.unary(with_filters=False)
             self.ascend()
-            return self.filters(("neg", operand) if sign == "-" else operand)
-        return self.filters(self.postfix(self.primary()))
+            node = ("neg", operand) if sign == "-" else operand
+        else:
+            node = self.postfix(self.primary())
+        return self.filters(node) if with_filters else node
 
     def primary(self) -> Node:
         kind, value = self.next()
@@ -169,13 +174,8 @@ class ExpressionParser:
             return ("name", value)
         if (kind, value) == ("op", "("):
             if self.accept("op", ")"):
-                return ("list", [])
-            node = self.expression()
-            if self.at("op", ","):
-                items = [node]
-                while self.accept("op", ",") and not self.at("op", ")"):
-                    items.append(self.expression())
-                node = ("list", items)
+                return ("tuple", [])
+            node = self.tuple_(self.expression)
             self.expect("op", ")")
             return node
         if (kind, value) == ("op", "["):
@@ -197,6 +197,52 @@ class ExpressionParser:
             self.expect("op", "}")
             return ("dict", pairs)
         raise TemplateSyntaxError(f"unexpected {value!r}")
+
+    def tuple_(self, item: Callable[[], Node]) -> Node:
+        """One ``item``, or several separated by commas: a tuple (``1, 2`` and ``(1,)``)."""
+        node = item()
+        if not self.at("op", ","):
+            return node
+        items = [node]
+        while self.accept("op", ",") and not self.at("op", ")") and not self.at("end"):
+            if self.at("name", "if") or self.at("name", "recursive"):
+                break
+            items.append(item())
+        return ("tuple", items)
+
+    def targets(self) -> list[str]:
+        """Assignment targets of ``for`` and ``set``: names, comma-separated, maybe in parentheses."""
+        parens = self.accept("op", "(")
+        names = [self.name()]
+        while self.accept("op", ","):
+            if parens and self.at("op", ")"):
+                break
+            names.append(self.name())
+        if parens:
+            self.expect("op", ")")
+        for name in names:
+            if name in _KEYWORDS or name in _CONSTANTS:
+                raise TemplateSyntaxError(f"cannot assign to {name!r}")
+        return names
+
+    def parameters(self) -> tuple[list[str], dict[str, Node]]:
+        """A macro's ``(a, b=1)``: parameter names and the defaults' expressions."""
+        names: list[str] = []
+        defaults: dict[str, Node] = {}
+        self.expect("op", "(")
+        while not self.at("op", ")"):
+            name = self.name()
+            if name in names:
+                raise TemplateSyntaxError(f"parameter {name!r} given twice")
+            names.append(name)
+            if self.accept("op", "="):
+                defaults[name] = self.expression()
+            elif defaults:
+                raise TemplateSyntaxError("a parameter without a default after one with a default")
+            if not self.accept("op", ","):
+                break
+        self.expect("op", ")")
+        return names, defaults
 
     def postfix(self, node: Node) -> Node:
         while True:
@@ -279,6 +325,153 @@ _PARSED: dict[str, Node] = {}
 MAX_CACHED = 512
 """Longest expression kept in the parse cache (real ones are a few dozen characters), so
 that hostile content cannot fill the memory through it."""
+
+
+def parse_tuple(src: str) -> Node:
+    """A ``{% set x = 1, 2 %}`` value: an expression, or a tuple of them."""
+    parser = _parser(src)
+    node = parser.tuple_(parser.expression)
+    parser.done()
+    return node
+
+
+@dataclass(frozen=True)
+class ForTag:
+    """``for a, b in items if cond recursive``, read as Jinja reads it."""
+
+    targets: list[str]
+    iterable: Node
+    condition: Node | None
+    recursive: bool
+
+
+def parse_for(src: str) -> ForTag:
+    """The loop's targets, its list (no inline ``if``: that starts the filter), its filter."""
+    parser = _parser(src)
+    targets = parser.targets()
+    parser.expect("name", "in")
+    iterable = parser.tuple_(parser.or_)
+    condition = parser.expression() if parser.accept("name", "if") else None
+    recursive = parser.accept("name", "recursive")
+    parser.done()
+    return ForTag(targets, iterable, condition, recursive)
+
+
+def parse_set_targets(src: str) -> list[str]:
+    parser = _parser(src)
+    targets = parser.targets()
+    parser.done()
+    return targets
+
+
+@dataclass(frozen=True)
+class MacroTag:
+    name: str
+    params: list[str]
+    defaults: dict[str, Node]
+
+
+def parse_macro(src: str) -> MacroTag:
+    """``macro name(a, b=1)``."""
+    parser = _parser(src)
+    name = parser.name()
+    params, defaults = parser.parameters()
+    parser.done()
+    return MacroTag(name, params, defaults)
+
+
+def parse_call(src: str) -> tuple[MacroTag, Node]:
+    """``call(x) m(1)``: the caller's parameters and the call expression."""
+    parser = _parser(src)
+    params, defaults = parser.parameters() if parser.at("op", "(") else ([], {})
+    node = parser.expression()
+    parser.done()
+    if node[0] != "call":
+        raise TemplateSyntaxError("call block needs a macro call")
+    return MacroTag("caller", params, defaults), node
+
+
+@dataclass(frozen=True)
+class ImportTag:
+    """``import 'x' as m`` or ``from 'x' import a, b as c``, ``with``/``without context``."""
+
+    template: Node
+    alias: str | None
+    names: list[tuple[str, str]]
+    with_context: bool
+
+
+def parse_import(src: str, word: str) -> ImportTag:
+    parser = _parser(src)
+    template = parser.expression()
+    alias: str | None = None
+    names: list[tuple[str, str]] = []
+    if word == "import":
+        parser.expect("name", "as")
+        alias = parser.name()
+    else:
+        parser.expect("name", "import")
+        while parser.at("name") and parser.peek()[1] not in ("with", "without"):
+            name = parser.name()
+            names.append((name, parser.name() if parser.accept("name", "as") else name))
+            if not parser.accept("op", ","):
+                break
+    with_context = False
+    if parser.at("name", "with") or parser.at("name", "without"):
+        with_context = parser.next()[1] == "with"
+        parser.expect("name", "context")
+    parser.done()
+    return ImportTag(template, alias, names, with_context)
+
+
+def parse_with(src: str) -> list[tuple[str, Node]]:
+    """``with a = 1, b = 2``: each name and its expression."""
+    parser = _parser(src)
+    pairs: list[tuple[str, Node]] = []
+    while not parser.at("end"):
+        name = parser.name()
+        parser.expect("op", "=")
+        pairs.append((name, parser.expression()))
+        if not parser.accept("op", ","):
+            break
+    parser.done()
+    return pairs
+
+
+def parse_filter_chain(src: str) -> Node:
+    """``upper | trim`` of ``{% filter %}`` and ``{% set x | upper %}``: a filter node whose
+    innermost operand is ``("const", None)``, for the caller to replace with the text."""
+    parser = _parser(src)
+    node = parser.filters(_pipe(parser))
+    parser.done()
+    return node
+
+
+def _pipe(parser: ExpressionParser) -> Node:
+    name = parser.dotted()
+    args, kwargs = parser.arguments() if parser.accept("op", "(") else ([], {})
+    return ("filter", ("const", None), name, args, kwargs)
+
+
+def with_operand(chain: Node, value: Any) -> Node:
+    """``chain`` (from ``parse_filter_chain``) applied to ``value``."""
+    if chain[0] == "filter" and chain[1] == ("const", None):
+        return ("filter", ("const", value), *chain[2:])
+    return (chain[0], with_operand(chain[1], value), *chain[2:])
+
+
+def parse_expression(src: str) -> Node:
+    """A tag's one expression (``extends``, ``include``), never cached."""
+    parser = _parser(src)
+    node = parser.expression()
+    parser.done()
+    return node
+
+
+def _parser(src: str) -> ExpressionParser:
+    if len(src) > MAX_LENGTH:
+        raise TemplateSyntaxError(f"tag longer than {MAX_LENGTH} characters (exceeds evaluation budget)")
+    return ExpressionParser(src)
 
 
 def parse(src: str) -> Node:

@@ -38,6 +38,14 @@ def _t_version(value: Any, other: Any, op: Any = "eq", *_: Any, **__: Any) -> bo
     return {"lt": a < b, "le": a <= b, "gt": a > b, "ge": a >= b, "eq": a == b, "ne": a != b}[name]
 
 
+def _t_sameas(value: Any, other: Any) -> bool:
+    """``is sameas``: identity, known only for ``none``, ``true`` and ``false`` (whether two
+    other values are one object depends on how ansible-core built them)."""
+    if other is None or other is True or other is False:
+        return value is other
+    raise Unknown("sameas is only evaluated against none, true and false")
+
+
 TESTS: dict[str, Callable[..., Any]] = {
     "version": _t_version,
     "version_compare": _t_version,
@@ -53,8 +61,9 @@ TESTS: dict[str, Callable[..., Any]] = {
     "integer": is_int,
     "float": lambda v: isinstance(v, float),
     "mapping": lambda v: isinstance(v, dict),
-    "sequence": lambda v: isinstance(v, (list, str, dict)),
-    "iterable": lambda v: isinstance(v, (list, str, dict)),
+    "sequence": lambda v: isinstance(v, (list, tuple, str, dict)),
+    "iterable": lambda v: isinstance(v, (list, tuple, str, dict)),
+    "sameas": _t_sameas,
     "in": lambda v, seq: contains(seq, v),
     "eq": lambda v, o: v == o,
     "equalto": lambda v, o: v == o,

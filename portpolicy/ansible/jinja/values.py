@@ -95,3 +95,65 @@ def hashable(value: Any) -> Any:
 
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+SEQUENCES = (list, tuple)
+"""A list as written in YAML, or a tuple written in an expression (``(1, 2)``, ``dictsort``)."""
+
+
+class Namespace(dict[str, Any]):
+    """``namespace(x=1)``: a mapping ``{% set ns.x %}`` may change; Jinja prints it differently."""
+
+
+class LoopContext(dict[str, Any]):
+    """Jinja's ``loop`` inside a ``{% for %}``: read like a mapping, printed as an object."""
+
+
+class TemplateModule(dict[str, Any]):
+    """What ``{% import 'x.j2' as m %}`` binds: the imported template's macros and top-level sets."""
+
+
+class Macro:
+    """A ``{% macro %}`` (or a ``{% call %}`` body): called, it renders to a string.
+
+    The evaluator only calls it (``invoke``); the templates module knows how to render it.
+    """
+
+    name = "macro"
+
+    def invoke(self, args: list[Any], kwargs: dict[str, Any], budget: Any) -> str:
+        raise Unknown(f"macro {self.name!r} cannot be called here")
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def finalize(value: Any, depth: int = 0) -> Any:
+    """``value`` as ansible-core hands it back: tuples become lists, nested ones too.
+
+    What has no plain value (a macro, a namespace, an imported template) is ``Unknown``.
+    A value with nothing to change is returned as it is (no copy of a large YAML list).
+    Bounded by the value's depth (``measure`` bounds its size before any caller gets here).
+    """
+    if type(value) in _PLAIN_TYPES:
+        return value
+    if depth > 64:
+        raise BudgetExceeded("a value nested deeper than 64 levels")
+    if isinstance(value, (Namespace, LoopContext, TemplateModule, Macro)):
+        raise Unknown(f"a {type_name(value)} has no plain value")
+    if isinstance(value, SEQUENCES):
+        items = [finalize(v, depth + 1) for v in value]
+        if type(value) is list and all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return items
+    if isinstance(value, dict):
+        pairs = [(finalize(k, depth + 1), finalize(v, depth + 1)) for k, v in value.items()]
+        if all(k is a and v is b for (k, v), (a, b) in zip(pairs, value.items(), strict=True)):
+            return value
+        return {hashable(k): v for k, v in pairs}
+    if isinstance(value, _PLAIN) or value is OMIT or isinstance(value, UnknownValue):
+        return value
+    raise Unknown(f"a {type_name(value)} has no plain value")
+
+
+_PLAIN_TYPES = frozenset(_PLAIN)
