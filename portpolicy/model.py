@@ -725,6 +725,29 @@ class YamlAmbiguity:
     kind: str = field(default="yaml_ambiguity", init=False)
 
 
+@dataclass(frozen=True)
+class ProgramStart:
+    """A process start of a program whose own config file may set its ports (``portpolicy.apps``).
+
+    Joined per host to that program's config file (``apps.join``): the config's listeners take
+    this process's user and namespace, and its assumed defaults give way. No rule reads it; the
+    join drops it. ``configs`` are the files it reads: named on its command line (``named``), or
+    the program's default paths.
+    """
+
+    program: str
+    service: str
+    configs: tuple[str, ...]
+    named: bool
+    location: Location
+    run_as: RunAs = RunAs()
+    netns: str = "host"
+    container: str = ""
+    evidence: tuple[Evidence, ...] = ()
+    image: str = ""
+    kind: str = field(default="program_start", init=False)
+
+
 Fact = (
     Listener
     | KernelSetting
@@ -742,6 +765,7 @@ Fact = (
     | ServicePort
     | Posture
     | YamlAmbiguity
+    | ProgramStart
 )
 
 
