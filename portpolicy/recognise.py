@@ -28,7 +28,7 @@ from portpolicy import signatures
 from portpolicy.paths import is_template, strip_template
 from portpolicy.readers.base import mask_jinja
 from portpolicy.readers.lexing import JINJA_COMMENTS, replace_templates
-from portpolicy.signatures import Signature
+from portpolicy.signatures import Signature, appconfig
 
 YAML_SUFFIXES = (".yml", ".yaml", ".yml.j2", ".yaml.j2")
 
@@ -267,6 +267,8 @@ def never_config(rel: str) -> bool:
     name = strip_template(posixpath.basename(rel)).lower()
     stem, dot, suffix = name.rpartition(".")
     if "/".join([*rel.split("/")[-2:-1], name]) in CONFIG_BY_NAME:
+        return False
+    if suffix == "json" and appconfig.json_named(rel):  # appsettings.json, caddy.json
         return False
     return bool(dot and stem and suffix in NOT_CONFIG_SUFFIXES)
 

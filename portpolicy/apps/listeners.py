@@ -20,6 +20,7 @@ from portpolicy.model import (
     ParseError,
     PortRange,
     PortSet,
+    ProgramStart,
     RunAs,
     Unresolved,
 )
@@ -55,6 +56,8 @@ def listeners(start: Start, scope: Scope) -> Iterator[Fact]:
         for socket in run.app.sockets:
             claimed.update(socket.flags)
             yield from _socket_facts(run, socket, env_here, start, scope)
+        if run.app.config_ports:
+            yield _program_start(run, start, scope)
     args = words[1:] if words and not start.words_are_args else words
     for socket in table().generic:
         flags = tuple(f for f in socket.flags if f not in claimed)
@@ -182,6 +185,36 @@ def _from_default(
     yield from _facts_for(
         run, written, socket.default, "", said, (), host, start, scope, default=True, assumed=assumed
     )
+
+
+def _program_start(run: Run, start: Start, scope: Scope) -> ProgramStart:
+    """The start as the join to the program's own config file needs it (``apps.join``)."""
+    named = named_configs(run)
+    return ProgramStart(
+        program=run.app.name,
+        service=scope.service,
+        configs=named or run.app.config_paths,
+        named=bool(named),
+        location=start.where,
+        run_as=scope.run_as,
+        netns=scope.netns,
+        container=scope.container,
+        evidence=scope.evidence,
+        image=start.image,
+    )
+
+
+def named_configs(run: Run) -> tuple[str, ...]:
+    """The config files the command line names (``-c /etc/unbound/unbound.conf``, a positional file)."""
+    app = run.app
+    named = [hit.value for hit in flag_hits(app.config_flags, run.args) if hit.value]
+    if app.config_positional:
+        named += [
+            a
+            for a in run.args[:64]
+            if not a.startswith("-") and ("/" in a or a.endswith((".yml", ".yaml", ".ini")))
+        ]
+    return tuple(named[:16])
 
 
 def _names_config(run: Run) -> bool:

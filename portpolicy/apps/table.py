@@ -29,6 +29,23 @@ class Socket:
 
 
 @dataclass(frozen=True)
+class ConfigPort:
+    """A key of the program's own config file that opens a socket (a ``config.ports`` item)."""
+
+    socket: str
+    key: str
+    form: str
+    port_key: str | None
+    port_default: int | None
+    address_key: str | None
+    address_default: str | None
+    protocols: tuple[str, ...]
+    repeat: bool
+    only_without: str | None
+    """Read only when this key is not written (unbound's ``port:`` when no ``interface:`` names one)."""
+
+
+@dataclass(frozen=True)
 class App:
     """One program of the table."""
 
@@ -42,6 +59,10 @@ class App:
     config_positional: bool
     config_paths: tuple[str, ...]
     config_read: bool
+    config_format: str
+    config_ports: tuple[ConfigPort, ...]
+    config_names: tuple[str, ...]
+    """File names (globs) that are this program's config wherever they are deployed."""
     """Another reader reads its config file (``read_by``): that file's ports stand, no default."""
     sockets: tuple[Socket, ...]
     image_env: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
@@ -75,6 +96,22 @@ def _socket(item: dict[str, Any]) -> Socket:
     )
 
 
+def _config_port(item: dict[str, Any]) -> ConfigPort:
+    default = item.get("address_default")
+    return ConfigPort(
+        socket=str(item.get("socket", "")),
+        key=str(item["key"]),
+        form=str(item.get("form", "address")),
+        port_key=item.get("port_key"),
+        port_default=item.get("port_default"),
+        address_key=item.get("address_key"),
+        address_default=None if default is None else str(default),
+        protocols=tuple(item.get("protocols", ("tcp",))),
+        repeat=bool(item.get("repeat", False)),
+        only_without=item.get("only_without"),
+    )
+
+
 def _app(name: str, entry: dict[str, Any]) -> App:
     run: list[tuple[str, str | None]] = []
     for spec in entry.get("run", ()):
@@ -93,6 +130,9 @@ def _app(name: str, entry: dict[str, Any]) -> App:
         config_positional=bool(config.get("positional", False)),
         config_paths=tuple(config.get("paths", ())),
         config_read=bool(config.get("read_by")),
+        config_format=str(config.get("format", "")),
+        config_ports=tuple(_config_port(p) for p in config.get("ports", ())),
+        config_names=tuple(config.get("names", ())),
         sockets=tuple(_socket(s) for s in entry.get("listeners", ())),
         image_env=tuple(
             (str(e["image"]), tuple((str(k), str(v)) for k, v in e["env"].items()))

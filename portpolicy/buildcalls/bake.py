@@ -29,6 +29,7 @@ _TOKEN = re.compile(
     |(?P<nl>\n)
     |(?P<string>"(?:[^"\\\n]|\\.)*")
     |(?P<ident>[A-Za-z_][A-Za-z0-9_-]*)
+    |(?P<number>[0-9][0-9._]*)
     |(?P<punct>[{}\[\]=,:])
     |(?P<other>.)""",
     re.S | re.X,
@@ -74,6 +75,15 @@ def bakefile(text: str, folder: str) -> Found:
             if call is not None:
                 found.calls.append(call)
     return found
+
+
+def hcl_blocks(text: str) -> tuple[list[_Block], list[tuple[int, str]]]:
+    """Every top-level block of an HCL file (literal attributes; nested blocks dropped), and notes.
+
+    Also read by ``portpolicy.apps.configs`` (Vault's ``listener "tcp" {}``, Consul's ``ports {}``).
+    """
+    found = Found()
+    return _Parser(_tokens(text, found)).blocks(), found.notes
 
 
 def _tokens(text: str, found: Found) -> list[_Token]:
@@ -145,7 +155,7 @@ class _Parser:
         if tok is None or depth > MAX_NESTING:
             self.skip_expression()
             return None
-        if tok.kind == "string" and self.ends_value(1):
+        if tok.kind in ("string", "number") and self.ends_value(1):
             self.pos += 1
             return _unquoted(tok.text)
         if tok.text == "[":

@@ -125,6 +125,7 @@ ORDER = (
     "nginx",
     "haproxy",
     "dockerd",
+    "appconfig",
     "daemons",
     "nftables",
     "ufw",
