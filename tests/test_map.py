@@ -69,13 +69,17 @@ def test_page_shows_bands_listeners_openings_and_linked_findings(tmp_path: Path)
     assert classes.count("mark listener") == 3  # agent and web on the full axis, web (443) again in the zoom
     assert "mark firewall" in classes
     rows = {attrs["id"] for tag, attrs in page.tags if tag == "tr" and attrs.get("class") == "finding-row"}
-    links = {attrs["href"] for tag, attrs in page.tags if tag == "a" and attrs.get("class", "").startswith("mark")}
+    links = {
+        attrs["href"] for tag, attrs in page.tags if tag == "a" and attrs.get("class", "").startswith("mark")
+    }
     assert rows and {link.lstrip("#") for link in links} <= rows
     assert any(a.get("href") == "etc/systemd/system/agent.socket#L2" for t, a in page.tags if t == "a")
     text = " ".join(page.text)
     assert "PP002" in text and "agent" in text and "www" in text
     assert not [t for t, _ in page.tags if t in {"script", "link", "img", "iframe"}]
-    csp = [a["content"] for t, a in page.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
+    csp = [
+        a["content"] for t, a in page.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"
+    ]
     assert csp == ["default-src 'none'; style-src 'unsafe-inline'"]
 
 
@@ -106,7 +110,9 @@ def test_hostile_names_and_values_stay_text(tmp_path: Path) -> None:
     name = 'x"><script>alert(1)<'
     write_tree(
         tmp_path,
-        {f"{name}/compose.yaml": 'services:\n  "a<b>\\u001b[31m":\n    image: nginx:1.27\n    ports:\n      - "50000:80"\n'},
+        {
+            f"{name}/compose.yaml": 'services:\n  "a<b>\\u001b[31m":\n    image: nginx:1.27\n    ports:\n      - "50000:80"\n'
+        },
     )
     page = html_map(tmp_path)
     parsed = parse_html(page)
@@ -150,7 +156,9 @@ def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
             pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
             pred = [0, a, b, (a + b) // 2, a if pa <= pb and pa <= pc else (b if pb <= pc else c)][kind]
             line[i] = (line[i] + pred) & 0xFF
-        rows.append(bytes(line if bpp == 3 else b"".join(bytes(line[i : i + 3]) for i in range(0, stride, 4))))
+        rows.append(
+            bytes(line if bpp == 3 else b"".join(bytes(line[i : i + 3]) for i in range(0, stride, 4)))
+        )
         prev = line
     return width, height, rows
 
@@ -192,5 +200,10 @@ def test_headless_browser_draws_the_examples_map(tmp_path: Path) -> None:
     assert pixels.count(bytes.fromhex("c6dbef")) > 500  # the ephemeral band is on screen
     dom = _browser("--dump-dom", page.as_uri(), profile=tmp_path / "p2").stdout.decode()
     assert dom.count('class="portmap"') >= 9  # a map per host at least
-    for seen in ('class="band band-ephemeral"', 'class="mark listener"', 'class="mark firewall"', "finding-row"):
+    for seen in (
+        'class="band band-ephemeral"',
+        'class="mark listener"',
+        'class="mark firewall"',
+        "finding-row",
+    ):
         assert seen in dom

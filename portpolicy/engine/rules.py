@@ -214,7 +214,14 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
         fix=fix,
         also=tuple(
             compile_rule(
-                {**data, "match": part["match"], "report": part["report"], "also": [], "levels": [], "fix": None},
+                {
+                    **data,
+                    "match": part["match"],
+                    "report": part["report"],
+                    "also": [],
+                    "levels": [],
+                    "fix": None,
+                },
                 source,
             )
             for part in data.get("also", ())
