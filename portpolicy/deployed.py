@@ -215,7 +215,7 @@ def _read_one(
     name = destination_name(d.destination)
     if name is None or name.endswith("/"):
         return None
-    priors = [s for s in recognise.named(name) if not s.yaml]
+    priors = [s for s in recognise.named(name) if not s.yaml or s.role == signatures.DAEMON]
     if not priors or (
         d.text is None and first in {s.name for s in priors} and not _renamed(d.source_path, name)
     ):

@@ -268,7 +268,7 @@ def never_config(rel: str) -> bool:
     stem, dot, suffix = name.rpartition(".")
     if "/".join([*rel.split("/")[-2:-1], name]) in CONFIG_BY_NAME:
         return False
-    if suffix == "json" and appconfig.json_named(rel):  # appsettings.json, caddy.json
+    if suffix in ("json", "hcl") and appconfig.skipped_type_named(rel):  # appsettings.json, vault.hcl
         return False
     return bool(dot and stem and suffix in NOT_CONFIG_SUFFIXES)
 

@@ -6,7 +6,7 @@ path it is deployed to (``COPY x /etc/unbound/unbound.conf``, an Ansible templat
 ``dest``), and then only when it holds a setting. ``NAMES`` mirrors the table's
 ``config.names`` (``tests/test_app_configs.py`` keeps them equal) so that recognising a
 file never loads the table. JSON is skipped by suffix; the JSON names here are let through
-(``recognise.never_config`` asks ``json_named``), as Docker's ``daemon.json`` is.
+(``recognise.never_config`` asks ``skipped_type_named``), HCL too, as Docker's ``daemon.json`` is.
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ def named(rel: str) -> bool:
     return program_of(rel) is not None
 
 
-def json_named(rel: str) -> bool:
-    """A ``.json`` file this format reads (JSON is otherwise skipped by its suffix)."""
-    return rel.removesuffix(".j2").endswith(".json") and named(rel)
+def skipped_type_named(rel: str) -> bool:
+    """A ``.json`` or ``.hcl`` file this format reads (both are otherwise skipped by their suffix)."""
+    return rel.removesuffix(".j2").endswith((".json", ".hcl")) and named(rel)
 
 
 def shaped(text: str) -> bool:
