@@ -238,7 +238,9 @@ class _TreeBuilder:
 
     def _directive(self, words: list[Token], block: tuple[Directive, ...] | None) -> Directive:
         head = words[0]
-        return Directive(head.text, tuple(words[1:]), self.source.at(head.line, head.column), block, head.line)
+        return Directive(
+            head.text, tuple(words[1:]), self.source.at(head.line, head.column), block, head.line
+        )
 
     def _error(self, message: str, token: Token) -> None:
         self.errors.append(ParseError(f"nginx: {message}", self.source.at(token.line, token.column)))
