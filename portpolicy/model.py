@@ -327,6 +327,15 @@ class Listener:
     internal_only: bool = False
     """For a published port: every network the container joins is ``internal`` (compose
     ``networks: {x: {internal: true}}``), so the runtime publishes nothing on the host."""
+    port_origin: str = ""
+    """Where the port came from when no config line states it (``portpolicy.apps``): "port 9100:
+    node_exporter's built-in default; ...", "port 8080: ASPNETCORE_HTTP_PORTS in the
+    environment"; "" for a port a config line states."""
+    port_assumed: bool = False
+    """The port is a built-in default that a config file the program reads (and the scan did not
+    join to it) may change: no verdict that needs the process's whole set of ports."""
+    program: str = ""
+    """The program of ``data/apps.yml`` that binds it (``node_exporter``), when known."""
     # Filled in by the hosts stage.
     host: str = ""
     namespace: Namespace | None = None
@@ -342,15 +351,6 @@ class Listener:
     reserved_ports_if_added: PortSet | None = None
     """The namespace's reserved-ports list with this listener's ports added (a write replaces the list)."""
     seq: int = 0
-    port_origin: str = ""
-    """Where the port came from when no config line states it (``portpolicy.apps``): "port 9100:
-    node_exporter's built-in default; ...", "port 8080: ASPNETCORE_HTTP_PORTS in the
-    environment"; "" for a port a config line states."""
-    port_assumed: bool = False
-    """The port is a built-in default that a config file the program reads (and the scan did not
-    join to it) may change: no verdict that needs the process's whole set of ports."""
-    program: str = ""
-    """The program of ``data/apps.yml`` that binds it (``node_exporter``), when known."""
     kind: str = field(default="listener", init=False)
 
 
