@@ -58,7 +58,9 @@ def template(ctx: Ctx, call: ModuleCall) -> None:
     whole = splice_includes(ctx, path, text)
     ctx.out.claimed.add(path)
     try:
-        rendered = jinja.render(whole.text, a.scope)
+        folders = [posixpath.join(ctx.role.root, "templates")] if ctx.role else []
+        load = jinja.folder_loader(ctx.loader.text, ctx.project.files, [*folders, posixpath.dirname(path)])
+        rendered = jinja.render(whole.text, a.scope, load=load)
     except (TemplateSyntaxError, Unknown, RecursionError) as exc:
         why = exc.reason if isinstance(exc, Unknown) else str(exc)
         masked = mask_statements(text)
