@@ -61,6 +61,8 @@ READ = {
 }
 
 FINDINGS = [
+    # USER app EXPOSE 80: works only where the runtime lowers the limit (no runtime configured)
+    ("PP001", "build/Dockerfile-prod", 6),
     ("PP001", "deploy/units/webapp", 7),  # User=app binds 80 with no capability
     ("PP002", "deploy/units/api-listener", 2),  # 50000 in the ephemeral range
     ("PP005", "build/Dockerfile-prod", 7),  # EXPOSE 70000
@@ -78,12 +80,22 @@ def test_each_format_under_an_unhelpful_name_is_read_and_judged(tmp_path: Path) 
     assert "above the ephemeral range start 1024" in unprivileged.message
 
 
-def test_dockerfile_prod_as_non_root_exposing_80_is_read_without_a_verdict(tmp_path: Path) -> None:
-    """Inside its own network namespace Docker lowers the privileged-port limit to 0: no PP001."""
-    report = scan_tree(write_tree(tmp_path, {"build/Dockerfile-prod": TREE["build/Dockerfile-prod"]}))
+def test_dockerfile_prod_as_non_root_exposing_80_is_read_with_a_portability_verdict(
+    tmp_path: Path,
+) -> None:
+    """Inside its own network namespace Docker lowers the privileged-port limit to 0: no error.
+
+    With no runtime configured, an image may run where the limit stays 1024: a PP001 warning
+    naming where it works; with ``runtime: docker`` configured, no PP001 at all.
+    """
+    files = {"build/Dockerfile-prod": TREE["build/Dockerfile-prod"]}
+    report = scan_tree(write_tree(tmp_path, files))
     listeners = [f for f in report.facts if isinstance(f, Listener)]
     assert [(str(ln.ports), ln.run_as.user) for ln in listeners] == [("80", "app")]
-    assert [f.rule for f in report.findings] == ["PP005"]
+    assert [(f.rule, f.severity) for f in report.findings] == [("PP001", "warning"), ("PP005", "error")]
+    assert "works on Docker >= 20.10" in report.findings[0].message
+    configured = scan_tree(write_tree(tmp_path, {**files, ".portpolicy.yml": "runtime: docker\n"}))
+    assert [f.rule for f in configured.findings] == ["PP005"]
 
 
 def test_a_dropin_beside_a_suffixless_unit_joins_it(tmp_path: Path) -> None:
