@@ -12,7 +12,7 @@ known by image only. The hosts stage calls ``mark`` once per listener, so PP015 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -42,10 +42,22 @@ class Entry:
 
 
 @cache
+def _document() -> dict[str, Any]:
+    text = resources.files("portpolicy.data").joinpath("sensitive.yml").read_text(encoding="utf-8")
+    document: dict[str, Any] = yaml.safe_load(text)
+    return document
+
+
+@cache
 def table() -> tuple[Entry, ...]:
     """The table, read once (lazily: only a scan that marks listeners needs it)."""
-    text = resources.files("portpolicy.data").joinpath("sensitive.yml").read_text(encoding="utf-8")
-    return tuple(_entry(row) for row in yaml.safe_load(text)["sensitive"])
+    return tuple(_entry(row) for row in _document()["sensitive"])
+
+
+@cache
+def front_ends() -> frozenset[str]:
+    """Readers of proxies and web servers, whose listeners are never a data store by port alone."""
+    return frozenset(str(name) for name in _document().get("front_ends") or ())
 
 
 def _entry(row: dict[str, Any]) -> Entry:
@@ -64,8 +76,13 @@ def _entry(row: dict[str, Any]) -> Entry:
     )
 
 
+@lru_cache(maxsize=1024)
 def by_image(image: str) -> Entry | None:
-    """The entry whose image patterns name ``image`` (None for no reference or no match)."""
+    """The entry whose image patterns name ``image`` (None for no reference or no match).
+
+    Cached: a stack's listeners share a few images, and matching one against every pattern
+    of the table was most of a scan of thousands of published ports.
+    """
     ref = imagerefs.parse(image) if image else None
     if ref is None:
         return None
@@ -92,6 +109,8 @@ def classify(listener: Listener) -> Sensitive | None:
     if entry is not None:
         image = shown(listener.image)[:MAX_SHOWN_IMAGE]
         return _sensitive(entry, f"its image {image} runs {entry.service}")
+    if listener.source in front_ends():
+        return None
     port = service_port(listener)
     entry = by_port(port, listener.protocol)
     if entry is None or (not entry.port_alone and imagerefs.parse(listener.image) is not None):

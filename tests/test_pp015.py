@@ -42,7 +42,7 @@ def test_redis_published_on_every_address_is_a_warning(tmp_path: Path) -> None:
     assert finding.severity == "warning"
     assert (finding.location.path, finding.location.line) == ("compose.yaml", 5)
     assert finding.message.startswith("Redis is reachable from outside on tcp/6379 on every address")
-    assert "no firewall rule read for host" in finding.message
+    assert "no firewall rule read for its host limits who connects" in finding.message
     assert "`127.0.0.1:6379:6379`" in finding.message
 
 
@@ -162,6 +162,17 @@ def test_host_redis_daemon_on_every_address(tmp_path: Path) -> None:
     assert finding.severity == "warning"
     assert "(bound by the service itself)" in finding.message
     assert "`bind 127.0.0.1 -::1`" in finding.message
+
+
+def test_host_mysql_daemon_with_no_bind_address_binds_every_address(tmp_path: Path) -> None:
+    """mysqld's default bind-address is ``*``; a ``[client]`` port beside it is no listener."""
+    files = {"etc/mysql/my.cnf": "[client]\nport = 80\n\n[mysqld]\nport = 3306\n"}
+    [finding] = _pp015(tmp_path, files)
+    assert (finding.severity, finding.location.line) == ("warning", 5)
+    assert finding.message.startswith("MySQL is reachable from outside on tcp/3306 on every address")
+    assert [f.rule for f in scan_tree(tmp_path).findings] == ["PP015"]
+    write_tree(tmp_path, {"etc/mysql/my.cnf": files["etc/mysql/my.cnf"] + "bind-address = 127.0.0.1\n"})
+    assert _pp015(tmp_path, {}) == []
 
 
 def test_host_redis_daemon_behind_a_dropping_input_policy(tmp_path: Path) -> None:

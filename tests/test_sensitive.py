@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,13 @@ def test_a_shared_port_needs_the_image_when_an_image_is_known() -> None:
     assert marked is not None and marked.service == "Elasticsearch"
     marked = sensitive.classify(_listener(6379, image="ghcr.io/acme/cache:1", forwards_to=6379))
     assert marked is not None and marked.service == "Redis"
+
+
+def test_a_proxy_on_a_data_store_port_is_the_proxy() -> None:
+    """HAProxy's ``bind :6379`` in front of a Redis pool is HAProxy's socket, not Redis."""
+    proxy = replace(_listener(6379), source="haproxy")
+    assert sensitive.classify(proxy) is None
+    assert sensitive.classify(replace(_listener(6379), source="daemons")) is not None  # redis.conf
 
 
 def test_protocol_and_ranges() -> None:
