@@ -100,7 +100,8 @@ def test_many_projects_publishing_80_and_8080_and_exporters_on_9100_9835(tmp_pat
             "an image with no USER: the base image decides, which the files cannot show",
         ),
         (
-            {"etc/mysql/my.cnf": "[client]\nport = 80\n\n[mysqld]\nport = 3306\n"},
+            # the server on loopback: on every address (mysqld's default) it would be PP015
+            {"etc/mysql/my.cnf": "[client]\nport = 80\n\n[mysqld]\nport = 3306\nbind-address = 127.0.0.1\n"},
             "a client-side port is not a listener",
         ),
         ({"etc/ssh/ssh_config": "Host bastion\n    Port 80\n"}, "the ssh client's Port is not sshd's"),
