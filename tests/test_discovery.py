@@ -325,6 +325,6 @@ def test_this_repository_checks_clean_and_its_examples_still_show_their_problems
     own = run_cli("check", cwd=REPO)
     assert own.returncode == 0, own.stdout[-2000:]
     examples = run_cli("check", "--format", "json", "examples", cwd=REPO)
-    assert examples.returncode == 1 and len(json.loads(examples.stdout)["findings"]) == 13
+    assert examples.returncode == 1 and len(json.loads(examples.stdout)["findings"]) == 16
     fixtures = run_cli("check", "--format", "json", "tests/fixtures/nginx", cwd=REPO)
     assert json.loads(fixtures.stdout)["findings"]

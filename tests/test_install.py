@@ -47,7 +47,7 @@ def test_pip_install_into_a_fresh_venv_and_check_examples_from_elsewhere(tmp_pat
     )
     assert result.returncode == 1, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["summary"]["findings"] == 13
+    assert doc["summary"]["findings"] == 16
     assert {f["rule"] for f in doc["findings"]} == {
         "PP001",
         "PP002",
