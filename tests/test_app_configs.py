@@ -174,3 +174,17 @@ def test_hostile_configs_are_bounded(tmp_path: Path) -> None:
     for name in ("a/appsettings.json", "b/traefik.toml", "c/grafana.ini"):
         assert run.stdout.count(f'"{name}"') <= 1 or run.stdout.count(name) >= 1
     assert "nested deeper than 64" in run.stdout
+
+
+def test_appsettings_with_comments_and_trailing_commas_is_read_as_dotnet_reads_it(tmp_path: Path) -> None:
+    """.NET's configuration JSON allows ``//``/``/* */`` comments and trailing commas."""
+    text = (
+        "{\n"
+        '  "AllowedHosts": "*", // every host\n'
+        "  /* the public endpoint */\n"
+        '  "Kestrel": {"Endpoints": {"Http": {"Url": "http://0.0.0.0:81",},},},\n'
+        "}\n"
+    )
+    root = write_tree(tmp_path, {"app/appsettings.json": text})
+    assert [(str(ln.ports), ln.location.line) for ln in _listeners(root)] == [("81", 4)]
+    assert [r for r in _rules(root) if r[0] == "PP000"] == []

@@ -112,10 +112,49 @@ def _walk_yaml(node: Any, path: str, out: list[Leaf], depth: int) -> None:
 def _json(text: str) -> list[Leaf]:
     _shallow(text)
     try:
-        data = json.loads(text)
+        data = json.loads(_without_comments(text))
     except RecursionError:
         raise TooLarge(f"nested deeper than {MAX_DEPTH}") from None
     return _tree_leaves(data, text)
+
+
+_TRAILING_COMMA = re.compile(r",(\s*[}\]])")
+
+
+def _without_comments(text: str) -> str:
+    """JSON as .NET's configuration reads it: ``//`` and ``/* */`` comments and trailing commas
+    are allowed (``appsettings.json`` often has them). Comments become spaces, so every value
+    keeps its line and column; text inside strings is left alone."""
+    out: list[str] = []
+    i, n, in_string = 0, len(text), False
+    while i < n:
+        c = text[i]
+        if in_string:
+            out.append(c)
+            if c == "\\" and i + 1 < n:
+                out.append(text[i + 1])
+                i += 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+            out.append(c)
+        elif text.startswith("//", i):
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            out.append(" " * (end - i))
+            i = end
+            continue
+        elif text.startswith("/*", i):
+            end = text.find("*/", i + 2)
+            end = n if end < 0 else end + 2
+            out.append("".join(ch if ch == "\n" else " " for ch in text[i:end]))
+            i = end
+            continue
+        else:
+            out.append(c)
+        i += 1
+    return _TRAILING_COMMA.sub(r" \1", "".join(out))
 
 
 def _toml(text: str) -> list[Leaf]:
