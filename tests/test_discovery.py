@@ -105,12 +105,15 @@ def test_no_respect_gitignore_scans_everything(tmp_path: Path) -> None:
     _ignoring_repo(tmp_path)
     result = run_cli("check", "--format", "json", "--no-respect-gitignore", cwd=tmp_path)
     assert result.returncode == 1
+    # sub/compose.override.yaml (ignored by sub/.gitignore) is read: Compose merges it into
+    # sub/compose.yaml (the default pair), whose port 80 its host network and user 101 meet
     assert {p for _, p in _rules(result.stdout)} == {
         "a.generated.yaml",
         "build/compose.yaml",
         "local-compose.yaml",
-        "sub/compose.override.yaml",
+        "sub/compose.yaml",
     }
+    assert json.loads(result.stdout)["summary"]["files"] == 8  # every compose file, ignored ones too
     write_tree(tmp_path, {".portpolicy.yml": "respect-gitignore: false\n"})
     assert run_cli("check", cwd=tmp_path).returncode == 1
 

@@ -100,6 +100,7 @@ LATER_STAGES = (
 NOT_A_READER = {
     ("hosts", "firewalld"): "a folder of the firewalld tree layout, which scopes any file in it",
     ("hosts", "systemd"): "a folder of a root filesystem (lib/systemd); the bound_by value (PID 1)",
+    ("hosts", "compose"): "a Namespace.runs value: Docker Compose runs the container (not the reader)",
     ("model", "firewalld"): "a FirewallRule's firewall tool (firewall-cmd, Ansible, the XML reader set it)",
 }
 """Strings equal to a reader's name that mean something else in a later stage, and why."""
