@@ -18,6 +18,7 @@ from portpolicy.model import (
     NetnsDecl,
     ParseError,
     PortRange,
+    ProgramStart,
     RunAs,
     Unresolved,
     YamlAmbiguity,
@@ -46,14 +47,15 @@ def r(start: int, end: int | None = None) -> PortRange:
 def read_text(text: str, path: str = P) -> list[Fact]:
     """The facts rules see; the ContainerLink facts for placement are tested in test_placement.
 
-    Every file also gives a ``Pending`` record for ``join`` (tested below).
+    Every file also gives a ``Pending`` record for ``join`` (tested below), and a service
+    running a program of data/apps.yml a ``ProgramStart`` for ``apps.join`` (tested below).
     The image a listener runs and a published port's target are tested in test_imagerefs; the
     user a known image lends a service without ``user:`` (``RunAs.origin``) in test_images.
     """
     return [
         replace(f, image="", forwards_to=None, run_as=_written(f.run_as)) if isinstance(f, Listener) else f
         for f in compose.read(Source(path, text))
-        if not isinstance(f, compose.Pending) and f.kind != "container_link"
+        if not isinstance(f, compose.Pending) and f.kind not in ("container_link", "program_start")
     ]
 
 
@@ -722,6 +724,30 @@ def test_monitoring_stack_with_host_networking() -> None:
     ]
 
 
+def test_a_service_running_a_table_program_gives_its_start_for_the_config_join() -> None:
+    """grafana/grafana reads grafana.ini: the start ``apps.join`` gives a config file's listeners to.
+
+    It carries the image's default user and the service's namespace; prometheus, with no
+    config port in data/apps.yml, gives none.
+    """
+    path = "tests/fixtures/compose/monitoring/compose.yaml"
+    text = (FIXTURES / "monitoring/compose.yaml").read_text(encoding="utf-8")
+    starts = [f for f in compose.read(Source(path, text)) if isinstance(f, ProgramStart)]
+    origin = "the image's default user (grafana/grafana:11.1.0 runs as 472: data/images.yml)"
+    assert starts == [
+        ProgramStart(
+            program="grafana",
+            service="grafana",
+            configs=("/etc/grafana/grafana.ini", "/usr/share/grafana/conf/defaults.ini"),
+            named=False,
+            location=at(13, 12, path),
+            run_as=RunAs(user="472", location=at(13, 12, path), origin=origin),
+            netns="container:grafana",
+            image="grafana/grafana:11.1.0",
+        )
+    ]
+
+
 def test_jenkins_controller_and_container_network_mode() -> None:
     path, facts = read_fixture("jenkins/docker-compose.yml")
 
@@ -1052,6 +1078,7 @@ def test_read_yaml_of_a_claimed_stack_file() -> None:
         replace(f, image="", forwards_to=None, run_as=_written(f.run_as)) if isinstance(f, Listener) else f
         for f in compose.read_yaml(Source(path, text), compose_documents(text))
         if not isinstance(f, compose.Pending)  # kept for ``join`` (its .env, the files merged with it)
+        and not isinstance(f, ProgramStart)  # kept for ``apps.join`` (tested below)
     ]
     assert facts == [
         NetnsDecl("container:traefik", "container", at(8, 3, path)),
