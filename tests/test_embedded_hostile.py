@@ -68,3 +68,15 @@ def test_a_hundred_thousand_heredocs_in_one_script(tmp_path: Path) -> None:
     assert pp000(findings) == [f"cannot read this file: {too_many}"]
     # the files read (up to the scan's second-read budget) agree with each other: one port, no findings
     assert [f for f in findings if f["rule"] != "PP000"] == []
+
+
+def test_undecodable_content_written_where_no_reader_looks_is_no_error(tmp_path: Path) -> None:
+    """cloud-init's own documentation truncates a base64 example (``...``) for /etc/sysconfig/selinux."""
+    user_data = (
+        "#cloud-config\nwrite_files:\n  - path: /etc/sysconfig/selinux\n    encoding: b64\n"
+        "    content: CiMgVGhpcyBmaWxlIGNvbnRyb2xz...\n"
+        "  - path: /etc/sysctl.d/9.conf\n    encoding: b64\n    content: bmV0Lmlw...\n"
+    )
+    write_tree(tmp_path, {"user-data": user_data})
+    run, findings = check_json(tmp_path)
+    assert [(f["line"], f["rule"]) for f in findings] == [(8, "PP000")]

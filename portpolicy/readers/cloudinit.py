@@ -67,7 +67,9 @@ def _entry(source: Source, path: str, entry: Node, node: Node) -> Iterator[Recor
     try:
         text = _decoded(scalar(node) or "", encoding)
     except payloads.DecodeError as exc:
-        yield payloads.failed(source, node, path, exc)
+        error = payloads.failed(source, node, path, exc)
+        if error is not None:
+            yield error
         return
     if text is None:
         return  # an encoding cloud-init does not know: it writes nothing either

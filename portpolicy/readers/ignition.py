@@ -102,7 +102,9 @@ def _file(source: Source, path: str, contents: Node | None, how: str) -> Iterato
             data = payloads.gunzip(data)
         text = payloads.text_of(data)
     except payloads.DecodeError as exc:
-        yield payloads.failed(source, node, path, exc)
+        error = payloads.failed(source, node, path, exc)
+        if error is not None:
+            yield error
         return
     record = payloads.embedded(source, path, node, text, how, NAME)
     if record is not None:

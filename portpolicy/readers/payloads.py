@@ -114,9 +114,23 @@ def embedded(
     )
 
 
-def failed(source: Source, node: Node, destination: str, error: DecodeError) -> ParseError:
+def failed(source: Source, node: Node, destination: str, error: DecodeError) -> ParseError | None:
+    """The error of content that does not decode, when some format's name wants its destination.
+
+    Content written where no reader looks (``/etc/sysconfig/selinux``, a documentation
+    example's truncated base64) would never be read: it is no error of the scan's.
+    """
+    if not _wanted(destination):
+        return None
     where = location(source.path, node)
     return ParseError(f"the content written to {shown(destination, 80)} {error}", where)
+
+
+def _wanted(destination: str) -> bool:
+    from portpolicy.signatures import all_signatures  # loaded by recognition already
+
+    path = destination.lstrip("/")
+    return bool(path) and any(s.named(path) for s in all_signatures())
 
 
 def _indent(text: str, first: int, end: int) -> int:
