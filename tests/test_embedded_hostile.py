@@ -78,5 +78,5 @@ def test_undecodable_content_written_where_no_reader_looks_is_no_error(tmp_path:
         "  - path: /etc/sysctl.d/9.conf\n    encoding: b64\n    content: bmV0Lmlw...\n"
     )
     write_tree(tmp_path, {"user-data": user_data})
-    run, findings = check_json(tmp_path)
+    _run, findings = check_json(tmp_path)
     assert [(f["line"], f["rule"]) for f in findings] == [(8, "PP000")]
