@@ -61,6 +61,14 @@ DIR_LINK = (
 )
 UNLISTABLE = "cannot list this folder"
 PASSED_OVER = "version-control, dependency or cache folder (not scanned)"
+VENDOR_MARKS = ("modules.txt", "autoload.php")
+"""A ``vendor`` folder holding one of these is Go's (``go mod vendor``) or Composer's copy of
+other projects' code, their test fixtures included; any other ``vendor`` folder is scanned."""
+
+
+def _vendored(name: str, full: str) -> bool:
+    """A dependency manager's ``vendor`` folder (``VENDOR_MARKS``), not a folder of vendor configs."""
+    return name == "vendor" and any(os.path.isfile(os.path.join(full, mark)) for mark in VENDOR_MARKS)
 
 
 @dataclass(frozen=True)
@@ -218,7 +226,7 @@ class _Walk:
             is_dir = entry.is_dir(follow_symlinks=False)
         except OSError:
             is_dir = False
-        if is_dir and entry.name in SKIP_DIRS:
+        if is_dir and (entry.name in SKIP_DIRS or _vendored(entry.name, full)):
             self.skip(full, PASSED_OVER)
             return ""
         if rules and ignores is not None and ignores.ignored(rules, full, is_dir):

@@ -331,3 +331,20 @@ def test_this_repository_checks_clean_and_its_examples_still_show_their_problems
     assert examples.returncode == 1 and len(json.loads(examples.stdout)["findings"]) == 16
     fixtures = run_cli("check", "--format", "json", "tests/fixtures/nginx", cwd=REPO)
     assert json.loads(fixtures.stdout)["findings"]
+
+
+COMPOSE_CONFLICT = "services:\n  a:\n    image: x/a:1\n    ports: ['8080:80']\n  b:\n    image: x/b:1\n    ports: ['8080:81']\n"
+
+
+@pytest.mark.parametrize("mark", ["modules.txt", "autoload.php"])
+def test_a_dependency_managers_vendor_folder_is_passed_over(tmp_path: Path, mark: str) -> None:
+    """Go's ``go mod vendor`` and Composer copy other projects (compose-go's test fixtures) into vendor/."""
+    write_tree(tmp_path, {f"vendor/{mark}": "", "vendor/github.com/x/y/full-example.yml": COMPOSE_CONFLICT})
+    report = scan_tree(tmp_path)
+    assert report.findings == []
+    assert any(s.path.endswith("vendor") and "dependency" in s.reason for s in report.skipped)
+
+
+def test_a_vendor_folder_of_configs_is_scanned(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"deploy/vendor/compose.yaml": COMPOSE_CONFLICT})
+    assert [f.rule for f in scan_tree(tmp_path).findings] == ["PP004"]
