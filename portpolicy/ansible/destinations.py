@@ -86,7 +86,9 @@ def read_as(reader: ModuleType, dest: str, text: str, mapper: Mapper) -> list[An
 
     ``reader`` is the format ``dest``'s name suggests; when the text is recognisably
     another format (Apache content deployed to ``sites-enabled/``), that format reads it,
-    as ``recognise`` decides for a file in the tree.
+    as ``recognise`` decides for a file in the tree. A caller that files the facts under a
+    reader's name passes the reader ``recognised`` chose: only that format's ``assemble``
+    turns its partial facts (nftables' ``NftFile``) into facts.
     """
     reader = recognised(reader, dest, text)
     source = Source(dest, text)

@@ -68,7 +68,7 @@ def template(ctx: Ctx, call: ModuleCall) -> None:
             reader, _ = destinations.by_content(dest, masked)
             if reader is None:
                 return
-        _read_raw(ctx, reader, dest, path, masked, why)
+        _read_raw(ctx, destinations.recognised(reader, dest, masked), dest, path, masked, why)
         return
     if reader is None:
         reader, why = destinations.by_content(dest, rendered.text)
@@ -352,6 +352,7 @@ def content(ctx: Ctx, call: ModuleCall) -> None:
         if path is None or text is None:
             return
         ctx.out.claimed.add(path)
+        reader = destinations.recognised(reader, dest, text)  # facts are filed under the reader that reads
         for fact in destinations.read_as(
             reader, dest, text, lambda loc: Location(path, loc.line, loc.column)
         ):
@@ -364,6 +365,7 @@ def content(ctx: Ctx, call: ModuleCall) -> None:
     except (TemplateSyntaxError, Unknown, RecursionError):
         rendered = Rendered(arg.raw, list(range(1, arg.raw.count("\n") + 2)))
     text = rendered.text if rendered.text.endswith("\n") else rendered.text + "\n"
+    reader = destinations.recognised(reader, dest, text)
     first = _first_content_line(arg)
 
     def mapper(loc: Location) -> Location:
