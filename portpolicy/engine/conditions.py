@@ -71,7 +71,7 @@ def _pattern(text: str) -> Any:
     A pattern RE2 refuses (backreferences, lookaround) is a rule error at load time; one
     taken from a fact (``ref``) that RE2 refuses matches nothing.
     """
-    from portpolicy.ansible.regex import RegexRefused, compile_untrusted
+    from portpolicy.regex import RegexRefused, compile_untrusted
 
     try:
         return compile_untrusted(text)
@@ -154,7 +154,7 @@ def compile_condition(node: dict[str, Any], fact: str, join_fact: str | None) ->
         if op in {"overlaps", "inside", "not_inside"}:
             value = _port_value(value)
         elif op == "matches":
-            from portpolicy.ansible.regex import RegexRefused, compile_untrusted
+            from portpolicy.regex import RegexRefused, compile_untrusted
 
             try:
                 compile_untrusted(str(value))

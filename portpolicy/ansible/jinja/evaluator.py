@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from portpolicy.ansible import regex
+from portpolicy import regex
 from portpolicy.ansible.jinja.budget import MAX_NESTING, SCALARS, Budget
 from portpolicy.ansible.jinja.filters import FILTERS, short_name
 from portpolicy.ansible.jinja.operations import (

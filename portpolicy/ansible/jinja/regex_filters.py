@@ -2,7 +2,7 @@
 ``regex_findall``, ``regex_escape``) and tests (``match``, ``search``, ``regex``).
 
 Patterns come from scanned content: they run in RE2's linear-time engine
-(``portpolicy/ansible/regex.py``) with Python's ``re`` semantics, and what they build is
+(``portpolicy/regex.py``) with Python's ``re`` semantics, and what they build is
 bounded like every other filter's result.
 """
 
@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from portpolicy.ansible import regex
+from portpolicy import regex
 from portpolicy.ansible.jinja.budget import MAX_LENGTH, MAX_VALUE_SIZE, Evaluation, size_of
 from portpolicy.ansible.jinja.operations import to_string
 from portpolicy.ansible.jinja.values import BudgetExceeded, Unknown, is_int

@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from portpolicy.ansible import destinations, jinja, regex
+from portpolicy import regex
+from portpolicy.ansible import destinations, jinja
 from portpolicy.ansible.args import Arg, Resolved, is_literal
 from portpolicy.ansible.context import Ctx, ModuleCall, resolve_path
 from portpolicy.ansible.jinja import Rendered, TemplateSyntaxError, Unknown

@@ -11,6 +11,10 @@ prefixes; RE2 would log refused patterns to stderr; replacement templates (``\\1
 with ``unicode_escape`` and mangles non-ASCII text. Not handled (rare in port settings):
 ``$`` without ``(?m)`` matches only at the very end (Python's also before a final newline),
 and ``\\w``, ``\\d``, ``\\s``, ``\\b`` are ASCII-only (Python's are Unicode).
+
+Used by the Jinja subset and by the rule engine's ``matches`` (whose rule patterns are
+checked when rules load): it sits outside the Ansible stage, so a check of a tree without
+an Ansible project never loads that stage.
 """
 
 from __future__ import annotations
