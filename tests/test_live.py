@@ -453,3 +453,27 @@ def test_a_rule_bug_in_the_live_audit_is_pp000_not_a_crash(monkeypatch: pytest.M
     assert errors and all("internal error" in f.message and "rule PP002" in f.message for f in errors)
     assert not any(f.rule == "PP002" for f in report.findings)
     assert any("bug in a rule" in trace for trace in report.tracebacks)
+
+
+def test_root_owned_live_sockets_are_not_root_not_needed(tmp_path: Path) -> None:
+    """PP012 judges config files only: a live socket's owner is whoever created it.
+
+    nginx's master creates its sockets as root and its workers serve them as www-data; a unit
+    file run as root that binds only 9100 is still reported beside the live sockets.
+    """
+    unit = tmp_path / "etc/systemd/system/node_exporter.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Service]\nExecStart=/usr/local/bin/node_exporter --web.listen-address=:9100\n")
+    root = {"family": "ipv4", "address": "0.0.0.0", "uid": 0, "user": "root", "source": "/proc/net/tcp"}
+    facts = {
+        "version": 1,
+        "listeners": [
+            {**root, "protocol": "tcp", "port": 8080, "process": "nginx", "pid": 812, "line": 2},
+            {**root, "protocol": "tcp", "port": 50123, "line": 3},
+        ],
+        "sysctls": {"net.ipv4.ip_local_port_range": "32768 60999"},
+    }
+    assert _audit(facts) == [("PP002", "/proc/net/tcp", 3)]
+    report = live_audit.audit(facts, "web1", Config(), [str(tmp_path)])
+    got = sorted((f.rule, Path(f.location.path).name, f.location.line) for f in report.findings)
+    assert got == [("PP002", "tcp", 3), ("PP012", "node_exporter.service", 2)]
