@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from identify import identify
 from identify.extensions import EXTENSIONS
 
+from portpolicy.buildcalls import kind_of
 from portpolicy.config import Config
 from portpolicy.pipeline import scan
-from portpolicy.recognise import NOT_CONFIG_SUFFIXES, YAML_SUFFIXES
-from portpolicy.signatures import all_signatures
+from portpolicy.recognise import NOT_CONFIG_SUFFIXES, YAML_SUFFIXES, never_config
+from portpolicy.signatures import all_signatures, appconfig
 from tests.helpers import REPO, write_tree
 
 MANIFEST = REPO / ".pre-commit-hooks.yaml"
@@ -100,19 +103,67 @@ CANONICAL = [
     "group_vars/all.yml",
     ".portpolicy.yml",
     "pyproject.toml",
+    "etc/docker/daemon.json",
+    "home/alice/.config/docker/daemon.json",
+    "roles/docker/templates/daemon.json.j2",
 ]
 
+NAMED_TYPES = {"json", "hcl"}
+"""Suffixes of ``NOT_CONFIG_SUFFIXES`` that portpolicy reads under a few names (``never_config``
+lets them through): the hooks' ``exclude`` pattern, not ``exclude_types``, drops the rest."""
 
-def _excluded(hook_id: str) -> set[str]:
+SIDE_INPUTS = {
+    "charts/web/values.schema.json": "Helm checks a release's values with it (a refusal is PP000 there)",
+    ".devcontainer/devcontainer.json": "its dockerComposeFile list is a compose file set",
+    "app/.devcontainer.json": "the same, beside the project",
+    "docker-bake.hcl": "build calls: its targets link images to Dockerfiles",
+    "deploy/docker-bake.override.hcl": "the same",
+}
+"""JSON and HCL files no reader claims that a later stage reads by name: a change to one can
+change a verdict, so the whole-repository hook must start for it."""
+
+UNREAD = [
+    "package.json",
+    "web/tsconfig.json",
+    ".vscode/settings.json",
+    "etc/daemon.json",
+    "infra/terragrunt.hcl",
+    "etc/vault.d/policy.json",
+    "docker/api/package-lock.json",
+]
+"""JSON and HCL files nothing reads: they do not start the hooks."""
+
+
+def _named_samples() -> list[str]:
+    """A path for each name of ``signatures.appconfig`` (globs filled in), under ``etc/``."""
+    return [f"etc/{glob.replace('*', 'main')}" for glob in appconfig.NAMES]
+
+
+class Filter:
+    """A hook's file filter as pre-commit applies it to a text file's repository path."""
+
+    def __init__(self, hook: dict[str, Any]) -> None:
+        assert hook["types"] == ["text"]
+        self.types = set(hook["exclude_types"])
+        self.pattern = re.compile(str(hook.get("exclude", "^$")))
+
+    def passes(self, path: str) -> bool:
+        """No tag of ``path`` is excluded and the ``exclude`` pattern does not find it (re.search)."""
+        return not (identify.tags_from_filename(path) & self.types) and not self.pattern.search(path)
+
+
+def _hook(hook_id: str) -> dict[str, Any]:
     hooks = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
-    hook = next(h for h in hooks if h["id"] == hook_id)
-    assert hook["types"] == ["text"]
-    return set(hook["exclude_types"])
+    return dict(next(h for h in hooks if h["id"] == hook_id))
 
 
-def _passed(path: str, excluded: set[str]) -> bool:
-    """Whether pre-commit hands ``path`` (a text file) to the hook: none of its tags is excluded."""
-    return not (identify.tags_from_filename(path) & excluded)
+def _excluded(hook_id: str) -> Filter:
+    return Filter(_hook(hook_id))
+
+
+def _passed(path: str, excluded: Filter) -> bool:
+    """Whether pre-commit hands ``path`` (a text file) to the hook."""
+    return excluded.passes(path)
 
 
 def _samples() -> list[str]:
@@ -136,16 +187,41 @@ def test_manifest_shape() -> None:
     assert by_id["portpolicy"]["pass_filenames"] is False
     assert by_id["portpolicy-files"]["pass_filenames"] is True
     assert by_id["portpolicy"]["exclude_types"] == by_id["portpolicy-files"]["exclude_types"]
+    assert by_id["portpolicy"]["exclude"] == by_id["portpolicy-files"]["exclude"]
 
 
 def test_excluded_types_are_the_types_portpolicy_never_reads() -> None:
-    """identify's tags for ``recognise.NOT_CONFIG_SUFFIXES``: text types only, and never XML (firewalld)."""
+    """identify's tags for ``recognise.NOT_CONFIG_SUFFIXES``: text types only, and never XML (firewalld);
+    the types read under some names are left to the ``exclude`` pattern."""
     generic = {"text", "binary", "executable", "non-executable", "file", "xml"}
     expected = set()
-    for suffix in NOT_CONFIG_SUFFIXES:
+    for suffix in NOT_CONFIG_SUFFIXES - NAMED_TYPES:
         tags = set(EXTENSIONS.get(suffix, ())) - generic
         expected |= {t for t in tags if any(t in v and "text" in v for v in EXTENSIONS.values())}
-    assert _excluded("portpolicy") == expected
+    assert _excluded("portpolicy").types == expected - NAMED_TYPES  # .ipynb: jupyter, and json
+    read = {p.rpartition(".")[2] for p in [*CANONICAL, *_named_samples()] if not never_config(p)}
+    assert read & NOT_CONFIG_SUFFIXES == NAMED_TYPES  # the skipped types some name lets through
+
+
+@pytest.mark.parametrize("hook_id", ["portpolicy", "portpolicy-files"])
+def test_json_and_hcl_reach_the_hooks_exactly_when_portpolicy_reads_them(hook_id: str) -> None:
+    hook = _excluded(hook_id)
+    named = [p for p in [*_samples(), *_named_samples()] if p.rpartition(".")[2] in NAMED_TYPES]
+    read = [p for p in named if not never_config(p)]
+    assert {"etc/docker/daemon.json", "etc/appsettings.main.json", "etc/consul.d/main.hcl"} <= set(read)
+    assert [p for p in read if not hook.passes(p)] == []
+    assert [p for p in SIDE_INPUTS if not hook.passes(p)] == []
+    assert [p for p in UNREAD if hook.passes(p)] == []
+    assert [p for p in UNREAD + list(SIDE_INPUTS) if not never_config(p)] == []
+
+
+def test_side_inputs_are_read_by_their_stages() -> None:
+    from portpolicy.helm.charts import SCHEMA_FILE
+    from portpolicy.readers.compose.sets import _is_devcontainer
+
+    for path in SIDE_INPUTS:
+        name = path.rpartition("/")[2]
+        assert name == SCHEMA_FILE or _is_devcontainer(path) or kind_of(path) == "bake", path
 
 
 @pytest.mark.parametrize("hook_id", ["portpolicy", "portpolicy-files"])
@@ -154,7 +230,7 @@ def test_every_path_a_reader_reads_reaches_the_hook(hook_id: str) -> None:
     samples = _samples()
     missed = []
     for signature in all_signatures():
-        matched = [p for p in samples if signature.named(p)]
+        matched = [p for p in [*samples, *_named_samples()] if signature.named(p)]
         assert matched, f"reader {signature.name}: add sample paths of its files to CANONICAL"
         missed += [(signature.name, p) for p in matched if not _passed(p, excluded)]
     missed += [("yaml", p) for p in samples if p.lower().endswith(YAML_SUFFIXES) and not _passed(p, excluded)]
