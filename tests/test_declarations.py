@@ -62,7 +62,8 @@ def test_a_rule_says_whether_live_sockets_count(tmp_path: Path, live_sockets: bo
     assert [f.rule for f in report.findings] == (["ACME001"] if live_sockets else [])
 
 
-def test_only_conflicts_ignore_live_sockets() -> None:
+def test_only_conflicts_and_root_not_needed_ignore_live_sockets() -> None:
+    """PP004: bound sockets coexist; PP012: a socket's owner created it, it need not serve it."""
     from portpolicy import engine
 
-    assert [r.id for r in engine.load_rules() if not r.live_sockets] == ["PP004"]
+    assert [r.id for r in engine.load_rules() if not r.live_sockets] == ["PP004", "PP012"]
