@@ -16,7 +16,7 @@ from portpolicy.model import Fact, ParseError
 from portpolicy.readers import payloads
 from portpolicy.readers.base import Source
 from portpolicy.virtual import Deployed
-from portpolicy.yamlnodes import Node, YamlError, compose_documents, get, scalar, seq
+from portpolicy.yamlnodes import Node, get, scalar, seq
 
 NAME = "cloud-init"
 
@@ -34,12 +34,7 @@ def claims(docs: list[Node]) -> bool:
 
 def read(source: Source) -> Iterator[Record]:
     """A file claimed by name (``user-data``)."""
-    try:
-        docs = compose_documents(source.text)
-    except YamlError as exc:
-        yield ParseError(f"invalid cloud-config YAML: {exc}", source.at(exc.line, exc.column))
-        return
-    yield from read_yaml(source, docs)
+    yield from payloads.read_documents(source, read_yaml, "cloud-config YAML")
 
 
 def read_yaml(source: Source, docs: list[Node]) -> Iterator[Record]:

@@ -19,7 +19,7 @@ from portpolicy.model import Fact, ParseError
 from portpolicy.readers import payloads
 from portpolicy.readers.base import Source
 from portpolicy.virtual import Deployed
-from portpolicy.yamlnodes import Node, YamlError, compose_documents, get, items, scalar, seq
+from portpolicy.yamlnodes import Node, get, items, scalar, seq
 
 NAME = "ignition"
 UNITS = "/etc/systemd/system/"
@@ -43,12 +43,7 @@ def claims(docs: list[Node]) -> bool:
 
 def read(source: Source) -> Iterator[Record]:
     """A file claimed by name (``*.ign``, ``*.bu``)."""
-    try:
-        docs = compose_documents(source.text)
-    except YamlError as exc:
-        yield ParseError(f"invalid Ignition/Butane config: {exc}", source.at(exc.line, exc.column))
-        return
-    yield from read_yaml(source, docs)
+    yield from payloads.read_documents(source, read_yaml, "Ignition/Butane config")
 
 
 def read_yaml(source: Source, docs: list[Node]) -> Iterator[Record]:

@@ -18,12 +18,14 @@ import base64
 import binascii
 import re
 import zlib
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 from urllib.parse import unquote_to_bytes
 
 from portpolicy.model import ParseError
 from portpolicy.readers.base import LINE_BREAK, Source, shown
 from portpolicy.virtual import WRITTEN, Deployed, embed
-from portpolicy.yamlnodes import Node, ScalarNode, location
+from portpolicy.yamlnodes import Node, ScalarNode, YamlError, compose_documents, location
 
 MAX_ENCODED = 4 * 1024 * 1024
 """Characters of one encoded value decoded (a config is kilobytes)."""
@@ -139,3 +141,18 @@ def _indent(text: str, first: int, end: int) -> int:
         if line.strip():
             return len(line) - len(line.lstrip(" "))
     return 0
+
+
+Item = TypeVar("Item")
+
+
+def read_documents(
+    source: Source, read_yaml: Callable[[Source, list[Node]], Iterator[Item]], what: str
+) -> Iterator[Item | ParseError]:
+    """A file claimed by name, composed and handed to the reader's ``read_yaml`` (a YAML error is one PP000)."""
+    try:
+        docs = compose_documents(source.text)
+    except YamlError as exc:
+        yield ParseError(f"invalid {what}: {exc}", source.at(exc.line, exc.column))
+        return
+    yield from read_yaml(source, docs)
