@@ -104,14 +104,21 @@ def service_port(listener: Listener) -> PortRange:
 
 
 def classify(listener: Listener) -> Sensitive | None:
-    """The sensitive service behind ``listener``, and what told: its image, else its port."""
+    """The sensitive service behind ``listener``, and what told: its image, else its port.
+
+    An image names the service only on the service's own ports (or any port, for a service
+    known by image alone): another port of the container is something else (a sidecar's,
+    an exporter's, a health check's).
+    """
+    port = service_port(listener)
     entry = by_image(listener.image)
     if entry is not None:
+        if (entry.ports and (port.start, listener.protocol) not in entry.ports) or port.size != 1:
+            return None
         image = shown(listener.image)[:MAX_SHOWN_IMAGE]
         return _sensitive(entry, f"its image {image} runs {entry.service}")
     if listener.source in front_ends():
         return None
-    port = service_port(listener)
     entry = by_port(port, listener.protocol)
     if entry is None or (not entry.port_alone and imagerefs.parse(listener.image) is not None):
         return None

@@ -122,6 +122,18 @@ def test_a_proxy_on_a_data_store_port_is_the_proxy() -> None:
     assert sensitive.classify(replace(_listener(6379), source="daemons")) is not None  # redis.conf
 
 
+def test_an_image_names_the_service_on_its_own_ports_only() -> None:
+    """``image: rabbitmq`` listening on 80 or ``image: elasticsearch`` on udp/5353 is not the store's API."""
+    assert sensitive.classify(_listener(8080, image="rabbitmq:3-management", forwards_to=80)) is None
+    assert sensitive.classify(_listener(5353, image="elasticsearch:8.14", protocol="udp")) is None
+    marked = sensitive.classify(_listener(15672, image="rabbitmq:3-management", forwards_to=15672))
+    assert marked is not None and marked.service == "RabbitMQ"
+    marked = sensitive.classify(
+        _listener(9001, image="minio/minio", forwards_to=9001)
+    )  # known by image alone
+    assert marked is not None and marked.service == "MinIO"
+
+
 def test_protocol_and_ranges() -> None:
     assert sensitive.classify(_listener(11211, protocol="udp")) is not None  # memcached amplification
     assert sensitive.classify(_listener(6379, protocol="udp")) is None
