@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from portpolicy import engine
+from portpolicy import engine, sensitive
 from portpolicy.model import BindAddress, Listener, Location, PortRange, RunAs
 from tests.helpers import write_tree
 from tests.hostile import run_bounded, run_python_bounded
@@ -24,7 +24,11 @@ SIZES = (2000, 4000)
 
 
 def apache(n: int) -> dict[str, str]:
-    """N copies of one Listen line, and one nginx on the same port: one conflict, whatever N."""
+    """N copies of one Listen line, and one nginx on the same port: one conflict, whatever N.
+
+    Apache refuses a repeated ``Listen`` (AH00526), so each later copy is a PP004 repeat of the
+    first: N - 1 of those, and the one conflict.
+    """
     return {
         "etc/httpd/conf/httpd.conf": "Listen 8080\n" * n,
         "etc/nginx/nginx.conf": "events {}\nhttp {\n  server {\n    listen 8080;\n  }\n}\n",
@@ -40,10 +44,23 @@ def nginx(n: int) -> dict[str, str]:
     }
 
 
+COMPOSE_IMAGE = "ghcr.io/acme/app:1.4"
+
+
 def compose(n: int) -> dict[str, str]:
     """One service publishing host port 8080 N times: one finding per later copy, against the first."""
     ports = "".join(f'      - "8080:{1000 + i}"\n' for i in range(n))
-    return {"compose.yaml": "services:\n  app:\n    image: ghcr.io/acme/app:1.4\n    ports:\n" + ports}
+    return {"compose.yaml": f"services:\n  app:\n    image: {COMPOSE_IMAGE}\n    ports:\n" + ports}
+
+
+def compose_sensitive(n: int) -> int:
+    """PP015s of ``compose(n)``: an image the table does not list is known by its container ports.
+
+    Container ports 1000..1000+N-1 include some of data/sensitive.yml's (2181 ZooKeeper, 2375
+    the Docker API, 2379/2380 etcd, 3306 MySQL...), each published on every address.
+    """
+    entries = (sensitive.by_port(PortRange(p, p), "tcp") for p in range(1000, 1000 + n))
+    return sum(1 for e in entries if e is not None and e.port_alone)
 
 
 def nftables(n: int) -> dict[str, str]:
@@ -54,7 +71,10 @@ def nftables(n: int) -> dict[str, str]:
 
 
 def iptables(n: int) -> dict[str, str]:
-    """N copies of a rule for a port nothing listens on, N copies of a listener no rule opens (PP013)."""
+    """N copies of a rule for a port nothing listens on, N copies of a listener no rule opens (PP013).
+
+    The N copies of one ``Listen`` are also N - 1 PP004 repeats (Apache refuses them).
+    """
     rules = "-A INPUT -p tcp --dport 9090 -j ACCEPT\n" * n
     return {
         "etc/iptables/rules.v4": "*filter\n:INPUT DROP [0:0]\n" + rules + "COMMIT\n",
@@ -71,11 +91,11 @@ def apache_distinct(n: int) -> dict[str, str]:
 
 
 SCENARIOS: dict[str, tuple[Callable[[int], dict[str, str]], Callable[[int], dict[str, int]]]] = {
-    "apache": (apache, lambda n: {"PP004": 1}),
+    "apache": (apache, lambda n: {"PP004": n}),
     "nginx": (nginx, lambda n: {"PP004": n}),
-    "compose": (compose, lambda n: {"PP004": n - 1}),
+    "compose": (compose, lambda n: {"PP004": n - 1, "PP015": compose_sensitive(n)}),
     "nftables": (nftables, lambda n: {"PP003": n}),
-    "iptables": (iptables, lambda n: {"PP013": 2 * n}),
+    "iptables": (iptables, lambda n: {"PP013": 2 * n, "PP004": n - 1}),
     "apache_distinct": (apache_distinct, lambda n: {"PP004": 1}),
 }
 
@@ -126,8 +146,14 @@ def test_the_cli_checks_4000_copies_of_a_listen_line_in_seconds(tmp_path: Path) 
     run = run_bounded("check", ".", "--format", "json", cwd=tmp_path, timeout=20)
     assert not run.crashed, run.stderr[-2000:]
     findings = json.loads(run.stdout)["findings"]
-    assert [(f["rule"], f["path"]) for f in findings] == [("PP004", "etc/nginx/nginx.conf")]
-    assert "already binds" in findings[0]["message"]
+    conflicts = [f for f in findings if f["path"] == "etc/nginx/nginx.conf"]
+    assert [(f["rule"], f["line"]) for f in conflicts] == [("PP004", 4)]
+    assert "already binds" in conflicts[0]["message"]
+    # each later copy repeats the first, which Apache refuses (AH00526): one finding per copy
+    repeats = [f for f in findings if f["path"] == "etc/httpd/conf/httpd.conf"]
+    assert [(f["rule"], f["line"]) for f in repeats] == [("PP004", line) for line in range(2, 4001)]
+    assert all("AH00526" in f["message"] for f in repeats)
+    assert {r["line"] for f in repeats for r in f["related"]} == {1}
 
 
 # The join index itself, on facts built here.
@@ -211,6 +237,8 @@ def test_a_join_built_to_defeat_the_index_stops_at_the_budget(monkeypatch: pytes
     facts = [listener(8080, "web", i + 1, host=f"10.0.{i // 250}.{i % 250}") for i in range(200)]
     failures: list[engine.RuleFailure] = []
     assert engine.evaluate([pp004()], facts, failures=failures) == []
+    # one entry for the rule: the side that exhausts the budget ends it, its other sides too
+    assert pp004().also
     assert [(f.rule, f.location.path) for f in failures] == [("PP004", "a.conf")]
     assert "stopped after 1200 comparisons" in failures[0].message
     with pytest.raises(engine.JoinBudgetExceeded):

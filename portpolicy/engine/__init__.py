@@ -102,8 +102,9 @@ def evaluate(
     """Every finding of ``rules`` over ``facts``; one finding per rule and location.
 
     With a ``failures`` list, a rule that raises on a fact skips that fact (one entry per
-    rule and file) and a rule that exhausts the join budget stops (one entry); without
-    one, both raise, as a library caller expects.
+    rule and file) and a rule that exhausts the join budget stops (one entry: each side
+    has the budget, and the first side that exhausts it ends the rule, its later sides
+    too); without one, both raise, as a library caller expects.
     """
     by_kind: dict[str, list[Any]] = defaultdict(list)
     for fact in facts:
@@ -118,6 +119,8 @@ def evaluate(
             index.tests, index.limit = 0, JOIN_BUDGET + JOIN_BUDGET_PER_FACT * len(facts)
             evaluation = _Evaluation(rule, part, start, fixed, seen, failures)
             findings.extend(evaluation.run(by_kind.get(part.fact, ())))
+            if evaluation.exhausted:
+                break
     return findings
 
 
@@ -131,6 +134,8 @@ class _Evaluation:
     fixed: str | None
     seen: set[tuple[str, Location]]
     failures: list[RuleFailure] | None
+    exhausted: bool = False
+    """The side stopped at the join budget: the rule's findings are incomplete, its other sides skipped."""
 
     def run(self, facts: Iterable[Any]) -> list[Finding]:
         found: list[Finding] = []
@@ -143,6 +148,7 @@ class _Evaluation:
                     raise
                 what = f"rule {self.rule.id} ({self.rule.name}) {exc}: its findings here are incomplete"
                 self.failures.append(self._failure(fact, what, ""))
+                self.exhausted = True
                 break
             except Exception as exc:
                 if self.failures is None:

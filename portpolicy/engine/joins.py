@@ -24,7 +24,8 @@ BUCKET_BITS = 8
 """Port buckets of 256 ports: a listener lands in one, the widest range in 257."""
 LAST_BUCKET = 65536 >> BUCKET_BITS
 JOIN_BUDGET = 100_000
-"""Candidate comparisons any one rule may make, plus ``JOIN_BUDGET_PER_FACT`` per fact.
+"""Candidate comparisons any one side of a rule (the rule, or one of its ``also`` sides) may
+make, plus ``JOIN_BUDGET_PER_FACT`` per fact; the first side that exhausts it ends the rule.
 
 With the join index a real tree needs a few per fact; only input built to defeat the index
 (thousands of distinct, overlapping, never-matching candidates) reaches it.
