@@ -61,7 +61,6 @@ class StageGuard:
                 self.entries.append((error.location.path, "ansible", [error]))
             return NO_STAGE
 
-
     def helm(self, run: Callable[[], T], anchors: Iterable[str], fallback: T) -> T:
         """A Helm stage step's result; on a bug ``fallback``, and PP000 on each chart's ``Chart.yaml``."""
         try:
@@ -288,6 +287,31 @@ def place_guarded(
             (p, reader, reader, [errors[p]] if p in errors else facts) for p, reader, facts in per_file
         ]
         return placement.Placement(entries, {})
+
+
+def join_programs_guarded(
+    host: str, pairs: list[tuple[str, Fact]], guard: StageGuard
+) -> list[tuple[str, Fact]]:
+    """``apps.join`` (programs' config files joined to the processes that read them), only where a
+    program start was read, so the module is not imported otherwise; on a bug, the host's program
+    configs and starts become PP000 and the rest stands."""
+    starts = [f for _, f in pairs if getattr(f, "kind", "") == "program_start"]
+    if not starts:
+        return pairs
+    try:
+        from portpolicy.apps import join
+
+        return join.join(pairs)
+    except UsageError:
+        raise
+    except Exception as exc:
+        touched = paths_of(f for r, f in pairs if r == "appconfig") | paths_of(starts)
+        kept = [
+            (r, f)
+            for r, f in pairs
+            if getattr(f, "kind", "") != "program_start" and not (paths_of([f]) & touched)
+        ]
+        return kept + [("pipeline", e) for e in guard.errors("program configs", exc, touched, host)]
 
 
 def apply_guarded(

@@ -32,6 +32,7 @@ from portpolicy.guards import (
     build_guarded,
     deployed_guarded,
     evaluate_guarded,
+    join_programs_guarded,
     join_projects,
     judge,
     place_guarded,
@@ -421,20 +422,10 @@ def _model(
     for name, bucket in buckets.items():
         bucket.facts.extend(assemble(by_reader[name], guard))
         bucket.facts = apply_guarded(placed, name, bucket.facts, guard)
-        bucket.facts = _join_programs(bucket.facts)
+        bucket.facts = join_programs_guarded(name, bucket.facts, guard)
         if stage is not None:
             bucket.facts = annotate_guarded(stage, name, bucket.facts, guard)
     return build_guarded(list(buckets.values()), config, guard)
-
-
-def _join_programs(facts: list[tuple[str, Fact]]) -> list[tuple[str, Fact]]:
-    """``apps.join``: programs' config files joined to the processes that read them (only where a
-    program start was read; the module is not imported otherwise)."""
-    if not any(f.kind == "program_start" for _, f in facts):
-        return facts
-    from portpolicy.apps import join
-
-    return join.join(facts)
 
 
 def _filter(findings: list[Finding], config: Config) -> list[Finding]:

@@ -296,3 +296,26 @@ def test_the_cli_reports_a_stage_bug_as_a_finding_and_finishes(tmp_path: Path) -
     assert ("PP004", "proj/compose.yaml") in rules
     assert ("PP000", "box/etc/systemd/system/app.service") in rules
     assert SECRET not in run.stdout + run.stderr
+
+
+def test_a_program_config_join_bug_costs_that_hosts_program_configs_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portpolicy.apps import join
+
+    monkeypatch.setattr(join, "join", boom)
+    root = tree(tmp_path)
+    write_tree(
+        root,
+        {
+            "dns/etc/unbound/unbound.conf": "server:\n  interface: 0.0.0.0@53\n",
+            "dns/etc/systemd/system/unbound.service": "[Service]\nExecStart=/usr/sbin/unbound -d\nUser=unbound\n",
+        },
+    )
+    report = scan_tree(root)
+    assert_reported(
+        report,
+        "program configs",
+        {"dns/etc/unbound/unbound.conf", "dns/etc/systemd/system/unbound.service"},
+    )
+    conflict_survives(report)
