@@ -305,7 +305,7 @@ def join_programs_guarded(
     except UsageError:
         raise
     except Exception as exc:
-        touched = paths_of(f for r, f in pairs if r == "appconfig") | paths_of(starts)
+        touched = paths_of(f for _, f in pairs if getattr(f, "program", "")) | paths_of(starts)
         kept = [
             (r, f)
             for r, f in pairs
