@@ -159,6 +159,25 @@ def split_shell(text: str, punctuation: str = "", comments: bool = False) -> lis
     return words
 
 
+def split_shell_spans(text: str, punctuation: str = "", comments: bool = False) -> list[tuple[str, int]]:
+    """``split_shell``'s words, each with the offset in ``text`` where it starts (for locations)."""
+    token = _shell_token(punctuation, comments)
+    words: list[tuple[str, int]] = []
+    i, n = 0, len(text)
+    while i < n:
+        m = token.match(text, i)
+        if m is None:
+            raise ValueError(_unfinished(text, i))
+        kind = m.lastgroup
+        if kind == "word":
+            word = m.group()
+            words.append((_unquote(word) if "'" in word or '"' in word or "\\" in word else word, i))
+        elif kind == "punct":
+            words.append((m.group(), i))
+        i = m.end()
+    return words
+
+
 def _unquote(word: str) -> str:
     """A word without its quotes and escapes (inside ``"..."`` only ``\\"`` and ``\\\\`` escape)."""
 

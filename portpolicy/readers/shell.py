@@ -22,11 +22,12 @@ and arguments.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from portpolicy.model import Fact, ParseError
-from portpolicy.readers import firewall_cmd, heredocs, iptables, nftables, ufw
+from portpolicy.model import Fact, Location, ParseError
+from portpolicy.readers import containerrun, firewall_cmd, heredocs, iptables, nftables, ufw
 from portpolicy.readers import netfilter as nf
 from portpolicy.readers.base import LINE_BREAK, Source
 from portpolicy.readers.lexing import split_shell
@@ -97,12 +98,17 @@ def read(source: Source) -> list[Fact | Deployed]:
     script = _Script(source)
     commands: dict[str, str] = {}  # IPT -> iptables
     writes = heredocs.Writes(source.path, NAME)
+    runs: containerrun.Reads | None = None
     i = 0
     while i < len(lines):
+        start = i
         number, line, i = _logical_line(lines, i)
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
+        if containerrun.MENTION.search(line):
+            runs = runs or containerrun.Reads(source.path)
+            runs.line(line, _positions(source.path, lines, start, i), source.template)
         head = heredocs.opened(line) if "<<" in line else None
         if not _assigns_a_tool(line, commands) and (
             _COMMAND.search(line) or any(name in commands for name in _VARIABLE.findall(line))
@@ -112,7 +118,7 @@ def read(source: Source) -> list[Fact | Deployed]:
             text, after, closed = heredocs.body(lines, i, head.delimiter, head.strip_tabs)
             writes.add(head, text, closed, i + 1, source.at(number, head.column))
             i = after
-    return [*script.finish(), *writes.found]
+    return [*script.finish(), *writes.found, *(runs.found if runs is not None else [])]
 
 
 def _assigns_a_tool(line: str, commands: dict[str, str]) -> bool:
@@ -143,6 +149,24 @@ def _run_line(script: _Script, number: int, line: str, commands: dict[str, str])
         tool, rest = _tool(command, commands)
         if tool is not None:
             script.run(tool, number, line, rest)
+
+
+def _positions(path: str, lines: list[str], start: int, end: int) -> containerrun.Position:
+    """Where an offset of the logical line joined from ``lines[start:end]`` is written (``_logical_line``)."""
+    starts: list[int] = []
+    shifts: list[int] = []
+    offset = 0
+    for k in range(start, end):
+        text = lines[k] if k == start else lines[k].lstrip()
+        starts.append(offset)
+        shifts.append(len(lines[k]) - len(text))
+        offset += len(text)  # the joining blank stands where the backslash was
+
+    def position(at: int) -> Location:
+        k = max(0, bisect_right(starts, at) - 1)
+        return Location(path, start + k + 1, at - starts[k] + shifts[k] + 1)
+
+    return position
 
 
 def _logical_line(lines: list[str], i: int) -> tuple[int, str, int]:

@@ -8,8 +8,9 @@ one, two such lines. A ``.sh`` name or a firewall-ish script name (``rc.firewall
 prior: one such command anywhere in command position is then enough. A script that runs
 none of these is skipped with that reason: it is not a firewall script. One that writes a
 config with a heredoc (``cat > /etc/nginx/conf.d/app.conf <<EOF``, a path another format's
-name claims) is read too, for that file; Debian maintainer scripts (``debian/*.postinst``)
-are scripts by name.
+name claims) is read too, for that file, and so is one with a shell's interpreter line that
+starts a container (``docker run``/``podman run``/``nerdctl run``, ``readers.containerrun``);
+Debian maintainer scripts (``debian/*.postinst``) are scripts by name.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ _ASSIGN = re.compile(
     rf"^[ \t]*(?:export[ \t]+|readonly[ \t]+|local[ \t]+)?([A-Za-z_]\w*)=[\"']?{_FOUND_BY}?(?:{_PATH})?{TOOL}\b",
     re.M,
 )
+_CONTAINER_RUN = re.compile(
+    rf"(?:^|[;&|(`{{]|\$\(|\bthen|\bdo|\belse)[ \t]*{_SUDO}(?:{_PATH})?(?:docker|podman|nerdctl)"
+    r"[ \t]+(?:container[ \t]+)?(?:run|create)[ \t]",
+    re.M,
+)
+"""A container started in command position (``docker run ...``): ``readers.containerrun`` reads it."""
 _MARKUP = re.compile(r"[ \t]*[<{\[]")
 """A first line of XML, HTML, JSON or an INI section: a document that quotes commands, not a script."""
 _LOG_LINE = re.compile(r"[ \t]*\[?(?:\d{4}-\d\d-\d\d[ T]|[A-Z][a-z]{2} [ \d]\d )\d\d:\d\d:\d\d")
@@ -125,7 +132,7 @@ def _quotes_commands(first_line: str) -> bool:
 def looks(text: str) -> bool:
     text = unix_lines(text)
     if _SHELL.match(text):
-        return command_lines(text) >= 1 or writes_config(text)
+        return command_lines(text) >= 1 or writes_config(text) or _CONTAINER_RUN.search(text) is not None
     return not _quotes_commands(_first_line(text)) and command_lines(text) >= 2
 
 
@@ -134,7 +141,12 @@ def shaped(text: str) -> bool:
     text = unix_lines(text)
     if _quotes_commands(_first_line(text)):
         return False
-    return _ANY_COMMAND.search(text) is not None or _variable_commands(text) > 0 or writes_config(text)
+    return (
+        _ANY_COMMAND.search(text) is not None
+        or _variable_commands(text) > 0
+        or writes_config(text)
+        or _CONTAINER_RUN.search(text) is not None
+    )
 
 
 SIGNATURE = Signature(
