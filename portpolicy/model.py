@@ -214,6 +214,29 @@ USED_HERE = "the value is used here"
 
 
 @dataclass(frozen=True)
+class MayRun:
+    """The Ansible ``when:`` conditions that guard a fact and did not resolve: it may run.
+
+    Empty when the fact surely runs (no condition, or every condition true). A role or task
+    whose condition is false is not run at all, so its facts never exist. Two facts may only
+    be taken to exist together when one's conditions include the other's (``inside``): then
+    whenever the first runs, so does the second.
+    """
+
+    conditions: frozenset[str] = frozenset()
+
+    def inside(self, other: MayRun) -> bool:
+        """True when ``other`` runs whenever this does: its conditions are among these."""
+        return isinstance(other, MayRun) and other.conditions <= self.conditions
+
+    def __bool__(self) -> bool:
+        return bool(self.conditions)
+
+    def __str__(self) -> str:
+        return " and ".join(sorted(self.conditions))
+
+
+@dataclass(frozen=True)
 class Setting:
     """A derived kernel setting with where it came from (a file line, or a default)."""
 
@@ -336,6 +359,9 @@ class Listener:
     join to it) may change: no verdict that needs the process's whole set of ports."""
     program: str = ""
     """The program of ``data/apps.yml`` that binds it (``node_exporter``), when known."""
+    may_run: MayRun = MayRun()
+    """The Ansible ``when:`` conditions guarding the task or role that declares it, where they
+    did not resolve: the socket exists only if they hold (empty: it surely exists)."""
     # Filled in by the hosts stage.
     host: str = ""
     namespace: Namespace | None = None

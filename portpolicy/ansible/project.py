@@ -26,7 +26,7 @@ from portpolicy.ansible.jinja import UnknownValue
 from portpolicy.ansible.loader import Loaded, Loader
 from portpolicy.ansible.locate import Project
 from portpolicy.ansible.roles import role_reference, run_role
-from portpolicy.ansible.tasks import condition, run_file, run_list
+from portpolicy.ansible.tasks import run_file, run_list
 from portpolicy.ansible.variables import Scope, Var, vars_of
 from portpolicy.config import Config, HostConfig
 from portpolicy.model import (
@@ -399,11 +399,10 @@ def _play_once(
         name, params = role_reference(ref, playbook)
         if not name:
             continue
-        if condition(scope, get(ref, "when") if isinstance(ref, MappingNode) else None) is False:
-            continue
         role = project.find_role(name, playbook)
         if role is not None:
-            run_role(ctx, role, params, run_file)
+            when = get(ref, "when") if isinstance(ref, MappingNode) else None
+            run_role(ctx, role, params, run_file, when=when)  # evaluated in the role's scope
     for part in ("tasks", "post_tasks", "handlers"):
         run_list(ctx, keys.get(part))
     out.names.clear()

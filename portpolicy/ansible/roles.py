@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from portpolicy.ansible import conditions
 from portpolicy.ansible.context import Ctx, Out
 from portpolicy.ansible.locate import Role
 from portpolicy.ansible.variables import Scope, Var, node_value, vars_of
@@ -71,11 +72,15 @@ def run_role(
     run_tasks: TaskFileRunner,
     tasks_from: str = "main",
     depth: int = 0,
+    when: Node | None = None,
 ) -> None:
     """A role in a play: dependencies first, then its tasks and handlers, in its own scope.
 
     Role defaults sit below everything the play sees; role ``vars/`` above play vars; role
-    parameters above both.
+    parameters above both. ``when`` (a play's or a dependency's) is evaluated in the role's
+    scope, as Ansible applies it to each of the role's tasks: false, the role does not run
+    (its variables are still loaded, as a static role's are); unresolved, it may run, and
+    its listeners say so (``conditions.guard``).
     """
     if depth > MAX_ROLE_DEPTH or role.root in ctx.stack:
         for open_reach in ctx.out.reach:
@@ -90,21 +95,26 @@ def run_role(
         checked.add(key)
     if key in ctx.out.ran:
         return
-    ctx.out.ran.add(key)
-    ctx.out.used_roles.add(role.root)
     defaults, role_vars = _variable_layers(ctx, role)
     parents = (ctx.role, *ctx.parents) if ctx.role is not None else ctx.parents
+    names: set[str] = set()
+    scope = Scope(
+        [defaults, *ctx.scope.all_layers, role_vars, params, _magic(ctx, role)],
+        (*ctx.scope.recorders, *ctx.out.names, names),
+    )
+    verdict, unknown = conditions.when(scope.child(ctx.runtime), when)
+    if verdict is False:
+        _export(ctx, defaults, role_vars)
+        return
+    ctx.out.ran.add(key)
+    ctx.out.used_roles.add(role.root)
     static = (
         key,
         tuple(r.root for r in parents),
         ctx.stack,
         posixpath.dirname(ctx.playbook),
         ctx.project.root,
-    )
-    names: set[str] = set()
-    scope = Scope(
-        [defaults, *ctx.scope.all_layers, role_vars, params, _magic(ctx, role)],
-        (*ctx.scope.recorders, *ctx.out.names, names),
+        unknown,
     )
     runtime_before = dict(ctx.runtime)
     if _replay(ctx, static, scope, runtime_before, depth):
@@ -112,11 +122,13 @@ def run_role(
         return
     recording = _Recording.start(ctx.out, depth, names)
     inner = ctx.child(scope=scope, role=role, parents=parents, stack=(*ctx.stack, role.root))
+    start = len(ctx.out.facts)
     _run_dependencies(ctx, role, run_tasks, depth)
     for kind, stem in (("tasks", tasks_from), ("handlers", "main")):
         path = role.file(ctx.project.files, kind, stem)
         if path is not None:
             run_tasks(inner.child(path=path), path)
+    conditions.guard(ctx.out, start, unknown)
     ctx.loader.role_runs.setdefault(static, []).append(recording.finish(ctx, scope, runtime_before))
     _export(ctx, defaults, role_vars)
 
@@ -158,7 +170,8 @@ def _run_dependencies(ctx: Ctx, role: Role, run_tasks: TaskFileRunner, depth: in
         dep_name, dep_params = role_reference(dep, meta)
         dep_role = ctx.project.find_role(dep_name, role.root + "/x") if dep_name else None
         if dep_role is not None:
-            run_role(ctx.child(role=role), dep_role, dep_params, run_tasks, depth=depth + 1)
+            dep_when = get(dep, "when") if isinstance(dep, MappingNode) else None
+            run_role(ctx.child(role=role), dep_role, dep_params, run_tasks, depth=depth + 1, when=dep_when)
 
 
 @dataclass

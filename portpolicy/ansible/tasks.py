@@ -21,10 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from portpolicy.ansible import modules, roles
+from portpolicy.ansible import conditions, modules, roles
 from portpolicy.ansible.args import Arg, Resolved, parse_args
 from portpolicy.ansible.context import Ctx, ModuleCall, resolve_path
-from portpolicy.ansible.jinja import Unknown, UnknownValue, evaluate, truth
+from portpolicy.ansible.jinja import Unknown, UnknownValue
 from portpolicy.ansible.variables import Scope, Var, node_value, vars_of
 from portpolicy.model import Location
 from portpolicy.yamlnodes import MappingNode, Node, ScalarNode, SequenceNode, get, items, location, seq
@@ -173,11 +173,14 @@ def run_task(ctx: Ctx, task: MappingNode) -> None:
     task_vars = prep.task_vars
     scope = ctx.scope.child(task_vars, ctx.runtime)
     if "block" in keys:
-        if condition(scope, keys.get("when")) is False:
+        verdict, unknown = conditions.when(scope, keys.get("when"))
+        if verdict is False:
             return
         inner = ctx.child(scope=scope)
+        start = len(ctx.out.facts)
         for part in ("block", "rescue", "always"):
             run_list(inner, keys.get(part))
+        conditions.guard(ctx.out, start, unknown)
         return
     module, module_node, name = prep.module, prep.module_node, prep.name
     if module is None or name is None:
@@ -194,13 +197,16 @@ def run_task(ctx: Ctx, task: MappingNode) -> None:
         item_scope = scope
         if item_loc is not None or item is not None:
             item_scope = scope.child({loop_var: Var(loop_var, item, item_loc or where, "loop item")})
-        if condition(item_scope, keys.get("when")) is False:
+        verdict, unknown = conditions.when(item_scope, keys.get("when"))
+        if verdict is False:
             continue
+        start = len(ctx.out.facts)
         dispatch(
             ctx.child(scope=item_scope, task_vars=task_vars),
             ModuleCall(name, module, Resolved(args, item_scope, item_loc), where),
             module_node,
         )
+        conditions.guard(ctx.out, start, unknown)
 
 
 def _module(keys: dict[str, Node]) -> tuple[str | None, Node | None]:
@@ -224,28 +230,7 @@ def _removed(item: Any) -> bool:
 
 def condition(scope: Scope, node: Node | None) -> bool | None:
     """``when``: True/False when it evaluates, None when it cannot (the task may run)."""
-    if node is None:
-        return True
-    conds = seq(node) if isinstance(node, SequenceNode) else [node]
-    result: bool | None = True
-    for cond in conds:
-        value = node_value(cond)
-        if isinstance(value, bool):
-            if not value:
-                return False
-            continue
-        if not isinstance(value, str):
-            result = None
-            continue
-        text = value.strip()
-        if text.startswith("{{") and text.endswith("}}"):
-            text = text[2:-2]
-        try:
-            if not truth(evaluate(text, scope)):
-                return False
-        except Unknown:
-            result = None
-    return result
+    return conditions.when(scope, node)[0]
 
 
 def loop_items(scope: Scope, keys: dict[str, Node], path: str) -> list[tuple[Any, Location | None]] | Unknown:

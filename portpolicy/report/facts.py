@@ -26,6 +26,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.pipeline import Report
+from portpolicy.readers.base import shown
 from portpolicy.report.escape import deep, display, unicode_text
 
 
@@ -73,6 +74,7 @@ def _listener(ln: Listener) -> dict[str, Any]:
         else {"known": ln.privilege.known, "granted": ln.privilege.granted, "reason": ln.privilege.reason},
         "source": ln.source,
         **({"port_origin": ln.port_origin} if ln.port_origin else {}),
+        **({"may_run": f"when {shown(str(ln.may_run), 160)}"} if ln.may_run else {}),
     }
 
 
@@ -241,7 +243,7 @@ def render_text(report: Report) -> str:
             [
                 ln["location"],
                 ln["namespace"] or "",
-                ln["service"],
+                ln["service"] + (f" (may run: {ln['may_run']})" if ln.get("may_run") else ""),
                 ln["protocol"],
                 ln["address"],
                 ln["ports"],
