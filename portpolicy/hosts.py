@@ -152,6 +152,8 @@ def _under(prefix: str, scoped: str) -> str:
     return base if scoped == "." else posixpath.join(base, scoped)
 
 
+AUTO_DEPLOYED = frozenset({"lib/rancher/k3s", "lib/rancher/rke2"})
+"""``var/lib/rancher/k3s/server/manifests``: manifests k3s and RKE2 apply on the node they sit on."""
 SERVED = frozenset({"srv", "opt"})
 """Folders of a root filesystem that hold deployed projects (FHS ``/srv``, ``/opt``)."""
 
@@ -196,6 +198,8 @@ def rootfs_of(path: str) -> str | None:
         ):
             return "/".join(parts[:i]) or "."
         if part == ".config" and nxt == "systemd":
+            return "/".join(parts[:i]) or "."
+        if part == "var" and "/".join(parts[i + 1 : i + 4]) in AUTO_DEPLOYED:
             return "/".join(parts[:i]) or "."
     return None
 
@@ -329,7 +333,8 @@ def _derive(bucket: HostBucket, config: Config) -> tuple[Host, list[Fact]]:
             )
     order = sorted(namespaces, key=lambda k: (k != "host", k))
     host = Host(bucket.name, bucket.reason, platform.name, runtime.name, tuple(namespaces[k] for k in order))
-    return host, annotated + others
+    here = namespaces["host"]  # a Service's node ports open in the host's namespace
+    return host, annotated + [replace(f, namespace=here) if isinstance(f, ServicePort) else f for f in others]
 
 
 def _runs(netns: str) -> str:
@@ -471,6 +476,13 @@ def privilege(listener: Listener, ns: Namespace, runtime: Runtime) -> Privilege:
             True,
             False,
             f"the published port is bound by {runtime.name}'s port forwarder, running as the unprivileged user",
+        )
+    if listener.bound_by == "rootless-runtime" and run_as.is_root is False:
+        return Privilege(
+            True,
+            False,
+            f"the published port is bound by the rootless runtime's port forwarder, running as {shown(run_as.user or '')!r}",
+            run_as.location,
         )
     is_root = run_as.is_root
     if is_root is None:

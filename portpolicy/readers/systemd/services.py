@@ -5,12 +5,15 @@ are read as systemd's ``load-fragment.c`` does (the last valid assignment wins, 
 resets, capability lists add and remove). A socket's listeners run as the service it
 activates; a service's own flags (``--web.listen-address=:9100``), ``Environment=`` variables
 and its program's built-in default port (``data/apps.yml``, ``portpolicy.apps``) bind as the
-service's user.
+service's user. A ``docker|podman|nerdctl run`` (or ``create`` in ``ExecStartPre=``) starts a
+container instead (``readers.containerrun``): its listeners are the container's, in the host's
+scope; a ``podman run`` by a non-root ``User=`` is rootless.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
 from portpolicy.model import Evidence, Fact, Location, RunAs
@@ -194,9 +197,45 @@ def exec_facts(units: HostUnits) -> Iterator[Fact]:
         activated = _socket_activated(units, user_unit, name)  # its sockets are the socket unit's
         env_file = any(d.key == "EnvironmentFile" for d in unit.directives("Service"))
         for directive in commands:
+            started = _containers(directive, run_as, evidence, env)
+            if started is not None:  # docker run: the container's process listens, not the client
+                yield from started
+                continue
             yield from daemons.exec_listeners(
                 directive.value, directive.location, name, run_as, evidence, env, activated, env_file
             )
+        for directive in unit.directives("Service"):
+            if directive.key == "ExecStartPre":  # ``docker create`` before ``ExecStart=docker start``
+                yield from _containers(directive, run_as, evidence, env) or ()
+
+
+def _containers(
+    directive: Directive, run_as: RunAs, evidence: tuple[Evidence, ...], env: dict[str, EnvValue]
+) -> list[Fact] | None:
+    """The container a ``docker|podman|nerdctl run|create`` command line starts (``readers.containerrun``),
+    run by the unit's user; None when the line starts none."""
+    from portpolicy import apps
+    from portpolicy.readers import containerrun
+
+    if containerrun.MENTION.search(directive.value) is None:
+        return None
+    where = directive.location
+    reads = containerrun.Reads(where.path, containerrun.Invoker(run_as, evidence))
+    try:
+        words = next(
+            containerrun.commands(directive.value, lambda at: replace(where, column=where.column + at)), []
+        )
+    except ValueError:
+        return None
+    words = containerrun.unwrap_shell(words)
+    if env:  # ``${PORT}`` from the unit's Environment=
+        words = [
+            replace(w, text=(apps.expand((w.text,), env) or ("",))[0]) if "$" in w.text else w for w in words
+        ]
+    if containerrun.container_run(words) is None:
+        return None
+    reads.words(words)
+    return reads.found
 
 
 def _socket_activated(units: HostUnits, user_unit: bool, service: str) -> bool:
