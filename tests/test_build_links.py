@@ -182,3 +182,111 @@ def test_a_makefile_with_recursive_variables_is_a_note(tmp_path: Path) -> None:
     assert not run.crashed, run.stderr
     assert "variable A nests too deep or refers to itself: the build call is passed over" in run.stdout
     assert "sub/Makefile:5" in run.stdout or "sub/Makefile:42" in run.stdout
+
+
+# Compose ``build:`` with ``image:`` feeds the same table (#23 leftover): Compose builds the
+# Dockerfile and tags the result with ``image:``, so a manifest naming that image runs it.
+# With ``build:`` and no ``image:`` Compose v2 names the image ``<project>-<service>``, which
+# only the service itself runs.
+
+COMPOSE_BUILDS = {
+    "long": "services:\n  web:\n    image: registry.example.com/acme/web:1.4\n    build:\n"
+    "      context: .\n      dockerfile: docker/Dockerfile\n      args:\n        VERSION: '1.4'\n",
+    "short": "services:\n  web:\n    image: registry.example.com/acme/web:1.4\n    build: .\n",
+}
+
+
+def _compose_tree(root: Path, compose: str, image: str = "registry.example.com/acme/web:1.0") -> Path:
+    files = {
+        "docker/Dockerfile" if "build: ." not in compose else "Dockerfile": DOCKERFILE,
+        "nginx/default.conf": NGINX,
+        "k8s/pod.yaml": POD.replace("{image}", image),
+        "compose.yaml": compose,
+    }
+    return write_tree(root, files)
+
+
+def _pod_links(root: Path) -> list[tuple[str | None, str]]:
+    """The pod's nginx listeners: (user, which build linked them)."""
+    return [
+        (ln.run_as.user, next((ev.message for ev in ln.evidence if "\u2190" in ev.message), ""))
+        for ln in _nginx_listeners(root)
+        if ln.service == "web/web"
+    ]
+
+
+@pytest.mark.parametrize("form", sorted(COMPOSE_BUILDS))
+def test_a_compose_build_with_an_image_links_a_pod_naming_that_image(tmp_path: Path, form: str) -> None:
+    links = _pod_links(_compose_tree(tmp_path, COMPOSE_BUILDS[form]))
+    dockerfile = "docker/Dockerfile" if form == "long" else "Dockerfile"
+    assert [user for user, _ in links] == ["101"]
+    assert (
+        f"image registry.example.com/acme/web:1.4 \u2190 {dockerfile} (context ., from compose.yaml:4)"
+        in (links[0][1])
+    )
+
+
+def test_a_compose_build_without_an_image_stays_the_services_own(tmp_path: Path) -> None:
+    """The negative twin: no ``image:``, so the image is ``<project>-web``: the pod naming it
+    (or the registry name) learns nothing, and the compose service still runs its build."""
+    compose = "services:\n  web:\n    build:\n      context: .\n      dockerfile: docker/Dockerfile\n"
+    for image in (f"{tmp_path.name}-web:latest", "registry.example.com/acme/web:1.0"):
+        root = _compose_tree(tmp_path, compose, image)
+        assert _pod_links(root) == []
+        users = {(ln.service, ln.run_as.user) for ln in _nginx_listeners(root)}
+        assert ("web", "101") in users
+    report = scan_tree(tmp_path)
+    assert [f for f in report.facts if isinstance(f, ImageBuild)] == []
+
+
+def test_another_compose_service_running_the_built_image_gets_its_dockerfile(tmp_path: Path) -> None:
+    """A worker reusing the image the web service builds (a common compose shape) runs USER 101 too."""
+    compose = COMPOSE_BUILDS["long"] + "  worker:\n    image: registry.example.com/acme/web:1.4\n"
+    root = _compose_tree(tmp_path, compose, image="registry.example.com/acme/other:1")
+    users = sorted((ln.service, ln.run_as.user) for ln in _nginx_listeners(root))
+    assert users == [("web", "101"), ("worker", "101")]
+
+
+def test_a_workflow_and_compose_building_one_image_alike_link_it_once(tmp_path: Path) -> None:
+    workflow = (
+        "on: push\njobs:\n  image:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: docker/build-push-action@v6\n        with:\n          context: .\n"
+        "          file: docker/Dockerfile\n          tags: registry.example.com/acme/web:latest\n"
+    )
+    root = _compose_tree(tmp_path, COMPOSE_BUILDS["long"])
+    write_tree(root, {".github/workflows/image.yml": workflow})
+    links = _pod_links(root)
+    assert len(links) == 1 and "from compose.yaml:4" in links[0][1]  # the first declaration wins
+    report = scan_tree(root)
+    assert len([f for f in report.facts if isinstance(f, ImageBuild)]) == 1
+
+
+def test_a_dockerfile_inline_build_takes_no_other_dockerfile(tmp_path: Path) -> None:
+    """``dockerfile_inline`` is not read: the service runs an unknown Dockerfile, so a workflow's
+    build of the same name is not taken for it, and the pod naming it gets only the workflow's."""
+    compose = (
+        "services:\n  web:\n    image: registry.example.com/acme/web:1.4\n    build:\n      context: .\n"
+        "      dockerfile_inline: |\n        FROM nginx:1.27-alpine\n        USER 0\n"
+        "    volumes:\n      - ./nginx/default.conf:/etc/nginx/conf.d/default.conf\n"
+    )
+    make = "image:\n\tdocker build -t registry.example.com/acme/web -f docker/Dockerfile .\n"
+    root = _compose_tree(tmp_path, compose)
+    write_tree(root, {"Makefile": make})
+    users = sorted((ln.service, ln.run_as.user) for ln in _nginx_listeners(root))
+    assert users == [("web", None), ("web/web", "101")]
+    facts = run_bounded("facts", "--no-config", ".", cwd=root)
+    assert "from compose.yaml" not in facts.stdout and "from Makefile:2" in facts.stdout
+
+
+def test_a_compose_service_without_build_runs_the_dockerfile_a_makefile_builds(tmp_path: Path) -> None:
+    """#23's compose case: ``image:`` alone, built by the repository's Makefile (its twin: another name)."""
+    compose = "services:\n  web:\n    image: registry.example.com/acme/web:1.0\n    ports: ['8080:80']\n"
+    for image, expected in (
+        ("registry.example.com/acme/web", ["101"]),
+        ("registry.example.com/acme/api", []),
+    ):
+        make = f"image:\n\tdocker build -t {image} -f docker/Dockerfile .\n"
+        root = write_tree(tmp_path / image.rsplit("/", 1)[1], {"compose.yaml": compose, "Makefile": make})
+        _compose_tree(root, compose)
+        users = [ln.run_as.user for ln in _nginx_listeners(root) if ln.service == "web"]
+        assert users == expected

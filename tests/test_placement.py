@@ -125,7 +125,9 @@ volumes:
         for f in compose.read(Source("deploy/compose.yaml", text))
         if isinstance(f, ContainerLink)
     }
-    assert set(links) == {"web", "api"}  # nothing to correlate for worker (remote) and docs
+    # worker builds from a remote context (its Dockerfile unknown); docs runs an image a build call may build
+    assert set(links) == {"web", "api", "docs"}
+    assert (links["docs"].dockerfile, links["docs"].mounts, links["docs"].image) == (None, (), "nginx:1.27")
     web, api = links["web"], links["api"]
     assert (web.build_context, web.dockerfile, web.target, web.user_set) == (
         "deploy/nginx",

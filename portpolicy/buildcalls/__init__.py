@@ -17,6 +17,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from portpolicy import imagerefs, safeio
 from portpolicy.buildcalls.calls import Call, Found
@@ -71,6 +72,7 @@ def attach(
     builds: dict[str, list[Fact]] = {}
     seen: set[tuple[str, str, str | None, tuple[str, ...]]] = set()
     notes: list[Entry] = []
+    per_file = _declared(per_file, dockerfiles, builds, seen)
     total = 0
     sources = [(p, k) for p in paths if (k := kind_of(p)) is not None]
     for path, kind in sources[:MAX_SOURCES]:
@@ -103,6 +105,39 @@ def attach(
             break
     out = [(p, reader, [*facts, *builds.get(p, ())]) for p, reader, facts in per_file]
     return out, notes
+
+
+def _declared(
+    per_file: list[Entry],
+    dockerfiles: dict[str, str],
+    builds: dict[str, list[Fact]],
+    seen: set[tuple[str, str, str | None, tuple[str, ...]]],
+) -> list[Entry]:
+    """The builds files declare themselves (a compose service's ``build:`` with ``image:``) join
+    the table first: each once, on the Dockerfile it builds when the scan read it (else it
+    stays where it was declared, as ``facts`` shows it); a workflow building the same image
+    from the same Dockerfile and context adds nothing."""
+    out: list[Entry] = []
+    for path, reader, facts in per_file:
+        if path in dockerfiles.values() or not any(isinstance(f, ImageBuild) for f in facts):
+            out.append((path, reader, facts))
+            continue
+        kept: list[Fact] = []
+        for fact in facts:
+            if not isinstance(fact, ImageBuild):
+                kept.append(fact)
+                continue
+            found = dockerfiles.get(posixpath.normpath(fact.dockerfile))
+            key = (found or fact.dockerfile, fact.context, fact.target, fact.names)
+            if key in seen:
+                continue
+            seen.add(key)
+            if found is None:
+                kept.append(fact)
+            else:
+                builds.setdefault(found, []).append(replace(fact, dockerfile=found))
+        out.append((path, reader, kept))
+    return out
 
 
 def _read(path: str, kind: str, roots: tuple[str, ...]) -> Found:

@@ -9,6 +9,7 @@ import pytest
 
 from portpolicy.model import (
     BindAddress,
+    ContainerLink,
     Evidence,
     Fact,
     InvalidPort,
@@ -1079,6 +1080,7 @@ def test_read_yaml_of_a_claimed_stack_file() -> None:
         for f in compose.read_yaml(Source(path, text), compose_documents(text))
         if not isinstance(f, compose.Pending)  # kept for ``join`` (its .env, the files merged with it)
         and not isinstance(f, ProgramStart)  # kept for ``apps.join`` (tested below)
+        and not isinstance(f, ContainerLink)  # for ``placement`` (an image a build call may build)
     ]
     assert facts == [
         NetnsDecl("container:traefik", "container", at(8, 3, path)),

@@ -99,8 +99,11 @@ class Document(Services):
         link = mounts.link(
             self, self.configs, name, key_node, svc, netns if mode.kind != "unknown" else None, run_as
         )
-        if link.dockerfile or link.mounts:
+        if link.dockerfile or link.mounts or link.image:  # an image may be one a build call builds
             yield link
+        built = mounts.build_call(self, svc, link)
+        if built is not None:
+            yield built
         mappings: list[PortMapping] = []
         exposed: list[PortMapping] = []
         for key in ("ports", "expose"):

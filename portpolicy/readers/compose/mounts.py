@@ -1,15 +1,27 @@
 """Ties to other files, read by ``placement``: the image a service builds, the files it bind-mounts
-and the top-level ``configs`` it mounts."""
+and the top-level ``configs`` it mounts.
+
+A service with ``build:`` and ``image:`` is also a build call (``build_call``): Compose builds
+the Dockerfile and tags the result with ``image:``, so another service or a Kubernetes
+manifest naming that image runs the same Dockerfile, as with a workflow's build call
+(``buildcalls``). With ``build:`` and no ``image:``, Compose names the image
+``<project>-<service>`` (v1: ``_``): only the service itself runs it, so nothing is added.
+A ``dockerfile_inline`` is not read (it is no file of the tree): the service runs an image
+whose Dockerfile is unknown, so neither the ``image:`` name's known defaults nor another
+build call of that name are given to it.
+"""
 
 from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator
+from itertools import islice
 
-from portpolicy.model import ContainerLink, Location, Mount, RunAs
+from portpolicy import imagerefs
+from portpolicy.model import ContainerLink, ImageBuild, Location, Mount, RunAs
 from portpolicy.readers.compose.services import Services
 from portpolicy.readers.compose.values import Value, Values
-from portpolicy.yamlnodes import MappingNode, Node, items, scalar
+from portpolicy.yamlnodes import MappingNode, Node, SequenceNode, items, scalar, seq
 
 Configs = dict[str, tuple[str, Location]]
 """Top-level ``configs`` by name: the file in the tree and where it is named."""
@@ -39,6 +51,7 @@ def link(
             dockerfile = _local(context, file_text)
         tgt = doc.value(fields.get("target"))
         target = tgt.text.strip() if tgt is not None and tgt.known else None
+    builds_unknown = build is not None and dockerfile is None  # inline, remote, or not known
     mounts = [m for node in doc.attr_list(svc, "volumes") if (m := mount(doc, base, node)) is not None]
     for node in doc.attr_list(svc, "configs"):
         mounts.extend(config_mount(doc, configs, base, node))
@@ -52,8 +65,46 @@ def link(
         build_context=context,
         target=target,
         mounts=tuple(mounts),
-        image=_image(doc, svc),
+        image="" if builds_unknown else _image(doc, svc),
     )
+
+
+MAX_BUILD_ARGS = 64
+"""``build.args`` kept from one service (as ``buildcalls.calls.MAX_ARGS``)."""
+
+
+def build_call(doc: Services, svc: MappingNode, link: ContainerLink) -> ImageBuild | None:
+    """The service's ``build:`` as an entry of the build table, when it also names its ``image:``."""
+    image = _image(doc, svc)
+    ref = imagerefs.parse(image) if image else None
+    if link.dockerfile is None or link.build_context is None or ref is None:
+        return None
+    key = doc.attr_key(svc, "build")
+    where = doc.loc(key) if key is not None else link.location
+    target = f", target {link.target}" if link.target else ""
+    text = (
+        f"image {image} \u2190 {link.dockerfile} "
+        f"(context {link.build_context}{target}, from {where.path}:{where.line})"
+    )
+    build = doc.attr(svc, "build")
+    args = _args(doc, next((v for k, _, v in items(build) if k == "args"), None))
+    return ImageBuild((ref.name,), link.dockerfile, link.build_context, where, text, link.target, args)
+
+
+def _args(values: Values, node: Node | None) -> tuple[tuple[str, str], ...]:
+    """``build.args`` as a mapping or a ``KEY=value`` list; a value not known is ""."""
+    out: list[tuple[str, str]] = []
+    if isinstance(node, MappingNode):
+        for key, _, val in islice(items(node), MAX_BUILD_ARGS):
+            value = values.value(val)
+            out.append((key, value.text if value is not None and value.known else ""))
+    elif isinstance(node, SequenceNode):
+        for item in seq(node)[:MAX_BUILD_ARGS]:
+            value = values.value(item)
+            if value is not None:
+                name, _, text = value.text.partition("=")
+                out.append((name.strip(), text if value.known else ""))
+    return tuple(out)
 
 
 def _image(doc: Services, svc: MappingNode) -> str:
