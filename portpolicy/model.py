@@ -16,10 +16,12 @@ refer to each other (``Listener`` holds ``PortRange``, ``Namespace``, ``Privileg
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from portpolicy.records import record
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class Location:
     """A place in a scanned file: path relative to the working directory, 1-based line/column."""
 
@@ -31,7 +33,7 @@ class Location:
         return f"{self.path}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class PortRange:
     """An inclusive range of port numbers; a single port has ``start == end``."""
 
@@ -68,7 +70,7 @@ class PortRange:
         return str(self.start) if self.start == self.end else f"{self.start}-{self.end}"
 
 
-@dataclass(frozen=True)
+@record
 class PortSet:
     """A normalised list of port ranges (sorted, merged), as in ``ip_local_reserved_ports``."""
 
@@ -134,7 +136,7 @@ class PortSet:
 WILDCARDS = {"", "*", "0.0.0.0", "::", "[::]"}
 
 
-@dataclass(frozen=True)
+@record
 class BindAddress:
     """Where a socket binds: ``host`` None is the wildcard; ``family`` ipv4, ipv6 or dual.
 
@@ -167,7 +169,7 @@ class BindAddress:
         return f"[{self.host}]" if ":" in self.host else self.host
 
 
-@dataclass(frozen=True)
+@record
 class RunAs:
     """Who a listening process runs as, and which capabilities it may hold.
 
@@ -196,7 +198,7 @@ class RunAs:
         return name in {"root", "0"}
 
 
-@dataclass(frozen=True)
+@record
 class Evidence:
     """A further location that helps prove a fact or a finding.
 
@@ -213,7 +215,7 @@ class Evidence:
 USED_HERE = "the value is used here"
 
 
-@dataclass(frozen=True)
+@record
 class MayRun:
     """The Ansible ``when:`` conditions that guard a fact and did not resolve: it may run.
 
@@ -236,7 +238,7 @@ class MayRun:
         return " and ".join(sorted(self.conditions))
 
 
-@dataclass(frozen=True)
+@record
 class Setting:
     """A derived kernel setting with where it came from (a file line, or a default)."""
 
@@ -248,7 +250,7 @@ class Setting:
         return str(self.value)
 
 
-@dataclass(frozen=True)
+@record
 class Namespace:
     """A network namespace on a host: the scope of port conflicts and kernel port settings."""
 
@@ -272,6 +274,10 @@ class Namespace:
     """How the container runtime's published ports meet that firewall: "bypasses" (rootful
     Docker/Podman and Kubernetes DNAT before INPUT), "filtered" (``DOCKER-USER`` rules,
     ``"iptables": false``, a rootless runtime whose forwarder INPUT filters), None unknown."""
+    node_ports: Setting = Setting(None, "no Kubernetes node port was read for this host")
+    """How kube-proxy's node ports meet that firewall: "bypasses" (its DNAT in ``nat PREROUTING``
+    comes before INPUT), "filtered" or "loopback" (``nodePortAddresses`` keeps them off public
+    addresses), None when no Service of this host opens one."""
     shared: bool = True
     """The host's namespace, or a container namespace where more than one service listens.
 
@@ -291,7 +297,7 @@ class Namespace:
     """With ``portable_unprivileged_port_start``: the runtimes that lower the limit, in words."""
 
 
-@dataclass(frozen=True)
+@record
 class Privilege:
     """The hosts stage's verdict on whether a listener may bind below the unprivileged start."""
 
@@ -301,7 +307,7 @@ class Privilege:
     location: Location | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Sensitive:
     """A service that must not be reachable from everywhere, and how a listener was known as it.
 
@@ -316,7 +322,7 @@ class Sensitive:
     source: str
 
 
-@dataclass(frozen=True)
+@record
 class Listener:
     """A socket some process binds: the central fact of most rules.
 
@@ -380,7 +386,7 @@ class Listener:
     kind: str = field(default="listener", init=False)
 
 
-@dataclass(frozen=True)
+@record
 class KernelSetting:
     """One write of a kernel port setting, exactly as found (value unparsed).
 
@@ -417,7 +423,7 @@ class KernelSetting:
     kind: str = field(default="kernel_setting", init=False)
 
 
-@dataclass(frozen=True)
+@record
 class FirewallRule:
     """One firewall rule as the firewall itself applies it, whatever the syntax it came in.
 
@@ -466,7 +472,7 @@ class FirewallRule:
         return "all ports" if self.ports is None else str(self.ports)
 
 
-@dataclass(frozen=True)
+@record
 class PortPool:
     """A range some component allocates ports from on a host (Kubernetes NodePorts).
 
@@ -489,7 +495,7 @@ class PortPool:
     kind: str = field(default="port_pool", init=False)
 
 
-@dataclass(frozen=True)
+@record
 class NetnsDecl:
     """A reader's declaration of a network namespace other than the host's (``kind`` container)."""
 
@@ -498,7 +504,7 @@ class NetnsDecl:
     location: Location
 
 
-@dataclass(frozen=True)
+@record
 class Mount:
     """A file or directory of the scanned tree that appears inside a container at ``target``.
 
@@ -512,7 +518,7 @@ class Mount:
     how: str
 
 
-@dataclass(frozen=True)
+@record
 class ContainerLink:
     """A compose service's ties to other files: the image it builds and what it mounts.
 
@@ -535,7 +541,7 @@ class ContainerLink:
     kind: str = field(default="container_link", init=False)
 
 
-@dataclass(frozen=True)
+@record
 class ImageStage:
     """One ``FROM`` stage with what it inherits from the stage it is built on.
 
@@ -554,7 +560,7 @@ class ImageStage:
     """The external image at the root of its ``FROM`` chain ("" for ``scratch`` or an unknown base)."""
 
 
-@dataclass(frozen=True)
+@record
 class ImageInfo:
     """What a Dockerfile builds, stage by stage, for ``placement`` (hosts ignore it)."""
 
@@ -573,7 +579,7 @@ class ImageInfo:
         return next((s for s in self.stages if s.name == target.lower()), None)
 
 
-@dataclass(frozen=True)
+@record
 class ImageBuild:
     """An image the repository builds from a Dockerfile, found in a build call (``buildcalls``).
 
@@ -594,7 +600,7 @@ class ImageBuild:
     kind: str = field(default="image_build", init=False)
 
 
-@dataclass(frozen=True)
+@record
 class InvalidPort:
     """A value where a real port is required that is no valid port (0 excepted when it means 'auto')."""
 
@@ -606,7 +612,7 @@ class InvalidPort:
     kind: str = field(default="invalid_port", init=False)
 
 
-@dataclass(frozen=True)
+@record
 class ParseError:
     """A file in scope that could not be read or parsed."""
 
@@ -616,7 +622,7 @@ class ParseError:
     kind: str = field(default="parse_error", init=False)
 
 
-@dataclass(frozen=True)
+@record
 class Unresolved:
     """A port value the reader could not resolve statically (a variable, a template): no verdict."""
 
@@ -627,7 +633,7 @@ class Unresolved:
     kind: str = field(default="unresolved", init=False)
 
 
-@dataclass(frozen=True)
+@record
 class ContainerPort:
     """One entry of a Kubernetes container's ``ports``: its list key, and what a Service's
     ``targetPort`` can name.
@@ -645,11 +651,13 @@ class ContainerPort:
     protocol: str
     location: Location
     name: str = ""
+    image: str = ""
+    """The container's ``image:`` ("" when absent or a template): what a Service reaching this port reaches."""
     host: str = ""
     kind: str = field(default="container_port", init=False)
 
 
-@dataclass(frozen=True)
+@record
 class PodTemplate:
     """A workload's pod template (Kubernetes) as a Service's selector sees it: labels and ports.
 
@@ -667,7 +675,7 @@ class PodTemplate:
     kind: str = field(default="pod_template", init=False)
 
 
-@dataclass(frozen=True)
+@record
 class ServicePort:
     """One entry of a Kubernetes Service's ``spec.ports``: its list keys, its node port, and
     the pods its selector reaches.
@@ -700,6 +708,12 @@ class ServicePort:
     selector_known: bool = True
     headless: bool = False
     """``clusterIP: None``: clients reach the pods' addresses directly; ``targetPort`` only names SRV records."""
+    node_port_open: bool = False
+    """kube-proxy opens a node port for it on every node: type NodePort, or LoadBalancer unless
+    ``allocateLoadBalancerNodePorts: false``."""
+    outside_limit: str = ""
+    """What keeps clients outside the cluster off its load balancer ("" when nothing does):
+    ``loadBalancerSourceRanges`` of private ranges only, an internal load-balancer annotation."""
     # Filled in by the kubernetes reader's ``assemble``.
     selects: tuple[str, ...] = ()
     reaches: tuple[str, ...] = ()
@@ -711,11 +725,45 @@ class ServicePort:
     """The NodePort range in force for the scope (the flags read for it, else the default)."""
     node_port_range_source: str = ""
     node_port_range_location: Location | None = None
+    sensitive: Sensitive | None = None
+    """The sensitive service (``data/sensitive.yml``) behind it: the reached container's image or
+    port, else (the pods not in the scope) its target port."""
+    ingress_limit: str = ""
+    """A NetworkPolicy of the scope that limits ingress to the selected pods to named sources."""
     host: str = ""
+    namespace: Namespace | None = None
+    """The host namespace of its scope (filled in by the hosts stage): its node ports open there."""
     kind: str = field(default="service_port", init=False)
 
+    @property
+    def transport(self) -> str:
+        """The protocol as firewall rules name it (tcp, udp, sctp)."""
+        return self.protocol.lower()
 
-@dataclass(frozen=True)
+    @property
+    def node_ports(self) -> PortRange | PortSet | None:
+        """The node ports it opens: its ``nodePort``, else the range the API server picks one from."""
+        if not self.node_port_open:
+            return None
+        return self.node_port if self.node_port is not None else self.node_port_range
+
+
+@record
+class IngressPolicy:
+    """A Kubernetes NetworkPolicy that limits ingress to the pods it selects to named sources
+    (every ingress rule has ``from``, or none is allowed). Join input for the kubernetes
+    reader's ``assemble`` only: it fills ``ServicePort.ingress_limit`` and goes no further.
+    """
+
+    name: str
+    k8s_namespace: str
+    location: Location
+    selector: tuple[tuple[str, str], ...] = ()
+    """``podSelector.matchLabels`` (empty: every pod of the namespace)."""
+    kind: str = field(default="ingress_policy", init=False)
+
+
+@record
 class Posture:
     """A host-wide stance a file states beyond its port rules: the hosts stage derives
     ``Namespace.inbound_policy`` (``aspect`` "inbound": accept, drop or reject) and
@@ -734,7 +782,7 @@ class Posture:
     kind: str = field(default="posture", init=False)
 
 
-@dataclass(frozen=True)
+@record
 class YamlAmbiguity:
     """A plain YAML scalar that YAML 1.1 and YAML 1.2 read differently: ``22:22`` is the base-60
     integer 1342 to PyYAML and Compose v1, the string "22:22" to Compose v2 (PP020).
@@ -751,7 +799,7 @@ class YamlAmbiguity:
     kind: str = field(default="yaml_ambiguity", init=False)
 
 
-@dataclass(frozen=True)
+@record
 class ProgramStart:
     """A process start of a program whose own config file may set its ports (``portpolicy.apps``).
 
@@ -788,6 +836,7 @@ Fact = (
     | ImageBuild
     | ContainerPort
     | PodTemplate
+    | IngressPolicy
     | ServicePort
     | Posture
     | YamlAmbiguity
@@ -795,7 +844,7 @@ Fact = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class SuppressionComment:
     """One rule id named in one suppression comment, once every other rule has run.
 
@@ -819,13 +868,13 @@ class SuppressionComment:
     kind: str = field(default="suppression", init=False)
 
 
-@dataclass(frozen=True)
+@record
 class Related:
     location: Location
     message: str
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     rule: str
     name: str
@@ -834,9 +883,12 @@ class Finding:
     location: Location
     host: str = ""
     related: tuple[Related, ...] = ()
+    subject: str = ""
+    """What the finding is about at its place (``engine.SUBJECTS``: the socket, the opening, the
+    key); findings of one rule at one place differ in it. Reports do not show it."""
 
 
-@dataclass(frozen=True)
+@record
 class Host:
     """A machine (or compose project, or root-filesystem tree) and the namespaces on it."""
 
