@@ -60,7 +60,9 @@ def parse_args(path: str, module_node: Node | None, args_node: Node | None) -> d
 
 
 def _free_form(path: str, node: ScalarNode) -> dict[str, Arg]:
-    """Legacy ``port=8080/tcp state=enabled`` arguments, each at its own column when on one line."""
+    """Legacy ``port=8080/tcp state=enabled`` arguments, each at its own column when on one line;
+    the whole text as ``_raw_params`` (as Ansible names it) when it holds other words
+    (``command: docker run ...``)."""
     text = str(node.value)
     base = location(path, node)
     out: dict[str, Arg] = {}
@@ -74,6 +76,8 @@ def _free_form(path: str, node: ScalarNode) -> dict[str, Arg]:
             pass
         column = base.column + m.start(2) if single else base.column
         out[key] = Arg(key, value, None, Location(path, base.line, column))
+    if _KV.sub("", _closed_templates_only(text)).strip():  # words besides k=v: a command's free form
+        out.setdefault("_raw_params", Arg("_raw_params", text, node, base))
     return out
 
 

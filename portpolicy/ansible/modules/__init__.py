@@ -9,6 +9,7 @@ context and the call (``context.ModuleCall``) and adds facts to ``ctx.out``.
 * ``firewall``: firewalld, ufw, iptables arguments as firewall rules.
 * ``sysctl``: a kernel setting, read as the line it writes.
 * ``containers``: docker_container as a compose service, k8s as the manifests it applies.
+* ``commands``: the containers a ``command``/``shell`` task's ``docker run`` line starts.
 * ``deploy``: files a task writes (template, copy, lineinfile, blockinfile), read by the
   reader of their destination's format.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from portpolicy.ansible.context import Ctx, ModuleCall
-from portpolicy.ansible.modules import containers, deploy, firewall, sysctl
+from portpolicy.ansible.modules import commands, containers, deploy, firewall, sysctl
 from portpolicy.ansible.modules.names import canonical
 
 Handler = Callable[[Ctx, ModuleCall], None]
@@ -34,7 +35,24 @@ HANDLERS: dict[str, Handler] = {
     "blockinfile": deploy.content,
     "docker_container": containers.docker_container,
     "k8s": containers.k8s,
+    "command": commands.command,
+    "shell": commands.command,
 }
 """Canonical module name -> its handler (every key is a name in ``names.MODULES``)."""
+
+
+def _and_kubectl_stdin(first: Handler | None) -> Handler:
+    """A ``command``/``shell`` handler that also reads a manifest piped to ``kubectl apply -f -``."""
+
+    def handler(ctx: Ctx, call: ModuleCall) -> None:
+        if first is not None:
+            first(ctx, call)
+        containers.kubectl_stdin(ctx, call)
+
+    return handler
+
+
+for _name in ("command", "shell"):
+    HANDLERS[_name] = _and_kubectl_stdin(HANDLERS.get(_name))
 
 __all__ = ["HANDLERS", "Handler", "canonical"]

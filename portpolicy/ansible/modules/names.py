@@ -21,6 +21,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "lineinfile": BUILTIN,
     "blockinfile": BUILTIN,
     "docker_container": ("community.docker", "community.general"),
+    "command": BUILTIN,
+    "shell": BUILTIN,
     "k8s": ("kubernetes.core", "community.kubernetes", "community.okd"),
     "include_tasks": BUILTIN,
     "import_tasks": BUILTIN,
