@@ -300,6 +300,67 @@ def test_a_rendered_line_maps_to_its_template_line_or_to_line_1() -> None:
     assert lines.LineMap(None, "x: 1\n").location("a.tgz", 1).line == 1
 
 
+PARTIAL = """{{- define "app.pod" -}}
+containers:
+  - name: app
+    ports:
+      - name: http
+        containerPort: {{ .Values.port }}
+      {{- range $name, $p := .Values.extraPorts }}
+      - name: {{ $name }}
+        containerPort: {{ $p.containerPort }}
+        protocol: {{ $p.protocol | default "TCP" }}
+      {{- end }}
+  - name: sidecar
+    ports:
+      - containerPort: {{ .Values.sidecarPort }}
+        protocol: TCP
+{{- end }}
+"""
+
+
+def test_a_line_an_include_printed_maps_to_its_partial_line_and_a_loop_body_to_itself() -> None:
+    template = 'kind: Pod\nspec:\n  {{- include "app.pod" . | nindent 2 }}\n'
+    rendered = (
+        "kind: Pod\nspec:\n  containers:\n    - name: app\n      ports:\n        - name: http\n"
+        "          containerPort: 8080\n        - name: a\n          containerPort: 9001\n"
+        "          protocol: TCP\n        - name: b\n          containerPort: 9002\n          protocol: TCP\n"
+        "    - name: sidecar\n      ports:\n        - containerPort: 9100\n          protocol: TCP\n"
+    )
+    partials = lines.Partials([("t/_other.tpl", "x: 1\n"), ("t/_pod.tpl", PARTIAL)])
+    mapped = lines.LineMap(template, rendered, partials)
+    where = {n: str(mapped.location("t/pod.yaml", n)) for n in range(1, 18)}
+    assert where[2] == "t/pod.yaml:2:1"  # the template's own line
+    assert where[4] == "t/_pod.tpl:3:3" and where[7] == "t/_pod.tpl:6:9"
+    assert mapped.printed(7) == (("port",), "8080")
+    # each turn of the range starts its body again, not a later line of the same shape
+    assert where[8] == where[11] == "t/_pod.tpl:8:7"
+    assert where[9] == where[12] == "t/_pod.tpl:9:9"
+    assert where[16] == "t/_pod.tpl:14:7" and mapped.printed(16) == (("sidecarPort",), "9100")
+    # without partials, or for a line no partial has, line 1 of the template as before
+    assert lines.LineMap(template, rendered).location("t/pod.yaml", 7).line == 1
+    assert lines.LineMap(template, "made: by-nobody\n", partials).location("t/pod.yaml", 1).line == 1
+
+
+@needs_engine
+def test_a_finding_in_a_partial_points_at_the_partial_line(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path,
+        {
+            "app/Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+            "app/values.yaml": "port: 8080\nsidecarPort: 9100\nextraPorts:\n  a:\n    containerPort: 80\n",
+            "app/templates/_pod.tpl": PARTIAL,
+            "app/templates/pod.yaml": (
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\nspec:\n"
+                "  securityContext:\n    runAsUser: 1000\n"
+                '  {{- include "app.pod" . | nindent 2 }}\n'
+            ),
+        },
+    )
+    report = scan_tree(tmp_path)
+    assert ("PP001", "app/templates/_pod.tpl", 9) in found(report)
+
+
 def test_a_dependency_is_found_in_charts_then_by_file_url_then_by_name(tmp_path: Path) -> None:
     write_tree(
         tmp_path,

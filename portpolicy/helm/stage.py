@@ -33,7 +33,7 @@ from portpolicy import hosts, safeio, signatures, virtual
 from portpolicy.config import Config, HostConfig
 from portpolicy.discover import Skipped
 from portpolicy.helm import charts
-from portpolicy.helm.lines import LineMap, ValuesFiles
+from portpolicy.helm.lines import LineMap, Partials, ValuesFiles
 from portpolicy.helm.render import NO_ENGINE, Engine, find_engine, no_network
 from portpolicy.model import Evidence, Fact, Finding, Location, ParseError, Unresolved
 from portpolicy.readers.base import Source, cut_values
@@ -273,7 +273,7 @@ def name_releases(
 ) -> list[Finding]:
     """Each finding of a chart with several releases, saying which of them it holds for.
 
-    The engine keeps one finding per rule and place, from whichever release came first;
+    The engine keeps one finding per rule, place and subject, from whichever release came first;
     here each such chart's releases are judged again one by one (their hosts are separate
     scopes, so nothing outside a release decides its findings) to name them all.
     """
@@ -287,7 +287,7 @@ def name_releases(
     for fact in facts:
         by_host.get(getattr(fact, "host", ""), []).append(fact)
     held = {
-        host: {(f.rule, f.location) for f in engine.evaluate(rules, mine, severity, [])}
+        host: {(f.rule, f.location, f.subject) for f in engine.evaluate(rules, mine, severity, [])}
         for host, mine in by_host.items()
     }
     out = []
@@ -296,7 +296,11 @@ def name_releases(
         if root is None or not _own_file(finding.location.path, root):
             out.append(finding)  # a dependency's file (another chart's, or under charts/): shared
             continue
-        holders = [(h, label) for h, label in several[root] if (finding.rule, finding.location) in held[h]]
+        holders = [
+            (h, label)
+            for h, label in several[root]
+            if (finding.rule, finding.location, finding.subject) in held[h]
+        ]
         holders = holders or [(h, label) for h, label in several[root] if h == finding.host]
         message = f"{finding.message} ({_holders([label for _, label in holders], len(several[root]), root)})"
         out.append(replace(finding, message=message, host=holders[0][0]))
@@ -334,10 +338,11 @@ def read_release(release: charts.Release, manifests: dict[str, str], roots: tupl
     """The facts of a release's rendered manifests, at the template (and values) lines."""
     reader = signatures.reader(signatures.by_name(READER))
     values = ValuesFiles(_values_texts(release, roots))
+    partials = Partials(_partial_texts(release, roots))
     facts: list[Fact] = []
     for name, text in sorted(manifests.items()):
         path, template = _template_of(release, name, roots)
-        lines = LineMap(template, text)
+        lines = LineMap(template, text, partials)
         try:
             read = [f for f in reader.read(Source(path, text)) if getattr(f, "kind", "") != "embedded"]
         except Exception:  # a reader bug costs this manifest, not the release
@@ -346,6 +351,9 @@ def read_release(release: charts.Release, manifests: dict[str, str], roots: tupl
             facts.append(_in_release(_moved(fact, path, lines, values), release.label))
     return facts
 
+
+MAX_PARTIALS = 200
+"""Partials searched for a rendered line's origin per release; a chart with more keeps the first."""
 
 IDENTITY_FIELDS = ("object_id", "owner")
 """Fact fields naming one Kubernetes object or container by where it is written: two releases of
@@ -390,6 +398,21 @@ def _template_of(release: charts.Release, name: str, roots: tuple[str, ...]) -> 
     path = posixpath.join(where, name[len(best) + 1 :])
     text = safeio.read_text(path, roots)
     return path, None if isinstance(text, safeio.Refusal) else text
+
+
+def _partial_texts(release: charts.Release, roots: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The release's partial templates (``templates/**/_*``: Helm renders them only through
+    ``include``/``template``), from the tree, at most ``MAX_PARTIALS`` of them."""
+    out = []
+    for name, shown in sorted(release.files.items()):
+        if "/templates/" not in name or not posixpath.basename(name).startswith("_"):
+            continue
+        text = safeio.read_text(shown, roots)
+        if not isinstance(text, safeio.Refusal):
+            out.append((shown, text))
+        if len(out) >= MAX_PARTIALS:
+            break
+    return out
 
 
 def _values_texts(release: charts.Release, roots: tuple[str, ...]) -> list[tuple[str, str]]:
