@@ -14,15 +14,19 @@ and ``\\w``, ``\\d``, ``\\s``, ``\\b`` are ASCII-only (Python's are Unicode).
 
 Used by the Jinja subset and by the rule engine's ``matches`` (whose rule patterns are
 checked when rules load): it sits outside the Ansible stage, so a check of a tree without
-an Ansible project never loads that stage.
+an Ansible project never loads that stage. RE2 itself is imported on first use.
+
+``lazy`` is for portpolicy's own patterns, run by Python's ``re``: a pattern compiled on
+first use, so that a module holding many (the recognition signatures) costs nothing to
+import, and a one-file check compiles only the few its file is tested with.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import re
+from typing import Any, cast
 
-import re2  # type: ignore[import-untyped]
+from portpolicy.records import record
 
 MAX_PATTERN = 1_000
 """Characters in one pattern (a port-related pattern is a few dozen)."""
@@ -39,7 +43,58 @@ class RegexRefused(Exception):
         self.reason = reason
 
 
+def _re2() -> Any:
+    import re2  # type: ignore[import-untyped]
+
+    return re2
+
+
+class _Lazy:
+    """A ``re`` pattern compiled on its first use.
+
+    The first attribute asked for compiles it and copies the compiled pattern's methods and
+    attributes onto this object, so every later ``search``/``match``/... is the compiled
+    pattern's own bound method, found in the instance dict: no call in between.
+    """
+
+    _ATTRIBUTES = (
+        "search",
+        "match",
+        "fullmatch",
+        "finditer",
+        "findall",
+        "sub",
+        "subn",
+        "split",
+        "scanner",
+        "pattern",
+        "flags",
+        "groups",
+        "groupindex",
+    )
+
+    def __init__(self, pattern: str, flags: int) -> None:
+        self._source = (pattern, flags)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name == "_source":  # copy, pickle and dir ask before __init__ ran
+            raise AttributeError(name)
+        compiled = re.compile(*self._source)
+        for attribute in self._ATTRIBUTES:
+            setattr(self, attribute, getattr(compiled, attribute))
+        return getattr(compiled, name)
+
+    def __repr__(self) -> str:
+        return f"lazy({self._source[0]!r})"
+
+
+def lazy(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``re.compile(pattern, flags)`` on first use: its methods and attributes, not an instance of ``re.Pattern``."""
+    return cast("re.Pattern[str]", _Lazy(pattern, flags))
+
+
 def _options(ignorecase: bool) -> Any:
+    re2 = _re2()
     options = re2.Options()
     options.max_mem = MAX_PROGRAM_MEMORY
     options.log_errors = False
@@ -53,6 +108,7 @@ def compile_untrusted(pattern: Any, ignorecase: bool = False, multiline: bool = 
         raise RegexRefused("a regular expression must be a string")
     if len(pattern) > MAX_PATTERN:
         raise RegexRefused(f"a regular expression longer than {MAX_PATTERN} characters")
+    re2 = _re2()
     try:
         return re2.compile(("(?m)" if multiline else "") + pattern, _options(ignorecase))
     except re2.error as exc:
@@ -81,7 +137,7 @@ def group(match: Any, ref: int | str) -> str | None:
     return value if value is None else str(value)
 
 
-@dataclass(frozen=True)
+@record
 class Ref:
     """A group reference in a replacement template: a number or a name."""
 
@@ -146,4 +202,4 @@ def compile_trusted(pattern: str) -> Any:
     Same syntax as ``re`` for the patterns used (inline flags such as ``(?ms)``); RE2 keeps
     the leftmost-first semantics of lazy quantifiers, so submatches are the same.
     """
-    return re2.compile(pattern, _options(False))
+    return _re2().compile(pattern, _options(False))

@@ -29,12 +29,15 @@ read the files), and a flag here would be a second place to keep in step with it
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
+
+from portpolicy.records import record
+from portpolicy.regex import lazy
 
 
 def _never(_: str) -> bool:
@@ -73,7 +76,7 @@ SCOPES: dict[str, str] = {
 A config that maps paths to hosts overrides both."""
 
 
-@dataclass(frozen=True)
+@record
 class Signature:
     """One format's recognition data (see the module docstring)."""
 
@@ -167,3 +170,20 @@ def first_line_is(text: str, content: re.Pattern[str], line: re.Pattern[str], sa
     """
     first = content.search(text, 0, sample)
     return first is not None and line.match(text, first.start(), first.start() + sample) is not None
+
+
+def glob_test(glob: str) -> Callable[[str], bool]:
+    """Whether a whole name matches the shell glob ``glob`` (``fnmatch`` rules, case-sensitive).
+
+    A literal glob is a string comparison; a pattern is compiled on its first use, and only
+    for a name with the glob's literal start and end (``redis-*.conf``: ``redis-``, ``.conf``),
+    so that asking every format's name test about one file compiles next to nothing.
+    """
+    if not any(c in glob for c in "*?["):
+        return glob.__eq__
+    head = glob[: min(glob.index(c) for c in "*?[" if c in glob)]
+    tail = glob.rpartition("*")[2]
+    if any(c in tail for c in "?["):
+        tail = ""
+    pattern = lazy(fnmatch.translate(glob))
+    return lambda name: name.startswith(head) and name.endswith(tail) and pattern.match(name) is not None

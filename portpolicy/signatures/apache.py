@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature, first_line_is
 
 SAMPLE = 65536
@@ -25,17 +26,17 @@ SAMPLE = 65536
 _DIRS = ("apache2", "httpd", "apache")
 _MAIN_NAMES = ("httpd.conf", "apache2.conf", "apache.conf")
 
-_VHOST = re.compile(r"^[ \t]*<VirtualHost[ \t]+[^>\n]+>", re.M)
+_VHOST = lazy(r"^[ \t]*<VirtualHost[ \t]+[^>\n]+>", re.M)
 _HTTPD_SECTIONS = r"IfModule|IfDefine|IfVersion|Directory|DirectoryMatch|FilesMatch|LocationMatch"
-_OPEN = re.compile(rf"^[ \t]*<({_HTTPD_SECTIONS})[ \t]+[^>\n]+>", re.M)
-_CLOSE = re.compile(rf"^[ \t]*</({_HTTPD_SECTIONS})>", re.M)
+_OPEN = lazy(rf"^[ \t]*<({_HTTPD_SECTIONS})[ \t]+[^>\n]+>", re.M)
+_CLOSE = lazy(rf"^[ \t]*</({_HTTPD_SECTIONS})>", re.M)
 """Sections only httpd (and its look-alike ProFTPD) writes: one opened and closed again says httpd."""
-_SECTION = re.compile(
+_SECTION = lazy(
     r"^[ \t]*<(?:Directory|DirectoryMatch|Location|LocationMatch|Files|FilesMatch|IfModule|IfDefine"
     r"|IfVersion|Proxy|ProxyMatch|Macro|RequireAll|RequireAny)[ \t]+[^>\n]+>",
     re.M,
 )
-_DIRECTIVE = re.compile(
+_DIRECTIVE = lazy(
     r"^[ \t]*(Listen[ \t]+(?:\[[0-9A-Fa-f:.]+\]:|[\w.*-]+:)?[0-9]+(?:[ \t]+[a-z]+)?[ \t]*$"
     r"|(?:ServerName|ServerAlias|DocumentRoot|LoadModule|ServerRoot|ServerAdmin|DirectoryIndex"
     r"|AllowOverride|CustomLog|RewriteEngine|RewriteRule|RewriteCond|SSLEngine|SSLCertificateFile"
@@ -48,16 +49,16 @@ _DIRECTIVE = re.compile(
     re.M,
 )
 """Directives only httpd writes this way; ``Listen`` with a bare port or ``host:port`` and no ``;``."""
-_CUPS = re.compile(
+_CUPS = lazy(
     r"^[ \t]*(?:<Policy[ \t]|DefaultAuthType[ \t]|WebInterface[ \t]|Browsing[ \t]|BrowseLocalProtocols"
     r"|DefaultShared[ \t]|MaxLogSize[ \t])",
     re.M,
 )
 """cupsd.conf directives: the same syntax, another daemon."""
-_SCRIPT = re.compile(r"\A#!|<<-?[ \t]*['\"]?[A-Za-z_]")
+_SCRIPT = lazy(r"\A#!|<<-?[ \t]*['\"]?[A-Za-z_]")
 """A shell script (shebang) or a heredoc: the config it writes is not this file."""
-_CONTENT = re.compile(r"^[ \t]*(?!#)\S", re.M)
-_LINE = re.compile(r"[ \t]*(?:</?[A-Za-z]\w*|[A-Z][A-Za-z0-9]*[ \t]+\S)")
+_CONTENT = lazy(r"^[ \t]*(?!#)\S", re.M)
+_LINE = lazy(r"[ \t]*(?:</?[A-Za-z]\w*|[A-Z][A-Za-z0-9]*[ \t]+\S)")
 """An httpd line: a section tag or a capitalised directive with an argument."""
 
 

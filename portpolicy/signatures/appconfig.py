@@ -11,10 +11,10 @@ file never loads the table. JSON is skipped by suffix; the JSON names here are l
 
 from __future__ import annotations
 
-import fnmatch
 import re
 
-from portpolicy.signatures import Signature
+from portpolicy.regex import lazy
+from portpolicy.signatures import Signature, glob_test
 
 NAMES: dict[str, str] = {
     "grafana.ini": "grafana",
@@ -56,10 +56,8 @@ NAMES: dict[str, str] = {
 }
 """File name globs (``folder/name`` when the folder says it) -> the program that reads the file."""
 
-_PATTERNS = tuple(
-    (re.compile(fnmatch.translate(glob)), "/" in glob, program) for glob, program in NAMES.items()
-)
-_CONTENT = re.compile(r"^[ \t]*(?![#;/])\S", re.M)
+_PATTERNS = tuple((glob_test(glob), "/" in glob, program) for glob, program in NAMES.items())
+_CONTENT = lazy(r"^[ \t]*(?![#;/])\S", re.M)
 
 
 def program_of(rel: str) -> str | None:
@@ -67,8 +65,8 @@ def program_of(rel: str) -> str | None:
     parts = rel.split("/")
     name = parts[-1].removesuffix(".j2")
     folder_name = "/".join([*parts[-2:-1], name])
-    for pattern, with_folder, program in _PATTERNS:
-        if pattern.match(folder_name if with_folder else name):
+    for matches, with_folder, program in _PATTERNS:
+        if matches(folder_name if with_folder else name):
             return program
     return None
 

@@ -7,13 +7,12 @@ sniffed, and the reader's ``claims`` wants a ``write_files`` list (the only part
 
 from __future__ import annotations
 
-import re
-
 from portpolicy.paths import strip_template
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 
 _NAMES = frozenset({"user-data", "user_data", "userdata", "vendor-data", "cloud-config", "cloud-init"})
-_HEADER = re.compile(r"\A(?:\ufeff)?[ \t]*#cloud-config[ \t]*(?:\n|\Z)")
+_HEADER = lazy(r"\A(?:\ufeff)?[ \t]*#cloud-config[ \t]*(?:\n|\Z)")
 
 
 def named(rel: str) -> bool:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 
-_BASENAME = re.compile(
+_BASENAME = lazy(
     r"(?:(?:compose(?:\.override)?|docker-compose[^/]*)\.ya?ml|docker-compose[^/]*)\.j2"
     r"|(?:compose(?:\.override)?|docker-compose[^/]*)\.ya?ml"
 )
-_FRAGMENT = re.compile(
+_FRAGMENT = lazy(
     r"^[\"']?[A-Za-z0-9][\w.-]*[\"']?[ \t]*:[ \t]*(?:#[^\n]*)?\r?\n"  # a top-level key
     r"(?:[ \t]*(?:#[^\n]*)?\r?\n)*"  # blank or comment lines
     r"(?P<ind>[ \t]+)"  # the indentation of its first child, a key (not a list item)

@@ -10,44 +10,45 @@ first file asked about, never at import; this module never imports the reader, w
 
 from __future__ import annotations
 
-import fnmatch
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
-from portpolicy.signatures import Signature, first_line_is
+from portpolicy.records import record
+from portpolicy.regex import lazy
+from portpolicy.signatures import Signature, first_line_is, glob_test
 
 SAMPLE = 65536
 """Characters of a file the content tests look at."""
 STRONG = 2
 """A strong mark weighs as much as two different marks."""
 
-LINE = re.compile(r"[ \t]*(?:\[[\w. -]+\]|!include|</?[A-Z]\w*|[A-Za-z_][\w.-]*(?:[ \t]*=|[ \t]+\S|[ \t]*$))")
+LINE = lazy(r"[ \t]*(?:\[[\w. -]+\]|!include|</?[A-Z]\w*|[A-Za-z_][\w.-]*(?:[ \t]*=|[ \t]+\S|[ \t]*$))")
 """A line of a ``key value`` / ``key = value`` config, a ``[section]``, an ``!include`` or a CUPS tag."""
-_SCRIPT = re.compile(r"\A#!|<<-?[ \t]*['\"]?[A-Za-z_]")
+_SCRIPT = lazy(r"\A#!|<<-?[ \t]*['\"]?[A-Za-z_]")
 """A shell script (shebang) or a heredoc: the config it writes is not this file."""
-_CONTENT = re.compile(r"^[ \t]*(?![#;])\S", re.M)
-_SECTION = re.compile(r"^[ \t]*\[[^\]\n]*\]", re.M)
+_CONTENT = lazy(r"^[ \t]*(?![#;])\S", re.M)
+_SECTION = lazy(r"^[ \t]*\[[^\]\n]*\]", re.M)
 
 
-@dataclass(frozen=True)
+@record
 class Marks:
     """One daemon's recognition data from the table."""
 
     name: str
-    files: tuple[tuple[re.Pattern[str], tuple[re.Pattern[str], ...]], ...]
+    files: tuple[tuple[Callable[[str], bool], tuple[Callable[[str], bool], ...]], ...]
     strong: re.Pattern[str] | None
     marks: re.Pattern[str] | None
 
     def named(self, parts: list[str]) -> bool:
         name = parts[-1].removesuffix(".j2")
         dirs = parts[:-1]
-        for pattern, under in self.files:
-            if pattern.match(name) and (not under or any(u.match(d) for d in dirs for u in under)):
-                return True
-        return False
+        return any(
+            matches(name) and (not under or any(u(d) for d in dirs for u in under))
+            for matches, under in self.files
+        )
 
     def score(self, sample: str) -> int:
         """``STRONG`` for a strong mark or two different marks, 1 for one mark, else 0."""
@@ -73,16 +74,12 @@ def raw_table() -> dict[str, Any]:
     return data
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    return re.compile(fnmatch.translate(pattern))
-
-
 def _alternation(patterns: list[str]) -> re.Pattern[str] | None:
     """One regex for a list of marks, each in a named group (``lastgroup`` tells which one hit)."""
     if not patterns:
         return None
     body = "|".join(f"(?P<m{i}>{p})" for i, p in enumerate(patterns))
-    return re.compile(rf"^[ \t]*(?:{body})", re.M)
+    return lazy(rf"^[ \t]*(?:{body})", re.M)
 
 
 @cache
@@ -91,7 +88,9 @@ def daemons() -> tuple[Marks, ...]:
     found = []
     for name, entry in raw_table()["daemons"].items():
         content = entry.get("content", {})
-        files = tuple((_glob(f["name"]), tuple(_glob(u) for u in f.get("under", ()))) for f in entry["files"])
+        files = tuple(
+            (glob_test(f["name"]), tuple(glob_test(u) for u in f.get("under", ()))) for f in entry["files"]
+        )
         found.append(
             Marks(
                 name, files, _alternation(content.get("strong", [])), _alternation(content.get("marks", []))

@@ -8,13 +8,12 @@ claims a file of another name.
 
 from __future__ import annotations
 
-import re
-
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 
 FOLDERS = frozenset({"docker"})
 """The folder ``daemon.json`` lives in (``/etc/docker``; rootless: ``~/.config/docker``)."""
-_OBJECT = re.compile(r"\s*\{")
+_OBJECT = lazy(r"\s*\{")
 
 
 def named(rel: str) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from portpolicy.paths import strip_template
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 
 SAMPLE = 65536
@@ -34,12 +35,12 @@ NOT_DOCKERFILE = frozenset(
 )  # fmt: skip
 """Suffixes after ``Dockerfile.`` (or ``Dockerfile-``) that are not Dockerfiles: docs, scripts, ignore files."""
 
-_CONTENT = re.compile(r"^[ \t]*(?!#|\{%|\{#)\S", re.M)
+_CONTENT = lazy(r"^[ \t]*(?!#|\{%|\{#)\S", re.M)
 """A line the Dockerfile parser does not skip (comments and parser directives start with ``#``)."""
-_ARG = re.compile(r"ARG[ \t]+\S")
-_FROM = re.compile(r"FROM[ \t]+(?:--platform=\S+[ \t]+)?[\w${}./:@-]+[^\n]*\n")
-_INSTRUCTION = re.compile(rf"[ \t]*(?:{'|'.join(INSTRUCTIONS)})(?:[ \t]|\r?$)", re.M)
-_ANY_CASE_INSTRUCTION = re.compile(rf"(?i)[ \t]*(?:{'|'.join(INSTRUCTIONS)})(?:[ \t]|\r?$)", re.M)
+_ARG = lazy(r"ARG[ \t]+\S")
+_FROM = lazy(r"FROM[ \t]+(?:--platform=\S+[ \t]+)?[\w${}./:@-]+[^\n]*\n")
+_INSTRUCTION = lazy(rf"[ \t]*(?:{'|'.join(INSTRUCTIONS)})(?:[ \t]|\r?$)", re.M)
+_ANY_CASE_INSTRUCTION = lazy(rf"(?i)[ \t]*(?:{'|'.join(INSTRUCTIONS)})(?:[ \t]|\r?$)", re.M)
 
 
 def named(rel: str) -> bool:

@@ -8,11 +8,10 @@ blank or a comment assigns a variable.
 
 from __future__ import annotations
 
-import re
-
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 
-_FIRST_ASSIGNMENT = re.compile(r"(?:\s|#[^\n]*)*(?:export[ \t]+)?[A-Za-z_][A-Za-z0-9_.\-]*[ \t]*[=:]")
+_FIRST_ASSIGNMENT = lazy(r"(?:\s|#[^\n]*)*(?:export[ \t]+)?[A-Za-z_][A-Za-z0-9_.\-]*[ \t]*[=:]")
 
 
 def named(rel: str) -> bool:

@@ -14,35 +14,36 @@ from __future__ import annotations
 
 import re
 
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 from portpolicy.signatures.iptables import stem, unix_lines
 
 ROOTS = ("zone", "service", "policy", "ipset", "helper", "icmptype", "direct")
 """The root elements of firewalld's XML files."""
 
-_PROLOGUE = re.compile(r"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[[^\]]*\])*>)", re.S)
+_PROLOGUE = lazy(r"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[[^\]]*\])*>)", re.S)
 """Declarations, comments and a DOCTYPE before the root. The internal subset is ``[^\\]]*``:
 ``\\[.*?\\]`` inside ``*`` tried every grouping of ``[a][a][a]...`` (exponential) when no ``>`` follows."""
-_ROOT = re.compile(r"\s*<([A-Za-z_][\w.:-]*)")
+_ROOT = lazy(r"\s*<([A-Za-z_][\w.:-]*)")
 _PROLOGUE_SCAN = 65_536
 """How far into a file the root element is looked for: declarations and comments are short."""
-_ROLE_DIR = re.compile(r"(?:^|/)(?:zones|policies)/(?:[^/]+/)?[^/]+\.xml$")
-_XML = re.compile(r"\.xml$", re.I)
+_ROLE_DIR = lazy(r"(?:^|/)(?:zones|policies)/(?:[^/]+/)?[^/]+\.xml$")
+_XML = lazy(r"\.xml$", re.I)
 _FIREWALLD_ONLY = {
-    "zone": re.compile(
+    "zone": lazy(
         r"<zone\b[^>]{0,512}\btarget=|<(?:short|interface\s+name=|source\s+(?:address|ipset|mac)="
         r"|service\s+name=|port\s+(?:port|protocol)=|forward-port\b|masquerade\s*/>|rule\b|icmp-block\b"
         r"|source-port\b|protocol\s+value=)"
     ),
-    "service": re.compile(
+    "service": lazy(
         r"<(?:short>|port\s+(?:port|protocol)=|source-port\b|protocol\s+value=|include\s+service="
         r"|module\s+name=|helper\s+name=|destination\s+ipv[46]=)"
     ),
-    "policy": re.compile(r"<(?:ingress-zone|egress-zone)\b|<policy\b[^>]{0,512}\btarget="),
-    "ipset": re.compile(r"<ipset\b[^>]{0,512}\btype=\"(?:hash|bitmap|list):"),
-    "helper": re.compile(r"<helper\b[^>]{0,512}\bmodule="),
-    "icmptype": re.compile(r"<(?:short>|destination\s+ipv[46]=)"),
-    "direct": re.compile(r"<(?:rule|chain|passthrough)\s[^>]{0,512}\bipv="),
+    "policy": lazy(r"<(?:ingress-zone|egress-zone)\b|<policy\b[^>]{0,512}\btarget="),
+    "ipset": lazy(r"<ipset\b[^>]{0,512}\btype=\"(?:hash|bitmap|list):"),
+    "helper": lazy(r"<helper\b[^>]{0,512}\bmodule="),
+    "icmptype": lazy(r"<(?:short>|destination\s+ipv[46]=)"),
+    "direct": lazy(r"<(?:rule|chain|passthrough)\s[^>]{0,512}\bipv="),
 }
 """Per root: an element or attribute that only firewalld's file of that kind has."""
 
@@ -66,7 +67,7 @@ CONF_KEYS = (
     "StrictForwardPorts",
     "ReloadPolicy",
 )
-_CONF_SETTING = re.compile(rf"^[ \t]*(?:{'|'.join(CONF_KEYS)})[ \t]*=", re.M)
+_CONF_SETTING = lazy(rf"^[ \t]*(?:{'|'.join(CONF_KEYS)})[ \t]*=", re.M)
 
 
 def is_conf_name(rel: str) -> bool:

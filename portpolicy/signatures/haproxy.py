@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import re
 
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature, first_line_is
 
 SAMPLE = 65536
 """Characters of a file the content tests look at."""
 
-_SECTION = re.compile(
+_SECTION = lazy(
     r"^(?:(?:frontend|backend|listen|peers|resolvers|userlist|program|mailers|cache|ring|http-errors"
     r"|fcgi-app|log-forward)[ \t]+\S[^;{}\n]*|(?:global|defaults)(?:[ \t]+[^;{}\s]+)?[ \t]*)$",
     re.M,
 )
 """A section line at column 0, as HAProxy's own configs and every example write it."""
-_KEYWORD = re.compile(
+_KEYWORD = lazy(
     r"^[ \t]+(?:bind[ \t]+\S|mode[ \t]+(?:http|tcp|health)\b|server[ \t]+\S+[ \t]+\S|balance[ \t]+\w"
     r"|default_backend[ \t]+\S|use_backend[ \t]+\S|option[ \t]+(?:httplog|tcplog|forwardfor|httpchk"
     r"|redispatch|dontlognull|http-server-close|ssl-hello-chk|tcpka|log-health-checks|tcp-check)"
@@ -37,10 +38,10 @@ _KEYWORD = re.compile(
     re.M,
 )
 """An indented keyword line of a section (no ``;`` or ``{``: nginx's ``server 10.0.0.1:80;`` is not)."""
-_SCRIPT = re.compile(r"\A#!|<<-?[ \t]*['\"]?[A-Za-z_]")
+_SCRIPT = lazy(r"\A#!|<<-?[ \t]*['\"]?[A-Za-z_]")
 """A shell script (shebang) or a heredoc: the config it writes is not this file."""
-_CONTENT = re.compile(r"^[ \t]*(?!#)\S", re.M)
-_LINE = re.compile(
+_CONTENT = lazy(r"^[ \t]*(?!#)\S", re.M)
+_LINE = lazy(
     r"[ \t]*(?:global|defaults|frontend|backend|listen|peers|resolvers|userlist|program|mailers|cache"
     r"|ring|http-errors|crt-store|traces|log-forward|fcgi-app)(?:[ \t]|$)",
     re.M,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 
 from portpolicy.paths import strip_template
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 
-_SNIFF = re.compile(
+_SNIFF = lazy(
     r"machineconfiguration\.openshift\.io|^variant:[ \t]*(?:fcos|flatcar|openshift|rhcos|r4e|fiot)\b"
     r"|\"ignition\"[ \t]*:[ \t]*\{",
     re.M,

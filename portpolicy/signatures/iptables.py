@@ -10,18 +10,19 @@ from __future__ import annotations
 import re
 
 from portpolicy.paths import TEMPLATE_SUFFIXES
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 
 _SAVE_NAMES = frozenset(
     {"rules.v4", "rules.v6", "iptables.rules", "ip6tables.rules", "iptables.save", "ip6tables.save"}
 )
-_TABLE = re.compile(r"^[ \t]*\*[a-z]", re.M)
-_COMMIT = re.compile(r"^[ \t]*COMMIT\b", re.M)
-_CHAIN_OR_RULE = re.compile(r"^[ \t]*(?::[A-Za-z][\w-]*[ \t]+(?:ACCEPT|DROP|-)\b|-[AIN][ \t]+\S)", re.M)
-_SAVE_LINE = re.compile(r"[ \t]*(?:\*[a-z]|:\S+[ \t]+\S|-[AIN][ \t]|COMMIT\b)")
+_TABLE = lazy(r"^[ \t]*\*[a-z]", re.M)
+_COMMIT = lazy(r"^[ \t]*COMMIT\b", re.M)
+_CHAIN_OR_RULE = lazy(r"^[ \t]*(?::[A-Za-z][\w-]*[ \t]+(?:ACCEPT|DROP|-)\b|-[AIN][ \t]+\S)", re.M)
+_SAVE_LINE = lazy(r"[ \t]*(?:\*[a-z]|:\S+[ \t]+\S|-[AIN][ \t]|COMMIT\b)")
 """The start of a line only iptables-restore input has."""
-_UFW_CHAIN = re.compile(r"^[ \t]*:ufw6?-(?:before|user|after|track|skip|logging|not-local|reject)", re.M)
-_BUILTIN_CHAIN = re.compile(r"^[ \t]*:(?:INPUT|OUTPUT|FORWARD)[ \t]", re.M)
+_UFW_CHAIN = lazy(r"^[ \t]*:ufw6?-(?:before|user|after|track|skip|logging|not-local|reject)", re.M)
+_BUILTIN_CHAIN = lazy(r"^[ \t]*:(?:INPUT|OUTPUT|FORWARD)[ \t]", re.M)
 
 
 def unix_lines(text: str) -> str:

@@ -5,13 +5,12 @@ configs (a static pod that does not parse is PP000, not unrecognised YAML); ever
 manifest is recognised by content, then by the reader's ``claims`` on the documents.
 """
 
-import re
-
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 
-_J2_NAME = re.compile(r".+\.(?:ya?ml|manifest)\.j2")
-_STATIC_POD = re.compile(r"(?:^|.*/)etc/kubernetes/manifests/[^/]+\.ya?ml")
-_KUBEADM_NAME = re.compile(r"kubeadm(?:[-_.](?:config|init|join|cluster)[^/]*)?\.ya?ml")
+_J2_NAME = lazy(r".+\.(?:ya?ml|manifest)\.j2")
+_STATIC_POD = lazy(r"(?:^|.*/)etc/kubernetes/manifests/[^/]+\.ya?ml")
+_KUBEADM_NAME = lazy(r"kubeadm(?:[-_.](?:config|init|join|cluster)[^/]*)?\.ya?ml")
 
 
 def named(rel: str) -> bool:

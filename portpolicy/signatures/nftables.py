@@ -14,26 +14,25 @@ from __future__ import annotations
 
 import re
 
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 from portpolicy.signatures.iptables import stem, unix_lines
 
 _FAMILY = r"(?:ip|ip6|inet|arp|bridge|netdev)"
 _NAME = r"[A-Za-z_$][\w.$-]*"
-_TABLE = re.compile(rf"^[ \t]*(?:add[ \t]+|create[ \t]+)?table[ \t]+{_FAMILY}[ \t]+{_NAME}[ \t]*\{{", re.M)
-_BARE_TABLE = re.compile(rf"^[ \t]*table[ \t]+{_NAME}[ \t]*\{{", re.M)
-_CHAIN = re.compile(rf"^[ \t]*chain[ \t]+{_NAME}[ \t]*\{{", re.M)
-_SHEBANG = re.compile(r"\A#![ \t]*/(?:usr/)?s?bin/nft\b")
-_FERM = re.compile(
+_TABLE = lazy(rf"^[ \t]*(?:add[ \t]+|create[ \t]+)?table[ \t]+{_FAMILY}[ \t]+{_NAME}[ \t]*\{{", re.M)
+_BARE_TABLE = lazy(rf"^[ \t]*table[ \t]+{_NAME}[ \t]*\{{", re.M)
+_CHAIN = lazy(rf"^[ \t]*chain[ \t]+{_NAME}[ \t]*\{{", re.M)
+_SHEBANG = lazy(r"\A#![ \t]*/(?:usr/)?s?bin/nft\b")
+_FERM = lazy(
     r"^[ \t]*(?:domain[ \t]|@(?:def|include|if|hook|subchain)\b)"
     r"|(?<!jump )(?<!goto )\b(?:ACCEPT|DROP|REJECT|MASQUERADE|RETURN|SNAT|DNAT|REDIRECT|NOTRACK)[ \t]*;",
     re.M,
 )
 """ferm's own lines: ``domain ip``, ``@def $X = ...``, an iptables target ending a rule (``ACCEPT;``)."""
-_FLUSH = re.compile(r"^[ \t]*flush[ \t]+ruleset\b", re.M)
-_ADD = re.compile(
-    rf"^[ \t]*(?:add|insert|create)[ \t]+(?:rule|table|chain)[ \t]+{_FAMILY}[ \t]+{_NAME}", re.M
-)
-_STATEMENT = re.compile(
+_FLUSH = lazy(r"^[ \t]*flush[ \t]+ruleset\b", re.M)
+_ADD = lazy(rf"^[ \t]*(?:add|insert|create)[ \t]+(?:rule|table|chain)[ \t]+{_FAMILY}[ \t]+{_NAME}", re.M)
+_STATEMENT = lazy(
     r"[ \t]*(?:[{}]|(?:table|chain|set|map|flowtable|flush|define|redefine|undefine|include|add|insert"
     r"|create|delete|destroy|replace|type|policy|elements|ip6?|inet|tcp|udp|sctp|th|meta|ct|iif|oif"
     r"|iifname|oifname|accept|drop|reject|jump|goto|counter)(?:[ \t;{]|$))"

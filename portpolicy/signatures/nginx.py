@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 
 from portpolicy.paths import strip_template
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature, first_line_is
 
 SAMPLE = 65536
@@ -28,13 +29,13 @@ SNIPPET = 4096
 _SITE_DIRS = ("sites-available", "sites-enabled", "streams-available", "streams-enabled")
 _APACHE_DIRS = ("apache2", "httpd", "apache")
 
-_BLOCK = re.compile(
+_BLOCK = lazy(
     r"^[ \t]*(?:(?:http|server|stream|events|mail|types)[ \t]*\{"
     r"|(?:upstream|map|geo|split_clients|limit_except|location)[ \t]+[^;{}\n]*\{)",
     re.M,
 )
 """A block only nginx opens this way (``location ~* \\.(css|js)$ {``, ``upstream app {``)."""
-_DIRECTIVE = re.compile(
+_DIRECTIVE = lazy(
     r"^[ \t]*(listen|server_name|proxy_\w+|fastcgi_\w+|uwsgi_\w+|scgi_\w+|grpc_\w+|ssl_\w+|add_header"
     r"|try_files|expires|access_log|error_log|worker_\w+|keepalive_\w+|sendfile|tcp_no\w+|gzip\w*"
     r"|client_\w+|limit_\w+|rewrite|error_page|server_tokens|resolver\w*|real_ip_\w+|set_real_ip_from"
@@ -48,10 +49,10 @@ _DIRECTIVE = re.compile(
 An argument may be a template's value (``listen {{ http_port }};``, ``root ${WEB_ROOT};``)."""
 _GENERIC = frozenset({"return", "root", "index", "alias", "include", "deny", "allow", "charset", "etag"})
 """Directives other ``;`` formats share a word with: alone, they count only in a snippet or next to a block."""
-_SCRIPT = re.compile(r"\A#!|<<-?[ \t]*['\"]?[A-Za-z_]")
+_SCRIPT = lazy(r"\A#!|<<-?[ \t]*['\"]?[A-Za-z_]")
 """A shell script (shebang) or a heredoc: the config it writes is not this file."""
-_CONTENT = re.compile(r"^[ \t]*(?!#)\S", re.M)
-_LINE = re.compile(r"[ \t]*(?:[a-z_][a-z0-9_]*(?:[ \t]+(?![ \t=])(?:[^;{}#\n]|\{\{[^{}#\n]*\}\})*)?[;{]|\})")
+_CONTENT = lazy(r"^[ \t]*(?!#)\S", re.M)
+_LINE = lazy(r"[ \t]*(?:[a-z_][a-z0-9_]*(?:[ \t]+(?![ \t=])(?:[^;{}#\n]|\{\{[^{}#\n]*\}\})*)?[;{]|\})")
 """An nginx line: ``directive args;``, ``block {`` or ``}`` (``key = value`` is not)."""
 
 

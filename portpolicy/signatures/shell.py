@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 from portpolicy.signatures.iptables import stem, unix_lines
 
@@ -34,37 +35,35 @@ _FOUND_BY = r"(?:\$\((?:command[ \t]+-v|which)[ \t]+|`(?:command[ \t]+-v|which)[
 """``IPT="$(command -v iptables-legacy)"``: the tool's path as the shell finds it."""
 _SUDO = r"(?:sudo[ \t]+(?:-\S+[ \t]+)*)?"
 _PATH = r"(?:/[\w.-]+)*/"
-_LINE_COMMAND = re.compile(rf"^[ \t]*{_SUDO}(?:{_PATH})?{_INVOCATION}", re.M)
-_ANY_COMMAND = re.compile(
-    rf"(?:^|[;&|(`{{]|\$\(|\bthen|\bdo|\belse)[ \t]*{_SUDO}(?:{_PATH})?{_INVOCATION}", re.M
-)
-_ASSIGN = re.compile(
+_LINE_COMMAND = lazy(rf"^[ \t]*{_SUDO}(?:{_PATH})?{_INVOCATION}", re.M)
+_ANY_COMMAND = lazy(rf"(?:^|[;&|(`{{]|\$\(|\bthen|\bdo|\belse)[ \t]*{_SUDO}(?:{_PATH})?{_INVOCATION}", re.M)
+_ASSIGN = lazy(
     rf"^[ \t]*(?:export[ \t]+|readonly[ \t]+|local[ \t]+)?([A-Za-z_]\w*)=[\"']?{_FOUND_BY}?(?:{_PATH})?{TOOL}\b",
     re.M,
 )
-_CONTAINER_RUN = re.compile(
+_CONTAINER_RUN = lazy(
     rf"(?:^|[;&|(`{{]|\$\(|\bthen|\bdo|\belse)[ \t]*{_SUDO}(?:{_PATH})?(?:docker|podman|nerdctl)"
     r"[ \t]+(?:container[ \t]+)?(?:run|create)[ \t]",
     re.M,
 )
 """A container started in command position (``docker run ...``): ``readers.containerrun`` reads it."""
-_MARKUP = re.compile(r"[ \t]*[<{\[]")
+_MARKUP = lazy(r"[ \t]*[<{\[]")
 """A first line of XML, HTML, JSON or an INI section: a document that quotes commands, not a script."""
-_LOG_LINE = re.compile(r"[ \t]*\[?(?:\d{4}-\d\d-\d\d[ T]|[A-Z][a-z]{2} [ \d]\d )\d\d:\d\d:\d\d")
+_LOG_LINE = lazy(r"[ \t]*\[?(?:\d{4}-\d\d-\d\d[ T]|[A-Z][a-z]{2} [ \d]\d )\d\d:\d\d:\d\d")
 """A first line stamped ``2014-08-08 14:59:35`` or ``Aug  8 14:59:35``: a log that quotes the
 commands a program ran (fail2ban's own log), not a script."""
-_SHELL = re.compile(r"\A#![ \t]*(?:/[\w.-]+)*/(?:env[ \t]+)?(?:(?:ba|da|k|z|a|mk)?sh|busybox[ \t]+sh)\b")
+_SHELL = lazy(r"\A#![ \t]*(?:/[\w.-]+)*/(?:env[ \t]+)?(?:(?:ba|da|k|z|a|mk)?sh|busybox[ \t]+sh)\b")
 _SUFFIXES = (".sh", ".bash", ".ksh", ".zsh")
 _SCRIPT_NAMES = frozenset(
     {"firewall", "rc.firewall", "iptables", "ip6tables", "firewall.sh", "fw", "rc.local"}
 )
-_FIREWALL_WORD = re.compile(r"firewall|iptables|ip6tables|ufw|nftables", re.I)
+_FIREWALL_WORD = lazy(r"firewall|iptables|ip6tables|ufw|nftables", re.I)
 _IFUPDOWN = frozenset({"if-pre-up.d", "if-up.d", "if-down.d", "if-post-down.d"})
 _MAX_VARIABLES = 32
 _MAINTAINER_SCRIPTS = frozenset({"postinst", "preinst", "postrm", "prerm", "config"})
-_WRITER = re.compile(r"(?:^|[\s;&|(/])(?:cat|tee)(?=[\s<>|;]|$)")
-_OPENER = re.compile(r"(?<!<)<<(?!<)-?[ \t]*\\?['\"]?[A-Za-z_]")
-_DESTINATION = re.compile(r"(?:>>?|\btee(?:[ \t]+-[-\w]+)*)[ \t]*['\"]?(/[\w./@+-]+)")
+_WRITER = lazy(r"(?:^|[\s;&|(/])(?:cat|tee)(?=[\s<>|;]|$)")
+_OPENER = lazy(r"(?<!<)<<(?!<)-?[ \t]*\\?['\"]?[A-Za-z_]")
+_DESTINATION = lazy(r"(?:>>?|\btee(?:[ \t]+-[-\w]+)*)[ \t]*['\"]?(/[\w./@+-]+)")
 _MAX_WRITES = 64
 """Heredoc lines whose destinations recognition looks at (the head of the file holds them)."""
 

@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import re
 
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature, first_line_is
 
 SAMPLE = 65536
 """Characters of a file the content tests look at."""
 
-_STRONG = re.compile(
+_STRONG = lazy(
     r"^[ \t]*(?:PermitRootLogin|ListenAddress|AuthorizedKeysFile|AuthorizedKeysCommand|UsePAM|Subsystem"
     r"|UsePrivilegeSeparation|PermitEmptyPasswords|X11UseLocalhost|PrintLastLog|PermitUserEnvironment|AuthorizedPrincipalsFile|TrustedUserCAKeys)"
     r"(?:[ \t]*=[ \t]*|[ \t]+)\S",
     re.M | re.I,
 )
 """Keywords only sshd_config(5) has (``Keyword value`` or ``Keyword=value``, any case)."""
-_LOOSE = re.compile(
+_LOOSE = lazy(
     r"^[ \t]*(HostKey|AllowUsers|AllowGroups|DenyUsers|DenyGroups|ClientAliveInterval|ClientAliveCountMax"
     r"|MaxAuthTries|MaxSessions|MaxStartups|LoginGraceTime|PrintMotd|StrictModes|X11Forwarding"
     r"|AllowTcpForwarding|AllowAgentForwarding|AllowStreamLocalForwarding|PermitTunnel|PermitOpen"
@@ -42,12 +43,12 @@ _CLIENT_TOO = frozenset(
     {"port", "passwordauthentication", "pubkeyauthentication", "kbdinteractiveauthentication"}
 )
 """Keywords ``ssh_config`` has as well."""
-_CLIENT = re.compile(r"^[ \t]*Host(?:[ \t]*=[ \t]*|[ \t]+)\S", re.M | re.I)
+_CLIENT = lazy(r"^[ \t]*Host(?:[ \t]*=[ \t]*|[ \t]+)\S", re.M | re.I)
 """``Host`` opens a block of an ssh *client* config; sshd has no such keyword."""
-_NOT_SSHD = re.compile(r"\A#!|<<-?[ \t]*['\"]?[A-Za-z_]|^[ \t]*\[[^\]\n]*\][ \t]*$", re.M)
+_NOT_SSHD = lazy(r"\A#!|<<-?[ \t]*['\"]?[A-Za-z_]|^[ \t]*\[[^\]\n]*\][ \t]*$", re.M)
 """A script (shebang, heredoc) or an INI file with ``[sections]``."""
-_CONTENT = re.compile(r"^[ \t]*(?!#)\S", re.M)
-_LINE = re.compile(r"[ \t]*[A-Za-z][A-Za-z0-9]*(?:[ \t]*=[ \t]*|[ \t]+)\S")
+_CONTENT = lazy(r"^[ \t]*(?!#)\S", re.M)
+_LINE = lazy(r"[ \t]*[A-Za-z][A-Za-z0-9]*(?:[ \t]*=[ \t]*|[ \t]+)\S")
 """An sshd line: ``Keyword value`` or ``Keyword=value``."""
 
 

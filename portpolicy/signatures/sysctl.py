@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 
 SAMPLE = 65536
@@ -25,16 +26,16 @@ CORE = ("net", "kernel", "vm", "fs")
 _COMPONENT = r"[\w*?\[\]-]+"
 _KEY = rf"{_COMPONENT}(?:[./]{_COMPONENT})+"
 _TOP = "|".join(t for t in TOP_LEVELS if t != "user")
-_KERNEL_LINE = re.compile(
+_KERNEL_LINE = lazy(
     rf"^[ \t]*-?(?:(?:{_TOP})[./]{_COMPONENT}|user[./]max_\w+)(?:[./]{_COMPONENT})*[ \t]*(?:=|$)", re.M
 )
 """An assignment (or a ``-key`` exclusion) of a key under a kernel top level (``user.`` keys are ``max_*``)."""
-_CORE_LINE = re.compile(rf"^[ \t]*-?(?:{'|'.join(CORE)})[./]{_COMPONENT}[./ \t=]", re.M)
-_MEANINGFUL = re.compile(r"^[ \t]*(?![#;]|\{\{|\{%|\{#)\S", re.M)
+_CORE_LINE = lazy(rf"^[ \t]*-?(?:{'|'.join(CORE)})[./]{_COMPONENT}[./ \t=]", re.M)
+_MEANINGFUL = lazy(r"^[ \t]*(?![#;]|\{\{|\{%|\{#)\S", re.M)
 """A line that is not blank, a comment or a Jinja line."""
-_CONTENT = re.compile(r"^[ \t]*(?![#;]|\{%|\{#)\S", re.M)
+_CONTENT = lazy(r"^[ \t]*(?![#;]|\{%|\{#)\S", re.M)
 """A line that is not blank, a comment or a Jinja statement (``{{ key }} = 1`` is content)."""
-_ASSIGNMENT = re.compile(rf"[ \t]*(?:-?(?:{_KEY}|\{{\{{[^\n]*\}}\}})[ \t]*=|-{_KEY}[ \t]*(?:$|\r))", re.M)
+_ASSIGNMENT = lazy(rf"[ \t]*(?:-?(?:{_KEY}|\{{\{{[^\n]*\}}\}})[ \t]*=|-{_KEY}[ \t]*(?:$|\r))", re.M)
 """A ``key = value`` line with a dotted or slashed key (or a templated one), or a ``-key`` exclusion."""
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 
 SAMPLE = 65536
@@ -22,17 +23,17 @@ SAMPLE = 65536
 UNIT_TYPES = ("service", "socket")
 """The unit types that hold or use a listening socket: the ones the name prior knows."""
 
-_UNIT_FILE = re.compile(rf"(?:^|/)[^/]+\.(?:{'|'.join(UNIT_TYPES)})(?:\.j2)?$")
+_UNIT_FILE = lazy(rf"(?:^|/)[^/]+\.(?:{'|'.join(UNIT_TYPES)})(?:\.j2)?$")
 # ``foo.service.d/x.conf``, prefix drop-ins ``foo-.service.d/`` and the type-wide ``service.d/``.
-_DROPIN_FILE = re.compile(rf"(?:^|/)(?:[^/]+\.)?(?:{'|'.join(UNIT_TYPES)})\.d/[^/]+\.conf(?:\.j2)?$")
+_DROPIN_FILE = lazy(rf"(?:^|/)(?:[^/]+\.)?(?:{'|'.join(UNIT_TYPES)})\.d/[^/]+\.conf(?:\.j2)?$")
 
-_CONTENT = re.compile(r"^[ \t]*(?![#;]|\{%|\{#)\S", re.M)
+_CONTENT = lazy(r"^[ \t]*(?![#;]|\{%|\{#)\S", re.M)
 """A line systemd (or a template) does not skip: not blank, not a comment, not a Jinja statement."""
-_HEADER = re.compile(r"[ \t]*\[(?:[A-Z][A-Za-z]*|X-[^\]\n]*)\][ \t]*\r?$", re.M)
-_UNIT_SECTION = re.compile(
+_HEADER = lazy(r"[ \t]*\[(?:[A-Z][A-Za-z]*|X-[^\]\n]*)\][ \t]*\r?$", re.M)
+_UNIT_SECTION = lazy(
     r"^[ \t]*\[(?:Unit|Service|Socket|Install|Timer|Mount|Automount|Swap|Path|Slice|Scope)\][ \t]*\r?$", re.M
 )
-_UNIT_KEY = re.compile(
+_UNIT_KEY = lazy(
     r"^[ \t]*(?:Exec(?:Start|StartPre|StartPost|Stop|StopPost|Reload|Condition)"
     r"|Listen(?:Stream|Datagram|SequentialPacket|FIFO|Netlink|Special|MessageQueue|USBFunction)"
     r"|WantedBy|RequiredBy|UpheldBy|DefaultInstance|Wants|Requires|Requisite|BindsTo|PartOf|Upholds"

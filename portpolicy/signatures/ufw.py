@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import re
 
+from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 from portpolicy.signatures.iptables import first_line_is_save, is_save, stem, ufw_only, unix_lines
 
 _RULE_FILES = frozenset({"user.rules", "user6.rules"})
 _UFW_DIR_FILES = frozenset({"before.rules", "after.rules", "before6.rules", "after6.rules"})
-_TUPLE = re.compile(r"^### tuple ### ", re.M)
-_POLICY = re.compile(r"^[ \t]*DEFAULT_(?:INPUT|OUTPUT|FORWARD)_POLICY=", re.M)
-_DEFAULTS_KEY = re.compile(
+_TUPLE = lazy(r"^### tuple ### ", re.M)
+_POLICY = lazy(r"^[ \t]*DEFAULT_(?:INPUT|OUTPUT|FORWARD)_POLICY=", re.M)
+_DEFAULTS_KEY = lazy(
     r"^[ \t]*(?:IPV6|DEFAULT_APPLICATION_POLICY|MANAGE_BUILTINS|IPT_SYSCTL|IPT_MODULES)=", re.M
 )
-_SETTING = re.compile(
+_SETTING = lazy(
     r"[ \t]*(?:IPV6|DEFAULT_[A-Z_]+_POLICY|MANAGE_BUILTINS|IPT_SYSCTL|IPT_MODULES|ENABLED|LOGLEVEL)="
 )
 
