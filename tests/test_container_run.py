@@ -8,11 +8,12 @@ a negative twin that must stay silent.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from portpolicy.model import KernelSetting, Listener, Location, NetnsDecl, ParseError, Unresolved
+from portpolicy.model import Fact, KernelSetting, Listener, Location, NetnsDecl, ParseError, Unresolved
 from portpolicy.readers import containerrun
 from portpolicy.readers.containerrun import Invoker, Reads
 from tests.helpers import run_cli, scan_tree, write_tree
@@ -35,7 +36,7 @@ def redis_unit(publish: str) -> str:
     )
 
 
-def line_words(text: str, line: int = 1) -> list[Listener | object]:
+def line_words(text: str, line: int = 1) -> list[Fact]:
     reads = Reads("run.sh")
     reads.line(text, lambda at: Location("run.sh", line, at + 1))
     return reads.found
@@ -332,13 +333,17 @@ def test_hostile_lines_are_bounded_and_give_one_pp000_at_most(tmp_path: Path, li
     assert len(run.stdout) < 200_000
 
 
+def _at(line: int, offset: int) -> Location:
+    return Location("many.sh", line, offset + 1)
+
+
 def test_thousands_of_container_commands_are_bounded(tmp_path: Path) -> None:
     lines = [
         f"docker run -d --name c{i} -p {10000 + i}:80 nginx:1.27" for i in range(containerrun.MAX_RUNS + 50)
     ]
     reads = Reads("many.sh")
     for number, text in enumerate(lines, 1):
-        reads.line(text, lambda at, n=number: Location("many.sh", n, at + 1))
+        reads.line(text, partial(_at, number))
     errors = [f for f in reads.found if isinstance(f, ParseError)]
     assert len(errors) == 1 and f"more than {containerrun.MAX_RUNS}" in errors[0].message
     assert len({f.service for f in reads.found if isinstance(f, Listener)}) == containerrun.MAX_RUNS
