@@ -274,6 +274,10 @@ class Namespace:
     """How the container runtime's published ports meet that firewall: "bypasses" (rootful
     Docker/Podman and Kubernetes DNAT before INPUT), "filtered" (``DOCKER-USER`` rules,
     ``"iptables": false``, a rootless runtime whose forwarder INPUT filters), None unknown."""
+    node_ports: Setting = Setting(None, "no Kubernetes node port was read for this host")
+    """How kube-proxy's node ports meet that firewall: "bypasses" (its DNAT in ``nat PREROUTING``
+    comes before INPUT), "filtered" or "loopback" (``nodePortAddresses`` keeps them off public
+    addresses), None when no Service of this host opens one."""
     shared: bool = True
     """The host's namespace, or a container namespace where more than one service listens.
 
@@ -647,6 +651,8 @@ class ContainerPort:
     protocol: str
     location: Location
     name: str = ""
+    image: str = ""
+    """The container's ``image:`` ("" when absent or a template): what a Service reaching this port reaches."""
     host: str = ""
     kind: str = field(default="container_port", init=False)
 
@@ -702,6 +708,12 @@ class ServicePort:
     selector_known: bool = True
     headless: bool = False
     """``clusterIP: None``: clients reach the pods' addresses directly; ``targetPort`` only names SRV records."""
+    node_port_open: bool = False
+    """kube-proxy opens a node port for it on every node: type NodePort, or LoadBalancer unless
+    ``allocateLoadBalancerNodePorts: false``."""
+    outside_limit: str = ""
+    """What keeps clients outside the cluster off its load balancer ("" when nothing does):
+    ``loadBalancerSourceRanges`` of private ranges only, an internal load-balancer annotation."""
     # Filled in by the kubernetes reader's ``assemble``.
     selects: tuple[str, ...] = ()
     reaches: tuple[str, ...] = ()
@@ -713,8 +725,42 @@ class ServicePort:
     """The NodePort range in force for the scope (the flags read for it, else the default)."""
     node_port_range_source: str = ""
     node_port_range_location: Location | None = None
+    sensitive: Sensitive | None = None
+    """The sensitive service (``data/sensitive.yml``) behind it: the reached container's image or
+    port, else (the pods not in the scope) its target port."""
+    ingress_limit: str = ""
+    """A NetworkPolicy of the scope that limits ingress to the selected pods to named sources."""
     host: str = ""
+    namespace: Namespace | None = None
+    """The host namespace of its scope (filled in by the hosts stage): its node ports open there."""
     kind: str = field(default="service_port", init=False)
+
+    @property
+    def transport(self) -> str:
+        """The protocol as firewall rules name it (tcp, udp, sctp)."""
+        return self.protocol.lower()
+
+    @property
+    def node_ports(self) -> PortRange | PortSet | None:
+        """The node ports it opens: its ``nodePort``, else the range the API server picks one from."""
+        if not self.node_port_open:
+            return None
+        return self.node_port if self.node_port is not None else self.node_port_range
+
+
+@record
+class IngressPolicy:
+    """A Kubernetes NetworkPolicy that limits ingress to the pods it selects to named sources
+    (every ingress rule has ``from``, or none is allowed). Join input for the kubernetes
+    reader's ``assemble`` only: it fills ``ServicePort.ingress_limit`` and goes no further.
+    """
+
+    name: str
+    k8s_namespace: str
+    location: Location
+    selector: tuple[tuple[str, str], ...] = ()
+    """``podSelector.matchLabels`` (empty: every pod of the namespace)."""
+    kind: str = field(default="ingress_policy", init=False)
 
 
 @record
@@ -790,6 +836,7 @@ Fact = (
     | ImageBuild
     | ContainerPort
     | PodTemplate
+    | IngressPolicy
     | ServicePort
     | Posture
     | YamlAmbiguity
@@ -836,9 +883,6 @@ class Finding:
     location: Location
     host: str = ""
     related: tuple[Related, ...] = ()
-    subject: str = ""
-    """What the finding is about at its place (``engine.SUBJECTS``: the socket, the opening, the
-    key); findings of one rule at one place differ in it. Reports do not show it."""
 
 
 @record

@@ -20,7 +20,14 @@ the host's runtime is rootless (its port forwarder binds a real socket that INPU
 otherwise "bypasses" once the host publishes a port or a daemon config of a rootful runtime
 was read (Docker's DNAT in ``nat PREROUTING`` and the ``DOCKER`` chain in ``FORWARD``, the CNI
 portmap plugin and kube-proxy alike, take the packet before INPUT); None when nothing of a
-runtime was read.
+runtime was read. A pod's hostPort is no Docker port: the CNI portmap plugin publishes it,
+which none of Docker's settings touch, so it leaves this value alone (PP016 speaks of the plugin).
+
+Node ports (``Namespace.node_ports``): kube-proxy DNATs a NodePort or LoadBalancer Service's
+node port in ``nat PREROUTING`` (``KUBE-SERVICES`` -> ``KUBE-NODEPORTS`` in iptables mode, the
+``kube-proxy`` table's ``nodeports`` map in nftables mode) before INPUT, on every node of the
+cluster: "bypasses" once a Service of the host opens one, unless its ``nodePortAddresses``
+(a ``Posture`` with aspect ``node-ports``) keeps node ports on loopback or private addresses.
 """
 
 from __future__ import annotations
@@ -28,7 +35,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from portpolicy.model import Fact, FirewallRule, Listener, Location, Namespace, Posture, Setting
+from portpolicy import signatures
+from portpolicy.model import (
+    Fact,
+    FirewallRule,
+    Listener,
+    Location,
+    Namespace,
+    Posture,
+    ServicePort,
+    Setting,
+)
 from portpolicy.platforms import Runtime
 
 DENY = ("drop", "reject")
@@ -39,17 +56,27 @@ BYPASS = (
     "pod's hostPort, the CNI portmap plugin's) take the packet before INPUT"
 )
 ROOTLESS = "runtime {runtime}: published ports are bound by the user's port forwarder, a socket INPUT filters"
+NODE_PORTS = "node-ports"
+KUBE_PROXY = (
+    "kube-proxy DNATs node ports in nat PREROUTING (KUBE-NODEPORTS; the nodeports map in nftables mode), "
+    "on every node, before INPUT"
+)
 
 
 def with_posture(ns: Namespace, facts: Iterable[tuple[str, Fact]], runtime: Runtime) -> Namespace:
     """The host namespace ``ns`` with its inbound policy and runtime handling filled in."""
-    mine = [fact for _, fact in facts if _on_host(getattr(fact, "netns", "host"))]
-    inbound = _inbound(mine)
+    roles = signatures.roles()
+    pods = {reader for reader, role in roles.items() if role == signatures.PODS}
+    mine = [fact for reader, fact in facts if _on_host(getattr(fact, "netns", "host")) and reader not in pods]
+    theirs = [fact for reader, fact in facts if reader in pods]
+    inbound = _inbound(mine + theirs)
     handling = _runtime(mine, runtime)
+    node_ports = _node_ports(theirs)
     return replace(
         ns,
         inbound_policy=inbound if inbound is not None else ns.inbound_policy,
         runtime_firewall=handling if handling is not None else ns.runtime_firewall,
+        node_ports=node_ports if node_ports is not None else ns.node_ports,
     )
 
 
@@ -92,3 +119,17 @@ def _runtime(facts: list[Fact], runtime: Runtime) -> Setting | None:
         where = stated[0].location if stated else None
         return Setting("bypasses", BYPASS.format(runtime=runtime.name), where)
     return None
+
+
+def _node_ports(facts: list[Fact]) -> Setting | None:
+    """How kube-proxy's node ports meet the firewall: ``nodePortAddresses`` first, then bypasses."""
+    opened = any(isinstance(f, ServicePort) and f.node_port_open for f in facts)
+    if not opened:
+        return None
+    stated = sorted(
+        (f for f in facts if isinstance(f, Posture) and f.aspect == NODE_PORTS),
+        key=lambda f: f.location,
+    )
+    if stated:
+        return Setting(stated[0].value, stated[0].why, stated[0].location)
+    return Setting("bypasses", KUBE_PROXY)

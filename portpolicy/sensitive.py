@@ -104,26 +104,37 @@ def service_port(listener: Listener) -> PortRange:
 
 
 def classify(listener: Listener) -> Sensitive | None:
-    """The sensitive service behind ``listener``, and what told: its image, else its port.
+    """The sensitive service behind ``listener``, and what told: its image, else its port."""
+    if listener.source in front_ends() and by_image(listener.image) is None:
+        return None
+    port = service_port(listener)
+    side = "container port" if listener.bound_by in PUBLISHERS and listener.forwards_to else "port"
+    return classify_port(listener.image, port, listener.protocol, side)
+
+
+def classify_port(image: str, port: PortRange, protocol: str, side: str = "port") -> Sensitive | None:
+    """The sensitive service a process of ``image`` serves on ``port``: its image, else its port.
 
     An image names the service only on the service's own ports (or any port, for a service
     known by image alone): another port of the container is something else (a sidecar's,
-    an exporter's, a health check's).
+    an exporter's, a health check's). ``side`` names the port in the basis ("container port").
     """
-    port = service_port(listener)
-    entry = by_image(listener.image)
+    entry = by_image(image)
     if entry is not None:
-        if (entry.ports and (port.start, listener.protocol) not in entry.ports) or port.size != 1:
+        if (entry.ports and (port.start, protocol) not in entry.ports) or port.size != 1:
             return None
-        image = shown(listener.image)[:MAX_SHOWN_IMAGE]
-        return _sensitive(entry, f"its image {image} runs {entry.service}")
-    if listener.source in front_ends():
+        return _sensitive(entry, f"its image {shown(image)[:MAX_SHOWN_IMAGE]} runs {entry.service}")
+    entry = by_port(port, protocol)
+    if entry is None or (not entry.port_alone and imagerefs.parse(image) is not None):
         return None
-    entry = by_port(port, listener.protocol)
-    if entry is None or (not entry.port_alone and imagerefs.parse(listener.image) is not None):
-        return None
-    side = "container port" if listener.bound_by in PUBLISHERS and listener.forwards_to else "port"
-    return _sensitive(entry, f"{side} {listener.protocol}/{port} is {entry.service}'s port")
+    return _sensitive(entry, f"{side} {protocol}/{port} is {entry.service}'s port")
+
+
+@cache
+def internal_load_balancers() -> dict[str, frozenset[str]]:
+    """Service annotations that make a cloud's load balancer internal: name -> values (lower case)."""
+    rows = _document().get("internal_load_balancers") or ()
+    return {str(r["annotation"]): frozenset(str(v).lower() for v in r["values"]) for r in rows}
 
 
 def _sensitive(entry: Entry, basis: str) -> Sensitive:

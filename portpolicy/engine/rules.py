@@ -206,7 +206,13 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
         source=source,
         condition=condition,
         levels=levels,
-        level_texts=tuple((lv["severity"], lv["description"]) for lv in data.get("levels", ())),
+        level_texts=tuple(
+            (lv["severity"], lv["description"])
+            for lv in (
+                *data.get("levels", ()),
+                *(x for part in data.get("also", ()) for x in part.get("levels", ())),
+            )
+        ),
         cases=cases,
         phrases=phrases,
         per_fact=report.get("per_fact", False),
@@ -219,7 +225,7 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
                     "match": part["match"],
                     "report": part["report"],
                     "also": [],
-                    "levels": [],
+                    "levels": part.get("levels", []),
                     "fix": None,
                 },
                 source,

@@ -22,7 +22,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
-from portpolicy.model import ContainerPort, Fact, PodTemplate, ServicePort, Unresolved
+from portpolicy import sensitive
+from portpolicy.model import (
+    ContainerPort,
+    Fact,
+    IngressPolicy,
+    PodTemplate,
+    PortRange,
+    Sensitive,
+    ServicePort,
+    Unresolved,
+)
 
 BUDGET = 200_000
 """Label comparisons one scope may make, plus ``BUDGET_PER_FACT`` per fact of the scope."""
@@ -42,6 +52,8 @@ class Selection:
     """What one selector picks in one namespace, folded for every Service port that shares it."""
 
     workloads: list[str] = field(default_factory=list)
+    chosen: list[int] = field(default_factory=list)
+    """The indices of the selected templates."""
     selects: tuple[str, ...] = ()
     """``workloads`` as shown on a Service port (the first few, then how many more)."""
     names: dict[tuple[str, str], ContainerPort] = field(default_factory=dict)
@@ -61,8 +73,16 @@ class Selection:
 class ServiceJoin:
     """The pod templates of one scope, indexed for selectors."""
 
-    def __init__(self, templates: list[PodTemplate], budget: int) -> None:
+    def __init__(
+        self, templates: list[PodTemplate], budget: int, policies: list[IngressPolicy] | None = None
+    ) -> None:
         self.templates = templates
+        self.policies: dict[tuple[str, str, str], list[IngressPolicy]] = defaultdict(list)
+        """Policies by (namespace, their first label pair); ("ns", "", "") for an empty selector."""
+        for policy in policies or ():
+            first = policy.selector[0] if policy.selector else ("", "")
+            self.policies[(policy.k8s_namespace, first[0], first[1])].append(policy)
+        self.limits: dict[tuple[str, tuple[Pair, ...]], str] = {}
         self.labels = [dict(t.labels) for t in templates]
         self.by_pair: dict[tuple[str, str, str], list[int]] = defaultdict(list)
         self.hidden: set[str] = set()
@@ -100,9 +120,44 @@ class ServiceJoin:
             self._spend(len(selector))
             labels = self.labels[i]
             if all(labels.get(k) == v for k, v in selector):
+                chosen.chosen.append(i)
                 self._fold(chosen, self.templates[i])
         chosen.selects = _shown(chosen.workloads)
         return chosen
+
+    def ingress_limit(self, namespace: str, selector: tuple[Pair, ...], chosen: Selection) -> str:
+        """The NetworkPolicy that limits ingress to every selected pod ("" when some pod has none)."""
+        key = (namespace, selector)
+        if key not in self.limits:
+            self.limits[key] = self._limit(namespace, chosen)
+        return self.limits[key]
+
+    def _limit(self, namespace: str, chosen: Selection) -> str:
+        """Every chosen pod must have a limiting policy (a pod without one takes anyone in)."""
+        if chosen.hidden or not chosen.chosen or self.exhausted or not self.policies:
+            return ""
+        found: list[str] = []
+        try:
+            for i in chosen.chosen:
+                policy = self._policy_of(namespace, self.labels[i])
+                if policy is None:
+                    return ""
+                if policy.name not in found:
+                    found.append(policy.name)
+        except _Exhausted:
+            self.exhausted = True
+            return ""  # not known: the warning stays
+        return ", ".join(_shown(found))
+
+    def _policy_of(self, namespace: str, labels: dict[str, str]) -> IngressPolicy | None:
+        """The first policy whose selector picks a pod with these labels."""
+        keys = [("", ""), *labels.items()]
+        for key in keys:
+            for candidate in self.policies.get((namespace, key[0], key[1]), ()):
+                self._spend(1 + len(candidate.selector))
+                if all(labels.get(k) == v for k, v in candidate.selector):
+                    return candidate
+        return None
 
     def _fold(self, chosen: Selection, template: PodTemplate) -> None:
         self._spend(1 + len(template.ports))
@@ -119,17 +174,18 @@ class ServiceJoin:
 def join_services(facts: list[Fact]) -> list[Fact]:
     """One scope's facts with each ``ServicePort`` joined to the pod templates it selects.
 
-    ``PodTemplate`` facts are join input only and do not go further.
+    ``PodTemplate`` and ``IngressPolicy`` facts are join input only and do not go further.
     """
     templates = [f for f in facts if isinstance(f, PodTemplate)]
+    policies = [f for f in facts if isinstance(f, IngressPolicy)]
     services = sum(1 for f in facts if isinstance(f, ServicePort))
     if not services:
-        return [f for f in facts if not isinstance(f, PodTemplate)]
-    join = ServiceJoin(templates, BUDGET + BUDGET_PER_FACT * len(facts))
+        return [f for f in facts if not isinstance(f, (PodTemplate, IngressPolicy))]
+    join = ServiceJoin(templates, BUDGET + BUDGET_PER_FACT * len(facts), policies)
     out: list[Fact] = []
     first_unjoined: ServicePort | None = None
     for f in facts:
-        if isinstance(f, PodTemplate):
+        if isinstance(f, (PodTemplate, IngressPolicy)):
             continue
         if isinstance(f, ServicePort):
             f = joined(f, join)
@@ -146,54 +202,94 @@ OVER_BUDGET = "too many selectors match too many pod templates in this scope"
 
 
 def joined(sp: ServicePort, join: ServiceJoin) -> ServicePort:
-    """``sp`` with what its selector picks and where its target port leads."""
+    """``sp`` with what its selector picks, where its target port leads, the sensitive service
+    there, and the NetworkPolicy that limits who reaches it."""
+    sp, port = _joined(sp, join)
+    if port is not None:
+        found = sensitive.classify_port(
+            port.image, PortRange.single(port.number), port.protocol.lower(), "container port"
+        )
+    else:
+        found = _by_target(sp)
+    if found is not None:
+        sp = replace(sp, sensitive=_behind(found, sp))
+    if sp.selector and sp.join in REACHING:
+        chosen = join.select(sp.k8s_namespace, sp.selector)
+        if chosen.complete:
+            sp = replace(sp, ingress_limit=join.ingress_limit(sp.k8s_namespace, sp.selector, chosen))
+    return sp
+
+
+REACHING = frozenset({"reached", "undeclared"})
+
+
+def _by_target(sp: ServicePort) -> Sensitive | None:
+    """Without a container port joined: the target port's number alone (no image is known)."""
+    if sp.target_port is None or sp.service_type == "ExternalName" or sp.join == "unreached":
+        return None
+    return sensitive.classify_port("", PortRange.single(sp.target_port), sp.protocol.lower(), "target port")
+
+
+def _behind(found: Sensitive, sp: ServicePort) -> Sensitive:
+    """The basis with the pods that told, when the join reached them."""
+    if not sp.reaches or sp.join != "reached":
+        return found
+    return replace(found, basis=f"the Service reaches {sp.reaches[0]}, and {found.basis}")
+
+
+def _joined(sp: ServicePort, join: ServiceJoin) -> tuple[ServicePort, ContainerPort | None]:
+    """``sp`` with what its selector picks and where its target port leads (the container port, when declared)."""
     if sp.selector is None and sp.selector_known:
-        return replace(sp, join="skipped", join_reason="no selector: its endpoints are managed by hand")
+        return replace(sp, join="skipped", join_reason="no selector: its endpoints are managed by hand"), None
     if sp.service_type == "ExternalName":
-        return replace(sp, join="skipped", join_reason="an ExternalName Service is a DNS alias: no endpoints")
+        return replace(
+            sp, join="skipped", join_reason="an ExternalName Service is a DNS alias: no endpoints"
+        ), None
     if not sp.selector_known or sp.selector is None:
-        return _unknown(sp, "its selector is a template or variable")
+        return _unknown(sp, "its selector is a template or variable"), None
     if sp.target_port is None and not sp.target_name:
-        return _unknown(sp, "its targetPort is a template or variable")
+        return _unknown(sp, "its targetPort is a template or variable"), None
     chosen = join.select(sp.k8s_namespace, sp.selector)
     if not chosen.complete:
-        return _unknown(sp, OVER_BUDGET)
+        return _unknown(sp, OVER_BUDGET), None
     if not chosen.workloads:
         why = f"its selector matches no pod template in namespace {sp.k8s_namespace} of this scope"
-        return _unknown(sp, why)
+        return _unknown(sp, why), None
     sp = replace(sp, selects=chosen.selects, declared=tuple(chosen.declared[:SHOWN]))
     if sp.target_name:
         return _named(sp, chosen)
     return _numbered(sp, chosen)
 
 
-def _named(sp: ServicePort, chosen: Selection) -> ServicePort:
+def _named(sp: ServicePort, chosen: Selection) -> tuple[ServicePort, ContainerPort | None]:
     """A named target: FindPort's first container port of that name and protocol, or no endpoint."""
     port = chosen.names.get((sp.target_name, sp.protocol))
     if port is not None:
-        return replace(sp, join="reached", reaches=(_reach(port),))
+        return replace(sp, join="reached", reaches=(_reach(port),)), port
     if not chosen.ports_known or chosen.hidden:
-        return _unknown(sp, "a template hides the ports or labels of pods it may select")
-    return replace(sp, join="unreached", join_reason="no selected container port has this name and protocol")
+        return _unknown(sp, "a template hides the ports or labels of pods it may select"), None
+    return replace(
+        sp, join="unreached", join_reason="no selected container port has this name and protocol"
+    ), None
 
 
-def _numbered(sp: ServicePort, chosen: Selection) -> ServicePort:
+def _numbered(sp: ServicePort, chosen: Selection) -> tuple[ServicePort, ContainerPort | None]:
     """A numeric target: used as is; a finding only when every selected pod lists its ports."""
     assert sp.target_port is not None
     port = chosen.numbers.get((sp.target_port, sp.protocol))
     if port is not None:
-        return replace(sp, join="reached", reaches=(_reach(port),))
+        return replace(sp, join="reached", reaches=(_reach(port),)), port
     if chosen.ports_known and chosen.all_declare and not chosen.hidden:
         why = "no selected container declares this port"
         return replace(
             sp, join="undeclared", join_reason=why, reaches=(f"port {sp.target_port} (undeclared)",)
-        )
+        ), None
     return replace(
         sp,
         join="reached",
         join_reason="a selected pod declares no ports: the number is used as is",
         reaches=(f"port {sp.target_port}",),
-    )
+    ), None
 
 
 def _unknown(sp: ServicePort, why: str) -> ServicePort:

@@ -2,7 +2,9 @@
 
 Workloads (``Pod``, ``Deployment``, ``CronJob``... and OpenShift's and Argo's) hold a pod spec
 at a known path; ``Service``, ``ConfigMap``, kubeadm's ``ClusterConfiguration`` and kops'
-``Cluster`` have their own readers; other kinds open no port.
+``Cluster`` have their own readers, and so do a ``NetworkPolicy`` and a
+``KubeProxyConfiguration`` (what keeps strangers off pods and node ports); other kinds open
+no port.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from portpolicy.readers.kubernetes.configmaps import read_config_map
+from portpolicy.readers.kubernetes.exposure import read_kube_proxy, read_network_policy
 from portpolicy.readers.kubernetes.manifest import Manifest, Record, is_object
 from portpolicy.readers.kubernetes.pods import read_workload
 from portpolicy.readers.kubernetes.services import pool, read_kubeadm, read_service
@@ -46,6 +49,10 @@ def read_object(m: Manifest, doc: Node, depth: int = 0) -> Iterator[Record]:
         yield from read_workload(m, doc, kind, m.path(doc, spec_path), labels)
     elif kind == "Service":
         yield from read_service(m, doc)
+    elif kind == "NetworkPolicy" and api.startswith("networking.k8s.io/"):
+        yield from read_network_policy(m, doc)
+    elif kind == "KubeProxyConfiguration" and api.startswith("kubeproxy.config.k8s.io/"):
+        yield from read_kube_proxy(m, doc)
     elif kind == "ConfigMap":
         yield from read_config_map(m, doc)
     elif kind == "ClusterConfiguration" and api.startswith("kubeadm.k8s.io/"):

@@ -34,6 +34,7 @@ from portpolicy.model import (
 from portpolicy.readers.base import shown
 from portpolicy.readers.kubernetes import starts
 from portpolicy.readers.kubernetes.configmaps import ConfigSources, config_mounts, config_volumes
+from portpolicy.readers.kubernetes.exposure import node_port_addresses_flag
 from portpolicy.readers.kubernetes.manifest import Manifest, Record, Value, yaml_int
 from portpolicy.readers.kubernetes.services import node_port_flag
 from portpolicy.signatures.kubernetes import is_static_pod_path
@@ -152,6 +153,7 @@ def _pod_facts(m: Manifest, doc: MappingNode, kind: str, spec: MappingNode, pod:
                     yield ParseError(why, m.loc(container))
                 continue
             yield from node_port_flag(m, container)
+            yield from node_port_addresses_flag(m, container)
             if key == "initContainers":
                 restart = m.value(get(container, "restartPolicy"))
                 if restart is None or restart.text != "Always":
@@ -214,7 +216,7 @@ def read_container(
             if isinstance(fact, Listener) and fact.netns == pod.netns:
                 declared[fact.protocol] = declared.get(fact.protocol, PortSet()).union(fact.ports)
             yield fact
-        keyed = container_port(m, pod, (cname, str(m.loc(container))), index, entry)
+        keyed = container_port(m, pod, (cname, str(m.loc(container))), index, entry, image)
         if keyed is None:
             pod.seen.known = False
         elif not m.uncertain(entry):  # an entry of one template branch is no duplicate of another's
@@ -226,7 +228,7 @@ def read_container(
 
 
 def container_port(
-    m: Manifest, pod: Pod, container: tuple[str, str], index: int, entry: MappingNode
+    m: Manifest, pod: Pod, container: tuple[str, str], index: int, entry: MappingNode, image: str = ""
 ) -> ContainerPort | None:
     """One ``ports`` entry as its list key (containerPort, protocol) and name; None when unknown."""
     number = m.port(get(entry, "containerPort"), "containerPort", zero_ok=False)
@@ -247,6 +249,7 @@ def container_port(
         protocol=protocol,
         location=m.loc(entry),
         name=name.text if name is not None else "",
+        image=image,
     )
 
 

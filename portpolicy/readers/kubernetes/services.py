@@ -25,6 +25,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.readers.base import ascii_int, is_ascii_digits, is_templated, shown
+from portpolicy.readers.kubernetes.exposure import outside_limit
 from portpolicy.readers.kubernetes.manifest import Labels, Manifest, Value, yaml_int
 from portpolicy.yamlnodes import MappingNode, Node, get, items, seq
 
@@ -43,6 +44,9 @@ def read_service(m: Manifest, doc: MappingNode) -> Iterator[Fact]:
     type_node = get(spec, "type")
     svc_type = m.value(type_node)
     namespace, name = m.names(doc)
+    node_ports = svc_type is not None and svc_type.known and svc_type.text in _NODEPORT_TYPES
+    if node_ports and svc_type is not None and svc_type.text == "LoadBalancer":
+        node_ports = m.flag(get(spec, "allocateLoadBalancerNodePorts")) is not False
     shape = _Shape(
         label=name if namespace == "default" else f"{namespace}/{name}",
         namespace=namespace,
@@ -50,6 +54,10 @@ def read_service(m: Manifest, doc: MappingNode) -> Iterator[Fact]:
         service_type=_type_text(m, type_node, svc_type),
         selector=m.labels(get(spec, "selector")),
         headless=_is_headless(m, get(spec, "clusterIP")),
+        node_port_open=node_ports and not m.uncertain(type_node),
+        outside_limit=outside_limit(m, doc, spec)
+        if svc_type is not None and svc_type.text == "LoadBalancer"
+        else "",
     )
     for index, entry in enumerate(seq(get(spec, "ports"))):
         if isinstance(entry, MappingNode):
@@ -78,6 +86,8 @@ class _Shape:
     service_type: str
     selector: Labels
     headless: bool = False
+    node_port_open: bool = False
+    outside_limit: str = ""
 
 
 def _is_headless(m: Manifest, node: Node | None) -> bool:
@@ -132,6 +142,8 @@ def read_service_port(m: Manifest, shape: _Shape, index: int, entry: MappingNode
         selector=shape.selector.pairs if shape.selector.present else None,
         selector_known=shape.selector.known,
         headless=shape.headless,
+        node_port_open=shape.node_port_open,
+        outside_limit=shape.outside_limit,
     )
 
 
