@@ -196,7 +196,7 @@ def deployed_guarded(
     except UsageError:
         raise
     except Exception as exc:
-        inputs = {p for p, _, facts in per_file if any(isinstance(f, CORRELATION_INPUTS) for f in facts)}
+        inputs = {p for p, _, facts in per_file if any(_correlates(f) for f in facts)}
         for error in guard.errors("deployed", exc, inputs):
             guard.entries.append((error.location.path, "deployed", [error]))
         return deployed.facts_only(per_file), skipped
@@ -271,6 +271,14 @@ def paths_of(facts: Iterable[object]) -> set[str]:
 CORRELATION_INPUTS = (ContainerLink, ImageInfo)
 
 
+def _correlates(fact: Fact) -> bool:
+    """A fact ``place`` joins files by: an image, or a link that builds or mounts something (a
+    link naming an image alone only looks it up in the build table: losing it loses nothing else)."""
+    if isinstance(fact, ContainerLink):
+        return bool(fact.dockerfile or fact.mounts)
+    return isinstance(fact, CORRELATION_INPUTS)
+
+
 def place_guarded(
     per_file: list[tuple[str, str, list[Fact]]], host_of: Callable[[str, str], str], guard: StageGuard
 ) -> placement.Placement:
@@ -280,7 +288,7 @@ def place_guarded(
     except UsageError:
         raise
     except Exception as exc:
-        inputs = {p for p, _, facts in per_file if any(isinstance(f, CORRELATION_INPUTS) for f in facts)}
+        inputs = {p for p, _, facts in per_file if any(_correlates(f) for f in facts)}
         inputs = inputs or {p for p, _, _ in per_file}
         errors: dict[str, Fact] = {e.location.path: e for e in guard.errors("placement", exc, inputs)}
         entries = [

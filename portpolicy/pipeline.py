@@ -44,6 +44,7 @@ from portpolicy.recognise import NOT_CONFIG
 if TYPE_CHECKING:  # the Ansible stage is imported only for a tree that may hold a project
     from portpolicy.ansible import loader as ansible_loader
     from portpolicy.ansible import project as ansible_project
+    from portpolicy.buildcalls import Sources
     from portpolicy.helm import stage as helm_stage
 
 __all__ = [
@@ -168,9 +169,10 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         read_skipped = [s for s in read_skipped if s.path not in stage.claimed]
     scanned = [c.path for c in candidates] + [s.path for s in skipped if s.reason == NOT_CONFIG]
     per_file = join_projects(per_file, guard, scanned, config.roots)  # compose file sets, .env
-    per_file = _link_builds(per_file, scanned, config, guard)  # image <- Dockerfile, from build calls
+    per_file, build_sources = _link_builds(per_file, scanned, config, guard)  # image <- Dockerfile
     per_file, read_skipped = deployed_guarded(per_file, read_skipped, config, guard)
     skipped += read_skipped
+    skipped, build_read = _relist(skipped, build_sources)  # CI files read for their build calls
     readers: dict[str, str] = dict.fromkeys(sorted(stage.claimed), "ansible")
     if helm is not None:
         charts = _finish_helm_stage(helm, guard)
@@ -178,6 +180,7 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         readers.update(dict.fromkeys(sorted(charts.read), "helm"))
         stage = Stages(stage, charts)
     readers.update((path, name) for path, name, _ in per_file)
+    readers.update((path, BUILD_CALLS) for path in build_read if path not in readers)
     per_file = guard.entries + per_file
     host_list, facts = _model(per_file, config, stage, guard, rels)
     facts, findings = evaluate_guarded(rules, facts, config, guard)
@@ -222,24 +225,39 @@ def _name_releases(
     return guard.helm(run, [], findings)
 
 
+BUILD_CALLS = "build calls"
+"""How a file read only for its image builds is listed (``buildcalls.READER``)."""
+
+
 def _link_builds(
     per_file: list[tuple[str, str, list[Fact]]], paths: list[str], config: Config, guard: StageGuard
-) -> list[tuple[str, str, list[Fact]]]:
-    """``buildcalls.attach``, only when a Dockerfile was read; on a bug, no link and PP000 on the Dockerfiles."""
+) -> tuple[list[tuple[str, str, list[Fact]]], Sources | None]:
+    """``buildcalls.attach``, only when a Dockerfile was read; on a bug, no link and PP000 on the
+    Dockerfiles. Also which files were read for build calls (None: none was looked at)."""
     dockerfiles = [p for p, _, facts in per_file if any(isinstance(f, ImageInfo) for f in facts)]
     if not dockerfiles:
-        return per_file
+        return per_file, None
     from portpolicy import buildcalls
 
+    sources = buildcalls.Sources()
     try:
-        per_file, notes = buildcalls.attach(per_file, paths, config.roots)
+        per_file, notes = buildcalls.attach(per_file, paths, config.roots, sources)
     except UsageError:
         raise
     except Exception as exc:
         errors = guard.errors("build calls", exc, dockerfiles)
         notes = [(e.location.path, buildcalls.READER, [e]) for e in errors]
     guard.entries.extend(notes)
-    return per_file
+    return per_file, sources
+
+
+def _relist(skipped: list[Skipped], sources: Sources | None) -> tuple[list[Skipped], list[str]]:
+    """``buildcalls.relist`` when a skipped file is a build-call source (imported only then)."""
+    if sources is None and not any(s.path.endswith((".yml", ".yaml", ".hcl")) for s in skipped):
+        return skipped, []
+    from portpolicy import buildcalls
+
+    return buildcalls.relist(skipped, sources)
 
 
 def _crashed(paths: list[str], config: Config, guard: StageGuard, exc: Exception) -> Report:

@@ -110,12 +110,12 @@ def _sniff_yaml(
     try:
         docs = compose_documents(source.text)
     except YamlError:
-        return None, [], "YAML that does not parse, and no reader claims it by name"
+        return None, [], recognise.UNPARSED_YAML
     for reader in yaml_readers:
         if reader.claims(docs):
             facts.extend(reader.read_yaml(source, docs))
             return reader.NAME, facts, ""
-    return None, [], "YAML that no reader recognises"
+    return None, [], recognise.UNRECOGNISED_YAML
 
 
 def _decode(data: bytes) -> tuple[str, int | None]:

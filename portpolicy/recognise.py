@@ -234,6 +234,19 @@ JSON files are mostly package metadata and data.
 """
 
 NOT_CONFIG = "not a configuration file, by its type"
+UNRECOGNISED_YAML = "YAML that no reader recognises"
+NO_READER = "no reader recognises its content"
+UNPARSED_YAML = "YAML that does not parse, and no reader claims it by name"
+NOT_TAKEN = frozenset({NOT_CONFIG, UNRECOGNISED_YAML, NO_READER, UNPARSED_YAML})
+NAMED_LIKE = "named like "
+
+
+def not_taken(reason: str) -> bool:
+    """True for a reason that says only that no reader took the file (by type, name or
+    content): a later stage that reads it for something else (``buildcalls``) lists it as
+    read, or says more precisely what it is."""
+    return reason in NOT_TAKEN or reason.startswith(NAMED_LIKE)
+
 
 HEAD = 64 * 1024
 """Characters of a file the content tests look at: a format shows itself in its first lines.
@@ -297,7 +310,7 @@ def recognise(rel: str, text: str) -> Recognition:
         sniffed = tuple(s for s in signatures.all_signatures() if s.yaml and s.looks(text))
         if sniffed:
             return Recognition(None, sniffed=sniffed)
-        return Recognition(None, reason="YAML that no reader recognises")
+        return Recognition(None, reason=UNRECOGNISED_YAML)
     body = _masked(text) if is_template(rel) or "{%" in text or "{#" in text else text
     for signature in priors:
         if signature.looks(body):
@@ -312,8 +325,8 @@ def recognise(rel: str, text: str) -> Recognition:
         if signature.empty_by_name and not _has_content(body, signature.comments):
             return Recognition(signature, "name (the file holds only comments)")
     if priors:
-        return Recognition(None, reason=f"named like {priors[0].title}, but its content is not")
-    return Recognition(None, reason="no reader recognises its content")
+        return Recognition(None, reason=f"{NAMED_LIKE}{priors[0].title}, but its content is not")
+    return Recognition(None, reason=NO_READER)
 
 
 def _masked(text: str) -> str:

@@ -182,3 +182,46 @@ def test_a_fifo_of_any_name_is_listed(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "notes.md")
     result = run_cli("check", "--no-config", "-v", "-q", cwd=tmp_path)
     assert _groups(result.stderr)[NOT_REGULAR] == (1, ["notes.md"])
+
+
+# Files read only for their image builds (#23 leftover): a workflow whose build call links an
+# image to a Dockerfile is read, "as build calls"; a CI file with no image build says so
+# instead of "YAML that no reader recognises".
+
+BUILDS = {
+    "Dockerfile": "FROM nginx:1.27-alpine\nUSER 101\nEXPOSE 8080\n",
+    ".github/workflows/image.yml": "on: push\njobs:\n  image:\n    runs-on: ubuntu-latest\n    steps:\n"
+    "      - uses: docker/build-push-action@v6\n        with:\n          tags: ghcr.io/acme/web:latest\n",
+    ".github/workflows/lint.yml": "on: push\njobs:\n  lint:\n    runs-on: ubuntu-latest\n    steps:\n"
+    "      - run: ruff check .\n",
+    ".gitlab-ci.yml": "test:\n  script:\n    - make test\n",
+    "scripts/release.sh": "#!/bin/sh\ndocker build -t ghcr.io/acme/web:$TAG .\n",
+    "scripts/test.sh": "#!/bin/sh\npytest -q\n",
+}
+NO_IMAGE_BUILD = "a CI workflow with no image build"
+
+
+def test_files_read_for_build_calls_are_listed_as_read(tmp_path: Path) -> None:
+    root = write_tree(tmp_path, BUILDS)
+    result = run_cli("check", "--no-config", "-v", "--statistics", "--format", "json", cwd=root)
+    assert result.returncode == 0, result.stderr
+    listed = {path: reason for reason, (_, paths) in _groups(result.stderr).items() for path in paths}
+    assert listed[".github/workflows/lint.yml"] == NO_IMAGE_BUILD
+    assert listed[".gitlab-ci.yml"] == NO_IMAGE_BUILD
+    assert listed["scripts/test.sh"] == _named_like("shell")  # no CI file: its reason stays
+    for read in (".github/workflows/image.yml", "scripts/release.sh", "Dockerfile"):
+        assert read not in listed, read
+    stats = json.loads(result.stdout)["summary"]["statistics"]
+    assert stats["files_read"] == 3 and stats["skipped_reasons"][NO_IMAGE_BUILD] == 2
+    text = run_cli("check", "--no-config", "--statistics", cwd=root).stdout
+    assert re.search(r"^\s+2  build calls  \(0 findings\)$", text, re.M), text
+
+
+def test_without_a_dockerfile_a_workflow_says_why_it_was_not_read(tmp_path: Path) -> None:
+    """The negative twin: no Dockerfile, so no build call is read (nothing to link an image to)."""
+    root = write_tree(tmp_path, {k: v for k, v in BUILDS.items() if k != "Dockerfile"})
+    result = run_cli("check", "--no-config", "-v", "-q", cwd=root)
+    listed = {path: reason for reason, (_, paths) in _groups(result.stderr).items() for path in paths}
+    why = "a CI workflow, read for image builds only when the scan reads a Dockerfile"
+    assert listed[".github/workflows/image.yml"] == why and listed[".github/workflows/lint.yml"] == why
+    assert listed["scripts/release.sh"] == _named_like("shell")

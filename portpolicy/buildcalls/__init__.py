@@ -17,11 +17,13 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from portpolicy import imagerefs, safeio
 from portpolicy.buildcalls.calls import Call, Found
+from portpolicy.discover import Skipped
 from portpolicy.model import Fact, ImageBuild, ImageInfo, Location, Unresolved
+from portpolicy.recognise import not_taken
 
 Entry = tuple[str, str, list[Fact]]
 
@@ -59,24 +61,71 @@ def kind_of(path: str) -> str | None:
     return None
 
 
+_WHAT = {
+    "workflow": "a CI workflow",
+    "gitlab": "a CI workflow",
+    "skaffold": "a skaffold config",
+    "bake": "a bake file",
+}
+NO_BUILD = " with no image build"
+"""Why a CI file, skaffold or bake file that holds no build call is not read (``relist``)."""
+NO_DOCKERFILE = ", read for image builds only when the scan reads a Dockerfile"
+"""Why such a file is not read when no Dockerfile was (no image to link)."""
+
+
+@dataclass
+class Sources:
+    """Which build-call sources were looked at (path -> kind) and which held a build call."""
+
+    looked: dict[str, str] = field(default_factory=dict)
+    held: set[str] = field(default_factory=set)
+
+
+def relist(skipped: Sequence[Skipped], sources: Sources | None) -> tuple[list[Skipped], list[str]]:
+    """The skipped files without those read for their build calls (returned, to be listed as
+    read, as ``READER``), and a CI file with none saying so instead of "unrecognised".
+
+    ``sources`` None: no Dockerfile was read, so no file was read for build calls.
+    """
+    out: list[Skipped] = []
+    read: list[str] = []
+    for skip in skipped:
+        if not not_taken(skip.reason):
+            out.append(skip)
+        elif sources is not None and skip.path in sources.held:
+            read.append(skip.path)
+        else:
+            kind = kind_of(skip.path) if sources is None else sources.looked.get(skip.path)
+            what = _WHAT.get(kind or "")
+            if what is not None:
+                skip = Skipped(skip.path, what + (NO_BUILD if sources is not None else NO_DOCKERFILE))
+            out.append(skip)
+    return out, read
+
+
 def attach(
-    per_file: list[Entry], paths: Sequence[str], roots: tuple[str, ...]
+    per_file: list[Entry], paths: Sequence[str], roots: tuple[str, ...], sources: Sources | None = None
 ) -> tuple[list[Entry], list[Entry]]:
     """``per_file`` with each build call's ``ImageBuild`` on the Dockerfile it builds, and the
-    notes (bounds met, cycles) as entries of their own files."""
+    notes (bounds met, cycles) as entries of their own files. ``sources``, when given, learns
+    which files were looked at and which held a call (``relist``)."""
     dockerfiles = {
         posixpath.normpath(p): p for p, _, facts in per_file if any(isinstance(f, ImageInfo) for f in facts)
     }
     if not dockerfiles:
         return per_file, []
+    sources = Sources() if sources is None else sources
     builds: dict[str, list[Fact]] = {}
     seen: set[tuple[str, str, str | None, tuple[str, ...]]] = set()
     notes: list[Entry] = []
     per_file = _declared(per_file, dockerfiles, builds, seen)
     total = 0
-    sources = [(p, k) for p in paths if (k := kind_of(p)) is not None]
-    for path, kind in sources[:MAX_SOURCES]:
+    found_sources = [(p, k) for p in paths if (k := kind_of(p)) is not None]
+    for path, kind in found_sources[:MAX_SOURCES]:
         found = _read(path, kind, roots)
+        sources.looked[path] = kind
+        if found.calls:
+            sources.held.add(path)
         notes.extend((path, READER, [_note(path, line, text)]) for line, text in found.notes[:8])
         for call in found.calls:
             total += 1
