@@ -52,10 +52,19 @@ def template(ctx: Ctx, call: ModuleCall) -> None:
         return
     named = _destination(a, src)
     dest = named or strip_template(posixpath.basename(src))
-    reader = destinations.reader_for(dest)
+    deploy_template(ctx, a, path, dest, destinations.reader_for(dest))
+
+
+def deploy_template(ctx: Ctx, a: Resolved, path: str, dest: str, reader: Any) -> str | None:
+    """The template at ``path`` rendered in ``a.scope`` and read as ``dest`` (by ``reader``, else
+    by what its content is), each fact at the template line that wrote it; returns why it
+    was not (fully) rendered, None when it was.
+
+    Also what a ``lookup('template', ...)`` applied as a manifest renders (``containers``).
+    """
     text = ctx.loader.text(path)
     if text is None:
-        return
+        return ctx.loader.reasons.get(path, "not readable")
     whole = splice_includes(ctx, path, text)
     ctx.out.claimed.add(path)
     try:
@@ -68,9 +77,9 @@ def template(ctx: Ctx, call: ModuleCall) -> None:
         if reader is None:
             reader, _ = destinations.by_content(dest, masked)
             if reader is None:
-                return
+                return why
         _read_raw(ctx, destinations.recognised(reader, dest, masked), dest, path, masked, why)
-        return
+        return why
     if reader is None:
         reader, why = destinations.by_content(dest, rendered.text)
         if reader is None:
@@ -79,8 +88,10 @@ def template(ctx: Ctx, call: ModuleCall) -> None:
                 ctx.out.facts.append(
                     ("ansible", Unresolved(posixpath.basename(path), why + first, Location(path)))
                 )
-            return
+            return None
     _read_rendered(ctx, destinations.recognised(reader, dest, rendered.text), dest, whole, rendered, a)
+    left_out = [why for _, why in rendered.skipped] + [why for _, _, why in rendered.unresolved]
+    return left_out[0] if left_out else None
 
 
 def _read_raw(ctx: Ctx, reader: Any, dest: str, path: str, masked: str, why: str) -> None:
