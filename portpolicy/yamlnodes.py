@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import NoReturn
 
 import yaml
 
@@ -33,6 +34,9 @@ lists in real files add a few hundred; readers walk the expanded tree, so this b
 their work by the file's size."""
 MAX_DEPTH = 200
 FLOW_CHECK_THRESHOLD = 2_000
+_ALIAS = re.compile(r"\*[0-9A-Za-z_-]")
+"""Where an alias may be: libyaml (and PyYAML's scanner) take an alias's name from these
+characters only, so text without this has no alias (``"*"``, ``"0 3 * * *"``, ``**/*.py``)."""
 
 
 class YamlError(Exception):
@@ -64,9 +68,9 @@ def compose_documents(text: str) -> list[Node]:
         raise YamlError(f"invalid YAML: {_unquoted(str(exc))}") from None
     finally:
         loader.dispose()
-    if "*" in text:
+    if _ALIAS.search(text):
         _check_bounds(docs)
-    else:  # no alias can be written without '*': the tree is as large as the text, only depth matters
+    else:  # no alias without '*name': the tree is as large as the text, only depth matters
         _check_depth(docs)
     return docs
 
@@ -140,19 +144,35 @@ def _check_bounds(docs: list[Node]) -> None:
 
 
 def _check_depth(docs: list[Node]) -> None:
-    """Refuse absurd nesting in a tree without aliases (one cheap walk, nothing kept per node)."""
-    stack: list[tuple[Node, int]] = [(d, 1) for d in docs]
+    """Refuse absurd nesting in a tree without aliases (one walk over its collections, nothing kept).
+
+    Scalars, most of a tree, are never put on the stack: a scalar is too deep only under a
+    collection at ``MAX_DEPTH``, checked there. The walk visits the collections in the
+    order a walk of every node would, and a too-deep collection's last child is where that
+    walk would have stopped, so the reported place is the same.
+    """
+    stack: list[tuple[Node, int]] = [(d, 1) for d in docs if type(d) is not ScalarNode]
     while stack:
         node, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            mark = node.start_mark
-            raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
-        if isinstance(node, MappingNode):
-            for k, v in node.value:
-                stack.append((k, depth + 1))
-                stack.append((v, depth + 1))
-        elif isinstance(node, SequenceNode):
-            stack.extend((v, depth + 1) for v in node.value)
+        children = node.value
+        if not children:
+            continue
+        if depth == MAX_DEPTH:  # its children are one level too deep: the last one is met first
+            last = children[-1]
+            _too_deep(last[1] if type(node) is MappingNode else last)
+        if type(node) is MappingNode:
+            for k, v in children:
+                if type(k) is not ScalarNode:
+                    stack.append((k, depth + 1))
+                if type(v) is not ScalarNode:
+                    stack.append((v, depth + 1))
+        else:
+            stack.extend([(v, depth + 1) for v in children if type(v) is not ScalarNode])
+
+
+def _too_deep(node: Node) -> NoReturn:
+    mark = node.start_mark
+    raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
 
 
 def _children(node: Node) -> list[Node]:
