@@ -412,3 +412,41 @@ def test_many_policies_and_pods_stay_bounded(tmp_path: Path) -> None:
     assert not run.crashed, run.stderr
     found = json.loads(run.stdout)["findings"]
     assert [(f["rule"], f["severity"]) for f in found] == [("PP015", "warning")]  # no policy picks app: cache
+
+
+def test_ansible_play_applying_a_load_balancer_in_front_of_mongodb(tmp_path: Path) -> None:
+    play = """- hosts: localhost
+  tasks:
+    - name: MongoDB
+      kubernetes.core.k8s:
+        state: present
+        definition:
+          apiVersion: apps/v1
+          kind: StatefulSet
+          metadata: {name: mongo, namespace: data}
+          spec:
+            serviceName: mongo
+            selector: {matchLabels: {app: mongo}}
+            template:
+              metadata: {labels: {app: mongo}}
+              spec:
+                containers:
+                  - name: mongo
+                    image: mongo:7
+                    ports: [{name: mongo, containerPort: 27017}]
+    - name: Expose it
+      kubernetes.core.k8s:
+        state: present
+        definition:
+          apiVersion: v1
+          kind: Service
+          metadata: {name: mongo-public, namespace: data}
+          spec:
+            type: LoadBalancer
+            selector: {app: mongo}
+            ports: [{port: 27017, targetPort: mongo}]
+"""
+    [finding] = pp015(tmp_path, {"site.yml": play})
+    assert (finding.location.path, finding.severity) == ("site.yml", "warning")
+    assert "MongoDB is reachable from outside the cluster through Service data/mongo-public" in finding.message
+    assert "its image mongo:7 runs MongoDB" in finding.message
