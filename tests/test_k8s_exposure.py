@@ -321,7 +321,10 @@ def test_host_port_bypasses_whatever_dockers_settings_say(tmp_path: Path) -> Non
     assert "Drop the hostPort" in finding.message and "DOCKER-USER" not in finding.message
     [info] = findings(tmp_path, {}, "PP015")
     assert info.severity == "info"  # the policy would limit 6379, but the DNAT comes first
-    assert "but not this hostPort (the CNI portmap plugin DNATs it in nat PREROUTING before INPUT)" in info.message
+    assert (
+        "but not this hostPort (the CNI portmap plugin DNATs it in nat PREROUTING before INPUT)"
+        in info.message
+    )
 
 
 def test_ansible_play_with_ufw_and_a_k8s_service(tmp_path: Path) -> None:
@@ -448,5 +451,7 @@ def test_ansible_play_applying_a_load_balancer_in_front_of_mongodb(tmp_path: Pat
 """
     [finding] = pp015(tmp_path, {"site.yml": play})
     assert (finding.location.path, finding.severity) == ("site.yml", "warning")
-    assert "MongoDB is reachable from outside the cluster through Service data/mongo-public" in finding.message
+    assert (
+        "MongoDB is reachable from outside the cluster through Service data/mongo-public" in finding.message
+    )
     assert "its image mongo:7 runs MongoDB" in finding.message
