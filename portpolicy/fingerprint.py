@@ -5,6 +5,11 @@ rule, the path, the host, the finding's source line with its whitespace collapse
 counter that tells apart findings with all of those equal. Line numbers are left out, so
 inserting lines above a finding keeps its fingerprint; editing the offending line changes
 it, which is what a reviewer expects. Files are read only for findings, once each.
+
+The engine keeps one finding per rule, place and subject (``engine.SUBJECTS``). The first
+finding of a rule at a place (the one a scan reported before findings had subjects) hashes
+as above; each further one at that place (another item of the same Ansible loop) adds its
+subject, so it neither takes the first one's fingerprint nor shifts its counter.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import hashlib
 from collections.abc import Sequence
 
 from portpolicy import safeio
-from portpolicy.model import Finding
+from portpolicy.model import Finding, Location
 from portpolicy.readers.base import LINE_BREAK
 
 
@@ -49,10 +54,15 @@ def compute(findings: Sequence[Finding], cache: LineCache | None = None) -> list
     """One fingerprint per finding, in order; 32 hex digits, identical across runs."""
     cache = cache or LineCache()
     seen: dict[str, int] = {}
+    places: set[tuple[str, str, Location]] = set()
     result = []
     for f in findings:
         content = normalise(cache.line(f.location.path, f.location.line))
         key = "\0".join((f.rule, f.location.path, f.host, content))
+        place = (f.rule, f.host, f.location)
+        if place in places and f.subject:
+            key = f"{key}\0{f.subject}"
+        places.add(place)
         seen[key] = seen.get(key, 0) + 1
         digest = hashlib.sha256(f"{key}\0{seen[key]}".encode("utf-8", "surrogateescape")).hexdigest()
         result.append(digest[:32])

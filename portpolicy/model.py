@@ -883,6 +883,9 @@ class Finding:
     location: Location
     host: str = ""
     related: tuple[Related, ...] = ()
+    subject: str = ""
+    """What the finding is about at its place (``engine.SUBJECTS``: the socket, the opening, the
+    key); findings of one rule at one place differ in it. Reports do not show it."""
 
 
 @record

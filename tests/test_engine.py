@@ -434,3 +434,39 @@ def test_matches_runs_in_linear_time_and_refuses_backtracking_patterns() -> None
     assert len(hits(rule({"field": "service", "op": "matches", "value": "(a*)*b"}), [slow])) == 1
     with pytest.raises(ConfigError, match="no backreferences or lookaround"):
         rule({"field": "service", "op": "matches", "value": r"(a)\1"})
+
+
+def test_one_finding_per_rule_place_and_subject() -> None:
+    """Loop items share the task's line: each port there is its own finding, each port once."""
+    at_task = [listener(p, "app", i, line=7) for i, p in enumerate((8080, 50000, 8080, 51000), start=1)]
+    udp = replace(at_task[0], protocol="udp", seq=9)  # one line's tcp/8080 and udp/8080: one value
+    other_address = replace(at_task[1], address=BindAddress("10.0.0.2", "ipv4"), seq=10)
+    r = rule({"field": "ports.start", "op": "ge", "value": 1024})
+    found = engine.evaluate([r], [*at_task, udp, other_address])
+    assert [f.message for f in found] == ["app 8080", "app 50000", "app 51000"]
+    assert [f.subject for f in found] == ["8080", "50000", "51000"]
+    assert {f.location for f in found} == {Location("a.conf", 7, 1)}
+
+
+def test_per_fact_rules_and_subjectless_kinds_keep_their_counts() -> None:
+    from portpolicy.model import Unresolved
+
+    notes = [Unresolved(f"{{{{ p{i} }}}}", "a variable", Location("t.yml", 3, 5)) for i in range(3)]
+    r = rule({"field": "reason", "op": "nonempty"}, message="{value}", fact="unresolved")
+    assert [f.message for f in engine.evaluate([r], notes)] == ["{{ p0 }}"]
+    assert engine.subject(notes[0]) == ""
+
+
+def test_fingerprints_of_earlier_findings_stay_and_later_subjects_get_their_own() -> None:
+    from portpolicy import fingerprint
+
+    r = rule({"field": "ports.start", "op": "ge", "value": 1024})
+    first = engine.evaluate([r], [listener(50000, "app", 1, line=7)])
+    both = engine.evaluate([r], [listener(50000, "app", 1, line=7), listener(51000, "app", 2, line=7)])
+    before = fingerprint.compute(first)
+    after = fingerprint.compute(both)
+    assert after[0] == before[0]  # the finding a scan reported before keeps its fingerprint
+    assert len(set(after)) == 2
+    # reordered items: the first at the place still hashes without its subject
+    swapped = engine.evaluate([r], [listener(51000, "app", 1, line=7), listener(50000, "app", 2, line=7)])
+    assert fingerprint.compute(swapped)[0] == before[0]

@@ -22,7 +22,16 @@ from typing import Any
 from portpolicy import errors
 from portpolicy.config import Config, ConfigError
 from portpolicy.engine.conditions import BINARY_OPS, UNARY_OPS, compile_condition
-from portpolicy.engine.fields import FACT_CLASSES, Binding, Choices, Condition, Getter, resolve
+from portpolicy.engine.fields import (
+    FACT_CLASSES,
+    SUBJECTS,
+    Binding,
+    Choices,
+    Condition,
+    Getter,
+    resolve,
+    subject,
+)
 from portpolicy.engine.joins import (
     INDEX_KEY,
     JOIN_BUDGET,
@@ -53,6 +62,7 @@ __all__ = [
     "JOIN_BUDGET",
     "JOIN_BUDGET_PER_FACT",
     "SEVERITY_RANK",
+    "SUBJECTS",
     "UNARY_OPS",
     "Binding",
     "Choices",
@@ -72,6 +82,7 @@ __all__ = [
     "rule_schema",
     "select",
     "stamp",
+    "subject",
     "validate_rule",
 ]
 
@@ -99,7 +110,10 @@ def evaluate(
     severity: Mapping[str, str] | None = None,
     failures: list[RuleFailure] | None = None,
 ) -> list[Finding]:
-    """Every finding of ``rules`` over ``facts``; one finding per rule and location.
+    """Every finding of ``rules`` over ``facts``; one per rule, location and subject (``SUBJECTS``).
+
+    The first fact to hold at a place speaks for every other with the same subject there;
+    facts with other subjects at that place (the items of one Ansible loop) speak for themselves.
 
     With a ``failures`` list, a rule that raises on a fact skips that fact (one entry per
     rule and file) and a rule that exhausts the join budget stops (one entry: each side
@@ -112,7 +126,7 @@ def evaluate(
     index = _JoinIndex(dict(by_kind))
     start: Binding = {INDEX_KEY: index}
     findings: list[Finding] = []
-    seen: set[tuple[str, Location]] = set()
+    seen: set[tuple[str, Location, str]] = set()
     for rule in rules:
         fixed = (severity or {}).get(rule.id)
         for part in (rule, *rule.also):
@@ -132,7 +146,7 @@ class _Evaluation:
     part: Rule
     start: Binding
     fixed: str | None
-    seen: set[tuple[str, Location]]
+    seen: set[tuple[str, Location, str]]
     failures: list[RuleFailure] | None
     exhausted: bool = False
     """The side stopped at the join budget: the rule's findings are incomplete, its other sides skipped."""
@@ -173,7 +187,7 @@ def _judge(
     fact: Any,
     start: Binding,
     fixed: str | None,
-    seen: set[tuple[str, Location]],
+    seen: set[tuple[str, Location, str]],
 ) -> Finding | None:
     """The finding ``part`` of ``rule`` makes on ``fact``, or None."""
     binding = part.condition(fact, start)
@@ -187,10 +201,11 @@ def _judge(
         if len(written) == 1:
             related.append(Related(at, USED_HERE))
             at = written.pop()
+    about = subject(fact)
     if not part.per_fact:
-        if (rule.id, at) in seen:
+        if (rule.id, at, about) in seen:
             return None
-        seen.add((rule.id, at))
+        seen.add((rule.id, at, about))
     phrases = phrase_texts(part, fact, start, binding)
     for path, template in part.related:
         loc = _location_at(path, fact, binding)
@@ -208,6 +223,7 @@ def _judge(
         location=at,
         host=getattr(fact, "host", ""),
         related=tuple(related),
+        subject=about,
     )
 
 

@@ -76,3 +76,30 @@ def field_names(kind: str) -> frozenset[str] | None:
     return frozenset(
         {f.name for f in dataclasses.fields(cls)} | {n for n in dir(cls) if not n.startswith("_")}
     )
+
+
+SUBJECTS: dict[str, tuple[str, ...]] = {
+    "listener": ("ports",),
+    "firewall_rule": ("direction", "action", "port_text"),
+    "kernel_setting": ("key",),
+    "port_pool": ("name", "ports"),
+    "invalid_port": ("value",),
+    "container_port": ("protocol", "number"),
+    "service_port": ("protocol", "port"),
+}
+"""What a finding is about on each fact kind, besides its place: the socket's ports, the
+firewall opening (direction, verdict, ports), the kernel key, the pool, the bad value, the
+Kubernetes port. The engine keeps one finding per rule, place and subject, so each item of an
+Ansible loop (which all share the task's line) with another port keeps its own finding, while
+one fact repeated at a place (a file included twice) stays one. The protocol, the service and
+the address are left out: one line's tcp/53 and udp/53 (``-dns.port=53``, a firewalld ``dns``
+service), one variable's port that two services bind, or one template line that binds each
+host's own address, are one value to fix there, and say so once.
+Kinds not listed (parse errors, unresolved values, YAML ambiguities) have no subject: one
+finding per rule and place, as a place says all there is about them."""
+
+
+def subject(fact: Any) -> str:
+    """The text of ``fact``'s subject (``SUBJECTS``); "" for a kind without one."""
+    names = SUBJECTS.get(getattr(fact, "kind", ""), ())
+    return " ".join(str(getattr(fact, name, "")) for name in names)
