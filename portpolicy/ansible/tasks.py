@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from portpolicy.ansible import conditions, modules, roles
+from portpolicy.ansible import conditions, modules, provenance, roles
 from portpolicy.ansible.args import Arg, Resolved, parse_args
 from portpolicy.ansible.context import Ctx, ModuleCall, resolve_path
 from portpolicy.ansible.jinja import Unknown, UnknownValue
@@ -268,8 +268,9 @@ def loop_items(scope: Scope, keys: dict[str, Node], path: str) -> list[tuple[Any
         if key == "with_indexed_items":
             value, nodes = [[i, v] for i, v in enumerate(value)], []
         out: list[tuple[Any, Location | None]] = []
+        traced = provenance.item_locations(scope, raw, value[:MAX_LOOP]) if not nodes and isinstance(raw, str) else []
         for i, item in enumerate(value[:MAX_LOOP]):
-            loc = location(nodes_path, nodes[i]) if i < len(nodes) else None
+            loc = location(nodes_path, nodes[i]) if i < len(nodes) else (traced[i] if traced else None)
             out.append((item, loc))
         return out
     return [(None, None)]
