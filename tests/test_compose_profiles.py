@@ -98,3 +98,79 @@ def test_thousands_of_profiles_are_not_split(tmp_path: Path) -> None:
     assert '"PP004"' in run.stdout  # not split: every service taken to run together
     facts = run_bounded("facts", ".", cwd=tmp_path)
     assert "not split into conflict scopes: 3000 profiles (over 1024)" in facts.stdout
+
+
+# A base service kept out of every start by a profile nothing enables, extended by the
+# services that are started (the shape of nextcloud/all-in-one's php/tests/compose.yaml).
+# Compose appends the base's ``profiles`` to each child's through ``extends:`` (sequences are
+# appended: docs.docker.com/reference/compose-file/merge/; TryGhost/Ghost#23171 met it), so the
+# ``never`` profile holds every variant at once; the repository's script starts ``released``
+# or ``workspace``, never ``never``, so ``never`` is no conflict scope of its own.
+
+EXTENDS = Path(__file__).parent / "fixtures" / "profiles-extends"
+
+
+def _copy(tmp_path: Path, drop: tuple[str, ...] = (), add: dict[str, str] | None = None) -> Path:
+    root = tmp_path / "shop"
+    for path in EXTENDS.rglob("*"):
+        rel = path.relative_to(EXTENDS).as_posix()
+        if path.is_file() and rel not in drop:
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    return write_tree(root, add or {})
+
+
+def _pp004(stdout: str) -> list[str]:
+    return [line.split(" PP004")[0].rstrip(":") for line in stdout.splitlines() if " PP004 " in line]
+
+
+def test_a_profile_no_script_starts_is_no_scope_when_scripts_start_others(tmp_path: Path) -> None:
+    root = _copy(tmp_path)
+    inside = run_cli("check", "--no-config", ".", cwd=root)
+    assert inside.returncode == 0, inside.stdout + inside.stderr
+    assert _pp004(inside.stdout) == []
+    above = run_cli("check", "--no-config", "shop", cwd=tmp_path)  # from the parent: the same
+    assert above.returncode == 0 and _pp004(above.stdout) == []
+    facts = run_cli("facts", "--no-config", ".", cwd=root).stdout
+    assert (
+        "profile never: no script starts it (the tree starts its profiles by e2e/run-e2e.sh:14 and 1 more),"
+        " so it is no conflict scope of its own; not checked: browser-base, shop-base, which only it starts"
+    ) in facts
+    for variant in ("released", "workspace"):
+        assert f"[profile {variant}: started without the other profiles by e2e/run-e2e.sh:14" in facts
+
+
+def test_a_script_that_starts_the_base_profile_keeps_the_conflict(tmp_path: Path) -> None:
+    """The negative twin: a Makefile target does start ``never``, so Compose runs the base and
+    both variants together there: each variant's published port is taken twice."""
+    make = "debug-all:\n\tdocker compose -f e2e/compose.yaml --profile never up\n"
+    root = _copy(tmp_path, add={"Makefile": make})
+    result = run_cli("check", "--no-config", ".", cwd=root)
+    assert sorted(_pp004(result.stdout)) == ["e2e/compose.yaml:11:9", "e2e/compose.yaml:37:9"]
+    assert "profile never: started without the other profiles by Makefile:2" in result.stdout
+
+
+def test_without_any_start_in_the_tree_each_profile_stays_a_scope(tmp_path: Path) -> None:
+    """No script says how the project runs: nothing says ``never`` is never used, so its scope
+    (the base with both variants) is kept, and so are its two conflicts."""
+    root = _copy(tmp_path, drop=("e2e/run-e2e.sh",))
+    result = run_cli("check", "--no-config", ".", cwd=root)
+    assert sorted(_pp004(result.stdout)) == ["e2e/compose.yaml:11:9", "e2e/compose.yaml:37:9"]
+    assert "no script starts it" not in run_cli("facts", "--no-config", ".", cwd=root).stdout
+
+
+def test_a_script_starting_compose_through_a_variable_names_each_profile_it_may_start(
+    tmp_path: Path,
+) -> None:
+    """``DC="docker compose -f ..."`` then ``$DC --profile $mode up``, ``mode`` set per branch."""
+    script = (
+        "#!/bin/sh\nDC='docker compose -f deploy/compose.yaml'\n"
+        'if [ "$1" = api ]; then\n  mode=api\nelse\n  mode=worker\nfi\n$DC --profile $mode up -d\n'
+    )
+    report = scan(tmp_path, {"deploy/compose.yaml": COMPOSE, "deploy/tools/up.sh": script})
+    assert conflicts(report) == []
+    labels = {f.namespace.id for f in report.facts if isinstance(f, Listener) and f.namespace is not None}
+    assert any("profile api: started without the other profiles by deploy/tools/up.sh:8" in x for x in labels)
+    assert any(
+        "profile worker: started without the other profiles by deploy/tools/up.sh:8" in x for x in labels
+    )

@@ -92,16 +92,24 @@ def test_a_workflow_runs_at_the_repository_root(tmp_path: Path) -> None:
 def test_the_command_tokenizer() -> None:
     assert sets._options(" -f a.yml --file=b.yml --profile x up -d -f c.yml", {}) == (
         ["a.yml", "b.yml"],
-        {"x"},
+        [["x"]],
         "",
     )
-    assert sets._options(' -f "$A" up', {"A": "a.yml"}) == (["a.yml"], set(), "")
+    assert sets._options(' -f "$A" up', {"A": ["a.yml"]}) == (["a.yml"], [], "")
     assert sets._options(" -f ${B} up", {}) is None
     assert sets._options(" --project-directory deploy -f a.yml && rm -rf /", {}) == (
         ["a.yml"],
-        set(),
+        [],
         "deploy",
     )
+    # a variable set in two branches: the file takes the last value, a profile either
+    assigned = {"F": ["a.yml", "b.yml"], "P": ["api", "worker"]}
+    assert sets._options(" -f $F --profile $P --profile db up", assigned) == (
+        ["b.yml"],
+        [["api", "worker"], ["db"]],
+        "",
+    )
+    assert list(sets._combinations([["api", "worker"], ["db"]])) == [{"api", "db"}, {"worker", "db"}]
 
 
 # -- hostile input -----------------------------------------------------------------------------

@@ -6,6 +6,18 @@ the tree (or a ``.env``) enables together are one group; every other profile is 
 its own, since nothing shows it running beside the others (the project's scripts may start
 each on another server). Each group, with the services that have no profile, is one
 conflict scope: a *world*. A project whose services all run together has one world.
+
+A profile that no command starts, in a project whose commands do start some of its profiles,
+is no world at all: the repository says how it runs the project, and never with that
+profile. This is the shape of a base service kept out of every start by a profile nothing
+enables (``profiles: [none]``) and extended by the services that are started: Compose
+appends a base's ``profiles`` to the child's through ``extends:`` (sequences are appended,
+docs.docker.com/reference/compose-file/merge/; TryGhost/Ghost#23171 and
+smart-on-fhir/cumulus-etl#129 met it), so ``--profile none`` would start the base and every
+child at once, which nobody runs. Its services are then checked only in the worlds of the
+profiles that are started, and an ``Unresolved`` line says so (``profile none: no script
+starts it``). Without any start in the tree, each profile stays a world of its own, as
+before: nothing then says which profiles are never used.
 """
 
 from __future__ import annotations
@@ -30,6 +42,32 @@ class World:
 
     label: str | None
     services: frozenset[str]
+    profiles: tuple[str, ...] = ()
+    started: bool = True
+    """False: no command of the tree names any of its profiles."""
+
+
+@dataclass(frozen=True)
+class Split:
+    """A project's worlds; why it was not split ("" when it was, or needed not be); the profiles
+    no command starts, each with the services left in no world (``unstarted``)."""
+
+    worlds: list[World]
+    unsplit: str = ""
+    unstarted: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+def split(doc: MappingNode, combinations: Sequence[Combination]) -> Split:
+    """``worlds``, without the profiles no command starts when commands start some of them."""
+    found, unsplit = worlds(doc, combinations)
+    if unsplit or len(found) < 2 or not any(w.started for w in found):
+        return Split(found, unsplit)
+    kept = [w for w in found if w.started]
+    running: frozenset[str] = frozenset().union(*(w.services for w in kept))
+    unstarted = tuple(
+        ("+".join(w.profiles), tuple(sorted(w.services - running))) for w in found if not w.started
+    )
+    return Split(kept, "", unstarted)
 
 
 def worlds(doc: MappingNode, combinations: Sequence[Combination]) -> tuple[list[World], str]:
@@ -80,7 +118,8 @@ def worlds(doc: MappingNode, combinations: Sequence[Combination]) -> tuple[list[
     for group in sorted(groups.values()):
         members = set(group)
         running = frozenset(s for s, p in profiles.items() if not p or p & members)
-        out.append(World(_label(group, why), running))
+        started = any(why[n] for n in group)
+        out.append(World(_label(group, why), running, tuple(group), started))
     return out, ""
 
 

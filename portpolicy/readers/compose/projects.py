@@ -163,11 +163,14 @@ def _project(
         for c in combinations
         if (c.files == fileset.files) or (not c.files and (c.folder is None or c.folder == folder))
     ]
-    found, unsplit = profiles.worlds(project.doc, relevant)
+    split = profiles.split(project.doc, relevant)
     facts += project.problems
-    if unsplit:
-        facts.append(Unresolved("profiles", f"not split into conflict scopes: {unsplit}", Location(base, 1)))
-    for world in found:
+    if split.unsplit:
+        why = f"not split into conflict scopes: {split.unsplit}"
+        facts.append(Unresolved("profiles", why, Location(base, 1)))
+    for name, alone in split.unstarted:
+        facts.append(Unresolved("profiles", _unstarted(name, alone, relevant), Location(base, 1)))
+    for world in split.worlds:
         document = Document(first.source, {}, env)
         document.origin = project.origin
         doc = merge.with_services(project.doc, {name: name in world.services for name in _names(project.doc)})
@@ -175,6 +178,18 @@ def _project(
         view = "; ".join(x for x in (label, world.label) if x)
         facts += [_in_view(f, view) for f in read] if view else read
     return cut_values(facts) if env is not None else facts
+
+
+def _unstarted(name: str, alone: Sequence[str], starts: Sequence[sets.Combination]) -> str:
+    """``profile none: no script starts it (...)``: why a profile is no conflict scope."""
+    origins = sorted({f"{c.origin.path}:{c.origin.line}" for c in starts})
+    more = f" and {len(origins) - 1} more" if len(origins) > 1 else ""
+    unchecked = ", ".join(shown(s) for s in alone[:8]) + (" ..." if len(alone) > 8 else "")
+    left = f"; not checked: {unchecked}, which only it starts" if alone else ""
+    return (
+        f"profile {shown(name)}: no script starts it (the tree starts its profiles by {origins[0]}{more}),"
+        f" so it is no conflict scope of its own{left}"
+    )
 
 
 def _names(doc: MappingNode) -> list[str]:

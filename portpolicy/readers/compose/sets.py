@@ -259,26 +259,59 @@ def _from_commands(path: str, composes: Mapping[str, str], roots: tuple[str, ...
     if text is None or _COMMAND.search(text) is None:
         return
     assigned = _literal_assignments(text)
-    folder = _working_folder(posixpath.normpath(path))
-    for line, command in _commands(text):
+    rel = posixpath.normpath(path)
+    folder = _working_folder(rel)
+    script = posixpath.basename(rel).lower().endswith((".sh", ".bash", ".zsh"))
+    for line, command in _commands(text, assigned):
         if len(found.combinations) >= MAX_COMMANDS:
             return
         parsed = _options(command, assigned)
         if parsed is None:
             continue
-        names, profiles, directory = parsed
+        names, choices, directory = parsed
         where = posixpath.normpath(posixpath.join(folder, directory)) if directory else folder
         origin = Origin(path, line, "docker compose " + " ".join(f"-f {n}" for n in names[:4]).strip())
         files: tuple[str, ...] = ()
         if names:
-            fileset = _file_set(where, names, composes, origin)
+            fileset = _file_set_from(where, names, composes, origin, script and not directory)
             if fileset is None:
                 continue
             found.sets.append(fileset)
             files = fileset.files
-        if profiles:
+        for profiles in _combinations(choices):
             shown = " ".join(f"--profile {p}" for p in sorted(profiles))
             found.combinations.append(Combination(frozenset(profiles), Origin(path, line, shown), files))
+
+
+MAX_UP = 8
+"""Folders above a script where its relative compose file names are looked for."""
+MAX_VALUES = 16
+"""Literal values kept for one variable (a script that sets ``profile=`` in each branch)."""
+
+
+def _file_set_from(
+    folder: str, names: Sequence[str], composes: Mapping[str, str], origin: Origin, upwards: bool
+) -> FileSet | None:
+    """``_file_set`` from ``folder``; a script may run from any folder above its own (it often
+    ``cd``s to the repository root first), so those are tried in turn, nearest first."""
+    fileset = _file_set(folder, names, composes, origin)
+    for _ in range(MAX_UP if upwards else 0):
+        if fileset is not None or folder in ("", ".", "/"):
+            break
+        folder = posixpath.dirname(folder) or "."
+        fileset = _file_set(folder, names, composes, origin)
+    return fileset
+
+
+def _combinations(choices: Sequence[Sequence[str]]) -> Iterator[set[str]]:
+    """The profile sets a command may start: each ``--profile`` takes one of its values (a
+    variable assigned several literals gives several); at most ``MAX_VALUES`` sets."""
+    if not choices:
+        return
+    sets: list[set[str]] = [set()]
+    for values in choices:
+        sets = [s | {v} for s in sets for v in values][:MAX_VALUES]
+    yield from sets
 
 
 def _working_folder(rel: str) -> str:
@@ -289,21 +322,45 @@ def _working_folder(rel: str) -> str:
     return posixpath.dirname(rel)
 
 
-def _literal_assignments(text: str) -> dict[str, str]:
+Assigned = Mapping[str, Sequence[str]]
+"""A file's literal assignments: each variable's distinct values, in order (the last is the one
+a file name takes; a profile may be any of them)."""
+
+
+def _literal_assignments(text: str) -> dict[str, list[str]]:
     """``VAR = value`` / ``VAR := value`` / ``VAR=value`` with a literal value (no ``$``)."""
-    out: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
     for m in _ASSIGNMENT.finditer(text):
         value = _unquoted(m.group(2))
         if "$" not in value and "`" not in value:
-            out[m.group(1)] = value
+            values = out.setdefault(m.group(1), [])
+            if value in values:
+                values.remove(value)
+            values.append(value)
+            del values[:-MAX_VALUES]
     return out
 
 
-def _commands(text: str) -> Iterator[tuple[int, str]]:
-    """(line, text after ``docker compose``) for every compose command; continued lines joined."""
+def _commands(text: str, assigned: Assigned | None = None) -> Iterator[tuple[int, str]]:
+    """(line, text after ``docker compose``) for every compose command; continued lines joined.
+
+    A variable whose literal value is a compose command (``DC="docker compose -f x.yml"``) is
+    one when it starts a command (``$DC --profile dev up``): its value is put in its place.
+    """
+    commands = {k: v[-1] for k, v in (assigned or {}).items() if _COMMAND.match(v[-1])}
     for number, logical in _logical_lines(text):
+        if commands:
+            logical = _COMMAND_VARIABLE.sub(lambda m: _command_value(m, commands), logical)
         for m in _COMMAND.finditer(logical):
             yield number, logical[m.end() :]
+
+
+_COMMAND_VARIABLE = re.compile(r"(^|[;&|(`]|\b(?:then|do|else)\b)([ \t]*)\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?")
+
+
+def _command_value(m: re.Match[str], commands: Mapping[str, str]) -> str:
+    value = commands.get(m.group(3))
+    return m.group(0) if value is None else f"{m.group(1)}{m.group(2)}{value}"
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -342,12 +399,12 @@ def _tokens(command: str) -> list[str]:
     return words
 
 
-def _options(command: str, assigned: Mapping[str, str]) -> tuple[list[str], set[str], str] | None:
-    """The ``-f`` files, ``--profile`` names and ``--project-directory`` of a command; None when a
-    file name is not literal."""
+def _options(command: str, assigned: Assigned) -> tuple[list[str], list[list[str]], str] | None:
+    """The ``-f`` files, ``--profile`` names (each option's possible values) and
+    ``--project-directory`` of a command; None when a file name is not literal."""
     words = _tokens(_MAKE_REFERENCE.sub(r"${\1}", command))  # $(VAR) is no subshell to the tokenizer
     names: list[str] = []
-    profiles: set[str] = set()
+    profiles: list[list[str]] = []
     directory = ""
     i = 0
     while i < len(words):
@@ -377,28 +434,40 @@ def _options(command: str, assigned: Mapping[str, str]) -> tuple[list[str], set[
                 return None
             names.append(literal)
         elif key == "--profile":
-            literal = _literal(value, assigned)
-            if literal:
-                profiles.add(literal)
+            values = [v for v in _literals(value, assigned) if v]
+            if values:
+                profiles.append(values)
         elif key == "--project-directory":
             directory = _literal(value, assigned) or ""
     return names, profiles, directory
 
 
-def _literal(word: str, assigned: Mapping[str, str]) -> str | None:
-    """A word with its ``$(VAR)``/``${VAR}``/``$VAR`` filled from literal assignments; None if one is not."""
+def _literal(word: str, assigned: Assigned) -> str | None:
+    """A word with its ``$(VAR)``/``${VAR}``/``$VAR`` filled from literal assignments (each
+    variable's last value); None if one is not."""
     missing = False
 
     def fill(m: re.Match[str]) -> str:
         nonlocal missing
         name = m.group(1) or m.group(2) or m.group(3)
         if name in assigned:
-            return assigned[name]
+            return assigned[name][-1]
         missing = True
         return ""
 
     text = _REFERENCE.sub(fill, word)
     return None if missing or "$" in text else text
+
+
+def _literals(word: str, assigned: Assigned) -> list[str]:
+    """Every value ``word`` may take: a word that is one variable assigned several literals
+    (``profile=api`` in one branch, ``profile=worker`` in another) takes each; else ``_literal``."""
+    m = _REFERENCE.fullmatch(word)
+    name = (m.group(1) or m.group(2) or m.group(3)) if m is not None else None
+    if name is not None and name in assigned:
+        return list(assigned[name])
+    literal = _literal(word, assigned)
+    return [] if literal is None else [literal]
 
 
 def _distinct(sets: list[FileSet]) -> list[FileSet]:
