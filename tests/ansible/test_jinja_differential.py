@@ -410,6 +410,64 @@ def _read(path: str) -> str | None:
     return Path(path).read_text(encoding="utf-8")
 
 
+# Expected to differ: Python 2's dict methods, which Ansible's Jinja rendered on Python 2 and
+# roles still carry. ansible-core on Python 3 raises on them ('dict object' has no attribute
+# 'iteritems'); the subset evaluates them as Python 2 did (each as its Python 3 counterpart,
+# which must equal ansible-core's value of that counterpart) and notes the use for ``-v``.
+PY2_ONLY = [
+    ("svc.iteritems()", "svc.items()"),
+    ("opts.iterkeys() | list", "opts.keys() | list"),
+    ("opts.itervalues() | sum", "opts.values() | sum"),
+    ("svc.has_key('web')", "'web' in svc"),
+    ("opts.has_key('z')", "'z' in opts"),
+    ("svc.web.iteritems() | list | length", "svc.web.items() | list | length"),
+]
+
+
+class _Noting:
+    def __init__(self) -> None:
+        self.notes: dict[str, None] = {}
+
+    def __call__(self, name: str) -> Any:
+        return resolve(name)
+
+
+@pytest.mark.parametrize(("py2", "py3"), PY2_ONLY)
+def test_python2_dict_methods_differ_from_ansible_core_as_expected(
+    templar: tuple[Any, Path], py2: str, py3: str
+) -> None:
+    """Expected to differ: ansible-core on Python 3 fails; the subset gives Python 2's value."""
+    engine = templar[0]
+    failed, why = _ansible(lambda: engine.evaluate_expression(trust_as_template(py2)))
+    assert not failed, f"{py2!r}: ansible-core now evaluates it ({why!r}): drop it from PY2_ONLY"
+    ok, theirs = _ansible(lambda: engine.evaluate_expression(trust_as_template(py3)))
+    assert ok, theirs
+    noting = _Noting()
+    mine = evaluate(py2, noting)
+    assert _same(mine, theirs), f"{py2!r}: the subset gives {mine!r}, ansible-core's {py3!r} {theirs!r}"
+    method = py2.split("(")[0].rsplit(".", 1)[1]
+    [note] = noting.notes
+    assert (
+        note.startswith(f"uses {method}(), a Python 2 dict method")
+        and "fails on current ansible-core" in note
+    )
+
+
+def test_a_template_with_python2_dict_methods_renders_as_python2_did(templar: tuple[Any, Path]) -> None:
+    py2 = "{% for k, v in opts.iteritems() | sort %}{{ k }}={{ v }} {% endfor %}{{ svc.has_key('db') }}."
+    py3 = "{% for k, v in opts.items() | sort %}{{ k }}={{ v }} {% endfor %}{{ 'db' in svc }}."
+    engine = templar[0]
+    failed, _ = _ansible(lambda: engine.template(trust_as_template(py2)))
+    assert not failed
+    ok, theirs = _ansible(lambda: engine.template(trust_as_template(py3), overrides={"trim_blocks": True}))
+    assert ok, theirs
+    noting = _Noting()
+    mine = render(py2, noting)
+    assert not mine.unresolved and not mine.skipped
+    assert mine.text == theirs
+    assert sorted(n.split("()")[0] for n in noting.notes) == ["uses has_key", "uses iteritems"]
+
+
 def test_most_of_the_corpus_is_evaluated_not_just_refused(templar: tuple[Any, Path]) -> None:
     """Refusing everything would pass the checks above: most cases must give a value."""
     outcomes = [_check_expression(templar[0], expr) for expr in EXPRESSIONS]

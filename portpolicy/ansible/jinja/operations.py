@@ -63,7 +63,21 @@ _STR_METHODS = frozenset(
         "format",
     }
 )
-_DICT_METHODS = frozenset({"get", "keys", "values", "items"})
+PY2_DICT_METHODS = {
+    "iteritems": "items",
+    "iterkeys": "keys",
+    "itervalues": "values",
+    "has_key": "__contains__",
+}
+"""Python 2's dict methods, which Ansible's Jinja rendered on Python 2 (roles still carry them):
+evaluated as Python 2 did, each as its Python 3 counterpart (an iterator there, a list here, as
+ansible-core turns views into lists). ansible-core on Python 3 fails on them (``'dict object'
+has no attribute 'iteritems'``): the evaluator notes each use (``PY2_NOTE``)."""
+PY2_NOTE = (
+    "uses {name}(), a Python 2 dict method: evaluated as Python 2's Ansible did;"
+    " it fails on current ansible-core (Python 3)"
+)
+_DICT_METHODS = frozenset({"get", "keys", "values", "items", *PY2_DICT_METHODS})
 _LIST_METHODS = frozenset({"index", "count"})
 
 
@@ -118,6 +132,12 @@ def call_method(method: Method, args: list[Any], kwargs: dict[str, Any]) -> Any:
         raise Unknown(f"unsupported arguments to {name}()")
     if name == "replace" and isinstance(target, str):
         return replace_bounded(target, *args)
+    if isinstance(target, dict) and name in PY2_DICT_METHODS:
+        if name == "has_key":
+            if len(args) != 1:
+                raise Unknown("has_key() takes one argument")
+            return hashable(args[0]) in target
+        name = PY2_DICT_METHODS[name]
     try:
         result: Any = getattr(target, name)(*args)
     except (TypeError, ValueError, OverflowError) as exc:

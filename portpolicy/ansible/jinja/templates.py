@@ -125,6 +125,11 @@ class _Scope:
         self.outer = outer
         self.frames = frames
 
+    @property
+    def notes(self) -> Any:
+        """The outer resolver's notes (``values.note``): a template's notes are its caller's."""
+        return getattr(self.outer, "notes", None)
+
     def __call__(self, name: str) -> Any:
         for frame in reversed(self.frames):
             if name in frame:

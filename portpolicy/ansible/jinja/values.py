@@ -56,6 +56,19 @@ Resolver = Callable[[str], Any]
 """Looks a variable up; raises ``Undefined`` or ``Unknown``, may return ``UnknownValue``."""
 
 
+MAX_NOTES = 20
+"""Notes one resolver collects at most (``note``)."""
+
+
+def note(resolve: Resolver, text: str) -> None:
+    """Tell the resolver's owner something it may show in ``-v`` (a form that current Ansible
+    refuses, evaluated as older Ansible did): kept in ``resolve.notes`` (a dict used as an
+    ordered set) when the resolver has one, and dropped otherwise. The evaluation is unchanged."""
+    sink = getattr(resolve, "notes", None)
+    if isinstance(sink, dict) and (text in sink or len(sink) < MAX_NOTES):
+        sink[text] = None
+
+
 MISSING = object()
 """A sentinel: no value at all (an undefined operand, an exhausted iterator)."""
 
