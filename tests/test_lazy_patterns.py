@@ -1,4 +1,4 @@
-"""Patterns compiled on first use (``regex.lazy``, ``signatures.glob_test``) answer as compiled ones (#13)."""
+"""Patterns compiled on first use (``lazyre.lazy``, ``signatures.glob_test``) answer as compiled ones (#13)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from portpolicy import signatures
-from portpolicy.regex import lazy
+from portpolicy.lazyre import lazy
 from portpolicy.signatures import appconfig, daemons, glob_test
 from tests.helpers import REPO
 

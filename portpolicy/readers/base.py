@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cached_property
 from types import ModuleType
 from typing import Any
 
+from portpolicy.lazyre import lazy
 from portpolicy.model import InvalidPort, Location, ParseError, PortRange, Unresolved
 from portpolicy.paths import TEMPLATE_SUFFIXES as TEMPLATE_SUFFIXES  # re-exported: readers ask base
 from portpolicy.paths import is_template
 from portpolicy.paths import strip_template as strip_template
 from portpolicy.readers.lexing import JINJA_COMMENTS, replace_templates
+from portpolicy.records import record
 
 PROTOCOLS = {"tcp", "udp", "sctp", "dccp"}
 
@@ -35,16 +37,16 @@ SHOWN_CHARS = 40
 """How much of an offending value a message quotes: a hostile value can be megabytes."""
 
 
-LINE_BREAK = re.compile(r"\r\n|\r|\n")
+LINE_BREAK = lazy(r"\r\n|\r|\n")
 """How config files end a line: CRLF, CR or LF (split on it, line numbers stay right)."""
-TEMPLATE_MARK = re.compile(r"\{\{|\{%|\$\{|\$[A-Za-z_]|%[a-zA-Z]")
-JINJA_STATEMENT_LINE = re.compile(r"^\s*\{%.*%\}\s*$")
+TEMPLATE_MARK = lazy(r"\{\{|\{%|\$\{|\$[A-Za-z_]|%[a-zA-Z]")
+JINJA_STATEMENT_LINE = lazy(r"^\s*\{%.*%\}\s*$")
 
-_JINJA_COMMENT = re.compile(r"(?<!\$)\{#")
+_JINJA_COMMENT = lazy(r"(?<!\$)\{#")
 """A Jinja comment's opener; ``${#name}`` is a shell variable's length, not a template."""
 
 
-@dataclass(frozen=True)
+@record
 class Source:
     """One file to read: ``path`` as shown to the user (relative, forward slashes) and its text.
 
@@ -101,7 +103,7 @@ class Source:
         return Location(self.path, line, column)
 
 
-PLACEHOLDER = re.compile(r"<[A-Za-z][\w .:-]*>|__[A-Z][A-Z0-9_]*__|@[A-Z][A-Z0-9_]*@")
+PLACEHOLDER = lazy(r"<[A-Za-z][\w .:-]*>|__[A-Z][A-Z0-9_]*__|@[A-Z][A-Z0-9_]*@")
 
 
 def is_templated(value: str) -> bool:
@@ -132,7 +134,7 @@ def mask_jinja(text: str) -> str:
     return "\n".join("" if JINJA_STATEMENT_LINE.match(line) else line for line in text.split("\n"))
 
 
-_EXPRESSION_LINE = re.compile(r"^[ \t]*\{\{.*\}\}[ \t]*$", re.M)
+_EXPRESSION_LINE = lazy(r"^[ \t]*\{\{.*\}\}[ \t]*$", re.M)
 """A line holding only a ``{{ }}`` expression: it expands to YAML of its own (``{{ x | to_yaml }}``)."""
 
 
@@ -221,7 +223,7 @@ def parse_port_range(
 
 # --------------------------------------------------------------------------- what messages may quote
 
-_WORD_END = re.compile(r"[\s=\"'`]")
+_WORD_END = lazy(r"[\s=\"'`]")
 """Where a line's leading keyword ends: a value, a quote or an ``=`` that follows is not quoted."""
 
 
@@ -238,7 +240,7 @@ def first_word(line: str) -> str:
     return shown(word or text[:1])
 
 
-@dataclass(frozen=True)
+@record
 class Format:
     """What a reader's files look like, so a file claimed by name that is not one is told apart.
 

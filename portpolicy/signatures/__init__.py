@@ -36,8 +36,8 @@ from collections.abc import Callable
 from functools import cache
 from types import ModuleType
 
+from portpolicy.lazyre import lazy
 from portpolicy.records import record
-from portpolicy.regex import lazy
 
 
 def _never(_: str) -> bool:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from portpolicy.regex import lazy
+from portpolicy.lazyre import lazy
 from portpolicy.signatures import Signature, glob_test
 
 NAMES: dict[str, str] = {

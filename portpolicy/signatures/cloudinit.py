@@ -7,8 +7,8 @@ sniffed, and the reader's ``claims`` wants a ``write_files`` list (the only part
 
 from __future__ import annotations
 
+from portpolicy.lazyre import lazy
 from portpolicy.paths import strip_template
-from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 
 _NAMES = frozenset({"user-data", "user_data", "userdata", "vendor-data", "cloud-config", "cloud-init"})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from portpolicy.regex import lazy
+from portpolicy.lazyre import lazy
 from portpolicy.signatures import Signature
 
 _BASENAME = lazy(

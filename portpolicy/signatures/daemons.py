@@ -16,8 +16,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from portpolicy.lazyre import lazy
 from portpolicy.records import record
-from portpolicy.regex import lazy
 from portpolicy.signatures import Signature, first_line_is, glob_test
 
 SAMPLE = 65536

@@ -8,7 +8,7 @@ claims a file of another name.
 
 from __future__ import annotations
 
-from portpolicy.regex import lazy
+from portpolicy.lazyre import lazy
 from portpolicy.signatures import Signature
 
 FOLDERS = frozenset({"docker"})

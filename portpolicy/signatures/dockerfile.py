@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import re
 
+from portpolicy.lazyre import lazy
 from portpolicy.paths import strip_template
-from portpolicy.regex import lazy
 from portpolicy.signatures import Signature
 
 SAMPLE = 65536

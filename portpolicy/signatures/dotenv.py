@@ -8,7 +8,7 @@ blank or a comment assigns a variable.
 
 from __future__ import annotations
 
-from portpolicy.regex import lazy
+from portpolicy.lazyre import lazy
 from portpolicy.signatures import Signature
 
 _FIRST_ASSIGNMENT = lazy(r"(?:\s|#[^\n]*)*(?:export[ \t]+)?[A-Za-z_][A-Za-z0-9_.\-]*[ \t]*[=:]")

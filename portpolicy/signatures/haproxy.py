@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from portpolicy.regex import lazy
+from portpolicy.lazyre import lazy
 from portpolicy.signatures import Signature, first_line_is
 
 SAMPLE = 65536

@@ -5,7 +5,7 @@ configs (a static pod that does not parse is PP000, not unrecognised YAML); ever
 manifest is recognised by content, then by the reader's ``claims`` on the documents.
 """
 
-from portpolicy.regex import lazy
+from portpolicy.lazyre import lazy
 from portpolicy.signatures import Signature
 
 _J2_NAME = lazy(r".+\.(?:ya?ml|manifest)\.j2")

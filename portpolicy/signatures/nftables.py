@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from portpolicy.regex import lazy
+from portpolicy.lazyre import lazy
 from portpolicy.signatures import Signature
 from portpolicy.signatures.iptables import stem, unix_lines
 

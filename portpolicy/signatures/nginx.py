@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import re
 
+from portpolicy.lazyre import lazy
 from portpolicy.paths import strip_template
-from portpolicy.regex import lazy
 from portpolicy.signatures import Signature, first_line_is
 
 SAMPLE = 65536

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from portpolicy.regex import lazy
+from portpolicy.lazyre import lazy
 from portpolicy.signatures import Signature
 from portpolicy.signatures.iptables import first_line_is_save, is_save, stem, ufw_only, unix_lines
 
