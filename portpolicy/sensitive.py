@@ -44,7 +44,7 @@ class Entry:
 @cache
 def _document() -> dict[str, Any]:
     text = resources.files("portpolicy.data").joinpath("sensitive.yml").read_text(encoding="utf-8")
-    document: dict[str, Any] = yaml.safe_load(text)
+    document: dict[str, Any] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return document
 
 

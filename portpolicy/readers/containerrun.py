@@ -195,8 +195,11 @@ def _options(run: Run, words: Sequence[Word], i: int) -> None:
             run.options.setdefault(name, []).append(value)
             continue
         i = _shorts(run, words, i, end)
+    from portpolicy.apps import MAX_WORDS as MAX_ARGS  # the program table reads as many
+
     run.image = words[i] if i < end else None
-    run.command = list(words[i + 1 : end])
+    run.command = list(words[i + 1 : min(end, i + 1 + MAX_ARGS)])
+    run.cut = run.cut or end - (i + 1) > MAX_ARGS
 
 
 def _shorts(run: Run, words: Sequence[Word], i: int, end: int) -> int:

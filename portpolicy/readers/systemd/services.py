@@ -222,9 +222,7 @@ def _containers(
     where = directive.location
     reads = containerrun.Reads(where.path, containerrun.Invoker(run_as, evidence))
     try:
-        words = next(
-            containerrun.commands(directive.value, lambda at: replace(where, column=where.column + at)), []
-        )
+        words = next(containerrun.commands(directive.value, _positions(directive)), [])
     except ValueError:
         return None
     words = containerrun.unwrap_shell(words)
@@ -236,6 +234,19 @@ def _containers(
         return None
     reads.words(words)
     return reads.found
+
+
+def _positions(directive: Directive) -> Callable[[int], Location]:
+    """Where an offset of a directive's value is written: continued values go on at later lines."""
+    where = directive.location
+
+    def position(at: int) -> Location:
+        for offset, line in reversed(directive.breaks):
+            if offset <= at:
+                return Location(where.path, line, 1 + at - offset)
+        return replace(where, column=where.column + at)
+
+    return position
 
 
 def _socket_activated(units: HostUnits, user_unit: bool, service: str) -> bool:

@@ -49,6 +49,8 @@ class Directive(NamedTuple):
     key: str
     value: str
     location: Location
+    breaks: tuple[tuple[int, int], ...] = ()
+    """Where a continued value goes on: (offset in ``value``, the physical line it starts)."""
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,10 @@ def read_unit_file(source: Source) -> Iterator[Fact | UnitFragment]:
         rest = body[eq + 1 :]
         value = rest.strip(_WS)
         value_offset = lead + eq + 1 + (len(rest) - len(rest.lstrip(_WS)) if value else 0)
-        directives.append(Directive(section, key, value, position(segments, value_offset)))
+        breaks = tuple(
+            (seg.offset - value_offset, seg.line) for seg in segments[1:] if seg.offset > value_offset
+        )
+        directives.append(Directive(section, key, value, position(segments, value_offset), breaks))
         return True
 
     pieces: list[str] = []  # a continuation so far, each trailing backslash already a space
