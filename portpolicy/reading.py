@@ -8,7 +8,7 @@ shared state, so scans may run in threads.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from portpolicy import errors, recognise, safeio, signatures, suppress
 from portpolicy.discover import Candidate
@@ -37,6 +37,14 @@ def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> FileRea
     a FIFO or device is skipped, an unreadable file is PP000); ``recognise`` decides from
     its text which reader gets it.
     """
+    loaded = load(candidate, roots)
+    return loaded if isinstance(loaded, FileRead) else read_loaded(candidate, loaded)
+
+
+def load(candidate: Candidate, roots: tuple[str, ...] = ()) -> bytes | FileRead:
+    """The file's bytes, or what reading it gave when there is nothing to read (a refusal,
+    a binary file): the part of ``read_candidate`` that depends on the file system, not on
+    the content, so the cache (``portpolicy.cache``) keys what follows on the bytes."""
     path = candidate.path
     if candidate.problem:
         return FileRead("file", [_error(path, candidate.problem)])
@@ -45,7 +53,14 @@ def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> FileRea
         return FileRead(*_refused(candidate, data))
     if b"\0" in data[:8192]:
         return FileRead(None, [], "binary content")
-    text, bad_utf8 = _decode(data)
+    return data
+
+
+def read_loaded(candidate: Candidate, data: bytes) -> FileRead:
+    """``read_candidate`` for bytes ``load`` gave: a function of the content, ``candidate.path``
+    and ``candidate.rel`` alone (and of portpolicy's code), never raising."""
+    path = candidate.path
+    text, bad_utf8 = decode(data)
     name = "recognition"
     comments: Sequence[suppress.Suppression] = ()
     try:
@@ -78,6 +93,44 @@ def read_candidate(candidate: Candidate, roots: tuple[str, ...] = ()) -> FileRea
     except Exception as exc:  # a reader bug must not cost the user the rest of the run
         message = f"internal error in the {name} reader ({errors.describe(exc)}); please report it"
         return FileRead(name, [_error(path, message)], "", comments)
+
+
+PENDING = ("portpolicy.readers.compose.project", "Pending")
+"""The compose reader's record of a file kept for ``join`` (``readers.compose.project``): it
+holds the file's composed YAML documents, which are costly to copy between processes and
+have no data form; they are composed again from the text instead (``own_documents``)."""
+
+
+def is_pending(fact: object) -> bool:
+    """Is ``fact`` the compose reader's ``Pending`` record? (Without importing the reader.)"""
+    kind = type(fact)
+    return kind.__name__ == PENDING[1] and kind.__module__ == PENDING[0]
+
+
+def own_documents(fact: Any, candidate: Candidate, text: str) -> bool:
+    """Are ``fact``'s documents (a ``Pending`` record) ``compose_documents`` of this file's own
+    text, so that ``recompose`` gives them again?
+
+    True for the record of the file itself (its source is the file, as ``read_loaded``
+    built it) when the file holds no Jinja: its documents were composed from ``text``,
+    by name and by content alike (``masked`` is ``text`` then). A record of an embedded
+    file, or of a file with Jinja masked, keeps its documents.
+    """
+    source = fact.source
+    return (
+        type(source) is Source
+        and source.path == candidate.path
+        and source.rel == candidate.rel
+        and source.text == text
+        and not source.jinja
+    )
+
+
+def recompose(source: Source, placeholders: dict[str, str], by_name: bool, names: Any, count: int) -> Any:
+    """A ``Pending`` record whose documents ``own_documents`` left out, with them composed again."""
+    from portpolicy.readers.compose.project import Pending
+
+    return Pending(source, compose_documents(source.text), placeholders, by_name, names, count)
 
 
 def _refused(candidate: Candidate, refusal: safeio.Refusal) -> tuple[str | None, list[Fact], str]:
@@ -118,7 +171,7 @@ def _sniff_yaml(
     return None, [], recognise.UNRECOGNISED_YAML
 
 
-def _decode(data: bytes) -> tuple[str, int | None]:
+def decode(data: bytes) -> tuple[str, int | None]:
     try:
         return data.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:

@@ -272,8 +272,8 @@ def test_the_stage_in_a_second_process_gives_the_same_report(monkeypatch) -> Non
     started: list[object] = []
     real = pipeline._start_ansible_stage
 
-    def start(paths, config):  # type: ignore[no-untyped-def]
-        worker = real(paths, config)
+    def start(paths, config, *pool):  # type: ignore[no-untyped-def]
+        worker = real(paths, config, *pool)
         started.append(worker)
         return worker
 
