@@ -40,34 +40,6 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _jobs(value: str) -> int:
-    """``--jobs N``: a whole number of processes, at least 1."""
-    try:
-        jobs = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of processes: {value!r}") from None
-    if not 1 <= jobs <= 1024:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 1024, not {jobs}")
-    return jobs
-
-
-def _scanning(p: argparse.ArgumentParser) -> None:
-    """Options of the commands that scan files: how many processes, and the cache."""
-    p.add_argument(
-        "-j",
-        "--jobs",
-        type=_jobs,
-        metavar="N",
-        help="processes that read files at once on a large tree (default: one per CPU; 1: no workers)",
-    )
-    p.add_argument(
-        "--cache",
-        metavar="DIR",
-        help="cache per-file reads in DIR for the next run (default: no cache; see docs/ci.md)",
-    )
-    p.add_argument("--no-cache", action="store_true", help="ignore cache-dir in the config file")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="portpolicy",
@@ -161,7 +133,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--diff", action="store_true", help="print the safe fixes as a unified diff and write nothing"
     )
     common(check)
-    _scanning(check)
 
     facts = sub.add_parser(
         "facts", help="show the model as read: hosts, namespaces, listeners, kernel settings"
@@ -169,7 +140,6 @@ def build_parser() -> argparse.ArgumentParser:
     facts.add_argument("paths", nargs="*", default=[], metavar="PATH")
     facts.add_argument("--format", choices=["text", "json"], default="text")
     common(facts)
-    _scanning(facts)
 
     port_map = sub.add_parser(
         "map", help="draw each host's ports: bands, listeners, firewall openings, findings (HTML or SVG)"
@@ -180,7 +150,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     port_map.add_argument("--host", help="with --format svg: the host to draw (default: the first)")
     common(port_map)
-    _scanning(port_map)
 
     rules = sub.add_parser("rules", help="list the rules")
     rules.add_argument("--format", choices=["text", "json"], default="text")
@@ -261,8 +230,6 @@ def _config(args: argparse.Namespace, paths: list[str]) -> Any:
         "ignore": getattr(args, "ignore", None),
         "extend-select": getattr(args, "extend_select", None),
         "respect-gitignore": args.respect_gitignore,
-        "jobs": getattr(args, "jobs", None),
-        "cache-dir": _cache_option(args),
     }
     if args.no_config:
         path = None
@@ -282,13 +249,6 @@ def _config(args: argparse.Namespace, paths: list[str]) -> Any:
         extra = tuple(os.path.abspath(d) for d in args.rules_dir)
         config = replace(config, rules_dirs=(*config.rules_dirs, *extra))
     return config
-
-
-def _cache_option(args: argparse.Namespace) -> str | None:
-    """``--cache DIR`` as an absolute path, ``""`` for ``--no-cache``, None: as the config says."""
-    if getattr(args, "cache", None):
-        return os.path.abspath(str(args.cache))
-    return "" if getattr(args, "no_cache", False) else None
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -386,8 +346,7 @@ def _scan(args: argparse.Namespace, paths: list[str], config: Any) -> Any:
         report = scan(paths, config)
     if args.verbose:
         _list_skipped(report.skipped)
-        for note in getattr(report, "notes", []):
-            print(f"portpolicy: {display(note)}", file=sys.stderr)
+        _list_tasks(report.ansible_tasks)
     if not report.files:  # a wrong path in CI must not pass as "no problems"
         from portpolicy.discover import nothing_read
 
@@ -410,6 +369,17 @@ def _list_skipped(skipped: list[Any]) -> None:
         print(f"portpolicy: {len(paths)} not read: {display(reason)}", file=sys.stderr)
         for path in paths:
             print(f"portpolicy:   skipped {display(path)}: {display(reason)}", file=sys.stderr)
+
+
+def _list_tasks(tasks: list[Any]) -> None:
+    """``-v``: each Ansible task portpolicy could not evaluate, with why, and each note (an old form)."""
+    from portpolicy.report.escape import display
+
+    for task in tasks:
+        if task.bucket == "unresolved":
+            print(f"portpolicy: task {display(str(task.where))}: {display(task.reason)}", file=sys.stderr)
+        for note in task.notes:
+            print(f"portpolicy: task {display(str(task.where))}: note: {display(note)}", file=sys.stderr)
 
 
 def _check_options(args: argparse.Namespace) -> Any:

@@ -74,6 +74,23 @@ class HelmConfig:
 
 
 @dataclass(frozen=True)
+class PortModule:
+    """What a custom Ansible module's arguments mean (``port-modules``): its code is never run.
+
+    ``fact`` is ``firewall`` (the module opens ports) or ``listener`` (a process binds them);
+    ``port`` the argument holding the port, a range or a list of them; ``protocol`` an
+    argument's name or a literal protocol (``tcp``); ``action`` the firewall verdict;
+    ``address`` (listener) the argument holding the bind address, else the wildcard.
+    """
+
+    fact: str
+    port: str
+    protocol: str = "tcp"
+    action: str = "accept"
+    address: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything that changes a verdict; the defaults are a stock Linux host with rootful Docker."""
 
@@ -103,10 +120,8 @@ class Config:
     """How charts are rendered (``portpolicy.helm``)."""
     ansible_host_classes: int = 8
     """At most this many classes of hosts per Ansible play that disagree on a value it uses."""
-    jobs: int | None = None
-    """Processes that read files at once (``--jobs``); None: one per CPU this process may use."""
-    cache_dir: str | None = None
-    """Where per-file reads are cached between runs (``--cache``, ``portpolicy.cache``); None: no cache."""
+    port_modules: dict[str, PortModule] = field(default_factory=dict)
+    """Custom Ansible modules (``library/``) whose arguments declare ports, by module name."""
 
     def rule_directories(self) -> list[str]:
         """Custom rule directories, relative ones taken from the config file's directory."""
@@ -194,8 +209,6 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> C
     if path is not None:
         data, text = _read(path)
         validate(data, str(path), text)
-        if data.get("cache-dir"):
-            data["cache-dir"] = _cache_folder(str(data["cache-dir"]), path)
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     root = str(path.parent) if path is not None else "."
     return _build(data, str(path) if path else None, root)
@@ -407,29 +420,22 @@ def _build(data: dict[str, Any], path: str | None, root: str) -> Config:
         respect_gitignore=bool(data.get("respect-gitignore", True)),
         helm=_helm(data.get("helm")),
         ansible_host_classes=int(data.get("ansible-host-classes", 8)),
-        jobs=int(data["jobs"]) if data.get("jobs") is not None else None,
-        cache_dir=str(data["cache-dir"]) if data.get("cache-dir") else None,
+        port_modules=_port_modules(data.get("port-modules")),
     )
 
 
-def _cache_folder(value: str, config: Path) -> str:
-    """``cache-dir`` of a config file: a folder below the config's own folder, never elsewhere.
-
-    A config comes with the repository (a pull request may change it) and names where
-    portpolicy writes: it may not point outside the repository (``/``, ``..``, a symbolic
-    link out). ``--cache DIR`` on the command line may name any folder.
-    """
-    base = config.parent
-    folder = os.path.normpath(os.path.join(base, value))
-    real_base = os.path.realpath(base)
-    real = os.path.realpath(folder)
-    inside = real == real_base or real.startswith(real_base + os.sep)
-    if os.path.isabs(value) or not inside or real == real_base:
-        raise ConfigError(
-            f"{config}: cache-dir {value!r} must be a folder below the config file's folder;"
-            " give --cache DIR for a folder elsewhere"
+def _port_modules(value: Any) -> dict[str, PortModule]:
+    """The ``port-modules:`` section (already validated by the schema)."""
+    return {
+        str(name): PortModule(
+            fact=str(spec["fact"]),
+            port=str(spec["port"]),
+            protocol=str(spec.get("protocol", "tcp")),
+            action=str(spec.get("action", "accept")),
+            address=str(spec["address"]) if spec.get("address") else None,
         )
-    return folder
+        for name, spec in (value or {}).items()
+    }
 
 
 def _helm(value: Any) -> HelmConfig:

@@ -12,10 +12,12 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from portpolicy.ansible.accounting import TaskMark
 from portpolicy.ansible.args import Resolved
 from portpolicy.ansible.loader import Loader
 from portpolicy.ansible.locate import Project, Role
 from portpolicy.ansible.variables import Scope, Var
+from portpolicy.config import PortModule
 from portpolicy.model import Evidence, Fact, Location
 
 
@@ -32,6 +34,8 @@ class Out:
     """(template path, line) -> where the values rendered there are defined."""
     reasons: dict[tuple[str, int], str] = field(default_factory=dict)
     """(template path, line) -> why an expression there did not resolve."""
+    tasks: list[TaskMark] = field(default_factory=list)
+    """Each task run and its bucket (``accounting``): ``--statistics`` counts them."""
 
     checks: list[set[Any]] = field(default_factory=list)
     """Open recordings of role runs: each collects the run keys looked at while it runs."""
@@ -68,6 +72,8 @@ class Ctx:
     """``vars:`` of the task being run: for ``include_role`` they rank above the role's ``vars/``."""
     runtime: dict[str, Var] = field(default_factory=dict)
     """``set_fact`` and ``include_vars`` results, shared by the rest of the play."""
+    port_modules: dict[str, PortModule] = field(default_factory=dict)
+    """The config's ``port-modules``: what custom modules' arguments declare."""
 
     def child(self, **changes: Any) -> Ctx:
         # a shallow copy with a few fields changed, made for every task and loop item:

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from portpolicy.ansible import inventory, locate
+from portpolicy.ansible import accounting, inventory, locate
 from portpolicy.ansible.context import Ctx, Out
 from portpolicy.ansible.jinja import UnknownValue
 from portpolicy.ansible.loader import Loaded, Loader
@@ -65,6 +65,10 @@ class Result:
     """(host, template path, line) -> where the values rendered there were defined."""
     reasons: dict[tuple[str, str, int], str] = field(default_factory=dict)
     """(host, template path, line) -> why a ``{{ }}`` there did not resolve."""
+    tasks: list[accounting.TaskMark] = field(default_factory=list, repr=False)
+    """Every run of every task, with its bucket; ``task_totals`` has one entry per task."""
+    task_totals: list[accounting.TaskTotal] = field(default_factory=list)
+    """Each task of the plays run, in one bucket (``accounting.combine``): ``--statistics``."""
 
     def annotate(self, host: str, facts: list[tuple[str, Fact]]) -> list[tuple[str, Fact]]:
         """Add where template values were defined to facts built from rendered lines.
@@ -100,6 +104,8 @@ def run(paths: Iterable[str], config: Config) -> Result:
     for root in roots:
         project = locate.load_project(root, roots=config.roots)
         _run_project(project, loader, config, result)
+    result.task_totals = accounting.combine(result.tasks)
+    result.tasks = []
     return result
 
 
@@ -131,6 +137,7 @@ def _run_project(project: Project, loader: Loader, config: Config, result: Resul
             name = _host_name(project, f"role:{role.name}")
             out = Out()
             ctx = Ctx(project, loader, out, Scope(), role.root + "/tasks/main.yml", role.root + "/x.yml")
+            ctx.port_modules = config.port_modules
             run_role(ctx, role, {}, run_file)
             _merge(
                 groups,
@@ -316,9 +323,9 @@ def _run_play(
     hc = _host_config(config, host, pattern)
 
     def run(layers: list[dict[str, Var]]) -> _PlayRun:
-        return _play_once(project, loader, playbook, keys, layers, inv.errors, result)
+        return _play_once(project, loader, playbook, keys, layers, inv.errors, result, config)
 
-    view = inv.host_view(pattern)
+    view = _with_group_names(inv, inv.host_view(pattern), playbook)
     if view is None:
         out = run(inv.group_layers(pattern)).out
         used_roles |= out.used_roles
@@ -334,6 +341,29 @@ def _run_play(
         name = f"{host}:{_class_label(hosts)}"
         why = f"{intro} {len(hosts)} of {total} inventory host(s): {', '.join(hosts[:10])}{split_on})"
         _merge(groups, name, why, _host_config(config, name, pattern) or hc, out, result)
+
+
+def _with_group_names(
+    inv: inventory.Inventory, view: dict[str, dict[str, Var]] | None, playbook: str
+) -> dict[str, dict[str, Var]] | None:
+    """Each host's ``group_names`` (its groups but ``all``, sorted, as Ansible sets it) beside its
+    inventory variables: hosts that differ in it are run as classes like any value they differ on."""
+    if view is None:
+        return None
+    where = Location(inv.files[0] if inv.files else playbook)
+    lookup = inventory._Lookup(inv)  # the group relations, worked out once for all hosts
+    return {
+        host: {
+            **values,
+            "group_names": Var(
+                "group_names",
+                sorted(g for g in inv.groups_of(host, lookup) if g != "all"),
+                where,
+                "inventory group membership",
+            ),
+        }
+        for host, values in view.items()
+    }
 
 
 def _pattern(keys: dict[str, Node]) -> str:
@@ -366,6 +396,7 @@ def _play_once(
     inv_layers: list[dict[str, Var]],
     inv_errors: list[ParseError],
     result: Result,
+    config: Config | None = None,
 ) -> _PlayRun:
     """One run of a play with one view of the inventory variables."""
     names: set[str] = set()
@@ -394,6 +425,7 @@ def _play_once(
     out.names.append(names)  # role runs (and their replays) record their look-ups here too
     out.facts.extend(("ansible", error) for error in errors)  # variable files that do not parse: PP000
     ctx = Ctx(project, loader, out, scope, playbook, playbook)
+    ctx.port_modules = config.port_modules if config is not None else {}
     run_list(ctx, keys.get("pre_tasks"))
     for ref in seq(keys.get("roles")):
         name, params = role_reference(ref, playbook)
@@ -487,6 +519,7 @@ def _merge(
         group.facts.append((reader, fact))
     result.claimed |= out.claimed
     result.resolved += out.resolved
+    result.tasks.extend(out.tasks)
     for (path, line), why in out.reasons.items():
         result.reasons[(host, path, line)] = why
     for (path, line), found in out.evidence.items():

@@ -63,6 +63,8 @@ class RoleRun:
     runtime: tuple[tuple[str, Var], ...]
     exports: tuple[tuple[dict[str, Var], dict[str, Var]], ...] = ()
     """Defaults and vars of the roles it ran, made visible to the rest of the play, in order."""
+    tasks: tuple[Any, ...] = ()
+    """The tasks it ran, each with its bucket (``accounting.TaskMark``), counted again on a replay."""
 
 
 def run_role(
@@ -187,6 +189,7 @@ class _Recording:
     names: set[str]
     reach: list[Any]
     exported: list[tuple[dict[str, Var], dict[str, Var]]]
+    tasks_before: int = 0
 
     @classmethod
     def start(cls, out: Out, depth: int, names: set[str]) -> _Recording:
@@ -197,6 +200,7 @@ class _Recording:
         out.names.append(names)
         out.reach.append(recording.reach)
         out.exports.append(recording.exported)
+        recording.tasks_before = len(out.tasks)
         return recording
 
     def finish(self, ctx: Ctx, scope: Scope, runtime_before: dict[str, Var]) -> RoleRun:
@@ -226,6 +230,7 @@ class _Recording:
             reasons=tuple((k, v) for k, v in out.reasons.items() if self.reasons_before.get(k) != v),
             runtime=tuple((k, v) for k, v in ctx.runtime.items() if runtime_before.get(k) is not v),
             exports=tuple(self.exported),
+            tasks=tuple(out.tasks[self.tasks_before :]),
         )
 
 
@@ -313,6 +318,7 @@ def _replay(ctx: Ctx, static: tuple[Any, ...], scope: Scope, runtime: dict[str, 
         out.ran |= run.ran
         out.evidence.update(run.evidence)
         out.reasons.update(run.reasons)
+        out.tasks.extend(run.tasks)
         ctx.runtime.update(run.runtime)
         for defaults, role_vars in run.exports:
             _export(ctx, defaults, role_vars)

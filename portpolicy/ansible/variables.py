@@ -31,6 +31,7 @@ MAGIC_UNKNOWN = {
     "inventory_hostname": "the inventory host name differs per host of the play",
     "inventory_hostname_short": "the inventory host name differs per host of the play",
     "hostvars": "hostvars of other hosts are not evaluated statically",
+    "vars": "the host's whole set of variables is not evaluated statically (one of them is)",
     "groups": "inventory group membership is not evaluated statically",
     "group_names": "inventory group membership is not evaluated statically",
     "play_hosts": "the play's hosts are only known when it runs",

@@ -47,6 +47,8 @@ def collect(report: Report, verbose: bool = False) -> dict[str, Any]:
         "ports_resolved": report.resolved,
         "ports_unresolved": len(report.unresolved),
     }
+    if report.ansible_tasks:
+        stats["ansible_tasks"] = _tasks(report.ansible_tasks, verbose)
     if verbose:
         stats["skipped"] = [{"path": s.path, "reason": s.reason} for s in report.skipped]
         stats["unresolved"] = [
@@ -54,6 +56,38 @@ def collect(report: Report, verbose: bool = False) -> dict[str, Any]:
         ]
     cleaned: dict[str, Any] = deep(stats, unicode_text)
     return cleaned
+
+
+TASK_BUCKETS = ("resolved", "unresolved", "no-port", "skipped")
+"""``ansible.accounting``'s buckets: every task of the plays run is in one."""
+
+
+def _tasks(tasks: list[Any], verbose: bool) -> dict[str, Any]:
+    """The Ansible tasks per bucket (they add up to ``tasks``), unresolved ones per kind of reason."""
+    counts = Counter(t.bucket for t in tasks)
+    out: dict[str, Any] = {
+        "tasks": len(tasks),
+        **{b.replace("-", "_"): counts.get(b, 0) for b in TASK_BUCKETS},
+    }
+    kinds = Counter(t.kind for t in tasks if t.bucket == "unresolved")
+    out["unresolved_reasons"] = dict(sorted(kinds.items(), key=lambda item: (-item[1], item[0])))
+    if verbose:
+        out["unresolved_tasks"] = [
+            {"location": str(t.where), "reason": t.reason} for t in tasks if t.bucket == "unresolved"
+        ]
+        out["notes"] = [{"location": str(t.where), "note": note} for t in tasks for note in t.notes]
+    return out
+
+
+def _task_lines(t: dict[str, Any]) -> list[str]:
+    lines = [
+        f"  Ansible tasks: {t['tasks']} in the plays run: {t['resolved']} resolved, {t['unresolved']} unresolved, "
+        f"{t['no_port']} declaring no port, {t['skipped']} skipped"
+    ]
+    lines += [f"    {n:>6}  {kind}" for kind, n in t["unresolved_reasons"].items()]
+    lines += [f"    {item['location']}: {item['reason']}" for item in t.get("unresolved_tasks", ())]
+    lines += [f"    {item['location']}: note: {item['note']}" for item in t.get("notes", ())]
+    return lines
 
 
 def render_text(report: Report, verbose: bool = False) -> str:
@@ -77,4 +111,6 @@ def render_text(report: Report, verbose: bool = False) -> str:
     )
     for item in s.get("unresolved", ()):
         lines.append(f"    {item['location']}: {item['value']} ({item['reason']})")
+    if "ansible_tasks" in s:
+        lines += _task_lines(s["ansible_tasks"])
     return "\n".join(lines) + "\n"

@@ -16,8 +16,6 @@ from portpolicy import regex
 from portpolicy.ansible.jinja.budget import MAX_NESTING, SCALARS, Budget
 from portpolicy.ansible.jinja.filters import FILTERS, short_name
 from portpolicy.ansible.jinja.operations import (
-    PY2_DICT_METHODS,
-    PY2_NOTE,
     Method,
     apply_operator,
     call_method,
@@ -43,7 +41,6 @@ from portpolicy.ansible.jinja.values import (
     hashable,
     is_int,
     known,
-    note,
     truth,
     type_name,
 )
@@ -73,6 +70,9 @@ _GLOBALS = frozenset(
     }
 )
 """Names Jinja and ansible-core define for every template: never undefined."""
+_OWN_VARS = (("name", "vars"), ("item", ("name", "hostvars"), ("name", "inventory_hostname")))
+"""The play host's own variables (``vars``, ``hostvars[inventory_hostname]``): an item or
+attribute of them is the variable of that name, known per host like the plain name."""
 _PRODUCING = frozenset({"list", "tuple", "dict", "neg", "bin", "filter", "call", "slice"})
 """Node kinds that build a new value (checked against the budget); the others pass one on."""
 _FILTER_FAILURES = (
@@ -129,9 +129,18 @@ class Evaluator:
         return value
 
     def attr(self, node: Node) -> Any:
+        if node[1] in _OWN_VARS:  # ``vars.x``, ``hostvars[inventory_hostname].x``: the variable x
+            return self.name(("name", node[2]))
         return known(get_attribute(self.eval(node[1]), node[2]))
 
     def item(self, node: Node) -> Any:
+        if node[1] in _OWN_VARS:
+            key = self.eval(node[2])
+            if not isinstance(key, str):
+                raise Undefined(f"no variable {key!r}")
+            return self.name(("name", key))
+        if node in _OWN_VARS:
+            raise Unknown("the host's whole set of variables is not evaluated statically (one of them is)")
         return known(get_item(self.eval(node[1]), self.eval(node[2])))
 
     def list_(self, node: Node) -> list[Any]:
@@ -206,8 +215,6 @@ class Evaluator:
         func = self.eval(target)
         if isinstance(func, Method):
             self.budget.visit(func.target)
-            if func.name in PY2_DICT_METHODS and isinstance(func.target, dict):
-                note(self.resolve, PY2_NOTE.format(name=func.name))
             return call_method(func, args, kwargs)
         if isinstance(func, Macro):
             return func.invoke(args, kwargs, self.budget)
