@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from portpolicy import __version__
@@ -40,50 +40,68 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="portpolicy",
-        description="Audit service configs, firewall definitions and kernel settings for port misuse.",
+def _jobs(value: str) -> int:
+    """``--jobs N``: a whole number of processes, at least 1."""
+    try:
+        jobs = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of processes: {value!r}") from None
+    if not 1 <= jobs <= 1024:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 1024, not {jobs}")
+    return jobs
+
+
+def _scanning(p: argparse.ArgumentParser) -> None:
+    """Options of the commands that scan files: how many processes, and the cache."""
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=_jobs,
+        metavar="N",
+        help="processes that read files at once on a large tree (default: one per CPU; 1: no workers)",
     )
-    parser.add_argument("--version", action="version", version=f"portpolicy {__version__}")
-    parser.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    p.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="cache per-file reads in DIR for the next run (default: no cache; see docs/ci.md)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="ignore cache-dir in the config file")
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--config",
-            metavar="FILE",
-            help="config file (default: nearest .portpolicy.yml or pyproject.toml)",
-        )
-        p.add_argument("--no-config", action="store_true", help="ignore config files")
-        p.add_argument(
-            "--no-respect-gitignore",
-            dest="respect_gitignore",
-            action="store_false",
-            default=None,
-            help="also scan what .gitignore files ignore",
-        )
-        p.add_argument("--platform", choices=PLATFORMS, help="platform defaults for the kernel port settings")
-        p.add_argument(
-            "--runtime", choices=RUNTIMES, help="container runtime (default: rootful docker >= 20.10)"
-        )
-        p.add_argument(
-            "--rules-dir", action="append", default=[], metavar="DIR", help="extra directory of rule files"
-        )
-        p.add_argument(
-            "-o", "--output", metavar="FILE", help="write the report to FILE instead of standard output"
-        )
-        p.add_argument(
-            "-v", "--verbose", action="store_true", help="also show related evidence and skipped files"
-        )
-        p.add_argument(
-            "--debug",
-            action="store_true",
-            default=argparse.SUPPRESS,
-            help="print the traceback of an internal error (exit 3) and of any recorded as PP000",
-        )
 
-    check = sub.add_parser("check", help="check files for port problems (default: .)")
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="config file (default: nearest .portpolicy.yml or pyproject.toml)",
+    )
+    p.add_argument("--no-config", action="store_true", help="ignore config files")
+    p.add_argument(
+        "--no-respect-gitignore",
+        dest="respect_gitignore",
+        action="store_false",
+        default=None,
+        help="also scan what .gitignore files ignore",
+    )
+    p.add_argument("--platform", choices=PLATFORMS, help="platform defaults for the kernel port settings")
+    p.add_argument("--runtime", choices=RUNTIMES, help="container runtime (default: rootful docker >= 20.10)")
+    p.add_argument(
+        "--rules-dir", action="append", default=[], metavar="DIR", help="extra directory of rule files"
+    )
+    p.add_argument(
+        "-o", "--output", metavar="FILE", help="write the report to FILE instead of standard output"
+    )
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="also show related evidence and skipped files"
+    )
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print the traceback of an internal error (exit 3) and of any recorded as PP000",
+    )
+
+
+def _check(check: argparse.ArgumentParser) -> None:
     check.add_argument("paths", nargs="*", default=[], metavar="PATH")  # none given: "." (see _scan)
     check.add_argument(
         "--format",
@@ -132,34 +150,38 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--diff", action="store_true", help="print the safe fixes as a unified diff and write nothing"
     )
-    common(check)
+    _common(check)
+    _scanning(check)
 
-    facts = sub.add_parser(
-        "facts", help="show the model as read: hosts, namespaces, listeners, kernel settings"
-    )
+
+def _facts(facts: argparse.ArgumentParser) -> None:
     facts.add_argument("paths", nargs="*", default=[], metavar="PATH")
     facts.add_argument("--format", choices=["text", "json"], default="text")
-    common(facts)
+    _common(facts)
+    _scanning(facts)
 
-    port_map = sub.add_parser(
-        "map", help="draw each host's ports: bands, listeners, firewall openings, findings (HTML or SVG)"
-    )
+
+def _port_map(port_map: argparse.ArgumentParser) -> None:
     port_map.add_argument("paths", nargs="*", default=[], metavar="PATH")
     port_map.add_argument(
         "--format", choices=["html", "svg"], default="html", help="html: every host; svg: one host"
     )
     port_map.add_argument("--host", help="with --format svg: the host to draw (default: the first)")
-    common(port_map)
+    _common(port_map)
+    _scanning(port_map)
 
-    rules = sub.add_parser("rules", help="list the rules")
+
+def _rules_args(rules: argparse.ArgumentParser) -> None:
     rules.add_argument("--format", choices=["text", "json"], default="text")
-    common(rules)
+    _common(rules)
 
-    explain = sub.add_parser("explain", help="show a rule's documentation")
+
+def _explain(explain: argparse.ArgumentParser) -> None:
     explain.add_argument("rule", metavar="RULE", help="rule id (PP001) or name")
-    common(explain)
+    _common(explain)
 
-    live = sub.add_parser("live", help="audit this machine's live listeners and kernel port settings")
+
+def _live(live: argparse.ArgumentParser) -> None:
     live.add_argument("paths", nargs="*", metavar="PATH", help="config files of this host to check with it")
     live.add_argument("--format", choices=["text", "json", "facts"], default="text")
     live.add_argument("--fail-on", choices=["error", "warning", "info", "never"])
@@ -168,12 +190,46 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--ignore", type=_csv, help="rules (or prefixes) not to run")
     live.add_argument("--from", dest="facts_file", metavar="FILE", help="audit port facts saved as JSON")
     live.add_argument("--host", help="host name shown in findings (default: this machine's name)")
-    common(live)
+    _common(live)
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "check": ("check files for port problems (default: .)", _check),
+    "facts": ("show the model as read: hosts, namespaces, listeners, kernel settings", _facts),
+    "map": ("draw each host's ports: bands, listeners, firewall openings, findings (HTML or SVG)", _port_map),
+    "rules": ("list the rules", _rules_args),
+    "explain": ("show a rule's documentation", _explain),
+    "live": ("audit this machine's live listeners and kernel port settings", _live),
+}
+"""Each sub-command: its help line and what adds its arguments."""
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given ``argv``, only the sub-command it names gets its arguments (#13).
+
+    A run uses one sub-command, so building the other five is start-up spent for nothing:
+    they are listed (``--help``, an unknown command's choices) but left empty. The command
+    is the first argument that is not an option (the top level has flags only).
+    """
+    wanted = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
+    parser = _Parser(
+        prog="portpolicy",
+        description="Audit service configs, firewall definitions and kernel settings for port misuse.",
+    )
+    parser.add_argument("--version", action="version", version=f"portpolicy {__version__}")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (help_line, add_arguments) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_line)
+        if argv is None or name == wanted:
+            add_arguments(command)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    if argv is None:
+        argv = sys.argv[1:]
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
@@ -230,6 +286,8 @@ def _config(args: argparse.Namespace, paths: list[str]) -> Any:
         "ignore": getattr(args, "ignore", None),
         "extend-select": getattr(args, "extend_select", None),
         "respect-gitignore": args.respect_gitignore,
+        "jobs": getattr(args, "jobs", None),
+        "cache-dir": _cache_option(args),
     }
     if args.no_config:
         path = None
@@ -249,6 +307,13 @@ def _config(args: argparse.Namespace, paths: list[str]) -> Any:
         extra = tuple(os.path.abspath(d) for d in args.rules_dir)
         config = replace(config, rules_dirs=(*config.rules_dirs, *extra))
     return config
+
+
+def _cache_option(args: argparse.Namespace) -> str | None:
+    """``--cache DIR`` as an absolute path, ``""`` for ``--no-cache``, None: as the config says."""
+    if getattr(args, "cache", None):
+        return os.path.abspath(str(args.cache))
+    return "" if getattr(args, "no_cache", False) else None
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -346,7 +411,8 @@ def _scan(args: argparse.Namespace, paths: list[str], config: Any) -> Any:
         report = scan(paths, config)
     if args.verbose:
         _list_skipped(report.skipped)
-        _list_tasks(report.ansible_tasks)
+        for note in getattr(report, "notes", []):
+            print(f"portpolicy: {display(note)}", file=sys.stderr)
     if not report.files:  # a wrong path in CI must not pass as "no problems"
         from portpolicy.discover import nothing_read
 
@@ -369,17 +435,6 @@ def _list_skipped(skipped: list[Any]) -> None:
         print(f"portpolicy: {len(paths)} not read: {display(reason)}", file=sys.stderr)
         for path in paths:
             print(f"portpolicy:   skipped {display(path)}: {display(reason)}", file=sys.stderr)
-
-
-def _list_tasks(tasks: list[Any]) -> None:
-    """``-v``: each Ansible task portpolicy could not evaluate, with why, and each note (an old form)."""
-    from portpolicy.report.escape import display
-
-    for task in tasks:
-        if task.bucket == "unresolved":
-            print(f"portpolicy: task {display(str(task.where))}: {display(task.reason)}", file=sys.stderr)
-        for note in task.notes:
-            print(f"portpolicy: task {display(str(task.where))}: note: {display(note)}", file=sys.stderr)
 
 
 def _check_options(args: argparse.Namespace) -> Any:
