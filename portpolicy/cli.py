@@ -413,6 +413,7 @@ def _scan(args: argparse.Namespace, paths: list[str], config: Any) -> Any:
         _list_skipped(report.skipped)
         for note in getattr(report, "notes", []):
             print(f"portpolicy: {display(note)}", file=sys.stderr)
+        _list_tasks(report.ansible_tasks)
     if not report.files:  # a wrong path in CI must not pass as "no problems"
         from portpolicy.discover import nothing_read
 
@@ -435,6 +436,17 @@ def _list_skipped(skipped: list[Any]) -> None:
         print(f"portpolicy: {len(paths)} not read: {display(reason)}", file=sys.stderr)
         for path in paths:
             print(f"portpolicy:   skipped {display(path)}: {display(reason)}", file=sys.stderr)
+
+
+def _list_tasks(tasks: list[Any]) -> None:
+    """``-v``: each Ansible task portpolicy could not evaluate, with why, and each note (an old form)."""
+    from portpolicy.report.escape import display
+
+    for task in tasks:
+        if task.bucket == "unresolved":
+            print(f"portpolicy: task {display(str(task.where))}: {display(task.reason)}", file=sys.stderr)
+        for note in task.notes:
+            print(f"portpolicy: task {display(str(task.where))}: note: {display(note)}", file=sys.stderr)
 
 
 def _check_options(args: argparse.Namespace) -> Any:

@@ -120,6 +120,10 @@ class Config:
     """How charts are rendered (``portpolicy.helm``)."""
     ansible_host_classes: int = 8
     """At most this many classes of hosts per Ansible play that disagree on a value it uses."""
+    jobs: int | None = None
+    """Processes that read files at once (``--jobs``); None: one per CPU this process may use."""
+    cache_dir: str | None = None
+    """Where per-file reads are cached between runs (``--cache``, ``portpolicy.cache``); None: no cache."""
     port_modules: dict[str, PortModule] = field(default_factory=dict)
     """Custom Ansible modules (``library/``) whose arguments declare ports, by module name."""
 
@@ -209,6 +213,8 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> C
     if path is not None:
         data, text = _read(path)
         validate(data, str(path), text)
+        if data.get("cache-dir"):
+            data["cache-dir"] = _cache_folder(str(data["cache-dir"]), path)
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     root = str(path.parent) if path is not None else "."
     return _build(data, str(path) if path else None, root)
@@ -420,8 +426,30 @@ def _build(data: dict[str, Any], path: str | None, root: str) -> Config:
         respect_gitignore=bool(data.get("respect-gitignore", True)),
         helm=_helm(data.get("helm")),
         ansible_host_classes=int(data.get("ansible-host-classes", 8)),
+        jobs=int(data["jobs"]) if data.get("jobs") is not None else None,
+        cache_dir=str(data["cache-dir"]) if data.get("cache-dir") else None,
         port_modules=_port_modules(data.get("port-modules")),
     )
+
+
+def _cache_folder(value: str, config: Path) -> str:
+    """``cache-dir`` of a config file: a folder below the config's own folder, never elsewhere.
+
+    A config comes with the repository (a pull request may change it) and names where
+    portpolicy writes: it may not point outside the repository (``/``, ``..``, a symbolic
+    link out). ``--cache DIR`` on the command line may name any folder.
+    """
+    base = config.parent
+    folder = os.path.normpath(os.path.join(base, value))
+    real_base = os.path.realpath(base)
+    real = os.path.realpath(folder)
+    inside = real == real_base or real.startswith(real_base + os.sep)
+    if os.path.isabs(value) or not inside or real == real_base:
+        raise ConfigError(
+            f"{config}: cache-dir {value!r} must be a folder below the config file's folder;"
+            " give --cache DIR for a folder elsewhere"
+        )
+    return folder
 
 
 def _port_modules(value: Any) -> dict[str, PortModule]:

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from portpolicy import engine, hosts, safeio, suppress
+from portpolicy import engine, hosts, safeio, suppress, workers
 from portpolicy.config import Config, HostConfig, compile_globs
-from portpolicy.discover import Skipped, config_relative, discover, matches
+from portpolicy.discover import Candidate, Skipped, config_relative, discover, matches
 from portpolicy.errors import UsageError
 from portpolicy.guards import (
     CORRELATION_INPUTS,
@@ -42,6 +42,7 @@ from portpolicy.reading import MAX_BYTES, UNRECOGNISED_FORMAT, FileRead, read_ca
 from portpolicy.recognise import NOT_CONFIG
 
 if TYPE_CHECKING:  # the Ansible stage is imported only for a tree that may hold a project
+    from portpolicy import cache as file_cache
     from portpolicy.ansible import loader as ansible_loader
     from portpolicy.ansible import project as ansible_project
     from portpolicy.buildcalls import Sources
@@ -88,6 +89,8 @@ class Report:
     """Internal errors the scan survived (each also a PP000 finding), shown by ``--debug``."""
     suppressions: list[suppress.Suppression] = field(default_factory=list)
     """Every suppression comment of ours in the files read, each marked ``used`` if it silenced a finding."""
+    notes: list[str] = field(default_factory=list)
+    """How the scan went, for ``-v``: what the cache did, an entry it ignored."""
     ansible_tasks: list[Any] = field(default_factory=list)
     """Each task of the Ansible plays run, in one bucket (``ansible.accounting.TaskTotal``)."""
 
@@ -125,25 +128,33 @@ def scan(paths: Sequence[str] = (".",), config: Config | None = None) -> Report:
     """
     config = config or Config()
     guard = StageGuard()
+    pools: list[workers.Pool] = []
     try:
-        return _scan(paths, config, guard)
+        return _scan(paths, config, guard, pools)
     except UsageError:
         raise
     except Exception as exc:
         return _crashed(list(paths) or ["."], config, guard, exc)
+    finally:
+        for pool in pools:  # whatever happened, no worker outlives the scan
+            pool.close()
 
 
-def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
-    """``scan`` inside the outermost guard."""
+def _scan(paths: Sequence[str], config: Config, guard: StageGuard, pools: list[workers.Pool]) -> Report:
+    """``scan`` inside the outermost guard; a worker pool it starts goes into ``pools``."""
     loaded = engine.load_rules(config.rule_directories())
     rules = engine.select(loaded, config)
     paths = list(paths) or ["."]
     config = replace(config, roots=safeio.scan_roots(paths))  # no scanned file is read outside these
     candidates, skipped = discover(paths, config)
+    cache, candidates, skipped = _open_cache(config, candidates, skipped)
     rels = {c.path: c.rel for c in candidates}  # hosts are scoped below the scanned root only
+    # On a large tree, workers fork now, before any other child process or pipe exists.
+    pool = _start_pool([c.path for c in candidates], config)
+    pools.extend([pool] if pool is not None else [])
     # Ansible projects are read as a whole (plays, roles, variables); their files are not read again.
-    # On a large tree the stage runs in a second process while this one reads the other files.
-    worker = _start_ansible_stage([c.path for c in candidates], config)
+    # On a large tree the stage runs in a worker while this process (and others) read the other files.
+    worker = _start_ansible_stage([c.path for c in candidates], config, pool)
     if worker is None:
         paths_seen = [c.path for c in candidates]
         stage = guard.ansible(lambda: _run_ansible_stage(paths_seen, config), paths_seen)
@@ -157,8 +168,10 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
     per_file: list[tuple[str, str, list[Fact]]] = []
     read_skipped: list[Skipped] = []
     comments: dict[str, Sequence[suppress.Suppression]] = {}  # found while reading, kept for ``suppress``
-    for candidate in candidates:
-        read = read_candidate(candidate, config.roots)
+    tally = _tally(cache)
+    for candidate, read in zip(
+        candidates, workers.read_all(candidates, config.roots, pool, cache, tally), strict=True
+    ):
         if read.reader is None:
             read_skipped.append(Skipped(candidate.path, read.skip))
             continue
@@ -169,6 +182,8 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         stage = guard.ansible(lambda: _finish_ansible_stage(worker, paths_left, config), paths_left)
         per_file = [entry for entry in per_file if entry[0] not in stage.claimed]
         read_skipped = [s for s in read_skipped if s.path not in stage.claimed]
+    if pool is not None:
+        pool.close()
     scanned = [c.path for c in candidates] + [s.path for s in skipped if s.reason == NOT_CONFIG]
     per_file = join_projects(per_file, guard, scanned, config.roots)  # compose file sets, .env
     per_file, build_sources = _link_builds(per_file, scanned, config, guard)  # image <- Dockerfile
@@ -209,6 +224,7 @@ def _scan(paths: Sequence[str], config: Config, guard: StageGuard) -> Report:
         tracebacks=guard.tracebacks,
         suppressions=suppressions,
         ansible_tasks=tasks,
+        notes=_cache_notes(cache, tally),
     )
 
 
@@ -335,49 +351,118 @@ class _Texts:
 
 
 PARALLEL_MIN_FILES = 2000
-"""Below this many candidate files a second process costs more than it saves."""
+"""Below this many candidate files the Ansible stage runs in this process: a worker costs more than it saves."""
 
 
-def _start_ansible_stage(paths: list[str], config: Config) -> Any:
-    """A one-worker process pool running the Ansible stage, or None to run it here.
+def _start_pool(paths: list[str], config: Config) -> workers.Pool | None:
+    """The scan's worker processes (``--jobs`` less this one), or None to do everything here.
 
-    Only on Linux-like systems with ``fork`` (the child inherits the loaded modules, so it
-    starts in milliseconds), from a process with no other thread, with a second core, a large
-    tree and an Ansible project in it.
+    None for ``--jobs 1``, for a tree too small to pay for them (a one-file check never
+    forks), and where ``workers.may_fork`` says no (a threaded caller). On a tree large
+    enough for the Ansible stage's worker but not for reading in workers, one worker, and
+    only when there is a project.
     """
-    if len(paths) < PARALLEL_MIN_FILES or (os.cpu_count() or 1) < 2:
+    jobs = config.jobs or workers.cpus()
+    reading = len(paths) >= workers.READ_MIN_FILES
+    if jobs < 2 or not (reading or len(paths) >= PARALLEL_MIN_FILES) or not workers.may_fork():
         return None
-    import multiprocessing
-    import threading
+    if not reading:
+        from portpolicy.ansible import locate
 
-    if threading.active_count() > 1:
-        return None  # forking a threaded host (a plugin inside ansible-lint) can deadlock the child
-    if "fork" not in multiprocessing.get_all_start_methods():
+        return workers.Pool.start(1) if locate.find_projects(paths) else None
+    return workers.Pool.start(jobs - 1)
+
+
+class _AnsibleJob:
+    """The Ansible stage running in a worker: its pool and ticket."""
+
+    def __init__(self, pool: workers.Pool, ticket: int, own: bool) -> None:
+        self.pool = pool
+        self.ticket = ticket
+        self.own = own
+
+
+_OWN_POOL: Any = object()
+
+
+def _start_ansible_stage(paths: list[str], config: Config, pool: Any = _OWN_POOL) -> _AnsibleJob | None:
+    """The Ansible stage started in one of ``pool``'s workers, or None to run it here.
+
+    Only for a large tree with an Ansible project in it, and a worker idle. Without a
+    ``pool`` argument, a one-worker pool of its own, when ``workers.may_fork`` allows and
+    a second CPU is there; ``pool`` None: no worker (``--jobs 1``, a small tree).
+    """
+    if pool is None or len(paths) < PARALLEL_MIN_FILES:
+        return None
+    own = pool is _OWN_POOL
+    if own and (workers.cpus() < 2 or not workers.may_fork()):
         return None
     from portpolicy.ansible import locate
 
     if not locate.find_projects(paths):
         return None
-    from concurrent.futures import ProcessPoolExecutor
-
     from portpolicy.ansible import project as ansible_project
 
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
-    return pool, pool.submit(ansible_project.run, paths, config)
+    if own:
+        pool = workers.Pool.start(1)
+        if pool is None:
+            return None
+    ticket = pool.submit(ansible_project.run, paths, config)
+    if ticket is None:
+        if own:
+            pool.close()
+        return None
+    return _AnsibleJob(pool, ticket, own)
 
 
-def _finish_ansible_stage(worker: Any, paths: list[str], config: Config) -> ansible_project.Result:
-    """The worker's result; if the worker died, the stage runs here, so the result is the same."""
+def _finish_ansible_stage(worker: _AnsibleJob, paths: list[str], config: Config) -> ansible_project.Result:
+    """The worker's result; if the worker died or failed, the stage runs here, so the result is the same."""
     from portpolicy.ansible import project as ansible_project
 
-    pool, future = worker
     try:
-        result: ansible_project.Result = future.result()
-    except Exception:  # a killed or crashed worker must not cost the user the Ansible findings
-        result = ansible_project.run(paths, config)
+        done = worker.pool.wait(worker.ticket)
     finally:
-        pool.shutdown(wait=True)
+        if worker.own:
+            worker.pool.close()
+    if done.failure:  # a killed or crashed worker must not cost the user the Ansible findings
+        return ansible_project.run(paths, config)
+    result: ansible_project.Result = done.value
     return result
+
+
+def _open_cache(
+    config: Config, candidates: list[Candidate], skipped: list[Skipped]
+) -> tuple[file_cache.Cache | None, list[Candidate], list[Skipped]]:
+    """The cache (``cache-dir``) opened before any file is read, and the files of its own
+    folder, when it lies in the scanned tree, left out: they are not the repository's."""
+    if not config.cache_dir:
+        return None, candidates, skipped
+    from portpolicy import cache as file_cache
+
+    cache = file_cache.Cache.open(config.cache_dir)
+    candidates = [c for c in candidates if not cache.holds(c.path)]
+    skipped = [s for s in skipped if not cache.holds(s.path)]
+    return cache, candidates, skipped
+
+
+def _tally(cache: file_cache.Cache | None) -> file_cache.Tally | None:
+    if cache is None:
+        return None
+    from portpolicy import cache as file_cache
+
+    return file_cache.Tally()
+
+
+def _cache_notes(cache: file_cache.Cache | None, tally: file_cache.Tally | None) -> list[str]:
+    """``-v``: what the cache did, then each entry it ignored; it prunes old entries after the scan."""
+    if cache is None or tally is None:
+        return []
+    cache.prune()
+    summary = (
+        f"cache {cache.folder}: {tally.hits} file(s) from the cache, {tally.written} read and stored"
+        + (f", {tally.uncacheable} read (not cacheable)" if tally.uncacheable else "")
+    )
+    return [summary, *tally.notes]
 
 
 def _start_helm_stage(paths: list[str], config: Config, guard: StageGuard) -> helm_stage.Worker | None:
