@@ -1,4 +1,4 @@
-"""Frozen dataclasses that compile one function at import instead of six (#13).
+"""Dataclasses that compile one function at import instead of six (#13).
 
 A one-file check creates every class of ``portpolicy.model`` at import, and
 ``@dataclass(frozen=True)`` compiles six methods per class with ``exec`` (``__init__``,
@@ -11,7 +11,8 @@ collects the fields (so ``fields``, ``replace``, ``asdict`` and ``is_dataclass``
 ``__eq__``, ``__hash__`` and the order methods from the same text on their first call
 (then they replace themselves, so a large scan runs the very methods ``dataclasses``
 would have made); ``__setattr__`` and ``__delattr__``, which only raise, are shared
-closures. ``tests/test_records.py`` compares every model class with the dataclass it was.
+closures. ``record(frozen=False)`` is ``@dataclass``: a plain ``__init__``, no ``__hash__``.
+``tests/test_records.py`` compares every model class with the dataclass it was.
 
 Not supported (a class that needs them keeps ``@dataclass``): ``InitVar`` and keyword-only
 fields, ``slots``, inheriting from a dataclass.
@@ -44,25 +45,25 @@ _ORDER = (("__lt__", "<"), ("__le__", "<="), ("__gt__", ">"), ("__ge__", ">="))
 @overload
 def record(cls: T, /) -> T: ...
 @overload
-def record(*, order: bool = False) -> Callable[[T], T]: ...
+def record(*, order: bool = False, frozen: bool = True) -> Callable[[T], T]: ...
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, dataclasses.Field))
-def record(cls: Any = None, /, *, order: bool = False) -> Any:
-    """``@dataclass(frozen=True)`` (``order=True`` as asked), built without five of its ``exec`` calls."""
+def record(cls: Any = None, /, *, order: bool = False, frozen: bool = True) -> Any:
+    """``@dataclass(frozen=True)`` (``order=True``, ``frozen=False`` as asked), with one ``exec`` at import."""
 
     def wrap(cls: T) -> T:
-        built: T = _process(cls, order)
+        built: T = _process(cls, order, frozen)
         return built
 
     return wrap if cls is None else wrap(cls)
 
 
-def _process(cls: Any, order: bool) -> Any:
+def _process(cls: Any, order: bool, frozen: bool) -> Any:
     own = cls.__dict__
     if any(getattr(base, "__dataclass_fields__", None) is not None for base in cls.__mro__[1:]):
         raise TypeError(f"{cls.__name__}: a record cannot inherit from a dataclass; use @dataclass")
-    for name in ("__setattr__", "__delattr__", *(n for n, _ in _ORDER if order)):
+    for name in (*(("__setattr__", "__delattr__") if frozen else ()), *(n for n, _ in _ORDER if order)):
         if name in own:
             raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}")
     class_hash = own.get("__hash__", dataclasses.MISSING)
@@ -78,7 +79,7 @@ def _process(cls: Any, order: bool) -> Any:
         raise TypeError(f"{cls.__name__}: InitVar and keyword-only fields need @dataclass")
     fields = dataclasses.fields(cls)
     if "__init__" not in own:
-        _set(cls, _init(cls, fields))
+        _set(cls, _init(cls, fields, frozen))
     if "__repr__" not in own:
         shown = ", ".join(f"{f.name}={{self.{f.name}!r}}" for f in fields if f.repr)
         _set(cls, _lazy(cls, "__repr__", ['return self.__class__.__qualname__ + f"(' + shown + ')"']))
@@ -89,14 +90,17 @@ def _process(cls: Any, order: bool) -> Any:
     if order:
         for name, op in _ORDER:
             _set(cls, _lazy(cls, name, _compare(ours, op, theirs), "other"))
-    for method in _frozen(cls, tuple(f.name for f in fields)):
-        _set(cls, method)
-    if not explicit_hash:
+    if frozen:
+        for method in _frozen(cls, tuple(f.name for f in fields)):
+            _set(cls, method)
+    if not explicit_hash and frozen:
         hashed = [f for f in fields if (f.compare if f.hash is None else f.hash)]
         _set(cls, _lazy(cls, "__hash__", [f"return hash({_tuple('self', hashed)})"]))
+    elif not explicit_hash:  # eq without frozen: unhashable, as dataclasses makes it
+        cls.__hash__ = None
     params = cls.__dataclass_params__
-    params.init = params.repr = params.eq = params.frozen = True
-    params.order = order
+    params.init = params.repr = params.eq = True
+    params.order, params.frozen = order, frozen
     if not had_doc:
         import inspect  # only for a class without a docstring, as dataclasses does
 
@@ -153,8 +157,8 @@ def _compare(ours: str, op: str, theirs: str) -> list[str]:
     return ["if other.__class__ is self.__class__:", f" return {ours}{op}{theirs}", "return NotImplemented"]
 
 
-def _init(cls: Any, fields: tuple[dataclasses.Field[Any], ...]) -> Any:
-    """``__init__`` from the text dataclasses writes for a frozen class (Python 3.10-3.12)."""
+def _init(cls: Any, fields: tuple[dataclasses.Field[Any], ...], frozen: bool) -> Any:
+    """``__init__`` from the text dataclasses writes (Python 3.10-3.12)."""
     seen_default = False
     for f in fields:
         if f.init:
@@ -177,7 +181,10 @@ def _init(cls: Any, fields: tuple[dataclasses.Field[Any], ...]) -> Any:
             value = f.name
         else:
             continue  # a field outside __init__ with a plain default reads the class attribute
-        body.append(f"__dataclass_builtins_object__.__setattr__({self_name},{f.name!r},{value})")
+        if frozen:
+            body.append(f"__dataclass_builtins_object__.__setattr__({self_name},{f.name!r},{value})")
+        else:
+            body.append(f"{self_name}.{f.name}={value}")
     params = [self_name]
     for f in fields:
         if not f.init:
