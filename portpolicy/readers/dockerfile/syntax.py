@@ -71,12 +71,15 @@ class Instructions:
         self.path = source.path
         self.escape = "\\"
         self.facts = facts
+        self.cut = False
 
     def lines(self) -> Iterator[LogicalLine]:
         """Logical instructions: directives read, continuations joined, heredoc bodies skipped."""
         text = self.source.masked
         # the line breaks of every reader, suppression and code frame: \f, \v or U+2028 end no line
-        orig = LINE_BREAK.split(text, MAX_LINES)[:MAX_LINES]
+        orig = LINE_BREAK.split(text, MAX_LINES)
+        self.cut = len(orig) > MAX_LINES  # lines past the bound are not read (docs/robustness.md)
+        orig = orig[:MAX_LINES]
         # Inline ``{{ … }}`` (Jinja, Go templates) is no Dockerfile syntax: one unknown value,
         # same length, so columns and the text shown for it stay those of the file.
         raw = [replace_templates(ln, lambda span: TEMPLATED * len(span), JINJA_EXPRESSIONS) for ln in orig]
@@ -155,8 +158,9 @@ class Instructions:
                     logical.heredocs.append(Heredoc(end, strip_tabs, lines, first, at))
                     break
                 lines.append(orig[i - 1].rstrip("\r"))  # as written: a template value is the reader's
-            else:
-                self.facts.append(
-                    ParseError(f"heredoc <<{end} is never closed", logical.at(m.start(), self.path))
-                )
+            else:  # a body running past the lines read may well be closed: only the bound stopped it
+                if not self.cut:
+                    self.facts.append(
+                        ParseError(f"heredoc <<{end} is never closed", logical.at(m.start(), self.path))
+                    )
         return i
