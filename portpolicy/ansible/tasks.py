@@ -338,7 +338,11 @@ def loop_items(
         if key == "with_indexed_items":
             value, nodes = [[i, v] for i, v in enumerate(value)], []
         out: list[tuple[Any, Location | None]] = []
-        traced = provenance.item_locations(scope, raw, value[:MAX_LOOP]) if not nodes and isinstance(raw, str) else []
+        traced = (
+            provenance.item_locations(scope, raw, value[:MAX_LOOP])
+            if not nodes and isinstance(raw, str)
+            else []
+        )
         for i, item in enumerate(value[:MAX_LOOP]):
             loc = location(nodes_path, nodes[i]) if i < len(nodes) else (traced[i] if traced else None)
             out.append((item, loc))
