@@ -750,9 +750,10 @@ class ServicePort:
 
 @record
 class IngressPolicy:
-    """A Kubernetes NetworkPolicy that limits ingress to the pods it selects to named sources
-    (every ingress rule has ``from``, or none is allowed). Join input for the kubernetes
-    reader's ``assemble`` only: it fills ``ServicePort.ingress_limit`` and goes no further.
+    """A Kubernetes NetworkPolicy that governs ingress to the pods it selects. Join input for
+    the kubernetes reader's ``assemble`` only: it fills ``ServicePort.ingress_limit`` and goes
+    no further. Policies add up: a pod is limited when some policy selects it and every one
+    that does (or may) names its sources.
     """
 
     name: str
@@ -760,6 +761,10 @@ class IngressPolicy:
     location: Location
     selector: tuple[tuple[str, str], ...] = ()
     """``podSelector.matchLabels`` (empty: every pod of the namespace)."""
+    limits: bool = True
+    """Every ingress rule names its sources (``from``), or none is allowed."""
+    selector_known: bool = True
+    """False when ``matchExpressions`` or a template decide which pods it selects."""
     kind: str = field(default="ingress_policy", init=False)
 
 

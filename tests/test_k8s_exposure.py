@@ -191,6 +191,49 @@ def test_a_policy_that_does_not_limit_keeps_the_warning(tmp_path: Path, namespac
     assert finding.severity == "warning"
 
 
+OPEN_METRICS = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: scrape-anything
+  namespace: shop
+spec:
+  podSelector:
+    {selector}
+  ingress:
+    - {{}}
+"""
+
+
+@pytest.mark.parametrize(
+    "selector",
+    ["matchLabels: {app: cache}", "matchExpressions: [{key: tier, operator: In, values: [data]}]"],
+)
+def test_policies_add_up_so_an_open_one_beside_keeps_the_warning(tmp_path: Path, selector: str) -> None:
+    """Another policy that selects (or may select) the pods and admits everyone opens them."""
+    files = {
+        "deploy/cache.yaml": CACHE + "---\n" + service(),
+        "deploy/policy.yaml": POLICY.format(namespace="shop", rules=FROM_API),
+        "deploy/open.yaml": OPEN_METRICS.format(selector=selector),
+    }
+    [finding] = pp015(tmp_path, files)
+    assert finding.severity == "warning"
+
+
+def test_an_egress_only_policy_beside_the_limit_changes_nothing(tmp_path: Path) -> None:
+    egress = (
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: egress\n  namespace: shop\n"
+        "spec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n    - {}\n"
+    )
+    files = {
+        "deploy/cache.yaml": CACHE + "---\n" + service(),
+        "deploy/policy.yaml": POLICY.format(namespace="shop", rules=FROM_API),
+        "deploy/egress.yaml": egress,
+    }
+    [finding] = pp015(tmp_path, files)
+    assert finding.severity == "info"
+
+
 def test_a_default_deny_policy_for_every_pod_makes_it_info(tmp_path: Path) -> None:
     deny = (
         "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: default-deny\n"

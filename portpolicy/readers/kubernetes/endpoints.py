@@ -79,7 +79,13 @@ class ServiceJoin:
         self.templates = templates
         self.policies: dict[tuple[str, str, str], list[IngressPolicy]] = defaultdict(list)
         """Policies by (namespace, their first label pair); ("ns", "", "") for an empty selector."""
+        self.opened: set[str] = set()
+        """Namespaces with a policy that may select any pod and admits every source."""
         for policy in policies or ():
+            if not policy.selector_known:
+                if not policy.limits:
+                    self.opened.add(policy.k8s_namespace)
+                continue
             first = policy.selector[0] if policy.selector else ("", "")
             self.policies[(policy.k8s_namespace, first[0], first[1])].append(policy)
         self.limits: dict[tuple[str, tuple[Pair, ...]], str] = {}
@@ -134,7 +140,13 @@ class ServiceJoin:
 
     def _limit(self, namespace: str, chosen: Selection) -> str:
         """Every chosen pod must have a limiting policy (a pod without one takes anyone in)."""
-        if chosen.hidden or not chosen.chosen or self.exhausted or not self.policies:
+        if (
+            chosen.hidden
+            or not chosen.chosen
+            or self.exhausted
+            or not self.policies
+            or namespace in self.opened
+        ):
             return ""
         found: list[str] = []
         try:
@@ -150,14 +162,17 @@ class ServiceJoin:
         return ", ".join(_shown(found))
 
     def _policy_of(self, namespace: str, labels: dict[str, str]) -> IngressPolicy | None:
-        """The first policy whose selector picks a pod with these labels."""
-        keys = [("", ""), *labels.items()]
-        for key in keys:
+        """The first policy that selects a pod with these labels, when every one that does limits
+        its sources (policies add up: one that admits everyone opens the pod)."""
+        first: IngressPolicy | None = None
+        for key in [("", ""), *labels.items()]:
             for candidate in self.policies.get((namespace, key[0], key[1]), ()):
                 self._spend(1 + len(candidate.selector))
                 if all(labels.get(k) == v for k, v in candidate.selector):
-                    return candidate
-        return None
+                    if not candidate.limits:
+                        return None
+                    first = first or candidate
+        return first
 
     def _fold(self, chosen: Selection, template: PodTemplate) -> None:
         self._spend(1 + len(template.ports))

@@ -95,35 +95,43 @@ def _private(cidr: str) -> bool:
 
 
 def read_network_policy(m: Manifest, doc: MappingNode) -> Iterator[Fact]:
-    """An ``IngressPolicy`` when the NetworkPolicy limits ingress to the pods it selects."""
+    """An ``IngressPolicy`` when the NetworkPolicy governs ingress (whether it limits it or not)."""
     spec = get(doc, "spec")
-    if not isinstance(spec, MappingNode) or not _limits_ingress(m, spec):
+    if not isinstance(spec, MappingNode) or not _governs_ingress(m, spec):
         return
     selector = get(spec, "podSelector")
-    if get(selector, "matchExpressions") is not None:
-        return  # which pods it selects is not a matter of labels alone
-    if selector is not None and not is_null(selector) and not isinstance(selector, MappingNode):
-        return  # a template: which pods it selects is not known
-    labels = m.labels(get(selector, "matchLabels"))
-    if not labels.known:
-        return
+    known = get(selector, "matchExpressions") is None and (
+        selector is None or is_null(selector) or isinstance(selector, MappingNode)
+    )
+    labels = m.labels(get(selector, "matchLabels")) if known else None
     namespace, name = m.names(doc)
     yield IngressPolicy(
         name=name if namespace == "default" else f"{namespace}/{name}",
         k8s_namespace=namespace,
         location=m.loc(doc),
-        selector=labels.pairs,
+        selector=labels.pairs if labels is not None else (),
+        limits=_limits_ingress(m, spec),
+        selector_known=labels is not None and labels.known,
     )
 
 
-def _limits_ingress(m: Manifest, spec: MappingNode) -> bool:
-    """Ingress is a policy type, and every ingress rule names its sources (or there is none)."""
+def _governs_ingress(m: Manifest, spec: MappingNode) -> bool:
+    """Ingress is among its policy types (always, when ``policyTypes`` is absent); a template
+    there governs it perhaps (True: it may open what another policy limits)."""
     types = get(spec, "policyTypes")
+    if types is None or is_null(types):
+        return True
+    names = [m.value(t) for t in seq(types)]
+    if not isinstance(types, SequenceNode) or any(v is None or not v.known for v in names):
+        return True
+    return "Ingress" in {v.text for v in names if v is not None}
+
+
+def _limits_ingress(m: Manifest, spec: MappingNode) -> bool:
+    """Every ingress rule names its sources (or there is none), as far as the files show."""
+    if any(v is None or not v.known for v in (m.value(t) for t in seq(get(spec, "policyTypes")))):
+        return False
     ingress = get(spec, "ingress")
-    if types is not None:
-        names = [m.value(t) for t in seq(types)]
-        if any(v is None or not v.known for v in names) or "Ingress" not in {v.text for v in names if v}:
-            return False
     if ingress is None or is_null(ingress):
         return True  # no rule: no ingress allowed at all
     if not isinstance(ingress, SequenceNode):
