@@ -20,7 +20,7 @@ import re
 import stat
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ import yaml
 
 from portpolicy import safeio
 from portpolicy.errors import UsageError
+from portpolicy.records import record
 
 if TYPE_CHECKING:  # pathspec costs tens of milliseconds to import: only when a glob is compiled
     import pathspec
@@ -44,7 +45,7 @@ class ConfigError(UsageError):
     """A configuration problem the user must fix; the CLI prints it and exits 2."""
 
 
-@dataclass(frozen=True)
+@record
 class HostConfig:
     name: str
     paths: tuple[str, ...] = ()
@@ -53,7 +54,7 @@ class HostConfig:
     kernel: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class HelmChart:
     """How one chart is installed: extra values files (relative to the config's folder), release, namespace."""
 
@@ -62,7 +63,7 @@ class HelmChart:
     namespace: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class HelmConfig:
     """The ``helm:`` section: a ``helm`` executable to use, and per-chart install settings
     keyed by the chart's folder relative to the config's folder."""
@@ -73,7 +74,7 @@ class HelmConfig:
     """Releases rendered per chart: its default values, then switches and values overlays."""
 
 
-@dataclass(frozen=True)
+@record
 class PortModule:
     """What a custom Ansible module's arguments mean (``port-modules``): its code is never run.
 
@@ -90,7 +91,7 @@ class PortModule:
     address: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Config:
     """Everything that changes a verdict; the defaults are a stock Linux host with rootful Docker."""
 

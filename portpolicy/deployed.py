@@ -33,13 +33,13 @@ import dataclasses
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from portpolicy import placement, recognise, safeio, signatures
 from portpolicy.discover import Skipped
 from portpolicy.model import ContainerLink, Fact, ImageInfo, Location, Mount, ParseError
 from portpolicy.readers.base import Source, cut_values, raw_template_errors, shown, unlike_file
+from portpolicy.records import record
 from portpolicy.virtual import CONFIGMAP, Deployed, Embedded, embed, move_locations
 
 MAX_DESTINATION = 4096
@@ -190,7 +190,7 @@ def _take_written(entries: list[Entry]) -> list[Deployed]:
     return found
 
 
-@dataclass
+@record(frozen=False)
 class _Budget:
     reads: int = 0
     size: int = 0

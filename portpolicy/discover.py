@@ -27,13 +27,13 @@ import os
 import posixpath
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from portpolicy import safeio
 from portpolicy.config import CONFIG_NAMES, Config, ConfigError, compile_globs
 from portpolicy.errors import UsageError
 from portpolicy.recognise import NOT_CONFIG, named, never_config
+from portpolicy.records import record
 
 if TYPE_CHECKING:  # pathspec costs tens of milliseconds to import: only when a glob is compiled
     import pathspec
@@ -71,7 +71,7 @@ def _vendored(name: str, full: str) -> bool:
     return name == "vendor" and any(os.path.isfile(os.path.join(full, mark)) for mark in VENDOR_MARKS)
 
 
-@dataclass(frozen=True)
+@record
 class Candidate:
     """A file to read: the path shown to users and the path relative to its scanned root.
 
@@ -85,7 +85,7 @@ class Candidate:
     problem: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Skipped:
     path: str
     reason: str
@@ -306,7 +306,7 @@ class _Walk:
         self.candidates.append(Candidate(shown, rel))
 
 
-@dataclass(frozen=True)
+@record
 class _IgnoreFile:
     """The patterns of one ignore file, relative to the folder ``base`` (absolute)."""
 

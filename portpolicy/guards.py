@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 import traceback
 from collections.abc import Callable, Iterable, Sequence, Set
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol, TypeVar
 
 from portpolicy import engine, errors, hosts, placement, signatures
@@ -29,9 +29,10 @@ from portpolicy.model import (
     ParseError,
     SuppressionComment,
 )
+from portpolicy.records import record
 
 
-@dataclass
+@record(frozen=False)
 class StageGuard:
     """Turns a bug in one step of a stage into PP000 on the files the step concerned.
 
@@ -134,7 +135,7 @@ class _NoStage:
 NO_STAGE = _NoStage()
 
 
-@dataclass
+@record(frozen=False)
 class Stages:
     """Two project-level stages (Ansible, Helm) as one result: their groups, claims and annotations."""
 

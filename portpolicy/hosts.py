@@ -13,7 +13,7 @@ import os
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 from portpolicy import kernel, sensitive, signatures
 from portpolicy.config import Config, HostConfig
@@ -42,6 +42,7 @@ from portpolicy.platforms import Platform, Runtime, in_words, platforms, portabi
 from portpolicy.posture import with_posture
 from portpolicy.readers.base import shown
 from portpolicy.readers.lexing import glob_matches
+from portpolicy.records import record
 
 FIREWALLD_DIRS = {"zones", "services", "policies", "ipsets", "helpers", "icmptypes"}
 """The folders of a firewalld configuration tree: a deployment layout, so it scopes every file in
@@ -52,7 +53,7 @@ HOST_VIEW = "host ["
 """A listener ``netns`` of ``host [<why>]`` binds in a view of the host namespace (``compose.projects``)."""
 
 
-@dataclass
+@record(frozen=False)
 class HostBucket:
     """Facts gathered for one host before derivation."""
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+
+from portpolicy.records import record
 
 DEFAULT_REGISTRY = "docker.io"
 _REGISTRY_ALIASES = {"index.docker.io": DEFAULT_REGISTRY, "registry-1.docker.io": DEFAULT_REGISTRY}
@@ -25,7 +26,7 @@ _DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 MAX_REFERENCE = 512
 
 
-@dataclass(frozen=True)
+@record
 class ImageRef:
     """One image reference, normalised: ``registry/repository[:tag][@digest]``."""
 

@@ -11,7 +11,6 @@ matches wins, so a tag-specific entry stands before its repository's general one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -20,12 +19,13 @@ import yaml
 
 from portpolicy import imagerefs
 from portpolicy.model import Location, RunAs
+from portpolicy.records import record
 
 TABLE = "images.yml"
 ORIGIN = "data/images.yml"
 
 
-@dataclass(frozen=True)
+@record
 class KnownImage:
     """One entry of the table."""
 

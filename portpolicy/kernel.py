@@ -8,10 +8,11 @@ every write accepted or not (with the kernel's reason) and gives the final value
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from portpolicy.model import KernelSetting, Location, PortRange, PortSet, Setting
 from portpolicy.readers.base import TOO_LARGE, ascii_int, shown
+from portpolicy.records import record
 
 RANGE = "net.ipv4.ip_local_port_range"
 RESERVED = "net.ipv4.ip_local_reserved_ports"
@@ -19,7 +20,7 @@ UNPRIV = "net.ipv4.ip_unprivileged_port_start"
 PORT_KEYS = (RANGE, RESERVED, UNPRIV)
 
 
-@dataclass
+@record(frozen=False)
 class State:
     """The values in force in one network namespace while writes are replayed."""
 

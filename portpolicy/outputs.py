@@ -17,10 +17,10 @@ import os
 import stat
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from portpolicy.errors import UsageError
+from portpolicy.records import record
 
 FORMATS = ("text", "json", "sarif", "junit", "github", "gitlab")
 STDOUT = "-"
@@ -28,7 +28,7 @@ FINGERPRINTED = frozenset({"sarif", "gitlab"})
 RANK = {"info": 0, "warning": 1, "error": 2}
 
 
-@dataclass(frozen=True)
+@record
 class Output:
     """One report: its format and its destination (None: not given, standard output; ``-``: stdout)."""
 
@@ -121,7 +121,7 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
-@dataclass
+@record(frozen=False)
 class CheckOptions:
     """What ``check`` asked for besides the reports themselves."""
 

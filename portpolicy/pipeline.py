@@ -12,7 +12,7 @@ import os
 import posixpath
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING, Any
 
 from portpolicy import engine, hosts, safeio, suppress, workers
@@ -40,6 +40,7 @@ from portpolicy.guards import (
 from portpolicy.model import Fact, Finding, Host, ImageInfo, Unresolved
 from portpolicy.reading import MAX_BYTES, UNRECOGNISED_FORMAT, FileRead, read_candidate
 from portpolicy.recognise import NOT_CONFIG
+from portpolicy.records import record
 
 if TYPE_CHECKING:  # the Ansible stage is imported only for a tree that may hold a project
     from portpolicy import cache as file_cache
@@ -71,7 +72,7 @@ __all__ = [
 SEVERITIES = ("error", "warning", "info")
 
 
-@dataclass
+@record(frozen=False)
 class Report:
     """What a scan found, and enough about how it got there to explain any verdict."""
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import posixpath
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from portpolicy import imagerefs, signatures
@@ -52,6 +52,7 @@ from portpolicy.model import (
     RunAs,
 )
 from portpolicy.readers.lexing import glob_matches
+from portpolicy.records import record
 from portpolicy.virtual import WRITTEN, Deployed
 
 # Where a file that arrives through a directory mount or a glob is a daemon's configuration.
@@ -79,7 +80,7 @@ Entry = tuple[str, str, str, list[Fact]]
 Pair = tuple[str, Fact]
 
 
-@dataclass(frozen=True)
+@record
 class _Source:
     """One way files reach a container: a path (file, directory or glob) and its target."""
 
@@ -94,7 +95,7 @@ Route = _Source
 """What ``routes`` gives ``deployed``: a tree path (file, folder or glob) and where it lands."""
 
 
-@dataclass
+@record(frozen=False)
 class Container:
     """A compose service or a lone image, and what belongs to it."""
 
@@ -133,7 +134,7 @@ class Container:
         return None
 
 
-@dataclass
+@record(frozen=False)
 class Placement:
     """What ``place`` decided: the entries to group, and the containers per host for ``apply``."""
 

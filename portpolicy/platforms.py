@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -10,9 +9,10 @@ from typing import Any
 import yaml
 
 from portpolicy.model import PortRange
+from portpolicy.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Platform:
     name: str
     description: str
@@ -21,7 +21,7 @@ class Platform:
     kernel_sysctl: bool
 
 
-@dataclass(frozen=True)
+@record
 class Runtime:
     name: str
     description: str
@@ -65,7 +65,7 @@ def runtimes() -> dict[str, Runtime]:
     return result
 
 
-@dataclass(frozen=True)
+@record
 class Portability:
     """Where a container namespace's limit is lowered and where the kernel's default stays."""
 

@@ -22,12 +22,12 @@ not opened at all: their names alone put them in the skipped list.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
 
 from portpolicy import signatures
 from portpolicy.paths import is_template, strip_template
 from portpolicy.readers.base import mask_jinja
 from portpolicy.readers.lexing import JINJA_COMMENTS, replace_templates
+from portpolicy.records import record
 from portpolicy.signatures import Signature, appconfig
 
 YAML_SUFFIXES = (".yml", ".yaml", ".yml.j2", ".yaml.j2")
@@ -255,7 +255,7 @@ It bounds the cost of recognition whatever a file holds (an 8 MiB line of blanks
 what 64 KiB does); a real config does not open with 64 KiB of comments."""
 
 
-@dataclass(frozen=True)
+@record
 class Recognition:
     """A file's format (``signature``), how that was decided, or why it is not read."""
 

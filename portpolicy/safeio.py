@@ -24,8 +24,9 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Literal
+
+from portpolicy.records import record
 
 MAX_BYTES = 8 * 1024 * 1024
 PRIVATE_DIRS = frozenset({".git", ".hg", ".svn"})
@@ -46,7 +47,7 @@ _FLAGS = (
 Kind = Literal["outside", "special", "too-large", "unreadable"]
 
 
-@dataclass(frozen=True)
+@record
 class Refusal:
     """Why a file was not read: ``kind`` tells callers whether it is a skip or a PP000."""
 

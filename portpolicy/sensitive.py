@@ -11,7 +11,7 @@ known by image only. The hosts stage calls ``mark`` once per listener, so PP015 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
@@ -21,13 +21,14 @@ import yaml
 from portpolicy import imagerefs
 from portpolicy.model import Listener, PortRange, Sensitive
 from portpolicy.readers.base import shown
+from portpolicy.records import record
 
 PUBLISHERS = frozenset({"runtime", "rootless-runtime"})
 """``bound_by`` values of a published port: the service is behind ``forwards_to``."""
 MAX_SHOWN_IMAGE = 80
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
     """One row of the table."""
 

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from portpolicy import safeio
 from portpolicy.engine import Rule
 from portpolicy.model import USED_HERE, Finding, Location, SuppressionComment
 from portpolicy.readers.base import LINE_BREAK
+from portpolicy.records import record
 
 UNUSED_RULE = "PP014"
 """The rule over suppression comments (``rules/PP014.yml``): its page says what it checks."""
@@ -48,7 +49,7 @@ EVERY_RULE = "portpolicy"
 """A bare ``# noqa: portpolicy``: every rule on its line, as ansible-lint reads it."""
 
 
-@dataclass
+@record(frozen=False)
 class Suppression:
     """One rule named in one suppression comment."""
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from portpolicy.model import Location
+from portpolicy.records import record
 
 CONFIGMAP = "configmap:"
 """How a Kubernetes mount names its ConfigMap before ``read_all`` joins it to the key's text."""
@@ -22,7 +23,7 @@ entry) is named (its ``ident``): never a tree path, so it reaches a container on
 route that names it (a Dockerfile heredoc's ``COPY <<EOF``/``RUN``), never by accident."""
 
 
-@dataclass(frozen=True)
+@record
 class Deployed:
     """A file at ``destination`` whose text lives in the scanned tree.
 
@@ -54,7 +55,7 @@ class Deployed:
         return self.ident or self.source_path
 
 
-@dataclass(frozen=True)
+@record
 class Embedded:
     """A file held inside another file, not yet deployed anywhere (a ConfigMap key).
 

@@ -30,12 +30,13 @@ import struct
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from portpolicy import reading
 from portpolicy.discover import Candidate
 from portpolicy.reading import FileRead
+from portpolicy.records import record
 
 if TYPE_CHECKING:
     from portpolicy.cache import Cache, Tally
@@ -73,7 +74,7 @@ def may_fork() -> bool:
     return threading.active_count() == 1 and threading.current_thread() is threading.main_thread()
 
 
-@dataclass
+@record(frozen=False)
 class _Worker:
     pid: int
     tasks: int
@@ -86,7 +87,7 @@ class _Worker:
     alive: bool = True
 
 
-@dataclass
+@record(frozen=False)
 class Done:
     """A finished task: its value, or why it failed (the worker died, the task raised)."""
 

@@ -9,15 +9,16 @@ A file that cannot be read or parsed keeps its error, which becomes a ``ParseErr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from portpolicy import safeio
 from portpolicy.model import Location, ParseError
+from portpolicy.records import record
 from portpolicy.yamlnodes import Node, YamlError, compose_documents
 
 
-@dataclass
+@record(frozen=False)
 class Loaded:
     path: str
     text: str

@@ -16,12 +16,13 @@ import os
 import posixpath
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
 from portpolicy import safeio
 from portpolicy.discover import SKIP_DIRS
 from portpolicy.readers.base import TEMPLATE_SUFFIXES
+from portpolicy.records import record
 
 ROLE_DIRS = ("tasks", "handlers", "defaults", "vars", "meta", "templates", "files")
 YAML_EXT = (".yml", ".yaml")
@@ -63,7 +64,7 @@ class _TextSource(Protocol):
     def get(self, path: str) -> str | None: ...
 
 
-@dataclass
+@record(frozen=False)
 class Role:
     """A role directory: ``name`` as plays refer to it, ``root`` its path."""
 
@@ -90,7 +91,7 @@ class Role:
         return sorted(p for p in (f"{directory}/{n}" for n in names) if p in files)
 
 
-@dataclass
+@record(frozen=False)
 class Project:
     root: str
     files: set[str] = field(default_factory=set)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from portpolicy.model import Location, PortSet
+from portpolicy.records import record
 
 MAX_WORDS = 2048
 """Words of one command line that are read; a longer one is cut and reported once."""
@@ -19,7 +20,7 @@ _PYTHONS = re.compile(r"python(?:[0-9.]*)\Z")
 _ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)\Z", re.S)
 
 
-@dataclass(frozen=True)
+@record
 class EnvValue:
     """One environment variable as the start sets it: None when its value is not known."""
 
@@ -27,7 +28,7 @@ class EnvValue:
     location: Location
 
 
-@dataclass(frozen=True)
+@record
 class Start:
     """One process start as a reader sees it.
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from portpolicy.records import record
 
 
-@dataclass(frozen=True)
+@record
 class _Hit:
     flag: str
     value: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from portpolicy import imagerefs
 from portpolicy.apps.commands import MAX_WORDS, EnvValue, Start, unwrap
@@ -26,9 +26,10 @@ from portpolicy.model import (
 )
 from portpolicy.readers.base import is_templated, shown
 from portpolicy.readers.netaddr import bind_address
+from portpolicy.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Scope:
     """Who binds, and where: what the reader knows of the process."""
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from portpolicy import imagerefs
 from portpolicy.apps.commands import EnvValue, Start, basename
 from portpolicy.apps.table import App, table
+from portpolicy.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Run:
     app: App
     args: tuple[str, ...]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
+from portpolicy.records import record
 
-@dataclass(frozen=True)
+
+@record
 class Socket:
     """One socket of a program (a ``listeners`` item of ``data/apps.yml``)."""
 
@@ -28,7 +29,7 @@ class Socket:
     address_env: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class ConfigPort:
     """A key of the program's own config file that opens a socket (a ``config.ports`` item)."""
 
@@ -45,7 +46,7 @@ class ConfigPort:
     """Read only when this key is not written (unbound's ``port:`` when no ``interface:`` names one)."""
 
 
-@dataclass(frozen=True)
+@record
 class App:
     """One program of the table."""
 
@@ -72,7 +73,7 @@ class App:
         return frozenset(name for name, _ in self.run)
 
 
-@dataclass(frozen=True)
+@record
 class Table:
     apps: tuple[App, ...]
     generic: tuple[Socket, ...]

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from portpolicy.apps.table import Socket
 from portpolicy.readers.base import ascii_int, shown
 from portpolicy.readers.netaddr import split_host_port
+from portpolicy.records import record
 
 _SCHEME_PORTS = {"http": 80, "https": 443, "tcp": None, "unix": None}
 
 
-@dataclass(frozen=True)
+@record
 class Port:
     host: str | None
     port: int

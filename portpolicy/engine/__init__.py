@@ -16,7 +16,6 @@ from __future__ import annotations
 import traceback
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from portpolicy import errors
@@ -53,6 +52,7 @@ from portpolicy.engine.rules import (
     validate_rule,
 )
 from portpolicy.model import USED_HERE, Fact, Finding, Location, Related, SuppressionComment
+from portpolicy.records import record
 
 __all__ = [
     "BINARY_OPS",
@@ -89,7 +89,7 @@ __all__ = [
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
 
-@dataclass(frozen=True)
+@record
 class RuleFailure:
     """A rule that could not finish on a fact: a bug (with its traceback) or the join budget.
 
@@ -138,7 +138,7 @@ def evaluate(
     return findings
 
 
-@dataclass
+@record(frozen=False)
 class _Evaluation:
     """One side of one rule (``part`` is the rule itself or one of its ``also`` sides) over its facts."""
 

@@ -12,11 +12,11 @@ import dataclasses
 import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from portpolicy.engine.fields import Binding, Condition, resolve
 from portpolicy.model import PortRange, PortSet
+from portpolicy.records import record
 
 ORDER_OPS = frozenset({"lt", "le", "gt", "ge", "ne"})
 """Comparisons whose truth over a set of sequence numbers is decided by its smallest and largest."""
@@ -37,7 +37,7 @@ class JoinBudgetExceeded(Exception):
     """A rule compared more candidate pairs than the budget allows: it stops, and says so."""
 
 
-@dataclass(frozen=True)
+@record
 class _PortProbe:
     """A join conjunct ``other.P overlaps S`` (optionally ``or other.P missing``): an index key."""
 
@@ -46,7 +46,7 @@ class _PortProbe:
     missing: bool
 
 
-@dataclass(frozen=True)
+@record
 class _JoinPlan:
     """How one ``exists`` join finds its candidates without comparing every pair.
 
@@ -64,7 +64,7 @@ class _JoinPlan:
     probe: _PortProbe | None
 
 
-@dataclass
+@record(frozen=False)
 class _Group:
     """The candidates sharing one ``same`` key, as classes with their representatives.
 

@@ -8,7 +8,6 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,10 @@ import yaml
 from portpolicy.config import ConfigError
 from portpolicy.engine.conditions import always, compile_condition
 from portpolicy.engine.fields import Choices, Condition, check_path, field_names
+from portpolicy.records import record
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """A loaded rule: its documentation fields and its compiled condition."""
 
@@ -61,7 +61,7 @@ class Rule:
     """The safe edit that resolves a finding (the ``fix:`` key), applied by ``portpolicy.fixes``."""
 
 
-@dataclass(frozen=True)
+@record
 class Fix:
     """A rule's ``fix:`` block: which edit ``portpolicy.fixes`` makes, from which of the fact's fields.
 

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from portpolicy.model import Location
 from portpolicy.readers.base import Source, shown
 from portpolicy.readers.interpolate import COMPOSE, operator_of, reference_at
+from portpolicy.records import record
 
 NAME = "dotenv"
 
@@ -52,7 +53,7 @@ _ESCAPE = re.compile(r"\\(.)", re.S)
 _INLINE_COMMENT = re.compile(r"[ \t]#")
 
 
-@dataclass(frozen=True)
+@record
 class Opaque:
     """A variable the ``.env`` sets to a value that is not used (not a port, or not known)."""
 
@@ -61,7 +62,7 @@ class Opaque:
     """Whether the value is non-empty (``${VAR:+x}``, ``${VAR:-x}`` depend on it); None: not known."""
 
 
-@dataclass(frozen=True)
+@record
 class Env:
     """What a project's ``.env`` sets: port-like values, and the names of the others."""
 
@@ -76,7 +77,7 @@ class Env:
         return frozenset(self.values) | frozenset(self.opaque)
 
 
-@dataclass(frozen=True)
+@record
 class EnvFile:
     """A read ``.env``: kept until the compose files of its folder are interpolated with it."""
 

@@ -11,13 +11,14 @@ build arguments, unknown parts).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from portpolicy.records import record
 
 VAR_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*")
 """A variable's name, in both dialects."""
 
 
-@dataclass(frozen=True)
+@record
 class Syntax:
     """How one dialect writes references."""
 
@@ -33,7 +34,7 @@ COMPOSE = Syntax(dollar_escape=True, nested=True, operators=("-", "?", "+"))
 BUILDKIT = Syntax(dollar_escape=False, nested=False, operators=("-", "+"))
 
 
-@dataclass(frozen=True)
+@record
 class Reference:
     """What the ``$`` at a position starts, and where it ends (``end``: the index after it).
 

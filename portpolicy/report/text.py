@@ -14,12 +14,13 @@ is UTF-8 text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from portpolicy import safeio
 from portpolicy.model import Finding, Location
 from portpolicy.pipeline import UNREADABLE, Report
 from portpolicy.readers.base import LINE_BREAK
+from portpolicy.records import record
 from portpolicy.report.escape import display
 
 COLOURS = {"error": "\033[31m", "warning": "\033[33m", "info": "\033[36m"}
@@ -29,7 +30,7 @@ LINE_WINDOW = 200
 TAB = "    "
 
 
-@dataclass
+@record(frozen=False)
 class _Style:
     colour: bool
 
@@ -37,7 +38,7 @@ class _Style:
         return f"{code}{text}{RESET}" if self.colour else text
 
 
-@dataclass
+@record(frozen=False)
 class _Sources:
     """The lines of the files findings point at, each file read at most once."""
 

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from portpolicy.model import Fact, Location, ParseError, Unresolved
 from portpolicy.readers.base import shown
 from portpolicy.readers.compose.shape import looks_like_fragment
+from portpolicy.records import record
 from portpolicy.yamlnodes import MappingNode, Node, ScalarNode, SequenceNode, is_null, items, scalar
 
 MAX_INCLUDE_DEPTH = 8
@@ -44,7 +45,7 @@ Docs = Callable[[str], "list[Node] | None"]
 """The composed documents of a file read in this scan (by its shown path), or None."""
 
 
-@dataclass
+@record(frozen=False)
 class Project:
     """A merged project: its single document, where each node came from, and what went wrong."""
 

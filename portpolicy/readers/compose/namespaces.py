@@ -4,11 +4,11 @@ the port sysctls of a container's own namespace."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from portpolicy.model import Fact, KernelSetting, Location
 from portpolicy.readers.compose.services import Services
 from portpolicy.readers.compose.values import Value
+from portpolicy.records import record
 from portpolicy.yamlnodes import MappingNode, Node, get, is_null, items, scalar, seq
 
 KERNEL_KEYS = frozenset(
@@ -20,7 +20,7 @@ KERNEL_KEYS = frozenset(
 )
 
 
-@dataclass
+@record(frozen=False)
 class NetMode:
     """How a service is networked: ``own`` (bridge or named networks), ``host``, ``none``,
     ``join`` (``service:x`` / ``container:x``) or ``unknown`` (a variable)."""

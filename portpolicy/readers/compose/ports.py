@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from portpolicy.model import (
     BindAddress,
@@ -28,6 +28,7 @@ from portpolicy.model import (
 from portpolicy.readers.base import parse_port_range, shown
 from portpolicy.readers.compose.values import Value, Values
 from portpolicy.readers.dotenv import UNKNOWN
+from portpolicy.records import record
 from portpolicy.yamlnodes import MappingNode, Node, ScalarNode, is_null, items
 
 _PROTOCOLS = ("tcp", "udp", "sctp")
@@ -38,7 +39,7 @@ _MAX_BASE60 = 64
 """Longer text is no port mapping anyone meant; it is left alone rather than converted."""
 
 
-@dataclass
+@record(frozen=False)
 class PortMapping:
     """One parsed ``ports`` entry: the host side (None when automatic) and the container side."""
 

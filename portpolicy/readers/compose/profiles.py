@@ -23,11 +23,11 @@ before: nothing then says which profiles are never used.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from portpolicy.readers.base import shown
 from portpolicy.readers.compose.merge import get_node, profiles_of
 from portpolicy.readers.compose.sets import Combination
+from portpolicy.records import record
 from portpolicy.yamlnodes import MappingNode, items
 
 MAX_WORLDS = 32
@@ -36,7 +36,7 @@ MAX_PROFILES = 1024
 """Profile names looked at in one project; with more, it is not split."""
 
 
-@dataclass(frozen=True)
+@record
 class World:
     """Services that run together; ``label`` says which profiles and why (None: the whole project)."""
 
@@ -47,7 +47,7 @@ class World:
     """False: no command of the tree names any of its profiles."""
 
 
-@dataclass(frozen=True)
+@record
 class Split:
     """A project's worlds; why it was not split ("" when it was, or needed not be); the profiles
     no command starts, each with the services left in no world (``unstarted``)."""

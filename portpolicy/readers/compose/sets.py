@@ -29,9 +29,10 @@ import posixpath
 import re
 import shlex
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from portpolicy import safeio
+from portpolicy.records import record
 
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 OVERRIDE_FILES = (
@@ -72,7 +73,7 @@ _ENV_LINE = re.compile(
 _SHELL_STOPS = frozenset({";", "&&", "||", "|", "&", ")", "(", "`", "\\"})
 
 
-@dataclass(frozen=True)
+@record
 class Origin:
     """Where a file list or a profile combination was found, for ``facts`` and messages."""
 
@@ -84,7 +85,7 @@ class Origin:
         return f"{self.path}:{self.line} ({self.what})"
 
 
-@dataclass(frozen=True)
+@record
 class FileSet:
     """Compose files merged, in order, into one project; ``default``: Compose's own pair."""
 
@@ -95,7 +96,7 @@ class FileSet:
     """The number of files named when the list is over ``MAX_SET_FILES`` (it is then not merged)."""
 
 
-@dataclass(frozen=True)
+@record
 class Combination:
     """Profiles one command (or ``COMPOSE_PROFILES``) starts together; ``files``: its ``-f`` list, if any."""
 
@@ -106,7 +107,7 @@ class Combination:
     """The project folder a ``.env``'s ``COMPOSE_PROFILES`` applies to; None: any project."""
 
 
-@dataclass
+@record(frozen=False)
 class Found:
     """Every file set and profile combination of the tree."""
 

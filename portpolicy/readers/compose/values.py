@@ -7,12 +7,12 @@ the text as Compose would see it (``text``, ``UNKNOWN`` where a part is not know
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from portpolicy.model import Location, Unresolved
 from portpolicy.readers.base import MAX_DIGITS, Source
 from portpolicy.readers.dotenv import UNKNOWN, Env, interpolate
 from portpolicy.readers.lexing import replace_templates
+from portpolicy.records import record
 from portpolicy.yamlnodes import Node, ScalarNode, location, scalar
 
 _PLACEHOLDER = re.compile(r"\$J([0-9]+)_*")
@@ -23,7 +23,7 @@ _PLACEHOLDER_DIGITS = 9
 _HEX_OR_OCTAL = re.compile(r"0[xX][0-9a-fA-F]+|0o[0-7]+")
 
 
-@dataclass
+@record(frozen=False)
 class Value:
     """A scalar after interpolation: ``text`` holds ``UNKNOWN`` where a part is not known."""
 
