@@ -389,6 +389,15 @@ def content(ctx: Ctx, call: ModuleCall) -> None:
     for fact in destinations.read_as(reader, dest, text, mapper):
         if isinstance(fact, Unresolved) and reasons:
             fact = replace(fact, reason=f"{fact.reason}: {reasons[0]}")
+        elif isinstance(fact, ParseError) and name != "copy":
+            # a line or block goes into a file the tree does not have (an iptables rule after
+            # the distribution's ``:OUTPUT`` line): alone it need not parse, no verdict on it
+            fact = Unresolved(
+                posixpath.basename(dest) or dest,
+                f"{name} adds this to {dest}; read without the rest of that file it does not parse:"
+                f" {fact.message}",
+                fact.location,
+            )
         elif isinstance(fact, _PORT_FACTS) and arg.templated:
             ctx.out.resolved += 1
             if isinstance(fact, (Listener, FirewallRule)):
