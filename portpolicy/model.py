@@ -146,13 +146,20 @@ class BindAddress:
 
     host: str | None = None
     family: str = "dual"
+    unknown: bool = False
+    """The address is known only on the host: ``host`` is the template as written
+    (``{{ ansible_default_ipv4.address }}``, ``${LB_IP}``), never an address. It is neither
+    loopback nor exposed (``is_loopback`` None), and it overlaps only a wildcard or the same
+    template (one expression gives one address on one host)."""
 
     @classmethod
     def wildcard(cls, family: str = "dual") -> BindAddress:
         return cls(None, family)
 
     @property
-    def is_loopback(self) -> bool:
+    def is_loopback(self) -> bool | None:
+        if self.unknown:
+            return None
         h = (self.host or "").strip("[]").lower()
         return h.startswith("127.") or h in {"::1", "localhost"}
 
@@ -161,11 +168,15 @@ class BindAddress:
             return False
         if self.host is None or other.host is None:
             return True
+        if self.unknown or other.unknown:
+            return self.unknown and other.unknown and self.host == other.host
         return self.host.strip("[]").lower() == other.host.strip("[]").lower()
 
     def __str__(self) -> str:
         if self.host is None:
             return {"ipv4": "0.0.0.0", "ipv6": "[::]"}.get(self.family, "*")
+        if self.unknown:
+            return self.host
         return f"[{self.host}]" if ":" in self.host else self.host
 
 

@@ -25,7 +25,7 @@ from portpolicy.model import (
     Unresolved,
 )
 from portpolicy.readers.base import is_templated, shown
-from portpolicy.readers.netaddr import bind_address
+from portpolicy.readers.netaddr import bind_address, templated_host, unknown_address
 from portpolicy.records import record
 
 
@@ -250,13 +250,18 @@ def _facts_for(
                 start.where,
             )
         return
+    unknown: str | None = None
     if is_templated(value) or "$" in value or "%" in value:
-        yield Unresolved(
-            value,
-            f"{context}: value is a variable or unit specifier",
-            evidence[0].location if evidence else start.where,
-        )
-        return
+        # ``{{ ansible_host }}:9100``: the port is known, the address only on the host
+        split = templated_host(value) if socket.form in ("address", "host_port") else None
+        if split is None or "%" in split[0]:
+            yield Unresolved(
+                value,
+                f"{context}: value is a variable or unit specifier",
+                evidence[0].location if evidence else start.where,
+            )
+            return
+        unknown, value = split[0], ":" + split[1]
     ports = ports_of(value, socket)
     if isinstance(ports, str):
         at = evidence[0].location if evidence else start.where
@@ -264,7 +269,7 @@ def _facts_for(
         return
     for found in ports or ():
         yield from _listener(
-            run, socket, found, host_override, spelled, origin, evidence, start, scope, assumed
+            run, socket, found, host_override, spelled, origin, evidence, start, scope, assumed, unknown
         )
 
 
@@ -279,6 +284,7 @@ def _listener(
     start: Start,
     scope: Scope,
     assumed: bool,
+    unknown: str | None = None,
 ) -> Iterator[Listener]:
     host = found.host
     if host_override is not None and (host is None or socket.form in ("port", "host_port")):
@@ -296,7 +302,7 @@ def _listener(
             service=scope.service,
             protocol=protocol,
             ports=PortRange.single(found.port),
-            address=bind_address(host),
+            address=unknown_address(unknown) if unknown is not None else bind_address(host),
             location=start.where,
             run_as=scope.run_as,
             bound_by="root-master" if root_master else "process",

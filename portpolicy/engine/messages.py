@@ -78,6 +78,6 @@ def phrase_texts(part: Rule, fact: Any, start: Binding, binding: Binding) -> dic
     """Each of ``part.phrases`` rendered: its first choice that holds, or ""."""
     texts: dict[str, str] = {}
     for name, choices in part.phrases:
-        chosen = next((text for cond, text in choices if cond(fact, start) is not None), None)
+        chosen = next((text for cond, text in choices if cond(fact, binding) is not None), None)
         texts[name] = "" if chosen is None else render(chosen, fact, binding)
     return texts

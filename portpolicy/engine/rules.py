@@ -177,7 +177,8 @@ def compile_rule(data: dict[str, Any], source: str) -> Rule:
         cases = tuple(
             (compile_condition(c["when"], fact, None), c["message"].strip()) for c in report.get("cases", ())
         )
-        phrases = _phrases(report.get("phrases", {}), fact)
+        joined = where.get("exists", {}).get("fact") if isinstance(where, dict) else None
+        phrases = _phrases(report.get("phrases", {}), fact, joined)
         fix = _fix(data.get("fix"), fact)
         named = frozenset(name for name, _ in phrases)
         for template in (
@@ -252,8 +253,13 @@ def _check_template(template: str, fact: str, phrases: frozenset[str] = frozense
             check_path(name, fact, None)
 
 
-def _phrases(spec: Mapping[str, Any], fact: str) -> tuple[tuple[str, Choices], ...]:
-    """``report.phrases`` compiled: a choice without ``when`` always holds; texts keep their spaces."""
+def _phrases(
+    spec: Mapping[str, Any], fact: str, joined: str | None = None
+) -> tuple[tuple[str, Choices], ...]:
+    """``report.phrases`` compiled: a choice without ``when`` always holds; texts keep their spaces.
+
+    A rule whose match is an ``exists`` join may name the joined fact (``other.``) in a choice's
+    condition, as its templates do (``joined`` is that fact's kind)."""
     compiled = []
     for name, choices in spec.items():
         if name in {"other", "self"} or name in (field_names(fact) or ()):
@@ -264,7 +270,7 @@ def _phrases(spec: Mapping[str, Any], fact: str) -> tuple[tuple[str, Choices], .
             (
                 name,
                 tuple(
-                    (compile_condition(c["when"], fact, None) if "when" in c else always, c["text"])
+                    (compile_condition(c["when"], fact, joined) if "when" in c else always, c["text"])
                     for c in choices
                 ),
             )

@@ -50,7 +50,7 @@ from portpolicy.readers.base import (
     shown,
 )
 from portpolicy.readers.lexing import ForwardFinder
-from portpolicy.readers.netaddr import bind_address
+from portpolicy.readers.netaddr import bind_address, templated_host, unknown_address
 
 NAME = "haproxy"
 
@@ -223,9 +223,14 @@ def _bind(
 
 
 def _one(item: str, params: set[str], where: Location, section: str, user: Evidence | None) -> Iterator[Fact]:
+    unknown_host: str | None = None
     if is_templated(item) or "$" in item:
-        yield Unresolved(item, "HAProxy bind: value is a template or environment variable", where)
-        return
+        split = templated_host(item)  # ``{{ ip }}:8404``: the port is known, the address is not
+        family_prefix, at, after = split[0].partition("@") if split else ("", "", "")
+        if split is None or (at and is_templated(family_prefix)):
+            yield Unresolved(item, "HAProxy bind: value is a template or environment variable", where)
+            return
+        unknown_host = after if at else split[0]
     if item.startswith(_NO_PORT):
         return
     lowered = item.lower()
@@ -265,7 +270,9 @@ def _one(item: str, params: set[str], where: Location, section: str, user: Evide
             yield parsed
         return
     host = host.strip("[]")
-    if host in ("", "*", "0.0.0.0"):
+    if unknown_host is not None:
+        address = unknown_address(unknown_host)
+    elif host in ("", "*", "0.0.0.0"):
         address = BindAddress(None, family)
     elif host == "::":
         address = BindAddress(None, "ipv6" if "v6only" in params else "dual")

@@ -3,6 +3,11 @@
 Each daemon writes addresses its own way (nginx ``[::1]:80``, HAProxy ``:::80``, sshd
 ``[::]:22``), but once split they mean the same thing to the kernel: a wildcard of one
 family, a numeric address, or a host name the daemon resolves when it starts.
+
+A template in the host part only (``bind {{ ansible_default_ipv4.address }}:9000``, an
+Ansible template whose expression the scan could not evaluate and left as written) still
+gives a listener: its port is literal, its address unknown (``templated_host``,
+``BindAddress.unknown``). The template text is the user's own; no placeholder is made up.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 
 from portpolicy.model import BindAddress
+from portpolicy.readers.base import is_templated
 
 
 def bind_address(host: str | None, wildcard_family: str = "dual") -> BindAddress:
@@ -60,3 +66,25 @@ def split_host_port(text: str) -> tuple[str | None, str | None]:
         host, port = text.split(":")
         return host, port
     return text, None
+
+
+def templated_host(text: str) -> tuple[str, str] | None:
+    """``{{ expr }}:port`` with a template in the host part only and a literal port, as
+    (host as written, port text); None when the port is templated too (or there is none).
+
+    The template must close before the last colon (``{{ a | default('::') }}:80`` is
+    split after it), so a colon inside an expression is never taken for the separator.
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep or not host.strip() or not port or not is_templated(host):
+        return None
+    if is_templated(port) or any(c in port for c in "{}$%<>@"):
+        return None
+    if host.count("{{") != host.count("}}") or host.count("{%") != host.count("%}"):
+        return None
+    return host.strip(), port
+
+
+def unknown_address(host: str) -> BindAddress:
+    """The address of a templated host part (``templated_host``): known only on the host."""
+    return BindAddress(host, "dual", unknown=True)

@@ -46,7 +46,7 @@ from portpolicy.model import (
 )
 from portpolicy.readers.base import Format, Source, ascii_int, is_templated, shown, strip_template
 from portpolicy.readers.lexing import ForwardFinder, glob_matches, replace_templates
-from portpolicy.readers.netaddr import bind_address, split_bracketed
+from portpolicy.readers.netaddr import bind_address, split_bracketed, templated_host, unknown_address
 from portpolicy.readers.nginx_repeats import Bind, bind, refusals
 from portpolicy.signatures import nginx as signature
 
@@ -442,13 +442,17 @@ class _Walker:
             return
         addr = d.args[0]
         where = Location(d.location.path, d.location.line + addr.line - d.line, addr.column)
+        unknown: tuple[str, str] | None = None
         if addr.templated or "$" in addr.text or is_templated(addr.text):
-            yield Unresolved(addr.text, "nginx listen: value is a template or variable", where)
-            return
+            # ``{{ ansible_host }}:443``: the port is known, the address only on the host (nginx has no $ there)
+            unknown = templated_host(addr.text) if "$" not in addr.text else None
+            if unknown is None:
+                yield Unresolved(addr.text, "nginx listen: value is a template or variable", where)
+                return
         if addr.text.startswith("unix:"):
             return
         params = [a.text for a in d.args[1:]]
-        host, port_text = _split(addr.text)
+        host, port_text = _split(addr.text) if unknown is None else (None, unknown[1])
         if port_text is None:
             if block != "http-server":
                 yield InvalidPort(
@@ -474,7 +478,7 @@ class _Walker:
         for p in params:
             if p.startswith("ipv6only="):
                 ipv6only = p.split("=", 1)[1]
-        address = bind_address(host, "ipv4")
+        address = bind_address(host, "ipv4") if unknown is None else unknown_address(unknown[0])
         if address.host is None and address.family == "ipv6" and ipv6only == "off":
             address = BindAddress(None, "dual")
         key = (where, protocol, PortRange.single(port), str(address))
