@@ -16,6 +16,8 @@ from portpolicy import regex
 from portpolicy.ansible.jinja.budget import MAX_NESTING, SCALARS, Budget
 from portpolicy.ansible.jinja.filters import FILTERS, short_name
 from portpolicy.ansible.jinja.operations import (
+    PY2_DICT_METHODS,
+    PY2_NOTE,
     Method,
     apply_operator,
     call_method,
@@ -41,6 +43,7 @@ from portpolicy.ansible.jinja.values import (
     hashable,
     is_int,
     known,
+    note,
     truth,
     type_name,
 )
@@ -215,6 +218,8 @@ class Evaluator:
         func = self.eval(target)
         if isinstance(func, Method):
             self.budget.visit(func.target)
+            if func.name in PY2_DICT_METHODS and isinstance(func.target, dict):
+                note(self.resolve, PY2_NOTE.format(name=func.name))
             return call_method(func, args, kwargs)
         if isinstance(func, Macro):
             return func.invoke(args, kwargs, self.budget)
