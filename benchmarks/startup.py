@@ -14,7 +14,11 @@ floor. Bytecode is cached in a temporary ``PYTHONPYCACHEPREFIX``, as an installe
 has its ``.pyc`` files (``--no-bytecode-cache`` measures the environment as it is). The
 files are written to a temporary directory; nothing else is written.
 
-Usage: ``python benchmarks/startup.py [--repeat 20] [--json FILE]``
+``--against DIR`` adds the two checks run with another checkout of portpolicy (a ``git
+worktree`` of an earlier commit) in the same rounds, so a change is measured before and
+after against one floor, on a machine whose load moves.
+
+Usage: ``python benchmarks/startup.py [--repeat 20] [--json FILE] [--against DIR]``
 """
 
 from __future__ import annotations
@@ -49,12 +53,21 @@ def write_files(root: str) -> None:
             fh.write(text)
 
 
-def best_walls(root: str, env: dict[str, str], repeat: int) -> dict[str, float]:
-    """The best wall time of each step over ``repeat`` interleaved rounds (one warm-up first)."""
-    best = dict.fromkeys(STEPS, float("inf"))
+def best_walls(
+    root: str, env: dict[str, str], repeat: int, against: dict[str, str] | None = None
+) -> dict[str, float]:
+    """The best wall time of each step over ``repeat`` interleaved rounds (one warm-up first).
+
+    With ``against`` (another checkout's environment), its sysctl and compose checks run
+    in the same rounds, as ``sysctl@against`` and ``compose@against``.
+    """
+    steps = [(name, argv, env) for name, argv in STEPS.items()]
+    if against is not None:
+        steps += [(f"{name}@against", STEPS[name], against) for name in ("sysctl", "compose")]
+    best = {name: float("inf") for name, _, _ in steps}
     for round_ in range(repeat + 1):
-        for name, argv in STEPS.items():
-            sample, stderr = measure(argv, root, env)
+        for name, argv, step_env in steps:
+            sample, stderr = measure(argv, root, step_env)
             if sample.returncode != 0:
                 raise SystemExit(f"{name} exited {sample.returncode}: {stderr}")
             if round_:  # the first round fills the bytecode cache
@@ -67,23 +80,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=20, help="rounds (default 20); the best is kept")
     parser.add_argument("--no-bytecode-cache", action="store_true", help="measure without cached .pyc")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument(
+        "--against",
+        metavar="DIR",
+        help="also time the checks with the portpolicy checkout in DIR (same rounds)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="portpolicy-startup-") as root:
         write_files(root)
         pycache = None if args.no_bytecode_cache else os.path.join(root, ".pycache")
-        best = best_walls(root, child_env(pycache), args.repeat)
+        env = child_env(pycache)
+        against = None
+        if args.against:
+            against = dict(env, PYTHONPATH=os.path.abspath(args.against))
+        best = best_walls(root, env, args.repeat, against)
     floor = best["yaml"]
     result = {
         "date": date.today().isoformat(),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "repeat": args.repeat,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "against": os.path.abspath(args.against) if args.against else None,
         "best_ms": {name: round(wall * 1000, 1) for name, wall in best.items()},
         "ratio": {name: round(wall / floor, 2) for name, wall in best.items() if name != "yaml"},
     }
-    print(f"{'step':<8} {'best ms':>8} {'x floor':>8}")
+    width = max(len(name) for name in best)
+    print(f"{'step':<{width}} {'best ms':>8} {'x floor':>8}")
     for name, wall in best.items():
-        print(f"{name:<8} {wall * 1000:8.1f} {wall / floor:8.2f}")
+        print(f"{name:<{width}} {wall * 1000:8.1f} {wall / floor:8.2f}")
+    print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(result, fh, indent=2)
