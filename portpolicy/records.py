@@ -1,4 +1,4 @@
-"""Dataclasses that compile one function at import instead of six (#13).
+"""Dataclasses that compile their methods on first use instead of at import (#13).
 
 A one-file check creates every class of ``portpolicy.model`` at import, and
 ``@dataclass(frozen=True)`` compiles six methods per class with ``exec`` (``__init__``,
@@ -7,11 +7,11 @@ four more): about half of the model's import time, for methods most classes neve
 a one-file check. ``record`` is the same class, made cheaper: ``dataclasses`` still
 collects the fields (so ``fields``, ``replace``, ``asdict`` and ``is_dataclass`` work, and
 ``__dataclass_params__`` says ``frozen``, ``eq``, ``repr`` and ``order`` as before);
-``__init__`` is compiled at once from the text ``dataclasses`` writes; ``__repr__``,
-``__eq__``, ``__hash__`` and the order methods from the same text on their first call
-(then they replace themselves, so a large scan runs the very methods ``dataclasses``
-would have made); ``__setattr__`` and ``__delattr__``, which only raise, are shared
-closures. ``record(frozen=False)`` is ``@dataclass``: a plain ``__init__``, no ``__hash__``.
+``__init__``, ``__repr__``, ``__eq__``, ``__hash__`` and the order methods are compiled
+from the text ``dataclasses`` writes on their first call (then they replace themselves,
+so a large scan runs the very methods ``dataclasses`` would have made; until then
+``__init__`` carries its real ``__signature__``); ``__setattr__`` and ``__delattr__``,
+which only raise, are shared closures. ``record(frozen=False)`` is ``@dataclass``: a plain ``__init__``, no ``__hash__``.
 ``tests/test_records.py`` compares every model class with the dataclass it was.
 
 Not supported (a class that needs them keeps ``@dataclass``): ``InitVar`` and keyword-only

@@ -109,6 +109,8 @@ def test_a_record_is_observably_the_frozen_dataclass() -> None:
     for args, kwargs in cases:
         assert observed(ours, *args, **kwargs) == observed(theirs, *args, **kwargs)
     fresh = build(record, body)
+    assert str(inspect.signature(fresh)) == str(inspect.signature(theirs))  # before __init__ is compiled
+    assert vars(fresh)["__init__"].__qualname__ == "Sample.__init__"
     stub = vars(fresh)["__eq__"]
     assert fresh("a") == fresh("a") and vars(fresh)["__eq__"] is not stub  # compiled on first use, then kept
     assert vars(fresh)["__eq__"].__qualname__ == "Sample.__eq__"
