@@ -216,6 +216,7 @@ def run_task(ctx: Ctx, task: MappingNode) -> None:
         )
         conditions.guard(ctx.out, start, unknown)
         outcome = _stronger(outcome, ran)
+        notes.extend(n for n in item_scope.notes if n not in notes)  # a Python 2 dict method, ...
     ctx.out.tasks.extend(TaskMark(where, *outcome, note) for note in notes or [""])
 
 

@@ -114,6 +114,8 @@ class Scope:
         self._index: dict[str, Var] | None = None
         self._active: set[str] = set()
         self._cache: dict[str, Any] = {}
+        self.notes: dict[str, None] = {}
+        """What evaluating in this scope noted for ``-v`` (``jinja.values.note``: a Python 2 form)."""
 
     @property
     def all_layers(self) -> list[dict[str, Var]]:
