@@ -79,7 +79,7 @@ def _process(cls: Any, order: bool, frozen: bool) -> Any:
         raise TypeError(f"{cls.__name__}: InitVar and keyword-only fields need @dataclass")
     fields = dataclasses.fields(cls)
     if "__init__" not in own:
-        _set(cls, _init(cls, fields, frozen))
+        _set(cls, _lazy_init(cls, fields, frozen))
     if "__repr__" not in own:
         shown = ", ".join(f"{f.name}={{self.{f.name}!r}}" for f in fields if f.repr)
         _set(cls, _lazy(cls, "__repr__", ['return self.__class__.__qualname__ + f"(' + shown + ')"']))
@@ -157,8 +157,42 @@ def _compare(ours: str, op: str, theirs: str) -> list[str]:
     return ["if other.__class__ is self.__class__:", f" return {ours}{op}{theirs}", "return NotImplemented"]
 
 
-def _init(cls: Any, fields: tuple[dataclasses.Field[Any], ...], frozen: bool) -> Any:
-    """``__init__`` from the text dataclasses writes (Python 3.10-3.12)."""
+def _lazy_init(cls: Any, fields: tuple[dataclasses.Field[Any], ...], frozen: bool) -> Any:
+    """``__init__`` compiled on the first instance; until then a stub with the real signature.
+
+    Most classes of a one-file check's modules are never instantiated in it. The stub's
+    ``__signature__`` is what ``inspect.signature`` reads, so the class's signature (and the
+    docstring dataclasses derives from it) is the compiled ``__init__``'s.
+    """
+    _check_defaults(fields)
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        method = _init(cls, fields, frozen)
+        _set(cls, method)
+        method(self, *args, **kwargs)
+
+    __init__.__signature__ = _signature(fields)  # type: ignore[attr-defined]
+    return __init__
+
+
+def _signature(fields: tuple[dataclasses.Field[Any], ...]) -> Any:
+    from inspect import Parameter, Signature  # loaded already: dataclasses imports inspect
+
+    self_name = "__dataclass_self__" if any(f.name == "self" for f in fields) else "self"
+    params = [Parameter(self_name, Parameter.POSITIONAL_OR_KEYWORD)]
+    for f in fields:
+        if not f.init:
+            continue
+        default = f.default
+        if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
+            default = _FACTORY
+        if default is dataclasses.MISSING:
+            default = Parameter.empty
+        params.append(Parameter(f.name, Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=f.type))
+    return Signature(params, return_annotation=None)
+
+
+def _check_defaults(fields: tuple[dataclasses.Field[Any], ...]) -> None:
     seen_default = False
     for f in fields:
         if f.init:
@@ -166,6 +200,10 @@ def _init(cls: Any, fields: tuple[dataclasses.Field[Any], ...], frozen: bool) ->
                 seen_default = True
             elif seen_default:
                 raise TypeError(f"non-default argument {f.name!r} follows default argument")
+
+
+def _init(cls: Any, fields: tuple[dataclasses.Field[Any], ...], frozen: bool) -> Any:
+    """``__init__`` from the text dataclasses writes (Python 3.10-3.12)."""
     self_name = "__dataclass_self__" if any(f.name == "self" for f in fields) else "self"
     names: dict[str, Any] = {f"_type_{f.name}": f.type for f in fields}
     names.update({"_HAS_DEFAULT_FACTORY": _FACTORY, "__dataclass_builtins_object__": object})

@@ -111,6 +111,9 @@ def test_a_record_is_observably_the_frozen_dataclass() -> None:
     fresh = build(record, body)
     assert str(inspect.signature(fresh)) == str(inspect.signature(theirs))  # before __init__ is compiled
     assert vars(fresh)["__init__"].__qualname__ == "Sample.__init__"
+    assert "args" in vars(fresh)["__init__"].__code__.co_varnames  # the stub, until the first instance
+    fresh("a")
+    assert "args" not in vars(fresh)["__init__"].__code__.co_varnames
     stub = vars(fresh)["__eq__"]
     assert fresh("a") == fresh("a") and vars(fresh)["__eq__"] is not stub  # compiled on first use, then kept
     assert vars(fresh)["__eq__"].__qualname__ == "Sample.__eq__"
