@@ -66,6 +66,15 @@ def test_a_one_file_sysctl_check_imports_the_sysctl_reader_and_no_other(tmp_path
     assert not modules & REPORT_FORMATS
     assert "portpolicy.report.text" in modules
     assert not modules & {"jsonschema", "portpolicy.schemas", "portpolicy.registry", "multiprocessing"}
+    # no other format's helpers, no program table, no YAML-only stage
+    assert {m for m in modules if m.startswith("portpolicy.readers.")} <= {
+        "portpolicy.readers.base",
+        "portpolicy.readers.lexing",
+        "portpolicy.readers.sysctl",
+    }
+    assert not {
+        m for m in modules if m == "portpolicy.apps" or m.startswith(("portpolicy.apps.", "portpolicy.helm"))
+    }
 
 
 def test_a_one_file_compose_check_imports_the_compose_reader_and_not_the_ansible_stage(
@@ -83,6 +92,21 @@ def test_a_one_file_compose_check_imports_the_compose_reader_and_not_the_ansible
     }
     assert not modules & REPORT_FORMATS
     assert not modules & {"jsonschema", "portpolicy.schemas", "portpolicy.registry"}
+    # the compose reader's own package and the helpers it reads with, nothing of another format
+    helpers = {"base", "lexing", "dotenv", "interpolate", "netaddr"}
+    for module in (m for m in modules if m.startswith("portpolicy.readers.")):
+        assert module.startswith("portpolicy.readers.compose") or module.rsplit(".", 1)[1] in helpers, module
+    assert not {m for m in modules if m.startswith("portpolicy.helm")}
+
+
+def test_a_one_file_check_builds_the_parser_of_check_alone() -> None:
+    """``cli.build_parser`` fills only the sub-command a run names (the others are listed, empty)."""
+    from portpolicy import cli
+
+    parser = cli.build_parser(["check", "compose.yaml"])
+    choices = next(a for a in parser._actions if a.dest == "command").choices
+    assert isinstance(choices, dict)
+    assert {name for name, sub in choices.items() if len(sub._actions) > 1} == {"check"}
 
 
 def test_a_playbook_still_runs_the_ansible_stage(tmp_path: Path) -> None:
