@@ -10,6 +10,11 @@ its build context (``COPY`` sources are relative to it) and its target; ``placem
 workloads to it. Files are found by name and opened through ``safeio``; every source is
 bounded (``MAX_*`` here and in each module; docs/robustness.md), and what a bound cut short
 is an ``Unresolved`` line on the file, shown by ``facts``.
+
+A compose service with ``build:`` and ``image:`` declares such a build itself (the compose
+reader gives its ``ImageBuild``): it joins the table first, and a call building the same
+image from the same Dockerfile and context adds nothing. A file read for its calls is
+listed as read (``READER``), a CI file with none says so (``relist``).
 """
 
 from __future__ import annotations

@@ -11,8 +11,11 @@ such list. The lists are found here, in the scanned tree only:
 * commands in Makefiles, shell scripts, justfiles and CI files, read with a small tokenizer
   (never run): ``docker compose``/``docker-compose``/``podman compose`` with ``-f``/``--file``
   and ``--profile``; a file name ``$(VAR)``/``${VAR}``/``$VAR`` is used only when the same
-  file assigns ``VAR`` a literal value; names are relative to the file's folder (a CI
-  file's: the folder holding ``.github``);
+  file assigns ``VAR`` a literal value (its last one; a ``--profile $VAR`` takes each value
+  the file assigns, one start per value); a variable holding a compose command
+  (``DC="docker compose -f x.yml"``) starts one where it begins a command (``$DC up``);
+  names are relative to the file's folder (a CI file's: the folder holding ``.github``; a
+  script's, or a folder above it, since it may ``cd`` to the repository root first);
 * ``COMPOSE_FILE`` (split on ``COMPOSE_PATH_SEPARATOR``, ``:`` by default) and
   ``COMPOSE_PROFILES`` in a ``.env`` beside a compose file;
 * ``dockerComposeFile`` in ``.devcontainer/devcontainer.json`` or ``.devcontainer.json``
