@@ -17,6 +17,7 @@ import yaml
 from portpolicy.model import FirewallRule, KernelSetting, Listener, Unresolved
 from portpolicy.pipeline import Report
 from tests.helpers import FIXTURES, run_cli, scan_tree, write_tree
+from tests.hostile import run_bounded
 
 TALLY = FIXTURES / "ansible-tally"
 CFG = {"ansible.cfg": "[defaults]\ninventory = inventory\n"}
@@ -318,3 +319,43 @@ def test_the_web_play_sees_no_clash(tmp_path: Path) -> None:
     assert settings == [("database", "net.ipv4.ip_local_port_range", "2000 65000")]
     assert {f.host for f in report.findings if f.rule == "PP002"} == {"database"}
     assert any(isinstance(u, Unresolved) and "lookup()" in u.reason for u in report.unresolved)
+
+
+# --------------------------------------------------------------------------- hostile shapes
+
+
+def test_hostile_accumulations_loops_and_custom_modules_stay_bounded(tmp_path: Path) -> None:
+    """Strangers' pull requests: a set_fact doubling a dict per item, thousands of set_fact keys,
+    a bare-name loop over a huge list, a custom module's port list of 50 000 entries, blocks
+    nested past the walker's depth under a false ``when:``: a bounded run, no traceback."""
+    nested = "- name: top\n  when: false\n  block:\n"
+    for depth in range(1, 60):
+        nested += "  " * depth + "- block:\n" + "  " * depth + "  - debug: {msg: x}\n" + "  " * depth + "  "
+    nested += "  - debug: {msg: deepest}\n"
+    keys = "".join(f"        k{i}: '{{{{ {i} }}}}'\n" for i in range(5000))
+    write_tree(
+        tmp_path,
+        {
+            **CFG,
+            "inventory": "[app]\napp1\n",
+            ".portpolicy.yml": "port-modules:\n  site_fw: {fact: firewall, port: ports}\n",
+            "library/site_fw.py": "# module\n",
+            "group_vars/all.yml": "huge: [" + ", ".join(str(1024 + i % 60000) for i in range(50000)) + "]\n",
+            "nested.yml": nested,
+            "site.yml": "- hosts: app\n  tasks:\n"
+            "    - set_fact:\n        d: \"{{ d | default({'a': 1}) | combine({item: d | default({})}) }}\"\n"
+            "      loop: '{{ range(500) | list }}'\n"
+            "    - set_fact:\n"
+            + keys
+            + "    - ansible.posix.firewalld: {port: '{{ item }}/tcp', state: enabled}\n"
+            "      with_items: huge\n"
+            "    - site_fw: {ports: '{{ huge }}'}\n"
+            "    - include_tasks: nested.yml\n",
+        },
+    )
+    done = run_bounded(
+        "check", ".", "--format", "json", "--statistics", "--fail-on", "never", cwd=tmp_path, timeout=120
+    )
+    assert not done.timed_out and done.returncode == 0, done.stderr[-2000:]
+    tasks = json.loads(done.stdout)["summary"]["statistics"]["ansible_tasks"]
+    assert sum(tasks[b] for b in ("resolved", "unresolved", "no_port", "skipped")) == tasks["tasks"]
