@@ -34,14 +34,41 @@ comment line above it), so a failed search costs one pass over each block.
 """
 
 
+_TOP_SERVICES = lazy(r"^\ufeff?(?:[!&][^\s]*[ \t]+)*[\"']?services[\"']?[ \t]*:", re.M)
+"""``services:`` as a key at the start of a line (quoted, tagged or anchored too): a block
+mapping at the top level has its keys there."""
+_ODD_TOP = lazy(
+    r"<<"  # a merge key: an anchor elsewhere may hold services
+    r"|^[ \t]*(?:---[ \t]+)?[{?]"  # a document that is a flow mapping, or an explicit key
+    r"|(?:\A|^---[^\n]*\n)(?:[ \t]*(?:#[^\n]*)?\n)*[ \t]+[^\s#]",  # a document whose top level is indented
+    re.M,
+)
+"""Where a top-level ``services`` key need not start a line; the text sniff then says yes."""
+
+
+def _services_on_top(text: str) -> bool:
+    """``services`` may be a key of a document's top level (the reader's ``claims`` decides).
+
+    Only where it cannot be (``jobs.<id>.services`` in a GitHub workflow, an Ansible task's
+    ``services:`` argument) is the file not composed: the key of a top-level block mapping
+    starts its line unless the top level is a flow mapping, uses an explicit ``?`` key, is
+    indented as a whole, or merges keys from an anchor (``<<``).
+    """
+    if "\r" in text:
+        text = text.replace("\r", "\n")
+    return _TOP_SERVICES.search(text) is not None or _ODD_TOP.search(text) is not None
+
+
 def named(rel: str) -> bool:
     """Compose's default file names (and their ``.j2`` templates) are compose files by name."""
     return _BASENAME.fullmatch(rel.rsplit("/", 1)[-1]) is not None
 
 
 def looks(text: str) -> bool:
-    """Cheap text test before any YAML is composed: ``services``, or a service fragment's shape."""
-    return "services" in text or (("image" in text or "build" in text) and _FRAGMENT.search(text) is not None)
+    """Cheap text test before any YAML is composed: a top-level ``services``, or a service fragment's shape."""
+    if "services" in text and _services_on_top(text):
+        return True
+    return ("image" in text or "build" in text) and _FRAGMENT.search(text) is not None
 
 
 SIGNATURE = Signature(
