@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from portpolicy.model import Listener
+from portpolicy.model import Finding, Listener
+from portpolicy.pipeline import Report
 from tests.helpers import run_cli, scan_tree, write_tree
 
 
@@ -96,16 +97,15 @@ TREE = {
 PLAY_HOST = "kube_control_plane"
 
 
-def _listeners(report: object, host: str) -> list[Listener]:
-    facts = getattr(report, "facts", [])
+def _listeners(report: Report, host: str) -> list[Listener]:
     return sorted(
-        (f for f in facts if isinstance(f, Listener) and f.host == host and "csi" in f.service),
+        (f for f in report.facts if isinstance(f, Listener) and f.host == host and "csi" in f.service),
         key=lambda f: f.service,
     )
 
 
-def _pp004(report: object) -> list[object]:
-    return [f for f in getattr(report, "findings", []) if f.rule == "PP004"]
+def _pp004(report: Report) -> list[Finding]:
+    return [f for f in report.findings if f.rule == "PP004"]
 
 
 def test_roles_whose_condition_is_false_do_not_run(tmp_path: Path) -> None:

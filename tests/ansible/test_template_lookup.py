@@ -15,6 +15,7 @@ import pytest
 
 from portpolicy.ansible.loader import Loader
 from portpolicy.model import Listener, Unresolved
+from portpolicy.pipeline import Report
 from tests.helpers import run_cli, scan_tree, write_tree
 from tests.hostile import run_bounded
 
@@ -99,10 +100,9 @@ K8S_TEMPLATE = """\
 PATH = "roles/dns/templates/nodelocaldns-daemonset.yml.j2"
 
 
-def _host_listeners(report: object) -> list[Listener]:
-    facts = getattr(report, "facts", [])
+def _host_listeners(report: Report) -> list[Listener]:
     return sorted(
-        (f for f in facts if isinstance(f, Listener) and f.host == "kube_control_plane"),
+        (f for f in report.facts if isinstance(f, Listener) and f.host == "kube_control_plane"),
         key=lambda f: f.location.line,
     )
 
