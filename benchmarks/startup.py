@@ -10,9 +10,10 @@ alike, each run through ``run.py``'s launcher (a fresh interpreter per run):
 - ``compose``: ``python -m portpolicy check compose.yaml``.
 
 The best of ``--repeat`` wall times is reported for each, and each check's ratio to the
-floor. Bytecode is cached in a temporary ``PYTHONPYCACHEPREFIX``, as an installed package
-has its ``.pyc`` files (``--no-bytecode-cache`` measures the environment as it is). The
-files are written to a temporary directory; nothing else is written.
+floor; the best CPU times too, steadier where other work loads the machine. Bytecode is
+cached in a temporary ``PYTHONPYCACHEPREFIX``, as an installed package has its ``.pyc``
+files (``--no-bytecode-cache`` measures the environment as it is). The files are written
+to a temporary directory; nothing else is written.
 
 ``--against DIR`` adds the two checks run with another checkout of portpolicy (a ``git
 worktree`` of an earlier commit) in the same rounds, so a change is measured before and
@@ -55,16 +56,18 @@ def write_files(root: str) -> None:
 
 def best_walls(
     root: str, env: dict[str, str], repeat: int, against: dict[str, str] | None = None
-) -> dict[str, float]:
+) -> tuple[dict[str, float], dict[str, float]]:
     """The best wall time of each step over ``repeat`` interleaved rounds (one warm-up first).
 
     With ``against`` (another checkout's environment), its sysctl and compose checks run
-    in the same rounds, as ``sysctl@against`` and ``compose@against``.
+    in the same rounds, as ``sysctl@against`` and ``compose@against``. Also the best CPU time
+    (user + system) of each step: on a machine other work loads, the steadier figure.
     """
     steps = [(name, argv, env) for name, argv in STEPS.items()]
     if against is not None:
         steps += [(f"{name}@against", STEPS[name], against) for name in ("sysctl", "compose")]
     best = {name: float("inf") for name, _, _ in steps}
+    cpu = dict(best)
     for round_ in range(repeat + 1):
         for name, argv, step_env in steps:
             sample, stderr = measure(argv, root, step_env)
@@ -72,7 +75,8 @@ def best_walls(
                 raise SystemExit(f"{name} exited {sample.returncode}: {stderr}")
             if round_:  # the first round fills the bytecode cache
                 best[name] = min(best[name], sample.wall)
-    return best
+                cpu[name] = min(cpu[name], sample.cpu)
+    return best, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         against = None
         if args.against:
             against = dict(env, PYTHONPATH=os.path.abspath(args.against))
-        best = best_walls(root, env, args.repeat, against)
+        best, cpu = best_walls(root, env, args.repeat, against)
     floor = best["yaml"]
     result = {
         "date": date.today().isoformat(),
@@ -104,11 +108,15 @@ def main(argv: list[str] | None = None) -> int:
         "against": os.path.abspath(args.against) if args.against else None,
         "best_ms": {name: round(wall * 1000, 1) for name, wall in best.items()},
         "ratio": {name: round(wall / floor, 2) for name, wall in best.items() if name != "yaml"},
+        "best_cpu_ms": {name: round(t * 1000, 1) for name, t in cpu.items()},
+        "cpu_ratio": {name: round(t / cpu["yaml"], 2) for name, t in cpu.items() if name != "yaml"},
     }
     width = max(len(name) for name in best)
-    print(f"{'step':<{width}} {'best ms':>8} {'x floor':>8}")
+    print(f"{'step':<{width}} {'best ms':>8} {'x floor':>8} {'CPU ms':>8} {'x floor':>8}")
     for name, wall in best.items():
-        print(f"{name:<{width}} {wall * 1000:8.1f} {wall / floor:8.2f}")
+        print(
+            f"{name:<{width}} {wall * 1000:8.1f} {wall / floor:8.2f} {cpu[name] * 1000:8.1f} {cpu[name] / cpu['yaml']:8.2f}"
+        )
     print(f"load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
