@@ -13,6 +13,12 @@ minimal ``python -S`` launcher (about 11 MiB, below every step) spawns each one 
 - ``no-ansible``: the same check with the Ansible stage switched off
   (``benchmarks/without_ansible.py``): the difference is what variable resolution and
   running the plays cost;
+- ``check-jobs1``: ``check`` with ``--jobs 1``: no worker process at all (``check`` itself
+  uses the default, one process per CPU);
+- ``cache-warm``: ``check --cache DIR`` with the cache filled by an unmeasured run first:
+  a repeated run on an unchanged tree;
+- ``cache-warm-no-ansible``: the same without the Ansible stage, which the cache does not
+  cover: what is left of a warm run besides it;
 - ``version``: ``python -m portpolicy --version`` (import and argument parsing only);
 - ``one-file``: ``python -m portpolicy check <one compose.yaml> --fail-on never``;
 - ``python``: ``python -c pass``, the interpreter's own start-up.
@@ -214,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     env = child_env(None if args.no_bytecode_cache else os.path.join(report_dir, "pycache"))
     one = one_compose_file(tree)
     pp = [PY, "-m", "portpolicy"]
+    quiet = ["--format", "json", "-o", os.devnull, "--fail-on", "never"]
+    cache_dir = os.path.join(report_dir, "cache")
+    no_ansible = [PY, os.path.join(HERE, "without_ansible.py")]
     steps = [
         Step("floor", "python benchmarks/floor.py TREE", [PY, os.path.join(HERE, "floor.py"), tree]),
         Step(
@@ -237,6 +246,21 @@ def main(argv: list[str] | None = None) -> int:
                 "never",
             ],
         ),
+        Step(
+            "check-jobs1",
+            "python -m portpolicy check TREE --jobs 1 --format json -o /dev/null --fail-on never",
+            [*pp, "check", tree, "--jobs", "1", *quiet],
+        ),
+        Step(
+            "cache-warm",
+            "python -m portpolicy check TREE --cache DIR --format json -o /dev/null --fail-on never",
+            [*pp, "check", tree, "--cache", cache_dir, *quiet],
+        ),
+        Step(
+            "cache-warm-no-ansible",
+            "python benchmarks/without_ansible.py check TREE --cache DIR --format json -o /dev/null ...",
+            [*no_ansible, "check", tree, "--cache", cache_dir, *quiet],
+        ),
         Step("version", "python -m portpolicy --version", [*pp, "--version"]),
         Step(
             "one-file",
@@ -247,6 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     floor_counts: dict[str, int] = {}
     try:
+        filled, stderr = measure([*pp, "check", tree, "--cache", cache_dir, *quiet], cwd=tree, env=env)
+        if filled.returncode != 0:
+            print(f"filling the cache exited with {filled.returncode}:\n{stderr}", file=sys.stderr)
+            return 1
         for round_no in range(args.warmup + args.repeat):
             measured = round_no >= args.warmup
             for step in steps:
@@ -288,6 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     print(table(steps))
     print()
     print(f"check / floor: wall time x{ratio_time:.2f}, peak RSS x{ratio_mem:.2f}")
+    for name in ("check-jobs1", "no-ansible", "cache-warm", "cache-warm-no-ansible"):
+        wall = by_name[name].median("wall") / by_name["floor"].median("wall")
+        rss = by_name[name].median("maxrss_kib") / by_name["floor"].median("maxrss_kib")
+        print(f"{name} / floor: wall time x{wall:.2f}, peak RSS x{rss:.2f}")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     ansible = by_name["check"].median("wall") - by_name["no-ansible"].median("wall")
     print(f"the Ansible stage (plays, roles, variables, templates): {ansible:+.3f}s of check's wall time")
     print(
@@ -322,6 +355,14 @@ def main(argv: list[str] | None = None) -> int:
             for s in steps
         },
         "ratio_check_to_floor": {"wall": ratio_time, "maxrss": ratio_mem},
+        "ratios_to_floor": {
+            s.name: {
+                "wall": s.median("wall") / by_name["floor"].median("wall"),
+                "maxrss": s.median("maxrss_kib") / by_name["floor"].median("maxrss_kib"),
+            }
+            for s in steps
+        },
+        "load_average": os.getloadavg(),
         "ansible_stage_wall": ansible,
         "floor": floor_counts,
         "portpolicy": portpolicy,

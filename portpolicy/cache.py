@@ -478,7 +478,7 @@ def _builder(cls: type, names: tuple[str, ...]) -> Callable[[list[Any]], Any]:
             for name, value in zip(names, values, strict=True):
                 setter(obj, name, value)
         else:
-            obj.__dict__.update(zip(names, values, strict=True))
+            obj.__dict__.update(zip(names, values))
         return obj
 
     return dataclass_instance
@@ -540,12 +540,13 @@ class _Decoder:
                 raise Corrupt("an object where none belongs")
             return value
         tag = value[0]
+        decode = self.decode
+        # a leaf (text, number) is most items: decoded in line, not by a call each
+        items = [v if type(v) is not list and type(v) is not dict else decode(v) for v in value[1:]]
         if type(tag) is int:
             if not 0 <= tag < len(TYPES):
                 raise Corrupt(f"unknown class {tag}")
-            _, build, _ = _table_entry(tag)
-            return build([self.decode(v) for v in value[1:]])
-        items = [self.decode(v) for v in value[1:]]
+            return _table_entry(tag)[1](items)
         if tag == "t":
             return tuple(items)
         if tag == "l":

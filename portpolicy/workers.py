@@ -121,6 +121,7 @@ class Pool:
         for _ in range(size):
             tasks_r, tasks_w = os.pipe()
             results_r, results_w = os.pipe()
+            _widen(results_w)
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the child (coverage is not collected there)
                 for other in workers:
@@ -249,6 +250,20 @@ class Pool:
         error here) killed."""
         for worker in self._workers:
             self._end(worker, kill=worker.busy is not None)
+
+
+PIPE_BYTES = 1 << 20
+"""A results pipe holds this much (Linux's default limit for a user): a chunk's results fit, so
+a worker goes on with its next chunk while this process finishes reading a file of its own."""
+
+
+def _widen(fd: int) -> None:
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except (ImportError, OSError):  # another system, or a lower limit: the default size works too
+        pass
 
 
 def _write_all(fd: int, data: bytes) -> None:
