@@ -32,7 +32,8 @@ from portpolicy.yamlnodes import MappingNode, Node, items, location
 VARS_SUFFIXES = ("", ".yml", ".yaml", ".json")
 MAX_RANGE_HOSTS = 4096
 """Names one host pattern may expand to: a hostile ``h[0:999999999]`` must not exhaust memory."""
-_SECTION = re.compile(r"^\[([^\]:]+)(?::(\w+))?\]\s*$")
+_SECTION = re.compile(r"^\[([^\]:]+)(?::(\w+))?\]\s*(?:#.*)?$")
+"""``[group]``, ``[group:vars]``, and a comment after it, as ansible-core's INI plugin reads a section."""
 
 
 @dataclass

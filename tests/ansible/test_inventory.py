@@ -66,3 +66,12 @@ def test_a_key_starts_a_word() -> None:
         "éa": ("2", 14),
         "port": ("22", 10_022),
     }
+
+
+def test_a_section_header_may_carry_a_comment_as_ansible_reads_it() -> None:
+    """autobase's inventory: ``[etcd_cluster]  # recommendation: 3, or 5-7 nodes`` was read as a host."""
+    inv = _ini("[etcd_cluster]  # recommendation: 3 nodes\n10.0.0.1\n[consul:vars] # comment\nport=8500\n")
+    assert set(inv.groups["etcd_cluster"].hosts) == {"10.0.0.1"}
+    assert not {"[etcd_cluster]", "[consul:vars]"} & set(inv.host_vars)
+    values = {name: var.value for layer in inv.groups["consul"].vars for name, var in layer.items()}
+    assert values == {"port": 8500}
