@@ -128,18 +128,26 @@ def _unquoted(message: str) -> str:
 def _check_bounds(docs: list[Node]) -> None:
     """Refuse alias bombs, recursive aliases and absurd nesting before any reader walks the tree.
 
-    Sizes and heights are worked out once per distinct node (an alias shares its anchor's
-    node), so the check costs what was composed, never the expanded tree it refuses.
+    Sizes and heights are worked out once per distinct collection (an alias shares its
+    anchor's node), so the check costs what was composed, never the expanded tree it
+    refuses. A scalar counts one node and one level and never exceeds a bound, so it is
+    counted where its collection is measured, never put on the stack; only its identity is
+    kept, for the count of distinct nodes.
     """
     sizes: dict[int, int] = {}
     heights: dict[int, int] = {}
+    scalars: set[int] = set()
     total = 0
     for doc in docs:
-        _measure(doc, sizes, heights)
-        total += sizes[id(doc)]
+        if type(doc) is ScalarNode:
+            scalars.add(id(doc))
+            total += 1
+        else:
+            _measure(doc, sizes, heights, scalars)
+            total += sizes[id(doc)]
         if total > MAX_NODES:
             raise YamlError(f"more than {MAX_NODES} nodes after alias expansion (alias bomb?)")
-    if total - len(sizes) > MAX_ALIAS_NODES:
+    if total - len(sizes) - len(scalars) > MAX_ALIAS_NODES:
         raise YamlError(f"aliases expand to more than {MAX_ALIAS_NODES} extra nodes (alias bomb?)")
 
 
@@ -176,15 +184,13 @@ def _too_deep(node: Node) -> NoReturn:
 
 
 def _children(node: Node) -> list[Node]:
-    if isinstance(node, MappingNode):
+    if type(node) is MappingNode:
         return [child for pair in node.value for child in pair]
-    if isinstance(node, SequenceNode):
-        return list(node.value)
-    return []
+    return list(node.value)
 
 
-def _measure(root: Node, sizes: dict[int, int], heights: dict[int, int]) -> None:
-    """Expanded size and height of every node under ``root`` (post-order, no recursion)."""
+def _measure(root: Node, sizes: dict[int, int], heights: dict[int, int], scalars: set[int]) -> None:
+    """Expanded size and height of every collection under ``root`` (post-order, no recursion)."""
     open_nodes: set[int] = set()  # the nodes on the path from root to the current node
     stack: list[tuple[Node, bool]] = [(root, False)]
     while stack:
@@ -192,17 +198,25 @@ def _measure(root: Node, sizes: dict[int, int], heights: dict[int, int]) -> None
         key = id(node)
         if children_done:
             open_nodes.discard(key)
-            children = _children(node)
-            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
-            heights[key] = 1 + max((heights[id(c)] for c in children), default=0)
+            size, height = 1, 1
+            for c in _children(node):
+                if type(c) is ScalarNode:
+                    scalars.add(id(c))
+                    size += 1
+                    if height < 2:
+                        height = 2
+                else:
+                    size += sizes[id(c)]
+                    height = max(height, heights[id(c)] + 1)
+            sizes[key], heights[key] = size, height
             mark = node.start_mark
-            if sizes[key] > MAX_NODES:  # at the first node whose copies are too many
+            if size > MAX_NODES:  # at the first node whose copies are too many
                 raise YamlError(
                     f"more than {MAX_NODES} nodes after alias expansion (alias bomb?)",
                     mark.line + 1,
                     mark.column + 1,
                 )
-            if heights[key] > MAX_DEPTH:
+            if height > MAX_DEPTH:
                 raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
             continue
         if key in sizes:
@@ -212,7 +226,7 @@ def _measure(root: Node, sizes: dict[int, int], heights: dict[int, int]) -> None
             raise YamlError("an alias refers to a node that contains it", mark.line + 1, mark.column + 1)
         open_nodes.add(key)
         stack.append((node, True))
-        stack.extend((c, False) for c in _children(node))
+        stack.extend([(c, False) for c in _children(node) if type(c) is not ScalarNode])
 
 
 def location(path: str, node: Node) -> Location:

@@ -1,8 +1,8 @@
 """The YAML bounds walk visits less and refuses exactly what it did (#13).
 
-``yamlnodes.compose_documents`` checks depth by walking collections only (no scalar on its
-stack), and runs the alias walk only on text where libyaml can see an alias (``*name``,
-not any ``*``). ``reference`` below is the walk it replaced, kept here to compare with: on
+``yamlnodes.compose_documents`` checks depth and aliases by walking collections only (no
+scalar on its stack), and runs the alias walk only on text where libyaml can see an alias
+(``*name``, not any ``*``). ``reference`` below is the walk it replaced, kept here to compare with: on
 every YAML file of the fixtures and examples, and on hostile shapes around the bounds,
 both accept the same documents and refuse the same ones with the same message at the
 same line and column.
@@ -16,7 +16,15 @@ import pytest
 import yaml
 
 from portpolicy import yamlnodes
-from portpolicy.yamlnodes import MAX_DEPTH, MappingNode, Node, SequenceNode, YamlError
+from portpolicy.yamlnodes import (
+    MAX_ALIAS_NODES,
+    MAX_DEPTH,
+    MAX_NODES,
+    MappingNode,
+    Node,
+    SequenceNode,
+    YamlError,
+)
 from tests import golden
 from tests.helpers import REPO
 
@@ -37,12 +45,70 @@ def _reference_depth(docs: list[Node]) -> None:
             stack.extend((v, depth + 1) for v in node.value)
 
 
+def _reference_bounds(docs: list[Node]) -> None:
+    """The alias walk before #13: every node on the stack (refuses alias bombs, recursive aliases, nesting).
+
+    Sizes and heights are worked out once per distinct node (an alias shares its anchor's
+    node), so the check costs what was composed, never the expanded tree it refuses.
+    """
+    sizes: dict[int, int] = {}
+    heights: dict[int, int] = {}
+    total = 0
+    for doc in docs:
+        _reference_measure(doc, sizes, heights)
+        total += sizes[id(doc)]
+        if total > MAX_NODES:
+            raise YamlError(f"more than {MAX_NODES} nodes after alias expansion (alias bomb?)")
+    if total - len(sizes) > MAX_ALIAS_NODES:
+        raise YamlError(f"aliases expand to more than {MAX_ALIAS_NODES} extra nodes (alias bomb?)")
+
+
+def _reference_children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _reference_measure(root: Node, sizes: dict[int, int], heights: dict[int, int]) -> None:
+    """Expanded size and height of every node under ``root`` (post-order, no recursion)."""
+    open_nodes: set[int] = set()  # the nodes on the path from root to the current node
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            open_nodes.discard(key)
+            children = _reference_children(node)
+            sizes[key] = 1 + sum(sizes[id(c)] for c in children)
+            heights[key] = 1 + max((heights[id(c)] for c in children), default=0)
+            mark = node.start_mark
+            if sizes[key] > MAX_NODES:  # at the first node whose copies are too many
+                raise YamlError(
+                    f"more than {MAX_NODES} nodes after alias expansion (alias bomb?)",
+                    mark.line + 1,
+                    mark.column + 1,
+                )
+            if heights[key] > MAX_DEPTH:
+                raise YamlError(f"nesting deeper than {MAX_DEPTH} levels", mark.line + 1, mark.column + 1)
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            mark = node.start_mark
+            raise YamlError("an alias refers to a node that contains it", mark.line + 1, mark.column + 1)
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _reference_children(node))
+
+
 def reference(text: str) -> object:
     """What ``compose_documents`` answered before #13: the tree's shape, or the error and its place."""
     try:
         docs = _compose(text)
         if "*" in text:
-            yamlnodes._check_bounds(docs)
+            _reference_bounds(docs)
         else:
             _reference_depth(docs)
     except YamlError as exc:
@@ -144,6 +210,11 @@ HOSTILE = [
     + "*b"
     + "]" * 60
     + "\n",
+    *(
+        "a: &a 1\nb: " + "[" * n + "*a" + "]" * n + "\nc: " + "[" * n + "x" + "]" * n + "\n"
+        for n in (197, 198, 199)
+    ),
+    *("s: &s [" + "[" * n + "x" + "]" * n + "]\nt: *s\n" for n in (196, 197, 198)),
     "schedule: '0 3 * * *'\npaths: ['**/*.py', \"*\"]\nglob: *.txt\n",
     "x: *undefined\n",
     "a: &a 1\nb: *a\nc: [*a, *a]\n",
