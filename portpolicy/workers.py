@@ -20,13 +20,7 @@ memory), so no file is lost.
 from __future__ import annotations
 
 import contextlib
-import copyreg
-import io
 import os
-import pickle
-import select
-import signal
-import struct
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -47,7 +41,8 @@ pickling, composing compose files again: measured in ``docs/performance.md``).""
 CHUNK_FILES = 48
 """Files per chunk: small enough that the last chunks balance the processes, large enough
 that a chunk's pickling and hand-over cost little against reading it."""
-_HEADER = struct.Struct("!Q")
+_HEADER = 8
+"""Bytes of the length before each message on a pipe."""
 _READ_SIZE = 1 << 20
 
 
@@ -149,6 +144,8 @@ class Pool:
     def submit(self, function: Callable[..., Any], *args: Any) -> int | None:
         """Run ``function(*args)`` in an idle worker: its ticket, or None when none is idle
         or the task does not pickle (the caller runs it itself)."""
+        import pickle
+
         worker = next((w for w in self._workers if w.alive and w.busy is None), None)
         if worker is None:
             return None
@@ -158,7 +155,7 @@ class Pool:
             return None
         self._next += 1
         try:
-            _write_all(worker.tasks, _HEADER.pack(len(payload)) + payload)
+            _write_all(worker.tasks, len(payload).to_bytes(_HEADER, "big") + payload)
         except OSError:
             self._lost(worker, "its worker process ended")
             return None
@@ -168,6 +165,8 @@ class Pool:
     def poll(self, timeout: float | None = 0) -> list[Done]:
         """Tasks finished since the last call; waits up to ``timeout`` seconds (None: until one
         finishes) when none has."""
+        import select
+
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._done:
             waiting = [w for w in self._workers if w.alive and w.busy is not None]
@@ -208,15 +207,17 @@ class Pool:
                 self._lost(worker, "its worker process ended (killed, or out of memory)")
                 return
             worker.buffer += chunk
-            while len(worker.buffer) >= _HEADER.size:
-                (length,) = _HEADER.unpack_from(worker.buffer)
-                if len(worker.buffer) < _HEADER.size + length:
+            while len(worker.buffer) >= _HEADER:
+                length = int.from_bytes(worker.buffer[:_HEADER], "big")
+                if len(worker.buffer) < _HEADER + length:
                     break
-                payload = bytes(worker.buffer[_HEADER.size : _HEADER.size + length])
-                del worker.buffer[: _HEADER.size + length]
+                payload = bytes(worker.buffer[_HEADER : _HEADER + length])
+                del worker.buffer[: _HEADER + length]
                 self._finish(worker, payload)
 
     def _finish(self, worker: _Worker, payload: bytes) -> None:
+        import pickle
+
         ticket, worker.busy = worker.busy, None
         if ticket is None:
             return
@@ -240,6 +241,8 @@ class Pool:
             with contextlib.suppress(OSError):
                 os.close(fd)
         if kill:
+            import signal
+
             with contextlib.suppress(OSError):
                 os.kill(worker.pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
@@ -284,14 +287,17 @@ def _read_exactly(fd: int, size: int) -> bytes | None:
 
 def _serve(tasks: int, results: int) -> None:  # pragma: no cover - runs in the child
     """A worker's life: run each task it is sent, send back its value; end with the task pipe."""
+    import pickle
+    import signal
+
     code = 0
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which ends us
         while True:
-            header = _read_exactly(tasks, _HEADER.size)
+            header = _read_exactly(tasks, _HEADER)
             if header is None:
                 break
-            payload = _read_exactly(tasks, _HEADER.unpack(header)[0])
+            payload = _read_exactly(tasks, int.from_bytes(header, "big"))
             if payload is None:
                 break
             try:
@@ -299,7 +305,7 @@ def _serve(tasks: int, results: int) -> None:  # pragma: no cover - runs in the 
                 reply = pickle.dumps((True, function(*args)), pickle.HIGHEST_PROTOCOL)
             except Exception as exc:
                 reply = pickle.dumps((False, type(exc).__name__), pickle.HIGHEST_PROTOCOL)
-            _write_all(results, _HEADER.pack(len(reply)) + reply)
+            _write_all(results, len(reply).to_bytes(_HEADER, "big") + reply)
     except BaseException:
         code = 1
     finally:
@@ -356,6 +362,10 @@ def read_one(
 
 def _pickled(reads: list[tuple[int, FileRead]], own: dict[int, tuple[Candidate, str]]) -> bytes:
     """``reads`` pickled, each compose file's own documents left out (``reading.recompose``)."""
+    import copyreg
+    import io
+    import pickle
+
     out = io.BytesIO()
     pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
     current: list[tuple[Candidate, str] | None] = [None]
@@ -376,6 +386,9 @@ def _pickled(reads: list[tuple[int, FileRead]], own: dict[int, tuple[Candidate, 
 
 
 def _unpickled(blob: bytes) -> list[tuple[int, FileRead]]:
+    import io
+    import pickle
+
     stream = io.BytesIO(blob)
     unpickler = pickle.Unpickler(stream)
     count: int = unpickler.load()
