@@ -747,11 +747,6 @@ class ServicePort:
     kind: str = field(default="service_port", init=False)
 
     @property
-    def transport(self) -> str:
-        """The protocol as firewall rules name it (tcp, udp, sctp)."""
-        return self.protocol.lower()
-
-    @property
     def node_ports(self) -> PortRange | PortSet | None:
         """The node ports it opens: its ``nodePort``, else the range the API server picks one from."""
         if not self.node_port_open:

@@ -275,7 +275,7 @@ def test_k3s_auto_deployed_node_port_beside_ufw(tmp_path: Path) -> None:
         (K3S + "cache.yaml", 38),  # the metrics port: a node port the API server picks
     ]
     assert found[0].message.startswith(
-        "Service shop/cache (type NodePort) opens node port tcp/30379 on every node for its port tcp/6379, and the "
+        "Service shop/cache (type NodePort) opens node port 30379 on every node for its port tcp/6379, and the "
         "host firewall denies new inbound traffic (ufw default incoming drop), yet the node port is reachable from "
         "anywhere: kube-proxy DNATs node ports in nat PREROUTING"
     )
@@ -398,7 +398,7 @@ def test_ansible_play_with_ufw_and_a_k8s_service(tmp_path: Path) -> None:
 """
     found = pp016(tmp_path, {"inventory": "[nodes]\nnode1\n", "site.yml": play})
     assert [(f.location.path, f.location.line) for f in found] == [("site.yml", 24)]
-    assert "opens node port tcp/30379" in found[0].message and "ufw default incoming drop" in found[0].message
+    assert "opens node port 30379" in found[0].message and "ufw default incoming drop" in found[0].message
 
 
 def test_the_join_records_the_store_and_the_policy(tmp_path: Path) -> None:
