@@ -185,15 +185,20 @@ def outermost(roots: Iterable[str]) -> list[str]:
     return outer
 
 
-def lone_playbook_dirs(paths: Iterable[str], roots: list[str], texts: _TextSource) -> list[str]:
+def lone_playbook_dirs(
+    paths: Iterable[str], roots: list[str], texts: _TextSource, scan_roots: tuple[str, ...] = ()
+) -> list[str]:
     """Directories of playbooks that have no roles, config or inventory beside them.
 
-    Only YAML files near the top of the scanned tree (two directories deep) are read for
-    this, so that a large tree of other YAML is not read twice.
+    Only YAML files near the top of the scanned tree (two directories deep below the scanned
+    root, whatever folder the scan runs from) are read for this, so that a large tree of other
+    YAML is not read twice.
     """
     found: list[str] = []
     for path in paths:
-        if not path.endswith(YAML_EXT) or path.count("/") > 2 or any(_inside(path, r) for r in roots):
+        if not path.endswith(YAML_EXT) or any(_inside(path, r) for r in roots):
+            continue
+        if _folders_below_root(path, scan_roots) > 2:
             continue
         if any(p in NOT_PLAYBOOK_DIRS for p in path.split("/")[:-1]):
             continue
@@ -201,6 +206,18 @@ def lone_playbook_dirs(paths: Iterable[str], roots: list[str], texts: _TextSourc
         if text is not None and _PLAYBOOK_SNIFF.search(text) and re.search(r"^-", text, re.M):
             found.append(posixpath.dirname(path) or ".")
     return found
+
+
+def _folders_below_root(path: str, scan_roots: tuple[str, ...]) -> int:
+    """How many folders ``path`` lies below the scanned root that holds it (the shown path's
+    folders when no root holds it): a scan from the parent folder counts as one from inside."""
+    folder = os.path.realpath(os.path.dirname(path) or ".")
+    for root in scan_roots:
+        if folder == root:
+            return 0
+        if folder.startswith(root.rstrip(os.sep) + os.sep):
+            return folder[len(root.rstrip(os.sep)) + 1 :].count(os.sep) + 1
+    return path.count("/")
 
 
 def _inside(path: str, root: str) -> bool:

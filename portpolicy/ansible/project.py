@@ -100,7 +100,7 @@ def run(paths: Iterable[str], config: Config) -> Result:
     paths = list(paths)
     roots = locate.find_projects(paths)
     loader = Loader(config.roots)
-    roots = locate.outermost(roots + locate.lone_playbook_dirs(paths, roots, _Texts(loader)))
+    roots = locate.outermost(roots + locate.lone_playbook_dirs(paths, roots, _Texts(loader), config.roots))
     for root in roots:
         project = locate.load_project(root, roots=config.roots)
         _run_project(project, loader, config, result)
