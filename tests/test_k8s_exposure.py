@@ -498,3 +498,17 @@ def test_ansible_play_applying_a_load_balancer_in_front_of_mongodb(tmp_path: Pat
         "MongoDB is reachable from outside the cluster through Service data/mongo-public" in finding.message
     )
     assert "its image mongo:7 runs MongoDB" in finding.message
+
+
+def test_facts_show_how_node_ports_meet_the_host_firewall(tmp_path: Path) -> None:
+    write_tree(
+        tmp_path, {**UFW, K3S + "cache.yaml": CACHE + "---\n" + service("NodePort", node_port="30379")}
+    )
+    shown = run_cli("facts", ".", "--no-config", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    (line,) = [ln for ln in shown.stdout.splitlines() if "node_ports =" in ln]
+    assert "bypasses" in line and "kube-proxy" in line
+    data = json.loads(run_cli("facts", ".", "--no-config", "--format", "json", cwd=tmp_path).stdout)
+    (host,) = [h for h in data["hosts"] if h["name"] == "."]
+    (namespace,) = [ns for ns in host["namespaces"] if ns["kind"] == "host"]
+    assert namespace["node_ports"]["value"] == "bypasses"

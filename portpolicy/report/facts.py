@@ -54,6 +54,7 @@ def _namespace(ns: Namespace) -> dict[str, Any]:
         "ip_local_reserved_ports": _setting(ns.reserved_ports),
         "inbound_policy": _setting(ns.inbound_policy),
         "runtime_firewall": _setting(ns.runtime_firewall),
+        "node_ports": _setting(ns.node_ports),
     }
 
 
@@ -214,7 +215,7 @@ def render_text(report: Report) -> str:
         for ns in h["namespaces"]:
             shared = "shared" if ns["shared"] else "one service"
             lines.append(f"  namespace {ns['id']} [{ns['kind']}, {shared}]")
-            posture = ("inbound_policy", "runtime_firewall") if ns["kind"] == "host" else ()
+            posture = ("inbound_policy", "runtime_firewall", "node_ports") if ns["kind"] == "host" else ()
             for key in (
                 "ip_unprivileged_port_start",
                 "ip_local_port_range",
