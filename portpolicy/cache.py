@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
-from portpolicy import __version__, reading
+from portpolicy import reading
 from portpolicy.discover import Candidate
 from portpolicy.errors import UsageError
 from portpolicy.reading import FileRead
@@ -219,13 +219,19 @@ def namespace_parts(settings: str) -> tuple[str, ...]:
 
     return (
         str(FORMAT),
-        __version__,
+        _version(),
         code_fingerprint(),
         sys.version.split()[0],
         getattr(yaml, "__version__", ""),
         str(getattr(yaml, "__with_libyaml__", False)),
         settings,
     )
+
+
+def _version() -> str:
+    """portpolicy's version. Read from the loaded package, not imported: the package's
+    ``__init__`` imports ``pipeline`` (lazily), which opens the cache."""
+    return str(getattr(sys.modules.get("portpolicy"), "__version__", ""))
 
 
 def code_fingerprint() -> str:
@@ -478,7 +484,7 @@ def _builder(cls: type, names: tuple[str, ...]) -> Callable[[list[Any]], Any]:
             for name, value in zip(names, values, strict=True):
                 setter(obj, name, value)
         else:
-            obj.__dict__.update(zip(names, values))
+            obj.__dict__.update(zip(names, values, strict=False))  # the count is checked above
         return obj
 
     return dataclass_instance
