@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from portpolicy.model import (
     PortRange,
     RunAs,
 )
+from tests.helpers import scan_tree, write_tree
 
 AT = Location("etc/x.conf", 3, 1)
 
@@ -193,3 +195,19 @@ def test_templates_name_fields_and_phrases_never_model_properties() -> None:
             for text in texts:
                 named = set(re.findall(r"\{([a-z_][a-z0-9_]*)", text))
                 assert named <= allowed, (rule.id, named - allowed)
+
+
+def test_pp004_speaks_of_a_socket_unit_only_where_pid_1_binds_the_port(tmp_path: Path) -> None:
+    unit = "[Service]\nUser=prom\nExecStart=/usr/bin/{0} --web.listen-address=:9100\n"
+    write_tree(
+        tmp_path,
+        {
+            "etc/systemd/system/node_exporter.service": unit.format("node_exporter"),
+            "etc/systemd/system/blackbox.service": unit.format("blackbox_exporter"),
+            "etc/systemd/system/metrics.socket": "[Socket]\nListenStream=9100\n",
+        },
+    )
+    messages = {f.location.path.rsplit("/", 1)[-1]: f.message for f in scan_tree(tmp_path).findings}
+    assert "whichever starts second fails with EADDRINUSE" in messages["node_exporter.service"]
+    assert "socket unit" not in messages["node_exporter.service"]
+    assert "the socket unit PID 1 sets up second fails" in messages["metrics.socket"]
