@@ -275,12 +275,13 @@ def _build_inventory(project: Project, loader: Loader, playbook: str, result: Re
         text = loader.text(path)
         if text is None:
             continue
-        if not path.endswith((".yml", ".yaml", ".json")) and inventory.looks_like_ini_inventory(text):
+        yaml_named = path.endswith((".yml", ".yaml", ".json"))
+        # Ansible tries its yaml plugin, then ini: an INI inventory named .yml is read as INI
+        ini = not yaml_named or loader.load(path).error is not None
+        if ini and inventory.looks_like_ini_inventory(text):
             inventory.read_ini(inv, path, text)
             result.claimed.add(path)
-        elif (path.endswith((".yml", ".yaml", ".json")) or ":" in text) and inventory.read_yaml(
-            inv, loader.load(path)
-        ):
+        elif (yaml_named or ":" in text) and inventory.read_yaml(inv, loader.load(path)):
             result.claimed.add(path)
     vars_files: dict[str, Loaded] = {}
     for base in locate.vars_dirs(project, playbook, inv.files):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import yaml
 
 from portpolicy.ansible.args import parse_args
 from portpolicy.ansible.inventory import Inventory, read_ini
+from tests.helpers import scan_tree, write_tree
 
 
 def _ini(text: str) -> Inventory:
@@ -75,3 +78,24 @@ def test_a_section_header_may_carry_a_comment_as_ansible_reads_it() -> None:
     assert not {"[etcd_cluster]", "[consul:vars]"} & set(inv.host_vars)
     values = {name: var.value for layer in inv.groups["consul"].vars for name, var in layer.items()}
     assert values == {"port": 8500}
+
+
+def test_an_ini_inventory_named_yml_is_read_as_ini_as_ansible_falls_back(tmp_path: Path) -> None:
+    """ceph-ansible's tests/inventories/single-machine.yml is INI: Ansible's yaml plugin fails, ini reads it."""
+    write_tree(
+        tmp_path,
+        {
+            "ansible.cfg": "[defaults]\ninventory = inventories/single.yml\n",
+            "inventories/single.yml": "[web]\nlocalhost\n\n[db]\nlocalhost\n",
+            "inventories/group_vars/web.yml": "web_port: 50000\n",
+            "site.yml": (
+                "- hosts: web\n  tasks:\n    - name: open\n      ansible.posix.firewalld:\n"
+                "        port: '{{ web_port }}/tcp'\n        state: enabled\n        permanent: true\n"
+            ),
+        },
+    )
+    report = scan_tree(tmp_path)
+    assert not [f for f in report.findings if f.rule == "PP000"]
+    # group_vars/web.yml applies: the inventory's groups were read
+    opened = [f for f in report.facts if getattr(f, "kind", "") == "firewall_rule"]
+    assert [str(f.ports) for f in opened] == ["50000"]
