@@ -8,6 +8,7 @@ import yaml
 
 from portpolicy.ansible.args import parse_args
 from portpolicy.ansible.inventory import Inventory, read_ini
+from portpolicy.model import FirewallRule
 from tests.helpers import scan_tree, write_tree
 
 
@@ -97,5 +98,5 @@ def test_an_ini_inventory_named_yml_is_read_as_ini_as_ansible_falls_back(tmp_pat
     report = scan_tree(tmp_path)
     assert not [f for f in report.findings if f.rule == "PP000"]
     # group_vars/web.yml applies: the inventory's groups were read
-    opened = [f for f in report.facts if getattr(f, "kind", "") == "firewall_rule"]
+    opened = [f for f in report.facts if isinstance(f, FirewallRule)]
     assert [str(f.ports) for f in opened] == ["50000"]
