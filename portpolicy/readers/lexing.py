@@ -142,21 +142,7 @@ def split_shell(text: str, punctuation: str = "", comments: bool = False) -> lis
     POSIX rules; an open quote or a trailing backslash raises ValueError with shlex's message.
     Like shlex, ``#`` starts a comment anywhere outside quotes, also inside a word.
     """
-    token = _shell_token(punctuation, comments)
-    words: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        m = token.match(text, i)
-        if m is None:
-            raise ValueError(_unfinished(text, i))
-        kind = m.lastgroup
-        if kind == "word":
-            word = m.group()
-            words.append(_unquote(word) if "'" in word or '"' in word or "\\" in word else word)
-        elif kind == "punct":
-            words.append(m.group())
-        i = m.end()
-    return words
+    return [word for word, _ in split_shell_spans(text, punctuation, comments)]
 
 
 def split_shell_spans(text: str, punctuation: str = "", comments: bool = False) -> list[tuple[str, int]]:
