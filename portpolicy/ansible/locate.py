@@ -106,6 +106,9 @@ class Project:
     """Inventories already built, by playbook directory: every playbook there shares one."""
     roots: tuple[str, ...] = ()
     """The scan's roots (``Config.roots``): ``ansible.cfg`` and ``galaxy.yml`` are read inside them only."""
+    collection_modules: dict[str, str] | None = field(default=None, repr=False)
+    """``ns.coll.name`` -> the first file of a collection's ``plugins/modules/`` in the tree
+    (built once, on the first task naming a module no handler knows)."""
 
     def find_role(self, name: str, near: str) -> Role | None:
         """The role a play or include names: beside the playbook first, then anywhere in the project."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 from typing import Any
 
 from portpolicy.ansible.args import Arg, Resolved
@@ -48,12 +49,13 @@ def find(ctx: Ctx, module: str) -> str | None:
     parts = module.split(".")
     if len(parts) == 3:
         ns, coll, name = parts
-        inside = f"ansible_collections/{ns}/{coll}/plugins/modules/"
         for suffix in MODULE_SUFFIXES:
             for path in _collection_paths(ctx, f"{ns}.{coll}", name + suffix):
                 if path in files:
                     return path
-        return next((f for f in sorted(files) if inside in f and _named(f, name)), None)
+        if ctx.project.collection_modules is None:
+            ctx.project.collection_modules = _collection_modules(files)
+        return ctx.project.collection_modules.get(module)
     if len(parts) != 1 or not module:
         return None
     bases: list[str] = []
@@ -78,9 +80,23 @@ def _collection_paths(ctx: Ctx, collection: str, filename: str) -> list[str]:
     return []
 
 
-def _named(path: str, name: str) -> bool:
-    base = posixpath.basename(path)
-    return any(base == name + suffix for suffix in MODULE_SUFFIXES)
+_IN_COLLECTION = re.compile(r"ansible_collections/([^/]+)/([^/]+)/plugins/modules/")
+
+
+def _collection_modules(files: set[str]) -> dict[str, str]:
+    """``ns.coll.name`` -> the first path (sorted) of a module file below a collection's
+    ``plugins/modules/`` in the tree: one pass over the project's files, not one per task."""
+    index: dict[str, str] = {}
+    for path in sorted(files):
+        if "ansible_collections/" not in path:
+            continue
+        base = posixpath.basename(path)
+        for match in _IN_COLLECTION.finditer(path):
+            ns, coll = match.groups()
+            for suffix in MODULE_SUFFIXES:
+                if base.endswith(suffix) and len(base) > len(suffix):
+                    index.setdefault(f"{ns}.{coll}.{base[: len(base) - len(suffix)]}", path)
+    return index
 
 
 def _join(root: str, rest: str) -> str:
