@@ -146,3 +146,35 @@ def test_hostile_templated_binds_end_cleanly(tmp_path: Path, bind: str) -> None:
     done = run_bounded("check", ".", "--format", "json", "--fail-on", "never", cwd=tmp_path)
     assert not done.crashed, done.stderr[-2000:]
     assert done.returncode == 0
+
+
+EXPORTER_COMPOSE = (
+    "services:\n  node-exporter:\n    image: quay.io/prometheus/node-exporter:v1.8.2\n"
+    '    network_mode: host\n    user: "65534"\n    command:\n'
+    '      - "--web.listen-address={{{{ ansible_default_ipv4.address }}}}:{port}"\n'
+)
+
+
+@pytest.mark.parametrize(("port", "expected"), [("910", ["PP001"]), ("9100", [])])
+def test_a_templated_address_in_a_compose_command_list_keeps_its_port_for_pp001(
+    tmp_path: Path, port: str, expected: list[str]
+) -> None:
+    """A compose template deployed by Ansible: a non-root exporter on the host network at the
+    host's own address; below 1024 it fails with EACCES whatever the address turns out to be."""
+    write_tree(
+        tmp_path,
+        {
+            "inventory": "[mon]\nmon1\n",
+            "site.yml": "- hosts: mon\n  roles: [exporter]\n",
+            "roles/exporter/tasks/main.yml": (
+                "- name: compose file\n  ansible.builtin.template:\n"
+                "    src: compose.yml.j2\n    dest: /opt/exporter/compose.yml\n"
+            ),
+            "roles/exporter/templates/compose.yml.j2": EXPORTER_COMPOSE.format(port=port),
+        },
+    )
+    report = scan_tree(tmp_path)
+    assert [f.rule for f in report.findings] == expected
+    (listener,) = [f for f in report.facts if isinstance(f, Listener)]
+    assert listener.address.unknown and str(listener.ports) == port
+    assert all(f.location.line == 7 for f in report.findings)

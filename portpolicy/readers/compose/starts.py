@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from portpolicy.model import Evidence, Fact, PortSet, RunAs
+from portpolicy.readers.base import is_templated
 from portpolicy.readers.compose.services import Services
 from portpolicy.yamlnodes import MappingNode, Node, SequenceNode, is_null, items, seq
 
@@ -90,7 +91,12 @@ def _words(doc: Services, node: Node | None) -> tuple[list[str], bool]:
         out: list[str] = []
         for item in seq(node)[: apps.MAX_WORDS + 1]:
             value = doc.value(item)
-            out.append(value.text if value is not None and value.known else "$UNKNOWN")
+            if value is not None and value.known:
+                out.append(value.text)
+            elif value is not None and is_templated(value.raw) and "$" not in value.raw:
+                out.append(value.raw)  # a Jinja template (``{{ ip }}:9100``): the program table decides
+            else:
+                out.append("$UNKNOWN")
         return out, len(seq(node)) > apps.MAX_WORDS
     value = doc.value(node)
     if value is None or not value.known:
