@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import cache
-from importlib import resources
 from typing import Any
 
 from portpolicy.lazyre import lazy
@@ -67,6 +66,8 @@ class Marks:
 @cache
 def raw_table() -> dict[str, Any]:
     """``data/daemons.yml`` as loaded (the reader builds its own view of it from this)."""
+    from importlib import resources  # not at import: it pulls in pathlib, urllib and tempfile
+
     import yaml
 
     text = resources.files("portpolicy.data").joinpath("daemons.yml").read_text(encoding="utf-8")
