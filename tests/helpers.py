@@ -14,6 +14,16 @@ REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def generate_tree(out: Path, files: int) -> Path:
+    """The benchmark's deterministic synthetic repository of ``files`` files, written to ``out``."""
+    subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "generate.py"), str(out), "--files", str(files)],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
 def write_tree(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
         path = root / rel

@@ -8,7 +8,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,14 @@ import pytest
 from portpolicy import cache, safeio, workers
 from portpolicy.config import Config
 from portpolicy.discover import discover
-from tests.helpers import FIXTURES, REPO, run_cli
+from tests.helpers import FIXTURES, REPO, generate_tree, run_cli
 from tests.hostile import run_bounded
 from tests.test_jobs import CHECK, run, trees
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("generated") / "tree"
-    subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "generate.py"), str(out), "--files", "600"],
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return generate_tree(tmp_path_factory.mktemp("generated") / "tree", 600)
 
 
 def check(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:

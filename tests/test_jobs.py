@@ -20,7 +20,7 @@ import pytest
 from portpolicy import pipeline, reading, safeio, workers
 from portpolicy.config import Config
 from portpolicy.discover import discover
-from tests.helpers import FIXTURES, REPO, run_cli
+from tests.helpers import FIXTURES, REPO, generate_tree, run_cli
 
 RUNNER = """
 import os, sys
@@ -65,13 +65,7 @@ CHECK = ("check", ".", "--format", "json", "--statistics", "--fail-on", "never")
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("generated") / "tree"
-    subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "generate.py"), str(out), "--files", "600"],
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return generate_tree(tmp_path_factory.mktemp("generated") / "tree", 600)
 
 
 def trees(generated: Path) -> dict[str, Path]:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from portpolicy.model import FirewallRule, KernelSetting, Listener, Unresolved
-from tests.helpers import FIXTURES, REPO, run_cli, scan_tree, write_tree
+from tests.helpers import FIXTURES, REPO, generate_tree, run_cli, scan_tree, write_tree
 
 SITE = FIXTURES / "ansible" / "site"
 
@@ -243,11 +243,7 @@ def test_replayed_role_runs_give_exactly_the_model_of_running_every_role(tmp_pat
     from portpolicy.ansible import roles
 
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_FILES", 10**9)  # count replays in this process
-    subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "generate.py"), str(tmp_path / "tree"), "--files", "6000"],
-        check=True,
-        capture_output=True,
-    )
+    generate_tree(tmp_path / "tree", 6000)
     hits: list[bool] = []
     real = roles._replay
 

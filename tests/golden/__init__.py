@@ -15,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tests.helpers import generate_tree
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 GENERATED_FILES = 1500
@@ -31,12 +33,7 @@ def cases() -> dict[str, Path]:
 
 
 def generated_tree(out: Path) -> Path:
-    subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "generate.py"), str(out), "--files", str(GENERATED_FILES)],
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return generate_tree(out, GENERATED_FILES)
 
 
 def report(folder: Path) -> str:
