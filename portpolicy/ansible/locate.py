@@ -198,12 +198,16 @@ def lone_playbook_dirs(
     YAML is not read twice.
     """
     found: list[str] = []
+    depth: dict[str, int] = {}  # folder -> folders below its scanned root (one realpath per folder)
     for path in paths:
         if not path.endswith(YAML_EXT) or any(_inside(path, r) for r in roots):
             continue
-        if _folders_below_root(path, scan_roots) > 2:
-            continue
         if any(p in NOT_PLAYBOOK_DIRS for p in path.split("/")[:-1]):
+            continue
+        folder = posixpath.dirname(path)
+        if folder not in depth:
+            depth[folder] = _folders_below_root(folder, scan_roots)
+        if depth[folder] > 2:
             continue
         text = texts.get(path)
         if text is not None and _PLAYBOOK_SNIFF.search(text) and re.search(r"^-", text, re.M):
@@ -211,16 +215,16 @@ def lone_playbook_dirs(
     return found
 
 
-def _folders_below_root(path: str, scan_roots: tuple[str, ...]) -> int:
-    """How many folders ``path`` lies below the scanned root that holds it (the shown path's
-    folders when no root holds it): a scan from the parent folder counts as one from inside."""
-    folder = os.path.realpath(os.path.dirname(path) or ".")
+def _folders_below_root(folder: str, scan_roots: tuple[str, ...]) -> int:
+    """How deep the shown ``folder`` lies below the scanned root that holds it (its shown depth
+    when no root holds it): a scan from the parent folder counts as one from inside."""
+    real = os.path.realpath(folder or ".")
     for root in scan_roots:
-        if folder == root:
+        if real == root:
             return 0
-        if folder.startswith(root.rstrip(os.sep) + os.sep):
-            return folder[len(root.rstrip(os.sep)) + 1 :].count(os.sep) + 1
-    return path.count("/")
+        if real.startswith(root.rstrip(os.sep) + os.sep):
+            return real[len(root.rstrip(os.sep)) + 1 :].count(os.sep) + 1
+    return folder.count("/") + 1 if folder else 0
 
 
 def _inside(path: str, root: str) -> bool:
